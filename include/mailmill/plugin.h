@@ -1,0 +1,108 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MAILMILL_PLUGIN_H
+#define MAILMILL_PLUGIN_H
+/*
+ * The mailmill plugin ABI, version 1.  This header is the whole contract
+ * between mailmilld and a plugin; a plugin includes nothing else of mailmill.
+ *
+ * A plugin is a shared object exporting one symbol, `mailmill_plugin`, a
+ * constant struct mailmill_plugin whose first member is MAILMILL_PLUGIN_ABI as
+ * the plugin was built.  mailmilld loads it with dlopen(RTLD_NOW|RTLD_LOCAL)
+ * and refuses a different ABI number, naming the file and both numbers.
+ *
+ * The functions declared below are provided by mailmilld itself and resolved
+ * when the plugin is loaded; link plugins with undefined symbols allowed.
+ *
+ * Growth rule: the struct and the function list only grow at the end.  A
+ * change to anything that exists bumps MAILMILL_PLUGIN_ABI.
+ *
+ * Lifetimes: every pointer a getter returns is borrowed and valid until the
+ * handle it came from goes away (mm_msg: until process() returns; mm_ctx:
+ * until fini() returns).  Do not free them.
+ */
+#include <stddef.h>
+#include <stdarg.h>
+#include <libconfig.h>
+#include <gmime/gmime.h>
+
+#define MAILMILL_PLUGIN_ABI 1
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a stage decides about a message. */
+typedef enum {
+	MM_PASS = 0,  /* not mine: hand it to the next stage */
+	MM_DONE = 1,  /* handled: delete from the server (unless the account keeps mail) */
+	MM_KEEP = 2,  /* handled: leave on the server, never process it again */
+	MM_DEFER = 3  /* temporary failure: leave it, try again on the next run */
+} mm_verdict;
+
+typedef enum { MM_LOG_ERROR = 0, MM_LOG_WARNING = 1, MM_LOG_INFO = 2, MM_LOG_DEBUG = 3 } mm_log_level;
+
+typedef struct mm_ctx mm_ctx; /* one pipeline stage: its account, name, logging */
+typedef struct mm_msg mm_msg; /* one message in the pipeline */
+
+struct mailmill_plugin {
+	unsigned abi;             /* MAILMILL_PLUGIN_ABI */
+	const char *name;         /* e.g. "archive" */
+	const char *version;      /* the plugin's own version string */
+	/*
+	 * Called once per pipeline stage that names this plugin, at start-up and
+	 * on --check-config, with the stage's settings (the group holding
+	 * `plugin = "..."`).  Validate every setting here (mm_settings_check
+	 * reports unknown keys with file:line); report problems with
+	 * mm_ctx_error() and return -1.  On success store the stage's state in
+	 * *state and return 0.
+	 */
+	int (*init)(mm_ctx *ctx, const config_setting_t *settings, void **state);
+	/*
+	 * Decide about one message.  Must not keep `msg` or anything borrowed
+	 * from it after returning.  In a dry run (mm_ctx_dry_run) change
+	 * nothing outside the process: say what would happen with mm_log().
+	 */
+	mm_verdict (*process)(void *state, mm_msg *msg, mm_ctx *ctx);
+	/*
+	 * Optional (may be NULL).  Make every side effect of the process() calls
+	 * since the last sync durable (fsync and the like).  The core calls it
+	 * for a batch of messages before it commits their verdicts to the
+	 * journal, and deletes nothing from the server before that commit.
+	 * Return -1 (after mm_log) if anything could not be made durable: every
+	 * message of the batch is then deferred and stays on the server.
+	 */
+	int (*sync)(void *state, mm_ctx *ctx);
+	/* Free the stage's state.  May be NULL. */
+	void (*fini)(void *state);
+};
+
+/* ---- the stage context ---- */
+const char *mm_ctx_account(const mm_ctx *ctx);  /* account name */
+const char *mm_ctx_stage(const mm_ctx *ctx);    /* stage name ("archive", or its `name` setting) */
+int mm_ctx_dry_run(const mm_ctx *ctx);          /* 1 in --dry-run: change nothing */
+void mm_log(mm_ctx *ctx, mm_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Report a configuration error at `setting`'s file:line (setting may be NULL). */
+void mm_ctx_error(mm_ctx *ctx, const config_setting_t *setting, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/*
+ * Check that every member of the group `settings` is named in `allowed`
+ * (NULL-terminated; "plugin" and "name" are always allowed).  Reports each
+ * unknown key with mm_ctx_error and returns -1, else 0.
+ */
+int mm_settings_check(mm_ctx *ctx, const config_setting_t *settings, const char *const *allowed);
+
+/* ---- the message ---- */
+GMimeMessage *mm_msg_mime(mm_msg *msg);          /* parsed message; never NULL */
+/* The message as fetched, line ends as "\n" (the POP3 CRLF removed). */
+const char *mm_msg_raw(mm_msg *msg, size_t *len_r);
+const char *mm_msg_uid(mm_msg *msg);             /* the server's UID, or "sha256:<hex>" */
+const char *mm_msg_account(mm_msg *msg);
+size_t mm_msg_size(mm_msg *msg);                 /* length of mm_msg_raw */
+/* The message's Date header as a time_t, or the time it was fetched if it has none. */
+long long mm_msg_date(mm_msg *msg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,35 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_LINEBUF_H
+#define MM_LINEBUF_H
+/*
+ * A line splitter that does no I/O: bytes go in with linebuf_feed (or are
+ * read straight into linebuf_space), whole lines come out with linebuf_next.
+ * Lines end with LF; a CR before it is removed.  A line longer than max_line
+ * (without its line end) is an error: the caller must treat the stream as
+ * broken.  Tests feed it byte by byte and in odd chunks.
+ */
+#include <stddef.h>
+
+typedef struct linebuf {
+	char *data;
+	size_t cap, start, end;
+	size_t max_line;
+} linebuf;
+
+int linebuf_init(linebuf *lb, size_t max_line);   /* -1 on ENOMEM */
+void linebuf_free(linebuf *lb);
+/* Copy bytes in; -1 if the buffer cannot take them (ENOMEM). */
+int linebuf_feed(linebuf *lb, const char *data, size_t len);
+/*
+ * Next line: 1 and *line/*len (borrowed, valid until the next call on lb;
+ * NUL-terminated, no line end), 0 if no complete line is buffered yet, -1 if
+ * the buffered partial line is already longer than max_line.
+ */
+int linebuf_next(linebuf *lb, const char **line, size_t *len);
+size_t linebuf_pending(const linebuf *lb);  /* bytes buffered, not yet returned */
+/* Room to read into directly: returns a pointer and *room; commit with linebuf_commit. */
+char *linebuf_space(linebuf *lb, size_t want, size_t *room);
+void linebuf_commit(linebuf *lb, size_t n);
+/* Take up to len raw bytes already buffered (not split into lines). */
+size_t linebuf_take(linebuf *lb, char *out, size_t len);
+#endif

@@ -1,0 +1,62 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_NET_H
+#define MM_NET_H
+/*
+ * A buffered client connection: TCP (getaddrinfo, IPv4 and IPv6), optional
+ * TLS (implicit or upgraded in band), line reading with a bounded line
+ * length, and deadlines.  Every blocking call fails once the current
+ * deadline has passed, so a server that drips one byte a second cannot hold
+ * a command forever: callers set a deadline per command (net_deadline).
+ *
+ * Error contract: functions returning int give 0 (or a count) on success and
+ * -1 on failure with *err_r set to an allocated message (caller frees); the
+ * connection is then unusable except for net_close.  net_last_timeout() says
+ * whether the failure was a deadline.
+ */
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct net_conn net_conn;
+
+long long net_now_ms(void); /* CLOCK_MONOTONIC in ms */
+
+/*
+ * Connect to host:port, trying every address getaddrinfo returns until one
+ * answers, within timeout_ms in all.  max_line bounds net_getline.
+ */
+int net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
+		net_conn **conn_r, char **err_r);
+/* Wrap an already connected fd (a socketpair in tests).  Takes the fd. */
+int net_from_fd(int fd, size_t max_line, net_conn **conn_r, char **err_r);
+/*
+ * Start TLS on the connection (implicit TLS right after connect, or after a
+ * STLS/STARTTLS go-ahead).  Refuses with an "injection" error if any bytes
+ * were already received and buffered in plain text: a server may not send
+ * anything between its go-ahead and the handshake.
+ */
+int net_starttls(net_conn *c, const char *host, const char *ca_file, char **err_r);
+int net_is_tls(const net_conn *c);
+const char *net_tls_describe(const net_conn *c); /* "" without TLS; borrowed */
+
+/* Every following I/O must finish within ms from now (0 = no deadline). */
+void net_deadline(net_conn *c, int ms);
+int net_last_timeout(const net_conn *c);
+
+/*
+ * Next line without its line end (CRLF or LF): 1 and *line, *len (borrowed
+ * until the next read on c, NUL-terminated), -1 on error (EOF before a line
+ * end, too long, timeout, I/O error).
+ */
+int net_getline(net_conn *c, const char **line, size_t *len, char **err_r);
+/* Queue bytes for sending (buffered until net_flush or the buffer fills). */
+int net_write(net_conn *c, const void *data, size_t len, char **err_r);
+int net_printf(net_conn *c, char **err_r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int net_flush(net_conn *c, char **err_r);
+/* Bytes received and not yet returned as lines. */
+size_t net_pending(const net_conn *c);
+/* Closes (TLS close_notify best effort) and frees; sets *c to NULL. */
+void net_close(net_conn **c);
+/* Close the socket abruptly without any goodbye (for tests of lost connections). */
+int net_fd(const net_conn *c);
+#endif

@@ -1,0 +1,178 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_POP3_H
+#define MM_POP3_H
+/*
+ * A POP3 client library (RFC 1939, 2449, 2595, 3206, 5034) whose verbs mirror
+ * Python's poplib.  It knows nothing of the daemon and never logs; a trace
+ * callback (pop3_set_trace) sees the protocol with secrets redacted.
+ *
+ * Error contract: every verb returns a pop3_status.  POP3_OK is success.  On
+ * any other status *err_r (when err_r is not NULL) is set to an allocated
+ * message (caller frees) that includes the server's text where there was one,
+ * and pop3_last_code() gives the RFC 2449 response code of the last -ERR.
+ * After POP3_EIO, POP3_EPROTO or POP3_ETLS the session is unusable: call
+ * pop3_close only.  POP3_ENEG (a plain -ERR) leaves the session usable.
+ *
+ * Numbers from the server are parsed with overflow checks; nothing is
+ * allocated by a size the server claims.
+ */
+#include <stddef.h>
+#include "proto/buf.h"
+
+typedef enum {
+	POP3_OK = 0,
+	POP3_ENEG,    /* the server said -ERR */
+	POP3_EIO,     /* connection failed, closed, timed out */
+	POP3_EPROTO,  /* the server broke the protocol (bad reply, too long, ...) */
+	POP3_ETLS,    /* TLS failed, or STLS not offered / refused, or injection */
+	POP3_EAUTH,   /* authentication refused */
+	POP3_ETOOBIG, /* message larger than the caller's cap */
+	POP3_EUSAGE   /* caller error (bad argument, mechanism not offered) */
+} pop3_status;
+
+/* RFC 2449 / RFC 3206 extended response codes of the last -ERR. */
+typedef enum {
+	POP3_RC_NONE = 0,
+	POP3_RC_IN_USE,       /* [IN-USE]      temporary */
+	POP3_RC_LOGIN_DELAY,  /* [LOGIN-DELAY] temporary */
+	POP3_RC_SYS_TEMP,     /* [SYS/TEMP]    temporary */
+	POP3_RC_SYS_PERM,     /* [SYS/PERM]    permanent */
+	POP3_RC_AUTH,         /* [AUTH]        permanent: credentials */
+	POP3_RC_OTHER         /* some other [CODE] */
+} pop3_rcode;
+
+/* 1 if a failure with this code is worth retrying later unchanged. */
+int pop3_rcode_is_temporary(pop3_rcode rc);
+const char *pop3_rcode_name(pop3_rcode rc);
+
+typedef struct pop3_session pop3_session;
+
+typedef enum { POP3_TLS_NONE = 0, POP3_TLS_IMPLICIT, POP3_TLS_STLS } pop3_tls_mode;
+
+typedef struct pop3_options {
+	const char *host;
+	const char *port;         /* service or number */
+	pop3_tls_mode tls;
+	const char *ca_file;      /* NULL: the system store */
+	int connect_timeout_ms;   /* default 30000 */
+	int command_timeout_ms;   /* whole-command deadline; default 60000 */
+	size_t max_line;          /* default 8192; RFC 1939 says 512 for replies */
+} pop3_options;
+
+/*
+ * Connect, do implicit TLS if asked, read the greeting (and keep its APOP
+ * timestamp).  With POP3_TLS_STLS, also CAPA and STLS: if STLS is not
+ * offered or refused the result is POP3_ETLS and nothing more is sent.
+ * *s_r is owned by the caller (pop3_close).
+ */
+pop3_status pop3_connect(const pop3_options *opt, pop3_session **s_r, char **err_r);
+/* Run over an already connected fd (tests); reads the greeting. */
+pop3_status pop3_from_fd(int fd, const pop3_options *opt, pop3_session **s_r, char **err_r);
+/* Sends nothing; closes the socket; sets *s to NULL. */
+void pop3_close(pop3_session **s);
+
+/* Trace: dir is 'C' (client) or 'S' (server); PASS and AUTH payloads are
+ * shown as "PASS <redacted>" etc.  Message bodies are not traced. */
+typedef void pop3_trace_fn(void *arg, char dir, const char *line, size_t len);
+void pop3_set_trace(pop3_session *s, pop3_trace_fn *fn, void *arg);
+
+pop3_rcode pop3_last_code(const pop3_session *s);
+const char *pop3_greeting(const pop3_session *s);       /* borrowed */
+int pop3_is_tls(const pop3_session *s);
+const char *pop3_tls_describe(const pop3_session *s);   /* borrowed */
+
+/* CAPA: fills the session's capability set (also done by stls/connect). */
+pop3_status pop3_capa(pop3_session *s, char **err_r);
+/* 1 if the last CAPA listed `name` (e.g. "UIDL", "PIPELINING", "STLS", "TOP"). */
+int pop3_has_capa(const pop3_session *s, const char *name);
+/* 1 if SASL mechanism `mech` is in the CAPA SASL line. */
+int pop3_has_sasl(const pop3_session *s, const char *mech);
+/* 1 if the greeting carried an APOP timestamp. */
+int pop3_has_apop(const pop3_session *s);
+
+pop3_status pop3_stls(pop3_session *s, char **err_r); /* STLS, handshake, CAPA again */
+pop3_status pop3_user(pop3_session *s, const char *user, char **err_r);
+pop3_status pop3_pass(pop3_session *s, const char *password, char **err_r);
+pop3_status pop3_apop(pop3_session *s, const char *user, const char *password, char **err_r);
+/* SASL: mech "PLAIN" or "LOGIN". */
+pop3_status pop3_auth(pop3_session *s, const char *mech, const char *user,
+		      const char *password, char **err_r);
+
+pop3_status pop3_stat(pop3_session *s, unsigned long *count_r, unsigned long long *octets_r,
+		      char **err_r);
+
+/* One message of a scan listing. */
+typedef struct pop3_entry {
+	unsigned long msgno;
+	unsigned long long size;  /* from LIST */
+	char uid[71];             /* from UIDL; "" when unknown or invalid */
+	int uid_state;            /* POP3_UID_OK, POP3_UID_MISSING, _INVALID, _DUPLICATE */
+} pop3_entry;
+enum { POP3_UID_OK = 0, POP3_UID_MISSING, POP3_UID_INVALID, POP3_UID_DUPLICATE };
+
+/*
+ * LIST (all): *entries_r gets an array (caller frees with free()) of *n_r
+ * entries, sizes filled, uid "" / POP3_UID_MISSING.  The array grows as lines
+ * arrive and is capped at max_count entries (POP3_EPROTO beyond).
+ */
+pop3_status pop3_list(pop3_session *s, unsigned long max_count, pop3_entry **entries_r,
+		      size_t *n_r, char **err_r);
+pop3_status pop3_list_one(pop3_session *s, unsigned long msgno, unsigned long long *size_r,
+			  char **err_r);
+/*
+ * UIDL (all) merged into entries from pop3_list (matched by msgno): valid
+ * UIDs (1-70 chars of 0x21-0x7E) set uid and POP3_UID_OK; invalid ones
+ * POP3_UID_INVALID; every entry of a UID that appears twice
+ * POP3_UID_DUPLICATE.  Entries UIDL did not mention stay POP3_UID_MISSING.
+ */
+pop3_status pop3_uidl(pop3_session *s, pop3_entry *entries, size_t n, char **err_r);
+pop3_status pop3_uidl_one(pop3_session *s, unsigned long msgno, char uid_r[71], char **err_r);
+
+/*
+ * RETR / TOP: the message appended to `out` (which bounds its size by
+ * out->max: POP3_ETOOBIG, and the session is then unusable), dot-unstuffed,
+ * each line ending in "\n".
+ */
+pop3_status pop3_retr(pop3_session *s, unsigned long msgno, buf *out, char **err_r);
+pop3_status pop3_top(pop3_session *s, unsigned long msgno, unsigned long lines, buf *out,
+		     char **err_r);
+pop3_status pop3_dele(pop3_session *s, unsigned long msgno, char **err_r);
+pop3_status pop3_rset(pop3_session *s, char **err_r);
+pop3_status pop3_noop(pop3_session *s, char **err_r);
+/* QUIT and read its reply; POP3_OK means the server committed the deletions. */
+pop3_status pop3_quit(pop3_session *s, char **err_r);
+
+/*
+ * Pipelining (RFC 2449 PIPELINING): send commands ahead and read their
+ * replies in order.  The caller keeps the window bounded (a few dozen
+ * commands); pop3_send_* only buffer, pop3_flush sends.  Without the
+ * PIPELINING capability, callers send one and receive one.
+ */
+pop3_status pop3_send_retr(pop3_session *s, unsigned long msgno, char **err_r);
+pop3_status pop3_send_dele(pop3_session *s, unsigned long msgno, char **err_r);
+pop3_status pop3_flush(pop3_session *s, char **err_r);
+/* Read the reply of the oldest outstanding RETR into out (as pop3_retr). */
+pop3_status pop3_recv_retr(pop3_session *s, buf *out, char **err_r);
+/* Read the reply of the oldest outstanding DELE. */
+pop3_status pop3_recv_dele(pop3_session *s, char **err_r);
+
+/* ---- parsers without I/O (exposed for tests and fuzzing) ---- */
+/*
+ * A status line: 1 for "+OK", 0 for "-ERR" (then *code_r from a leading
+ * [CODE]), -1 for anything else.  *text_r points after the status word.
+ */
+int pop3_parse_status(const char *line, size_t len, pop3_rcode *code_r, const char **text_r);
+/* "N SIZE" of a LIST line; 0 or -1 (bad syntax or overflow). */
+int pop3_parse_list_line(const char *line, size_t len, unsigned long *msgno_r,
+			 unsigned long long *size_r);
+/* "N UID" of a UIDL line; 0, or -1 for bad syntax; *uid_ok_r 1 if the UID is valid. */
+int pop3_parse_uidl_line(const char *line, size_t len, unsigned long *msgno_r,
+			 char uid_r[71], int *uid_ok_r);
+/* 1 if uid is 1-70 chars of 0x21-0x7E. */
+int pop3_uid_valid(const char *uid, size_t len);
+/*
+ * One line of a multi-line body: 0 if it is the terminating ".", else 1 and
+ * *data_r/*len_r the line with one leading dot removed if it was stuffed.
+ */
+int pop3_ml_line(const char *line, size_t len, const char **data_r, size_t *len_r);
+#endif

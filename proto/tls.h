@@ -1,0 +1,33 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_TLS_H
+#define MM_TLS_H
+/*
+ * TLS over a connected socket.  The only place that includes OpenSSL.
+ * Verification is always on: peer certificate against the system store or
+ * ca_file, host name (or IP address) against the certificate, TLS >= 1.2,
+ * SNI sent for host names.  Errors: -1 and *err_r set (allocated, caller
+ * frees) to a message fit for an operator.
+ */
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct tls_conn tls_conn;
+
+/*
+ * Handshake on fd (blocking socket semantics emulated with poll until
+ * deadline_ms, a CLOCK_MONOTONIC time in ms).  ca_file may be NULL (system
+ * store).  On success *tls_r is owned by the caller (tls_close).
+ */
+int tls_connect(int fd, const char *host, const char *ca_file, long long deadline_ms,
+		tls_conn **tls_r, char **err_r);
+/* Read up to len bytes; returns bytes (>0), 0 on clean EOF, -1 on error. */
+ssize_t tls_read(tls_conn *t, void *buf, size_t len, long long deadline_ms, char **err_r);
+/* Write all len bytes; 0 or -1. */
+int tls_write(tls_conn *t, const void *buf, size_t len, long long deadline_ms, char **err_r);
+/* Bytes already decrypted and waiting inside the TLS layer. */
+size_t tls_pending(tls_conn *t);
+/* Human-readable "TLSv1.3 TLS_AES_256_GCM_SHA384" (borrowed). */
+const char *tls_describe(tls_conn *t);
+/* Sends close_notify (best effort) and frees; does not close the fd. */
+void tls_close(tls_conn **t);
+#endif
