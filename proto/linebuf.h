@@ -14,20 +14,27 @@ typedef struct linebuf {
 	char *data;
 	size_t cap, start, end;
 	size_t max_line;
+	size_t scan; /* bytes after start already searched for LF: no rescans */
 } linebuf;
 
-int linebuf_init(linebuf *lb, size_t max_line);   /* -1 on ENOMEM */
+/* -1 on ENOMEM, or EINVAL if max_line is 0 or absurd. */
+int linebuf_init(linebuf *lb, size_t max_line);
 void linebuf_free(linebuf *lb);
 /* Copy bytes in; -1 if the buffer cannot take them (ENOMEM). */
 int linebuf_feed(linebuf *lb, const char *data, size_t len);
 /*
- * Next line: 1 and *line/*len (borrowed, valid until the next call on lb;
+ * Next line: 1 and *line, *len (borrowed, valid until the next call on lb;
  * NUL-terminated, no line end), 0 if no complete line is buffered yet, -1 if
  * the buffered partial line is already longer than max_line.
  */
 int linebuf_next(linebuf *lb, const char **line, size_t *len);
 size_t linebuf_pending(const linebuf *lb);  /* bytes buffered, not yet returned */
-/* Room to read into directly: returns a pointer and *room; commit with linebuf_commit. */
+/*
+ * Room to read into directly: returns a pointer to at least `want` free
+ * bytes (*room says how many exactly) or NULL (ENOMEM); commit what was
+ * written with linebuf_commit.  May move buffered bytes, so lines returned
+ * before are no longer valid.
+ */
 char *linebuf_space(linebuf *lb, size_t want, size_t *room);
 void linebuf_commit(linebuf *lb, size_t n);
 /* Take up to len raw bytes already buffered (not split into lines). */

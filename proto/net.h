@@ -22,30 +22,45 @@ long long net_now_ms(void); /* CLOCK_MONOTONIC in ms */
 
 /*
  * Connect to host:port, trying every address getaddrinfo returns until one
- * answers, within timeout_ms in all.  max_line bounds net_getline.
+ * answers, within timeout_ms in all (each address gets a share of what is
+ * left; <= 0 means no limit).  The connect deadline stays the current one
+ * (net_deadline) until changed, so a greeting or implicit TLS handshake that
+ * follows is bounded too.  max_line bounds net_getline.  Name resolution
+ * itself is bounded only by the resolver's own timeouts.
  */
 int net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
 		net_conn **conn_r, char **err_r);
-/* Wrap an already connected fd (a socketpair in tests).  Takes the fd. */
+/* Wrap an already connected fd (a socketpair in tests).  Takes the fd, and
+ * closes it on failure too.  It is made non-blocking; no deadline is set. */
 int net_from_fd(int fd, size_t max_line, net_conn **conn_r, char **err_r);
 /*
  * Start TLS on the connection (implicit TLS right after connect, or after a
  * STLS/STARTTLS go-ahead).  Refuses with an "injection" error if any bytes
- * were already received and buffered in plain text: a server may not send
- * anything between its go-ahead and the handshake.
+ * were already received and buffered in plain text, or are already waiting
+ * in the socket: a server may not send anything between its go-ahead and the
+ * handshake.  Also refuses if unsent output is queued.  host is what the
+ * certificate must name (a DNS name, or an IP literal); ca_file NULL means
+ * the system store.  Bounded by the current deadline.  On any failure the
+ * connection is dead: there is never a fallback to plain text.
  */
 int net_starttls(net_conn *c, const char *host, const char *ca_file, char **err_r);
 int net_is_tls(const net_conn *c);
 const char *net_tls_describe(const net_conn *c); /* "" without TLS; borrowed */
 
-/* Every following I/O must finish within ms from now (0 = no deadline). */
+/*
+ * Every following I/O must finish within ms from now (<= 0: no deadline).
+ * The deadline is absolute: it is checked before every read and write and
+ * bounds every wait, so data trickling in does not extend it.
+ */
 void net_deadline(net_conn *c, int ms);
+/* 1 if the failure that killed the connection was the deadline. */
 int net_last_timeout(const net_conn *c);
 
 /*
  * Next line without its line end (CRLF or LF): 1 and *line, *len (borrowed
  * until the next read on c, NUL-terminated), -1 on error (EOF before a line
- * end, too long, timeout, I/O error).
+ * end, too long, timeout, I/O error).  Queued output is flushed first, so
+ * the command a reply answers has always been sent.
  */
 int net_getline(net_conn *c, const char **line, size_t *len, char **err_r);
 /* Queue bytes for sending (buffered until net_flush or the buffer fills). */
@@ -57,6 +72,7 @@ int net_flush(net_conn *c, char **err_r);
 size_t net_pending(const net_conn *c);
 /* Closes (TLS close_notify best effort) and frees; sets *c to NULL. */
 void net_close(net_conn **c);
-/* Close the socket abruptly without any goodbye (for tests of lost connections). */
+/* The socket (borrowed: for poll, or for tests that shut it down abruptly to
+ * simulate a lost connection).  Do not read or write it directly. */
 int net_fd(const net_conn *c);
 #endif

@@ -6,7 +6,9 @@
  * Verification is always on: peer certificate against the system store or
  * ca_file, host name (or IP address) against the certificate, TLS >= 1.2,
  * SNI sent for host names.  Errors: -1 and *err_r set (allocated, caller
- * frees) to a message fit for an operator.
+ * frees) to a message fit for an operator, errno ETIMEDOUT when the deadline
+ * passed.  The socket must be non-blocking; writes never raise SIGPIPE.
+ * deadline_ms 0 means no deadline.
  */
 #include <stddef.h>
 #include <sys/types.h>
