@@ -1,0 +1,176 @@
+/* mailmill - ISC licence, see LICENSE */
+#include "config.h"
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <gmime/gmime.h>
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/pipeline.h"
+#include "daemon/plugin.h"
+#include "daemon/run.h"
+#include "daemon/store.h"
+
+#define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mailmilld [-c FILE] [--once] [--dry-run] [--account NAME] [-v|-q]\n"
+		"       mailmilld [-c FILE] --check-config\n"
+		"       mailmilld --version | --help\n"
+		"\n"
+		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+		"      --once          run every account once, then exit\n"
+		"      --check-config  validate the configuration and the plugins' settings, then exit\n"
+		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
+		"  -a, --account NAME  only this account (may be repeated)\n"
+		"  -v, --verbose       more log output (twice: protocol trace, secrets redacted)\n"
+		"  -q, --quiet         only warnings and errors\n"
+		"  -V, --version       print the version\n"
+		"  -h, --help          this text\n"
+		"\n"
+		"Exit status: 0 all well, 64 usage, 75 an account run failed (temporary),\n"
+		"78 configuration error.\n");
+}
+
+static int
+main_selected(const char *name, char **only, int n_only)
+{
+	int i;
+
+	if (n_only == 0)
+		return 1;
+	for (i = 0; i < n_only; i++)
+		if (strcmp(only[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "account", required_argument, NULL, 'a' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = DEFAULT_CONFIG;
+	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
+	char **only = calloc((size_t)argc, sizeof *only);
+	pipeline **pls = NULL;
+	cfg *c = NULL;
+	store *st = NULL;
+	run_opts ro = { 0, 0 };
+	char *err = NULL;
+	size_t k;
+
+	if (only == NULL)
+		return EX_OSERR;
+	while ((ch = getopt_long(argc, argv, "c:na:vqVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'o': once = 1; break;
+		case 'C': check = 1; break;
+		case 'n': ro.dry_run = 1; break;
+		case 'a': only[n_only++] = optarg; break;
+		case 'v': verbose++; break;
+		case 'q': quiet = 1; break;
+		case 'V': printf("mailmilld %s (plugin ABI %d)\n", PACKAGE_VERSION, MAILMILL_PLUGIN_ABI);
+			  free(only);
+			  return EX_OK;
+		case 'h': main_usage(stdout); free(only); return EX_OK;
+		default: main_usage(stderr); free(only); return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mailmilld: unexpected argument '%s'\n", argv[optind]);
+		main_usage(stderr);
+		free(only);
+		return EX_USAGE;
+	}
+	if (!once && !check) {
+		fprintf(stderr, "mailmilld: the long-running mode is not built yet: use --once"
+			" (from cron or a systemd timer) or --check-config\n");
+		free(only);
+		return EX_USAGE;
+	}
+	/* A dead server connection must come back as an error, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	g_mime_init();
+
+	if (cfg_load(path, &c, &err) < 0) {
+		fprintf(stderr, "mailmilld: configuration error:\n%s\n", err != NULL ? err : path);
+		free(err);
+		rc = EX_CONFIG;
+		goto out;
+	}
+	log_open(c->log_target,
+		 quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : c->log_level);
+	ro.trace = verbose > 1;
+	for (i = 0; i < n_only; i++) {
+		if (cfg_find_account(c, only[i]) == NULL) {
+			fprintf(stderr, "mailmilld: no account '%s' in %s\n", only[i], path);
+			rc = EX_USAGE;
+			goto out;
+		}
+	}
+	/* Every selected account's plugins are loaded and their settings checked
+	 * before anything runs: a bad stage is a configuration error. */
+	pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
+	if (pls == NULL) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	for (k = 0; k < c->n_accounts; k++) {
+		if (!main_selected(c->accounts[k].name, only, n_only))
+			continue;
+		if (pipeline_build(c, &c->accounts[k], ro.dry_run, &pls[k], &err) < 0) {
+			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+			free(err);
+			rc = EX_CONFIG;
+			goto out;
+		}
+	}
+	if (check) {
+		printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
+		       c->n_accounts == 1 ? "" : "s");
+		goto out;
+	}
+	if (store_open(c->state_dir, ro.dry_run, &st, &err) < 0) {
+		log_error("cannot open the store in %s: %s", c->state_dir, err);
+		free(err);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	for (k = 0; k < c->n_accounts; k++) {
+		run_stats stats;
+
+		if (pls[k] == NULL)
+			continue;
+		if (run_account(c, &c->accounts[k], pls[k], st, &ro, &stats) < 0)
+			rc = EX_TEMPFAIL;
+	}
+out:
+	if (pls != NULL)
+		for (k = 0; c != NULL && k < c->n_accounts; k++)
+			pipeline_free(&pls[k]);
+	free(pls);
+	store_close(&st);
+	plugin_unload_all();
+	cfg_free(&c);
+	g_mime_shutdown();
+	free(only);
+	return rc;
+}

@@ -1,0 +1,572 @@
+/* mailmill - ISC licence, see LICENSE */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <glib.h>
+#include "proto/pop3.h"
+#include "daemon/run.h"
+#include "daemon/api.h"
+#include "daemon/crash.h"
+#include "daemon/log.h"
+#include "daemon/message.h"
+
+/*
+ * Group commit: a batch is made durable with one pipeline_sync and one store
+ * transaction.  Bigger batches mean fewer flushes; the bounds keep the
+ * unflushed data and the journal transaction small.
+ */
+#define RUN_BATCH_MAX 512
+#define RUN_BATCH_BYTES (64ULL * 1024 * 1024)
+#define RUN_WINDOW 32                        /* pipelined commands in flight */
+#define RUN_MAX_MESSAGES 1000000UL           /* a listing longer than this is refused */
+#define RUN_HARD_MAX_SIZE (1024ULL * 1024 * 1024)
+
+typedef struct run_item {
+	char uid[72];
+	size_t entry;          /* index into run.entries */
+	ledger_state state;
+	char *message_id;
+	unsigned long long size;
+	const char *stage;     /* borrowed from the configuration */
+	mm_verdict verdict;
+} run_item;
+
+typedef struct run {
+	const cfg_account *a;
+	pipeline *pl;
+	store *st;
+	const run_opts *o;
+	run_stats *stats;
+	pop3_session *s;
+	pop3_entry *entries;
+	size_t n_entries;
+	GHashTable *ledger;    /* uid -> ledger state + 1 (rows of this account) */
+	GArray *dele;          /* indices into entries to delete after the commits */
+	run_item batch[RUN_BATCH_MAX];
+	size_t n_batch;
+	unsigned long long batch_bytes;
+	int batch_failed;
+} run;
+
+static void
+run_trace(void *arg, char dir, const char *line, size_t len)
+{
+	const cfg_account *a = arg;
+
+	if (dir == 'C' && len >= 4 && strncmp(line, "QUIT", 4) == 0)
+		crash_point("quit");
+	log_debug("%s: %s %.*s", a->name, dir == 'C' ? "C:" : "S:", (int)(len > 300 ? 300 : len), line);
+}
+
+static void
+run_ledger_row(void *arg, const char *uid, ledger_state st, int attempts)
+{
+	(void)attempts;
+	g_hash_table_insert(arg, g_strdup(uid), GINT_TO_POINTER((int)st + 1));
+}
+
+static ledger_state
+run_ledger_get(run *r, const char *uid)
+{
+	gpointer v = g_hash_table_lookup(r->ledger, uid);
+
+	return v == NULL ? LEDGER_NEW : (ledger_state)(GPOINTER_TO_INT(v) - 1);
+}
+
+static int
+run_login(run *r, const char *password)
+{
+	const cfg_account *a = r->a;
+	pop3_status ps;
+	char *err = NULL;
+	const char *how;
+
+	switch (a->auth) {
+	case CFG_AUTH_USER:
+		how = "USER";
+		break;
+	case CFG_AUTH_APOP:
+		how = "APOP";
+		break;
+	case CFG_AUTH_PLAIN:
+		how = "PLAIN";
+		break;
+	case CFG_AUTH_LOGIN:
+		how = "LOGIN";
+		break;
+	default:
+		if (pop3_has_sasl(r->s, "PLAIN"))
+			how = "PLAIN";
+		else if (pop3_has_sasl(r->s, "LOGIN"))
+			how = "LOGIN";
+		else if (!pop3_is_tls(r->s) && pop3_has_apop(r->s))
+			how = "APOP";
+		else
+			how = "USER";
+	}
+	if (strcmp(how, "USER") == 0) {
+		ps = pop3_user(r->s, a->user, &err);
+		if (ps == POP3_OK)
+			ps = pop3_pass(r->s, password, &err);
+	} else if (strcmp(how, "APOP") == 0)
+		ps = pop3_apop(r->s, a->user, password, &err);
+	else
+		ps = pop3_auth(r->s, how, a->user, password, &err);
+	if (ps == POP3_OK)
+		return 0;
+	if (ps == POP3_EAUTH || ps == POP3_ENEG) {
+		pop3_rcode rc = pop3_last_code(r->s);
+
+		log_error("%s: authentication failed (%s as %s): %s%s", a->name, how, a->user,
+			  err != NULL ? err : "refused",
+			  pop3_rcode_is_temporary(rc) ? " (temporary, the server says)" : "");
+	} else
+		log_error("%s: login (%s) failed: %s", a->name, how, err != NULL ? err : "error");
+	free(err);
+	return -1;
+}
+
+/* Make the batch durable and commit its verdicts; then its deletions may go. */
+static int
+run_commit_batch(run *r)
+{
+	char *err = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (r->n_batch == 0)
+		return 0;
+	if (r->o->dry_run) {
+		for (i = 0; i < r->n_batch; i++)
+			if (r->batch[i].state == LEDGER_DELETE)
+				g_array_append_val(r->dele, r->batch[i].entry);
+		goto out;
+	}
+	if (pipeline_sync(r->pl) < 0) {
+		log_error("%s: could not make %zu message(s) durable: all left on the server for the next run",
+			  r->a->name, r->n_batch);
+		r->stats->deferred += r->n_batch;
+		rc = -1;
+		goto out;
+	}
+	if (store_begin(r->st, &err) < 0)
+		goto fail;
+	for (i = 0; i < r->n_batch; i++) {
+		run_item *it = &r->batch[i];
+		store_record rec = {
+			.account = r->a->name, .uid = it->uid, .state = it->state,
+			.message_id = it->message_id, .size = it->size, .stage = it->stage,
+			.verdict = mm_verdict_name(it->verdict),
+		};
+
+		if (store_ledger_put(r->st, &rec, &err) < 0) {
+			store_rollback(r->st);
+			goto fail;
+		}
+	}
+	if (store_commit(r->st, &err) < 0) {
+		store_rollback(r->st);
+		goto fail;
+	}
+	crash_point("commit");
+	for (i = 0; i < r->n_batch; i++) {
+		run_item *it = &r->batch[i];
+
+		g_hash_table_replace(r->ledger, g_strdup(it->uid), GINT_TO_POINTER((int)it->state + 1));
+		if (it->state == LEDGER_DELETE)
+			g_array_append_val(r->dele, it->entry);
+	}
+	goto out;
+fail:
+	log_error("%s: journal commit failed: %s: %zu message(s) left on the server", r->a->name,
+		  err != NULL ? err : "error", r->n_batch);
+	free(err);
+	r->stats->deferred += r->n_batch;
+	rc = -1;
+out:
+	for (i = 0; i < r->n_batch; i++)
+		g_free(r->batch[i].message_id);
+	r->n_batch = 0;
+	r->batch_bytes = 0;
+	return rc;
+}
+
+/* Identity without UIDL: "sha256:" and 63 of the digest's 64 hex digits, so
+ * that it fits where a POP3 UID (at most 70 characters) goes. */
+static void
+run_digest_uid(const buf *body, char uid[71])
+{
+	gchar *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)body->data,
+						 body->len);
+
+	snprintf(uid, 71, "sha256:%.63s", hex);
+	g_free(hex);
+}
+
+static int
+run_message(run *r, size_t ei, const buf *body)
+{
+	const cfg_account *a = r->a;
+	pop3_entry *e = &r->entries[ei];
+	run_item *it;
+	GMimeMessage *m;
+	const char *note = NULL, *stage = NULL, *mid;
+	mm_msg msg;
+	mm_verdict v;
+	char uid[72];
+
+	crash_point("retr");
+	r->stats->fetched++;
+	r->stats->bytes += body->len;
+	if (e->uid_state == POP3_UID_OK)
+		snprintf(uid, sizeof uid, "%s", e->uid);
+	else {
+		ledger_state known;
+
+		run_digest_uid(body, e->uid);
+		snprintf(uid, sizeof uid, "%s", e->uid);
+		known = run_ledger_get(r, uid);
+		if (known != LEDGER_NEW) {
+			if ((known == LEDGER_DELETE || known == LEDGER_DELETED) && !a->keep)
+				g_array_append_val(r->dele, ei);
+			return 0;
+		}
+	}
+	m = message_parse(body->data, body->len, &note);
+	if (note != NULL)
+		log_warn("%s: message %lu (uid %s): %s: plugins see its top-level header only",
+			 a->name, e->msgno, uid, note);
+	memset(&msg, 0, sizeof msg);
+	msg.mime = m;
+	msg.raw = body->data;
+	msg.len = body->len;
+	msg.uid = uid;
+	msg.account = a->name;
+	msg.date = message_date(m, (long long)time(NULL));
+	v = pipeline_run(r->pl, &msg, &stage);
+	if (v == MM_PASS)
+		v = a->end == CFG_END_DONE ? MM_DONE : a->end == CFG_END_DEFER ? MM_DEFER : MM_KEEP;
+	mid = g_mime_message_get_message_id(m);
+	log_info("%s: uid %s: <%s>, %zu bytes, %s: %s%s", a->name, uid, mid != NULL ? mid : "",
+		 body->len, stage != NULL ? stage : "pipeline end", mm_verdict_name(v),
+		 r->o->dry_run ? " (dry run)" : "");
+	if (v == MM_DEFER) {
+		r->stats->deferred++;
+		g_object_unref(m);
+		return 0;
+	}
+	it = &r->batch[r->n_batch++];
+	snprintf(it->uid, sizeof it->uid, "%s", uid);
+	it->entry = ei;
+	it->state = v == MM_DONE && !a->keep ? LEDGER_DELETE : LEDGER_KEEP;
+	it->message_id = g_strdup(mid);
+	it->size = body->len;
+	it->stage = stage;
+	it->verdict = v;
+	if (it->state == LEDGER_KEEP)
+		r->stats->kept++;
+	r->batch_bytes += body->len;
+	g_object_unref(m);
+	if (r->n_batch == RUN_BATCH_MAX || r->batch_bytes >= RUN_BATCH_BYTES)
+		return run_commit_batch(r);
+	return 0;
+}
+
+/* Decide per listed message: fetch, delete (processed earlier), or leave. */
+static void
+run_plan(run *r, GArray *fetch)
+{
+	const cfg_account *a = r->a;
+	size_t i;
+
+	for (i = 0; i < r->n_entries; i++) {
+		pop3_entry *e = &r->entries[i];
+		ledger_state st;
+
+		if (e->uid_state == POP3_UID_INVALID || e->uid_state == POP3_UID_DUPLICATE) {
+			log_warn("%s: message %lu skipped: the server gave it %s UID; it stays on the server",
+				 a->name, e->msgno,
+				 e->uid_state == POP3_UID_INVALID ? "an invalid" : "a duplicate");
+			r->stats->skipped++;
+			continue;
+		}
+		if (e->uid_state == POP3_UID_OK) {
+			st = run_ledger_get(r, e->uid);
+			if (st == LEDGER_DELETE || st == LEDGER_DELETED) {
+				/* Processed on an earlier run whose QUIT did not complete. */
+				if (!a->keep && !r->o->dry_run)
+					g_array_append_val(r->dele, i);
+				continue;
+			}
+			if (st == LEDGER_KEEP || st == LEDGER_QUARANTINE)
+				continue;
+		}
+		if (a->max_size != 0 && e->size > a->max_size) {
+			log_warn("%s: message %lu (uid %s) is %llu bytes, over max_size %llu: not fetched,"
+				 " left on the server", a->name, e->msgno,
+				 e->uid[0] != '\0' ? e->uid : "-", e->size, a->max_size);
+			r->stats->skipped++;
+			continue;
+		}
+		g_array_append_val(fetch, i);
+	}
+}
+
+static int
+run_fetch(run *r, GArray *fetch, int window)
+{
+	unsigned long long cap = r->a->max_size != 0 ? r->a->max_size : RUN_HARD_MAX_SIZE;
+	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
+	size_t sent = 0, got = 0;
+	char *err = NULL;
+	int rc = 0;
+
+	while (got < fetch->len) {
+		size_t ei;
+		pop3_status ps;
+
+		while (sent < fetch->len && sent - got < (size_t)window) {
+			ei = g_array_index(fetch, size_t, sent);
+			if (pop3_send_retr(r->s, r->entries[ei].msgno, &err) != POP3_OK)
+				goto io_fail;
+			sent++;
+		}
+		if (pop3_flush(r->s, &err) != POP3_OK)
+			goto io_fail;
+		ei = g_array_index(fetch, size_t, got);
+		buf_reset(&body);
+		ps = pop3_recv_retr(r->s, &body, &err);
+		got++;
+		if (ps == POP3_ENEG) {
+			log_warn("%s: RETR %lu refused (%s): left for the next run", r->a->name,
+				 r->entries[ei].msgno, err != NULL ? err : "-ERR");
+			free(err);
+			err = NULL;
+			r->stats->deferred++;
+			continue;
+		}
+		if (ps == POP3_ETOOBIG) {
+			log_error("%s: message %lu grew past %llu bytes while fetching (the server said %llu):"
+				  " giving up on this run", r->a->name, r->entries[ei].msgno,
+				  (unsigned long long)body.max, r->entries[ei].size);
+			goto fail;
+		}
+		if (ps != POP3_OK)
+			goto io_fail;
+		if (run_message(r, ei, &body) < 0) {
+			/* A batch could not be committed: stop before doing more work that
+			 * would be thrown away too. */
+			rc = -1;
+			break;
+		}
+	}
+	buf_free(&body);
+	return rc;
+io_fail:
+	log_error("%s: fetching failed: %s", r->a->name, err != NULL ? err : "connection error");
+fail:
+	free(err);
+	buf_free(&body);
+	return -1;
+}
+
+static int
+run_delete(run *r, int window, GPtrArray *deleted)
+{
+	size_t sent = 0, got = 0, n = r->dele->len;
+	char *err = NULL;
+
+	while (got < n) {
+		size_t ei;
+		pop3_status ps;
+
+		while (sent < n && sent - got < (size_t)window) {
+			ei = g_array_index(r->dele, size_t, sent);
+			if (pop3_send_dele(r->s, r->entries[ei].msgno, &err) != POP3_OK)
+				goto fail;
+			sent++;
+		}
+		if (pop3_flush(r->s, &err) != POP3_OK)
+			goto fail;
+		ei = g_array_index(r->dele, size_t, got++);
+		ps = pop3_recv_dele(r->s, &err);
+		if (ps == POP3_ENEG) {
+			log_warn("%s: DELE %lu refused (%s): will try again next run", r->a->name,
+				 r->entries[ei].msgno, err != NULL ? err : "-ERR");
+			free(err);
+			err = NULL;
+			continue;
+		}
+		if (ps != POP3_OK)
+			goto fail;
+		g_ptr_array_add(deleted, r->entries[ei].uid);
+	}
+	return 0;
+fail:
+	log_error("%s: deleting failed: %s (nothing is deleted until QUIT: the next run retries)",
+		  r->a->name, err != NULL ? err : "connection error");
+	free(err);
+	return -1;
+}
+
+static int
+run_connect(run *r, const cfg *c)
+{
+	const cfg_account *a = r->a;
+	pop3_options po;
+	char *err = NULL, *password = NULL;
+	pop3_status ps;
+
+	(void)c;
+	memset(&po, 0, sizeof po);
+	po.host = a->host;
+	po.port = a->port;
+	po.tls = a->tls == CFG_TLS_IMPLICIT ? POP3_TLS_IMPLICIT :
+		 a->tls == CFG_TLS_STARTTLS ? POP3_TLS_STLS : POP3_TLS_NONE;
+	po.ca_file = a->ca_file;
+	po.connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
+	po.command_timeout_ms = (int)(a->timeout_s * 1000);
+	ps = pop3_connect(&po, &r->s, &err);
+	if (ps != POP3_OK) {
+		log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
+			  err != NULL ? err : "error");
+		free(err);
+		return -1;
+	}
+	if (r->o->trace)
+		pop3_set_trace(r->s, run_trace, (void *)a);
+	if (pop3_is_tls(r->s))
+		log_debug("%s: %s", a->name, pop3_tls_describe(r->s));
+	if (secret_get(&a->secret, &password, &err) < 0) {
+		log_error("%s: cannot get the password: %s", a->name, err != NULL ? err : "error");
+		free(err);
+		return -1;
+	}
+	if (run_login(r, password) < 0) {
+		secret_wipe(&password);
+		return -1;
+	}
+	secret_wipe(&password);
+	return 0;
+}
+
+static int
+run_list(run *r)
+{
+	char *err = NULL;
+
+	if (pop3_list(r->s, RUN_MAX_MESSAGES, &r->entries, &r->n_entries, &err) != POP3_OK)
+		goto fail;
+	if (r->n_entries > 0 && pop3_uidl(r->s, r->entries, r->n_entries, &err) != POP3_OK) {
+		if (pop3_last_code(r->s) != POP3_RC_NONE || pop3_has_capa(r->s, "UIDL"))
+			goto fail;
+		/* No UIDL: identity becomes the digest of each message. */
+		log_info("%s: the server has no UIDL; messages are identified by their SHA-256",
+			 r->a->name);
+		free(err);
+	}
+	return 0;
+fail:
+	log_error("%s: listing failed: %s", r->a->name, err != NULL ? err : "error");
+	free(err);
+	return -1;
+}
+
+int
+run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
+	    run_stats *stats)
+{
+	run *r = g_new0(run, 1);
+	GArray *fetch = g_array_new(FALSE, FALSE, sizeof(size_t));
+	GPtrArray *deleted = g_ptr_array_new();
+	char *err = NULL;
+	int rc = -1, window;
+	long long t0 = g_get_monotonic_time();
+
+	memset(stats, 0, sizeof *stats);
+	r->a = a;
+	r->pl = pl;
+	r->st = st;
+	r->o = o;
+	r->stats = stats;
+	r->ledger = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
+
+	if (store_ledger_load(st, a->name, run_ledger_row, r->ledger, &err) < 0) {
+		log_error("%s: cannot read the journal: %s", a->name, err);
+		free(err);
+		goto out;
+	}
+	if (run_connect(r, c) < 0 || run_list(r) < 0)
+		goto out;
+	stats->listed = r->n_entries;
+	window = pop3_has_capa(r->s, "PIPELINING") ? RUN_WINDOW : 1;
+	run_plan(r, fetch);
+	rc = run_fetch(r, fetch, window);
+	/* Whatever happened, what was processed is made durable and journalled,
+	 * so that it is never processed twice. */
+	if (run_commit_batch(r) < 0)
+		rc = -1;
+	if (rc < 0 && r->dele->len > 0) {
+		/* The connection may be gone; without QUIT the server deletes
+		 * nothing, and the journal has these for the next run. */
+		log_info("%s: %u processed message(s) will be deleted on the next run", a->name,
+			 r->dele->len);
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	if (o->dry_run) {
+		log_info("%s: dry run: would delete %u message(s); nothing written, nothing deleted",
+			 a->name, r->dele->len);
+	} else if (r->dele->len > 0 && run_delete(r, window, deleted) < 0) {
+		rc = -1;
+		goto out;
+	}
+	if (pop3_quit(r->s, &err) != POP3_OK) {
+		log_error("%s: QUIT failed: %s: the server may not have deleted anything; the next run"
+			  " deletes again", a->name, err != NULL ? err : "error");
+		free(err);
+		rc = -1;
+		goto out;
+	}
+	if (!o->dry_run) {
+		GPtrArray *present = g_ptr_array_new();
+		size_t i;
+
+		stats->deleted = deleted->len;
+		if (store_ledger_mark_deleted(st, a->name, (const char *const *)deleted->pdata,
+					      deleted->len, &err) < 0) {
+			log_error("%s: cannot record deletions: %s", a->name, err);
+			free(err);
+			err = NULL;
+		}
+		/* Forget rows of messages the server no longer has; only when every
+		 * message had a valid UID, or we could forget a live one. */
+		for (i = 0; i < r->n_entries; i++)
+			if (r->entries[i].uid_state == POP3_UID_OK)
+				g_ptr_array_add(present, r->entries[i].uid);
+		if (present->len == r->n_entries &&
+		    store_ledger_forget_missing(st, a->name, (const char *const *)present->pdata,
+						present->len, &err) < 0) {
+			log_warn("%s: cannot prune the journal: %s", a->name, err);
+			free(err);
+		}
+		g_ptr_array_free(present, TRUE);
+	}
+	rc = 0;
+out:
+	log_info("%s: run %s in %.2fs: %lu listed, %lu fetched (%llu bytes), %lu deleted, %lu kept,"
+		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
+		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
+		 stats->bytes, stats->deleted, stats->kept, stats->deferred, stats->skipped);
+	pop3_close(&r->s);
+	free(r->entries);
+	g_hash_table_destroy(r->ledger);
+	g_array_free(r->dele, TRUE);
+	g_array_free(fetch, TRUE);
+	g_ptr_array_free(deleted, TRUE);
+	g_free(r);
+	return rc;
+}
