@@ -1,5 +1,5 @@
 /* mailmill - ISC licence, see LICENSE */
-#include "config.h"
+#include <config.h>
 #include "daemon/crash.h"
 #ifdef MM_CRASHPOINTS
 #include <signal.h>

@@ -1,5 +1,5 @@
 /* mailmill - ISC licence, see LICENSE */
-#include "config.h"
+#include <config.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>

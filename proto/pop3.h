@@ -172,7 +172,19 @@ int pop3_parse_uidl_line(const char *line, size_t len, unsigned long *msgno_r,
 int pop3_uid_valid(const char *uid, size_t len);
 /*
  * One line of a multi-line body: 0 if it is the terminating ".", else 1 and
- * *data_r/*len_r the line with one leading dot removed if it was stuffed.
+ * *data_r, *len_r the line with one leading dot removed if it was stuffed.
  */
 int pop3_ml_line(const char *line, size_t len, const char **data_r, size_t *len_r);
+/*
+ * One line (without its line end) of a RETR/TOP body: 0 at the terminating
+ * ".", 1 after appending the unstuffed line and "\n" to out, -1 if out
+ * refused it (errno EFBIG past out->max, or ENOMEM).  The session reads
+ * bodies through this, so feeding it from a linebuf tests the real path.
+ */
+int pop3_body_line(const char *line, size_t len, buf *out);
+/* "+OK nn mm" text of STAT (after the status word); 0 or -1. */
+int pop3_parse_stat(const char *text, size_t len, unsigned long *count_r,
+		    unsigned long long *octets_r);
+/* Base64 (RFC 4648, padded) into out, NUL-terminated; -1 if outsize is too small. */
+int pop3_base64_encode(const void *data, size_t len, char *out, size_t outsize);
 #endif
