@@ -21,6 +21,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -457,4 +458,55 @@ tls_close(tls_conn **tp)
 	free(t);
 	ERR_clear_error();
 	*tp = NULL;
+}
+
+int
+tls_md5_hex(const void *data, size_t len, char hex[33])
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD *md5;
+	int ok;
+
+	hex[0] = '\0';
+	md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+	if (md5 == NULL) {
+		ERR_clear_error();
+		return -1;
+	}
+	ok = EVP_Digest(data, len, md, &mdlen, md5, NULL) == 1 && mdlen == 16;
+	EVP_MD_free(md5);
+	if (!ok) {
+		ERR_clear_error();
+		return -1;
+	}
+	for (i = 0; i < 16; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 0x0f];
+	}
+	hex[32] = '\0';
+	return 0;
+}
+
+/* ---- APOP digest (owned by the POP3 engineer; appended, keep it last) ---- */
+#include <openssl/evp.h>
+
+int
+tls_md5_hex(const void *data, size_t len, char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16) {
+		ERR_clear_error();
+		return -1;
+	}
+	for (i = 0; i < 16; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[32] = '\0';
+	return 0;
 }

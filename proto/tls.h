@@ -30,6 +30,12 @@ int tls_write(tls_conn *t, const void *buf, size_t len, long long deadline_ms, c
 size_t tls_pending(tls_conn *t);
 /* Human-readable "TLSv1.3 TLS_AES_256_GCM_SHA384" (borrowed). */
 const char *tls_describe(tls_conn *t);
+/*
+ * MD5 of data as 32 lowercase hex digits and a NUL, for APOP (RFC 1939),
+ * which is defined on MD5; kept here so that OpenSSL stays in one file.
+ * 0, or -1 if MD5 is unavailable (e.g. a FIPS-only OpenSSL).
+ */
+int tls_md5_hex(const void *data, size_t len, char hex[33]);
 /* Sends close_notify (best effort) and frees; does not close the fd. */
 void tls_close(tls_conn **t);
 #endif
