@@ -489,24 +489,3 @@ tls_md5_hex(const void *data, size_t len, char hex[33])
 	return 0;
 }
 
-/* ---- APOP digest (owned by the POP3 engineer; appended, keep it last) ---- */
-#include <openssl/evp.h>
-
-int
-tls_md5_hex(const void *data, size_t len, char out[33])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-
-	if (EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL) != 1 || mdlen != 16) {
-		ERR_clear_error();
-		return -1;
-	}
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[32] = '\0';
-	return 0;
-}
