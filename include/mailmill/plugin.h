@@ -102,6 +102,45 @@ size_t mm_msg_size(mm_msg *msg);                 /* length of mm_msg_raw */
 /* The message's Date header as a time_t, or the time it was fetched if it has none. */
 long long mm_msg_date(mm_msg *msg);
 
+/* ---- outgoing mail and plugin state (appended; still ABI 1) ----
+ *
+ * Mail a stage queues and key-value changes it makes while processing a
+ * message are staged with that message and committed in the same store
+ * transaction as its verdict.  If the message ends DEFER, or its batch
+ * cannot be made durable, they are discarded: a message processed again
+ * never queues twice.  Queued mail goes out over SMTP after the account run.
+ */
+#define MM_QUEUE_DSN_NEVER 0x1   /* ask for NOTIFY=NEVER where the relay offers DSN */
+
+/*
+ * A reply to msg the RFC 3834 way: To the Return-Path (else Reply-To, else
+ * From), From `from`, Subject "Re: " + the original's (not doubled),
+ * In-Reply-To and References, Auto-Submitted: auto-replied, a new
+ * Message-ID and Date.  The caller adds the body (g_mime_message_set_mime_part)
+ * and queues it with a null envelope sender.  Returns a new reference (caller
+ * g_object_unref's it) and *rcpt_r (allocated, g_free) the address to send to;
+ * or NULL and *why_r (static text) when there is nobody to reply to.
+ */
+GMimeMessage *mm_reply_new(mm_ctx *ctx, mm_msg *msg, const char *from, char **rcpt_r,
+			   const char **why_r);
+/*
+ * Queue `mail` (serialised as it is now) for SMTP.  env_from NULL or "" is
+ * the null reverse-path <>.  0, or -1 after logging why.
+ */
+int mm_queue(mm_ctx *ctx, mm_msg *msg, GMimeMessage *mail, const char *env_from,
+	     const char *const *rcpts, size_t n_rcpts, unsigned flags);
+/* The same for bytes already formatted ("\n" line ends), e.g. a redirect. */
+int mm_queue_raw(mm_ctx *ctx, mm_msg *msg, const char *data, size_t len, const char *env_from,
+		 const char *const *rcpts, size_t n_rcpts, unsigned flags);
+/*
+ * A small durable key-value store scoped to the stage (account and stage
+ * name).  mm_kv_get sees this run's staged changes too.  Returns an allocated
+ * value (g_free) or NULL if missing or expired.  expires_at: a time_t after
+ * which the key reads as missing (0 = never).
+ */
+char *mm_kv_get(mm_ctx *ctx, const char *key);
+int mm_kv_put(mm_ctx *ctx, mm_msg *msg, const char *key, const char *value, long long expires_at);
+
 #ifdef __cplusplus
 }
 #endif
