@@ -20,4 +20,19 @@ typedef struct secret {
 int secret_get(const secret *s, char **pw_r, char **err_r);
 void secret_wipe(char **pw);        /* zero the memory, free, set NULL */
 void secret_clear(secret *s);       /* free what s holds */
+
+/*
+ * For --check-config and cfg_load: is the password_file there, a regular
+ * file, and not readable or writable by group or others?  0, or -1 and
+ * *err_r (says the mode and the chmod that fixes it).  Reads nothing.
+ */
+int secret_check_file(const char *path, char **err_r);
+
+/*
+ * password_command runs in its own process group with stdin from /dev/null
+ * and stderr inherited; it is reaped with waitpid() on its own pid, so a
+ * SIGCHLD handler must not reap with waitpid(-1) while secret_get runs.
+ * Its deadline is 10 s; tests may shorten it (ms <= 0 restores 10 s).
+ */
+void secret_set_command_timeout_ms(int ms);
 #endif

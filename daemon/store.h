@@ -29,8 +29,10 @@ typedef enum {
 
 const char *ledger_state_name(ledger_state st);
 
-/* Creates state_dir (0700) and the database if missing.  readonly: for
- * --dry-run; a missing database then gives an empty store, not an error. */
+/* Creates state_dir (0700) and the database (0600) if missing.  readonly:
+ * for --dry-run; a missing database then gives an empty store, not an error,
+ * and the write functions below check their arguments, then write nothing
+ * and return 0, so a dry run takes the same code path as a real one. */
 int store_open(const char *state_dir, int readonly, store **st_r, char **err_r);
 void store_close(store **st);
 
@@ -63,7 +65,20 @@ int store_ledger_mark_deleted(store *st, const char *account, const char *const 
 int store_ledger_fail(store *st, const char *account, const char *uid, const char *error,
 		      int *attempts_r, char **err_r);
 /* Forget rows of the account whose uid the server no longer lists (they can
- * never come back); `present` are the uids the server listed this run. */
+ * never come back); `present` are the uids the server listed this run.
+ * n == 0 means the mailbox is empty and forgets every row of the account:
+ * call it only with a complete UIDL listing, never after a failed one.
+ * mark_deleted, fail and forget_missing join the caller's transaction when
+ * one is open, else run in one of their own. */
 int store_ledger_forget_missing(store *st, const char *account, const char *const *present,
 				size_t n, char **err_r);
+
+/* One row: 1 and *state_r / *attempts_r (either may be NULL) if there is
+ * one, 0 if the uid is new, -1 and *err_r on error.  A row written by
+ * store_ledger_fail alone has state LEDGER_NEW and attempts > 0. */
+int store_ledger_get(store *st, const char *account, const char *uid, ledger_state *state_r,
+		     int *attempts_r, char **err_r);
+
+const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
+int store_schema_version(void);            /* what store_open migrates to */
 #endif

@@ -1,0 +1,631 @@
+/* mailmill - ISC licence, see LICENSE */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon/store.h"
+
+#define STORE_FILE "mailmill.db"
+#define STORE_BUSY_MS 10000
+/* last_error is for a human; a plugin's whole stderr does not belong there. */
+#define STORE_ERROR_MAX 1000
+
+/*
+ * Schema migrations, in order.  Migration i brings the database from
+ * user_version i to i + 1; never edit one that has shipped, append.
+ */
+static const char *const store_migrations[] = {
+	/* 0 -> 1: the ledger */
+	"CREATE TABLE ledger ("
+	"  account    TEXT NOT NULL,"
+	"  uid        TEXT NOT NULL,"
+	"  state      INTEGER NOT NULL,"
+	"  verdict    TEXT,"
+	"  stage      TEXT,"
+	"  message_id TEXT,"
+	"  size       INTEGER NOT NULL DEFAULT 0,"
+	"  attempts   INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT,"
+	"  created    INTEGER NOT NULL,"   /* unix time the row was first written */
+	"  updated    INTEGER NOT NULL,"
+	"  PRIMARY KEY (account, uid)"
+	") WITHOUT ROWID;",
+};
+#define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+enum {
+	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_LOAD, Q_GET, Q_PUT, Q_DELETED, Q_FAIL, Q_ATTEMPTS,
+	Q_TMP_CLEAR, Q_TMP_ADD, Q_FORGET,
+	Q_COUNT
+};
+
+static const char *const store_sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_LOAD] = "SELECT uid, state, attempts FROM ledger WHERE account = ?1",
+	[Q_GET] = "SELECT state, attempts FROM ledger WHERE account = ?1 AND uid = ?2",
+	/* An upsert, not REPLACE: attempts and created survive a new verdict. */
+	[Q_PUT] = "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size,"
+		  " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+		  " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state,"
+		  " verdict = excluded.verdict, stage = excluded.stage,"
+		  " message_id = excluded.message_id, size = excluded.size,"
+		  " updated = excluded.updated",
+	[Q_DELETED] = "UPDATE ledger SET state = 3, updated = ?3"
+		      " WHERE account = ?1 AND uid = ?2",
+	[Q_FAIL] = "INSERT INTO ledger (account, uid, state, attempts, last_error, created, updated)"
+		   " VALUES (?1, ?2, 0, 1, ?3, ?4, ?4)"
+		   " ON CONFLICT (account, uid) DO UPDATE SET attempts = attempts + 1,"
+		   " last_error = excluded.last_error, updated = excluded.updated",
+	[Q_ATTEMPTS] = "SELECT attempts FROM ledger WHERE account = ?1 AND uid = ?2",
+	[Q_TMP_CLEAR] = "DELETE FROM temp.present",
+	[Q_TMP_ADD] = "INSERT OR IGNORE INTO temp.present (uid) VALUES (?1)",
+	[Q_FORGET] = "DELETE FROM ledger WHERE account = ?1"
+		     " AND uid NOT IN (SELECT uid FROM temp.present)",
+};
+
+struct store {
+	sqlite3 *db;          /* NULL: read-only over a missing database */
+	int readonly;
+	int in_tx;
+	char *path;
+	sqlite3_stmt *q[Q_COUNT];
+};
+
+static void store_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+store_errf(char **err_r, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (err_r != NULL)
+		*err_r = strdup(tmp);
+}
+
+static int
+store_fail(store *st, char **err_r, const char *what)
+{
+	store_errf(err_r, "%s: %s: %s", st->path, what,
+		   st->db != NULL ? sqlite3_errmsg(st->db) : "no database");
+	return -1;
+}
+
+const char *
+ledger_state_name(ledger_state s)
+{
+	switch (s) {
+	case LEDGER_NEW: return "new";
+	case LEDGER_DELETE: return "delete";
+	case LEDGER_KEEP: return "keep";
+	case LEDGER_DELETED: return "deleted";
+	case LEDGER_QUARANTINE: return "quarantine";
+	}
+	return "invalid";
+}
+
+static int
+store_exec(store *st, const char *sql, char **err_r)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		store_errf(err_r, "%s: %s", st->path, msg != NULL ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reset and clear bindings, so a cached statement is ready for next time. */
+static sqlite3_stmt *
+store_q(store *st, int which)
+{
+	sqlite3_stmt *q = st->q[which];
+
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	return q;
+}
+
+/* One step of a statement that returns no rows. */
+static int
+store_step_done(store *st, sqlite3_stmt *q, char **err_r, const char *what)
+{
+	int rc = sqlite3_step(q);
+
+	if (rc != SQLITE_DONE) {
+		store_fail(st, err_r, what);
+		sqlite3_reset(q);
+		return -1;
+	}
+	sqlite3_reset(q);
+	return 0;
+}
+
+static int
+store_user_version(store *st, int *v_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+		return store_fail(st, err_r, "reading the schema version");
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*v_r = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, err_r, "reading the schema version");
+	return 0;
+}
+
+static int
+store_migrate(store *st, char **err_r)
+{
+	char sql[64];
+	int v;
+
+	/* IMMEDIATE: two processes opening a new database do not both migrate. */
+	if (store_exec(st, "BEGIN IMMEDIATE", err_r) < 0)
+		return -1;
+	if (store_user_version(st, &v, err_r) < 0)
+		goto fail;
+	if (v > STORE_SCHEMA_VERSION) {
+		store_errf(err_r, "%s: schema version %d is newer than this mailmill knows (%d); "
+			   "was it written by a later release?", st->path, v, STORE_SCHEMA_VERSION);
+		goto fail;
+	}
+	for (; v < STORE_SCHEMA_VERSION; v++) {
+		if (store_exec(st, store_migrations[v], err_r) < 0)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (store_exec(st, sql, err_r) < 0)
+			goto fail;
+	}
+	return store_exec(st, "COMMIT", err_r);
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* The state directory, and the database file with mode 0600 before SQLite
+ * creates it with the umask's idea of a mode (its -wal/-shm copy this one). */
+static int
+store_create_files(const char *state_dir, const char *path, char **err_r)
+{
+	struct stat sb;
+	int fd;
+
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		store_errf(err_r, "state_dir %s: cannot create: %s", state_dir, strerror(errno));
+		return -1;
+	}
+	if (stat(state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		store_errf(err_r, "state_dir %s: not a directory", state_dir);
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		store_errf(err_r, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == 0 && sb.st_size == 0 && fchmod(fd, 0600) < 0) {
+		store_errf(err_r, "%s: chmod: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+store_pragmas(store *st, char **err_r)
+{
+	sqlite3_stmt *q;
+	int ok;
+
+	if (sqlite3_busy_timeout(st->db, STORE_BUSY_MS) != SQLITE_OK)
+		return store_fail(st, err_r, "busy_timeout");
+	if (st->readonly)
+		return 0;
+	/* journal_mode answers with the mode it got: WAL can be refused. */
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &q, NULL) != SQLITE_OK)
+		return store_fail(st, err_r, "journal_mode");
+	ok = sqlite3_step(q) == SQLITE_ROW &&
+	     sqlite3_stricmp((const char *)sqlite3_column_text(q, 0), "wal") == 0;
+	sqlite3_finalize(q);
+	if (!ok) {
+		store_errf(err_r, "%s: cannot switch to WAL journal mode", st->path);
+		return -1;
+	}
+	/* The ledger commit is the durability point of a run: FULL, not NORMAL. */
+	return store_exec(st, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", err_r);
+}
+
+static int
+store_prepare(store *st, char **err_r)
+{
+	if (!st->readonly &&
+	    store_exec(st, "CREATE TEMP TABLE IF NOT EXISTS present (uid TEXT PRIMARY KEY)", err_r) < 0)
+		return -1;
+	for (int i = 0; i < Q_COUNT; i++) {
+		if (st->readonly && i != Q_LOAD && i != Q_GET && i != Q_ATTEMPTS)
+			continue;
+		if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->q[i], NULL) != SQLITE_OK)
+			return store_fail(st, err_r, "preparing a statement");
+	}
+	return 0;
+}
+
+int
+store_open(const char *state_dir, int readonly, store **st_r, char **err_r)
+{
+	store *st;
+	int flags, v;
+
+	*st_r = NULL;
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		store_errf(err_r, "out of memory");
+		return -1;
+	}
+	st->readonly = readonly;
+	size_t n = strlen(state_dir) + sizeof("/" STORE_FILE);
+	if ((st->path = malloc(n)) == NULL) {
+		free(st);
+		store_errf(err_r, "out of memory");
+		return -1;
+	}
+	snprintf(st->path, n, "%s/%s", state_dir, STORE_FILE);
+
+	if (readonly) {
+		/* A dry run before the first real run: nothing decided yet. */
+		if (access(st->path, F_OK) < 0 && errno == ENOENT) {
+			*st_r = st;
+			return 0;
+		}
+		flags = SQLITE_OPEN_READONLY;
+	} else {
+		if (store_create_files(state_dir, st->path, err_r) < 0)
+			goto fail;
+		flags = SQLITE_OPEN_READWRITE;
+	}
+	if (sqlite3_open_v2(st->path, &st->db, flags | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+		store_fail(st, err_r, "cannot open");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if (store_pragmas(st, err_r) < 0)
+		goto fail;
+	if (readonly) {
+		if (store_user_version(st, &v, err_r) < 0)
+			goto fail;
+		if (v != STORE_SCHEMA_VERSION) {
+			if (v == 0) {  /* created but never migrated: empty */
+				sqlite3_close(st->db);
+				st->db = NULL;
+				*st_r = st;
+				return 0;
+			}
+			store_errf(err_r, "%s: schema version %d, this mailmill needs %d; a dry run "
+				   "does not upgrade it, a normal run does", st->path, v,
+				   STORE_SCHEMA_VERSION);
+			goto fail;
+		}
+	} else if (store_migrate(st, err_r) < 0) {
+		goto fail;
+	}
+	if (store_prepare(st, err_r) < 0)
+		goto fail;
+	*st_r = st;
+	return 0;
+fail:
+	store_close(&st);
+	return -1;
+}
+
+void
+store_close(store **stp)
+{
+	store *st;
+
+	if (stp == NULL || (st = *stp) == NULL)
+		return;
+	if (st->in_tx && st->db != NULL)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(st->q[i]);
+	if (st->db != NULL)
+		sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+	*stp = NULL;
+}
+
+/* ----------------------------------------------------------- transactions */
+
+int
+store_begin(store *st, char **err_r)
+{
+	if (st->in_tx) {
+		store_errf(err_r, "%s: a transaction is already open", st->path);
+		return -1;
+	}
+	if (!st->readonly && store_step_done(st, store_q(st, Q_BEGIN), err_r, "begin") < 0)
+		return -1;
+	st->in_tx = 1;
+	return 0;
+}
+
+int
+store_commit(store *st, char **err_r)
+{
+	if (!st->in_tx) {
+		store_errf(err_r, "%s: commit without a transaction", st->path);
+		return -1;
+	}
+	if (!st->readonly && store_step_done(st, store_q(st, Q_COMMIT), err_r, "commit") < 0) {
+		/* SQLite may have rolled back on its own (disk full, I/O error). */
+		if (sqlite3_get_autocommit(st->db))
+			st->in_tx = 0;
+		return -1;
+	}
+	st->in_tx = 0;
+	return 0;
+}
+
+void
+store_rollback(store *st)
+{
+	if (!st->in_tx)
+		return;
+	if (!st->readonly && !sqlite3_get_autocommit(st->db))
+		store_step_done(st, store_q(st, Q_ROLLBACK), NULL, "rollback");
+	st->in_tx = 0;
+}
+
+/* Run fn inside the caller's transaction, or in one of its own. */
+static int
+store_tx_begin(store *st, int *own, char **err_r)
+{
+	*own = !st->in_tx;
+	return *own ? store_begin(st, err_r) : 0;
+}
+
+static int
+store_tx_end(store *st, int own, int ok, char **err_r)
+{
+	if (!own)
+		return ok ? 0 : -1;
+	if (!ok) {
+		store_rollback(st);
+		return -1;
+	}
+	return store_commit(st, err_r);
+}
+
+/* ----------------------------------------------------------------- ledger */
+
+static int
+store_state_ok(int v)
+{
+	return v >= LEDGER_NEW && v <= LEDGER_QUARANTINE;
+}
+
+int
+store_ledger_load(store *st, const char *account, store_ledger_fn *fn, void *arg, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (st->db == NULL)
+		return 0;
+	q = store_q(st, Q_LOAD);
+	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK)
+		return store_fail(st, err_r, "load");
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *uid = (const char *)sqlite3_column_text(q, 0);
+		int state = sqlite3_column_int(q, 1);
+		if (uid == NULL || !store_state_ok(state)) {
+			store_errf(err_r, "%s: ledger row of account %s has an invalid state %d",
+				   st->path, account, state);
+			sqlite3_reset(q);
+			return -1;
+		}
+		fn(arg, uid, (ledger_state)state, sqlite3_column_int(q, 2));
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(st, err_r, "load");
+		sqlite3_reset(q);
+		return -1;
+	}
+	sqlite3_reset(q);
+	return 0;
+}
+
+int
+store_ledger_get(store *st, const char *account, const char *uid, ledger_state *state_r,
+		 int *attempts_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc, state;
+
+	if (st->db == NULL)
+		return 0;
+	q = store_q(st, Q_GET);
+	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 2, uid, -1, SQLITE_STATIC) != SQLITE_OK)
+		return store_fail(st, err_r, "get");
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(q);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		store_fail(st, err_r, "get");
+		sqlite3_reset(q);
+		return -1;
+	}
+	state = sqlite3_column_int(q, 0);
+	if (!store_state_ok(state)) {
+		store_errf(err_r, "%s: ledger row %s/%s has an invalid state %d", st->path,
+			   account, uid, state);
+		sqlite3_reset(q);
+		return -1;
+	}
+	if (state_r != NULL)
+		*state_r = (ledger_state)state;
+	if (attempts_r != NULL)
+		*attempts_r = sqlite3_column_int(q, 1);
+	sqlite3_reset(q);
+	return 1;
+}
+
+int
+store_ledger_put(store *st, const store_record *rec, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (!store_state_ok((int)rec->state) || rec->size > (unsigned long long)LLONG_MAX) {
+		store_errf(err_r, "%s: invalid ledger record for %s/%s", st->path, rec->account,
+			   rec->uid);
+		return -1;
+	}
+	if (st->readonly)
+		return 0;
+	q = store_q(st, Q_PUT);
+	if (sqlite3_bind_text(q, 1, rec->account, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 2, rec->uid, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(q, 3, (int)rec->state) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 4, rec->verdict, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 5, rec->stage, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 6, rec->message_id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 7, (sqlite3_int64)rec->size) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) != SQLITE_OK)
+		return store_fail(st, err_r, "put");
+	return store_step_done(st, q, err_r, "put");
+}
+
+int
+store_ledger_mark_deleted(store *st, const char *account, const char *const *uids, size_t n,
+			  char **err_r)
+{
+	sqlite3_int64 now = (sqlite3_int64)time(NULL);
+	int own, ok = 1;
+
+	if (st->readonly || n == 0)
+		return 0;
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n && ok; i++) {
+		sqlite3_stmt *q = store_q(st, Q_DELETED);
+		if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(q, 2, uids[i], -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(q, 3, now) != SQLITE_OK)
+			ok = store_fail(st, err_r, "mark deleted") == 0;
+		else
+			ok = store_step_done(st, q, err_r, "mark deleted") == 0;
+	}
+	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_ledger_fail(store *st, const char *account, const char *uid, const char *error,
+		  int *attempts_r, char **err_r)
+{
+	char short_err[STORE_ERROR_MAX + 1];
+	sqlite3_stmt *q;
+	int own, ok;
+
+	if (st->readonly) {
+		/* Say what the count would become, write nothing. */
+		int attempts = 0;
+		if (store_ledger_get(st, account, uid, NULL, &attempts, err_r) < 0)
+			return -1;
+		*attempts_r = attempts + 1;
+		return 0;
+	}
+	snprintf(short_err, sizeof(short_err), "%s", error != NULL ? error : "");
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	q = store_q(st, Q_FAIL);
+	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 2, uid, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 3, short_err, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 4, (sqlite3_int64)time(NULL)) != SQLITE_OK)
+		ok = store_fail(st, err_r, "count a failure") == 0;
+	else
+		ok = store_step_done(st, q, err_r, "count a failure") == 0;
+	if (ok) {
+		q = store_q(st, Q_ATTEMPTS);
+		if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(q, 2, uid, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_step(q) != SQLITE_ROW) {
+			ok = store_fail(st, err_r, "count a failure") == 0;
+		} else {
+			*attempts_r = sqlite3_column_int(q, 0);
+		}
+		sqlite3_reset(q);
+	}
+	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_ledger_forget_missing(store *st, const char *account, const char *const *present, size_t n,
+			    char **err_r)
+{
+	int own, ok;
+	sqlite3_stmt *q;
+
+	if (st->readonly)
+		return 0;
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	ok = store_step_done(st, store_q(st, Q_TMP_CLEAR), err_r, "forget") == 0;
+	for (size_t i = 0; i < n && ok; i++) {
+		q = store_q(st, Q_TMP_ADD);
+		if (sqlite3_bind_text(q, 1, present[i], -1, SQLITE_STATIC) != SQLITE_OK)
+			ok = store_fail(st, err_r, "forget") == 0;
+		else
+			ok = store_step_done(st, q, err_r, "forget") == 0;
+	}
+	if (ok) {
+		q = store_q(st, Q_FORGET);
+		if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK)
+			ok = store_fail(st, err_r, "forget") == 0;
+		else
+			ok = store_step_done(st, q, err_r, "forget") == 0;
+	}
+	if (ok)
+		ok = store_step_done(st, store_q(st, Q_TMP_CLEAR), err_r, "forget") == 0;
+	return store_tx_end(st, own, ok, err_r);
+}
+
+const char *
+store_path(const store *st)
+{
+	return st->path;
+}
+
+int
+store_schema_version(void)
+{
+	return STORE_SCHEMA_VERSION;
+}
