@@ -46,6 +46,8 @@ int pop3_rcode_is_temporary(pop3_rcode rc);
 const char *pop3_rcode_name(pop3_rcode rc);
 
 typedef struct pop3_session pop3_session;
+/* See pop3_set_trace.  line is borrowed for the call only, not NUL-terminated. */
+typedef void pop3_trace_fn(void *arg, char dir, const char *line, size_t len);
 
 typedef enum { POP3_TLS_NONE = 0, POP3_TLS_IMPLICIT, POP3_TLS_STLS } pop3_tls_mode;
 
@@ -68,12 +70,20 @@ typedef struct pop3_options {
 pop3_status pop3_connect(const pop3_options *opt, pop3_session **s_r, char **err_r);
 /* Run over an already connected fd (tests); reads the greeting. */
 pop3_status pop3_from_fd(int fd, const pop3_options *opt, pop3_session **s_r, char **err_r);
+/*
+ * As above, with a trace callback in place from the first byte (so the
+ * greeting, CAPA and STLS of the connect are traced too).  On any failure
+ * *s_r is NULL and *err_r carries the server's text (e.g. a -ERR greeting).
+ */
+pop3_status pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg,
+			       pop3_session **s_r, char **err_r);
+pop3_status pop3_from_fd_trace(int fd, const pop3_options *opt, pop3_trace_fn *fn, void *arg,
+			       pop3_session **s_r, char **err_r);
 /* Sends nothing; closes the socket; sets *s to NULL. */
 void pop3_close(pop3_session **s);
 
 /* Trace: dir is 'C' (client) or 'S' (server); PASS and AUTH payloads are
  * shown as "PASS <redacted>" etc.  Message bodies are not traced. */
-typedef void pop3_trace_fn(void *arg, char dir, const char *line, size_t len);
 void pop3_set_trace(pop3_session *s, pop3_trace_fn *fn, void *arg);
 
 pop3_rcode pop3_last_code(const pop3_session *s);
@@ -91,10 +101,16 @@ int pop3_has_sasl(const pop3_session *s, const char *mech);
 int pop3_has_apop(const pop3_session *s);
 
 pop3_status pop3_stls(pop3_session *s, char **err_r); /* STLS, handshake, CAPA again */
+/*
+ * Authentication: a -ERR to USER, PASS, APOP or AUTH is POP3_EAUTH (the
+ * session stays usable); pop3_last_code() then tells a temporary refusal
+ * ([IN-USE], [LOGIN-DELAY], [SYS/TEMP]) from bad credentials ([AUTH]).
+ * Arguments with CR/LF or over 255 bytes are POP3_EUSAGE, nothing is sent.
+ */
 pop3_status pop3_user(pop3_session *s, const char *user, char **err_r);
 pop3_status pop3_pass(pop3_session *s, const char *password, char **err_r);
 pop3_status pop3_apop(pop3_session *s, const char *user, const char *password, char **err_r);
-/* SASL: mech "PLAIN" or "LOGIN". */
+/* SASL: mech "PLAIN" or "LOGIN"; POP3_EUSAGE if the last CAPA did not offer it. */
 pop3_status pop3_auth(pop3_session *s, const char *mech, const char *user,
 		      const char *password, char **err_r);
 
@@ -112,8 +128,9 @@ enum { POP3_UID_OK = 0, POP3_UID_MISSING, POP3_UID_INVALID, POP3_UID_DUPLICATE }
 
 /*
  * LIST (all): *entries_r gets an array (caller frees with free()) of *n_r
- * entries, sizes filled, uid "" / POP3_UID_MISSING.  The array grows as lines
- * arrive and is capped at max_count entries (POP3_EPROTO beyond).
+ * entries, sizes filled, uid "" / POP3_UID_MISSING, sorted by msgno.  The
+ * array grows as lines arrive and is capped at max_count entries (POP3_EPROTO
+ * beyond; 0 means 1000000).  A message number listed twice is POP3_EPROTO.
  */
 pop3_status pop3_list(pop3_session *s, unsigned long max_count, pop3_entry **entries_r,
 		      size_t *n_r, char **err_r);
@@ -123,15 +140,20 @@ pop3_status pop3_list_one(pop3_session *s, unsigned long msgno, unsigned long lo
  * UIDL (all) merged into entries from pop3_list (matched by msgno): valid
  * UIDs (1-70 chars of 0x21-0x7E) set uid and POP3_UID_OK; invalid ones
  * POP3_UID_INVALID; every entry of a UID that appears twice
- * POP3_UID_DUPLICATE.  Entries UIDL did not mention stay POP3_UID_MISSING.
+ * POP3_UID_DUPLICATE (uid kept for logging: never use it as an identity).
+ * Entries UIDL did not mention stay POP3_UID_MISSING; UIDL lines for
+ * messages not in entries are ignored.
  */
 pop3_status pop3_uidl(pop3_session *s, pop3_entry *entries, size_t n, char **err_r);
+/* An invalid UID gives POP3_EPROTO and uid_r "" (here the session stays usable). */
 pop3_status pop3_uidl_one(pop3_session *s, unsigned long msgno, char uid_r[71], char **err_r);
 
 /*
  * RETR / TOP: the message appended to `out` (which bounds its size by
  * out->max: POP3_ETOOBIG, and the session is then unusable), dot-unstuffed,
- * each line ending in "\n".
+ * each line ending in "\n".  On failure out may hold part of the message.
+ * A -ERR (no such message) is POP3_ENEG and leaves the session usable.
+ * A body line longer than the options' max_line is POP3_EIO.
  */
 pop3_status pop3_retr(pop3_session *s, unsigned long msgno, buf *out, char **err_r);
 pop3_status pop3_top(pop3_session *s, unsigned long msgno, unsigned long lines, buf *out,
@@ -146,7 +168,9 @@ pop3_status pop3_quit(pop3_session *s, char **err_r);
  * Pipelining (RFC 2449 PIPELINING): send commands ahead and read their
  * replies in order.  The caller keeps the window bounded (a few dozen
  * commands); pop3_send_* only buffer, pop3_flush sends.  Without the
- * PIPELINING capability, callers send one and receive one.
+ * PIPELINING capability, callers send one and receive one.  At most 256
+ * commands may be in flight; while any are, synchronous verbs refuse with
+ * POP3_EUSAGE.  pop3_recv_* flush what is still buffered.
  */
 pop3_status pop3_send_retr(pop3_session *s, unsigned long msgno, char **err_r);
 pop3_status pop3_send_dele(pop3_session *s, unsigned long msgno, char **err_r);
