@@ -1,0 +1,472 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * Configuration validation against real files in a temporary directory:
+ * a full valid file, then one file per kind of mistake, each asserting the
+ * exact "file:line: message" lines and that nothing else was reported.
+ */
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/config.h"
+#include "daemon/log.h"
+
+static char tmpdir[256];
+static char pwfile[PATH_MAX];   /* a password file with mode 0600 */
+
+/* Write text to dir/name with mode; "@D" in text becomes the directory. */
+static void
+write_file(const char *name, const char *text, mode_t mode, char *path_r, size_t size)
+{
+	FILE *fp;
+
+	snprintf(path_r, size, "%s/%s", tmpdir, name);
+	fp = fopen(path_r, "w");
+	assert_non_null(fp);
+	for (const char *p = text; *p; p++) {
+		if (p[0] == '@' && p[1] == 'D') {
+			fputs(tmpdir, fp);
+			p++;
+		} else {
+			fputc(*p, fp);
+		}
+	}
+	assert_int_equal(fclose(fp), 0);
+	assert_int_equal(chmod(path_r, mode), 0);
+}
+
+static int
+setup(void **state)
+{
+	char path[PATH_MAX];
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/mm-test-config.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	write_file("pw", "hunter2\n", 0600, pwfile, sizeof(pwfile));
+	write_file("pw-open", "hunter2\n", 0644, path, sizeof(path));
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ a valid file */
+
+static const char full_conf[] =
+	"state_dir = \"@D/state\";\n"
+	"plugin_dir = \"@D/plugins\";\n"
+	"log = { level = \"debug\"; target = \"syslog\"; };\n"
+	"workers = 4; user = \"mail\";\n"               /* reserved */
+	"smtp = { host = \"relay\"; };\n"               /* reserved */
+	"accounts = (\n"
+	"  { name = \"support\";\n"                     /* line 7 */
+	"    host = \"pop.example.org\"; port = 1995;\n"
+	"    tls = \"starttls\"; ca_file = \"/etc/ssl/ca.pem\";\n"
+	"    user = \"support\"; password_file = \"@D/pw\";\n"
+	"    auth = \"apop\"; allow_plaintext_password = false;\n"
+	"    interval = \"2h\"; keep = true; max_size = \"512K\";\n"
+	"    timeout = 90; connect_timeout = \"5s\"; pipeline_end = \"defer\";\n"
+	"    max_attempts = 3;\n"                       /* reserved */
+	"    pipeline = (\n"
+	"      { plugin = \"archive\"; path = \"/srv/a\"; format = \"maildir\"; },\n"
+	"      { plugin = \"./x/verdict.so\"; name = \"last\"; verdict = \"done\"; }\n"
+	"    );\n"
+	"  },\n"
+	"  { name = \"min\"; host = \"h\"; user = \"u\";\n"   /* line 20 */
+	"    password_command = [\"/bin/echo\", \"pw\"];\n"
+	"    pipeline = ( { plugin = \"archive\"; } ); },\n"
+	"  { name = \"plain\"; host = \"h\"; user = \"u\"; tls = \"none\";\n"
+	"    password_command = (\"/bin/echo\", \"pw\"); allow_plaintext_password = true;\n"
+	"    port = \"pop3\"; max_size = 0; pipeline_end = \"done\";\n"
+	"    pipeline = ( { plugin = \"archive\"; } ); }\n"
+	");\n";
+
+static void
+test_full(void **state)
+{
+	char path[PATH_MAX], *err = NULL;
+	const cfg_account *a;
+	cfg *c = NULL;
+
+	write_file("full.conf", full_conf, 0600, path, sizeof(path));
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("valid file refused:\n%s", err);
+	assert_null(err);
+	assert_string_equal(c->path, path);
+	assert_non_null(strstr(c->state_dir, "/state"));
+	assert_non_null(strstr(c->plugin_dir, "/plugins"));
+	assert_int_equal(c->log_level, LOG_LVL_DEBUG);
+	assert_string_equal(c->log_target, "syslog");
+	assert_int_equal(c->n_accounts, 3);
+
+	a = cfg_find_account(c, "support");
+	assert_ptr_equal(a, &c->accounts[0]);
+	assert_string_equal(a->file, path);
+	assert_int_equal(a->line, 7);
+	assert_string_equal(a->host, "pop.example.org");
+	assert_string_equal(a->port, "1995");
+	assert_int_equal(a->tls, CFG_TLS_STARTTLS);
+	assert_string_equal(a->ca_file, "/etc/ssl/ca.pem");
+	assert_string_equal(a->user, "support");
+	assert_int_equal(a->secret.kind, SECRET_FILE);
+	assert_string_equal(a->secret.value, pwfile);
+	assert_int_equal(a->auth, CFG_AUTH_APOP);
+	assert_int_equal(a->interval_s, 7200);
+	assert_true(a->keep);
+	assert_int_equal(a->max_size, 512 * 1024);
+	assert_int_equal(a->timeout_s, 90);
+	assert_int_equal(a->connect_timeout_s, 5);
+	assert_int_equal(a->end, CFG_END_DEFER);
+	assert_int_equal(a->n_stages, 2);
+	assert_string_equal(a->stages[0].plugin, "archive");
+	assert_string_equal(a->stages[0].name, "archive");
+	assert_int_equal(a->stages[0].line, 16);
+	assert_string_equal(config_setting_get_string(
+		config_setting_get_member(a->stages[0].settings, "format")), "maildir");
+	assert_string_equal(a->stages[1].plugin, "./x/verdict.so");
+	assert_string_equal(a->stages[1].name, "last");
+
+	/* Defaults of a minimal account. */
+	a = cfg_find_account(c, "min");
+	assert_non_null(a);
+	assert_int_equal(a->line, 20);
+	assert_string_equal(a->port, "995");
+	assert_int_equal(a->tls, CFG_TLS_IMPLICIT);
+	assert_null(a->ca_file);
+	assert_int_equal(a->auth, CFG_AUTH_AUTO);
+	assert_int_equal(a->interval_s, 300);
+	assert_false(a->keep);
+	assert_int_equal(a->max_size, 50 * 1024 * 1024);
+	assert_int_equal(a->timeout_s, 60);
+	assert_int_equal(a->connect_timeout_s, 30);
+	assert_int_equal(a->end, CFG_END_KEEP);
+	assert_int_equal(a->secret.kind, SECRET_COMMAND);
+	assert_string_equal(a->secret.argv[0], "/bin/echo");
+	assert_string_equal(a->secret.argv[1], "pw");
+	assert_null(a->secret.argv[2]);
+
+	a = cfg_find_account(c, "plain");
+	assert_non_null(a);
+	assert_int_equal(a->tls, CFG_TLS_NONE);
+	assert_string_equal(a->port, "pop3");
+	assert_int_equal(a->max_size, 0);
+	assert_int_equal(a->end, CFG_END_DONE);
+	assert_int_equal(a->secret.kind, SECRET_COMMAND);
+
+	assert_null(cfg_find_account(c, "nobody"));
+	cfg_free(&c);
+	assert_null(c);
+}
+
+/* Top-level defaults, and the log defaults. */
+static void
+test_defaults(void **state)
+{
+	char path[PATH_MAX], *err = NULL;
+	cfg *c = NULL;
+
+	write_file("min.conf",
+		   "accounts = ( { name = \"a\"; host = \"h\"; user = \"u\";\n"
+		   "  password = \"x\"; pipeline = ( { plugin = \"archive\"; } ); } );\n",
+		   0600, path, sizeof(path));
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("minimal file refused:\n%s", err);
+	assert_string_equal(c->state_dir, LOCALSTATEDIR "/lib/mailmill");
+	assert_string_equal(c->plugin_dir, PKGLIBDIR);
+	assert_int_equal(c->log_level, LOG_LVL_INFO);
+	assert_string_equal(c->log_target, "stderr");
+	assert_int_equal(c->accounts[0].secret.kind, SECRET_INLINE);
+	assert_string_equal(c->accounts[0].secret.value, "x");
+	cfg_free(&c);
+}
+
+/* --------------------------------------------------------- one per mistake */
+
+struct bad_case {
+	const char *what;
+	const char *text;
+	mode_t mode;
+	const char *want[8];  /* each must appear as "<path>" + want[i] */
+};
+
+#define ACCT_OK "host = \"h\"; user = \"u\"; password_file = \"@D/pw\"; " \
+		"pipeline = ( { plugin = \"archive\"; } );"
+
+static const struct bad_case bad_cases[] = {
+	{ "unknown keys", 
+	  "sate_dir = \"/x\";\n"
+	  "log = { level = \"info\"; colour = true; };\n"
+	  "accounts = ( { name = \"a\"; " ACCT_OK "\n"
+	  "  hots = \"x\"; } );\n", 0600,
+	  { ":1: unknown setting 'sate_dir'",
+	    ":2: unknown setting 'colour' in log",
+	    ":4: account \"a\": unknown setting 'hots'" } },
+	{ "wrong types",
+	  "state_dir = 5;\n"
+	  "log = \"debug\";\n"
+	  "accounts = ( { name = \"a\"; " ACCT_OK "\n"
+	  "  port = true;\n"
+	  "  keep = \"yes\";\n"
+	  "  tls = 1;\n"
+	  "  password_command = \"/bin/pw\"; } );\n", 0600,
+	  { ":1: 'state_dir' must be a string",
+	    ":2: 'log' must be a group",
+	    ":4: account \"a\": 'port' must be a number or a service name",
+	    ":5: account \"a\": 'keep' must be true or false",
+	    ":6: account \"a\": 'tls' must be one of \"tls\", \"starttls\", \"none\"",
+	    ":3: account \"a\": set only one of 'password', 'password_file', 'password_command'" } },
+	{ "not a list",
+	  "accounts = { name = \"a\"; };\n", 0600,
+	  { ":1: 'accounts' must be a list of groups" } },
+	{ "duplicate account name",
+	  "accounts = (\n"
+	  "  { name = \"a\"; " ACCT_OK " },\n"
+	  "  { name = \"b\"; " ACCT_OK " },\n"
+	  "  {\n"
+	  "    name = \"a\"; " ACCT_OK " }\n"
+	  ");\n", 0600,
+	  { ":5: duplicate account name \"a\" (first defined at @P:2)" } },
+	{ "bad durations and sizes",
+	  "accounts = ( { name = \"a\"; " ACCT_OK "\n"
+	  "  interval = \"5x\";\n"
+	  "  timeout = \"-1\";\n"
+	  "  connect_timeout = \" 5m\";\n"
+	  "  max_size = \"5Q\"; } );\n", 0600,
+	  { ":2: account \"a\": 'interval': \"5x\" is not a duration",
+	    ":3: account \"a\": 'timeout': \"-1\" is not a duration",
+	    ":4: account \"a\": 'connect_timeout': \" 5m\" is not a duration",
+	    ":5: account \"a\": 'max_size': \"5Q\" is not a size" } },
+	{ "out of range",
+	  "accounts = ( { name = \"a\"; " ACCT_OK "\n"
+	  "  interval = 0;\n"
+	  "  max_size = \"3G\";\n"
+	  "  port = 70000;\n"
+	  "  timeout = \"2d\"; } );\n", 0600,
+	  { ":2: account \"a\": 'interval' must be between 1s and",
+	    ":3: account \"a\": 'max_size' must be at most 2147483648 bytes (2G), not 3221225472",
+	    ":4: account \"a\": 'port' must be between 1 and 65535, not 70000",
+	    ":5: account \"a\": 'timeout' must be between 1s and 86400s, not 172800s" } },
+	{ "tls none with a password",
+	  "accounts = ( { name = \"a\"; " ACCT_OK "\n"
+	  "  tls = \"none\"; } );\n", 0600,
+	  { ":1: account \"a\": tls = \"none\" would send the password unencrypted" } },
+	{ "inline password in a readable file",
+	  "accounts = ( { name = \"a\"; host = \"h\"; user = \"u\";\n"
+	  "  password = \"hunter2\";\n"
+	  "  pipeline = ( { plugin = \"archive\"; } ); } );\n", 0640,
+	  { ":2: account \"a\": inline 'password' in @P, which group or others can read "
+	    "(mode 0640); run: chmod 600 @P" } },
+	{ "password file readable by others",
+	  "accounts = ( { name = \"a\"; host = \"h\"; user = \"u\";\n"
+	  "  password_file = \"@D/pw-open\";\n"
+	  "  pipeline = ( { plugin = \"archive\"; } ); } );\n", 0644,
+	  { ":2: account \"a\": password_file @D/pw-open: mode 0644 lets group or others "
+	    "read or change it; run: chmod 600 @D/pw-open" } },
+	{ "missing required keys",
+	  "accounts = (\n"
+	  "  { tls = \"tls\"; },\n"
+	  "  { name = \"b\"; host = \"h\"; password = \"x\"; pipeline = (); }\n"
+	  ");\n", 0600,
+	  { ":2: account #1: missing required setting 'name'",
+	    ":2: account #1: missing required setting 'host'",
+	    ":2: account #1: missing required setting 'user'",
+	    ":2: account #1: missing required setting 'pipeline'",
+	    ":2: account #1: no password: set one of",
+	    ":3: account \"b\": 'pipeline' must have at least one stage",
+	    ":3: account \"b\": missing required setting 'user'" } },
+	{ "bad names and stages",
+	  "accounts = ( { name = \"../etc\"; " "host = \"h\"; user = \"u\"; password = \"x\";\n"
+	  "  pipeline = ( { path = \"/x\"; },\n"
+	  "    { plugin = \"a\"; name = \"s\"; },\n"
+	  "    { plugin = \"b\"; name = \"s\"; } ); } );\n", 0600,
+	  { ":1: account #1: name \"../etc\": use letters, digits",
+	    ":2: account #1: pipeline stage 1: missing 'plugin'",
+	    ":4: account #1: stage name \"s\" already used at @P:3" } },
+	{ "no accounts",
+	  "state_dir = \"/x\";\n", 0600,
+	  { ": no 'accounts' defined: nothing to do" } },
+	{ "relative path",
+	  "state_dir = \"var/state\";\n"
+	  "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600,
+	  { ":1: 'state_dir' must be an absolute path, not \"var/state\"" } },
+	{ "syntax error",
+	  "state_dir = \"/x\";\n"
+	  "log = { level = \"info\" };\n"
+	  "\n"
+	  "accounts = ( { name = \"a\" ; } ;\n", 0600,
+	  { ":4: syntax error" } },
+};
+
+/* Replace "@P" by path and "@D" by tmpdir. */
+static void
+expand(const char *in, const char *path, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (const char *p = in; *p && o + 1 < size; p++) {
+		const char *sub = NULL;
+		if (p[0] == '@' && p[1] == 'P')
+			sub = path;
+		else if (p[0] == '@' && p[1] == 'D')
+			sub = tmpdir;
+		if (sub != NULL) {
+			size_t n = strlen(sub);
+			assert_true(o + n < size);
+			memcpy(out + o, sub, n);
+			o += n;
+			p++;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = '\0';
+}
+
+static void
+test_bad(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *bc = &bad_cases[i];
+		char path[PATH_MAX], name[32], exp[2 * PATH_MAX + 256], want[sizeof(exp) + PATH_MAX];
+		char *err = NULL;
+		size_t n_want = 0, n_lines = 1;
+		cfg *c = NULL;
+
+		snprintf(name, sizeof(name), "bad%zu.conf", i);
+		write_file(name, bc->text, bc->mode, path, sizeof(path));
+		if (cfg_load(path, &c, &err) == 0)
+			fail_msg("%s: accepted", bc->what);
+		assert_null(c);
+		assert_non_null(err);
+		for (; n_want < 8 && bc->want[n_want] != NULL; n_want++) {
+			expand(bc->want[n_want], path, exp, sizeof(exp));
+			snprintf(want, sizeof(want), "%s%s", path, exp);
+			if (strstr(err, want) == NULL)
+				fail_msg("%s: want\n  %s\ngot\n%s", bc->what, want, err);
+		}
+		for (const char *p = err; *p; p++)
+			n_lines += *p == '\n';
+		if (n_lines != n_want)
+			fail_msg("%s: %zu errors, want %zu:\n%s", bc->what, n_lines, n_want, err);
+		assert_null(strstr(err, "hunter2"));
+		free(err);
+	}
+}
+
+/* The same files become valid once the mistake is fixed. */
+static void
+test_fixes(void **state)
+{
+	char path[PATH_MAX], *err = NULL;
+	cfg *c = NULL;
+
+	write_file("fix1.conf",
+		   "accounts = ( { name = \"a\"; " ACCT_OK " tls = \"none\";\n"
+		   "  allow_plaintext_password = true; } );\n", 0600, path, sizeof(path));
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("allow_plaintext_password refused:\n%s", err);
+	cfg_free(&c);
+
+	write_file("fix2.conf",
+		   "accounts = ( { name = \"a\"; host = \"h\"; user = \"u\";\n"
+		   "  password = \"hunter2\";\n"
+		   "  pipeline = ( { plugin = \"archive\"; } ); } );\n", 0600, path, sizeof(path));
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("inline password in a 0600 file refused:\n%s", err);
+	cfg_free(&c);
+}
+
+static void
+test_missing_file(void **state)
+{
+	char path[PATH_MAX], want[PATH_MAX + 64], *err = NULL;
+	cfg *c = NULL;
+
+	snprintf(path, sizeof(path), "%s/nonexistent.conf", tmpdir);
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	snprintf(want, sizeof(want), "%s: cannot read: No such file or directory", path);
+	assert_string_equal(err, want);
+	free(err);
+}
+
+/* etc/mailmill.conf, the shipped sample, is valid once its password file exists. */
+static void
+test_sample(void **state)
+{
+	char src[PATH_MAX], path[PATH_MAX], *text, *err = NULL, *hit;
+	const char *srcdir = getenv("MM_SRCDIR");
+	const char *needle = "/etc/mailmill/support.pass";
+	FILE *fp;
+	long len;
+	cfg *c = NULL;
+
+	if (srcdir != NULL) {
+		snprintf(src, sizeof(src), "%s/etc/mailmill.conf", srcdir);
+	} else {
+		snprintf(src, sizeof(src), "%s", __FILE__);
+		hit = strstr(src, "tests/unit/test_config.c");
+		assert_non_null(hit);
+		strcpy(hit, "etc/mailmill.conf");
+	}
+	fp = fopen(src, "r");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+	len = ftell(fp);
+	assert_true(len > 0 && len < 1000000);
+	rewind(fp);
+	text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	assert_int_equal(fread(text, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+
+	/* Point the sample's password_file at ours, keeping the rest as shipped. */
+	hit = strstr(text, needle);
+	assert_non_null(hit);
+	snprintf(path, sizeof(path), "%s/sample.conf", tmpdir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fwrite(text, 1, (size_t)(hit - text), fp);
+	fputs(pwfile, fp);
+	fputs(hit + strlen(needle), fp);
+	assert_int_equal(fclose(fp), 0);
+	free(text);
+
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("the sample configuration is invalid:\n%s", err);
+	assert_int_equal(c->n_accounts, 1);
+	assert_string_equal(c->accounts[0].name, "support");
+	assert_string_equal(c->accounts[0].stages[0].plugin, "archive");
+	cfg_free(&c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_bad),
+		cmocka_unit_test(test_fixes),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_sample),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
