@@ -1,0 +1,321 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * The `archive` plugin: every message it sees goes into a Maildir or an
+ * mbox, byte for byte, and gets the verdict DONE.
+ *
+ *   { plugin = "archive"; path = "/srv/mail/support";
+ *     format = "maildir";     # or "mbox"; default "maildir"
+ *     folder = "%Y/%m"; }     # optional: strftime on the message date
+ *
+ * Maildir: `path` (or path/<folder>) is the Maildir.  mbox: `path` is the
+ * mbox file, or with `folder` the directory holding one mbox per folder
+ * name.  process() stages a message (Maildir: a file in tmp/; mbox: in
+ * memory); sync() makes the whole batch durable at once (group commit).
+ * Idempotent by (account, uid): see archive.h.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <mailmill/plugin.h>
+
+#include "archive.h"
+
+enum archive_format { ARCHIVE_MAILDIR, ARCHIVE_MBOX };
+
+struct archive {
+	char *path;
+	char *folder;            /* NULL: no folders */
+	enum archive_format format;
+	char host[HOST_NAME_MAX + 1];
+	GHashTable *targets;     /* target path -> struct maildir * or struct mbox * */
+};
+
+static const char *const archive_keys[] = { "path", "format", "folder", NULL };
+
+static void
+archive_target_free(struct archive *a, void *t)
+{
+	if (a->format == ARCHIVE_MAILDIR) {
+		struct maildir *md = t;
+
+		maildir_close(&md);
+	} else {
+		struct mbox *mb = t;
+
+		mbox_close(&mb);
+	}
+}
+
+static void
+archive_free(struct archive *a)
+{
+	if (a == NULL)
+		return;
+	if (a->targets != NULL) {
+		GHashTableIter it;
+		void *t;
+
+		g_hash_table_iter_init(&it, a->targets);
+		while (g_hash_table_iter_next(&it, NULL, &t))
+			archive_target_free(a, t);
+		g_hash_table_destroy(a->targets);
+	}
+	free(a->path);
+	free(a->folder);
+	free(a);
+}
+
+/* A string member of the group, or NULL if absent; -1 if not a string. */
+static int
+archive_string(mm_ctx *ctx, const config_setting_t *settings, const char *key,
+	       const char **val_r, const config_setting_t **s_r)
+{
+	config_setting_t *s = config_setting_get_member(settings, key);
+
+	*val_r = NULL;
+	*s_r = s;
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		mm_ctx_error(ctx, s, "`%s` must be a string", key);
+		return -1;
+	}
+	*val_r = config_setting_get_string(s);
+	return 0;
+}
+
+static int
+archive_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
+{
+	const config_setting_t *s;
+	const char *path, *format, *folder;
+	struct archive *a;
+	char *err = NULL;
+
+	if (mm_settings_check(ctx, settings, archive_keys) < 0)
+		return -1;
+	if (archive_string(ctx, settings, "path", &path, &s) < 0)
+		return -1;
+	if (path == NULL) {
+		mm_ctx_error(ctx, settings, "`path` is required");
+		return -1;
+	}
+	if (path[0] != '/' || strlen(path) > PATH_MAX / 2) {
+		mm_ctx_error(ctx, s, "`path` must be an absolute path, not \"%s\"", path);
+		return -1;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->path = strdup(path)) == NULL) {
+		mm_ctx_error(ctx, s, "out of memory");
+		archive_free(a);
+		return -1;
+	}
+	/* "/srv/mail/" and "/srv/mail" are the same place; keep "/" as is. */
+	for (size_t n = strlen(a->path); n > 1 && a->path[n - 1] == '/'; n--)
+		a->path[n - 1] = '\0';
+	if (archive_string(ctx, settings, "format", &format, &s) < 0)
+		goto fail;
+	if (format == NULL || strcmp(format, "maildir") == 0) {
+		a->format = ARCHIVE_MAILDIR;
+	} else if (strcmp(format, "mbox") == 0) {
+		a->format = ARCHIVE_MBOX;
+	} else {
+		mm_ctx_error(ctx, s, "`format` must be \"maildir\" or \"mbox\", not \"%s\"", format);
+		goto fail;
+	}
+	if (archive_string(ctx, settings, "folder", &folder, &s) < 0)
+		goto fail;
+	if (folder != NULL) {
+		if (archive_folder_check(folder, &err) < 0) {
+			mm_ctx_error(ctx, s, "%s", err != NULL ? err : "out of memory");
+			free(err);
+			goto fail;
+		}
+		if ((a->folder = strdup(folder)) == NULL)
+			goto fail;
+	}
+	if (a->format == ARCHIVE_MBOX && a->folder == NULL && strcmp(a->path, "/") == 0) {
+		mm_ctx_error(ctx, settings, "`path` must name the mbox file");
+		goto fail;
+	}
+	if (gethostname(a->host, sizeof(a->host) - 1) < 0 || a->host[0] == '\0')
+		strcpy(a->host, "localhost");
+	a->targets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	*state = a;
+	return 0;
+fail:
+	archive_free(a);
+	return -1;
+}
+
+/* Where `msg` goes: path or path/<folder>, g_malloc'd. */
+static char *
+archive_target_path(struct archive *a, mm_msg *msg, mm_ctx *ctx)
+{
+	long long when = mm_msg_date(msg);
+	char *sub = NULL, *err = NULL, *target;
+
+	if (a->folder == NULL)
+		return g_strdup(a->path);
+	if (archive_folder_expand(a->folder, when, &sub, &err) < 0) {
+		/* A date localtime() cannot take; the pattern itself was checked. */
+		mm_log(ctx, MM_LOG_WARNING, "uid %s: %s; using the current date", mm_msg_uid(msg),
+		       err != NULL ? err : "out of memory");
+		free(err);
+		err = NULL;
+		if (archive_folder_expand(a->folder, (long long)time(NULL), &sub, &err) < 0) {
+			mm_log(ctx, MM_LOG_ERROR, "%s", err != NULL ? err : "out of memory");
+			free(err);
+			return NULL;
+		}
+	}
+	target = g_build_filename(a->path, sub, NULL);
+	free(sub);
+	return target;
+}
+
+/* The open target for `path`, opening (and creating) it on first use. */
+static void *
+archive_target(struct archive *a, const char *path, mm_ctx *ctx)
+{
+	void *t = g_hash_table_lookup(a->targets, path);
+	char *err = NULL;
+	int r;
+
+	if (t != NULL)
+		return t;
+	if (a->format == ARCHIVE_MAILDIR)
+		r = maildir_open(path, a->host, (struct maildir **)&t, &err);
+	else
+		r = mbox_open(path, (struct mbox **)&t, &err);
+	if (r < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "%s", err != NULL ? err : "out of memory");
+		free(err);
+		return NULL;
+	}
+	g_hash_table_insert(a->targets, g_strdup(path), t);
+	return t;
+}
+
+/* The envelope sender for a From_ line: Return-Path, else From, else "". */
+static const char *
+archive_sender(mm_msg *msg, char *buf, size_t size)
+{
+	GMimeMessage *mime = mm_msg_mime(msg);
+	const char *rp = g_mime_object_get_header(GMIME_OBJECT(mime), "Return-Path");
+	InternetAddressList *from;
+
+	if (rp != NULL) {
+		const char *p = rp + strspn(rp, " \t<");
+		size_t n = strcspn(p, " \t>");
+
+		if (n >= size)
+			return "";
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+		return buf;
+	}
+	from = g_mime_message_get_from(mime);
+	if (from != NULL && internet_address_list_length(from) > 0) {
+		InternetAddress *ia = internet_address_list_get_address(from, 0);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+			return internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	}
+	return "";
+}
+
+static mm_verdict
+archive_process(void *state, mm_msg *msg, mm_ctx *ctx)
+{
+	struct archive *a = state;
+	char digest[ARCHIVE_DIGEST_LEN + 1], sender[256], *target, *err = NULL;
+	const char *uid = mm_msg_uid(msg), *raw;
+	size_t len;
+	void *t;
+	int r;
+
+	raw = mm_msg_raw(msg, &len);
+	archive_digest(mm_msg_account(msg), uid, digest);
+	if ((target = archive_target_path(a, msg, ctx)) == NULL)
+		return MM_DEFER;
+	if (mm_ctx_dry_run(ctx)) {
+		mm_log(ctx, MM_LOG_INFO, "uid %s: would archive to %s", uid, target);
+		g_free(target);
+		return MM_DONE;
+	}
+	if ((t = archive_target(a, target, ctx)) == NULL) {
+		g_free(target);
+		return MM_DEFER;
+	}
+	if (a->format == ARCHIVE_MAILDIR)
+		r = maildir_stage(t, digest, raw, len, &err);
+	else
+		r = mbox_stage(t, digest, archive_sender(msg, sender, sizeof(sender)),
+			       mm_msg_date(msg), raw, len, &err);
+	if (r < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "uid %s not archived: %s", uid,
+		       err != NULL ? err : "out of memory");
+		free(err);
+		g_free(target);
+		return MM_DEFER;
+	}
+	if (r == 1)
+		mm_log(ctx, MM_LOG_INFO, "uid %s is already in %s", uid, target);
+	else
+		mm_log(ctx, MM_LOG_DEBUG, "uid %s staged for %s (%zu bytes)", uid, target, len);
+	g_free(target);
+	return MM_DONE;
+}
+
+static int
+archive_sync(void *state, mm_ctx *ctx)
+{
+	struct archive *a = state;
+	GHashTableIter it;
+	void *key, *t;
+	int ret = 0;
+
+	/* Commit every target even after a failure: what succeeds is found
+	 * (and not written again) by the rerun of the deferred batch. */
+	g_hash_table_iter_init(&it, a->targets);
+	while (g_hash_table_iter_next(&it, &key, &t)) {
+		size_t n = a->format == ARCHIVE_MAILDIR ? maildir_pending(t) : mbox_pending(t);
+		char *err = NULL;
+		int r;
+
+		if (n == 0)
+			continue;
+		r = a->format == ARCHIVE_MAILDIR ? maildir_commit(t, &err) : mbox_commit(t, &err);
+		if (r < 0) {
+			mm_log(ctx, MM_LOG_ERROR, "%zu message(s) not archived: %s", n,
+			       err != NULL ? err : "out of memory");
+			free(err);
+			ret = -1;
+		} else {
+			mm_log(ctx, MM_LOG_DEBUG, "%zu message(s) archived to %s", n,
+			       (const char *)key);
+		}
+	}
+	return ret;
+}
+
+static void
+archive_fini(void *state)
+{
+	archive_free(state);
+}
+
+const struct mailmill_plugin mailmill_plugin = {
+	.abi = MAILMILL_PLUGIN_ABI,
+	.name = "archive",
+	.version = "1.0",
+	.init = archive_init,
+	.process = archive_process,
+	.sync = archive_sync,
+	.fini = archive_fini,
+};

@@ -1,0 +1,140 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_ARCHIVE_H
+#define MM_ARCHIVE_H
+/*
+ * The archive plugin's internals.  archive.c is the plugin glue (settings,
+ * verdicts, logging through mm_*); archive_maildir.c and archive_mbox.c are
+ * plain file-system code that never calls mm_* so that tests/unit links them
+ * without the daemon.
+ *
+ * Error contract: functions return 0 on success and -1 on failure with
+ * *err_r set to an allocated, human-readable reason (free() it).  A few
+ * return 1 for "already there" as documented.  Strings returned are
+ * allocated with malloc and owned by the caller unless said otherwise.
+ *
+ * Idempotency: a message's identity in an archive is archive_digest(account,
+ * uid), written into every Maildir file name and every mbox index line, so
+ * a rerun after a crash finds what it already delivered.
+ */
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/time.h>
+#include <glib.h>
+
+/* ---- shared helpers (archive_maildir.c) ---- */
+
+#define ARCHIVE_DIGEST_LEN 16 /* hex chars: the first 64 bits of SHA-256 */
+
+/* SHA-256 over account NUL uid, first 16 lowercase hex digits into digest_r. */
+void archive_digest(const char *account, const char *uid,
+		    char digest_r[ARCHIVE_DIGEST_LEN + 1]);
+
+/*
+ * A `folder` pattern is acceptable: not empty, relative, no "..", no
+ * backslash or control characters, at most 255 bytes.
+ */
+int archive_folder_check(const char *pattern, char **err_r);
+/*
+ * strftime(pattern) on `when` in local time into *dir_r, checked: every
+ * '/'-separated component non-empty, not "." or "..", printable, not
+ * starting with '.' (that would hide it, or make a Maildir++ folder).
+ */
+int archive_folder_expand(const char *pattern, long long when, char **dir_r, char **err_r);
+
+/*
+ * mkdir -p `dir` with mode 0700.  Every directory it creates is made
+ * durable (fsync of the new directory and of its parent).  0 if it exists.
+ */
+int archive_mkdirs(const char *dir, char **err_r);
+
+/* fsync the directory `dir`. */
+int archive_fsync_dir(const char *dir, char **err_r);
+
+/* ---- Maildir (archive_maildir.c) ---- */
+
+/*
+ * Host name as Maildir wants it in a file name: '/' -> "\057", ':' ->
+ * "\072", and also ',' -> "\054" and anything outside printable ASCII as
+ * \ooo, so the ",S=" and ":2," fields stay parseable; "" becomes
+ * "localhost".  NULL only when out of memory.
+ */
+char *maildir_hostname(const char *host);
+
+/* "<sec>.M<usec>P<pid>Q<digest>.<host>,S=<size>"; host already sanitised.
+ * NULL when out of memory. */
+char *maildir_name(const struct timeval *tv, pid_t pid, const char *digest,
+		   const char *host, size_t size);
+
+/* The digest inside a file name made by maildir_name (also after a MUA
+ * moved it to cur/ and appended ":2,S"): 0 and digest_r filled, else -1. */
+int maildir_name_digest(const char *name, char digest_r[ARCHIVE_DIGEST_LEN + 1]);
+
+/*
+ * One destination Maildir.  Delivery is split for group commit:
+ * maildir_stage() writes a message into tmp/ and remembers it;
+ * maildir_commit() makes every staged file durable, links it into new/ and
+ * fsyncs the directories.  No file descriptor is held between calls, so a
+ * run may have many folders open.
+ */
+struct maildir;
+
+/*
+ * Create dir/{tmp,new,cur} (0700) as needed and scan new/ and cur/ once
+ * for digests already delivered.  `host` is the raw host name.
+ */
+int maildir_open(const char *dir, const char *host, struct maildir **md_r, char **err_r);
+/*
+ * Write `data` into tmp/.  Returns 1 (nothing written) if a message with
+ * this digest is in new/, cur/ or already staged; 0 when staged; -1 on
+ * error, with no file left behind.
+ */
+int maildir_stage(struct maildir *md, const char *digest, const char *data, size_t len,
+		  char **err_r);
+/* Number of messages staged and not committed yet. */
+size_t maildir_pending(const struct maildir *md);
+/*
+ * Make every staged message durable in new/.  On failure every message of
+ * this commit is removed again (tmp/ and new/), forgotten, and -1 returned:
+ * the caller keeps all of them on the server for the next run.
+ */
+int maildir_commit(struct maildir *md, char **err_r);
+/* Remove staged, uncommitted files. */
+void maildir_abort(struct maildir *md);
+const char *maildir_dir(const struct maildir *md); /* borrowed */
+/* Aborts what is staged, frees, sets *md to NULL.  NULL is fine. */
+void maildir_close(struct maildir **md);
+
+/* ---- mbox (archive_mbox.c) ---- */
+
+/*
+ * Append one message to `out` in mboxrd form: a "From <sender> <date>"
+ * line (date as asctime(3) in local time, C locale), the body with every
+ * line matching ^>*From  given one more '>', a newline if the message did
+ * not end with one, and a blank line.  A sender with white space or
+ * control characters, or an empty one, becomes MAILER-DAEMON.
+ */
+void mbox_format(GString *out, const char *sender, long long date,
+		 const char *data, size_t len);
+
+/*
+ * One destination mbox file and its index `<file>.mailmill-idx`, a line
+ * "<digest> <offset> <length> <head>" per message, <head> being a hash of
+ * the message's first bytes as written (From_ line included).  Messages are kept in memory
+ * between mbox_stage() and mbox_commit(); the commit locks the mbox
+ * (fcntl, waiting at most 10 s), appends and fsyncs the index lines, then
+ * the messages, and on any error truncates both back.  An index line whose
+ * message is not in the mbox (crash between the two fsyncs) is ignored:
+ * mbox_open checks the offset, length and head hash of the last 256.
+ */
+struct mbox;
+int mbox_open(const char *file, struct mbox **mb_r, char **err_r);
+/* 1 if already archived or staged (nothing done), 0 staged, -1 error. */
+int mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long date,
+	       const char *data, size_t len, char **err_r);
+size_t mbox_pending(const struct mbox *mb);
+int mbox_commit(struct mbox *mb, char **err_r);
+void mbox_abort(struct mbox *mb);
+const char *mbox_file(const struct mbox *mb); /* borrowed */
+void mbox_close(struct mbox **mb);
+
+#endif

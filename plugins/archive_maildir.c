@@ -1,0 +1,576 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * Maildir delivery by qmail's protocol (write into tmp/, fsync, link into
+ * new/, fsync the directory), split in two halves so that many messages
+ * share one flush, plus the helpers archive_mbox.c shares.  Nothing here
+ * calls mm_*: tests/unit/test_maildir links this file without the daemon.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* syncfs */
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <glib.h>
+
+#include "archive.h"
+
+/*
+ * From this many staged files on, one syncfs() on the file system is
+ * cheaper than a fsync() per file: the journal commits once either way,
+ * but each fsync is a round trip to the disk's cache flush.
+ */
+#define MAILDIR_SYNCFS_MIN 8
+
+struct maildir_staged {
+	char digest[ARCHIVE_DIGEST_LEN + 1];
+	char *name;
+	int in_new; /* linked or renamed into new/ during this commit */
+};
+
+struct maildir {
+	char *dir, *tmp, *new, *cur; /* g_malloc'd paths */
+	char *host;                  /* sanitised */
+	pid_t pid;
+	GHashTable *known;           /* digests in new/, cur/ or staged */
+	GPtrArray *staged;           /* struct maildir_staged * */
+};
+
+static void __attribute__((format(printf, 2, 3)))
+seterr(char **err_r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err_r == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(err_r, fmt, ap) < 0)
+		*err_r = NULL; /* callers print "out of memory" for NULL */
+	va_end(ap);
+}
+
+void
+archive_digest(const char *account, const char *uid, char digest_r[ARCHIVE_DIGEST_LEN + 1])
+{
+	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+
+	/* The NUL keeps ("ab", "c") and ("a", "bc") apart. */
+	g_checksum_update(ck, (const guchar *)account, (gssize)strlen(account));
+	g_checksum_update(ck, (const guchar *)"", 1);
+	g_checksum_update(ck, (const guchar *)uid, (gssize)strlen(uid));
+	memcpy(digest_r, g_checksum_get_string(ck), ARCHIVE_DIGEST_LEN);
+	digest_r[ARCHIVE_DIGEST_LEN] = '\0';
+	g_checksum_free(ck);
+}
+
+int
+archive_folder_check(const char *pattern, char **err_r)
+{
+	size_t len = strlen(pattern);
+	char *probe;
+
+	if (len == 0 || len > 255) {
+		seterr(err_r, "folder pattern must be 1 to 255 bytes");
+		return -1;
+	}
+	if (pattern[0] == '/' || strstr(pattern, "..") != NULL || strchr(pattern, '\\') != NULL) {
+		seterr(err_r, "folder pattern \"%s\" must be relative, without \"..\" or '\\'", pattern);
+		return -1;
+	}
+	for (const char *p = pattern; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			seterr(err_r, "folder pattern holds a control character");
+			return -1;
+		}
+	}
+	/* Catch conversions that always make a bad name (%n, %t, a '.' first). */
+	if (archive_folder_expand(pattern, 946684800LL, &probe, err_r) < 0)
+		return -1;
+	free(probe);
+	return 0;
+}
+
+static int
+folder_component_ok(const char *s, size_t n)
+{
+	if (n == 0 || s[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '\\')
+			return 0;
+	return 1;
+}
+
+int
+archive_folder_expand(const char *pattern, long long when, char **dir_r, char **err_r)
+{
+	char buf[512];
+	struct tm tm;
+	time_t t = (time_t)when;
+	size_t n;
+
+	if ((long long)t != when || localtime_r(&t, &tm) == NULL) {
+		seterr(err_r, "message date %lld out of range", when);
+		return -1;
+	}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	n = strftime(buf, sizeof(buf), pattern, &tm);
+#pragma GCC diagnostic pop
+	if (n == 0) {
+		seterr(err_r, "folder pattern \"%s\" gives an empty or too long name", pattern);
+		return -1;
+	}
+	for (const char *p = buf;;) {
+		const char *slash = strchr(p, '/');
+		size_t clen = slash != NULL ? (size_t)(slash - p) : strlen(p);
+
+		if (!folder_component_ok(p, clen)) {
+			seterr(err_r, "folder pattern \"%s\" gives the unsafe name \"%s\"", pattern, buf);
+			return -1;
+		}
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	if ((*dir_r = strdup(buf)) == NULL) {
+		seterr(err_r, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+archive_fsync_dir(const char *dir, char **err_r)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		seterr(err_r, "open %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (fsync(fd) < 0) {
+		int e = errno;
+
+		(void)close(fd); /* the fsync error is the one to report */
+		seterr(err_r, "fsync %s: %s", dir, strerror(e));
+		return -1;
+	}
+	if (close(fd) < 0) {
+		seterr(err_r, "close %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+archive_mkdirs(const char *dir, char **err_r)
+{
+	struct stat st;
+	char *path;
+	int ret = -1;
+
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return 0;
+	if ((path = strdup(dir)) == NULL) {
+		seterr(err_r, "out of memory");
+		return -1;
+	}
+	for (char *p = path + 1;; p++) {
+		char save = *p;
+
+		if (save != '/' && save != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) == 0) {
+			char *parent = g_path_get_dirname(path);
+			int r = archive_fsync_dir(path, err_r);
+
+			/* The new entry exists only once its parent is on disk. */
+			if (r == 0)
+				r = archive_fsync_dir(parent, err_r);
+			g_free(parent);
+			if (r < 0)
+				goto out;
+		} else if (errno != EEXIST) {
+			seterr(err_r, "mkdir %s: %s", path, strerror(errno));
+			goto out;
+		} else if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			seterr(err_r, "%s exists and is not a directory", path);
+			goto out;
+		}
+		*p = save;
+		if (save == '\0')
+			break;
+		while (p[1] == '/')
+			p++;
+		if (p[1] == '\0')
+			break;
+	}
+	ret = 0;
+out:
+	free(path);
+	return ret;
+}
+
+char *
+maildir_hostname(const char *host)
+{
+	size_t len = strlen(host);
+	char *out, *o;
+
+	if (len > 255)
+		len = 255;
+	if ((out = malloc(len * 4 + 1)) == NULL)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)host[i];
+
+		if (c == '/' || c == ':' || c == ',' || c == '\\' || c <= 0x20 || c >= 0x7f) {
+			snprintf(o, 5, "\\%03o", c);
+			o += 4;
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	*o = '\0';
+	if (o == out) {
+		free(out);
+		return strdup("localhost");
+	}
+	return out;
+}
+
+char *
+maildir_name(const struct timeval *tv, pid_t pid, const char *digest, const char *host,
+	     size_t size)
+{
+	char *name;
+
+	if (asprintf(&name, "%lld.M%ldP%ldQ%s.%s,S=%zu", (long long)tv->tv_sec,
+		     (long)tv->tv_usec, (long)pid, digest, host, size) < 0)
+		return NULL;
+	return name;
+}
+
+int
+maildir_name_digest(const char *name, char digest_r[ARCHIVE_DIGEST_LEN + 1])
+{
+	const char *seg = strchr(name, '.'), *end;
+
+	if (seg == NULL || (end = strchr(++seg, '.')) == NULL)
+		return -1;
+	if (end - seg < ARCHIVE_DIGEST_LEN + 1 || end[-ARCHIVE_DIGEST_LEN - 1] != 'Q')
+		return -1;
+	for (const char *p = end - ARCHIVE_DIGEST_LEN; p < end; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return -1;
+	memcpy(digest_r, end - ARCHIVE_DIGEST_LEN, ARCHIVE_DIGEST_LEN);
+	digest_r[ARCHIVE_DIGEST_LEN] = '\0';
+	return 0;
+}
+
+/* Add the digests of the file names in `dir` to md->known. */
+static int
+maildir_scan(struct maildir *md, const char *dir, char **err_r)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d == NULL) {
+		seterr(err_r, "opendir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' && maildir_name_digest(de->d_name, digest) == 0)
+			g_hash_table_add(md->known, g_strdup(digest));
+		errno = 0;
+	}
+	if (errno != 0) {
+		seterr(err_r, "readdir %s: %s", dir, strerror(errno));
+		(void)closedir(d);
+		return -1;
+	}
+	(void)closedir(d); /* read-only: nothing to lose */
+	return 0;
+}
+
+static void
+maildir_staged_free(void *p)
+{
+	struct maildir_staged *s = p;
+
+	free(s->name);
+	free(s);
+}
+
+int
+maildir_open(const char *dir, const char *host, struct maildir **md_r, char **err_r)
+{
+	struct maildir *md = g_new0(struct maildir, 1);
+
+	md->dir = g_strdup(dir);
+	md->tmp = g_build_filename(dir, "tmp", NULL);
+	md->new = g_build_filename(dir, "new", NULL);
+	md->cur = g_build_filename(dir, "cur", NULL);
+	md->pid = getpid();
+	md->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	md->staged = g_ptr_array_new_with_free_func(maildir_staged_free);
+	if ((md->host = maildir_hostname(host)) == NULL) {
+		seterr(err_r, "out of memory");
+		goto fail;
+	}
+	if (archive_mkdirs(md->tmp, err_r) < 0 || archive_mkdirs(md->new, err_r) < 0 ||
+	    archive_mkdirs(md->cur, err_r) < 0)
+		goto fail;
+	if (maildir_scan(md, md->new, err_r) < 0 || maildir_scan(md, md->cur, err_r) < 0)
+		goto fail;
+	*md_r = md;
+	return 0;
+fail:
+	maildir_close(&md);
+	return -1;
+}
+
+static int
+write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+maildir_stage(struct maildir *md, const char *digest, const char *data, size_t len,
+	      char **err_r)
+{
+	struct maildir_staged *s;
+	struct timeval tv;
+	char *path;
+	int fd, e;
+
+	if (g_hash_table_contains(md->known, digest))
+		return 1;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || gettimeofday(&tv, NULL) < 0 ||
+	    (s->name = maildir_name(&tv, md->pid, digest, md->host, len)) == NULL) {
+		free(s);
+		seterr(err_r, "out of memory");
+		return -1;
+	}
+	memcpy(s->digest, digest, ARCHIVE_DIGEST_LEN + 1);
+	path = g_build_filename(md->tmp, s->name, NULL);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		seterr(err_r, "create %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (write_all(fd, data, len) < 0) {
+		e = errno;
+		(void)close(fd); /* the write error is the one to report */
+		(void)unlink(path);
+		seterr(err_r, "write %s: %s", path, strerror(e));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		e = errno;
+		(void)unlink(path);
+		seterr(err_r, "close %s: %s", path, strerror(e));
+		goto fail;
+	}
+	g_free(path);
+	g_hash_table_add(md->known, g_strdup(digest));
+	g_ptr_array_add(md->staged, s);
+	return 0;
+fail:
+	g_free(path);
+	maildir_staged_free(s);
+	return -1;
+}
+
+size_t
+maildir_pending(const struct maildir *md)
+{
+	return md->staged->len;
+}
+
+const char *
+maildir_dir(const struct maildir *md)
+{
+	return md->dir;
+}
+
+static int
+fsync_file(const char *path, char **err_r)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		seterr(err_r, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fsync(fd) < 0) {
+		int e = errno;
+
+		(void)close(fd);
+		seterr(err_r, "fsync %s: %s", path, strerror(e));
+		return -1;
+	}
+	if (close(fd) < 0) {
+		seterr(err_r, "close %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Step 1 of a commit: the staged contents reach the disk. */
+static int
+maildir_flush_staged(struct maildir *md, char **err_r)
+{
+	if (md->staged->len >= MAILDIR_SYNCFS_MIN) {
+		int fd = open(md->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
+
+		if (fd < 0) {
+			seterr(err_r, "open %s: %s", md->tmp, strerror(errno));
+			return -1;
+		}
+		if (syncfs(fd) < 0) {
+			e = errno;
+			(void)close(fd);
+			seterr(err_r, "syncfs %s: %s", md->tmp, strerror(e));
+			return -1;
+		}
+		(void)close(fd); /* a directory opened read-only: nothing to flush */
+		return 0;
+	}
+	for (guint i = 0; i < md->staged->len; i++) {
+		struct maildir_staged *s = g_ptr_array_index(md->staged, i);
+		char *path = g_build_filename(md->tmp, s->name, NULL);
+		int r = fsync_file(path, err_r);
+
+		g_free(path);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Step 2: tmp/name -> new/name, never replacing an existing file. */
+static int
+maildir_link_staged(struct maildir *md, struct maildir_staged *s, char **err_r)
+{
+	char *from = g_build_filename(md->tmp, s->name, NULL);
+	char *to = g_build_filename(md->new, s->name, NULL);
+	int ret = 0;
+
+	if (link(from, to) == 0) {
+		s->in_new = 1;
+		/* A leftover tmp/ link is no second copy: readers ignore tmp/. */
+		(void)unlink(from);
+	} else if (errno == EPERM || errno == ENOTSUP || errno == ENOSYS) {
+		/* File systems without hard links; the name is unique anyway. */
+		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0 ||
+		    (errno == EINVAL && rename(from, to) == 0)) {
+			s->in_new = 1;
+		} else {
+			seterr(err_r, "rename %s to %s: %s", from, to, strerror(errno));
+			ret = -1;
+		}
+	} else {
+		seterr(err_r, "link %s to %s: %s", from, to, strerror(errno));
+		ret = -1;
+	}
+	g_free(from);
+	g_free(to);
+	return ret;
+}
+
+/* Undo a failed commit so the next run delivers every message afresh. */
+static void
+maildir_rollback(struct maildir *md)
+{
+	for (guint i = 0; i < md->staged->len; i++) {
+		struct maildir_staged *s = g_ptr_array_index(md->staged, i);
+		char *path = g_build_filename(s->in_new ? md->new : md->tmp, s->name, NULL);
+
+		/*
+		 * Best effort: an EIO file left in new/ would be found by the
+		 * next run's scan and the message wrongly taken as archived,
+		 * so try hard to remove it, but nothing more can be done here.
+		 */
+		(void)unlink(path);
+		g_free(path);
+		if (s->in_new) {
+			path = g_build_filename(md->tmp, s->name, NULL);
+			(void)unlink(path);
+			g_free(path);
+		}
+		g_hash_table_remove(md->known, s->digest);
+	}
+	g_ptr_array_set_size(md->staged, 0);
+}
+
+int
+maildir_commit(struct maildir *md, char **err_r)
+{
+	if (md->staged->len == 0)
+		return 0;
+	if (maildir_flush_staged(md, err_r) < 0)
+		goto fail;
+	for (guint i = 0; i < md->staged->len; i++)
+		if (maildir_link_staged(md, g_ptr_array_index(md->staged, i), err_r) < 0)
+			goto fail;
+	if (archive_fsync_dir(md->new, err_r) < 0 || archive_fsync_dir(md->tmp, err_r) < 0)
+		goto fail;
+	g_ptr_array_set_size(md->staged, 0);
+	return 0;
+fail:
+	maildir_rollback(md);
+	return -1;
+}
+
+void
+maildir_abort(struct maildir *md)
+{
+	for (guint i = 0; i < md->staged->len; i++)
+		((struct maildir_staged *)g_ptr_array_index(md->staged, i))->in_new = 0;
+	maildir_rollback(md);
+}
+
+void
+maildir_close(struct maildir **mdp)
+{
+	struct maildir *md = *mdp;
+
+	if (md == NULL)
+		return;
+	maildir_abort(md);
+	g_ptr_array_free(md->staged, TRUE);
+	g_hash_table_destroy(md->known);
+	g_free(md->dir);
+	g_free(md->tmp);
+	g_free(md->new);
+	g_free(md->cur);
+	free(md->host);
+	g_free(md);
+	*mdp = NULL;
+}
