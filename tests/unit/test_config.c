@@ -19,6 +19,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/secret.h"
 
 static char tmpdir[256];
 static char pwfile[PATH_MAX];   /* a password file with mode 0600 */
@@ -456,6 +457,120 @@ test_sample(void **state)
 	cfg_free(&c);
 }
 
+/* ------------------------------------------------------------------ secrets */
+
+struct secret_case {
+	const char *what;
+	const char *content;     /* file content, or a shell script for commands */
+	mode_t mode;
+	int command;             /* 1: run content as a script; 0: a password_file */
+	const char *want_pw;     /* NULL: an error is expected ... */
+	const char *want_err;    /* ... containing this */
+};
+
+static const struct secret_case secret_cases[] = {
+	{ "file", "hunter2\n", 0600, 0, "hunter2", NULL },
+	{ "file CRLF, first line only", "hunter2\r\nsecond\n", 0400, 0, "hunter2", NULL },
+	{ "file without newline", "hunter2", 0600, 0, "hunter2", NULL },
+	{ "file group-readable", "hunter2\n", 0640, 0, NULL,
+	  "mode 0640 lets group or others read or change it; run: chmod 600" },
+	{ "file world-readable", "hunter2\n", 0604, 0, NULL, "mode 0604" },
+	{ "file empty", "", 0600, 0, NULL, "password is empty" },
+	{ "file empty first line", "\nhunter2\n", 0600, 0, NULL, "password is empty" },
+	{ "command", "#!/bin/sh\necho hunter2\necho more\n", 0700, 1, "hunter2", NULL },
+	{ "command CRLF", "#!/bin/sh\nprintf 'hunter2\\r\\n'\n", 0700, 1, "hunter2", NULL },
+	{ "command fails", "#!/bin/sh\necho hunter2\nexit 3\n", 0700, 1, NULL,
+	  "exited with status 3" },
+	{ "command killed", "#!/bin/sh\necho hunter2\nkill -9 $$\n", 0700, 1, NULL,
+	  "killed by signal 9" },
+	{ "command too long", "#!/bin/sh\nhead -c 5000 /dev/zero | tr '\\0' x\n", 0700, 1,
+	  NULL, "first line longer than" },
+	{ "command prints lots", "#!/bin/sh\necho hunter2\nexec head -c 200000 /dev/zero\n", 0700, 1,
+	  NULL, "killed by signal 13" },
+	{ "command hangs", "#!/bin/sh\necho hunter2\nexec sleep 30\n", 0700, 1, NULL,
+	  "not finished within 0.5 s, killed" },
+	/* A helper left running with our pipe open must not hold us up. */
+	{ "command leaves a child", "#!/bin/sh\necho hunter2\nsleep 3 &\n", 0700, 1, "hunter2",
+	  NULL },
+	{ "command silent", "#!/bin/sh\nexit 0\n", 0700, 1, NULL, "password is empty" },
+};
+
+static void
+test_secrets(void **state)
+{
+	secret_set_command_timeout_ms(500);
+	for (size_t i = 0; i < sizeof(secret_cases) / sizeof(secret_cases[0]); i++) {
+		const struct secret_case *sc = &secret_cases[i];
+		char path[PATH_MAX], name[32], *argv[2], *pw = NULL, *err = NULL;
+		secret s = { 0 };
+		int rc;
+
+		snprintf(name, sizeof(name), "secret%zu", i);
+		write_file(name, sc->content, sc->mode, path, sizeof(path));
+		if (sc->command) {
+			argv[0] = path;
+			argv[1] = NULL;
+			s.kind = SECRET_COMMAND;
+			s.argv = argv;
+		} else {
+			s.kind = SECRET_FILE;
+			s.value = path;
+		}
+		rc = secret_get(&s, &pw, &err);
+		if (sc->want_pw != NULL) {
+			if (rc != 0)
+				fail_msg("%s: %s", sc->what, err);
+			assert_string_equal(pw, sc->want_pw);
+			secret_wipe(&pw);
+			assert_null(pw);
+		} else {
+			if (rc == 0)
+				fail_msg("%s: accepted, password \"%s\"", sc->what, pw);
+			assert_null(pw);
+			if (err == NULL || strstr(err, sc->want_err) == NULL)
+				fail_msg("%s: want \"%s\", got \"%s\"", sc->what, sc->want_err, err);
+			assert_null(strstr(err, "hunter2"));
+			free(err);
+			err = NULL;
+		}
+		if (!sc->command)
+			assert_int_equal(secret_check_file(path, &err) == 0,
+					 (sc->mode & 066) == 0);
+		free(err);
+		err = NULL;
+	}
+	secret_set_command_timeout_ms(0);
+}
+
+static void
+test_secret_command_missing(void **state)
+{
+	char *argv[] = { "/nonexistent/pw-helper", NULL }, *pw = NULL, *err = NULL;
+	char *argv2[] = { "mm-no-such-program-in-path", NULL };
+	secret s = { .kind = SECRET_COMMAND, .argv = argv };
+	secret inl = { .kind = SECRET_INLINE, .value = "hunter2" };
+
+	assert_int_equal(secret_get(&s, &pw, &err), -1);
+	assert_string_equal(err, "password_command /nonexistent/pw-helper: cannot run: "
+			    "No such file or directory");
+	free(err);
+	s.argv = argv2;  /* looked up in PATH: execvp, no shell */
+	assert_int_equal(secret_get(&s, &pw, &err), -1);
+	assert_non_null(strstr(err, "cannot run"));
+	free(err);
+	/* Arguments reach the program unchanged: no shell splitting or globbing. */
+	char *argv3[] = { "printf", "%s\\n", "a b *", NULL };
+	s.argv = argv3;
+	assert_int_equal(secret_get(&s, &pw, &err), 0);
+	assert_string_equal(pw, "a b *");
+	secret_wipe(&pw);
+
+	assert_int_equal(secret_get(&inl, &pw, &err), 0);
+	assert_string_equal(pw, "hunter2");
+	assert_ptr_not_equal(pw, inl.value);
+	secret_wipe(&pw);
+}
+
 int
 main(void)
 {
@@ -466,6 +581,8 @@ main(void)
 		cmocka_unit_test(test_fixes),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sample),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_secret_command_missing),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
