@@ -1,0 +1,832 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * SMTP client: the reply parser and the DATA encoder fed in odd chunks, then
+ * whole dialogues against a scripted server forked on a socketpair.
+ */
+#include <config.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto/smtp.h"
+
+/* ------------------------------------------------------------ reply parser */
+
+struct reply_case {
+	const char *in;
+	size_t in_len;       /* 0: strlen(in) */
+	int want;            /* 1 or -1 */
+	int code;
+	const char *enhanced;
+	const char *text;
+	size_t nlines;
+};
+
+static const struct reply_case reply_cases[] = {
+	{ "250 OK\r\n", 0, 1, 250, "", "OK", 1 },
+	{ "220 bare LF\n", 0, 1, 220, "", "bare LF", 1 },
+	{ "250\r\n", 0, 1, 250, "", "", 1 },
+	{ "250-mx.example.org\r\n250-PIPELINING\r\n250 SIZE 1000\r\n", 0, 1, 250, "",
+	  "mx.example.org\nPIPELINING\nSIZE 1000", 3 },
+	{ "550 5.1.1 <bob@x>: user unknown\r\n", 0, 1, 550, "5.1.1", "<bob@x>: user unknown", 1 },
+	{ "451-4.3.0 first\r\n451 4.3.0 second\r\n", 0, 1, 451, "4.3.0", "first\nsecond", 2 },
+	{ "250 2.0.0\r\n", 0, 1, 250, "2.0.0", "", 1 },
+	{ "553 5.1.10 three-digit detail\r\n", 0, 1, 553, "5.1.10", "three-digit detail", 1 },
+	/* a status of another class is text, not a status */
+	{ "250 5.1.1 odd\r\n", 0, 1, 250, "", "5.1.1 odd", 1 },
+	{ "550 5.1234.1 too long\r\n", 0, 1, 550, "", "5.1234.1 too long", 1 },
+	{ "550 5.1.1x no space\r\n", 0, 1, 550, "", "5.1.1x no space", 1 },
+	{ "250-a\r\n251 b\r\n", 0, -1, 0, NULL, NULL, 0 },   /* codes differ */
+	{ "hello\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "25x ok\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "250_ok\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "600 big\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "199 small\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "260 bad second digit\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "25\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "\r\n", 0, -1, 0, NULL, NULL, 0 },
+	{ "250 a\0b\r\n", 9, -1, 0, NULL, NULL, 0 },
+	/* max_line is 64 in these tests: 64 bytes pass, 65 do not */
+	{ "250 123456789012345678901234567890123456789012345678901234567890\r\n", 0, 1, 250, "",
+	  "123456789012345678901234567890123456789012345678901234567890", 1 },
+	{ "250 1234567890123456789012345678901234567890123456789012345678901\r\n", 0, -1, 0,
+	  NULL, NULL, 0 },
+	/* at most 4 lines */
+	{ "250-1\r\n250-2\r\n250-3\r\n250 4\r\n", 0, 1, 250, "", "1\n2\n3\n4", 4 },
+	{ "250-1\r\n250-2\r\n250-3\r\n250-4\r\n250 5\r\n", 0, -1, 0, NULL, NULL, 0 },
+};
+
+/* Feed in chunks of `chunk` bytes (0: all at once); the result and the reply. */
+static int
+feed(const char *in, size_t len, size_t chunk, smtp_reply *r, size_t *consumed)
+{
+	smtp_reply_parser p;
+	const char *why = NULL;
+	size_t off = 0;
+	int res = 0;
+
+	assert_int_equal(smtp_reply_parser_init(&p, 64, 4), 0);
+	while (off < len) {
+		size_t n = chunk == 0 || len - off < chunk ? len - off : chunk, used;
+
+		res = smtp_reply_parse(&p, in + off, n, &used, r, &why);
+		assert_true(used <= n);
+		off += used;
+		if (res != 0)
+			break;
+		assert_int_equal(used, n);
+	}
+	if (res < 0)
+		assert_non_null(why);
+	*consumed = off;
+	smtp_reply_parser_free(&p);
+	return res;
+}
+
+static void
+test_reply_table(void **state)
+{
+	static const size_t chunks[] = { 0, 1, 2, 5 };
+	size_t i, c;
+
+	for (i = 0; i < sizeof(reply_cases) / sizeof(reply_cases[0]); i++) {
+		const struct reply_case *rc = &reply_cases[i];
+		size_t len = rc->in_len != 0 ? rc->in_len : strlen(rc->in);
+
+		for (c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+			smtp_reply r = { 0 };
+			size_t used;
+			int res = feed(rc->in, len, chunks[c], &r, &used);
+
+			if (res != rc->want)
+				fail_msg("case %zu chunk %zu: got %d, want %d", i, chunks[c], res,
+					 rc->want);
+			if (res == 1) {
+				assert_int_equal(used, len);
+				assert_int_equal(r.code, rc->code);
+				assert_string_equal(r.enhanced, rc->enhanced);
+				assert_string_equal(r.text, rc->text);
+				assert_int_equal(r.nlines, rc->nlines);
+			}
+			smtp_reply_clear(&r);
+		}
+	}
+}
+
+/* Two replies in one buffer: the first stops where it ends. */
+static void
+test_reply_two_in_one(void **state)
+{
+	const char in[] = "250-a\r\n250 b\r\n354 go ahead\r\n";
+	smtp_reply_parser p;
+	smtp_reply r = { 0 };
+	const char *why;
+	size_t used;
+
+	assert_int_equal(smtp_reply_parser_init(&p, 0, 0), 0);
+	assert_int_equal(smtp_reply_parse(&p, in, sizeof(in) - 1, &used, &r, &why), 1);
+	assert_int_equal(used, 14);
+	assert_string_equal(r.text, "a\nb");
+	smtp_reply_clear(&r);
+	assert_int_equal(smtp_reply_parse(&p, in + used, sizeof(in) - 1 - used, &used, &r, &why),
+			 1);
+	assert_int_equal(r.code, 354);
+	assert_string_equal(r.text, "go ahead");
+	smtp_reply_clear(&r);
+	/* after an error the parser stays failed */
+	assert_int_equal(smtp_reply_parse_line(&p, "xyz", 3, &r, &why), -1);
+	assert_int_equal(smtp_reply_parse_line(&p, "250 ok", 6, &r, &why), -1);
+	smtp_reply_parser_free(&p);
+}
+
+static void
+test_enhanced(void **state)
+{
+	assert_int_equal(smtp_parse_enhanced("2.0.0", 5), 5);
+	assert_int_equal(smtp_parse_enhanced("4.7.1 x", 7), 5);
+	assert_int_equal(smtp_parse_enhanced("5.123.123 x", 11), 9);
+	assert_int_equal(smtp_parse_enhanced("3.0.0", 5), 0);
+	assert_int_equal(smtp_parse_enhanced("5.0", 3), 0);
+	assert_int_equal(smtp_parse_enhanced("5..0", 4), 0);
+	assert_int_equal(smtp_parse_enhanced("5.0.0.0", 7), 0);
+	assert_int_equal(smtp_parse_enhanced("x.0.0", 5), 0);
+}
+
+/* ------------------------------------------------------------ DATA encoder */
+
+struct enc_case {
+	const char *in;
+	const char *out;
+};
+
+static const struct enc_case enc_cases[] = {
+	{ "", ".\r\n" },
+	{ "a\nb\n", "a\r\nb\r\n.\r\n" },
+	{ "a\nb", "a\r\nb\r\n.\r\n" },
+	{ ".\n", "..\r\n.\r\n" },
+	{ "..x\n.y\n", "...x\r\n..y\r\n.\r\n" },
+	{ "x.\n.\n\n.\n", "x.\r\n..\r\n\r\n..\r\n.\r\n" },
+	{ "a\r\n.b\r\n", "a\r\n..b\r\n.\r\n" },
+	{ "a\rb\n", "a\r\nb\r\n.\r\n" },
+	{ "\n\n", "\r\n\r\n.\r\n" },
+	{ ".", "..\r\n.\r\n" },
+	/* a smuggled end of data stays data */
+	{ "a\n.\r\nMAIL FROM:<x>\n", "a\r\n..\r\nMAIL FROM:<x>\r\n.\r\n" },
+	{ "8bit \xc3\xa9\n", "8bit \xc3\xa9\r\n.\r\n" },
+};
+
+static int
+emit_buf(void *arg, const char *data, size_t len)
+{
+	char *out = arg;
+	size_t have = strlen(out);
+
+	if (have + len >= 256)
+		return -1;
+	memcpy(out + have, data, len);
+	out[have + len] = '\0';
+	return 0;
+}
+
+static void
+test_data_encoder(void **state)
+{
+	static const size_t chunks[] = { 0, 1, 2, 5 };
+	size_t i, c;
+
+	for (i = 0; i < sizeof(enc_cases) / sizeof(enc_cases[0]); i++) {
+		const char *in = enc_cases[i].in;
+		size_t len = strlen(in);
+
+		assert_int_equal(smtp_data_wire_size(in, len), strlen(enc_cases[i].out));
+		for (c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+			char out[256] = "";
+			smtp_data_enc e;
+			size_t off = 0;
+
+			smtp_data_init(&e);
+			while (off < len) {
+				size_t n = chunks[c] == 0 || len - off < chunks[c] ? len - off
+										  : chunks[c];
+
+				assert_int_equal(smtp_data_encode(&e, in + off, n, emit_buf, out), 0);
+				off += n;
+			}
+			assert_int_equal(smtp_data_finish(&e, emit_buf, out), 0);
+			if (strcmp(out, enc_cases[i].out) != 0)
+				fail_msg("case %zu chunk %zu: got \"%s\"", i, chunks[c], out);
+			assert_int_equal(e.out, strlen(out));
+		}
+	}
+}
+
+/* ------------------------------------------------------------ scripted server */
+
+/*
+ * Script steps: "C:line" the client must send exactly this line; "S:text"
+ * the server sends text + CRLF (text may hold several CRLF-separated lines);
+ * "D:data" the client sends message data that must equal data + ".\r\n";
+ * "X" the server hangs up; "E" the client must send nothing more and close.
+ */
+static void
+server_run(int fd, const char *const *script)
+{
+	FILE *in = fdopen(dup(fd), "r");
+	char line[4096];
+	size_t i;
+
+	if (in == NULL)
+		_exit(2);
+	for (i = 0; script[i] != NULL; i++) {
+		const char *st = script[i];
+
+		if (strncmp(st, "S:", 2) == 0) {
+			/* one write, so that a client reading it sees it all at once */
+			int n = snprintf(line, sizeof(line), "%s\r\n", st + 2);
+
+			if (n < 0 || (size_t)n >= sizeof(line) || write(fd, line, (size_t)n) != n)
+				_exit(3);
+		} else if (strncmp(st, "C:", 2) == 0) {
+			size_t n;
+
+			if (fgets(line, sizeof(line), in) == NULL) {
+				fprintf(stderr, "# server: EOF, expected \"%s\"\n", st + 2);
+				_exit(4);
+			}
+			n = strlen(line);
+			if (n < 2 || line[n - 2] != '\r' || line[n - 1] != '\n' ||
+			    (line[n - 2] = '\0', strcmp(line, st + 2) != 0)) {
+				fprintf(stderr, "# server: got \"%s\", expected \"%s\"\n", line,
+					st + 2);
+				_exit(5);
+			}
+		} else if (strncmp(st, "D:", 2) == 0) {
+			char data[8192] = "";
+			size_t have = 0;
+
+			while (fgets(line, sizeof(line), in) != NULL) {
+				size_t n = strlen(line);
+
+				if (have + n >= sizeof(data))
+					_exit(6);
+				memcpy(data + have, line, n + 1);
+				have += n;
+				if (strcmp(line, ".\r\n") == 0)
+					break;
+			}
+			if (have < 3 || strcmp(data + have - 3, ".\r\n") != 0 ||
+			    have - 3 != strlen(st + 2) || memcmp(data, st + 2, have - 3) != 0) {
+				fprintf(stderr, "# server: data differs: \"%s\"\n", data);
+				_exit(7);
+			}
+		} else if (strcmp(st, "X") == 0) {
+			_exit(0);
+		} else if (strcmp(st, "E") == 0) {
+			if (fgets(line, sizeof(line), in) != NULL) {
+				fprintf(stderr, "# server: expected EOF, got \"%s\"\n", line);
+				_exit(8);
+			}
+		}
+	}
+	_exit(0);
+}
+
+static pid_t
+server_start(const char *const *script, int *fd_r)
+{
+	int sv[2];
+	pid_t pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(sv[0]);
+		server_run(sv[1], script);
+	}
+	close(sv[1]);
+	*fd_r = sv[0];
+	return pid;
+}
+
+static void
+server_finish(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("scripted server failed (status %d)", status);
+}
+
+static smtp_options
+test_options(void)
+{
+	smtp_options o;
+
+	memset(&o, 0, sizeof(o));
+	o.helo = "client.test";
+	o.command_timeout_ms = 3000;
+	o.data_end_timeout_ms = 3000;
+	return o;
+}
+
+/* Collects the trace into one string ("C: ...\n", "S: ...\n"). */
+static void
+trace_collect(void *arg, char dir, const char *line, size_t len)
+{
+	char *t = arg;
+	size_t have = strlen(t);
+
+	if (have + len + 4 < 8192) {
+		snprintf(t + have, 8192 - have, "%c: %.*s\n", dir, (int)len, line);
+	}
+}
+
+#define MSG1 "Subject: t\n\n.dot\nbody\n"
+#define MSG1_WIRE "Subject: t\r\n\r\n..dot\r\nbody\r\n"  /* + ".\r\n": 30 bytes */
+
+/* PIPELINING: MAIL, both RCPTs and DATA in one go; one recipient refused. */
+static void
+test_pipelined_one_refused(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake ESMTP",
+		"C:EHLO client.test",
+		"S:250-fake greets client.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n"
+		"250-8BITMIME\r\n250 ENHANCEDSTATUSCODES",
+		/* all four arrive before any reply is sent: no reply, no progress */
+		"C:MAIL FROM:<a@x.test> SIZE=30",
+		"C:RCPT TO:<b@x.test>",
+		"C:RCPT TO:<c@x.test>",
+		"C:DATA",
+		"S:250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go ahead",
+		"D:" MSG1_WIRE,
+		"S:250 2.0.0 queued as X1",
+		/* the same connection carries a second message: 8-bit, DSN not offered */
+		"C:MAIL FROM:<> SIZE=14 BODY=8BITMIME",
+		"C:RCPT TO:<b@x.test>",
+		"C:DATA",
+		"S:250 ok\r\n250 ok\r\n354 go",
+		"D:caf\xc3\xa9\r\n..\r\n",
+		"S:250 2.0.0 queued as X2",
+		"C:QUIT",
+		"S:221 2.0.0 bye",
+		NULL
+	};
+	const char *rcpts[] = { "b@x.test", "c@x.test" };
+	const char *mail_opts[] = { "RET=HDRS", "ENVID=abc", NULL };
+	const char *rcpt_opts[] = { "NOTIFY=NEVER", NULL };
+	smtp_options o = test_options();
+	smtp_rcpt_result res[2];
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_string_equal(smtp_greeting(s), "fake ESMTP");
+	assert_true(smtp_has_ext(s, "pipelining"));
+	assert_int_equal(smtp_max_size(s), 100000);
+	assert_false(smtp_has_ext(s, "DSN"));
+
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 2, MSG1, strlen(MSG1), NULL, NULL,
+				       res, &err), SMTP_OK);
+	assert_int_equal(res[0].status, SMTP_OK);
+	assert_int_equal(res[0].code, 250);
+	assert_string_equal(res[0].enhanced, "2.0.0");
+	assert_string_equal(res[0].text, "queued as X1");
+	assert_int_equal(res[1].status, SMTP_EPERM);
+	assert_int_equal(res[1].code, 550);
+	assert_string_equal(res[1].enhanced, "5.1.1");
+	assert_string_equal(res[1].text, "no such user");
+	smtp_results_clear(res, 2);
+
+	assert_int_equal(smtp_sendmail(s, "", rcpts, 1, "caf\xc3\xa9\n.\n", 8, mail_opts,
+				       rcpt_opts, res, &err), SMTP_OK);
+	assert_int_equal(res[0].status, SMTP_OK);
+	assert_string_equal(res[0].text, "queued as X2");
+	smtp_results_clear(res, 1);
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+/* No PIPELINING: one command at a time; 4xx at MAIL, then 5xx at end of data. */
+static void
+test_mail_4xx_then_data_5xx(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250-fake\r\n250-SIZE\r\n250 DSN",
+		"C:MAIL FROM:<a@x.test> SIZE=30 RET=HDRS",
+		"S:451 4.3.0 try again later",
+		"C:RSET",
+		"S:250 ok",
+		"C:MAIL FROM:<a@x.test> SIZE=30 RET=HDRS",
+		"S:250 ok",
+		"C:RCPT TO:<b@x.test> NOTIFY=NEVER",
+		"S:250 ok",
+		"C:DATA",
+		"S:354 go",
+		"D:" MSG1_WIRE,
+		"S:554 5.6.0 content rejected",
+		"C:NOOP",
+		"S:250 ok",
+		"C:QUIT",
+		"S:221 bye",
+		NULL
+	};
+	const char *rcpts[] = { "b@x.test" };
+	const char *mail_opts[] = { "RET=HDRS", NULL };
+	const char *rcpt_opts[] = { "NOTIFY=NEVER", NULL };
+	smtp_options o = test_options();
+	smtp_rcpt_result res[1];
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_max_size(s), 0);
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), mail_opts,
+				       rcpt_opts, res, &err), SMTP_ETEMP);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "451 4.3.0 try again later"));
+	free(err);
+	err = NULL;
+	assert_int_equal(res[0].status, SMTP_ETEMP);
+	assert_int_equal(res[0].code, 451);
+	assert_int_equal(smtp_last_reply(s)->code, 451);
+	assert_true(smtp_usable(s));
+	smtp_results_clear(res, 1);
+
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), mail_opts,
+				       rcpt_opts, res, &err), SMTP_EPERM);
+	free(err);
+	err = NULL;
+	assert_int_equal(res[0].status, SMTP_EPERM);
+	assert_int_equal(res[0].code, 554);
+	assert_string_equal(res[0].enhanced, "5.6.0");
+	assert_string_equal(smtp_last_reply(s)->text, "content rejected");
+	smtp_results_clear(res, 1);
+	assert_int_equal(smtp_noop(s, &err), SMTP_OK);
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+/* SIZE: an oversized message is refused before MAIL; HELO when EHLO is unknown. */
+static void
+test_size_refusal(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250-fake\r\n250 SIZE 29",
+		"C:QUIT",
+		"S:221 bye",
+		NULL
+	};
+	const char *rcpts[] = { "b@x.test" };
+	smtp_options o = test_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), NULL, NULL,
+				       NULL, &err), SMTP_ETOOBIG);
+	assert_non_null(strstr(err, "30 bytes"));
+	free(err);
+	err = NULL;
+	assert_true(smtp_usable(s));
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+static void
+test_helo_fallback(void **state)
+{
+	static const char *const script[] = {
+		"S:220 old server",
+		"C:EHLO client.test",
+		"S:502 5.5.2 command not recognized",
+		"C:HELO client.test",
+		"S:250 old server",
+		"C:MAIL FROM:<a@x.test>",
+		"S:250 ok",
+		"C:RCPT TO:<b@x.test>",
+		"S:550 no",
+		"C:RCPT TO:<c@x.test>",
+		"S:450 later",
+		/* nobody to send to: no DATA */
+		"C:RSET",
+		"S:250 ok",
+		"E",
+		NULL
+	};
+	const char *rcpts[] = { "b@x.test", "c@x.test" };
+	smtp_options o = test_options();
+	smtp_rcpt_result res[2];
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_false(smtp_has_ext(s, "SIZE"));
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 2, MSG1, strlen(MSG1), NULL, NULL,
+				       res, &err), SMTP_ETEMP);
+	free(err);
+	assert_int_equal(res[0].status, SMTP_EPERM);
+	assert_int_equal(res[1].status, SMTP_ETEMP);
+	assert_int_equal(res[1].code, 450);
+	smtp_results_clear(res, 2);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+/* The trace never shows AUTH data, PLAIN or LOGIN. */
+static void
+test_auth_trace_redacted(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250-fake\r\n250 AUTH LOGIN PLAIN",
+		"C:AUTH PLAIN AHVzZXIxAHNlY3JldA==",
+		"S:235 2.7.0 ok",
+		"C:AUTH LOGIN",
+		"S:334 VXNlcm5hbWU6",
+		"C:dXNlcjE=",
+		"S:334 UGFzc3dvcmQ6",
+		"C:c2VjcmV0",
+		"S:535 5.7.8 bad credentials",
+		"C:QUIT",
+		"S:221 bye",
+		NULL
+	};
+	static char tr[8192];
+	smtp_options o = test_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid;
+
+	/* without TLS nothing is sent unless the caller allows it */
+	o.allow_plaintext_auth = 0;
+	pid = server_start(script, &fd);
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_auth(s, "PLAIN", "user1", "secret", &err), SMTP_EUSAGE);
+	free(err);
+	err = NULL;
+	/* and no AUTH the server did not offer */
+	assert_int_equal(smtp_auth(s, "CRAM-MD5", "user1", "secret", &err), SMTP_EUSAGE);
+	free(err);
+	err = NULL;
+	smtp_close(&s);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+
+	o.allow_plaintext_auth = 1;
+	tr[0] = '\0';
+	pid = server_start(script, &fd);
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	smtp_set_trace(s, trace_collect, tr);
+	assert_true(smtp_has_auth(s, "plain"));
+	assert_int_equal(smtp_auth(s, "PLAIN", "user1", "secret", &err), SMTP_OK);
+	assert_int_equal(smtp_auth(s, "LOGIN", "user1", "secret", &err), SMTP_EAUTH);
+	assert_non_null(strstr(err, "535"));
+	free(err);
+	err = NULL;
+	assert_true(smtp_usable(s));
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+
+	assert_non_null(strstr(tr, "C: AUTH PLAIN <redacted>\n"));
+	assert_non_null(strstr(tr, "C: AUTH LOGIN\n"));
+	assert_non_null(strstr(tr, "S: 334 UGFzc3dvcmQ6\n"));
+	assert_null(strstr(tr, "AHVzZXIxAHNlY3JldA"));
+	assert_null(strstr(tr, "dXNlcjE"));
+	assert_null(strstr(tr, "c2VjcmV0"));
+	assert_null(strstr(tr, "secret"));
+}
+
+/* With tls = starttls, a server without STARTTLS gets nothing more. */
+static void
+test_starttls_required(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250-fake\r\n250 AUTH PLAIN",
+		"E",
+		NULL
+	};
+	smtp_options o = test_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	o.tls = SMTP_TLS_STARTTLS;
+	o.host = "localhost";
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_ETLS);
+	assert_null(s);
+	assert_non_null(strstr(err, "STARTTLS"));
+	free(err);
+	server_finish(pid);
+}
+
+/* Plain text after the go-ahead is an injection: nothing more is sent. */
+static void
+test_starttls_injection(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250-fake\r\n250 STARTTLS",
+		"C:STARTTLS",
+		"S:220 go ahead\r\n250-injected\r\n250 AUTH PLAIN",
+		"E",
+		NULL
+	};
+	smtp_options o = test_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	o.tls = SMTP_TLS_STARTTLS;
+	o.host = "localhost";
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_ETLS);
+	assert_non_null(strstr(err, "injection"));
+	free(err);
+	server_finish(pid);
+}
+
+/* The connection drops after the final dot: outcome unknown, not a failure. */
+static void
+test_lost_after_dot(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250 fake",
+		"C:MAIL FROM:<a@x.test>",
+		"S:250 ok",
+		"C:RCPT TO:<b@x.test>",
+		"S:250 ok",
+		"C:DATA",
+		"S:354 go",
+		"D:" MSG1_WIRE,
+		"X",
+		NULL
+	};
+	const char *rcpts[] = { "b@x.test" };
+	smtp_options o = test_options();
+	smtp_rcpt_result res[1];
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), NULL, NULL,
+				       res, &err), SMTP_EUNKNOWN);
+	assert_non_null(strstr(err, "outcome unknown"));
+	free(err);
+	err = NULL;
+	assert_false(smtp_usable(s));
+	assert_true(smtp_status_is_temporary(SMTP_EUNKNOWN));
+	assert_int_equal(smtp_noop(s, &err), SMTP_EIO);
+	free(err);
+	smtp_results_clear(res, 1);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+/* RFC 2920: every RCPT refused but DATA accepted: an empty message, then RSET. */
+static void
+test_pipelined_all_refused(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250-fake\r\n250 PIPELINING",
+		"C:MAIL FROM:<a@x.test>",
+		"C:RCPT TO:<b@x.test>",
+		"C:DATA",
+		"S:250 ok\r\n550 5.1.1 unknown\r\n354 go",
+		"C:.",
+		"S:554 5.5.1 no valid recipients",
+		"C:RSET",
+		"S:250 ok",
+		"C:QUIT",
+		"S:221 bye",
+		NULL
+	};
+	const char *rcpts[] = { "b@x.test" };
+	smtp_options o = test_options();
+	smtp_rcpt_result res[1];
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), NULL, NULL,
+				       res, &err), SMTP_EPERM);
+	free(err);
+	err = NULL;
+	assert_int_equal(res[0].code, 550);
+	assert_int_equal(smtp_last_reply(s)->code, 550);
+	smtp_results_clear(res, 1);
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+/* A non-ASCII address without SMTPUTF8, or one that would break the line:
+ * refused before anything is sent. */
+static void
+test_envelope_checks(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250 fake",
+		"C:QUIT",
+		"S:221 bye",
+		NULL
+	};
+	const char *utf8[] = { "j\xc3\xb6rg@x.test" };
+	const char *inject[] = { "b@x.test>\r\nRCPT TO:<evil@x.test" };
+	const char *ascii[] = { "b@x.test" };
+	const char *badopt[] = { "NOTIFY=NEVER ORCPT=x", NULL };
+	smtp_options o = test_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_sendmail(s, "a@x.test", utf8, 1, "x\n", 2, NULL, NULL, NULL, &err),
+			 SMTP_EPERM);
+	assert_non_null(strstr(err, "SMTPUTF8"));
+	free(err);
+	err = NULL;
+	assert_int_equal(smtp_sendmail(s, "a@x.test", inject, 1, "x\n", 2, NULL, NULL, NULL,
+				       &err), SMTP_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(smtp_sendmail(s, "a@x.test", ascii, 1, "x\n", 2, NULL, badopt, NULL,
+				       &err), SMTP_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reply_table),
+		cmocka_unit_test(test_reply_two_in_one),
+		cmocka_unit_test(test_enhanced),
+		cmocka_unit_test(test_data_encoder),
+		cmocka_unit_test(test_pipelined_one_refused),
+		cmocka_unit_test(test_mail_4xx_then_data_5xx),
+		cmocka_unit_test(test_size_refusal),
+		cmocka_unit_test(test_helo_fallback),
+		cmocka_unit_test(test_auth_trace_redacted),
+		cmocka_unit_test(test_starttls_required),
+		cmocka_unit_test(test_starttls_injection),
+		cmocka_unit_test(test_lost_after_dot),
+		cmocka_unit_test(test_pipelined_all_refused),
+		cmocka_unit_test(test_envelope_checks),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
