@@ -370,16 +370,31 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 
 	if (g_hash_table_contains(md->known, digest))
 		return 1;
-	s = calloc(1, sizeof(*s));
-	if (s == NULL || gettimeofday(&tv, NULL) < 0 ||
-	    (s->name = maildir_name(&tv, md->pid, digest, md->host, len)) == NULL) {
-		free(s);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		seterr(err_r, "out of memory");
 		return -1;
 	}
 	memcpy(s->digest, digest, ARCHIVE_DIGEST_LEN + 1);
-	path = g_build_filename(md->tmp, s->name, NULL);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/*
+	 * The name can only exist already if a crashed run with the same pid
+	 * staged this message in the same microsecond: the clock moves on.
+	 */
+	for (int tries = 0;; tries++) {
+		if (gettimeofday(&tv, NULL) < 0 ||
+		    (s->name = maildir_name(&tv, md->pid, digest, md->host, len)) == NULL) {
+			free(s);
+			seterr(err_r, "out of memory");
+			return -1;
+		}
+		path = g_build_filename(md->tmp, s->name, NULL);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0 || errno != EEXIST || tries == 2)
+			break;
+		g_free(path);
+		free(s->name);
+		s->name = NULL;
+		(void)usleep(1000);
+	}
 	if (fd < 0) {
 		seterr(err_r, "create %s: %s", path, strerror(errno));
 		goto fail;

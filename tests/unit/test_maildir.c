@@ -1,0 +1,636 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * The archive plugin's file-system half: Maildir naming and delivery, the
+ * digest that makes it idempotent, folder patterns, and mbox quoting,
+ * index and roll-back.  Everything runs in a fresh temporary directory.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "plugins/archive.h"
+
+static char topdir[] = "/tmp/test_maildir.XXXXXX";
+static int subdir_seq;
+
+/* A Maildir-shaped message: binary bytes, From_ lines, no final newline. */
+static const char message[] =
+	"Return-Path: <a@example.org>\n"
+	"From: a@example.org\n"
+	"Subject: bytes \xe2\x82\xac\n"
+	"\n"
+	"From the start\n"
+	">From quoted\n"
+	"tab\there\r\n"
+	"nul\0byte\n"
+	"no final newline";
+#define MESSAGE_LEN (sizeof(message) - 1)
+
+/* A fresh directory below topdir for one test. */
+static char *
+fresh_dir(void)
+{
+	return g_strdup_printf("%s/t%d", topdir, ++subdir_seq);
+}
+
+static int
+count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* The one file in `dir`, its name in *name_r (g_free it). */
+static char *
+only_file(const char *dir, char **name_r)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *path = NULL;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		assert_null(path);
+		path = g_build_filename(dir, de->d_name, NULL);
+		if (name_r != NULL)
+			*name_r = g_strdup(de->d_name);
+	}
+	closedir(d);
+	assert_non_null(path);
+	return path;
+}
+
+static void
+assert_file_is(const char *path, const char *data, size_t len)
+{
+	gchar *got;
+	gsize got_len;
+
+	assert_true(g_file_get_contents(path, &got, &got_len, NULL));
+	assert_int_equal(got_len, len);
+	assert_memory_equal(got, data, len);
+	g_free(got);
+}
+
+static void
+test_digest(void **unused)
+{
+	char a[ARCHIVE_DIGEST_LEN + 1], b[ARCHIVE_DIGEST_LEN + 1];
+
+	/* python3: hashlib.sha256(b'support\0uid-1').hexdigest()[:16] */
+	archive_digest("support", "uid-1", a);
+	assert_string_equal(a, "69b430d096693c44");
+	archive_digest("support", "uid-1", b);
+	assert_string_equal(a, b);
+	archive_digest("support", "uid-2", b);
+	assert_string_not_equal(a, b);
+	archive_digest("sales", "uid-1", b);
+	assert_string_not_equal(a, b);
+	/* The separator keeps the account/uid boundary. */
+	archive_digest("ab", "c", a);
+	archive_digest("a", "bc", b);
+	assert_string_not_equal(a, b);
+}
+
+static void
+test_hostname(void **unused)
+{
+	char *h;
+
+	h = maildir_hostname("mx1.example.org");
+	assert_string_equal(h, "mx1.example.org");
+	free(h);
+	h = maildir_hostname("a/b:c,d");
+	assert_string_equal(h, "a\\057b\\072c\\054d");
+	free(h);
+	h = maildir_hostname("sp ace\x01");
+	assert_string_equal(h, "sp\\040ace\\001");
+	free(h);
+	h = maildir_hostname("");
+	assert_string_equal(h, "localhost");
+	free(h);
+}
+
+static void
+test_name(void **unused)
+{
+	struct timeval tv = { 1700000000, 42 };
+	char d[ARCHIVE_DIGEST_LEN + 1], *name, *moved;
+
+	name = maildir_name(&tv, 1234, "0123456789abcdef", "host\\072x", 99);
+	assert_string_equal(name, "1700000000.M42P1234Q0123456789abcdef.host\\072x,S=99");
+	assert_int_equal(maildir_name_digest(name, d), 0);
+	assert_string_equal(d, "0123456789abcdef");
+	/* A reader moved it to cur/ with flags: still ours. */
+	moved = g_strdup_printf("%s:2,RS", name);
+	memset(d, 0, sizeof(d));
+	assert_int_equal(maildir_name_digest(moved, d), 0);
+	assert_string_equal(d, "0123456789abcdef");
+	g_free(moved);
+	free(name);
+	/* Other programs' names are never taken for ours. */
+	assert_int_equal(maildir_name_digest("1700000000.M1P2Q3.host,S=1", d), -1);
+	assert_int_equal(maildir_name_digest("1700000000.M1P2Q0123456789ABCDEF.host", d), -1);
+	assert_int_equal(maildir_name_digest("1700000000.M1P2Q0123456789abcdef", d), -1);
+	assert_int_equal(maildir_name_digest("noname", d), -1);
+}
+
+static void
+test_deliver_byte_exact(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL;
+	char *newdir, *tmpdir, *path, *name, *size;
+	struct maildir *md;
+
+	assert_int_equal(maildir_open(dir, "host:1", &md, &err), 0);
+	archive_digest("acct", "1", digest);
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
+	assert_int_equal(maildir_pending(md), 1);
+	newdir = g_build_filename(dir, "new", NULL);
+	tmpdir = g_build_filename(dir, "tmp", NULL);
+	/* Nothing is visible to readers before the commit. */
+	assert_int_equal(count_files(newdir), 0);
+	assert_int_equal(count_files(tmpdir), 1);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	assert_int_equal(maildir_pending(md), 0);
+	assert_int_equal(count_files(tmpdir), 0);
+	path = only_file(newdir, &name);
+	assert_file_is(path, message, MESSAGE_LEN);
+	size = g_strdup_printf(".host\\072" "1,S=%zu", MESSAGE_LEN);
+	assert_true(g_str_has_suffix(name, size));
+	assert_non_null(strstr(name, digest));
+	maildir_close(&md);
+	assert_null(md);
+	g_free(size);
+	g_free(name);
+	g_free(path);
+	g_free(newdir);
+	g_free(tmpdir);
+	g_free(dir);
+}
+
+/* Many messages in one commit (the syncfs path), all distinct and exact. */
+static void
+test_unique_names_group_commit(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], uid[16], *dir = fresh_dir(), *err = NULL, *newdir;
+	GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	struct maildir *md;
+	struct dirent *de;
+	DIR *d;
+
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	for (int i = 0; i < 200; i++) {
+		snprintf(uid, sizeof(uid), "u%d", i);
+		archive_digest("acct", uid, digest);
+		assert_int_equal(maildir_stage(md, digest, uid, strlen(uid), &err), 0);
+	}
+	assert_int_equal(maildir_commit(md, &err), 0);
+	newdir = g_build_filename(dir, "new", NULL);
+	assert_int_equal(count_files(newdir), 200);
+	d = opendir(newdir);
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		char got[ARCHIVE_DIGEST_LEN + 1], *path;
+		gchar *body;
+
+		if (de->d_name[0] == '.')
+			continue;
+		assert_int_equal(maildir_name_digest(de->d_name, got), 0);
+		assert_true(g_hash_table_add(names, g_strdup(got)));
+		path = g_build_filename(newdir, de->d_name, NULL);
+		assert_true(g_file_get_contents(path, &body, NULL, NULL));
+		archive_digest("acct", body, digest);
+		assert_string_equal(got, digest); /* each file holds its own message */
+		g_free(body);
+		g_free(path);
+	}
+	closedir(d);
+	assert_int_equal(g_hash_table_size(names), 200);
+	g_hash_table_destroy(names);
+	maildir_close(&md);
+	g_free(newdir);
+	g_free(dir);
+}
+
+static void
+test_duplicate_after_crash(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL;
+	char *newdir, *curdir, *tmpdir, *path, *name, *moved;
+	struct maildir *md;
+
+	archive_digest("acct", "uid-7", digest);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
+	/* Staged twice in one run: the second is a duplicate. */
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 1);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	maildir_close(&md);
+
+	/* The run died before its journal commit: the rerun sees the file. */
+	newdir = g_build_filename(dir, "new", NULL);
+	curdir = g_build_filename(dir, "cur", NULL);
+	tmpdir = g_build_filename(dir, "tmp", NULL);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 1);
+	assert_int_equal(maildir_pending(md), 0);
+	assert_int_equal(count_files(tmpdir), 0);
+	maildir_close(&md);
+
+	/* Also once a reader has moved it to cur/ and flagged it. */
+	path = only_file(newdir, &name);
+	moved = g_strdup_printf("%s/%s:2,S", curdir, name);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 1);
+	maildir_close(&md);
+	assert_int_equal(count_files(newdir) + count_files(curdir), 1);
+	g_free(moved);
+	g_free(name);
+	g_free(path);
+	g_free(newdir);
+	g_free(curdir);
+	g_free(tmpdir);
+	g_free(dir);
+}
+
+/* A crash after staging but before the commit leaves only tmp/ debris. */
+static void
+test_crash_before_commit(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL, *newdir;
+	struct maildir *md, *md2;
+
+	archive_digest("acct", "uid-8", digest);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
+	/* md is abandoned as by a kill -9: its tmp/ file stays. */
+	assert_int_equal(maildir_open(dir, "h", &md2, &err), 0);
+	assert_int_equal(maildir_stage(md2, digest, message, MESSAGE_LEN, &err), 0);
+	assert_int_equal(maildir_commit(md2, &err), 0);
+	newdir = g_build_filename(dir, "new", NULL);
+	assert_int_equal(count_files(newdir), 1);
+	maildir_close(&md2);
+	maildir_close(&md); /* removes its staged tmp/ file */
+	g_free(newdir);
+	g_free(dir);
+}
+
+static void
+test_stage_failure_cleanup(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL, *tmpdir;
+	struct rlimit old, small;
+	struct maildir *md;
+	char big[8192];
+
+	memset(big, 'x', sizeof(big));
+	archive_digest("acct", "uid-9", digest);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	/* A write that fails half way, as on a full disk (EFBIG here). */
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 4096;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	assert_int_equal(maildir_stage(md, digest, big, sizeof(big), &err), -1);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "write"));
+	free(err);
+	err = NULL;
+	tmpdir = g_build_filename(dir, "tmp", NULL);
+	assert_int_equal(count_files(tmpdir), 0);
+	assert_int_equal(maildir_pending(md), 0);
+	/* Not remembered as delivered: the retry works. */
+	assert_int_equal(maildir_stage(md, digest, big, sizeof(big), &err), 0);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	maildir_close(&md);
+	g_free(tmpdir);
+	g_free(dir);
+}
+
+static void
+test_commit_failure_rollback(void **unused)
+{
+	char d1[ARCHIVE_DIGEST_LEN + 1], d2[ARCHIVE_DIGEST_LEN + 1];
+	char *dir = fresh_dir(), *err = NULL, *newdir, *tmpdir;
+	struct maildir *md;
+	FILE *f;
+
+	archive_digest("acct", "a", d1);
+	archive_digest("acct", "b", d2);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_stage(md, d1, "one\n", 4, &err), 0);
+	assert_int_equal(maildir_stage(md, d2, "two\n", 4, &err), 0);
+	/* new/ is gone and a file sits in its place: the link must fail. */
+	newdir = g_build_filename(dir, "new", NULL);
+	tmpdir = g_build_filename(dir, "tmp", NULL);
+	assert_int_equal(rmdir(newdir), 0);
+	assert_non_null(f = fopen(newdir, "w"));
+	fclose(f);
+	assert_int_equal(maildir_commit(md, &err), -1);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	assert_int_equal(count_files(tmpdir), 0);
+	assert_int_equal(maildir_pending(md), 0);
+	/* Forgotten, so delivered again once new/ is back. */
+	assert_int_equal(unlink(newdir), 0);
+	assert_int_equal(mkdir(newdir, 0700), 0);
+	assert_int_equal(maildir_stage(md, d1, "one\n", 4, &err), 0);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	assert_int_equal(count_files(newdir), 1);
+	maildir_close(&md);
+	g_free(newdir);
+	g_free(tmpdir);
+	g_free(dir);
+}
+
+static void
+test_open_failure(void **unused)
+{
+	char *dir = fresh_dir(), *file, *err = NULL;
+	struct maildir *md = NULL;
+	FILE *f;
+
+	assert_int_equal(archive_mkdirs(dir, &err), 0);
+	file = g_build_filename(dir, "tmp", NULL);
+	assert_non_null(f = fopen(file, "w"));
+	fclose(f);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), -1);
+	assert_null(md);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "not a directory"));
+	free(err);
+	g_free(file);
+	g_free(dir);
+}
+
+static void
+test_mkdirs(void **unused)
+{
+	char *dir = fresh_dir(), *deep, *err = NULL;
+	struct stat st;
+
+	deep = g_strdup_printf("%s/a//b/c/", dir);
+	assert_int_equal(archive_mkdirs(deep, &err), 0);
+	assert_int_equal(stat(deep, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(archive_mkdirs(deep, &err), 0); /* exists: fine */
+	g_free(deep);
+	g_free(dir);
+}
+
+static void
+test_folder(void **unused)
+{
+	static const char *const good[] = { "%Y/%m", "archive-%Y", "%Y/%m/%d", "x" };
+	static const char *const bad[] = {
+		"", "/abs", "../up", "a/../b", "%Y/..", "a\\b", "%n", "%t", ".hidden", "%Y/.x",
+		"a//b", "%Y/", "ctl\x01", "sp\x7f",
+	};
+	char *err = NULL, *dir;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (archive_folder_check(good[i], &err) != 0)
+			fail_msg("\"%s\" refused: %s", good[i], err);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (archive_folder_check(bad[i], &err) == 0)
+			fail_msg("\"%s\" accepted", bad[i]);
+		assert_non_null(err);
+		free(err);
+		err = NULL;
+	}
+	/* TZ=UTC (main): 2023-11-14 22:13:20 */
+	assert_int_equal(archive_folder_expand("%Y/%m", 1700000000LL, &dir, &err), 0);
+	assert_string_equal(dir, "2023/11");
+	free(dir);
+	assert_int_equal(archive_folder_expand("%Y-%m-%d", 1700000000LL, &dir, &err), 0);
+	assert_string_equal(dir, "2023-11-14");
+	free(dir);
+}
+
+static void
+test_mbox_format(void **unused)
+{
+	static const char body[] =
+		"Subject: x\n\nFrom here\n>From there\n>>From far\nFromage\n From no\n>From";
+	static const char want[] =
+		"From a@example.org Thu Jan  1 00:00:00 1970\n"
+		"Subject: x\n\n>From here\n>>From there\n>>>From far\nFromage\n From no\n>From\n\n";
+	GString *out = g_string_new(NULL);
+
+	mbox_format(out, "a@example.org", 0, body, sizeof(body) - 1);
+	assert_string_equal(out->str, want);
+	g_string_truncate(out, 0);
+	mbox_format(out, "has space@x", 1700000000LL, "x\n", 2);
+	assert_string_equal(out->str, "From MAILER-DAEMON Tue Nov 14 22:13:20 2023\nx\n\n");
+	g_string_truncate(out, 0);
+	mbox_format(out, "", 1700000000LL, "", 0);
+	assert_string_equal(out->str, "From MAILER-DAEMON Tue Nov 14 22:13:20 2023\n\n\n");
+	g_string_free(out, TRUE);
+}
+
+static void
+test_mbox_deliver_and_rerun(void **unused)
+{
+	char d1[ARCHIVE_DIGEST_LEN + 1], d2[ARCHIVE_DIGEST_LEN + 1], d3[ARCHIVE_DIGEST_LEN + 1];
+	char *dir = fresh_dir(), *file, *idx, *err = NULL;
+	GString *want = g_string_new(NULL);
+	struct mbox *mb;
+	gchar *got;
+
+	file = g_build_filename(dir, "sub", "archive.mbox", NULL);
+	idx = g_strdup_printf("%s.mailmill-idx", file);
+	archive_digest("acct", "1", d1);
+	archive_digest("acct", "2", d2);
+	archive_digest("acct", "3", d3);
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, d1, "a@x", 0, message, MESSAGE_LEN, &err), 0);
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, "two\n", 4, &err), 0);
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, "two\n", 4, &err), 1);
+	assert_int_equal(mbox_pending(mb), 2);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	assert_int_equal(mbox_pending(mb), 0);
+	mbox_close(&mb);
+	mbox_format(want, "a@x", 0, message, MESSAGE_LEN);
+	mbox_format(want, "b@x", 0, "two\n", 4);
+	assert_file_is(file, want->str, want->len);
+	assert_true(g_file_get_contents(idx, &got, NULL, NULL));
+	assert_int_equal(strncmp(got, d1, ARCHIVE_DIGEST_LEN), 0);
+	assert_non_null(strstr(got, d2));
+	g_free(got);
+
+	/* A rerun skips both and appends only the new one. */
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, d1, "a@x", 0, message, MESSAGE_LEN, &err), 1);
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, "two\n", 4, &err), 1);
+	assert_int_equal(mbox_stage(mb, d3, "c@x", 0, "three\n", 6, &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	mbox_close(&mb);
+	mbox_format(want, "c@x", 0, "three\n", 6);
+	assert_file_is(file, want->str, want->len);
+	g_string_free(want, TRUE);
+	g_free(idx);
+	g_free(file);
+	g_free(dir);
+}
+
+/* Index durable, mbox not (crash between the two fsyncs): not archived. */
+static void
+test_mbox_torn_commit(void **unused)
+{
+	char d1[ARCHIVE_DIGEST_LEN + 1], d2[ARCHIVE_DIGEST_LEN + 1];
+	char *dir = fresh_dir(), *file, *err = NULL;
+	struct mbox *mb;
+	struct stat st;
+	off_t first;
+	int fd;
+
+	file = g_build_filename(dir, "m", NULL);
+	archive_digest("acct", "1", d1);
+	archive_digest("acct", "2", d2);
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, d1, "a@x", 0, "one\n", 4, &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	assert_int_equal(stat(file, &st), 0);
+	first = st.st_size;
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, "two\n", 4, &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	mbox_close(&mb);
+	/* The second message's bytes never made it. */
+	assert_int_equal(truncate(file, first), 0);
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, d1, "a@x", 0, "one\n", 4, &err), 1);
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, "two\n", 4, &err), 0);
+	mbox_close(&mb);
+	/* Someone else's message now sits where ours should be. */
+	assert_true((fd = open(file, O_WRONLY | O_APPEND)) >= 0);
+	assert_int_equal(write(fd, "From z@y Thu Jan  1 00:00:00 1970\nzzz\n\n", 39), 39);
+	close(fd);
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, "two\n", 4, &err), 0);
+	mbox_close(&mb);
+	g_free(file);
+	g_free(dir);
+}
+
+static void
+test_mbox_enospc_rollback(void **unused)
+{
+	char d1[ARCHIVE_DIGEST_LEN + 1], d2[ARCHIVE_DIGEST_LEN + 1];
+	char *dir = fresh_dir(), *file, *idx, *err = NULL, big[16384];
+	struct stat st, ist, st2, ist2;
+	struct rlimit old, small;
+	struct mbox *mb;
+
+	memset(big, 'y', sizeof(big));
+	big[sizeof(big) - 1] = '\n';
+	file = g_build_filename(dir, "m", NULL);
+	idx = g_strdup_printf("%s.mailmill-idx", file);
+	archive_digest("acct", "1", d1);
+	archive_digest("acct", "2", d2);
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, d1, "a@x", 0, "one\n", 4, &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(stat(idx, &ist), 0);
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, big, sizeof(big), &err), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = (rlim_t)st.st_size + 4096;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	assert_int_equal(mbox_commit(mb, &err), -1);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	assert_int_equal(stat(file, &st2), 0);
+	assert_int_equal(stat(idx, &ist2), 0);
+	assert_int_equal(st2.st_size, st.st_size);
+	assert_int_equal(ist2.st_size, ist.st_size);
+	/* Forgotten: staged again, and this time it fits. */
+	assert_int_equal(mbox_stage(mb, d2, "b@x", 0, big, sizeof(big), &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	mbox_close(&mb);
+	g_free(idx);
+	g_free(file);
+	g_free(dir);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int
+setup(void **unused)
+{
+	return mkdtemp(topdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **unused)
+{
+	return nftw(topdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_digest),
+		cmocka_unit_test(test_hostname),
+		cmocka_unit_test(test_name),
+		cmocka_unit_test(test_deliver_byte_exact),
+		cmocka_unit_test(test_unique_names_group_commit),
+		cmocka_unit_test(test_duplicate_after_crash),
+		cmocka_unit_test(test_crash_before_commit),
+		cmocka_unit_test(test_stage_failure_cleanup),
+		cmocka_unit_test(test_commit_failure_rollback),
+		cmocka_unit_test(test_open_failure),
+		cmocka_unit_test(test_mkdirs),
+		cmocka_unit_test(test_folder),
+		cmocka_unit_test(test_mbox_format),
+		cmocka_unit_test(test_mbox_deliver_and_rerun),
+		cmocka_unit_test(test_mbox_torn_commit),
+		cmocka_unit_test(test_mbox_enospc_rollback),
+	};
+
+	/* Folder names and From_ dates are local time: pin it. */
+	setenv("TZ", "UTC", 1);
+	tzset();
+	/* A write over RLIMIT_FSIZE must fail with EFBIG, not kill us. */
+	signal(SIGXFSZ, SIG_IGN);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
