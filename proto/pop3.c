@@ -120,8 +120,7 @@ trace(pop3_session *s, char dir, const char *line, size_t len)
 static pop3_status
 net_fail(pop3_session *s, pop3_status st, const char *label, char *nerr, char **err_r)
 {
-	pop3_status r = fail(s, st, err_r, "%s: %s%s", label, nerr != NULL ? nerr : "I/O error",
-			     net_last_timeout(s->conn) ? " (deadline passed)" : "");
+	pop3_status r = fail(s, st, err_r, "%s: %s", label, nerr != NULL ? nerr : "I/O error");
 
 	free(nerr);
 	return r;

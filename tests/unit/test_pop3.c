@@ -1,0 +1,1149 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * The POP3 client: its parsers from tables, bodies fed in small chunks, and
+ * whole dialogues against a scripted server forked on a socketpair.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proto/buf.h"
+#include "proto/linebuf.h"
+#include "proto/net.h"
+#include "proto/pop3.h"
+
+/* ------------------------------------------------------------ status lines */
+
+static const struct {
+	const char *line;
+	int result;
+	pop3_rcode code;
+	const char *text;
+} status_cases[] = {
+	{ "+OK", 1, POP3_RC_NONE, "" },
+	{ "+OK Dovecot ready.", 1, POP3_RC_NONE, "Dovecot ready." },
+	{ "+OK [IN-USE] odd but fine", 1, POP3_RC_NONE, "[IN-USE] odd but fine" },
+	{ "-ERR", 0, POP3_RC_NONE, "" },
+	{ "-ERR no such message", 0, POP3_RC_NONE, "no such message" },
+	{ "-ERR [IN-USE] Mailbox locked", 0, POP3_RC_IN_USE, "[IN-USE] Mailbox locked" },
+	{ "-ERR [LOGIN-DELAY] wait", 0, POP3_RC_LOGIN_DELAY, "[LOGIN-DELAY] wait" },
+	{ "-ERR [SYS/TEMP] try later", 0, POP3_RC_SYS_TEMP, "[SYS/TEMP] try later" },
+	{ "-ERR [SYS/PERM] gone", 0, POP3_RC_SYS_PERM, "[SYS/PERM] gone" },
+	{ "-ERR [AUTH] Authentication failed.", 0, POP3_RC_AUTH, "[AUTH] Authentication failed." },
+	{ "-ERR [SYS/TEMP/DISK] sub-code", 0, POP3_RC_SYS_TEMP, "[SYS/TEMP/DISK] sub-code" },
+	{ "-ERR [in-use] lower-case code", 0, POP3_RC_IN_USE, "[in-use] lower-case code" },
+	{ "-ERR [XYZZY] unknown", 0, POP3_RC_OTHER, "[XYZZY] unknown" },
+	{ "-ERR [SYS] only one level", 0, POP3_RC_OTHER, "[SYS] only one level" },
+	{ "-ERR [AUTHX] not AUTH", 0, POP3_RC_OTHER, "[AUTHX] not AUTH" },
+	{ "-ERR [IN-USE unterminated", 0, POP3_RC_NONE, "[IN-USE unterminated" },
+	{ "-ERR []", 0, POP3_RC_NONE, "[]" },
+	{ "-ERR [IN USE] space inside", 0, POP3_RC_NONE, "[IN USE] space inside" },
+	{ "-ERR [SYS//TEMP]", 0, POP3_RC_NONE, "[SYS//TEMP]" },
+	{ "-ERR [SYS/]", 0, POP3_RC_NONE, "[SYS/]" },
+	{ "-ERR text [AUTH] later", 0, POP3_RC_NONE, "text [AUTH] later" },
+	{ "+ok", -1, POP3_RC_NONE, NULL },
+	{ "+Ok fine", -1, POP3_RC_NONE, NULL },
+	{ "-err nope", -1, POP3_RC_NONE, NULL },
+	{ "", -1, POP3_RC_NONE, NULL },
+	{ "+", -1, POP3_RC_NONE, NULL },
+	{ "+ ", -1, POP3_RC_NONE, NULL },
+	{ "+O", -1, POP3_RC_NONE, NULL },
+	{ "+OKAY", -1, POP3_RC_NONE, NULL },
+	{ "-ERROR", -1, POP3_RC_NONE, NULL },
+	{ "+OK\tx", -1, POP3_RC_NONE, NULL },
+	{ " +OK", -1, POP3_RC_NONE, NULL },
+	{ "OK", -1, POP3_RC_NONE, NULL },
+	{ "* OK imap?", -1, POP3_RC_NONE, NULL },
+	{ "250 smtp?", -1, POP3_RC_NONE, NULL },
+};
+
+static void
+test_status_table(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(status_cases) / sizeof(status_cases[0]); i++) {
+		const char *l = status_cases[i].line, *text = NULL;
+		pop3_rcode code = (pop3_rcode)-1;
+		int r = pop3_parse_status(l, strlen(l), &code, &text);
+
+		if (r != status_cases[i].result || code != status_cases[i].code)
+			fail_msg("case %zu \"%s\": got %d/%d", i, l, r, (int)code);
+		if (status_cases[i].text != NULL)
+			assert_string_equal(text, status_cases[i].text);
+	}
+}
+
+/* The length is what counts, not a NUL: bytes past len are never looked at. */
+static void
+test_status_len(void **state)
+{
+	pop3_rcode code;
+	const char *text;
+
+	assert_int_equal(pop3_parse_status("+OKAY", 3, &code, &text), 1);
+	assert_int_equal(pop3_parse_status("-ERR [AUTH] x", 8, &code, &text), 0);
+	assert_int_equal(code, POP3_RC_NONE); /* "[AUT" is cut short */
+	assert_int_equal(pop3_parse_status("+OK\0junk", 8, &code, &text), -1);
+}
+
+static void
+test_rcode_classes(void **state)
+{
+	assert_true(pop3_rcode_is_temporary(POP3_RC_IN_USE));
+	assert_true(pop3_rcode_is_temporary(POP3_RC_LOGIN_DELAY));
+	assert_true(pop3_rcode_is_temporary(POP3_RC_SYS_TEMP));
+	assert_false(pop3_rcode_is_temporary(POP3_RC_SYS_PERM));
+	assert_false(pop3_rcode_is_temporary(POP3_RC_AUTH));
+	assert_false(pop3_rcode_is_temporary(POP3_RC_OTHER));
+	assert_false(pop3_rcode_is_temporary(POP3_RC_NONE));
+	assert_string_equal(pop3_rcode_name(POP3_RC_SYS_TEMP), "SYS/TEMP");
+	assert_string_equal(pop3_rcode_name(POP3_RC_IN_USE), "IN-USE");
+}
+
+/* ------------------------------------------------------------ LIST, UIDL, STAT */
+
+static const struct {
+	const char *line;
+	int result;
+	unsigned long msgno;
+	unsigned long long size;
+} list_cases[] = {
+	{ "1 100", 0, 1, 100 },
+	{ "42 0", 0, 42, 0 },
+	{ "7 2048 extra text", 0, 7, 2048 },
+	{ "1 18446744073709551615", 0, 1, 18446744073709551615ULL },
+	{ "1 18446744073709551616", -1, 0, 0 },          /* 2^64 */
+	{ "1 99999999999999999999999", -1, 0, 0 },
+	{ "99999999999999999999999 1", -1, 0, 0 },
+	{ "0 100", -1, 0, 0 },                           /* numbers start at 1 */
+	{ "-1 100", -1, 0, 0 },
+	{ "+1 100", -1, 0, 0 },
+	{ "1 -100", -1, 0, 0 },
+	{ "1 +100", -1, 0, 0 },
+	{ " 1 100", -1, 0, 0 },
+	{ "1  100", -1, 0, 0 },
+	{ "1\t100", -1, 0, 0 },
+	{ "1 100x", -1, 0, 0 },
+	{ "1 0x10", -1, 0, 0 },
+	{ "1 1e3", -1, 0, 0 },
+	{ "1", -1, 0, 0 },
+	{ "1 ", -1, 0, 0 },
+	{ "", -1, 0, 0 },
+	{ "abc def", -1, 0, 0 },
+};
+
+static void
+test_list_table(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(list_cases) / sizeof(list_cases[0]); i++) {
+		const char *l = list_cases[i].line;
+		unsigned long msgno = 0;
+		unsigned long long size = 0;
+		int r = pop3_parse_list_line(l, strlen(l), &msgno, &size);
+
+		if (r != list_cases[i].result)
+			fail_msg("case %zu \"%s\": got %d", i, l, r);
+		if (r == 0 && (msgno != list_cases[i].msgno || size != list_cases[i].size))
+			fail_msg("case %zu \"%s\": got %lu %llu", i, l, msgno, size);
+	}
+}
+
+#define UID70 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'()"
+_Static_assert(sizeof(UID70) == 71, "UID70 is 70 characters");
+
+static const struct {
+	const char *line;
+	int result, uid_ok;
+	unsigned long msgno;
+	const char *uid;
+} uidl_cases[] = {
+	{ "1 whqtswO00WBw418f9t5JxYwZ", 0, 1, 1, "whqtswO00WBw418f9t5JxYwZ" },
+	{ "3 " UID70, 0, 1, 3, UID70 },
+	{ "3 " UID70 "+", 0, 0, 3, "" },                  /* 71 characters */
+	{ "2 ~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}", 0, 1, 2, "~!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}" },
+	{ "2 a b", 0, 0, 2, "" },                         /* space inside */
+	{ "2  ab", 0, 0, 2, "" },                         /* leading space */
+	{ "2 ab ", 0, 0, 2, "" },                         /* trailing space */
+	{ "2 ", 0, 0, 2, "" },                            /* empty */
+	{ "2 ab\x7f", 0, 0, 2, "" },
+	{ "2 \xc3\xa9t\xc3\xa9", 0, 0, 2, "" },           /* 8-bit */
+	{ "2 ../../etc", 0, 1, 2, "../../etc" },         /* valid: callers must not make it a path raw */
+	{ "2", -1, 0, 0, "" },
+	{ "0 abc", -1, 0, 0, "" },
+	{ "-2 abc", -1, 0, 0, "" },
+	{ "x abc", -1, 0, 0, "" },
+	{ "99999999999999999999999 abc", -1, 0, 0, "" },
+	{ "", -1, 0, 0, "" },
+};
+
+static void
+test_uidl_table(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(uidl_cases) / sizeof(uidl_cases[0]); i++) {
+		const char *l = uidl_cases[i].line;
+		unsigned long msgno = 0;
+		char uid[71];
+		int ok = -1, r = pop3_parse_uidl_line(l, strlen(l), &msgno, uid, &ok);
+
+		if (r != uidl_cases[i].result)
+			fail_msg("case %zu \"%s\": got %d", i, l, r);
+		if (r == 0 && (ok != uidl_cases[i].uid_ok || msgno != uidl_cases[i].msgno ||
+			       strcmp(uid, uidl_cases[i].uid) != 0))
+			fail_msg("case %zu \"%s\": got ok=%d %lu \"%s\"", i, l, ok, msgno, uid);
+	}
+}
+
+static void
+test_uid_valid(void **state)
+{
+	char u[80];
+
+	assert_false(pop3_uid_valid("", 0));
+	assert_true(pop3_uid_valid("a", 1));
+	memset(u, 'x', sizeof(u));
+	assert_true(pop3_uid_valid(u, 70));
+	assert_false(pop3_uid_valid(u, 71));
+	assert_false(pop3_uid_valid(" ", 1));
+	assert_false(pop3_uid_valid("a\x7f", 2));
+	assert_false(pop3_uid_valid("a\0b", 3));
+	assert_true(pop3_uid_valid("!~", 2));
+}
+
+static void
+test_stat_parse(void **state)
+{
+	unsigned long n = 0;
+	unsigned long long o = 0;
+
+	assert_int_equal(pop3_parse_stat("3 1234", 6, &n, &o), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(o, 1234);
+	assert_int_equal(pop3_parse_stat("0 0", 3, &n, &o), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(pop3_parse_stat("2 10 more", 9, &n, &o), 0);
+	assert_int_equal(pop3_parse_stat("2", 1, &n, &o), -1);
+	assert_int_equal(pop3_parse_stat("-2 10", 5, &n, &o), -1);
+	assert_int_equal(pop3_parse_stat("2 18446744073709551616", 22, &n, &o), -1);
+	assert_int_equal(pop3_parse_stat("2 10x", 5, &n, &o), -1);
+	assert_int_equal(pop3_parse_stat("", 0, &n, &o), -1);
+}
+
+static void
+test_base64(void **state)
+{
+	static const char *const in[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+	static const char *const out[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+					   "Zm9vYmFy" };
+	char b[16];
+	size_t i;
+
+	for (i = 0; i < 7; i++) {
+		assert_int_equal(pop3_base64_encode(in[i], strlen(in[i]), b, sizeof(b)), 0);
+		assert_string_equal(b, out[i]);
+	}
+	assert_int_equal(pop3_base64_encode("\0a\0b", 4, b, sizeof(b)), 0);
+	assert_string_equal(b, "AGEAYg==");
+	assert_int_equal(pop3_base64_encode("foobar", 6, b, 9), 0);  /* exactly fits */
+	assert_int_equal(pop3_base64_encode("foobar", 6, b, 8), -1); /* no room for NUL */
+	assert_int_equal(pop3_base64_encode("f", 1, b, 0), -1);
+}
+
+/* ------------------------------------------------------------ multi-line bodies */
+
+static void
+test_ml_line(void **state)
+{
+	const char *d;
+	size_t n;
+
+	assert_int_equal(pop3_ml_line(".", 1, &d, &n), 0);
+	assert_int_equal(pop3_ml_line("..", 2, &d, &n), 1);
+	assert_int_equal(n, 1);
+	assert_memory_equal(d, ".", 1);
+	assert_int_equal(pop3_ml_line("...", 3, &d, &n), 1);
+	assert_int_equal(n, 2);
+	assert_int_equal(pop3_ml_line(".x", 2, &d, &n), 1);
+	assert_int_equal(n, 1);
+	assert_memory_equal(d, "x", 1);
+	assert_int_equal(pop3_ml_line("", 0, &d, &n), 1);
+	assert_int_equal(n, 0);
+	assert_int_equal(pop3_ml_line("a.b", 3, &d, &n), 1);
+	assert_int_equal(n, 3);
+	assert_int_equal(pop3_ml_line(". ", 2, &d, &n), 1);
+	assert_int_equal(n, 1);
+}
+
+static const char body_wire[] =
+	"Subject: dots\r\n"
+	"\r\n"
+	"..\r\n"
+	"...\r\n"
+	"..leading dot\r\n"
+	"middle . dot.\r\n"
+	"\r\n"
+	"bare LF line\n"
+	". \r\n"
+	"last\r\n"
+	".\r\n"
+	"+OK after the body\r\n";
+static const char body_expected[] =
+	"Subject: dots\n"
+	"\n"
+	".\n"
+	"..\n"
+	".leading dot\n"
+	"middle . dot.\n"
+	"\n"
+	"bare LF line\n"
+	" \n"
+	"last\n";
+
+/* Through the line splitter in every chunk size, as bytes arrive from a socket. */
+static void
+test_body_chunks(void **state)
+{
+	size_t chunk, total = sizeof(body_wire) - 1;
+
+	for (chunk = 1; chunk <= total; chunk++) {
+		linebuf lb;
+		buf out = { .max = 4096 };
+		size_t off = 0, len;
+		const char *line;
+		int done = 0, r;
+
+		assert_int_equal(linebuf_init(&lb, 128), 0);
+		while (!done) {
+			r = linebuf_next(&lb, &line, &len);
+			assert_int_not_equal(r, -1);
+			if (r == 0) {
+				size_t n = total - off < chunk ? total - off : chunk;
+
+				assert_true(n > 0);
+				assert_int_equal(linebuf_feed(&lb, body_wire + off, n), 0);
+				off += n;
+				continue;
+			}
+			r = pop3_body_line(line, len, &out);
+			assert_int_not_equal(r, -1);
+			done = r == 0;
+		}
+		assert_int_equal(out.len, sizeof(body_expected) - 1);
+		assert_memory_equal(out.data, body_expected, out.len);
+		/* What follows the terminator is left for the next reply. */
+		assert_int_equal(linebuf_next(&lb, &line, &len) == 1 ||
+				 (linebuf_feed(&lb, body_wire + off, total - off) == 0 &&
+				  linebuf_next(&lb, &line, &len) == 1), 1);
+		assert_string_equal(line, "+OK after the body");
+		linebuf_free(&lb);
+		buf_free(&out);
+	}
+}
+
+static void
+test_body_cap(void **state)
+{
+	buf out = { .max = 10 };
+
+	assert_int_equal(pop3_body_line("12345678", 8, &out), 1); /* 9 bytes with LF */
+	assert_int_equal(pop3_body_line("", 0, &out), 1);         /* 10 */
+	errno = 0;
+	assert_int_equal(pop3_body_line("x", 1, &out), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(pop3_body_line(".", 1, &out), 0);
+	buf_free(&out);
+}
+
+/* ------------------------------------------------------------ scripted server */
+
+/*
+ * A script is a list of steps run by a forked child on its end of a
+ * socketpair:
+ *   "<LINE"  read one CRLF-terminated command, which must be LINE
+ *   ">TEXT"  send TEXT at once
+ *   "}TEXT"  send TEXT a few bytes at a time, pausing between writes
+ *   "E"      read until EOF: the client must send nothing more
+ *   "Zms"    sleep ms milliseconds
+ *   "X"      close the connection now (and stop)
+ * The child's exit status is 0, or the number of the step that failed.
+ */
+static int
+srv_read_line(int fd, char *line, size_t size)
+{
+	size_t n = 0;
+	char c;
+
+	for (;;) {
+		ssize_t r = read(fd, &c, 1);
+
+		if (r <= 0)
+			return -1;
+		if (c == '\n')
+			break;
+		if (n + 1 >= size)
+			return -1;
+		line[n++] = c;
+	}
+	if (n == 0 || line[n - 1] != '\r')
+		return -1; /* a client line must end in CRLF */
+	line[n - 1] = '\0';
+	return 0;
+}
+
+static int
+srv_write(int fd, const char *p, size_t len, size_t chunk)
+{
+	while (len > 0) {
+		size_t n = len < chunk ? len : chunk;
+		ssize_t w = write(fd, p, n);
+
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+		if (chunk < 64)
+			usleep(300);
+	}
+	return 0;
+}
+
+static int
+srv_run(int fd, const char *const *script)
+{
+	char line[4096], c;
+	int i;
+
+	for (i = 0; script[i] != NULL; i++) {
+		const char *st = script[i];
+
+		switch (st[0]) {
+		case '<':
+			if (srv_read_line(fd, line, sizeof(line)) < 0) {
+				fprintf(stderr, "server step %d: no line (wanted \"%s\")\n", i + 1,
+					st + 1);
+				return i + 1;
+			}
+			if (strcmp(line, st + 1) != 0) {
+				fprintf(stderr, "server step %d: got \"%s\", wanted \"%s\"\n", i + 1,
+					line, st + 1);
+				return i + 1;
+			}
+			break;
+		case '>':
+		case '}':
+			if (srv_write(fd, st + 1, strlen(st + 1), st[0] == '>' ? 65536 : 3) < 0)
+				return i + 1;
+			break;
+		case 'E':
+			if (read(fd, &c, 1) != 0) {
+				fprintf(stderr, "server step %d: the client sent more\n", i + 1);
+				return i + 1;
+			}
+			break;
+		case 'Z':
+			usleep((useconds_t)atoi(st + 1) * 1000);
+			break;
+		case 'X':
+			close(fd);
+			return 0;
+		default:
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+typedef struct {
+	pid_t pid;
+	int fd;
+} server;
+
+static server
+server_start(const char *const *script)
+{
+	server sv;
+	int p[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	sv.pid = fork();
+	assert_true(sv.pid >= 0);
+	if (sv.pid == 0) {
+		close(p[0]);
+		signal(SIGPIPE, SIG_IGN);
+		alarm(20); /* never outlive a test that went wrong */
+		_exit(srv_run(p[1], script));
+	}
+	close(p[1]);
+	sv.fd = p[0];
+	return sv;
+}
+
+static void
+server_done(server sv)
+{
+	int status;
+
+	assert_int_equal(waitpid(sv.pid, &status, 0), sv.pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("the scripted server failed at step %d", WEXITSTATUS(status));
+}
+
+/* Everything the trace callback saw, one "C: ..." / "S: ..." per line. */
+static char trace_text[65536];
+static size_t trace_len;
+
+static void
+trace_collect(void *arg, char dir, const char *line, size_t len)
+{
+	int n = snprintf(trace_text + trace_len, sizeof(trace_text) - trace_len, "%c: %.*s\n",
+			 dir, (int)len, line);
+
+	(void)arg;
+	if (n > 0 && (size_t)n < sizeof(trace_text) - trace_len)
+		trace_len += (size_t)n;
+}
+
+static pop3_session *
+session(server sv, size_t max_line, int timeout_ms)
+{
+	pop3_options opt = { .command_timeout_ms = timeout_ms > 0 ? timeout_ms : 5000,
+			     .max_line = max_line };
+	pop3_session *s = NULL;
+	char *err = NULL;
+	pop3_status st;
+
+	trace_len = 0;
+	trace_text[0] = '\0';
+	st = pop3_from_fd_trace(sv.fd, &opt, trace_collect, NULL, &s, &err);
+	if (st != POP3_OK)
+		fail_msg("pop3_from_fd: %d %s", st, err != NULL ? err : "");
+	return s;
+}
+
+#define GREETING ">+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n"
+#define CAPA_REPLY ">+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nPIPELINING\r\n" \
+	"SASL PLAIN LOGIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n.\r\n"
+
+/* The daemon's whole path: log in, scan, pipelined RETR and DELE, QUIT. */
+static void
+test_dialogue(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<CAPA", CAPA_REPLY,
+		"<USER alice", ">+OK\r\n",
+		"<PASS s3cret pass", ">+OK Logged in.\r\n",
+		"<STAT", ">+OK 3 347\r\n",
+		"<LIST", ">+OK 3 messages:\r\n1 120\r\n2 200\r\n3 27\r\n.\r\n",
+		"<UIDL", "}+OK\r\n1 000000014f1d4c7a\r\n2 000000024f1d4c7a\r\n3 000000034f1d4c7a\r\n.\r\n",
+		/* All three commands must arrive before any reply: that is pipelining. */
+		"<RETR 1", "<RETR 2", "<RETR 3",
+		"}+OK 120 octets\r\nSubject: one\r\n\r\n..stuffed\r\n.\r\n",
+		">+OK 200 octets\r\nSubject: two\r\n\r\n...\r\n..\r\nend\r\n.\r\n",
+		"}+OK\r\n\r\n.\r\n",
+		"<DELE 1", "<DELE 2", "<DELE 3",
+		">+OK\r\n+OK\r\n-ERR [SYS/TEMP] cannot delete now\r\n",
+		"<QUIT", ">+OK Logging out, messages deleted.\r\n",
+		"E", NULL,
+	};
+	static const char *const bodies[] = {
+		"Subject: one\n\n.stuffed\n", "Subject: two\n\n..\n.\nend\n", "\n",
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	pop3_entry *e = NULL;
+	unsigned long count, i;
+	unsigned long long octets;
+	size_t n;
+	char *err = NULL;
+	buf b = { .max = 1 << 20 };
+
+	assert_string_equal(pop3_greeting(s), "+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>");
+	assert_true(pop3_has_apop(s));
+	assert_false(pop3_is_tls(s));
+	assert_int_equal(pop3_capa(s, NULL), POP3_OK);
+	assert_true(pop3_has_capa(s, "PIPELINING"));
+	assert_true(pop3_has_capa(s, "uidl"));
+	assert_false(pop3_has_capa(s, "STLS"));
+	assert_false(pop3_has_capa(s, "RESP"));
+	assert_true(pop3_has_sasl(s, "PLAIN"));
+	assert_true(pop3_has_sasl(s, "login"));
+	assert_false(pop3_has_sasl(s, "XOAUTH2"));
+	assert_int_equal(pop3_user(s, "alice", NULL), POP3_OK);
+	assert_int_equal(pop3_pass(s, "s3cret pass", NULL), POP3_OK);
+	assert_int_equal(pop3_stat(s, &count, &octets, NULL), POP3_OK);
+	assert_int_equal(count, 3);
+	assert_int_equal(octets, 347);
+	assert_int_equal(pop3_list(s, 100, &e, &n, NULL), POP3_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(e[1].msgno, 2);
+	assert_int_equal(e[1].size, 200);
+	assert_int_equal(e[2].uid_state, POP3_UID_MISSING);
+	assert_int_equal(pop3_uidl(s, e, n, NULL), POP3_OK);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(e[i].uid_state, POP3_UID_OK);
+	assert_string_equal(e[2].uid, "000000034f1d4c7a");
+
+	for (i = 1; i <= 3; i++)
+		assert_int_equal(pop3_send_retr(s, i, NULL), POP3_OK);
+	/* Neither a synchronous verb nor the wrong receive may cut in. */
+	assert_int_equal(pop3_noop(s, &err), POP3_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_recv_dele(s, &err), POP3_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_flush(s, NULL), POP3_OK);
+	for (i = 0; i < 3; i++) {
+		buf_reset(&b);
+		assert_int_equal(pop3_recv_retr(s, &b, NULL), POP3_OK);
+		assert_int_equal(b.len, strlen(bodies[i]));
+		assert_memory_equal(b.data, bodies[i], b.len);
+	}
+	for (i = 1; i <= 3; i++)
+		assert_int_equal(pop3_send_dele(s, i, NULL), POP3_OK);
+	assert_int_equal(pop3_recv_dele(s, NULL), POP3_OK);
+	assert_int_equal(pop3_recv_dele(s, NULL), POP3_OK);
+	assert_int_equal(pop3_recv_dele(s, &err), POP3_ENEG);
+	assert_string_equal(err, "DELE 3: -ERR [SYS/TEMP] cannot delete now");
+	assert_int_equal(pop3_last_code(s), POP3_RC_SYS_TEMP);
+	free(err);
+	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
+	pop3_close(&s);
+	assert_null(s);
+	server_done(sv);
+
+	assert_null(strstr(trace_text, "s3cret"));
+	assert_non_null(strstr(trace_text, "C: PASS <redacted>\n"));
+	assert_non_null(strstr(trace_text, "C: USER alice\n"));
+	assert_non_null(strstr(trace_text, "S: 2 000000024f1d4c7a\n"));
+	assert_non_null(strstr(trace_text, "C: RETR 3\n"));
+	assert_null(strstr(trace_text, "Subject: one")); /* bodies are not traced */
+	free(e);
+	buf_free(&b);
+}
+
+static void
+test_pass_in_use(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<USER alice", ">+OK\r\n",
+		"<PASS hunter2", ">-ERR [IN-USE] Mailbox is locked by another POP3 session\r\n",
+		/* A refused login leaves the session usable. */
+		"<QUIT", ">+OK\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	char *err = NULL;
+
+	assert_int_equal(pop3_user(s, "alice", NULL), POP3_OK);
+	assert_int_equal(pop3_pass(s, "hunter2", &err), POP3_EAUTH);
+	assert_string_equal(err, "PASS: -ERR [IN-USE] Mailbox is locked by another POP3 session");
+	assert_int_equal(pop3_last_code(s), POP3_RC_IN_USE);
+	assert_true(pop3_rcode_is_temporary(pop3_last_code(s)));
+	free(err);
+	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
+	assert_int_equal(pop3_last_code(s), POP3_RC_NONE);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "hunter2"));
+	assert_non_null(strstr(trace_text, "S: -ERR [IN-USE]"));
+}
+
+static void
+test_pass_auth_failed(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<USER alice", ">+OK\r\n",
+		"<PASS wrong", ">-ERR [AUTH] Authentication failed.\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	char *err = NULL;
+
+	assert_int_equal(pop3_user(s, "alice", NULL), POP3_OK);
+	assert_int_equal(pop3_pass(s, "wrong", &err), POP3_EAUTH);
+	assert_string_equal(err, "PASS: -ERR [AUTH] Authentication failed.");
+	assert_int_equal(pop3_last_code(s), POP3_RC_AUTH);
+	assert_false(pop3_rcode_is_temporary(pop3_last_code(s)));
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+}
+
+/* RFC 1939's own example: the digest of timestamp + "tanstaaf". */
+static void
+test_apop(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<APOP mrose c4c9334bac560ecc979e58001b3e22fb", ">+OK maildrop has 1 message\r\n",
+		"<QUIT", ">+OK\r\n", "E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+
+	assert_int_equal(pop3_apop(s, "mrose", "tanstaaf", NULL), POP3_OK);
+	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+	assert_non_null(strstr(trace_text, "C: APOP mrose <redacted>\n"));
+	assert_null(strstr(trace_text, "c4c9334b"));
+}
+
+static void
+test_apop_without_timestamp(void **state)
+{
+	static const char *const script[] = { ">+OK ready\r\n", "E", NULL };
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	char *err = NULL;
+
+	assert_false(pop3_has_apop(s));
+	assert_int_equal(pop3_apop(s, "mrose", "tanstaaf", &err), POP3_EUSAGE);
+	assert_non_null(strstr(err, "timestamp"));
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+}
+
+static void
+test_auth_plain(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<CAPA", CAPA_REPLY,
+		"<AUTH PLAIN", ">+ \r\n",
+		"<AGFsaWNlAHMzY3JldCBwYXNz", ">+OK Logged in.\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	char *err = NULL;
+
+	assert_int_equal(pop3_capa(s, NULL), POP3_OK);
+	assert_int_equal(pop3_auth(s, "CRAM-MD5", "alice", "s3cret pass", &err), POP3_EUSAGE);
+	free(err);
+	assert_int_equal(pop3_auth(s, "PLAIN", "alice", "s3cret pass", NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "AGFsaWNl"));
+	assert_null(strstr(trace_text, "s3cret"));
+	assert_non_null(strstr(trace_text, "C: AUTH PLAIN\nS: + \nC: <redacted>\n"));
+}
+
+static void
+test_auth_login(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<AUTH LOGIN", ">+ VXNlcm5hbWU6\r\n",
+		"<YWxpY2U=", ">+ UGFzc3dvcmQ6\r\n",
+		"<czNjcmV0IHBhc3M=", ">-ERR [AUTH] Authentication failed.\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	char *err = NULL;
+
+	assert_int_equal(pop3_auth(s, "login", "alice", "s3cret pass", &err), POP3_EAUTH);
+	assert_string_equal(err, "AUTH: -ERR [AUTH] Authentication failed.");
+	assert_int_equal(pop3_last_code(s), POP3_RC_AUTH);
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "YWxpY2U="));
+	assert_null(strstr(trace_text, "czNjcmV0"));
+}
+
+static void
+test_retr_too_big(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<RETR 1", ">+OK\r\n0123456789012345678901234567890123456789\r\n"
+			   "0123456789012345678901234567890123456789\r\n.\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	buf b = { .max = 64 };
+	char *err = NULL;
+
+	assert_int_equal(pop3_retr(s, 1, &b, &err), POP3_ETOOBIG);
+	assert_non_null(strstr(err, "RETR 1"));
+	free(err);
+	err = NULL;
+	/* The rest of the body is still on the wire: nothing more may be sent. */
+	assert_int_equal(pop3_noop(s, &err), POP3_EUSAGE);
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	buf_free(&b);
+}
+
+static void
+test_close_mid_retr(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<RETR 1", ">+OK\r\nSubject: cut\r\n\r\nhalf a bo", "X", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	buf b = { .max = 4096 };
+	char *err = NULL;
+
+	assert_int_equal(pop3_send_retr(s, 1, NULL), POP3_OK);
+	assert_int_equal(pop3_recv_retr(s, &b, &err), POP3_EIO);
+	assert_non_null(strstr(err, "RETR 1: "));
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	buf_free(&b);
+}
+
+static void
+test_retr_err_then_top(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<RETR 9", ">-ERR There's no message 9.\r\n",
+		"<TOP 1 0", ">+OK\r\nSubject: x\r\n\r\n.\r\n",
+		"<LIST 1", ">+OK 1 4711\r\n",
+		"<UIDL 1", ">+OK 1 abc\r\n",
+		"<UIDL 2", ">+OK 2 bad uid\r\n",
+		"<NOOP", ">+OK\r\n",
+		"<RSET", ">+OK\r\n",
+		"<DELE 1", ">+OK Marked\r\n",
+		"<QUIT", ">-ERR [SYS/TEMP] some deleted messages not removed\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	buf b = { .max = 4096 };
+	unsigned long long size;
+	char uid[71], *err = NULL;
+
+	assert_int_equal(pop3_retr(s, 9, &b, &err), POP3_ENEG);
+	assert_string_equal(err, "RETR 9: -ERR There's no message 9.");
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_top(s, 1, 0, &b, NULL), POP3_OK);
+	assert_string_equal(b.data, "Subject: x\n\n");
+	assert_int_equal(pop3_list_one(s, 1, &size, NULL), POP3_OK);
+	assert_int_equal(size, 4711);
+	assert_int_equal(pop3_uidl_one(s, 1, uid, NULL), POP3_OK);
+	assert_string_equal(uid, "abc");
+	assert_int_equal(pop3_uidl_one(s, 2, uid, &err), POP3_EPROTO);
+	assert_string_equal(uid, "");
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_noop(s, NULL), POP3_OK);
+	assert_int_equal(pop3_rset(s, NULL), POP3_OK);
+	assert_int_equal(pop3_dele(s, 1, NULL), POP3_OK);
+	assert_int_equal(pop3_quit(s, &err), POP3_ENEG);
+	assert_int_equal(pop3_last_code(s), POP3_RC_SYS_TEMP);
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	buf_free(&b);
+}
+
+static void
+test_uidl_marks(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<LIST", ">+OK\r\n4 10\r\n1 10\r\n3 10\r\n2 10\r\n5 10\r\n.\r\n",
+		"<UIDL", ">+OK\r\n1 same\r\n2 " UID70 "x\r\n3 same\r\n5 fine\r\n9 ghost\r\n.\r\n",
+		"<UIDL", ">+OK\r\n1 a\r\n1 b\r\n.\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	pop3_entry *e = NULL;
+	size_t n;
+	char *err = NULL;
+
+	assert_int_equal(pop3_list(s, 10, &e, &n, NULL), POP3_OK);
+	assert_int_equal(n, 5);
+	assert_int_equal(e[0].msgno, 1); /* sorted */
+	assert_int_equal(e[4].msgno, 5);
+	assert_int_equal(pop3_uidl(s, e, n, NULL), POP3_OK);
+	assert_int_equal(e[0].uid_state, POP3_UID_DUPLICATE);
+	assert_int_equal(e[1].uid_state, POP3_UID_INVALID);
+	assert_string_equal(e[1].uid, "");
+	assert_int_equal(e[2].uid_state, POP3_UID_DUPLICATE);
+	assert_int_equal(e[3].uid_state, POP3_UID_MISSING);
+	assert_int_equal(e[4].uid_state, POP3_UID_OK);
+	assert_string_equal(e[4].uid, "fine");
+	/* One message with two UIDs is a broken server. */
+	assert_int_equal(pop3_uidl(s, e, n, &err), POP3_EPROTO);
+	assert_non_null(strstr(err, "listed twice"));
+	free(err);
+	free(e);
+	pop3_close(&s);
+	server_done(sv);
+}
+
+static void
+test_list_bad(void **state)
+{
+	static const char *const list_overflow[] = {
+		GREETING, "<LIST", ">+OK\r\n1 10\r\n2 18446744073709551616\r\n.\r\n", "E", NULL,
+	};
+	static const char *const list_capped[] = {
+		GREETING, "<LIST", ">+OK\r\n1 10\r\n2 10\r\n3 10\r\n.\r\n", "E", NULL,
+	};
+	static const char *const list_dup[] = {
+		GREETING, "<LIST", ">+OK\r\n1 10\r\n1 10\r\n.\r\n", "E", NULL,
+	};
+	static const char *const stat_bad[] = {
+		GREETING, "<STAT", ">+OK -1 10\r\n", "E", NULL,
+	};
+	static const char *const *const scripts[] = { list_overflow, list_capped, list_dup };
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		server sv = server_start(scripts[i]);
+		pop3_session *s = session(sv, 0, 0);
+		pop3_entry *e = (pop3_entry *)1;
+		size_t n = 99;
+		char *err = NULL;
+
+		assert_int_equal(pop3_list(s, 2, &e, &n, &err), POP3_EPROTO);
+		assert_null(e);
+		assert_int_equal(n, 0);
+		assert_true(strncmp(err, "LIST: ", 6) == 0);
+		free(err);
+		err = NULL;
+		assert_int_equal(pop3_noop(s, &err), POP3_EUSAGE);
+		free(err);
+		pop3_close(&s);
+		server_done(sv);
+	}
+	{
+		server sv = server_start(stat_bad);
+		pop3_session *s = session(sv, 0, 0);
+		unsigned long c;
+		unsigned long long o;
+		char *err = NULL;
+
+		assert_int_equal(pop3_stat(s, &c, &o, &err), POP3_EPROTO);
+		assert_string_equal(err, "STAT: bad reply \"+OK -1 10\"");
+		free(err);
+		pop3_close(&s);
+		server_done(sv);
+	}
+}
+
+/* STLS required but not offered: refused before anything else is sent. */
+static void
+test_stls_not_offered(void **state)
+{
+	static const char *const script[] = {
+		GREETING, "<CAPA", ">+OK\r\nUSER\r\nUIDL\r\n.\r\n", "E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_options opt = { .tls = POP3_TLS_STLS, .host = "localhost",
+			     .command_timeout_ms = 5000 };
+	pop3_session *s = (pop3_session *)1;
+	char *err = NULL;
+
+	assert_int_equal(pop3_from_fd(sv.fd, &opt, &s, &err), POP3_ETLS);
+	assert_null(s);
+	assert_non_null(strstr(err, "STLS"));
+	free(err);
+	server_done(sv);
+}
+
+/* Plain text after the go-ahead is an injection attempt. */
+static void
+test_stls_injection(void **state)
+{
+	static const char *const script[] = {
+		GREETING, "<CAPA", ">+OK\r\nSTLS\r\nUSER\r\n.\r\n",
+		"<STLS", ">+OK Begin TLS negotiation now.\r\n+OK injected\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_options opt = { .tls = POP3_TLS_STLS, .host = "localhost",
+			     .command_timeout_ms = 5000 };
+	pop3_session *s = NULL;
+	char *err = NULL;
+
+	assert_int_equal(pop3_from_fd(sv.fd, &opt, &s, &err), POP3_ETLS);
+	assert_null(s);
+	assert_non_null(strstr(err, "injection"));
+	free(err);
+	server_done(sv);
+}
+
+static void
+test_stls_refused(void **state)
+{
+	static const char *const script[] = {
+		GREETING, "<CAPA", ">+OK\r\nSTLS\r\n.\r\n",
+		"<STLS", ">-ERR [SYS/TEMP] TLS not available right now\r\n", "E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	char *err = NULL;
+
+	assert_int_equal(pop3_stls(s, &err), POP3_ETLS);
+	assert_string_equal(err, "STLS: -ERR [SYS/TEMP] TLS not available right now");
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_user(s, "alice", &err), POP3_EUSAGE);
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+}
+
+static void
+test_bad_greetings(void **state)
+{
+	static const char *const neg[] = { ">-ERR [SYS/TEMP] Too many connections\r\n", "E", NULL };
+	static const char *const garbage[] = { ">+ok hello\r\n", "E", NULL };
+	static const char *const none[] = { "X", NULL };
+	static const char *const *const scripts[] = { neg, garbage, none };
+	static const pop3_status want[] = { POP3_ENEG, POP3_EPROTO, POP3_EIO };
+	static const char *const msg[] = { "greeting: -ERR [SYS/TEMP] Too many connections",
+					   "greeting: unexpected reply \"+ok hello\"", NULL };
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		server sv = server_start(scripts[i]);
+		pop3_session *s = (pop3_session *)1;
+		char *err = NULL;
+
+		assert_int_equal(pop3_from_fd(sv.fd, NULL, &s, &err), want[i]);
+		assert_null(s);
+		assert_non_null(err);
+		if (msg[i] != NULL)
+			assert_string_equal(err, msg[i]);
+		free(err);
+		server_done(sv);
+	}
+}
+
+static void
+test_long_line_and_timeout(void **state)
+{
+	static const char *const long_line[] = {
+		GREETING,
+		"<NOOP", ">+OK 0123456789012345678901234567890123456789012345678901234567890123456789\r\n",
+		"E", NULL,
+	};
+	static const char *const silent[] = { GREETING, "<NOOP", "E", NULL };
+	server sv = server_start(long_line);
+	pop3_session *s = session(sv, 64, 0);
+	char *err = NULL;
+	long long t0;
+
+	assert_int_equal(pop3_noop(s, &err), POP3_EIO);
+	assert_non_null(strstr(err, "NOOP: "));
+	free(err);
+	err = NULL;
+	pop3_close(&s);
+	server_done(sv);
+
+	sv = server_start(silent);
+	s = session(sv, 0, 300);
+	t0 = net_now_ms();
+	assert_int_equal(pop3_noop(s, &err), POP3_EIO);
+	assert_true(net_now_ms() - t0 < 3000);
+	assert_non_null(strstr(err, "timed out"));
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+}
+
+/* Arguments that would smuggle a second command are refused before sending. */
+static void
+test_bad_arguments(void **state)
+{
+	static const char *const script[] = { GREETING, "E", NULL };
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	char *err = NULL, longarg[300];
+
+	memset(longarg, 'a', sizeof(longarg) - 1);
+	longarg[sizeof(longarg) - 1] = '\0';
+	assert_int_equal(pop3_user(s, "alice\r\nDELE 1", &err), POP3_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_user(s, "", &err), POP3_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_user(s, longarg, &err), POP3_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_pass(s, "x\nQUIT", &err), POP3_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_auth(s, "PLAIN", "alice", longarg, &err), POP3_EUSAGE);
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	assert_int_equal(trace_len, strlen("S: +OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\n"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_table),
+		cmocka_unit_test(test_status_len),
+		cmocka_unit_test(test_rcode_classes),
+		cmocka_unit_test(test_list_table),
+		cmocka_unit_test(test_uidl_table),
+		cmocka_unit_test(test_uid_valid),
+		cmocka_unit_test(test_stat_parse),
+		cmocka_unit_test(test_base64),
+		cmocka_unit_test(test_ml_line),
+		cmocka_unit_test(test_body_chunks),
+		cmocka_unit_test(test_body_cap),
+		cmocka_unit_test(test_dialogue),
+		cmocka_unit_test(test_pass_in_use),
+		cmocka_unit_test(test_pass_auth_failed),
+		cmocka_unit_test(test_apop),
+		cmocka_unit_test(test_apop_without_timestamp),
+		cmocka_unit_test(test_auth_plain),
+		cmocka_unit_test(test_auth_login),
+		cmocka_unit_test(test_retr_too_big),
+		cmocka_unit_test(test_close_mid_retr),
+		cmocka_unit_test(test_retr_err_then_top),
+		cmocka_unit_test(test_uidl_marks),
+		cmocka_unit_test(test_list_bad),
+		cmocka_unit_test(test_stls_not_offered),
+		cmocka_unit_test(test_stls_injection),
+		cmocka_unit_test(test_stls_refused),
+		cmocka_unit_test(test_bad_greetings),
+		cmocka_unit_test(test_long_line_and_timeout),
+		cmocka_unit_test(test_bad_arguments),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
