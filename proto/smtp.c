@@ -1035,9 +1035,9 @@ smtp_sendmail(smtp_session *s, const char *from, const char *const *rcpts, size_
 	dsn = smtp_has_ext(s, "DSN");
 	pipelining = smtp_has_ext(s, "PIPELINING");
 	window = pipelining ? PIPE_WINDOW : 1;
-	total = nrcpts + 2; /* MAIL, RCPT..., DATA */
 	if (nrcpts > (size_t)-1 - 2)
 		return fail(s, SMTP_EUSAGE, err_r, "SMTP: too many recipients");
+	total = nrcpts + 2; /* MAIL, RCPT..., DATA */
 
 	mail_line = malloc(LINE_MAX_SEND);
 	line = malloc(LINE_MAX_SEND);

@@ -143,7 +143,8 @@ void smtp_results_clear(smtp_rcpt_result *results, size_t n);
  * NULL-terminated arrays of ESMTP parameters ("RET=HDRS", "NOTIFY=NEVER") or
  * NULL; DSN parameters (RET, ENVID, NOTIFY, ORCPT) are dropped when the
  * server does not offer DSN.  Added on their own when offered and needed:
- * SIZE=, BODY=8BITMIME (8-bit bytes in msg), SMTPUTF8 (non-ASCII envelope,
+ * SIZE=, BODY=8BITMIME (8-bit bytes in msg; without 8BITMIME such a message
+ * is sent as it is, as other clients do), SMTPUTF8 (non-ASCII envelope,
  * which without SMTPUTF8 is SMTP_EPERM before anything is sent, or 8-bit
  * header fields).  A message over the server's SIZE is SMTP_ETOOBIG before
  * MAIL.  With PIPELINING, MAIL, the RCPTs and DATA go in one write (RFC 2920).

@@ -4,14 +4,15 @@
  * encoder (CRLF line ends, dot-stuffing).  Kept apart so that tests and fuzz
  * targets can drive them with arbitrary bytes.
  */
-#include "config.h"
+#include <config.h>
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/smtp.h"
 
-void smtp_reply_clear(smtp_reply *r)
+void
+smtp_reply_clear(smtp_reply *r)
 {
 	if (r == NULL)
 		return;
@@ -19,7 +20,8 @@ void smtp_reply_clear(smtp_reply *r)
 	memset(r, 0, sizeof(*r));
 }
 
-int smtp_reply_parser_init(smtp_reply_parser *p, size_t max_line, size_t max_lines)
+int
+smtp_reply_parser_init(smtp_reply_parser *p, size_t max_line, size_t max_lines)
 {
 	memset(p, 0, sizeof(*p));
 	p->max_line = max_line != 0 ? max_line : 2048;
@@ -31,14 +33,16 @@ int smtp_reply_parser_init(smtp_reply_parser *p, size_t max_line, size_t max_lin
 	return p->line != NULL ? 0 : -1;
 }
 
-void smtp_reply_parser_free(smtp_reply_parser *p)
+void
+smtp_reply_parser_free(smtp_reply_parser *p)
 {
 	free(p->line);
 	free(p->text);
 	memset(p, 0, sizeof(*p));
 }
 
-static void parser_restart(smtp_reply_parser *p)
+static void
+parser_restart(smtp_reply_parser *p)
 {
 	p->code = 0;
 	p->nlines = 0;
@@ -46,7 +50,8 @@ static void parser_restart(smtp_reply_parser *p)
 	p->text_len = 0;
 }
 
-static int parser_fail(smtp_reply_parser *p, const char **error_r, const char *why)
+static int
+parser_fail(smtp_reply_parser *p, const char **error_r, const char *why)
 {
 	p->failed = 1;
 	if (error_r != NULL)
@@ -54,14 +59,15 @@ static int parser_fail(smtp_reply_parser *p, const char **error_r, const char *w
 	return -1;
 }
 
-static int is_digit(char c)
+static int
+is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-/* 1-3 digits at *pos; advances.  RFC 3463 does not allow leading zeros to
- * matter, so only the count is checked. */
-static int digits_1_3(const char *s, size_t len, size_t *pos)
+/* 1-3 digits at *pos (RFC 3463 subject and detail); advances *pos. */
+static int
+digits_1_3(const char *s, size_t len, size_t *pos)
 {
 	size_t n = 0;
 
@@ -72,9 +78,10 @@ static int digits_1_3(const char *s, size_t len, size_t *pos)
 	return n >= 1 && n <= 3;
 }
 
-size_t smtp_parse_enhanced(const char *text, size_t len)
+size_t
+smtp_parse_enhanced(const char *text, size_t len)
 {
-	size_t pos = 1;
+	size_t pos;
 
 	if (len < 5 || (text[0] != '2' && text[0] != '4' && text[0] != '5') || text[1] != '.')
 		return 0;
@@ -89,7 +96,8 @@ size_t smtp_parse_enhanced(const char *text, size_t len)
 	return pos;
 }
 
-static int text_append(smtp_reply_parser *p, const char *s, size_t len)
+static int
+text_append(smtp_reply_parser *p, const char *s, size_t len)
 {
 	size_t need;
 
@@ -117,7 +125,8 @@ static int text_append(smtp_reply_parser *p, const char *s, size_t len)
 	return 0;
 }
 
-int smtp_reply_parse_line(smtp_reply_parser *p, const char *line, size_t len,
+int
+smtp_reply_parse_line(smtp_reply_parser *p, const char *line, size_t len,
 			  smtp_reply *reply_r, const char **error_r)
 {
 	const char *text;
@@ -179,7 +188,8 @@ int smtp_reply_parse_line(smtp_reply_parser *p, const char *line, size_t len,
 	return 1;
 }
 
-int smtp_reply_parse(smtp_reply_parser *p, const char *data, size_t len, size_t *used_r,
+int
+smtp_reply_parse(smtp_reply_parser *p, const char *data, size_t len, size_t *used_r,
 		     smtp_reply *reply_r, const char **error_r)
 {
 	size_t i;
@@ -216,13 +226,15 @@ int smtp_reply_parse(smtp_reply_parser *p, const char *data, size_t len, size_t 
 
 /* ---- DATA encoder ---- */
 
-void smtp_data_init(smtp_data_enc *e)
+void
+smtp_data_init(smtp_data_enc *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->at_line_start = 1;
 }
 
-static int put(smtp_data_enc *e, smtp_emit_fn *emit, void *arg, const char *d, size_t len)
+static int
+put(smtp_data_enc *e, smtp_emit_fn *emit, void *arg, const char *d, size_t len)
 {
 	if (len == 0)
 		return 0;
@@ -230,7 +242,8 @@ static int put(smtp_data_enc *e, smtp_emit_fn *emit, void *arg, const char *d, s
 	return emit(arg, d, len);
 }
 
-int smtp_data_encode(smtp_data_enc *e, const char *in, size_t len, smtp_emit_fn *emit,
+int
+smtp_data_encode(smtp_data_enc *e, const char *in, size_t len, smtp_emit_fn *emit,
 		     void *arg)
 {
 	size_t i = 0, run = 0;
@@ -265,19 +278,22 @@ int smtp_data_encode(smtp_data_enc *e, const char *in, size_t len, smtp_emit_fn 
 	return put(e, emit, arg, in + run, i - run);
 }
 
-int smtp_data_finish(smtp_data_enc *e, smtp_emit_fn *emit, void *arg)
+int
+smtp_data_finish(smtp_data_enc *e, smtp_emit_fn *emit, void *arg)
 {
 	if (!e->at_line_start && put(e, emit, arg, "\r\n", 2) < 0)
 		return -1;
 	return put(e, emit, arg, ".\r\n", 3);
 }
 
-static int emit_nothing(void *arg, const char *data, size_t len)
+static int
+emit_nothing(void *arg, const char *data, size_t len)
 {
 	return 0;
 }
 
-unsigned long long smtp_data_wire_size(const char *msg, size_t len)
+unsigned long long
+smtp_data_wire_size(const char *msg, size_t len)
 {
 	smtp_data_enc e;
 
