@@ -1,0 +1,90 @@
+#!/bin/bash
+# mailmill - ISC licence, see LICENSE
+#
+# The command line and configuration checking, no server needed: usage
+# errors exit 64; every configuration error exits 78 and names file:line;
+# secrets that others can read are refused; a valid file passes.
+. "$(dirname "$0")/../lib/common.sh"
+mm_setup
+plan 23
+
+# conf FILE: a valid configuration, then the caller breaks one line.
+# Line numbers matter below: keep this text as it is.
+conf() {
+	cat >"$1" <<CONF
+state_dir = "$T/state";
+plugin_dir = "$PLUGIN_DIR";
+log = { level = "info"; target = "stderr"; };
+accounts = (
+  { name = "support";
+    host = "127.0.0.1"; port = 1;
+    tls = "none"; allow_plaintext_password = true;
+    user = "support"; password = "secret";
+    interval = "5m"; keep = false; max_size = "50M";
+    pipeline = ( { plugin = "archive"; path = "$T/archive"; format = "maildir"; } );
+  }
+);
+CONF
+	chmod 600 "$1"
+}
+
+mm version --version
+if [ "$MM_RC" = 0 ] && grep -q '0\.[0-9]' "$MM_OUT"; then ok "--version prints the version, exit 0"
+else not_ok "--version prints the version, exit 0"; fi
+mm help --help
+if [ "$MM_RC" = 0 ] && grep -q -- '--check-config' "$MM_OUT"; then ok "--help prints usage, exit 0"
+else not_ok "--help prints usage, exit 0"; fi
+mm badopt --no-such-option
+rc_is "unknown option: exit 64" 64
+
+conf "$T/good.conf"
+mm good -c "$T/good.conf" --check-config
+rc_is "valid configuration: --check-config exits 0" 0
+is "--check-config connects to nothing and writes no archive" "$(ls "$T/archive" 2>/dev/null | wc -l)" 0
+
+# broken NAME LINE SED-EXPR DESC: the file broken at LINE must be reported as NAME.conf:LINE.
+broken() {
+	conf "$T/$1.conf"
+	sed -i "$2$3" "$T/$1.conf"
+	mm "$1" -c "$T/$1.conf" --check-config
+	rc_is "$4: --check-config exits 78" 78
+	if grep -q "$1\.conf:$2\b" "$MM_ERR" "$MM_OUT"; then
+		ok "$4: the error names $1.conf:$2"
+	else
+		not_ok "$4: the error names $1.conf:$2"
+		show "$MM_ERR"
+	fi
+}
+broken syntax 7 's/tls = /tls == /' "syntax error"
+broken unknown 9 's/^/    colour = "blue";/' "unknown key"
+broken type 6 's/port = 1/port = "one hundred"/' "wrong type"
+broken duration 9 's/"5m"/"5 fortnights"/' "bad duration"
+broken size 9 's/"50M"/"50 bushels"/' "bad size"
+broken tls 7 's/"none"/"sometimes"/' "bad tls value"
+
+# Two accounts with one name.
+conf "$T/dup.conf"
+sed -i '11s/^  }$/  },\n  { name = "support"; host = "127.0.0.1"; user = "x"; password = "y"; tls = "none"; allow_plaintext_password = true; pipeline = ( { plugin = "archive"; path = "\/tmp\/x"; } ); }/' "$T/dup.conf"
+mm dup -c "$T/dup.conf" --check-config
+rc_is "duplicate account name: exit 78" 78
+check "duplicate account name: named with file:line" err_has 'dup\.conf:(5|12)\b'
+
+# An inline password in a file others can read.
+conf "$T/readable.conf"
+chmod 644 "$T/readable.conf"
+mm readable -c "$T/readable.conf" --check-config
+rc_is "inline password in a world-readable file: exit 78" 78
+
+# A password file the group can read.
+conf "$T/pwfile.conf"
+echo secret >"$T/pw"
+chmod 640 "$T/pw"
+sed -i "8s|password = \"secret\";|password_file = \"$T/pw\";|" "$T/pwfile.conf"
+mm pwfile -c "$T/pwfile.conf" --check-config
+rc_is "group-readable password_file: exit 78" 78
+chmod 600 "$T/pw"
+mm pwfile-ok -c "$T/pwfile.conf" --check-config
+rc_is "password_file mode 600: --check-config exits 0" 0
+
+mm nofile -c "$T/does-not-exist.conf" --check-config
+rc_is "missing configuration file: exit 78" 78

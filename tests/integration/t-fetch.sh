@@ -1,0 +1,74 @@
+#!/bin/bash
+# mailmill - ISC licence, see LICENSE
+#
+# The main path against a real Dovecot, in each transport: plain POP3
+# (allow_plaintext_password), STLS and POP3S with a CA made at test time.
+# --once archives every message byte for byte and empties the mailbox; the
+# journal has one row per message; a second run changes nothing; mail that
+# arrives later is archived once, alone.
+. "$(dirname "$0")/../lib/common.sh"
+mm_setup
+plan 25
+N=14
+
+env_start srv --users "plain stls pop3s"
+
+# run_mode MODE HOST TLS PORT: 6 tests.
+run_mode() {
+	local mode=$1 a=$T/archive-$1 s=$T/state-$1 before
+	env_user "$mode"
+	env_seed "$N" --seed "$mode"
+	C_HOST=$2 C_TLS=$3 C_PORT=$4 C_ARCHIVE=$a C_STATE=$s write_conf "$T/$mode.conf"
+
+	mm "$mode-1" -c "$T/$mode.conf" --once
+	rc_is "$mode: --once exits 0" 0
+	check "$mode: all $N messages archived byte for byte" archive_matches "$a"
+	is "$mode: server mailbox empty" "$(env_count)" 0
+	is "$mode: journal has one row per message" \
+		"$(ledger_rows "$s" acct) $(ledger_distinct "$s" acct)" "$N $N"
+
+	before=$(hashes "$a"; ls -R "$a")
+	mm "$mode-2" -c "$T/$mode.conf" --once
+	rc_is "$mode: second --once exits 0" 0
+	if [ "$(hashes "$a"; ls -R "$a")" = "$before" ] &&
+		[ "$(ledger_rows "$s" acct)" = "$(ledger_distinct "$s" acct)" ]; then
+		ok "$mode: second run changes nothing"
+	else
+		not_ok "$mode: second run changes nothing"
+	fi
+}
+
+run_mode plain 127.0.0.1 none "$POP3_PORT"
+# The Dovecot log says whether the login was protected by TLS.
+logins() { grep -E "pop3-login: Info: Login: user=<$1>" "$MAILENV_LOG"; }
+if logins plain >/dev/null && ! logins plain | grep -q TLS; then
+	ok "plain: Dovecot saw logins without TLS"
+else
+	not_ok "plain: Dovecot saw logins without TLS"
+fi
+
+run_mode stls localhost starttls "$POP3_PORT"
+check "stls: Dovecot saw the logins over TLS" eval 'logins stls >/dev/null && ! logins stls | grep -vq ", TLS"'
+
+run_mode pop3s localhost tls "$POP3S_PORT"
+check "pop3s: Dovecot saw the logins over TLS" eval 'logins pop3s >/dev/null && ! logins pop3s | grep -vq ", TLS"'
+
+# New mail after a run: only the new messages are fetched, each once.
+env_user plain
+env_seed 3 --seed plain --offset "$N"
+mm plain-3 -c "$T/plain.conf" --once
+rc_is "new mail: --once exits 0" 0
+if archive_matches "$T/archive-plain" && [ "$(env_count)" = 0 ]; then
+	ok "new mail: archived once, $((N + 3)) in all, server empty"
+else
+	not_ok "new mail: archived once, $((N + 3)) in all, server empty"
+fi
+
+# A certificate names 127.0.0.1 as an IP address: connecting by address verifies too.
+env_user pop3s
+env_seed 2 --seed pop3s --offset "$N"
+C_HOST=127.0.0.1 C_TLS=tls C_PORT=$POP3S_PORT C_ARCHIVE=$T/archive-pop3s C_STATE=$T/state-pop3s \
+	write_conf "$T/pop3s-ip.conf"
+mm pop3s-ip -c "$T/pop3s-ip.conf" --once
+rc_is "pop3s by IP address (IP SAN): --once exits 0" 0
+check "pop3s by IP address: new messages archived" archive_matches "$T/archive-pop3s"
