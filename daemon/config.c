@@ -33,6 +33,7 @@ typedef struct cfg_errs {
 	size_t len, cap;
 	unsigned n;
 	const char *path;  /* for problems with no setting to point at */
+	const char *incdir;  /* where libconfig resolves @include names */
 } cfg_errs;
 
 static void cfg_errs_vadd(cfg_errs *e, const char *file, int line, const char *ctx,
@@ -364,9 +365,15 @@ static void
 cfg_check_inline_file(cfg_errs *e, const config_setting_t *s, const char *ctx)
 {
 	const char *file = cfg_file_of(e, s);
+	char full[PATH_MAX];
 	struct stat sb;
 	int fd;
 
+	/* libconfig names an @include file as written, relative to incdir. */
+	if (file[0] != '/' && strcmp(file, e->path) != 0 && e->incdir != NULL) {
+		snprintf(full, sizeof(full), "%s/%s", e->incdir, file);
+		file = full;
+	}
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		cfg_err(e, s, ctx, "cannot check the mode of %s: %s", file, strerror(errno));
@@ -729,6 +736,7 @@ cfg_load(const char *path, cfg **cfg_r, char **err_r)
 			   config_error_text(&c->lc) ? config_error_text(&c->lc) : "cannot read");
 		goto fail;
 	}
+	e.incdir = config_get_include_dir(&c->lc);
 	cfg_top(&e, c);
 	if (e.n == 0 && cfg_defaults(c) < 0)
 		cfg_err(&e, NULL, "", "out of memory");

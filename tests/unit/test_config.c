@@ -457,6 +457,32 @@ test_sample(void **state)
 	cfg_free(&c);
 }
 
+/* An @include is found next to the including file, and checked like it. */
+static void
+test_include(void **state)
+{
+	char path[PATH_MAX], inc[PATH_MAX], want[2 * PATH_MAX + 64], *err = NULL;
+	cfg *c = NULL;
+
+	write_file("inc-accounts.conf",
+		   "accounts = ( { name = \"a\"; host = \"h\"; user = \"u\";\n"
+		   "  password = \"hunter2\";\n"
+		   "  pipeline = ( { plugin = \"archive\"; } ); } );\n", 0644, inc, sizeof(inc));
+	write_file("inc-main.conf", "state_dir = \"/x\";\n@include \"inc-accounts.conf\"\n",
+		   0600, path, sizeof(path));
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	snprintf(want, sizeof(want), "inc-accounts.conf:2: account \"a\": inline 'password' in "
+		 "%s, which group or others can read (mode 0644)", inc);
+	if (strstr(err, want) == NULL)
+		fail_msg("want\n  %s\ngot\n%s", want, err);
+	free(err);
+	assert_int_equal(chmod(inc, 0600), 0);
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("include refused:\n%s", err);
+	assert_string_equal(c->accounts[0].secret.value, "hunter2");
+	cfg_free(&c);
+}
+
 /* ------------------------------------------------------------------ secrets */
 
 struct secret_case {
@@ -581,6 +607,7 @@ main(void)
 		cmocka_unit_test(test_fixes),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sample),
+		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_secret_command_missing),
 	};
