@@ -378,8 +378,23 @@ pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_s
 		free(nerr);
 		return POP3_EIO;
 	}
-	st = session_start(c, opt, fn, arg, s_r, err_r);
-	return st;
+	if ((st = session_start(c, opt, fn, arg, s_r, err_r)) != POP3_OK)
+		return st;
+	/*
+	 * Callers choose the mechanism and pipelining from CAPA, so learn it now
+	 * (STLS already did, over TLS).  A server without CAPA is RFC 1939 only.
+	 */
+	if (!(*s_r)->capa_known) {
+		st = pop3_capa(*s_r, err_r);
+		if (st == POP3_ENEG && err_r != NULL) {
+			free(*err_r);
+			*err_r = NULL;
+		} else if (st != POP3_OK && st != POP3_ENEG) {
+			pop3_close(s_r);
+			return st;
+		}
+	}
+	return POP3_OK;
 }
 
 pop3_status
@@ -829,9 +844,10 @@ pop3_list(pop3_session *s, unsigned long max_count, pop3_entry **entries_r, size
 		qsort(v, n, sizeof(*v), entry_cmp);
 	for (i = 1; i < n; i++)
 		if (v[i].msgno == v[i - 1].msgno) {
+			unsigned long dup = v[i].msgno;
+
 			free(v);
-			return fail(s, POP3_EPROTO, err_r, "LIST: message %lu listed twice",
-				    v[i].msgno);
+			return fail(s, POP3_EPROTO, err_r, "LIST: message %lu listed twice", dup);
 		}
 	*entries_r = v;
 	*n_r = n;

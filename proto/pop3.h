@@ -63,8 +63,10 @@ typedef struct pop3_options {
 
 /*
  * Connect, do implicit TLS if asked, read the greeting (and keep its APOP
- * timestamp).  With POP3_TLS_STLS, also CAPA and STLS: if STLS is not
- * offered or refused the result is POP3_ETLS and nothing more is sent.
+ * timestamp), then CAPA (a -ERR to it is not an error: the capability set
+ * stays empty).  With POP3_TLS_STLS, CAPA and STLS: if STLS is not offered
+ * or refused the result is POP3_ETLS and nothing more is sent; after the
+ * handshake CAPA again, and only that set counts.
  * *s_r is owned by the caller (pop3_close).
  */
 pop3_status pop3_connect(const pop3_options *opt, pop3_session **s_r, char **err_r);

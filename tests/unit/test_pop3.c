@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1110,6 +1112,50 @@ test_bad_arguments(void **state)
 	assert_int_equal(trace_len, strlen("S: +OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\n"));
 }
 
+/* pop3_connect over TCP on loopback: greeting, then CAPA without being asked. */
+static void
+test_connect_capa(void **state)
+{
+	static const char *const script[] = {
+		">+OK ready\r\n", "<CAPA", ">-ERR what is CAPA?\r\n",
+		"<NOOP", ">+OK\r\n", "<QUIT", ">+OK\r\n", "E", NULL,
+	};
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t salen = sizeof(sa);
+	pop3_options opt = { .host = "127.0.0.1", .command_timeout_ms = 5000 };
+	pop3_session *s = NULL;
+	char port[16], *err = NULL;
+	server sv;
+	int lfd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
+	snprintf(port, sizeof(port), "%u", (unsigned)ntohs(sa.sin_port));
+	opt.port = port;
+	sv.pid = fork();
+	assert_true(sv.pid >= 0);
+	if (sv.pid == 0) {
+		int fd = accept(lfd, NULL, NULL);
+
+		signal(SIGPIPE, SIG_IGN);
+		alarm(20);
+		_exit(fd < 0 ? 99 : srv_run(fd, script));
+	}
+	close(lfd);
+	/* A server without CAPA is plain RFC 1939: connecting still succeeds. */
+	assert_int_equal(pop3_connect(&opt, &s, &err), POP3_OK);
+	assert_null(err);
+	assert_false(pop3_has_capa(s, "UIDL"));
+	assert_int_equal(pop3_noop(s, NULL), POP3_OK);
+	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+}
+
 int
 main(void)
 {
@@ -1143,6 +1189,7 @@ main(void)
 		cmocka_unit_test(test_bad_greetings),
 		cmocka_unit_test(test_long_line_and_timeout),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_connect_capa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
