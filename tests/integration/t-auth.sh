@@ -5,6 +5,7 @@
 # failure that touches nothing; an account that requires STLS refuses a
 # server that does not offer it before any password leaves the client; a
 # plain-text password over an unencrypted connection needs explicit consent.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 12

@@ -4,6 +4,7 @@
 # The command line and configuration checking, no server needed: usage
 # errors exit 64; every configuration error exits 78 and names file:line;
 # secrets that others can read are refused; a valid file passes.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 23

@@ -4,6 +4,7 @@
 # Real-world messages (tests/data/corpus, see SOURCES.md there): multipart,
 # 8-bit, encoded words, malformed MIME.  Each is archived unchanged, to a
 # Maildir and to an mbox, and none is left on the server.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 6

@@ -3,6 +3,7 @@
 #
 # --dry-run fetches and runs the pipeline but deletes and writes nothing;
 # max_size leaves a bigger message on the server, unfetched, and says so.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 12

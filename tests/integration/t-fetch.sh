@@ -6,6 +6,7 @@
 # --once archives every message byte for byte and empties the mailbox; the
 # journal has one row per message; a second run changes nothing; mail that
 # arrives later is archived once, alone.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 25

@@ -3,6 +3,7 @@
 #
 # keep = true: mail stays on the server, and each message is archived once
 # however many runs see it; new mail is picked up alone.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 9

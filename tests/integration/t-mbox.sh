@@ -4,6 +4,7 @@
 # format = "mbox": one mboxrd file (From_ lines quoted with '>', an empty line
 # after each message) from which every message comes back byte for byte;
 # a second run adds nothing; folder = "%Y/%m" splits a Maildir archive by date.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 8

@@ -6,6 +6,7 @@
 # naming the file) before any connection; KEEP leaves a message on the server
 # and it is never processed again; DEFER leaves it for the next run; the same
 # plugin may serve two stages.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 19

@@ -4,6 +4,7 @@
 # Peer verification: a certificate issued for another host name, or by a CA
 # the account does not trust, is refused (exit 75) before anything is sent or
 # deleted, over POP3S and over STLS.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
 plan 10

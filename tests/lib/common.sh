@@ -117,7 +117,7 @@ env_seed_files() {
 	local f n
 	mkdir -p "$EXPECTED"
 	for f in "$@"; do
-		n=$(date +%s).M$RANDOM$RANDOM.$(basename "$f" | tr -c 'A-Za-z0-9_.-\n' _)
+		n=$(date +%s).M$RANDOM$RANDOM.$(basename "$f" | tr -c 'A-Za-z0-9_.\n-' _)
 		cp "$f" "$MD/new/$n"
 		cp "$f" "$EXPECTED/$n"
 		chown "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" "$MD/new/$n" 2>/dev/null || true
