@@ -97,8 +97,9 @@ archive_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
 	struct archive *a;
 	char *err = NULL;
 
-	if (mm_settings_check(ctx, settings, archive_keys) < 0)
-		return -1;
+	/* Report every problem, not only the first: check the known keys too. */
+	int unknown = mm_settings_check(ctx, settings, archive_keys) < 0;
+
 	if (archive_string(ctx, settings, "path", &path, &s) < 0)
 		return -1;
 	if (path == NULL) {
@@ -144,6 +145,8 @@ archive_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
 	}
 	if (gethostname(a->host, sizeof(a->host) - 1) < 0 || a->host[0] == '\0')
 		strcpy(a->host, "localhost");
+	if (unknown)
+		goto fail;
 	a->targets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	*state = a;
 	return 0;
