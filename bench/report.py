@@ -1,0 +1,66 @@
+#!/usr/bin/python3
+# mailmill - ISC licence, see LICENSE
+"""Median table and mailmill's ratios from bench/run's results.tsv.
+
+usage: report.py RESULTS.tsv VERSIONS.txt  (Markdown on stdout)
+A cell with any run that failed its checks is FAILED and gets no figures:
+a fast wrong answer is not a result.
+"""
+import csv
+import statistics
+import sys
+
+PEERS = ("mpop", "fdm", "fetchmail", "getmail")
+
+
+def main():
+    rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+    cells = {}
+    for r in rows:
+        cells.setdefault((r["workload"] + ":" + r["n"], r["transport"], r["tool"]), []).append(r)
+    out = {}
+    print("| workload | transport | tool | msg/s | MB/s | CPU s | peak RSS MB | runs | status |")
+    print("|---|---|---|--:|--:|--:|--:|--:|---|")
+    for (wl, tr, tool), rs in cells.items():
+        bad = [r["status"] for r in rs if r["status"] != "ok"]
+        if bad:
+            st = bad[0] if bad[0] == "not built" else "FAILED: " + "; ".join(bad)
+            print("| %s | %s | %s | | | | | %d | %s |" % (wl, tr, tool, len(rs), st))
+            continue
+        n = int(rs[0]["n"])
+        wall = statistics.median(float(r["wall_s"]) for r in rs)
+        cpu = statistics.median(float(r["user_s"]) + float(r["sys_s"]) for r in rs)
+        rss = statistics.median(int(r["maxrss_kb"]) for r in rs) / 1024
+        rate = n / wall
+        out[(wl, tr, tool)] = rate
+        print("| %s | %s | %s | %.0f | %.1f | %.2f | %.1f | %d | ok |" % (
+            wl, tr, tool, rate, int(rs[0]["wire_bytes"]) / 1e6 / wall, cpu, rss, len(rs)))
+
+    def ratio(a, b):
+        return "%.2f" % (a / b) if a and b else "-"
+
+    print()
+    print("| workload | transport | mailmill ÷ fastest peer | ÷ raw | ÷ durable-write limit "
+          "| mbox ÷ fetchmail | mbox ÷ fastest peer | mbox ÷ raw |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|")
+    for wl, tr in dict.fromkeys((k[0], k[1]) for k in cells):
+        g = lambda t: out.get((wl, tr, t))
+        peers = [(g(p), p) for p in PEERS if g(p)]
+        best, name = max(peers) if peers else (None, "")
+        mm, mb = g("mailmill"), g("mailmill-mbox")
+        print("| %s | %s | %s%s | %s | %s | %s | %s | %s |" % (
+            wl, tr, ratio(mm, best), " (%s)" % name if name else "", ratio(mm, g("raw")),
+            ratio(mm, g("durable")), ratio(mb, g("fetchmail")), ratio(mb, best),
+            ratio(mb, g("raw"))))
+    print()
+    print("msg/s and MB/s from the median wall time; MB = 10^6 bytes on the POP3 wire. "
+          "CPU s = user + system of the tool and its children; peak RSS = /usr/bin/time %M. "
+          "raw = pipelined client writing to /dev/null; durable = the same client writing a "
+          "Maildir file per message, one syncfs + fsync of new/ before QUIT.")
+    print()
+    for line in open(sys.argv[2]):
+        print("- " + line.rstrip())
+
+
+if __name__ == "__main__":
+    main()
