@@ -508,7 +508,8 @@ cert_path(const char *name, const char *ext)
 /* Start s_server on addr ("127.0.0.1:0", "[::1]:0") with cert NAME; *port_r
  * is the port it got.  Returns the pid, or -1 if it would not start. */
 static pid_t
-server_start(const char *name, const char *addr, char *port_r, size_t portlen)
+server_start_mode(const char *name, const char *addr, const char *mode, char *port_r,
+		  size_t portlen)
 {
 	char *crt = cert_path(name, "crt"), *key = cert_path(name, "key");
 	char out[512];
@@ -528,8 +529,10 @@ server_start(const char *name, const char *addr, char *port_r, size_t portlen)
 		dup2(p[1], 1);
 		dup2(devnull, 2);
 		close(p[0]);
+		if (chdir(certdir) != 0) /* -WWW serves files from here */
+			_exit(126);
 		execlp("openssl", "openssl", "s_server", "-accept", addr, "-cert", crt, "-key",
-		       key, "-www", "-naccept", "1", (char *)NULL);
+		       key, mode, "-naccept", "1", (char *)NULL);
 		_exit(127);
 	}
 	free(crt);
@@ -560,6 +563,12 @@ server_start(const char *name, const char *addr, char *port_r, size_t portlen)
 	close(p[0]);
 	reap(pid);
 	return -1;
+}
+
+static pid_t
+server_start(const char *name, const char *addr, char *port_r, size_t portlen)
+{
+	return server_start_mode(name, addr, "-www", port_r, portlen);
 }
 
 /* Connect to the server and try TLS as `host` against our CA (or ca). */
@@ -609,6 +618,50 @@ test_tls_ok(void **state)
 	net_close(&c);
 	reap(pid);
 	free(ca);
+}
+
+/* Many TLS records in a row: lines cross record boundaries, none is lost. */
+static void
+test_tls_bulk(void **state)
+{
+	enum { NLINES = 50000 };
+	char port[16], want[64], *ca, *path, *err = NULL;
+	net_conn *c = NULL;
+	const char *line;
+	size_t len;
+	FILE *f;
+	pid_t pid;
+	int i;
+
+	NEED_CERTS();
+	path = cert_path("bulk", "txt");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	for (i = 0; i < NLINES; i++)
+		fprintf(f, "line %06d through TLS\r\n", i);
+	assert_int_equal(fclose(f), 0);
+	ca = cert_path("ca", "crt");
+	pid = server_start_mode("good", "127.0.0.1:0", "-WWW", port, sizeof(port));
+	assert_true(pid > 0);
+	if (tls_try("127.0.0.1", port, "127.0.0.1", ca, &c, &err) != 0)
+		fail_msg("TLS to 127.0.0.1 failed: %s", err);
+	assert_int_equal(net_printf(c, &err, "GET /bulk.txt HTTP/1.0\r\n\r\n"), 0);
+	assert_int_equal(net_getline(c, &line, &len, &err), 1);
+	assert_non_null(strstr(line, "200"));
+	do
+		assert_int_equal(net_getline(c, &line, &len, &err), 1);
+	while (len > 0);
+	for (i = 0; i < NLINES; i++) {
+		if (net_getline(c, &line, &len, &err) != 1)
+			fail_msg("line %d: %s", i, err);
+		snprintf(want, sizeof(want), "line %06d through TLS", i);
+		assert_string_equal(line, want);
+	}
+	expect_fail(c, "closed");
+	net_close(&c);
+	reap(pid);
+	free(ca);
+	free(path);
 }
 
 /* "localhost" may resolve to ::1 first while the server is on 127.0.0.1
@@ -779,6 +832,7 @@ main(void)
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_tls_plain_server),
 		cmocka_unit_test(test_tls_ok),
+		cmocka_unit_test(test_tls_bulk),
 		cmocka_unit_test(test_tls_name_localhost),
 		cmocka_unit_test(test_tls_ipv6),
 		cmocka_unit_test(test_tls_wrong_host),
