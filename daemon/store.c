@@ -204,6 +204,32 @@ fail:
 	return -1;
 }
 
+/* mkdir -p: parents 0755 (e.g. $(localstatedir)/lib on a fresh install),
+ * the state directory itself 0700. */
+static int
+store_mkdirs(const char *dir)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, dir, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
 /* The state directory, and the database file with mode 0600 before SQLite
  * creates it with the umask's idea of a mode (its -wal/-shm copy this one). */
 static int
@@ -212,7 +238,7 @@ store_create_files(const char *state_dir, const char *path, char **err_r)
 	struct stat sb;
 	int fd;
 
-	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+	if (store_mkdirs(state_dir) < 0) {
 		store_errf(err_r, "state_dir %s: cannot create: %s", state_dir, strerror(errno));
 		return -1;
 	}

@@ -49,7 +49,8 @@ static int
 each_setup(void **state)
 {
 	case_no++;
-	snprintf(statedir, sizeof(statedir), "%s/state%d", tmpdir, case_no);
+	/* Two levels: store_open creates missing parents too. */
+	snprintf(statedir, sizeof(statedir), "%s/var%d/mailmill", tmpdir, case_no);
 	snprintf(dbpath, sizeof(dbpath), "%s/mailmill.db", statedir);
 	return 0;
 }
@@ -139,6 +140,9 @@ test_create(void **state)
 	assert_int_equal(stat(statedir, &sb), 0);
 	assert_true(S_ISDIR(sb.st_mode));
 	assert_int_equal(sb.st_mode & 0777, 0700);
+	/* The directory already there is fine too. */
+	store_close(&st);
+	st = open_rw();
 	assert_int_equal(stat(dbpath, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	assert_string_equal(store_path(st), dbpath);
@@ -393,10 +397,13 @@ test_newer_schema(void **state)
 static void
 test_state_dir_is_a_file(void **state)
 {
-	char *err = NULL;
+	char *err = NULL, parent[600];
 	store *st = NULL;
-	FILE *fp = fopen(statedir, "w");
+	FILE *fp;
 
+	snprintf(parent, sizeof(parent), "%s/var%d", tmpdir, case_no);
+	assert_int_equal(mkdir(parent, 0700), 0);
+	fp = fopen(statedir, "w");
 	assert_non_null(fp);
 	fclose(fp);
 	assert_int_equal(store_open(statedir, 0, &st, &err), -1);
