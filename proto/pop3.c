@@ -27,6 +27,13 @@
 /* RFC 2449 allows 255 octets per argument; a command line fits in this. */
 #define ARG_MAX_LEN 255
 #define CMD_MAX 1024
+/*
+ * Body lines may be far longer than replies (RFC 5322's 998 is often
+ * ignored, e.g. by HTML mailers): net's line cap is this, and the caller's
+ * max_line bounds protocol lines only.  Memory grows only when a long line
+ * actually arrives.
+ */
+#define BODY_LINE_MAX (1024 * 1024)
 /* Server text quoted in an error message. */
 #define QUOTE_MAX 200
 
@@ -36,6 +43,7 @@ struct pop3_session {
 	net_conn *conn;
 	char *host, *ca_file;
 	int command_timeout_ms;
+	size_t max_line;   /* for status and listing lines */
 	pop3_trace_fn *trace;
 	void *trace_arg;
 	pop3_rcode last_code;
@@ -157,13 +165,18 @@ send_line(pop3_session *s, const char *label, const char *line, const char *show
 	return POP3_OK;
 }
 
+/* A line of the body (reply == 0) or of the protocol (bounded by max_line). */
 static pop3_status
-get_line(pop3_session *s, const char *label, const char **line_r, size_t *len_r, char **err_r)
+get_line(pop3_session *s, const char *label, int reply, const char **line_r, size_t *len_r,
+	 char **err_r)
 {
 	char *nerr = NULL;
 
 	if (net_getline(s->conn, line_r, len_r, &nerr) < 0)
 		return net_fail(s, POP3_EIO, label, nerr, err_r);
+	if (reply && *len_r > s->max_line)
+		return fail(s, POP3_EPROTO, err_r, "%s: reply line longer than %zu bytes", label,
+			    s->max_line);
 	return POP3_OK;
 }
 
@@ -202,7 +215,7 @@ read_status(pop3_session *s, const char *label, const char **text_r, size_t *tle
 	size_t len;
 	pop3_status st;
 
-	if ((st = get_line(s, label, &line, &len, err_r)) != POP3_OK)
+	if ((st = get_line(s, label, 1, &line, &len, err_r)) != POP3_OK)
 		return st;
 	trace(s, 'S', line, len);
 	return check_status(s, label, line, len, text_r, tlen_r, err_r);
@@ -216,7 +229,7 @@ ml_next(pop3_session *s, const char *label, const char **data_r, size_t *len_r,
 	const char *line;
 	size_t len;
 
-	if ((*st_r = get_line(s, label, &line, &len, err_r)) != POP3_OK)
+	if ((*st_r = get_line(s, label, 1, &line, &len, err_r)) != POP3_OK)
 		return -1;
 	trace(s, 'S', line, len);
 	return pop3_ml_line(line, len, data_r, len_r);
@@ -232,7 +245,7 @@ read_body(pop3_session *s, const char *label, buf *out, char **err_r)
 	int r;
 
 	for (;;) {
-		if ((st = get_line(s, label, &line, &len, err_r)) != POP3_OK)
+		if ((st = get_line(s, label, 0, &line, &len, err_r)) != POP3_OK)
 			return st;
 		r = pop3_body_line(line, len, out);
 		if (r == 0)
@@ -321,6 +334,7 @@ session_start(net_conn *c, const pop3_options *opt, pop3_trace_fn *fn, void *arg
 	s->command_timeout_ms = opt != NULL && opt->command_timeout_ms > 0 ?
 		opt->command_timeout_ms : 60000;
 	s->capa.max = CAPA_MAX_BYTES;
+	s->max_line = opt != NULL && opt->max_line > 0 ? opt->max_line : 8192;
 	if (opt != NULL && ((opt->host != NULL && (s->host = strdup(opt->host)) == NULL) ||
 			    (opt->ca_file != NULL && (s->ca_file = strdup(opt->ca_file)) == NULL))) {
 		st = fail(s, POP3_EIO, err_r, "POP3: out of memory");
@@ -332,7 +346,7 @@ session_start(net_conn *c, const pop3_options *opt, pop3_trace_fn *fn, void *arg
 		st = net_fail(s, POP3_ETLS, "TLS", nerr, err_r);
 		goto out;
 	}
-	if ((st = get_line(s, "greeting", &line, &len, err_r)) != POP3_OK)
+	if ((st = get_line(s, "greeting", 1, &line, &len, err_r)) != POP3_OK)
 		goto out;
 	trace(s, 'S', line, len);
 	if ((s->greeting = malloc(len + 1)) == NULL) {
@@ -352,10 +366,11 @@ out:
 	return st;
 }
 
+/* net's cap: the longer of a body line and the caller's reply line. */
 static size_t
-opt_max_line(const pop3_options *opt)
+net_max_line(const pop3_options *opt)
 {
-	return opt != NULL && opt->max_line > 0 ? opt->max_line : 8192;
+	return opt != NULL && opt->max_line > BODY_LINE_MAX ? opt->max_line : BODY_LINE_MAX;
 }
 
 pop3_status
@@ -372,7 +387,7 @@ pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_s
 		return POP3_EUSAGE;
 	}
 	if (net_connect(opt->host, opt->port, opt->connect_timeout_ms > 0 ?
-			opt->connect_timeout_ms : 30000, opt_max_line(opt), &c, &nerr) < 0) {
+			opt->connect_timeout_ms : 30000, net_max_line(opt), &c, &nerr) < 0) {
 		seterr(err_r, "connect to %s port %s: %s", opt->host, opt->port,
 		       nerr != NULL ? nerr : "failed");
 		free(nerr);
@@ -411,7 +426,7 @@ pop3_from_fd_trace(int fd, const pop3_options *opt, pop3_trace_fn *fn, void *arg
 	char *nerr = NULL;
 
 	*s_r = NULL;
-	if (net_from_fd(fd, opt_max_line(opt), &c, &nerr) < 0) {
+	if (net_from_fd(fd, net_max_line(opt), &c, &nerr) < 0) {
 		seterr(err_r, "POP3: %s", nerr != NULL ? nerr : "cannot use the socket");
 		free(nerr);
 		return POP3_EIO;
@@ -685,7 +700,7 @@ auth_reply(pop3_session *s, pop3_status *st_r, char **err_r)
 	const char *line;
 	size_t len;
 
-	if ((*st_r = get_line(s, "AUTH", &line, &len, err_r)) != POP3_OK)
+	if ((*st_r = get_line(s, "AUTH", 1, &line, &len, err_r)) != POP3_OK)
 		return -1;
 	trace(s, 'S', line, len);
 	if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' '))

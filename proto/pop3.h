@@ -59,6 +59,8 @@ typedef struct pop3_options {
 	int connect_timeout_ms;   /* default 30000 */
 	int command_timeout_ms;   /* whole-command deadline; default 60000 */
 	size_t max_line;          /* default 8192; RFC 1939 says 512 for replies */
+	                          /* (bounds status and listing lines; body lines
+	                           * may reach max(max_line, 1 MiB)) */
 } pop3_options;
 
 /*
@@ -155,7 +157,7 @@ pop3_status pop3_uidl_one(pop3_session *s, unsigned long msgno, char uid_r[71], 
  * out->max: POP3_ETOOBIG, and the session is then unusable), dot-unstuffed,
  * each line ending in "\n".  On failure out may hold part of the message.
  * A -ERR (no such message) is POP3_ENEG and leaves the session usable.
- * A body line longer than the options' max_line is POP3_EIO.
+ * A body line longer than 1 MiB (or max_line if larger) is POP3_EIO.
  */
 pop3_status pop3_retr(pop3_session *s, unsigned long msgno, buf *out, char **err_r);
 pop3_status pop3_top(pop3_session *s, unsigned long msgno, unsigned long lines, buf *out,
