@@ -502,6 +502,8 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 		goto out;
 	stats->listed = r->n_entries;
 	window = pop3_has_capa(r->s, "PIPELINING") ? RUN_WINDOW : 1;
+	log_debug("%s: %zu message(s) listed; %s", a->name, r->n_entries,
+		  window > 1 ? "pipelining" : "no pipelining");
 	run_plan(r, fetch);
 	rc = run_fetch(r, fetch, window);
 	/* Whatever happened, what was processed is made durable and journalled,
