@@ -80,7 +80,8 @@ struct maildir;
 
 /*
  * Create dir/{tmp,new,cur} (0700) as needed and scan new/ and cur/ once
- * for digests already delivered.  `host` is the raw host name.
+ * for digests already delivered.  Our own tmp/ files older than 36 hours
+ * (left by a crash) are removed.  `host` is the raw host name.
  */
 int maildir_open(const char *dir, const char *host, struct maildir **md_r, char **err_r);
 /*

@@ -305,6 +305,32 @@ maildir_scan(struct maildir *md, const char *dir, char **err_r)
 	return 0;
 }
 
+/*
+ * Remove our own tmp/ files a crashed run left behind, once they are older
+ * than the 36 hours after which the Maildir convention lets anyone do so.
+ * Best effort: they hide nothing (readers ignore tmp/).
+ */
+static void
+maildir_clean_tmp(struct maildir *md)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1];
+	time_t old = time(NULL) - 36 * 3600;
+	struct dirent *de;
+	struct stat st;
+	DIR *d = opendir(md->tmp);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || maildir_name_digest(de->d_name, digest) < 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_mtime < old)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	}
+	(void)closedir(d);
+}
+
 static void
 maildir_staged_free(void *p)
 {
@@ -335,6 +361,7 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 		goto fail;
 	if (maildir_scan(md, md->new, err_r) < 0 || maildir_scan(md, md->cur, err_r) < 0)
 		goto fail;
+	maildir_clean_tmp(md);
 	*md_r = md;
 	return 0;
 fail:

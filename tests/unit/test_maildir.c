@@ -281,6 +281,49 @@ test_duplicate_after_crash(void **unused)
 	g_free(dir);
 }
 
+/* A crashed run's tmp/ files go once older than 36 hours; others stay. */
+static void
+test_stale_tmp_cleanup(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL;
+	char *tmpdir, *stale, *fresh, *foreign, *name;
+	struct timeval tv = { 1700000000, 1 };
+	struct timespec times[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	struct maildir *md;
+	FILE *f;
+
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	maildir_close(&md);
+	tmpdir = g_build_filename(dir, "tmp", NULL);
+	archive_digest("acct", "old", digest);
+	name = maildir_name(&tv, 99, digest, "h", 1);
+	stale = g_build_filename(tmpdir, name, NULL);
+	free(name);
+	tv.tv_usec = 2;
+	name = maildir_name(&tv, 99, digest, "h", 1);
+	fresh = g_build_filename(tmpdir, name, NULL);
+	free(name);
+	foreign = g_build_filename(tmpdir, "1000000000.M1P2Q3.other", NULL);
+	assert_non_null(f = fopen(stale, "w"));
+	fclose(f);
+	assert_non_null(f = fopen(fresh, "w"));
+	fclose(f);
+	assert_non_null(f = fopen(foreign, "w"));
+	fclose(f);
+	assert_int_equal(utimensat(AT_FDCWD, stale, times, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, foreign, times, 0), 0);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	maildir_close(&md);
+	assert_int_equal(access(stale, F_OK), -1);
+	assert_int_equal(access(fresh, F_OK), 0);
+	assert_int_equal(access(foreign, F_OK), 0); /* not ours to remove */
+	g_free(stale);
+	g_free(fresh);
+	g_free(foreign);
+	g_free(tmpdir);
+	g_free(dir);
+}
+
 /* A crash after staging but before the commit leaves only tmp/ debris. */
 static void
 test_crash_before_commit(void **unused)
@@ -616,6 +659,7 @@ main(void)
 		cmocka_unit_test(test_unique_names_group_commit),
 		cmocka_unit_test(test_duplicate_after_crash),
 		cmocka_unit_test(test_crash_before_commit),
+		cmocka_unit_test(test_stale_tmp_cleanup),
 		cmocka_unit_test(test_stage_failure_cleanup),
 		cmocka_unit_test(test_commit_failure_rollback),
 		cmocka_unit_test(test_open_failure),
