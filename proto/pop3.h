@@ -10,8 +10,11 @@
  * any other status *err_r (when err_r is not NULL) is set to an allocated
  * message (caller frees) that includes the server's text where there was one,
  * and pop3_last_code() gives the RFC 2449 response code of the last -ERR.
- * After POP3_EIO, POP3_EPROTO or POP3_ETLS the session is unusable: call
- * pop3_close only.  POP3_ENEG (a plain -ERR) leaves the session usable.
+ * After POP3_EIO, POP3_EPROTO, POP3_ETLS or POP3_ETOOBIG the session is
+ * unusable (later verbs give POP3_EUSAGE): call pop3_close only.  POP3_ENEG
+ * (a plain -ERR), POP3_EAUTH and POP3_EUSAGE leave it usable.  Error
+ * messages start with the command ("PASS: -ERR [AUTH] Authentication
+ * failed."); server text in them is bounded and stripped of control bytes.
  *
  * Numbers from the server are parsed with overflow checks; nothing is
  * allocated by a size the server claims.
@@ -58,9 +61,9 @@ typedef struct pop3_options {
 	const char *ca_file;      /* NULL: the system store */
 	int connect_timeout_ms;   /* default 30000 */
 	int command_timeout_ms;   /* whole-command deadline; default 60000 */
-	size_t max_line;          /* default 8192; RFC 1939 says 512 for replies */
-	                          /* (bounds status and listing lines; body lines
-	                           * may reach max(max_line, 1 MiB)) */
+	size_t max_line;          /* default 8192; RFC 1939 says 512 for replies.
+	                           * Bounds status and listing lines; body lines
+	                           * may reach max(max_line, 1 MiB). */
 } pop3_options;
 
 /*
@@ -109,7 +112,8 @@ pop3_status pop3_stls(pop3_session *s, char **err_r); /* STLS, handshake, CAPA a
  * Authentication: a -ERR to USER, PASS, APOP or AUTH is POP3_EAUTH (the
  * session stays usable); pop3_last_code() then tells a temporary refusal
  * ([IN-USE], [LOGIN-DELAY], [SYS/TEMP]) from bad credentials ([AUTH]).
- * Arguments with CR/LF or over 255 bytes are POP3_EUSAGE, nothing is sent.
+ * Arguments with CR/LF or over 255 bytes (or a user name with a space) are
+ * POP3_EUSAGE, and nothing is sent.
  */
 pop3_status pop3_user(pop3_session *s, const char *user, char **err_r);
 pop3_status pop3_pass(pop3_session *s, const char *password, char **err_r);
