@@ -100,15 +100,15 @@ verdict_parse(mm_ctx *ctx, const config_setting_t *settings, struct verdict *v)
 static int
 verdict_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
 {
+	/* Unknown keys and bad values are all reported, not only the first. */
+	int unknown = mm_settings_check(ctx, settings, verdict_keys) < 0;
 	struct verdict *v;
 
-	if (mm_settings_check(ctx, settings, verdict_keys) < 0)
-		return -1;
 	if ((v = calloc(1, sizeof(*v))) == NULL) {
 		mm_ctx_error(ctx, settings, "out of memory");
 		return -1;
 	}
-	if (verdict_parse(ctx, settings, v) < 0) {
+	if (verdict_parse(ctx, settings, v) < 0 || unknown) {
 		verdict_free(v);
 		return -1;
 	}
