@@ -79,6 +79,70 @@ int store_ledger_forget_missing(store *st, const char *account, const char *cons
 int store_ledger_get(store *st, const char *account, const char *uid, ledger_state *state_r,
 		     int *attempts_r, char **err_r);
 
+/* ----------------------------------------------------------------- outbox
+ * Mail queued by plugins, one row per message: the exact bytes and the
+ * envelope.  A row is added inside the transaction that commits the verdict
+ * of the message that caused it, so a message processed again never queues
+ * twice and a committed verdict never loses its mail.  `rcpts` holds the
+ * recipients still to deliver, one per line; `outcomes` accumulates one line
+ * per recipient decided ("rcpt code text").  Times are unix seconds.
+ */
+typedef enum { OUTBOX_QUEUED = 0, OUTBOX_SENT = 1, OUTBOX_DEAD = 2 } outbox_state;
+const char *outbox_state_name(outbox_state s);
+
+typedef struct store_outbox_row {
+	long long id;
+	const char *account, *uid, *stage;   /* uid, stage may be NULL */
+	const char *env_from;                /* "" is the null reverse-path */
+	const char *rcpts;                   /* "\n"-separated */
+	const char *message;                 /* NULL when listed without the bytes */
+	size_t len;
+	const char *message_id;              /* may be NULL */
+	unsigned flags;                      /* MM_QUEUE_* */
+	outbox_state state;
+	int attempts;
+	long long next_attempt, created, updated;
+	const char *last_error, *outcomes;   /* may be NULL */
+} store_outbox_row;
+
+/* Every pointer in row is borrowed for the call; return non-zero to stop. */
+typedef int store_outbox_fn(void *arg, const store_outbox_row *row);
+
+/* Add a queued row (id, state, attempts, times and outcomes of row are
+ * ignored; due at once).  Joins the caller's transaction. */
+int store_outbox_add(store *st, const store_outbox_row *row, long long now, char **err_r);
+/* Ids of queued rows with next_attempt <= due (due < 0: every queued row),
+ * oldest first, at most max.  *ids_r allocated (free), may be NULL if *n_r is 0. */
+int store_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t *n_r,
+		     char **err_r);
+/* One row with its bytes: 1 and fn called, 0 if there is no such row. */
+int store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char **err_r);
+/* Rows whose state is in mask (1 << OUTBOX_*), oldest first, without the bytes. */
+int store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char **err_r);
+/* Outcomes: appended to the row's (NULL: nothing to add).  Each writes in a
+ * transaction of its own unless one is open. */
+int store_outbox_sent(store *st, long long id, const char *outcomes, long long now, char **err_r);
+/* Still queued for `rcpts` (the recipients left), next try at next_attempt;
+ * counts an attempt. */
+int store_outbox_retry(store *st, long long id, const char *rcpts, long long next_attempt,
+		       const char *error, const char *outcomes, long long now, char **err_r);
+int store_outbox_dead(store *st, long long id, const char *error, const char *outcomes,
+		      long long now, char **err_r);
+/* Forget sent rows last updated before `before`. */
+int store_outbox_prune(store *st, long long before, char **err_r);
+
+/* --------------------------------------------------------------------- kv
+ * The plugins' small key-value store, scoped by account and stage.  A key
+ * whose expires_at (not 0) is <= now reads as missing.
+ */
+/* 1 and *value_r (allocated, free) if present, 0 if missing, -1 on error. */
+int store_kv_get(store *st, const char *account, const char *stage, const char *key,
+		 long long now, char **value_r, char **err_r);
+/* Insert or replace (joins the caller's transaction); also forgets the
+ * scope's expired keys. */
+int store_kv_put(store *st, const char *account, const char *stage, const char *key,
+		 const char *value, long long expires_at, long long now, char **err_r);
+
 const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
 int store_schema_version(void);            /* what store_open migrates to */
 #endif
