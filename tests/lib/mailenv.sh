@@ -270,7 +270,7 @@ stop() {
 		# Dovecot's master lingers for seconds waiting on its children; it
 		# leads their process group (it daemonized with setsid), so end the
 		# whole group: a test instance has nothing to save.
-		if alive "$pid" && [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ]; then
+		if alive "$pid" && [ "$(awk '{ print $5 }' "/proc/$pid/stat" 2>/dev/null)" = "$pid" ]; then
 			kill -KILL -- "-$pid" 2>/dev/null || true
 		fi
 	fi
