@@ -6,7 +6,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 9
+plan 11
 N=7
 
 env_start srv
@@ -19,15 +19,17 @@ rc_is "first run exits 0" 0
 check "all messages archived byte for byte" archive_matches "$T/archive"
 is "every message still on the server, unchanged" "$(hashes "$MD")" "$server_before"
 
-mm keep-2 -c "$T/keep.conf" --once
+mm keep-2 -c "$T/keep.conf" --once -q
 rc_is "second run exits 0" 0
+check "-q: no info lines" eval '! grep -q " info: " "$MM_ERR"'
 check "second run: still archived exactly once" archive_matches "$T/archive"
 is "second run: server unchanged" "$(hashes "$MD")" "$server_before"
 is "journal: one row per message" "$(ledger_rows "$T/state" acct) $(ledger_distinct "$T/state" acct)" "$N $N"
 
 env_seed 2 --offset "$N"
-mm keep-3 -c "$T/keep.conf" --once
+mm keep-3 -c "$T/keep.conf" --once -v
 rc_is "run with new mail exits 0" 0
+check "-v: debug lines" grep -q " debug: " "$MM_ERR"
 if archive_matches "$T/archive" && [ "$(env_count)" = $((N + 2)) ]; then
 	ok "new mail archived once, old not again, all $((N + 2)) still on the server"
 else
