@@ -2,7 +2,8 @@
 # mailmill - ISC licence, see LICENSE
 #
 # keep = true: mail stays on the server, and each message is archived once
-# however many runs see it; new mail is picked up alone.
+# however many runs see it; new mail is picked up alone.  Also -q (no info
+# lines) and -v (debug lines).
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
