@@ -5,11 +5,11 @@
 # (allow_plaintext_password), STLS and POP3S with a CA made at test time.
 # --once archives every message byte for byte and empties the mailbox; the
 # journal has one row per message; a second run changes nothing; mail that
-# arrives later is archived once, alone.
+# arrives later is archived once, alone; IPv6 loopback works too.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 25
+plan 26
 N=14
 
 env_start srv --users "plain stls pop3s"
@@ -73,3 +73,19 @@ C_HOST=127.0.0.1 C_TLS=tls C_PORT=$POP3S_PORT C_ARCHIVE=$T/archive-pop3s C_STATE
 mm pop3s-ip -c "$T/pop3s-ip.conf" --once
 rc_is "pop3s by IP address (IP SAN): --once exits 0" 0
 check "pop3s by IP address: new messages archived" archive_matches "$T/archive-pop3s"
+
+# IPv6 loopback, when the machine has it.
+if grep -q ' lo$' /proc/net/if_inet6 2>/dev/null; then
+	env_user plain
+	env_seed 2 --seed plain --offset $((N + 3))
+	C_HOST=::1 C_TLS=none C_ARCHIVE=$T/archive-plain C_STATE=$T/state-plain write_conf "$T/ipv6.conf"
+	mm ipv6 -c "$T/ipv6.conf" --once
+	if [ "$MM_RC" = 0 ] && archive_matches "$T/archive-plain" && [ "$(env_count)" = 0 ] &&
+		grep -q 'Login: user=<plain>.*rip=::1' "$MAILENV_LOG"; then
+		ok "IPv6 (::1): new messages archived, Dovecot saw the client on ::1"
+	else
+		not_ok "IPv6 (::1): new messages archived, Dovecot saw the client on ::1"; show "$MM_ERR"
+	fi
+else
+	skip "IPv6 (::1)" "no IPv6 on loopback"
+fi
