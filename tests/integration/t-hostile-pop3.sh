@@ -1,0 +1,84 @@
+#!/bin/bash
+# mailmill - ISC licence, see LICENSE
+#
+# Hostile POP3 servers (tests/lib/badserver.py), one scenario per case: each
+# must end with the right exit status, no crash or sanitizer report, a clear
+# log line, nothing deleted on the server that should not be, and within the
+# configured deadlines (timeouts of 2s here) plus slack.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/hostile.sh"
+hostile_setup
+CASES=36
+plan $((CASES * 4 + 4))
+make_msgs 3
+ALL=uid-1,uid-2,uid-3
+LONG=$(head -c 20000 /dev/zero | tr '\0' A)
+
+# ---- baseline: the server behaves
+hcase baseline 0 'run finished.*3 deleted' $ALL '{}'
+
+# ---- greeting
+hcase greet-err 75 'cannot connect.*-ERR' '' '{"rules":[{"match":"@greeting","reply":"-ERR go away\r\n"}]}'
+hcase greet-long 75 'cannot connect.*(long|line)' '' "{\"rules\":[{\"match\":\"@greeting\",\"reply\":\"+OK $LONG\r\n\"}]}"
+hcase greet-nocrlf 75 'cannot connect.*(time|dead)' '' '{"rules":[{"match":"@greeting","reply":"+OK hello","then":"hang"}]}'
+hcase greet-stall 75 'cannot connect.*(time|dead)' '' '{"rules":[{"match":"@greeting","then":"hang"}]}'
+hcase greet-drip 75 'cannot connect.*(time|dead)' '' '{"rules":[{"match":"@greeting","reply":"+OK a very slowly dripping greeting line\r\n","chunk":1,"gap":0.3}]}'
+hcase greet-garbage 75 'cannot connect' '' '{"rules":[{"match":"@greeting","reply":"\u0000\u00ff\u0001garbage\r\n"}]}'
+hcase greet-close 75 'cannot connect' '' '{"rules":[{"match":"@greeting","reply":"","then":"close"}]}'
+hcase greet-reset 75 'cannot connect' '' '{"rules":[{"match":"@greeting","reply":"+OK","then":"reset"}]}'
+
+# ---- login
+hcase pass-inuse 75 'authentication failed.*IN-USE.*temporary' '' '{"rules":[{"match":"^(PASS|AUTH)","reply":"-ERR [IN-USE] locked by another session\r\n"}]}'
+hcase pass-delay 75 'authentication failed.*LOGIN-DELAY.*temporary' '' '{"rules":[{"match":"^(PASS|AUTH)","reply":"-ERR [LOGIN-DELAY] wait 5 minutes\r\n"}]}'
+hcase pass-wrong 75 'authentication failed' '' '{"pass":"other"}'
+
+# ---- listings
+hcase list-long 75 'listing failed' '' "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1 $LONG\r\n.\r\n\"}]}"
+hcase list-nodot 75 'listing failed.*(time|dead)' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 100\r\n","then":"hang"}]}'
+hcase list-overflow 75 'listing failed' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 184467440737095516160000\r\n.\r\n"}]}'
+hcase list-negative 75 'listing failed' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 -5\r\n.\r\n"}]}'
+hcase list-dupno 75 'listing failed' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 10\r\n1 10\r\n.\r\n"}]}'
+# LIST sizes are advisory: a lie in either direction does not lose mail.
+hcase size-lie-small 0 'run finished' $ALL '{"sizes":[1,1,1]}'
+hcase size-lie-big 0 'over max_size' 'uid-2,uid-3' '{"sizes":[999999999,100,100]}'
+hcase uidl-invalid 0 'message 2 skipped.*invalid UID' 'uid-1,uid-3' '{"uids":["uid-1","bad\u0001uid","uid-3"]}'
+hcase uidl-toolong 0 'message 2 skipped.*invalid UID' 'uid-1,uid-3' "{\"uids\":[\"uid-1\",\"$(printf 'x%.0s' $(seq 71))\",\"uid-3\"]}"
+hcase uidl-dup 0 'skipped.*duplicate UID' 'uid-2' '{"uids":["same","uid-2","same"]}'
+hcase uidl-path 0 'run finished' '../../etc/passwd,uid-2,uid-3' '{"uids":["../../etc/passwd","uid-2","uid-3"]}'
+
+# ---- RETR: closed, reset, stalled, dripping at any point; nothing is
+# deleted in a session that did not reach QUIT.
+hcase retr-close-status 75 'fetching failed' '' '{"rules":[{"match":"^RETR 2$","reply":"+OK","then":"close"}]}'
+hcase retr-close-body 75 'fetching failed' '' '{"rules":[{"match":"^RETR 2$","truncate":60,"then":"close"}]}'
+hcase retr-nodot 75 'fetching failed' '' '{"rules":[{"match":"^RETR 3$","reply":"+OK\r\nSubject: x\r\n\r\nno dot\r\n","then":"close"}]}'
+hcase retr-reset 75 'fetching failed' '' '{"rules":[{"match":"^RETR 1$","truncate":30,"then":"reset"}]}'
+hcase retr-stall 75 'fetching failed.*(time|dead)' '' '{"rules":[{"match":"^RETR 2$","truncate":50,"then":"hang"}]}'
+hcase retr-drip 75 'fetching failed.*(time|dead)' '' '{"rules":[{"match":"^RETR 1$","chunk":1,"gap":0.05}]}'
+{ printf '+OK\r\nSubject: x\r\n\r\n'; head -c 1100000 /dev/zero | tr '\0' B; printf '\r\n.\r\n'; } >"$T/longline"
+hcase retr-longline 75 'fetching failed' '' "{\"rules\":[{\"match\":\"^RETR 2$\",\"reply_file\":\"$T/longline\"}]}" 20
+hcase retr-err 0 'RETR 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^RETR 2$","reply":"-ERR [SYS/TEMP] try later\r\n"}]}'
+hcase retr-garbage 75 'fetching failed' '' '{"rules":[{"match":"^RETR 2$","reply":"HELLO\r\n"}]}'
+
+# ---- DELE and QUIT
+hcase dele-err 0 'DELE 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^DELE 2$","reply":"-ERR [SYS/PERM] no\r\n"}]}'
+hcase dele-close 75 'deleting failed' '' '{"rules":[{"match":"^DELE 2$","reply":"","then":"close"}]}'
+hcase quit-err 75 'QUIT failed' '' '{"rules":[{"match":"^QUIT","reply":"-ERR [SYS/TEMP] could not commit\r\n"}]}'
+hcase quit-lost 75 'QUIT failed' $ALL '{"rules":[{"match":"^QUIT","reply":"","then":"close","commit":true}]}'
+
+# ---- after a QUIT lost its reply, the next run processes nothing again
+# (the server did delete) and a run after one whose QUIT was refused deletes
+# without fetching again.
+bs_start quit-refused-rerun '{"rules":[{"match":"^QUIT","session":1,"reply":"-ERR no\r\n"}]}'
+hconf quit-refused-rerun
+mm qr1 -c "$T/quit-refused-rerun.conf" --once
+mm qr2 -c "$T/quit-refused-rerun.conf" --once
+bs_stop
+rc_is "quit refused, rerun: second run exits 0" 0
+is "quit refused, rerun: all deleted by the second run" "$(bs_deleted)" $ALL
+check "quit refused, rerun: archived once, byte for byte" archive_has "$T/archive-quit-refused-rerun" "$T"/msgs/m*.eml
+if grep -q 'RETR' <("$PY" -c 'import json,sys; print("\n".join(c for c in json.load(open(sys.argv[1]))["commands"] if c.startswith("2:")))' "$BS_REPORT"); then
+	not_ok "quit refused, rerun: the second run fetched nothing again"
+else
+	ok "quit refused, rerun: the second run fetched nothing again"
+fi
