@@ -374,6 +374,7 @@ test_injection_buffered(void **state)
 	peer_says(peer, "+OK Begin TLS negotiation\r\n+OK injected\r\n");
 	expect_line(c, "+OK Begin TLS negotiation");
 	assert_true(net_pending(c) > 0);
+	net_deadline(c, 2000); /* a regression must fail, not hang in a handshake */
 	assert_int_equal(net_starttls(c, "localhost", NULL, &err), -1);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "injection"));
@@ -399,6 +400,7 @@ test_injection_in_socket(void **state)
 	expect_line(c, "+OK go ahead");
 	assert_int_equal(net_pending(c), 0);
 	peer_says(peer, "X");
+	net_deadline(c, 2000);
 	assert_int_equal(net_starttls(c, "localhost", NULL, &err), -1);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "injection"));
