@@ -143,6 +143,7 @@ run_commit_batch(run *r)
 				g_array_append_val(r->dele, r->batch[i].entry);
 		goto out;
 	}
+	crash_point("sync");
 	if (pipeline_sync(r->pl) < 0) {
 		log_error("%s: could not make %zu message(s) durable: all left on the server for the next run",
 			  r->a->name, r->n_batch);
@@ -526,6 +527,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 		rc = -1;
 		goto out;
 	}
+	crash_point("dele");
 	if (pop3_quit(r->s, &err) != POP3_OK) {
 		log_error("%s: QUIT failed: %s: the server may not have deleted anything; the next run"
 			  " deletes again", a->name, err != NULL ? err : "error");
@@ -537,6 +539,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 		GPtrArray *present = g_ptr_array_new();
 		size_t i;
 
+		crash_point("quitok");
 		stats->deleted = deleted->len;
 		if (store_ledger_mark_deleted(st, a->name, (const char *const *)deleted->pdata,
 					      deleted->len, &err) < 0) {
