@@ -10,6 +10,7 @@
 
 static int log_lvl = LOG_LVL_INFO;
 static int log_syslog;
+static char log_last[512];
 
 void
 log_open(const char *target, int level)
@@ -49,6 +50,12 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	if (level > log_lvl || level < 0 || level > LOG_LVL_DEBUG)
 		return;
 	vsnprintf(line, sizeof line, fmt, ap);
+	if (level == LOG_LVL_ERROR) {
+		size_t n = strnlen(line, sizeof log_last - 1);
+
+		memcpy(log_last, line, n);
+		log_last[n] = '\0';
+	}
 	if (log_syslog) {
 		syslog(prio[level], "%s", line);
 		return;
@@ -59,6 +66,12 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	/* One fprintf per line so lines from concurrent processes stay whole. */
 	fprintf(stderr, "%s.%03ld mailmilld[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000),
 		(long)getpid(), names[level], line);
+}
+
+const char *
+log_last_error(void)
+{
+	return log_last;
 }
 
 void

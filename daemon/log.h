@@ -15,6 +15,9 @@ void log_set_level(int level);
 int log_level(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(int level, const char *fmt, va_list ap);
+/* The text of the last error logged in this process ("" if none): a worker
+ * reports it to the daemon as the reason its run failed. */
+const char *log_last_error(void);
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)

@@ -7,6 +7,7 @@
  * effects durable (pipeline_sync), commit its verdicts to the journal, and
  * only then DELE; QUIT; record the confirmed deletions.
  */
+#include <signal.h>
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
 #include "daemon/store.h"
@@ -14,11 +15,25 @@
 typedef struct run_opts {
 	int dry_run;   /* fetch and run the pipeline; write, delete, send nothing */
 	int trace;     /* log the POP3 dialogue at debug level (secrets redacted) */
+	/* Hooks for the daemon's workers (daemon/worker.c); NULL for --once. */
+	volatile sig_atomic_t *stop;   /* non-zero: finish the message in hand, DELE what
+					* was committed, QUIT; fetch nothing more */
+	/* Called when a message starts through the pipeline (verdict NULL) and
+	 * when it is decided (stage NULL: the pipeline end).  Strings borrowed. */
+	void (*progress)(void *arg, const char *uid, unsigned long long size, const char *stage,
+			 const char *verdict);
+	void *progress_arg;
 } run_opts;
+
+/* Why a run failed, for the scheduler's back-off. */
+typedef enum { RUN_FAIL_NONE = 0, RUN_FAIL_TEMP, RUN_FAIL_AUTH } run_fail;
 
 typedef struct run_stats {
 	unsigned long listed, fetched, deleted, kept, deferred, skipped, failed;
 	unsigned long long bytes;
+	unsigned long long deleted_bytes;  /* by the server's LIST sizes */
+	run_fail fail;                     /* set when run_account returns -1 */
+	int stopped;                       /* the stop flag cut the run short */
 } run_stats;
 
 /* 0 if the run completed, -1 if it failed (already logged: a temporary

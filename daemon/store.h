@@ -143,6 +143,42 @@ int store_kv_get(store *st, const char *account, const char *stage, const char *
 int store_kv_put(store *st, const char *account, const char *stage, const char *key,
 		 const char *value, long long expires_at, long long now, char **err_r);
 
+/* ------------------------------------------------------------------- runs
+ * The daemon's record of account runs and its schedule, read by --status.
+ * Only the last runs of each account are kept.
+ */
+typedef struct store_run_row {
+	const char *account;
+	long long started, finished;   /* unix seconds; 0 in store_run_last: never ran */
+	const char *result;            /* "ok", "failed", "auth", "crashed", "timeout"; NULL: never ran */
+	const char *error;             /* NULL when none */
+	unsigned long fetched, deleted, kept, deferred, skipped;
+	unsigned long long bytes;
+	long long next_run;            /* store_run_last only: unix time, 0 running, -1 unknown */
+	int failures;                  /* store_run_last only: failed runs in a row */
+} store_run_row;
+typedef void store_run_fn(void *arg, const store_run_row *row);
+
+/* Record a finished run (own transaction unless one is open). */
+int store_run_add(store *st, const store_run_row *row, char **err_r);
+/* The account's latest run and schedule: fn called once (pointers borrowed
+ * for the call), with result NULL if it never ran. */
+int store_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char **err_r);
+int store_schedule_put(store *st, const char *account, long long next_run, int failures,
+		       char **err_r);
+
+/* Put a message in quarantine: left on the server, skipped by later runs. */
+int store_ledger_quarantine(store *st, const char *account, const char *uid, char **err_r);
+typedef struct store_quarantine_row {
+	const char *account, *uid, *message_id, *last_error;   /* last two may be NULL */
+	int attempts;
+	long long updated;
+} store_quarantine_row;
+typedef void store_quarantine_fn(void *arg, const store_quarantine_row *row);
+/* Quarantined messages of the account (NULL: of all). */
+int store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, void *arg,
+			  char **err_r);
+
 const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
 int store_schema_version(void);            /* what store_open migrates to */
 #endif
