@@ -6,9 +6,13 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include "daemon/api.h"
 #include "daemon/log.h"
+#include "daemon/reply.h"
 
 const char *
 mm_ctx_account(const mm_ctx *ctx)
@@ -122,4 +126,350 @@ long long
 mm_msg_date(mm_msg *msg)
 {
 	return msg->date;
+}
+
+/* ------------------------------------------------------------ staging */
+
+/* Bounds on what a plugin may stage: one message's worth, not a mailbox's. */
+#define API_MAX_MAIL (64U * 1024 * 1024)
+#define API_MAX_RCPTS 100
+#define API_MAX_ADDR 254
+#define API_MAX_KEY 512
+#define API_MAX_VALUE 4096
+
+/* mailmilld processes one message at a time: these say which, and where
+ * mm_kv_get looks (mm_kv_get has no message argument). */
+static store *api_store;
+static mm_msg *api_cur_msg;
+static GPtrArray *api_pending;   /* of GPtrArray * (borrowed) */
+
+void
+api_run_set(store *st)
+{
+	api_store = st;
+}
+
+void
+api_msg_set(mm_msg *msg)
+{
+	api_cur_msg = msg;
+}
+
+void
+api_pending_add(GPtrArray *effects)
+{
+	if (effects == NULL)
+		return;
+	if (api_pending == NULL)
+		api_pending = g_ptr_array_new();
+	g_ptr_array_add(api_pending, effects);
+}
+
+void
+api_pending_clear(void)
+{
+	if (api_pending != NULL)
+		g_ptr_array_set_size(api_pending, 0);
+}
+
+static void
+api_effect_free(gpointer p)
+{
+	api_effect *e = p;
+
+	g_free(e->account);
+	g_free(e->stage);
+	g_free(e->uid);
+	g_free(e->env_from);
+	g_free(e->rcpts);
+	g_free(e->data);
+	g_free(e->message_id);
+	g_free(e->key);
+	g_free(e->value);
+	g_free(e);
+}
+
+void
+api_effects_free(GPtrArray **effects)
+{
+	if (*effects != NULL)
+		g_ptr_array_unref(*effects);
+	*effects = NULL;
+}
+
+int
+api_effects_commit(store *st, GPtrArray *effects, char **err_r)
+{
+	long long now = (long long)time(NULL);
+	guint i;
+
+	for (i = 0; effects != NULL && i < effects->len; i++) {
+		const api_effect *e = g_ptr_array_index(effects, i);
+		int rc;
+
+		if (e->is_kv) {
+			rc = store_kv_put(st, e->account, e->stage, e->key, e->value, e->expires_at,
+					  now, err_r);
+		} else {
+			store_outbox_row row = {
+				.account = e->account, .uid = e->uid, .stage = e->stage,
+				.env_from = e->env_from, .rcpts = e->rcpts, .message = e->data,
+				.len = e->len, .message_id = e->message_id, .flags = e->flags,
+			};
+			rc = store_outbox_add(st, &row, now, err_r);
+		}
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+api_stage(mm_msg *msg, api_effect *e)
+{
+	if (msg->effects == NULL)
+		msg->effects = g_ptr_array_new_with_free_func(api_effect_free);
+	g_ptr_array_add(msg->effects, e);
+}
+
+/* An envelope address: what proto/smtp will accept, checked now so that a
+ * plugin's mistake is its own log line and not a dead letter later. */
+static int
+api_addr_ok(const char *a, int may_be_empty)
+{
+	size_t n;
+
+	if (a == NULL)
+		return may_be_empty;
+	n = strlen(a);
+	if (n == 0)
+		return may_be_empty;
+	if (n > API_MAX_ADDR || strchr(a, '@') == NULL)
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+		if (*p <= ' ' || *p == 0x7f || *p == '<' || *p == '>')
+			return 0;
+	return 1;
+}
+
+/* The value of header `name` in the top-level header of data, trimmed, or NULL. */
+static char *
+api_header(const char *data, size_t len, const char *name)
+{
+	size_t nl = strlen(name), i = 0;
+
+	while (i < len) {
+		const char *line = data + i, *eol = memchr(line, '\n', len - i);
+		size_t ll = eol != NULL ? (size_t)(eol - line) : len - i;
+
+		if (ll == 0 || (ll == 1 && line[0] == '\r'))
+			break;
+		if (ll > nl && line[nl] == ':' && g_ascii_strncasecmp(line, name, nl) == 0) {
+			char *v = g_strndup(line + nl + 1, ll - nl - 1);
+
+			return g_strstrip(v);
+		}
+		i += ll + 1;
+	}
+	return NULL;
+}
+
+static int
+api_queue(mm_ctx *ctx, mm_msg *msg, char *data, size_t len, const char *env_from,
+	  const char *const *rcpts, size_t n_rcpts, unsigned flags)
+{
+	GString *rs;
+	api_effect *e;
+	size_t i;
+
+	if (msg == NULL || (n_rcpts > 0 && rcpts == NULL) || n_rcpts == 0 ||
+	    n_rcpts > API_MAX_RCPTS) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_queue: needs a message and 1 to %d recipients",
+		       API_MAX_RCPTS);
+		g_free(data);
+		return -1;
+	}
+	if (len > API_MAX_MAIL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_queue: mail of %zu bytes is over the %u byte limit",
+		       len, API_MAX_MAIL);
+		g_free(data);
+		return -1;
+	}
+	if (!api_addr_ok(env_from, 1)) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_queue: invalid envelope sender \"%s\"", env_from);
+		g_free(data);
+		return -1;
+	}
+	rs = g_string_new(NULL);
+	for (i = 0; i < n_rcpts; i++) {
+		if (!api_addr_ok(rcpts[i], 0)) {
+			mm_log(ctx, MM_LOG_ERROR, "mm_queue: invalid recipient \"%s\"",
+			       rcpts[i] != NULL ? rcpts[i] : "(null)");
+			g_string_free(rs, TRUE);
+			g_free(data);
+			return -1;
+		}
+		g_string_append_printf(rs, "%s%s", i > 0 ? "\n" : "", rcpts[i]);
+	}
+	if (ctx->dry_run) {
+		char *mid = api_header(data, len, "Message-ID");
+
+		mm_log(ctx, MM_LOG_INFO, "dry run: would queue %zu bytes <%s> from <%s> to %s",
+		       len, mid != NULL ? mid : "", env_from != NULL ? env_from : "", rs->str);
+		g_free(mid);
+		g_string_free(rs, TRUE);
+		g_free(data);
+		return 0;
+	}
+	e = g_new0(api_effect, 1);
+	e->account = g_strdup(ctx->account);
+	e->stage = g_strdup(ctx->stage);
+	e->uid = g_strdup(msg->uid);
+	e->env_from = g_strdup(env_from != NULL ? env_from : "");
+	e->rcpts = g_string_free(rs, FALSE);
+	e->data = data;
+	e->len = len;
+	e->message_id = api_header(data, len, "Resent-Message-ID");
+	if (e->message_id == NULL)
+		e->message_id = api_header(data, len, "Message-ID");
+	e->flags = flags;
+	api_stage(msg, e);
+	mm_log(ctx, MM_LOG_DEBUG, "staged %zu bytes %s to %s", len,
+	       e->message_id != NULL ? e->message_id : "", e->rcpts);
+	return 0;
+}
+
+/* The domain part of addr for a Message-ID, else the host name. */
+static char *
+api_id_domain(const char *addr)
+{
+	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
+	char host[256];
+
+	if (at != NULL && at[1] != '\0' && strcspn(at + 1, "> \t\r\n") > 0)
+		return g_strndup(at + 1, strcspn(at + 1, "> \t\r\n"));
+	if (gethostname(host, sizeof(host)) < 0)
+		return g_strdup("localhost");
+	host[sizeof(host) - 1] = '\0';
+	return g_strdup(host);
+}
+
+int
+mm_queue(mm_ctx *ctx, mm_msg *msg, GMimeMessage *mail, const char *env_from,
+	 const char *const *rcpts, size_t n_rcpts, unsigned flags)
+{
+	char *text;
+
+	if (mail == NULL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_queue: no mail");
+		return -1;
+	}
+	/* Mail without a Message-ID could not be told apart when retried. */
+	if (g_mime_message_get_message_id(mail) == NULL) {
+		char *dom = api_id_domain(env_from);
+		char *id = g_mime_utils_generate_message_id(dom);
+
+		g_mime_message_set_message_id(mail, id);
+		g_free(id);
+		g_free(dom);
+	}
+	if (g_mime_message_get_date(mail) == NULL) {
+		GDateTime *now = g_date_time_new_now_local();
+
+		g_mime_message_set_date(mail, now);
+		g_date_time_unref(now);
+	}
+	text = g_mime_object_to_string(GMIME_OBJECT(mail), NULL);
+	if (text == NULL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_queue: cannot serialise the mail");
+		return -1;
+	}
+	return api_queue(ctx, msg, text, strlen(text), env_from, rcpts, n_rcpts, flags);
+}
+
+int
+mm_queue_raw(mm_ctx *ctx, mm_msg *msg, const char *data, size_t len, const char *env_from,
+	     const char *const *rcpts, size_t n_rcpts, unsigned flags)
+{
+	if (data == NULL || len == 0 || len > API_MAX_MAIL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_queue_raw: no data, or over %u bytes", API_MAX_MAIL);
+		return -1;
+	}
+	return api_queue(ctx, msg, g_memdup2(data, len), len, env_from, rcpts, n_rcpts, flags);
+}
+
+/* The latest staged put of (account, stage, key) in effects, or NULL. */
+static const api_effect *
+api_kv_find(GPtrArray *effects, const mm_ctx *ctx, const char *key)
+{
+	for (guint i = effects != NULL ? effects->len : 0; i > 0; i--) {
+		const api_effect *e = g_ptr_array_index(effects, i - 1);
+
+		if (e->is_kv && strcmp(e->key, key) == 0 && strcmp(e->stage, ctx->stage) == 0 &&
+		    strcmp(e->account, ctx->account) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+char *
+mm_kv_get(mm_ctx *ctx, const char *key)
+{
+	long long now = (long long)time(NULL);
+	const api_effect *e = NULL;
+	char *v = NULL, *err = NULL;
+
+	if (key == NULL)
+		return NULL;
+	/* Newest first: this message, the batch not yet committed, the store. */
+	if (api_cur_msg != NULL)
+		e = api_kv_find(api_cur_msg->effects, ctx, key);
+	for (guint i = api_pending != NULL ? api_pending->len : 0; e == NULL && i > 0; i--)
+		e = api_kv_find(g_ptr_array_index(api_pending, i - 1), ctx, key);
+	if (e != NULL)
+		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
+	if (api_store == NULL)
+		return NULL;
+	if (store_kv_get(api_store, ctx->account, ctx->stage, key, now, &v, &err) < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_get %s: %s", key, err != NULL ? err : "error");
+		free(err);
+		return NULL;
+	}
+	if (v != NULL) {
+		char *g = g_strdup(v);
+
+		free(v);
+		return g;
+	}
+	return NULL;
+}
+
+int
+mm_kv_put(mm_ctx *ctx, mm_msg *msg, const char *key, const char *value, long long expires_at)
+{
+	api_effect *e;
+
+	if (msg == NULL || key == NULL || value == NULL || *key == '\0' ||
+	    strlen(key) > API_MAX_KEY || strlen(value) > API_MAX_VALUE || expires_at < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_put: needs a message, a key of 1 to %d bytes and a"
+		       " value of at most %d", API_MAX_KEY, API_MAX_VALUE);
+		return -1;
+	}
+	e = g_new0(api_effect, 1);
+	e->is_kv = 1;
+	e->account = g_strdup(ctx->account);
+	e->stage = g_strdup(ctx->stage);
+	e->uid = g_strdup(msg->uid);
+	e->key = g_strdup(key);
+	e->value = g_strdup(value);
+	e->expires_at = expires_at;
+	api_stage(msg, e);
+	return 0;
+}
+
+GMimeMessage *
+mm_reply_new(mm_ctx *ctx, mm_msg *msg, const char *from, char **rcpt_r, const char **why_r)
+{
+	(void)ctx;
+	return reply_new(msg->mime, from, rcpt_r, why_r);
 }

@@ -609,6 +609,111 @@ cfg_accounts(cfg_errs *e, const config_setting_t *s, cfg *c)
 	}
 }
 
+/* ------------------------------------------------------------------ smtp */
+
+#define CFG_QUEUE_TIME_MAX (60LL * 86400)
+
+static void
+cfg_smtp_parse(cfg_errs *e, const config_setting_t *g, cfg *c)
+{
+	static const char *const smtp_auth_names[] = { "auto", "plain", "login", NULL };
+	const char *ctx = "smtp: ";
+	const config_setting_t *s, *pw = NULL, *port = NULL;
+	int n_secret = 0, v;
+	cfg_smtp *m;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		cfg_err(e, g, "", "'smtp' must be a group: { host = \"...\"; port = 587; ... }");
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		cfg_err(e, g, ctx, "out of memory");
+		return;
+	}
+	c->smtp = m;
+	m->file = cfg_file_of(e, g);
+	m->line = config_setting_source_line(g);
+	m->tls = CFG_TLS_STARTTLS;
+	m->max_queue_time_s = 5 * 86400;
+	m->timeout_s = 300;
+	m->connect_timeout_s = 30;
+	for (int i = 0; i < config_setting_length(g); i++) {
+		const char *k;
+
+		s = config_setting_get_elem(g, (unsigned)i);
+		k = config_setting_name(s);
+		if (strcmp(k, "host") == 0) {
+			cfg_get_str(e, s, ctx, &m->host);
+		} else if (strcmp(k, "port") == 0) {
+			port = s;
+			cfg_port(e, s, ctx, &m->port);
+		} else if (strcmp(k, "tls") == 0) {
+			if (cfg_get_enum(e, s, ctx, cfg_tls_names, &v) == 0)
+				m->tls = (cfg_tls)v;
+		} else if (strcmp(k, "ca_file") == 0) {
+			cfg_get_path(e, s, ctx, &m->ca_file);
+		} else if (strcmp(k, "user") == 0) {
+			cfg_get_str(e, s, ctx, &m->user);
+		} else if (strcmp(k, "password") == 0) {
+			n_secret++;
+			pw = s;
+			if (n_secret == 1 && cfg_get_str(e, s, ctx, &m->secret.value) == 0)
+				m->secret.kind = SECRET_INLINE;
+		} else if (strcmp(k, "password_file") == 0) {
+			n_secret++;
+			if (n_secret == 1 && cfg_get_path(e, s, ctx, &m->secret.value) == 0) {
+				char *why = NULL;
+				m->secret.kind = SECRET_FILE;
+				if (secret_check_file(m->secret.value, &why) < 0) {
+					cfg_err(e, s, ctx, "%s", why ? why : "out of memory");
+					free(why);
+				}
+			}
+		} else if (strcmp(k, "password_command") == 0) {
+			n_secret++;
+			if (n_secret == 1)
+				cfg_password_command(e, s, ctx, &m->secret);
+		} else if (strcmp(k, "auth") == 0) {
+			if (cfg_get_enum(e, s, ctx, smtp_auth_names, &v) == 0)
+				m->auth = (cfg_smtp_auth)v;
+		} else if (strcmp(k, "helo") == 0) {
+			if (cfg_get_str(e, s, ctx, &m->helo) == 0 &&
+			    strspn(m->helo, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789.-[]:") != strlen(m->helo))
+				cfg_err(e, s, ctx, "'helo' \"%s\" is not a host name or address literal",
+					m->helo);
+		} else if (strcmp(k, "allow_plaintext_password") == 0) {
+			cfg_get_bool(e, s, ctx, &m->allow_plaintext_password);
+		} else if (strcmp(k, "max_queue_time") == 0) {
+			cfg_get_duration(e, s, ctx, 60, CFG_QUEUE_TIME_MAX, &m->max_queue_time_s);
+		} else if (strcmp(k, "timeout") == 0) {
+			cfg_get_duration(e, s, ctx, 1, CFG_TIMEOUT_MAX, &m->timeout_s);
+		} else if (strcmp(k, "connect_timeout") == 0) {
+			cfg_get_duration(e, s, ctx, 1, CFG_TIMEOUT_MAX, &m->connect_timeout_s);
+		} else {
+			cfg_err(e, s, ctx, "unknown setting '%s'", k);
+		}
+	}
+	if (m->host == NULL && config_setting_get_member(g, "host") == NULL)
+		cfg_err(e, g, ctx, "missing required setting 'host'");
+	if (n_secret > 1)
+		cfg_err(e, g, ctx, "set only one of 'password', 'password_file', 'password_command'");
+	if (n_secret > 0 && m->user == NULL && config_setting_get_member(g, "user") == NULL)
+		cfg_err(e, g, ctx, "a password without 'user': set the user to log in as");
+	if (n_secret == 0 && m->user != NULL)
+		cfg_err(e, g, ctx, "'user' without a password: set one of 'password', "
+			"'password_file', 'password_command'");
+	if (port == NULL && (m->port = strdup(m->tls == CFG_TLS_IMPLICIT ? "465" :
+					      m->tls == CFG_TLS_STARTTLS ? "587" : "25")) == NULL)
+		cfg_err(e, g, ctx, "out of memory");
+	if (m->tls == CFG_TLS_NONE && n_secret > 0 && !m->allow_plaintext_password) {
+		cfg_err(e, g, ctx, "tls = \"none\" would send the password unencrypted; use "
+			"\"tls\" or \"starttls\", or set allow_plaintext_password = true");
+	}
+	if (pw != NULL)
+		cfg_check_inline_file(e, pw, ctx);
+}
+
 /* ------------------------------------------------------------------ top level */
 
 static void
@@ -660,9 +765,10 @@ cfg_top(cfg_errs *e, cfg *c)
 		} else if (strcmp(k, "accounts") == 0) {
 			have_accounts = 1;
 			cfg_accounts(e, s, c);
-		} else if (strcmp(k, "smtp") == 0 || strcmp(k, "workers") == 0 ||
-			   strcmp(k, "user") == 0) {
-			continue;  /* reserved for the SMTP and daemon work; accepted, unused */
+		} else if (strcmp(k, "smtp") == 0) {
+			cfg_smtp_parse(e, s, c);
+		} else if (strcmp(k, "workers") == 0 || strcmp(k, "user") == 0) {
+			continue;  /* reserved for the daemon work; accepted, unused */
 		} else {
 			cfg_err(e, s, "", "unknown setting '%s'", k);
 		}
@@ -774,6 +880,15 @@ cfg_free(cfg **cp)
 		secret_clear(&a->secret);
 	}
 	free(c->accounts);
+	if (c->smtp != NULL) {
+		free(c->smtp->host);
+		free(c->smtp->port);
+		free(c->smtp->ca_file);
+		free(c->smtp->user);
+		free(c->smtp->helo);
+		secret_clear(&c->smtp->secret);
+		free(c->smtp);
+	}
 	free(c->path);
 	free(c->state_dir);
 	free(c->plugin_dir);

@@ -9,6 +9,7 @@
 #include <gmime/gmime.h>
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/outbox.h"
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
 #include "daemon/run.h"
@@ -22,20 +23,25 @@ main_usage(FILE *f)
 	fprintf(f,
 		"usage: mailmilld [-c FILE] [--once] [--dry-run] [--account NAME] [-v|-q]\n"
 		"       mailmilld [-c FILE] --check-config\n"
+		"       mailmilld [-c FILE] --outbox | --flush\n"
 		"       mailmilld --version | --help\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
 		"      --once          run every account once, then exit\n"
 		"      --check-config  validate the configuration and the plugins' settings, then exit\n"
 		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
+		"      --outbox        show the mail queued for the smtp relay and the dead letters\n"
+		"                      (with the server's reasons), then exit\n"
+		"      --flush         send every queued message now (ignoring back-off), then exit;\n"
+		"                      --once also sends what is due after the accounts' runs\n"
 		"  -a, --account NAME  only this account (may be repeated)\n"
 		"  -v, --verbose       more log output (twice: protocol trace, secrets redacted)\n"
 		"  -q, --quiet         only warnings and errors\n"
 		"  -V, --version       print the version\n"
 		"  -h, --help          this text\n"
 		"\n"
-		"Exit status: 0 all well, 64 usage, 75 an account run failed (temporary),\n"
-		"78 configuration error.\n");
+		"Exit status: 0 all well, 64 usage, 75 an account run or the relay failed\n"
+		"(temporary), 78 configuration error.\n");
 }
 
 static int
@@ -64,15 +70,18 @@ main(int argc, char **argv)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "outbox", no_argument, NULL, 'O' },
+		{ "flush", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG;
 	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
+	int show_outbox = 0, flush = 0;
 	char **only = calloc((size_t)argc, sizeof *only);
 	pipeline **pls = NULL;
 	cfg *c = NULL;
 	store *st = NULL;
-	run_opts ro = { 0, 0 };
+	run_opts ro = { .dry_run = 0 };
 	char *err = NULL;
 	size_t k;
 
@@ -83,6 +92,8 @@ main(int argc, char **argv)
 		case 'c': path = optarg; break;
 		case 'o': once = 1; break;
 		case 'C': check = 1; break;
+		case 'O': show_outbox = 1; break;
+		case 'F': flush = 1; break;
 		case 'n': ro.dry_run = 1; break;
 		case 'a': only[n_only++] = optarg; break;
 		case 'v': verbose++; break;
@@ -100,7 +111,12 @@ main(int argc, char **argv)
 		free(only);
 		return EX_USAGE;
 	}
-	if (!once && !check) {
+	if (show_outbox + flush + check > 1 || (once && (show_outbox || flush))) {
+		fprintf(stderr, "mailmilld: --once, --check-config, --outbox and --flush go alone\n");
+		free(only);
+		return EX_USAGE;
+	}
+	if (!once && !check && !show_outbox && !flush) {
 		fprintf(stderr, "mailmilld: the long-running mode is not built yet: use --once"
 			" (from cron or a systemd timer) or --check-config\n");
 		free(only);
@@ -125,6 +141,22 @@ main(int argc, char **argv)
 			rc = EX_USAGE;
 			goto out;
 		}
+	}
+	if (show_outbox || flush) {
+		outbox_stats os;
+
+		if (store_open(c->state_dir, 0, &st, &err) < 0) {
+			log_error("cannot open the store in %s: %s", c->state_dir, err);
+			free(err);
+			rc = EX_TEMPFAIL;
+		} else if (show_outbox && outbox_show(st, stdout, &err) < 0) {
+			log_error("%s", err);
+			free(err);
+			rc = EX_TEMPFAIL;
+		} else if (flush && (outbox_flush(c, st, 1, ro.trace, &os) < 0 || os.retried > 0)) {
+			rc = EX_TEMPFAIL;
+		}
+		goto out;
 	}
 	/* Every selected account's plugins are loaded and their settings checked
 	 * before anything runs: a bad stage is a configuration error. */
@@ -160,6 +192,14 @@ main(int argc, char **argv)
 		if (pls[k] == NULL)
 			continue;
 		if (run_account(c, &c->accounts[k], pls[k], st, &ro, &stats) < 0)
+			rc = EX_TEMPFAIL;
+	}
+	/* Mail the runs queued goes out now, over one relay connection; what
+	 * fails stays queued for the next run. */
+	if (!ro.dry_run) {
+		outbox_stats os;
+
+		if (outbox_flush(c, st, 0, ro.trace, &os) < 0)
 			rc = EX_TEMPFAIL;
 	}
 out:

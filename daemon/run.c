@@ -30,6 +30,7 @@ typedef struct run_item {
 	unsigned long long size;
 	const char *stage;     /* borrowed from the configuration */
 	mm_verdict verdict;
+	GPtrArray *effects;    /* staged mail and kv puts (api.h), NULL if none */
 } run_item;
 
 typedef struct run {
@@ -161,7 +162,8 @@ run_commit_batch(run *r)
 			.verdict = mm_verdict_name(it->verdict),
 		};
 
-		if (store_ledger_put(r->st, &rec, &err) < 0) {
+		if (store_ledger_put(r->st, &rec, &err) < 0 ||
+		    api_effects_commit(r->st, it->effects, &err) < 0) {
 			store_rollback(r->st);
 			goto fail;
 		}
@@ -186,8 +188,13 @@ fail:
 	r->stats->deferred += r->n_batch;
 	rc = -1;
 out:
-	for (i = 0; i < r->n_batch; i++)
+	/* Committed or not, the staged effects are done with: in the store, or
+	 * dropped with their messages' verdicts. */
+	api_pending_clear();
+	for (i = 0; i < r->n_batch; i++) {
 		g_free(r->batch[i].message_id);
+		api_effects_free(&r->batch[i].effects);
+	}
 	r->n_batch = 0;
 	r->batch_bytes = 0;
 	return rc;
@@ -245,7 +252,9 @@ run_message(run *r, size_t ei, const buf *body)
 	msg.uid = uid;
 	msg.account = a->name;
 	msg.date = message_date(m, (long long)time(NULL));
+	api_msg_set(&msg);
 	v = pipeline_run(r->pl, &msg, &stage);
+	api_msg_set(NULL);
 	if (v == MM_PASS)
 		v = a->end == CFG_END_DONE ? MM_DONE : a->end == CFG_END_DEFER ? MM_DEFER : MM_KEEP;
 	mid = g_mime_message_get_message_id(m);
@@ -253,6 +262,8 @@ run_message(run *r, size_t ei, const buf *body)
 		 body->len, stage != NULL ? stage : "pipeline end", mm_verdict_name(v),
 		 r->o->dry_run ? " (dry run)" : "");
 	if (v == MM_DEFER) {
+		/* Processed again next time: what it staged must not happen twice. */
+		api_effects_free(&msg.effects);
 		r->stats->deferred++;
 		g_object_unref(m);
 		return 0;
@@ -265,6 +276,8 @@ run_message(run *r, size_t ei, const buf *body)
 	it->size = body->len;
 	it->stage = stage;
 	it->verdict = v;
+	it->effects = msg.effects;
+	api_pending_add(it->effects);
 	if (it->state == LEDGER_KEEP)
 		r->stats->kept++;
 	r->batch_bytes += body->len;
@@ -493,6 +506,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	r->stats = stats;
 	r->ledger = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
+	api_run_set(st);
 
 	if (store_ledger_load(st, a->name, run_ledger_row, r->ledger, &err) < 0) {
 		log_error("%s: cannot read the journal: %s", a->name, err);
@@ -566,6 +580,7 @@ out:
 		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
 		 stats->bytes, stats->deleted, stats->kept, stats->deferred, stats->skipped);
+	api_run_set(NULL);
 	pop3_close(&r->s);
 	free(r->entries);
 	g_hash_table_destroy(r->ledger);

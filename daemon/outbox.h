@@ -1,0 +1,33 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_OUTBOX_H
+#define MM_OUTBOX_H
+/*
+ * The outbox flusher: queued mail (store.h, "outbox") goes to the `smtp`
+ * relay over one connection per flush.  Per row and per recipient:
+ *   2xx                      sent (the refused ones recorded)
+ *   4xx, timeout, lost conn. retried with back-off until max_queue_time,
+ *                            then dead; after a loss past the final dot the
+ *                            same stored bytes (the same Message-ID) go again
+ *   5xx                      dead at once with the server's reply
+ * A relay that cannot be reached, refuses TLS or the login sends nothing;
+ * the rows wait (an attempt counted) for the next flush.
+ */
+#include <stdio.h>
+#include "daemon/config.h"
+#include "daemon/store.h"
+
+typedef struct outbox_stats {
+	unsigned long due, sent, retried, dead, refused_rcpts;
+} outbox_stats;
+
+/*
+ * Flush queued rows due now (all: every queued row, e.g. `--flush`).  0 when
+ * the relay took its decisions on the rows it saw (or nothing was due), -1
+ * when it could not be reached or the store failed (logged either way).
+ */
+int outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats);
+/* Print the queued and dead rows with their reasons; the number shown or -1. */
+int outbox_show(store *st, FILE *f, char **err_r);
+/* Seconds to wait after the n-th failed attempt (n >= 1). */
+long long outbox_backoff(int n);
+#endif

@@ -1,0 +1,348 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * The `autoreply` plugin: a vacation responder by RFC 3834 and RFC 5230.
+ *
+ *   { plugin = "autoreply";
+ *     addresses = [ "help@example.org" ];   # reply only to mail addressed to these
+ *     from = "Help Desk <help@example.org>";
+ *     subject = "Out of office: {subject}"; # optional; default "Re: <subject>"
+ *     body = "...";  or  body_file = "/etc/mailmill/away.txt";
+ *     days = 7;              # one reply per sender (and handle) per this many days
+ *     handle = "away-2024";  # optional: a new handle answers everybody again
+ *     max_per_hour = 30;     # global cap
+ *     spam_header = "X-Spam-Flag"; spam_value = "YES";   # optional
+ *     loop_marker = "...";   # X-Loop value; default "mailmill autoreply <from address>"
+ *     verdict = "pass"; }    # or "done" / "keep"
+ *
+ * The reply is staged with the message (mm_queue) and the per-sender and
+ * per-hour records with it (mm_kv_put), so both commit with the verdict: a
+ * message fetched again after a crash is never answered twice.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <mailmill/plugin.h>
+#include "autoreply.h"
+
+#define AUTOREPLY_BODY_MAX (64 * 1024)
+
+struct autoreply {
+	autoreply_rules rules;
+	char *from, *from_addr, *subject, *body, *handle, *marker;
+	char *spam_header, *spam_value;
+	long long days;
+	long long max_per_hour;
+	mm_verdict verdict;
+};
+
+static const char *const autoreply_keys[] = {
+	"addresses", "from", "subject", "body", "body_file", "days", "handle", "max_per_hour",
+	"spam_header", "spam_value", "loop_marker", "verdict", NULL
+};
+
+static void
+autoreply_free(void *p)
+{
+	struct autoreply *a = p;
+
+	if (a == NULL)
+		return;
+	g_strfreev(a->rules.addresses);
+	g_free(a->from);
+	g_free(a->from_addr);
+	g_free(a->subject);
+	g_free(a->body);
+	g_free(a->handle);
+	g_free(a->marker);
+	g_free(a->spam_header);
+	g_free(a->spam_value);
+	g_free(a);
+}
+
+/* A string setting: 1 and *out (g_strdup) if set, 0 if absent, -1 if wrong. */
+static int
+autoreply_str(mm_ctx *ctx, const config_setting_t *g, const char *key, char **out)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING || *config_setting_get_string(s) == '\0') {
+		mm_ctx_error(ctx, s, "`%s` must be a non-empty string", key);
+		return -1;
+	}
+	*out = g_strdup(config_setting_get_string(s));
+	return 1;
+}
+
+static int
+autoreply_int(mm_ctx *ctx, const config_setting_t *g, const char *key, long long min,
+	      long long max, long long *out)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
+		mm_ctx_error(ctx, s, "`%s` must be a number", key);
+		return -1;
+	}
+	*out = config_setting_get_int64(s);
+	if (*out < min || *out > max) {
+		mm_ctx_error(ctx, s, "`%s` must be between %lld and %lld", key, min, max);
+		return -1;
+	}
+	return 1;
+}
+
+static int
+autoreply_read_file(mm_ctx *ctx, const config_setting_t *s, const char *path, char **out)
+{
+	gchar *text = NULL;
+	gsize len = 0;
+	GError *ge = NULL;
+
+	if (!g_file_get_contents(path, &text, &len, &ge)) {
+		mm_ctx_error(ctx, s, "`body_file` %s: %s", path, ge->message);
+		g_error_free(ge);
+		return -1;
+	}
+	if (len > AUTOREPLY_BODY_MAX || !g_utf8_validate(text, (gssize)len, NULL) ||
+	    strlen(text) != len) {
+		mm_ctx_error(ctx, s, "`body_file` %s: must be UTF-8 text of at most %d bytes", path,
+			     AUTOREPLY_BODY_MAX);
+		g_free(text);
+		return -1;
+	}
+	*out = text;
+	return 0;
+}
+
+/* The bare address of a From setting, or NULL. */
+static char *
+autoreply_addr_of(const char *from)
+{
+	InternetAddressList *l = internet_address_list_parse(NULL, from);
+	char *a = NULL;
+
+	if (l != NULL && internet_address_list_length(l) == 1) {
+		InternetAddress *ia = internet_address_list_get_address(l, 0);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+			const char *s = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+
+			if (s != NULL && strchr(s, '@') != NULL)
+				a = g_ascii_strdown(s, -1);
+		}
+	}
+	if (l != NULL)
+		g_object_unref(l);
+	return a;
+}
+
+static int
+autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
+{
+	struct autoreply *a = g_new0(struct autoreply, 1);
+	const config_setting_t *s;
+	char *verdict = NULL, *body_file = NULL;
+	int bad = mm_settings_check(ctx, g, autoreply_keys) < 0, n;
+
+	a->days = 7;
+	a->max_per_hour = 30;
+	a->verdict = MM_PASS;
+	s = config_setting_get_member(g, "addresses");
+	if (s == NULL || (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+			  config_setting_type(s) != CONFIG_TYPE_LIST) ||
+	    (n = config_setting_length(s)) < 1) {
+		mm_ctx_error(ctx, s != NULL ? s : g, "`addresses` is required: a list of the addresses"
+			     " this responder answers for, e.g. [ \"help@example.org\" ]");
+		bad = 1;
+	} else {
+		a->rules.addresses = g_new0(char *, (size_t)n + 1);
+		for (int i = 0; i < n; i++) {
+			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+			const char *v = config_setting_get_string(e);
+
+			if (v == NULL || strchr(v, '@') == NULL || strpbrk(v, " <>\t") != NULL) {
+				mm_ctx_error(ctx, s, "`addresses` element %d must be a bare address", i + 1);
+				bad = 1;
+				v = "";
+			}
+			a->rules.addresses[i] = g_ascii_strdown(v, -1);
+		}
+	}
+	if (autoreply_str(ctx, g, "from", &a->from) <= 0) {
+		if (a->from == NULL)
+			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Help Desk <help@example.org>\"");
+		bad = 1;
+	} else if ((a->from_addr = autoreply_addr_of(a->from)) == NULL) {
+		mm_ctx_error(ctx, config_setting_get_member(g, "from"),
+			     "`from` \"%s\" is not one address", a->from);
+		bad = 1;
+	}
+	if (autoreply_str(ctx, g, "subject", &a->subject) < 0)
+		bad = 1;
+	n = autoreply_str(ctx, g, "body", &a->body);
+	if (n < 0 || autoreply_str(ctx, g, "body_file", &body_file) < 0) {
+		bad = 1;
+	} else if ((a->body != NULL) == (body_file != NULL)) {
+		mm_ctx_error(ctx, g, "set exactly one of `body` and `body_file`");
+		bad = 1;
+	} else if (body_file != NULL &&
+		   autoreply_read_file(ctx, config_setting_get_member(g, "body_file"), body_file,
+				       &a->body) < 0) {
+		bad = 1;
+	}
+	g_free(body_file);
+	if (autoreply_int(ctx, g, "days", 1, 365, &a->days) < 0 ||
+	    autoreply_int(ctx, g, "max_per_hour", 1, 100000, &a->max_per_hour) < 0)
+		bad = 1;
+	if (autoreply_str(ctx, g, "handle", &a->handle) < 0 ||
+	    autoreply_str(ctx, g, "spam_header", &a->spam_header) < 0 ||
+	    autoreply_str(ctx, g, "spam_value", &a->spam_value) < 0 ||
+	    autoreply_str(ctx, g, "loop_marker", &a->marker) < 0)
+		bad = 1;
+	if (a->spam_value != NULL && a->spam_header == NULL) {
+		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
+		bad = 1;
+	}
+	if (autoreply_str(ctx, g, "verdict", &verdict) < 0) {
+		bad = 1;
+	} else if (verdict != NULL) {
+		if (strcmp(verdict, "pass") == 0)
+			a->verdict = MM_PASS;
+		else if (strcmp(verdict, "done") == 0)
+			a->verdict = MM_DONE;
+		else if (strcmp(verdict, "keep") == 0)
+			a->verdict = MM_KEEP;
+		else {
+			mm_ctx_error(ctx, config_setting_get_member(g, "verdict"),
+				     "`verdict` must be \"pass\", \"done\" or \"keep\"");
+			bad = 1;
+		}
+	}
+	g_free(verdict);
+	if (bad) {
+		autoreply_free(a);
+		return -1;
+	}
+	if (a->handle == NULL)
+		a->handle = g_strdup("default");
+	if (a->marker == NULL)
+		a->marker = g_strdup_printf("mailmill autoreply %s", a->from_addr);
+	a->rules.loop_marker = a->marker;
+	a->rules.spam_header = a->spam_header;
+	a->rules.spam_value = a->spam_value;
+	*state = a;
+	return 0;
+}
+
+static GMimeObject *
+autoreply_body(const char *text)
+{
+	GMimeTextPart *p = g_mime_text_part_new_with_subtype("plain");
+
+	g_mime_text_part_set_text(p, text);
+	g_mime_object_encode(GMIME_OBJECT(p), GMIME_ENCODING_CONSTRAINT_7BIT);
+	return GMIME_OBJECT(p);
+}
+
+static mm_verdict
+autoreply_process(void *state, mm_msg *msg, mm_ctx *ctx)
+{
+	struct autoreply *a = state;
+	GMimeMessage *orig = mm_msg_mime(msg), *reply = NULL;
+	const char *why = NULL, *osubj = g_mime_message_get_subject(orig);
+	char buf[400], *rcpt = NULL, *lrcpt = NULL, *key = NULL, *hkey = NULL, *v, *t;
+	long long now = (long long)time(NULL), count = 0;
+	const char *rcpts[1];
+
+	reply = mm_reply_new(ctx, msg, a->from, &rcpt, &why);
+	if (reply == NULL) {
+		/* Nobody to answer, but the other rules may say more about why. */
+		const char *why2 = autoreply_skip(&a->rules, orig, NULL, buf, sizeof(buf));
+
+		mm_log(ctx, MM_LOG_INFO, "uid %s: no reply: %s", mm_msg_uid(msg),
+		       why2 != NULL && strcmp(why2, "no sender to reply to") != 0 ? why2 : why);
+		return a->verdict;
+	}
+	lrcpt = g_ascii_strdown(rcpt, -1);
+	if ((why = autoreply_skip(&a->rules, orig, lrcpt, buf, sizeof(buf))) != NULL)
+		goto skip;
+	key = g_strdup_printf("sent/%s/%s", a->handle, lrcpt);
+	if ((v = mm_kv_get(ctx, key)) != NULL) {
+		snprintf(buf, sizeof(buf), "already answered <%s> within %lld day(s)", lrcpt, a->days);
+		g_free(v);
+		why = buf;
+		goto skip;
+	}
+	hkey = g_strdup_printf("hour/%lld", now / 3600);
+	if ((v = mm_kv_get(ctx, hkey)) != NULL) {
+		count = strtoll(v, NULL, 10);
+		g_free(v);
+	}
+	if (count >= a->max_per_hour) {
+		snprintf(buf, sizeof(buf), "the cap of %lld replies per hour is reached", a->max_per_hour);
+		why = buf;
+		goto skip;
+	}
+	g_mime_object_set_header(GMIME_OBJECT(reply), "X-Loop", a->marker, NULL);
+	if (a->subject != NULL) {
+		t = autoreply_expand(a->subject, osubj, rcpt);
+		g_mime_message_set_subject(reply, t, "utf-8");
+		g_free(t);
+	}
+	t = autoreply_expand(a->body, osubj, rcpt);
+	{
+		GMimeObject *body = autoreply_body(t);
+
+		g_mime_message_set_mime_part(reply, body);
+		g_object_unref(body);
+	}
+	g_free(t);
+	rcpts[0] = rcpt;
+	if (mm_queue(ctx, msg, reply, "", rcpts, 1, MM_QUEUE_DSN_NEVER) < 0) {
+		/* Our own mistake (a bad address): answering later would not help. */
+		why = "the reply could not be queued";
+		goto skip;
+	}
+	snprintf(buf, sizeof(buf), "%lld", now);
+	t = g_strdup_printf("%lld", count + 1);
+	if (mm_kv_put(ctx, msg, key, buf, now + a->days * 86400) < 0 ||
+	    mm_kv_put(ctx, msg, hkey, t, (now / 3600 + 2) * 3600) < 0) {
+		g_free(t);
+		mm_log(ctx, MM_LOG_ERROR, "uid %s: cannot record the reply: deferring", mm_msg_uid(msg));
+		g_object_unref(reply);
+		g_free(rcpt);
+		g_free(lrcpt);
+		g_free(key);
+		g_free(hkey);
+		return MM_DEFER;
+	}
+	g_free(t);
+	mm_log(ctx, MM_LOG_INFO, "uid %s: replying to <%s>%s", mm_msg_uid(msg), rcpt,
+	       mm_ctx_dry_run(ctx) ? " (dry run: not queued)" : "");
+	goto out;
+skip:
+	mm_log(ctx, MM_LOG_INFO, "uid %s: no reply to <%s>: %s", mm_msg_uid(msg), rcpt, why);
+out:
+	g_object_unref(reply);
+	g_free(rcpt);
+	g_free(lrcpt);
+	g_free(key);
+	g_free(hkey);
+	return a->verdict;
+}
+
+const struct mailmill_plugin mailmill_plugin = {
+	.abi = MAILMILL_PLUGIN_ABI,
+	.name = "autoreply",
+	.version = "1.0",
+	.init = autoreply_init,
+	.process = autoreply_process,
+	.sync = NULL,
+	.fini = autoreply_free,
+};

@@ -1,0 +1,30 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_AUTOREPLY_H
+#define MM_AUTOREPLY_H
+/*
+ * The decisions of the autoreply plugin that need no daemon (unit-tested in
+ * tests/unit/test_autoreply.c): should a message get an automatic reply at
+ * all (RFC 3834 section 2, RFC 5230 section 4.6)?
+ */
+#include <stddef.h>
+#include <gmime/gmime.h>
+
+typedef struct autoreply_rules {
+	char **addresses;        /* ours, NULL-terminated, lower case */
+	const char *loop_marker; /* our X-Loop value */
+	const char *spam_header; /* header name, or NULL */
+	const char *spam_value;  /* substring of its value (case-insensitive), NULL: any */
+} autoreply_rules;
+
+/*
+ * NULL if m, from `sender` (the reply's recipient, a bare address), may get a
+ * reply; else why not, as text for the log: static, or written to buf.
+ */
+const char *autoreply_skip(const autoreply_rules *r, GMimeMessage *m, const char *sender,
+			   char *buf, size_t n);
+/* 1 if the address's local part is one that never gets automatic replies
+ * (MAILER-DAEMON, postmaster, owner-*, *-request, noreply and the like). */
+int autoreply_robot_sender(const char *addr);
+/* Template expansion: {subject} and {sender}; other text as is.  g_free. */
+char *autoreply_expand(const char *tmpl, const char *subject, const char *sender);
+#endif

@@ -1,0 +1,145 @@
+/* mailmill - ISC licence, see LICENSE */
+#include <string.h>
+#include "autoreply.h"
+
+int
+autoreply_robot_sender(const char *addr)
+{
+	static const char *const exact[] = {
+		"mailer-daemon", "postmaster", "noreply", "no-reply", "no_reply", "donotreply",
+		"do-not-reply", "do_not_reply", "bounce", "bounces", "listserv", "majordomo", NULL
+	};
+	const char *at = strrchr(addr, '@');
+	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
+	char local[256];
+
+	if (n == 0 || n >= sizeof(local))
+		return n == 0;
+	for (size_t i = 0; i < n; i++)
+		local[i] = g_ascii_tolower(addr[i]);
+	local[n] = '\0';
+	for (const char *const *e = exact; *e != NULL; e++)
+		if (strcmp(local, *e) == 0)
+			return 1;
+	if (strncmp(local, "owner-", 6) == 0 || (n > 8 && strcmp(local + n - 8, "-request") == 0) ||
+	    (n > 6 && strcmp(local + n - 6, "-owner") == 0) || strncmp(local, "bounce-", 7) == 0 ||
+	    strncmp(local, "bounces+", 8) == 0)
+		return 1;
+	return 0;
+}
+
+static int
+autoreply_ours(const autoreply_rules *r, const char *addr)
+{
+	for (char **a = r->addresses; a != NULL && *a != NULL; a++)
+		if (g_ascii_strcasecmp(*a, addr) == 0)
+			return 1;
+	return 0;
+}
+
+/* 1 if a mailbox of list (groups looked into) is one of ours. */
+static int
+autoreply_list_ours(const autoreply_rules *r, InternetAddressList *list)
+{
+	int n = list != NULL ? internet_address_list_length(list) : 0;
+
+	for (int i = 0; i < n; i++) {
+		InternetAddress *ia = internet_address_list_get_address(list, i);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia) &&
+		    autoreply_ours(r, internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia))))
+			return 1;
+		if (INTERNET_ADDRESS_IS_GROUP(ia) &&
+		    autoreply_list_ours(r, internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia))))
+			return 1;
+	}
+	return 0;
+}
+
+const char *
+autoreply_skip(const autoreply_rules *r, GMimeMessage *m, const char *sender, char *buf, size_t n)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	int i, count = g_mime_header_list_get_count(hl), addressed = 0;
+
+	for (i = 0; i < count; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *name = g_mime_header_get_name(h);
+		const char *value = g_mime_header_get_value(h);
+		char *v = g_strstrip(g_strdup(value != NULL ? value : ""));
+		const char *why = NULL;
+
+		if (g_ascii_strcasecmp(name, "X-Loop") == 0 && r->loop_marker != NULL &&
+		    g_ascii_strcasecmp(v, r->loop_marker) == 0) {
+			why = "it carries our X-Loop marker (a loop)";
+		} else if (g_ascii_strcasecmp(name, "Auto-Submitted") == 0 &&
+			   !(strcspn(v, " \t;(") == 2 && g_ascii_strncasecmp(v, "no", 2) == 0)) {
+			/* Only the keyword "no" ("no; comment"), not "nothing". */
+			snprintf(buf, n, "Auto-Submitted: %.100s", v);
+			why = buf;
+		} else if (g_ascii_strcasecmp(name, "Precedence") == 0 &&
+			   (g_ascii_strcasecmp(v, "bulk") == 0 || g_ascii_strcasecmp(v, "list") == 0 ||
+			    g_ascii_strcasecmp(v, "junk") == 0)) {
+			snprintf(buf, n, "Precedence: %.20s", v);
+			why = buf;
+		} else if (g_ascii_strncasecmp(name, "List-", 5) == 0) {
+			snprintf(buf, n, "mailing list mail (%.60s)", name);
+			why = buf;
+		} else if (g_ascii_strcasecmp(name, "X-Auto-Response-Suppress") == 0) {
+			snprintf(buf, n, "X-Auto-Response-Suppress: %.60s", v);
+			why = buf;
+		} else if (r->spam_header != NULL && g_ascii_strcasecmp(name, r->spam_header) == 0) {
+			char *lv = g_ascii_strdown(v, -1), *want = r->spam_value != NULL ?
+				g_ascii_strdown(r->spam_value, -1) : NULL;
+
+			if (want == NULL || strstr(lv, want) != NULL) {
+				snprintf(buf, n, "marked as spam (%.60s: %.60s)", name, v);
+				why = buf;
+			}
+			g_free(lv);
+			g_free(want);
+		} else if (!addressed && (g_ascii_strcasecmp(name, "To") == 0 ||
+					  g_ascii_strcasecmp(name, "Cc") == 0 ||
+					  g_ascii_strcasecmp(name, "Resent-To") == 0 ||
+					  g_ascii_strcasecmp(name, "Resent-Cc") == 0)) {
+			InternetAddressList *l = internet_address_list_parse(NULL, v);
+
+			addressed = autoreply_list_ours(r, l);
+			if (l != NULL)
+				g_object_unref(l);
+		}
+		g_free(v);
+		if (why != NULL)
+			return why;
+	}
+	if (!addressed)
+		return "none of our addresses is in To, Cc, Resent-To or Resent-Cc";
+	if (sender == NULL)
+		return "no sender to reply to";
+	if (autoreply_robot_sender(sender)) {
+		snprintf(buf, n, "the sender <%.200s> is a robot or list address", sender);
+		return buf;
+	}
+	if (autoreply_ours(r, sender))
+		return "the sender is one of our own addresses";
+	return NULL;
+}
+
+char *
+autoreply_expand(const char *tmpl, const char *subject, const char *sender)
+{
+	GString *out = g_string_new(NULL);
+
+	for (const char *p = tmpl; *p; p++) {
+		if (strncmp(p, "{subject}", 9) == 0) {
+			g_string_append(out, subject != NULL ? subject : "");
+			p += 8;
+		} else if (strncmp(p, "{sender}", 8) == 0) {
+			g_string_append(out, sender != NULL ? sender : "");
+			p += 7;
+		} else {
+			g_string_append_c(out, *p);
+		}
+	}
+	return g_string_free(out, FALSE);
+}
