@@ -2,22 +2,24 @@
 # mailmill - ISC licence, see LICENSE
 #
 # kill -9 at each step of a run (crash points, configure --enable-crashpoints):
-# while messages arrive (before their batch commits), right after a journal
-# commit (before any DELE), after QUIT was sent (before its reply).  After the
-# next run every message is archived exactly once, none is lost, the server
-# is empty and the journal has one row per message.
+# while messages arrive (before their batch commits), before the batch fsync,
+# right after a journal commit (before any DELE), after the DELEs (before
+# QUIT), after QUIT was sent (before its reply), after QUIT was answered
+# (before the journal records the deletions).  After the next run every
+# message is archived exactly once, none is lost, the server is empty and the
+# journal holds no message twice.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 25
+plan 40
 N=10
 
 if ! have_crashpoints; then
-	for i in $(seq 25); do skip "crash test $i" "mailmilld built without --enable-crashpoints"; done
+	for i in $(seq 40); do skip "crash test $i" "mailmilld built without --enable-crashpoints"; done
 	exit 0
 fi
 
-env_start srv --users "retr retrlast commit quit mbox"
+env_start srv --users "retr retrlast sync commit dele quit quitok mbox"
 
 # crash_case USER POINT FORMAT: 5 tests.
 crash_case() {
@@ -54,6 +56,9 @@ crash_case() {
 
 crash_case retr retr:4 maildir
 crash_case retrlast "retr:$N" maildir
+crash_case sync sync:1 maildir
 crash_case commit commit:1 maildir
+crash_case dele dele:1 maildir
 crash_case quit quit:1 maildir
+crash_case quitok quitok:1 maildir
 crash_case mbox retr:6 mbox
