@@ -332,6 +332,14 @@ api_queue(mm_ctx *ctx, mm_msg *msg, char *data, size_t len, const char *env_from
 	e->message_id = api_header(data, len, "Resent-Message-ID");
 	if (e->message_id == NULL)
 		e->message_id = api_header(data, len, "Message-ID");
+	if (e->message_id != NULL) {
+		size_t n = strlen(e->message_id);
+
+		if (n >= 2 && e->message_id[0] == '<' && e->message_id[n - 1] == '>') {
+			memmove(e->message_id, e->message_id + 1, n - 2);
+			e->message_id[n - 2] = '\0';
+		}
+	}
 	e->flags = flags;
 	api_stage(msg, e);
 	mm_log(ctx, MM_LOG_DEBUG, "staged %zu bytes %s to %s", len,
