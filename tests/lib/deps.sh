@@ -4,12 +4,13 @@
 # Install the Debian packages the build, the tests and the demo need, when
 # missing.  Needs root (or nothing to do).  A temporary /usr/sbin/policy-rc.d
 # keeps apt from starting a system Dovecot on ports 110/995: the tests start
-# their own private one.
+# their own private one.  (python3-aiosmtpd: the SMTP capture server of the
+# outgoing-mail tests.)
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
-dovecot-core dovecot-pop3d openssl ca-certificates python3 sqlite3"
+dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3"
 
 missing=
 for p in $PACKAGES; do
