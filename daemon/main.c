@@ -199,7 +199,7 @@ main(int argc, char **argv)
 	if (!ro.dry_run) {
 		outbox_stats os;
 
-		if (outbox_flush(c, st, 0, ro.trace, &os) < 0)
+		if (outbox_flush(c, st, 0, ro.trace, &os) < 0 || os.retried > 0)
 			rc = EX_TEMPFAIL;
 	}
 out:
