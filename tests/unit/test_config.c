@@ -597,6 +597,65 @@ test_secret_command_missing(void **state)
 	secret_wipe(&pw);
 }
 
+/* The top-level relay group: defaults, values, and the accounts' security rules. */
+static void
+test_smtp(void **state)
+{
+	char path[PATH_MAX], text[PATH_MAX + 1024];
+	char *err = NULL;
+	cfg *c = NULL;
+
+	(void)state;
+	snprintf(text, sizeof(text),
+		 "smtp = { host = \"relay.example.org\"; user = \"u\"; password_file = \"%s\";\n"
+		 "  helo = \"mx.example.org\"; max_queue_time = \"2d\"; };\n"
+		 "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", pwfile);
+	write_file("smtp-ok.conf", text, 0600, path, sizeof(path));
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("smtp: refused: %s", err);
+	assert_non_null(c->smtp);
+	assert_string_equal(c->smtp->host, "relay.example.org");
+	assert_int_equal(c->smtp->tls, CFG_TLS_STARTTLS);
+	assert_string_equal(c->smtp->port, "587");
+	assert_int_equal(c->smtp->secret.kind, SECRET_FILE);
+	assert_string_equal(c->smtp->helo, "mx.example.org");
+	assert_int_equal(c->smtp->max_queue_time_s, 2 * 86400);
+	cfg_free(&c);
+
+	write_file("smtp-none.conf", "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600, path,
+		   sizeof(path));
+	assert_int_equal(cfg_load(path, &c, &err), 0);
+	assert_null(c->smtp);
+	cfg_free(&c);
+
+	snprintf(text, sizeof(text),
+		 "smtp = { host = \"relay\"; tls = \"none\"; user = \"u\";\n"
+		 "  password_file = \"%s\"; colour = 1;\n"
+		 "  helo = \"bad name\"; };\n"
+		 "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", pwfile);
+	write_file("smtp-bad.conf", text, 0600, path, sizeof(path));
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	assert_null(c);
+	assert_non_null(strstr(err, "smtp-bad.conf:2: smtp: unknown setting 'colour'"));
+	assert_non_null(strstr(err, "smtp-bad.conf:3: smtp: 'helo' \"bad name\""));
+	assert_non_null(strstr(err, "smtp-bad.conf:1: smtp: tls = \"none\" would send the password"));
+	free(err);
+	err = NULL;
+
+	write_file("smtp-user.conf", "smtp = { host = \"relay\"; user = \"u\"; };\n"
+		   "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600, path, sizeof(path));
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	assert_non_null(strstr(err, "smtp-user.conf:1: smtp: 'user' without a password"));
+	free(err);
+	err = NULL;
+
+	write_file("smtp-open.conf", "smtp = { host = \"relay\"; user = \"u\"; password = \"hunter2\"; };\n"
+		   "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0644, path, sizeof(path));
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	assert_non_null(strstr(err, "smtp: inline 'password'"));
+	free(err);
+}
+
 int
 main(void)
 {
@@ -610,6 +669,7 @@ main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_secret_command_missing),
+		cmocka_unit_test(test_smtp),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
