@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <glib.h>
 
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -26,6 +27,7 @@
 #define CFG_TIMEOUT_MAX  86400LL
 #define CFG_MAX_SIZE_MAX (2ULL << 30)
 #define CFG_NAME_MAX 64
+#define CFG_WORKER_MEMORY_MAX (1ULL << 40)
 
 /* Every problem found, one "file:line: message" per line. */
 typedef struct cfg_errs {
@@ -258,6 +260,27 @@ cfg_get_size(cfg_errs *e, const config_setting_t *s, const char *ctx, unsigned l
 	return 0;
 }
 
+/* A whole number between min and max. */
+static int
+cfg_get_count(cfg_errs *e, const config_setting_t *s, const char *ctx, int min, int max,
+	      int *out)
+{
+	long long v;
+
+	if (!cfg_is_int(s)) {
+		cfg_err(e, s, ctx, "'%s' must be a whole number", config_setting_name(s));
+		return -1;
+	}
+	v = config_setting_get_int64(s);
+	if (v < min || v > max) {
+		cfg_err(e, s, ctx, "'%s' must be between %d and %d, not %lld",
+			config_setting_name(s), min, max, v);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 /* Account and stage names end up in logs, command lines and file names. */
 static int
 cfg_name_ok(const char *s)
@@ -462,6 +485,7 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 	a->timeout_s = 60;
 	a->connect_timeout_s = 30;
 	a->end = CFG_END_KEEP;
+	a->max_attempts = 3;
 
 	/* The name first, so every other message can say which account. */
 	snprintf(ctx, sizeof(ctx), "account #%d: ", idx + 1);
@@ -537,7 +561,7 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 			have_pipeline = 1;
 			cfg_stages(e, s, ctx, a);
 		} else if (strcmp(k, "max_attempts") == 0) {
-			continue;  /* reserved for the quarantine work; accepted, unused */
+			cfg_get_count(e, s, ctx, 1, 100, &a->max_attempts);
 		} else {
 			cfg_err(e, s, ctx, "unknown setting '%s'", k);
 		}
@@ -716,6 +740,36 @@ cfg_smtp_parse(cfg_errs *e, const config_setting_t *g, cfg *c)
 
 /* ------------------------------------------------------------------ top level */
 
+/* The long-running daemon's settings; 1 if k is none of them. */
+static int
+cfg_daemon_setting(cfg_errs *e, const config_setting_t *s, cfg *c)
+{
+	const char *k = config_setting_name(s);
+
+	if (strcmp(k, "workers") == 0) {
+		cfg_get_count(e, s, "", 1, 256, &c->workers);
+	} else if (strcmp(k, "user") == 0) {
+		cfg_get_str(e, s, "", &c->user);
+	} else if (strcmp(k, "pid_file") == 0) {
+		cfg_get_path(e, s, "", &c->pid_file);
+	} else if (strcmp(k, "run_timeout") == 0) {
+		cfg_get_duration(e, s, "", 1, CFG_TIMEOUT_MAX, &c->run_timeout_s);
+	} else if (strcmp(k, "message_timeout") == 0) {
+		cfg_get_duration(e, s, "", 1, CFG_TIMEOUT_MAX, &c->message_timeout_s);
+	} else if (strcmp(k, "max_backoff") == 0) {
+		cfg_get_duration(e, s, "", 1, CFG_INTERVAL_MAX, &c->max_backoff_s);
+	} else if (strcmp(k, "outbox_interval") == 0) {
+		cfg_get_duration(e, s, "", 1, CFG_INTERVAL_MAX, &c->outbox_interval_s);
+	} else if (strcmp(k, "worker_memory") == 0) {
+		cfg_get_size(e, s, "", CFG_WORKER_MEMORY_MAX, &c->worker_memory);
+		if (c->worker_memory != 0 && c->worker_memory < (64ULL << 20))
+			cfg_err(e, s, "", "'worker_memory' must be at least 64M (or 0: no limit)");
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
 static void
 cfg_log(cfg_errs *e, const config_setting_t *g, cfg *c)
 {
@@ -767,8 +821,8 @@ cfg_top(cfg_errs *e, cfg *c)
 			cfg_accounts(e, s, c);
 		} else if (strcmp(k, "smtp") == 0) {
 			cfg_smtp_parse(e, s, c);
-		} else if (strcmp(k, "workers") == 0 || strcmp(k, "user") == 0) {
-			continue;  /* reserved for the daemon work; accepted, unused */
+		} else if (cfg_daemon_setting(e, s, c) == 0) {
+			continue;
 		} else {
 			cfg_err(e, s, "", "unknown setting '%s'", k);
 		}
@@ -785,6 +839,9 @@ cfg_defaults(cfg *c)
 	if (c->plugin_dir == NULL && (c->plugin_dir = strdup(PKGLIBDIR)) == NULL)
 		return -1;
 	if (c->log_target == NULL && (c->log_target = strdup("stderr")) == NULL)
+		return -1;
+	if (c->pid_file == NULL &&
+	    (c->pid_file = g_strdup_printf("%s/mailmilld.pid", c->state_dir)) == NULL)
 		return -1;
 	return 0;
 }
@@ -823,6 +880,11 @@ cfg_load(const char *path, cfg **cfg_r, char **err_r)
 	}
 	config_init(&c->lc);
 	c->log_level = LOG_LVL_INFO;
+	c->workers = 4;
+	c->run_timeout_s = 1800;
+	c->message_timeout_s = 300;
+	c->max_backoff_s = 3600;
+	c->outbox_interval_s = 60;
 	if (cfg_set_include_dir(c) < 0) {
 		cfg_free(&c);
 		*err_r = strdup("out of memory");
@@ -893,6 +955,8 @@ cfg_free(cfg **cp)
 	free(c->state_dir);
 	free(c->plugin_dir);
 	free(c->log_target);
+	free(c->user);
+	g_free(c->pid_file);
 	config_destroy(&c->lc);
 	free(c);
 	*cp = NULL;

@@ -42,6 +42,7 @@ typedef struct cfg_account {
 	long long timeout_s;               /* per-command deadline, default 60 */
 	long long connect_timeout_s;       /* default 30 */
 	cfg_end end;                       /* `pipeline_end` = "keep"|"done"|"defer", default keep */
+	int max_attempts;                  /* failed tries on one message before quarantine, default 3 */
 	cfg_stage *stages;
 	size_t n_stages;
 	const char *file;                  /* where the account is defined */
@@ -75,6 +76,15 @@ typedef struct cfg {
 	char *plugin_dir;                  /* default PKGLIBDIR */
 	int log_level;                     /* LOG_LVL_*, from log.level; default info */
 	char *log_target;                  /* "stderr" | "syslog" */
+	/* The long-running daemon (daemon/scheduler.c). */
+	int workers;                       /* account runs at once, default 4 */
+	char *user;                        /* workers run as this user when started as root; NULL */
+	char *pid_file;                    /* when detached; default state_dir/mailmilld.pid */
+	long long run_timeout_s;           /* a worker's whole run, default 1800 */
+	long long message_timeout_s;       /* one message in a worker, default 300 */
+	long long max_backoff_s;           /* cap of the failure back-off, default 3600 */
+	unsigned long long worker_memory;  /* RLIMIT_AS of a worker, 0 = unlimited (default) */
+	long long outbox_interval_s;       /* the daemon flushes the outbox this often, default 60 */
 	cfg_account *accounts;
 	size_t n_accounts;
 	cfg_smtp *smtp;                    /* NULL: no `smtp` group, nothing can be sent */

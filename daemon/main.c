@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 #include <gmime/gmime.h>
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -13,6 +14,9 @@
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
 #include "daemon/run.h"
+#include "daemon/scheduler.h"
+#include "daemon/statelock.h"
+#include "daemon/status.h"
 #include "daemon/store.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
@@ -21,13 +25,19 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: mailmilld [-c FILE] [--once] [--dry-run] [--account NAME] [-v|-q]\n"
+		"usage: mailmilld [-c FILE] [-f] [--account NAME] [-v|-q]\n"
+		"       mailmilld [-c FILE] --once [--dry-run] [--account NAME] [-v|-q]\n"
+		"       mailmilld [-c FILE] --status\n"
 		"       mailmilld [-c FILE] --check-config\n"
 		"       mailmilld [-c FILE] --outbox | --flush\n"
 		"       mailmilld --version | --help\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+		"  -f, --foreground    stay in the foreground (systemd, containers); without it\n"
+		"                      the daemon detaches and writes its pid file\n"
 		"      --once          run every account once, then exit\n"
+		"      --status        per account: last run, result, next run, quarantined\n"
+		"                      messages; the outbox (works while the daemon runs)\n"
 		"      --check-config  validate the configuration and the plugins' settings, then exit\n"
 		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
 		"      --outbox        show the mail queued for the smtp relay and the dead letters\n"
@@ -72,11 +82,13 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "outbox", no_argument, NULL, 'O' },
 		{ "flush", no_argument, NULL, 'F' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "status", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG;
 	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
-	int show_outbox = 0, flush = 0;
+	int show_outbox = 0, flush = 0, foreground = 0, status = 0, lock_fd = -1;
 	char **only = calloc((size_t)argc, sizeof *only);
 	pipeline **pls = NULL;
 	cfg *c = NULL;
@@ -87,13 +99,15 @@ main(int argc, char **argv)
 
 	if (only == NULL)
 		return EX_OSERR;
-	while ((ch = getopt_long(argc, argv, "c:na:vqVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:na:vqVhf", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'o': once = 1; break;
 		case 'C': check = 1; break;
 		case 'O': show_outbox = 1; break;
 		case 'F': flush = 1; break;
+		case 'f': foreground = 1; break;
+		case 'S': status = 1; break;
 		case 'n': ro.dry_run = 1; break;
 		case 'a': only[n_only++] = optarg; break;
 		case 'v': verbose++; break;
@@ -116,9 +130,8 @@ main(int argc, char **argv)
 		free(only);
 		return EX_USAGE;
 	}
-	if (!once && !check && !show_outbox && !flush) {
-		fprintf(stderr, "mailmilld: the long-running mode is not built yet: use --once"
-			" (from cron or a systemd timer) or --check-config\n");
+	if ((ro.dry_run && !once && !check) || (status && (once || check || show_outbox || flush))) {
+		fprintf(stderr, "mailmilld: --dry-run needs --once; --status goes alone\n");
 		free(only);
 		return EX_USAGE;
 	}
@@ -141,6 +154,10 @@ main(int argc, char **argv)
 			rc = EX_USAGE;
 			goto out;
 		}
+	}
+	if (status) {
+		rc = status_print(c, stdout);
+		goto out;
 	}
 	if (show_outbox || flush) {
 		outbox_stats os;
@@ -180,6 +197,28 @@ main(int argc, char **argv)
 		       c->n_accounts == 1 ? "" : "s");
 		goto out;
 	}
+	if (!once) {
+		sched_opts so = {
+			.config_path = path, .foreground = foreground,
+			.log_level = quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : -1,
+			.only = only, .n_only = n_only, .ro = ro,
+		};
+
+		/* Checked; the workers load their own plugins. */
+		for (k = 0; k < c->n_accounts; k++)
+			pipeline_free(&pls[k]);
+		plugin_unload_all();
+		rc = sched_main(c, &so);
+		c = NULL;
+		goto out;
+	}
+	/* Not next to a daemon or another run on the same journal. */
+	if (!ro.dry_run && statelock_take(c->state_dir, &lock_fd, &err) < 0) {
+		log_error("cannot run: %s", err);
+		free(err);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
 	if (store_open(c->state_dir, ro.dry_run, &st, &err) < 0) {
 		log_error("cannot open the store in %s: %s", c->state_dir, err);
 		free(err);
@@ -208,6 +247,8 @@ out:
 			pipeline_free(&pls[k]);
 	free(pls);
 	store_close(&st);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	plugin_unload_all();
 	cfg_free(&c);
 	g_mime_shutdown();

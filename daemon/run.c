@@ -119,6 +119,8 @@ run_login(run *r, const char *password)
 	if (ps == POP3_EAUTH || ps == POP3_ENEG) {
 		pop3_rcode rc = pop3_last_code(r->s);
 
+		if (!pop3_rcode_is_temporary(rc))
+			r->stats->fail = RUN_FAIL_AUTH;
 		log_error("%s: authentication failed (%s as %s): %s%s", a->name, how, a->user,
 			  err != NULL ? err : "refused",
 			  pop3_rcode_is_temporary(rc) ? " (temporary, the server says)" : "");
@@ -223,6 +225,7 @@ run_message(run *r, size_t ei, const buf *body)
 	mm_msg msg;
 	mm_verdict v;
 	char uid[72];
+	gint64 t0 = g_get_monotonic_time();
 
 	crash_point("retr");
 	r->stats->fetched++;
@@ -241,6 +244,8 @@ run_message(run *r, size_t ei, const buf *body)
 			return 0;
 		}
 	}
+	if (r->o->progress != NULL)
+		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
 	m = message_parse(body->data, body->len, &note);
 	if (note != NULL)
 		log_warn("%s: message %lu (uid %s): %s: plugins see its top-level header only",
@@ -258,9 +263,11 @@ run_message(run *r, size_t ei, const buf *body)
 	if (v == MM_PASS)
 		v = a->end == CFG_END_DONE ? MM_DONE : a->end == CFG_END_DEFER ? MM_DEFER : MM_KEEP;
 	mid = g_mime_message_get_message_id(m);
-	log_info("%s: uid %s: <%s>, %zu bytes, %s: %s%s", a->name, uid, mid != NULL ? mid : "",
+	log_info("%s: uid %s: <%s>, %zu bytes, %s: %s in %.3fs%s", a->name, uid, mid != NULL ? mid : "",
 		 body->len, stage != NULL ? stage : "pipeline end", mm_verdict_name(v),
-		 r->o->dry_run ? " (dry run)" : "");
+		 (double)(g_get_monotonic_time() - t0) / 1e6, r->o->dry_run ? " (dry run)" : "");
+	if (r->o->progress != NULL)
+		r->o->progress(r->o->progress_arg, uid, body->len, stage, mm_verdict_name(v));
 	if (v == MM_DEFER) {
 		/* Processed again next time: what it staged must not happen twice. */
 		api_effects_free(&msg.effects);
@@ -328,6 +335,12 @@ run_plan(run *r, GArray *fetch)
 }
 
 static int
+run_stopping(const run *r)
+{
+	return r->o->stop != NULL && *r->o->stop != 0;
+}
+
+static int
 run_fetch(run *r, GArray *fetch, int window)
 {
 	unsigned long long cap = r->a->max_size != 0 ? r->a->max_size : RUN_HARD_MAX_SIZE;
@@ -336,11 +349,11 @@ run_fetch(run *r, GArray *fetch, int window)
 	char *err = NULL;
 	int rc = 0;
 
-	while (got < fetch->len) {
+	while (got < fetch->len && !(run_stopping(r) && got == sent)) {
 		size_t ei;
 		pop3_status ps;
 
-		while (sent < fetch->len && sent - got < (size_t)window) {
+		while (sent < fetch->len && sent - got < (size_t)window && !run_stopping(r)) {
 			ei = g_array_index(fetch, size_t, sent);
 			if (pop3_send_retr(r->s, r->entries[ei].msgno, &err) != POP3_OK)
 				goto io_fail;
@@ -368,6 +381,11 @@ run_fetch(run *r, GArray *fetch, int window)
 		}
 		if (ps != POP3_OK)
 			goto io_fail;
+		if (run_stopping(r)) {
+			/* Already on its way when the stop came: read, not processed. */
+			r->stats->deferred++;
+			continue;
+		}
 		if (run_message(r, ei, &body) < 0) {
 			/* A batch could not be committed: stop before doing more work that
 			 * would be thrown away too. */
@@ -376,6 +394,12 @@ run_fetch(run *r, GArray *fetch, int window)
 		}
 	}
 	buf_free(&body);
+	if (run_stopping(r)) {
+		r->stats->stopped = 1;
+		if (got < fetch->len)
+			log_info("%s: stopping: %zu message(s) left on the server for the next run",
+				 r->a->name, fetch->len - got);
+	}
 	return rc;
 io_fail:
 	log_error("%s: fetching failed: %s", r->a->name, err != NULL ? err : "connection error");
@@ -415,6 +439,7 @@ run_delete(run *r, int window, GPtrArray *deleted)
 		if (ps != POP3_OK)
 			goto fail;
 		g_ptr_array_add(deleted, r->entries[ei].uid);
+		r->stats->deleted_bytes += r->entries[ei].size;
 	}
 	return 0;
 fail:
@@ -576,6 +601,8 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	}
 	rc = 0;
 out:
+	if (rc < 0 && stats->fail == RUN_FAIL_NONE)
+		stats->fail = RUN_FAIL_TEMP;
 	log_info("%s: run %s in %.2fs: %lu listed, %lu fetched (%llu bytes), %lu deleted, %lu kept,"
 		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
