@@ -50,14 +50,18 @@ typedef struct run {
 	int batch_failed;
 } run;
 
+/* Installed on every session: the "quit" crash point must fire whether or
+ * not the operator asked for a protocol trace. */
 static void
 run_trace(void *arg, char dir, const char *line, size_t len)
 {
-	const cfg_account *a = arg;
+	const struct run *r = arg;
 
 	if (dir == 'C' && len >= 4 && strncmp(line, "QUIT", 4) == 0)
 		crash_point("quit");
-	log_debug("%s: %s %.*s", a->name, dir == 'C' ? "C:" : "S:", (int)(len > 300 ? 300 : len), line);
+	if (r->o->trace)
+		log_debug("%s: %s %.*s", r->a->name, dir == 'C' ? "C:" : "S:",
+			  (int)(len > 300 ? 300 : len), line);
 }
 
 static void
@@ -466,15 +470,13 @@ run_connect(run *r, const cfg *c)
 	po.ca_file = a->ca_file;
 	po.connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
 	po.command_timeout_ms = (int)(a->timeout_s * 1000);
-	ps = pop3_connect(&po, &r->s, &err);
+	ps = pop3_connect_trace(&po, run_trace, r, &r->s, &err);
 	if (ps != POP3_OK) {
 		log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
 			  err != NULL ? err : "error");
 		free(err);
 		return -1;
 	}
-	if (r->o->trace)
-		pop3_set_trace(r->s, run_trace, (void *)a);
 	if (pop3_is_tls(r->s))
 		log_debug("%s: %s", a->name, pop3_tls_describe(r->s));
 	if (secret_get(&a->secret, &password, &err) < 0) {
