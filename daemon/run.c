@@ -18,7 +18,7 @@
  */
 #define RUN_BATCH_MAX 512
 #define RUN_BATCH_BYTES (64ULL * 1024 * 1024)
-#define RUN_WINDOW 32                        /* pipelined commands in flight */
+#define RUN_WINDOW 64                        /* pipelined commands in flight */
 #define RUN_MAX_MESSAGES 1000000UL           /* a listing longer than this is refused */
 #define RUN_HARD_MAX_SIZE (1024ULL * 1024 * 1024)
 
@@ -357,14 +357,18 @@ run_fetch(run *r, GArray *fetch, int window)
 		size_t ei;
 		pop3_status ps;
 
-		while (sent < fetch->len && sent - got < (size_t)window && !run_stopping(r)) {
-			ei = g_array_index(fetch, size_t, sent);
-			if (pop3_send_retr(r->s, r->entries[ei].msgno, &err) != POP3_OK)
+		/* Refill the window only when half of it has drained, so that the
+		 * commands go out in few writes rather than one write per message. */
+		if (sent - got <= (size_t)window / 2) {
+			while (sent < fetch->len && sent - got < (size_t)window && !run_stopping(r)) {
+				ei = g_array_index(fetch, size_t, sent);
+				if (pop3_send_retr(r->s, r->entries[ei].msgno, &err) != POP3_OK)
+					goto io_fail;
+				sent++;
+			}
+			if (pop3_flush(r->s, &err) != POP3_OK)
 				goto io_fail;
-			sent++;
 		}
-		if (pop3_flush(r->s, &err) != POP3_OK)
-			goto io_fail;
 		ei = g_array_index(fetch, size_t, got);
 		buf_reset(&body);
 		ps = pop3_recv_retr(r->s, &body, &err);
@@ -423,14 +427,16 @@ run_delete(run *r, int window, GPtrArray *deleted)
 		size_t ei;
 		pop3_status ps;
 
-		while (sent < n && sent - got < (size_t)window) {
-			ei = g_array_index(r->dele, size_t, sent);
-			if (pop3_send_dele(r->s, r->entries[ei].msgno, &err) != POP3_OK)
+		if (sent - got <= (size_t)window / 2) {
+			while (sent < n && sent - got < (size_t)window) {
+				ei = g_array_index(r->dele, size_t, sent);
+				if (pop3_send_dele(r->s, r->entries[ei].msgno, &err) != POP3_OK)
+					goto fail;
+				sent++;
+			}
+			if (pop3_flush(r->s, &err) != POP3_OK)
 				goto fail;
-			sent++;
 		}
-		if (pop3_flush(r->s, &err) != POP3_OK)
-			goto fail;
 		ei = g_array_index(r->dele, size_t, got++);
 		ps = pop3_recv_dele(r->s, &err);
 		if (ps == POP3_ENEG) {
