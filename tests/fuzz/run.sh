@@ -40,6 +40,8 @@ for f in $(for p in $PROTO; do echo "proto/$p"; done) $(for c in $CORE; do echo 
 	objs+=("$o")
 done
 
+export LSAN_OPTIONS=suppressions=$SRC/tests/fuzz/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 status=0
 for t in $TARGETS; do
 	bin=$WORK/fuzz_$t
