@@ -90,6 +90,30 @@ mm_settings_check(mm_ctx *ctx, const config_setting_t *settings, const char *con
 	return bad ? -1 : 0;
 }
 
+int
+mm_ctx_has_stage(const mm_ctx *ctx, const char *stage)
+{
+	int before = 0;
+
+	if (stage == NULL)
+		return 0;
+	for (size_t i = 0; i < ctx->n_stages; i++) {
+		if (ctx->stage_names[i] == NULL || strcmp(ctx->stage_names[i], stage) != 0)
+			continue;
+		if (i > ctx->index)
+			return 1;
+		before = 1;
+	}
+	return before ? -1 : 0;
+}
+
+void
+mm_msg_goto(mm_msg *msg, const char *stage)
+{
+	g_free(msg->goto_stage);
+	msg->goto_stage = g_strdup(stage);
+}
+
 GMimeMessage *
 mm_msg_mime(mm_msg *msg)
 {

@@ -15,6 +15,10 @@ struct mm_ctx {
 	const char *stage;     /* borrowed from the configuration */
 	int dry_run;
 	int errors;            /* mm_ctx_error calls so far */
+	/* For mm_ctx_has_stage: the account's stage names in pipeline order
+	 * (borrowed from the configuration) and this stage's place among them. */
+	const char *const *stage_names;
+	size_t n_stages, index;
 };
 
 struct mm_msg {
@@ -25,6 +29,7 @@ struct mm_msg {
 	const char *account;
 	long long date;
 	GPtrArray *effects;    /* api_effect *, staged by the stages; NULL if none */
+	char *goto_stage;      /* mm_msg_goto's (g_malloc'd); pipeline_run frees it */
 };
 
 /*

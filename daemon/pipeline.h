@@ -21,7 +21,8 @@ int pipeline_build(const cfg *c, const cfg_account *a, int dry_run, pipeline **p
 void pipeline_free(pipeline **pl);
 
 /*
- * Run msg through the stages until one says DONE, KEEP or DEFER.  *stage_r:
+ * Run msg through the stages until one says DONE, KEEP, DEFER or FAIL; a
+ * stage that passes after mm_msg_goto continues at the named later stage.  *stage_r:
  * the deciding stage's name (borrowed), NULL when every stage passed; the
  * verdict is then MM_PASS and the account's pipeline_end applies.
  */

@@ -218,6 +218,50 @@ run_digest_uid(const buf *body, char uid[71])
 	g_free(hex);
 }
 
+int
+run_charge(store *st, const char *account, const char *uid, const char *why, int max_attempts)
+{
+	int attempts = 0;
+	char *err = NULL;
+
+	if (store_ledger_fail(st, account, uid, why, &attempts, &err) < 0) {
+		log_error("%s: uid %s: cannot record the failure (%s): %s", account, uid, why, err);
+		free(err);
+		return -1;
+	}
+	if (attempts < max_attempts) {
+		log_error("%s: uid %s: %s (attempt %d of %d; tried again on the next run)", account,
+			  uid, why, attempts, max_attempts);
+		return 0;
+	}
+	if (store_ledger_quarantine(st, account, uid, &err) < 0) {
+		log_error("%s: uid %s: cannot quarantine: %s", account, uid, err);
+		free(err);
+		return -1;
+	}
+	log_error("%s: uid %s: QUARANTINED after %d failed attempts (last: %s): left on the server"
+		  " and skipped from now on; see mailmilld --status", account, uid, attempts, why);
+	return 1;
+}
+
+/* A stage said MM_FAIL: the message stays on the server and the attempt
+ * counts toward quarantine (a dry run counts nothing). */
+static void
+run_failed(run *r, const char *uid, const char *stage, size_t size)
+{
+	char why[160];
+
+	r->stats->failed++;
+	snprintf(why, sizeof why, "stage %s failed", stage != NULL ? stage : "-");
+	if (r->o->dry_run) {
+		log_info("%s: uid %s: %s (dry run: not counted)", r->a->name, uid, why);
+		return;
+	}
+	if (run_charge(r->st, r->a->name, uid, why, r->a->max_attempts) == 1 &&
+	    r->o->progress != NULL)
+		r->o->progress(r->o->progress_arg, uid, size, stage, "quarantine");
+}
+
 static int
 run_message(run *r, size_t ei, const buf *body)
 {
@@ -272,10 +316,13 @@ run_message(run *r, size_t ei, const buf *body)
 		 (double)(g_get_monotonic_time() - t0) / 1e6, r->o->dry_run ? " (dry run)" : "");
 	if (r->o->progress != NULL)
 		r->o->progress(r->o->progress_arg, uid, body->len, stage, mm_verdict_name(v));
-	if (v == MM_DEFER) {
+	if (v == MM_DEFER || v == MM_FAIL) {
 		/* Processed again next time: what it staged must not happen twice. */
 		api_effects_free(&msg.effects);
-		r->stats->deferred++;
+		if (v == MM_DEFER)
+			r->stats->deferred++;
+		else
+			run_failed(r, uid, stage, body->len);
 		g_object_unref(m);
 		return 0;
 	}

@@ -36,6 +36,16 @@ typedef struct run_stats {
 	int stopped;                       /* the stop flag cut the run short */
 } run_stats;
 
+/*
+ * Count a failed attempt on (account, uid) in the journal and quarantine the
+ * message once it has failed max_attempts times; logs either way.  1 if it
+ * was quarantined now, 0 if counted, -1 if the journal could not be written.
+ * Shared by run.c (a stage said MM_FAIL) and the scheduler (a worker died or
+ * overran its deadline on the message).
+ */
+int run_charge(store *st, const char *account, const char *uid, const char *why,
+	       int max_attempts);
+
 /* 0 if the run completed, -1 if it failed (already logged: a temporary
  * failure, retried on the next run; nothing unprocessed was deleted). */
 int run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st,

@@ -36,7 +36,10 @@ typedef enum {
 	MM_PASS = 0,  /* not mine: hand it to the next stage */
 	MM_DONE = 1,  /* handled: delete from the server (unless the account keeps mail) */
 	MM_KEEP = 2,  /* handled: leave on the server, never process it again */
-	MM_DEFER = 3  /* temporary failure: leave it, try again on the next run */
+	MM_DEFER = 3, /* temporary failure: leave it, try again on the next run */
+	/* appended (still ABI 1): */
+	MM_FAIL = 4   /* failed: leave on the server, count an attempt; quarantined
+		       * (skipped from then on) after the account's max_attempts */
 } mm_verdict;
 
 typedef enum { MM_LOG_ERROR = 0, MM_LOG_WARNING = 1, MM_LOG_INFO = 2, MM_LOG_DEBUG = 3 } mm_log_level;
@@ -93,7 +96,12 @@ void mm_ctx_error(mm_ctx *ctx, const config_setting_t *setting, const char *fmt,
 int mm_settings_check(mm_ctx *ctx, const config_setting_t *settings, const char *const *allowed);
 
 /* ---- the message ---- */
-GMimeMessage *mm_msg_mime(mm_msg *msg);          /* parsed message; never NULL */
+/*
+ * The parsed message; never NULL.  A stage may change it (e.g. add a header)
+ * and later stages see the change; the raw bytes (mm_msg_raw), which the
+ * archive stores, never change.
+ */
+GMimeMessage *mm_msg_mime(mm_msg *msg);
 /* The message as fetched, line ends as "\n" (the POP3 CRLF removed). */
 const char *mm_msg_raw(mm_msg *msg, size_t *len_r);
 const char *mm_msg_uid(mm_msg *msg);             /* the server's UID, or "sha256:<hex>" */
@@ -140,6 +148,24 @@ int mm_queue_raw(mm_ctx *ctx, mm_msg *msg, const char *data, size_t len, const c
  */
 char *mm_kv_get(mm_ctx *ctx, const char *key);
 int mm_kv_put(mm_ctx *ctx, mm_msg *msg, const char *key, const char *value, long long expires_at);
+
+/* ---- routing (appended; still ABI 1) ---- */
+/*
+ * Where a stage named `stage` sits in this account's pipeline relative to
+ * the calling stage: 1 if one comes after it (mm_msg_goto may jump there),
+ * -1 if the only such stages are this one or earlier ones (a jump backwards:
+ * refused, it could loop), 0 if there is none.  Meant for init(), so that a
+ * wrong name is a configuration error with file:line.
+ */
+int mm_ctx_has_stage(const mm_ctx *ctx, const char *stage);
+/*
+ * From process(): when this stage returns MM_PASS, continue with the first
+ * stage named `stage` after it, skipping those in between.  The name is
+ * copied.  Any other verdict ends the pipeline as usual and the jump is
+ * forgotten.  A name with no stage after this one (mm_ctx_has_stage not 1)
+ * defers the message with an error in the log.  The last call wins.
+ */
+void mm_msg_goto(mm_msg *msg, const char *stage);
 
 #ifdef __cplusplus
 }
