@@ -211,7 +211,12 @@ size_t smtp_parse_enhanced(const char *text, size_t len);
 
 /*
  * DATA encoder: "\n" (or CRLF, or bare CR) line ends become CRLF, lines
- * starting with "." get another.  Chunks may split anywhere.  emit returns
+ * starting with "." get another.  A line longer than RFC 5321's limit of
+ * SMTP_DATA_LINE_MAX octets (without CRLF) is folded there with CRLF SPACE,
+ * as Postfix's smtp_line_length_limit does: in a header that is a folding
+ * point, in a body it adds a line break and a space, where a server might
+ * refuse the whole message otherwise (aiosmtpd and others say 500).  Chunks
+ * may split anywhere.  emit returns
  * 0 or -1 (then the encoder returns -1 at once).
  */
 typedef int smtp_emit_fn(void *arg, const char *data, size_t len);
@@ -219,7 +224,9 @@ typedef struct smtp_data_enc {
 	int at_line_start;   /* initially 1 */
 	int after_cr;        /* a CR ended the last chunk: swallow a following LF */
 	unsigned long long out;  /* bytes emitted so far */
+	size_t col;          /* octets on the current wire line (appended) */
 } smtp_data_enc;
+#define SMTP_DATA_LINE_MAX 998
 void smtp_data_init(smtp_data_enc *e);
 int smtp_data_encode(smtp_data_enc *e, const char *in, size_t len, smtp_emit_fn *emit,
 		     void *arg);

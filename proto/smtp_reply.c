@@ -261,8 +261,12 @@ smtp_data_encode(smtp_data_enc *e, const char *in, size_t len, smtp_emit_fn *emi
 		}
 		if (e->at_line_start) {
 			e->at_line_start = 0;
-			if (c == '.' && put(e, emit, arg, ".", 1) < 0)
-				return -1;
+			e->col = 0;
+			if (c == '.') {
+				if (put(e, emit, arg, ".", 1) < 0)
+					return -1;
+				e->col = 1;
+			}
 		}
 		if (c == '\n' || c == '\r') {
 			if (put(e, emit, arg, in + run, i - run) < 0 ||
@@ -273,6 +277,15 @@ smtp_data_encode(smtp_data_enc *e, const char *in, size_t len, smtp_emit_fn *emi
 			run = ++i;
 			continue;
 		}
+		if (e->col >= SMTP_DATA_LINE_MAX) {
+			/* The continuation starts with a space: never a dot to stuff. */
+			if (put(e, emit, arg, in + run, i - run) < 0 ||
+			    put(e, emit, arg, "\r\n ", 3) < 0)
+				return -1;
+			e->col = 1;
+			run = i;
+		}
+		e->col++;
 		i++;
 	}
 	return put(e, emit, arg, in + run, i - run);

@@ -199,6 +199,102 @@ emit_buf(void *arg, const char *data, size_t len)
 	return 0;
 }
 
+/* Growing output buffer for the long-line cases. */
+struct outbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static int
+emit_grow(void *arg, const char *data, size_t len)
+{
+	struct outbuf *o = arg;
+
+	if (o->len + len + 1 > o->cap) {
+		size_t cap = (o->len + len + 1) * 2;
+		char *p = realloc(o->p, cap);
+
+		if (p == NULL)
+			return -1;
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, data, len);
+	o->len += len;
+	o->p[o->len] = '\0';
+	return 0;
+}
+
+/* in encoded with chunks of `chunk` bytes (0: at once); free the result. */
+static char *
+encode_all(const char *in, size_t chunk)
+{
+	struct outbuf out = { NULL, 0, 0 };
+	size_t len = strlen(in), off = 0;
+	smtp_data_enc e;
+
+	assert_int_equal(emit_grow(&out, "", 0), 0);
+	smtp_data_init(&e);
+	while (off < len) {
+		size_t n = chunk == 0 || len - off < chunk ? len - off : chunk;
+
+		assert_int_equal(smtp_data_encode(&e, in + off, n, emit_grow, &out), 0);
+		off += n;
+	}
+	assert_int_equal(smtp_data_finish(&e, emit_grow, &out), 0);
+	assert_int_equal(e.out, out.len);
+	assert_int_equal(smtp_data_wire_size(in, len), out.len);
+	return out.p;
+}
+
+/* A run of n copies of c, in a static buffer of its own (slot 0..3). */
+static const char *
+run_of(int slot, size_t n, char c)
+{
+	static char bufs[4][2600];
+
+	assert_true(n < sizeof(bufs[0]));
+	memset(bufs[slot], c, n);
+	bufs[slot][n] = '\0';
+	return bufs[slot];
+}
+
+/* RFC 5321 4.5.3.1.6: no wire line over 998 octets; longer ones are folded
+ * with CRLF SPACE, the dot-stuffing dot counting as part of the line. */
+static void
+test_data_encoder_long_lines(void **state)
+{
+	static const size_t chunks[] = { 0, 1, 7, 998 };
+	const char *x998 = run_of(0, 998, 'x'), *x999 = run_of(1, 999, 'x');
+	const char *y2500 = run_of(2, 2500, 'y'), *z997 = run_of(3, 997, 'z');
+	static char in[5][8192], want[5][8192];
+	size_t i, c;
+
+	snprintf(in[0], sizeof(in[0]), "%s\n", x998);
+	snprintf(want[0], sizeof(want[0]), "%s\r\n.\r\n", x998);
+	snprintf(in[1], sizeof(in[1]), "%s\n", x999);
+	snprintf(want[1], sizeof(want[1]), "%s\r\n x\r\n.\r\n", x998);
+	snprintf(in[2], sizeof(in[2]), "a\n%s\nb", y2500);
+	snprintf(want[2], sizeof(want[2]), "a\r\n%.998s\r\n %.997s\r\n %s\r\nb\r\n.\r\n",
+		 y2500, y2500, y2500 + 998 + 997);
+	/* "." + 998 bytes: 1000 on the wire after stuffing, folded after 998 */
+	snprintf(in[3], sizeof(in[3]), ".%s\n", x998);
+	snprintf(want[3], sizeof(want[3]), "..%.996s\r\n xx\r\n.\r\n", x998);
+	/* a CRLF right at the limit is a line end, not a fold */
+	snprintf(in[4], sizeof(in[4]), "%s\r\n.%.996s\r\n%s", x998, z997, z997);
+	snprintf(want[4], sizeof(want[4]), "%s\r\n..%.996s\r\n%s\r\n.\r\n", x998, z997, z997);
+	for (i = 0; i < 5; i++) {
+		for (c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+			char *got = encode_all(in[i], chunks[c]);
+
+			if (strcmp(got, want[i]) != 0)
+				fail_msg("long case %zu chunk %zu: got %zu bytes, want %zu", i,
+					 chunks[c], strlen(got), strlen(want[i]));
+			free(got);
+		}
+	}
+}
+
 static void
 test_data_encoder(void **state)
 {
@@ -815,6 +911,7 @@ main(void)
 		cmocka_unit_test(test_reply_two_in_one),
 		cmocka_unit_test(test_enhanced),
 		cmocka_unit_test(test_data_encoder),
+		cmocka_unit_test(test_data_encoder_long_lines),
 		cmocka_unit_test(test_pipelined_one_refused),
 		cmocka_unit_test(test_mail_4xx_then_data_5xx),
 		cmocka_unit_test(test_size_refusal),
