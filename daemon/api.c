@@ -210,6 +210,7 @@ api_effect_free(gpointer p)
 	g_free(e->message_id);
 	g_free(e->key);
 	g_free(e->value);
+	g_free(e->ns);
 	g_free(e);
 }
 
@@ -231,7 +232,9 @@ api_effects_commit(store *st, GPtrArray *effects, char **err_r)
 		const api_effect *e = g_ptr_array_index(effects, i);
 		int rc;
 
-		if (e->is_kv) {
+		if (e->is_kv && e->ns != NULL) {
+			rc = store_kv_ns_put(st, e->ns, e->key, e->value, e->expires_at, now, err_r);
+		} else if (e->is_kv) {
 			rc = store_kv_put(st, e->account, e->stage, e->key, e->value, e->expires_at,
 					  now, err_r);
 		} else {
@@ -437,7 +440,8 @@ api_kv_find(GPtrArray *effects, const mm_ctx *ctx, const char *key)
 	for (guint i = effects != NULL ? effects->len : 0; i > 0; i--) {
 		const api_effect *e = g_ptr_array_index(effects, i - 1);
 
-		if (e->is_kv && strcmp(e->key, key) == 0 && strcmp(e->stage, ctx->stage) == 0 &&
+		if (e->is_kv && e->ns == NULL && strcmp(e->key, key) == 0 &&
+		    strcmp(e->stage, ctx->stage) == 0 &&
 		    strcmp(e->account, ctx->account) == 0)
 			return e;
 	}
@@ -504,4 +508,144 @@ mm_reply_new(mm_ctx *ctx, mm_msg *msg, const char *from, char **rcpt_r, const ch
 {
 	(void)ctx;
 	return reply_new(msg->mime, from, rcpt_r, why_r);
+}
+
+/* ------------------------------------------------- namespaces, sequences */
+
+#define API_MAX_NS 256
+
+static int
+api_ns_ok(mm_ctx *ctx, const char *fn, const char *ns, const char *key)
+{
+	if (ns == NULL || *ns == '\0' || strlen(ns) > API_MAX_NS || key == NULL ||
+	    *key == '\0' || strlen(key) > API_MAX_KEY) {
+		mm_log(ctx, MM_LOG_ERROR, "%s: needs a namespace of 1 to %d bytes and a key of 1 to"
+		       " %d", fn, API_MAX_NS, API_MAX_KEY);
+		return 0;
+	}
+	return 1;
+}
+
+/* The latest staged put of (ns, key) in effects, or NULL. */
+static const api_effect *
+api_kv_ns_find(GPtrArray *effects, const char *ns, const char *key)
+{
+	for (guint i = effects != NULL ? effects->len : 0; i > 0; i--) {
+		const api_effect *e = g_ptr_array_index(effects, i - 1);
+
+		if (e->is_kv && e->ns != NULL && strcmp(e->ns, ns) == 0 && strcmp(e->key, key) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+char *
+mm_kv_get_ns(mm_ctx *ctx, const char *ns, const char *key)
+{
+	long long now = (long long)time(NULL);
+	const api_effect *e = NULL;
+	char *v = NULL, *err = NULL, *g;
+
+	if (!api_ns_ok(ctx, "mm_kv_get_ns", ns, key))
+		return NULL;
+	if (api_cur_msg != NULL)
+		e = api_kv_ns_find(api_cur_msg->effects, ns, key);
+	for (guint i = api_pending != NULL ? api_pending->len : 0; e == NULL && i > 0; i--)
+		e = api_kv_ns_find(g_ptr_array_index(api_pending, i - 1), ns, key);
+	if (e != NULL)
+		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
+	if (api_store == NULL)
+		return NULL;
+	if (store_kv_ns_get(api_store, ns, key, now, &v, &err) < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_get_ns %s %s: %s", ns, key, err != NULL ? err : "error");
+		free(err);
+		return NULL;
+	}
+	if (v == NULL)
+		return NULL;
+	g = g_strdup(v);
+	free(v);
+	return g;
+}
+
+int
+mm_kv_put_ns(mm_ctx *ctx, mm_msg *msg, const char *ns, const char *key, const char *value,
+	     long long expires_at)
+{
+	api_effect *e;
+
+	if (!api_ns_ok(ctx, "mm_kv_put_ns", ns, key))
+		return -1;
+	if (msg == NULL || value == NULL || strlen(value) > API_MAX_VALUE || expires_at < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_put_ns: needs a message and a value of at most %d"
+		       " bytes", API_MAX_VALUE);
+		return -1;
+	}
+	e = g_new0(api_effect, 1);
+	e->is_kv = 1;
+	e->account = g_strdup(ctx->account);
+	e->stage = g_strdup(ctx->stage);
+	e->uid = g_strdup(msg->uid);
+	e->ns = g_strdup(ns);
+	e->key = g_strdup(key);
+	e->value = g_strdup(value);
+	e->expires_at = expires_at;
+	api_stage(msg, e);
+	return 0;
+}
+
+int
+mm_kv_claim_ns(mm_ctx *ctx, const char *ns, const char *key, const char *value,
+	       long long expires_at, char **holder_r)
+{
+	char *holder = NULL, *err = NULL;
+	int rc;
+
+	if (holder_r != NULL)
+		*holder_r = NULL;
+	if (!api_ns_ok(ctx, "mm_kv_claim_ns", ns, key))
+		return -1;
+	if (value == NULL || strlen(value) > API_MAX_VALUE || expires_at < 0 || holder_r == NULL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_claim_ns: needs a value of at most %d bytes and"
+		       " holder_r", API_MAX_VALUE);
+		return -1;
+	}
+	if (api_store == NULL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_claim_ns: no store outside a run");
+		return -1;
+	}
+	rc = store_kv_ns_claim(api_store, ns, key, value, expires_at, (long long)time(NULL),
+			       &holder, &err);
+	if (rc < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_claim_ns %s %s: %s", ns, key,
+		       err != NULL ? err : "error");
+		free(err);
+		return -1;
+	}
+	if (rc == 0) {
+		*holder_r = g_strdup(holder != NULL ? holder : "");
+		free(holder);
+	}
+	return rc;
+}
+
+int
+mm_seq_next(mm_ctx *ctx, const char *ns, const char *name, long long *value_r)
+{
+	char *err = NULL;
+
+	if (value_r == NULL || !api_ns_ok(ctx, "mm_seq_next", ns, name))
+		return -1;
+	*value_r = 0;
+	if (api_store == NULL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_seq_next: no store outside a run");
+		return -1;
+	}
+	if (store_seq_next(api_store, ns, name, value_r, &err) < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_seq_next %s %s: %s", ns, name,
+		       err != NULL ? err : "error");
+		free(err);
+		return -1;
+	}
+	return 0;
 }

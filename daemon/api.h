@@ -53,6 +53,7 @@ typedef struct api_effect {
 	/* kv */
 	char *key, *value;
 	long long expires_at;
+	char *ns;              /* kv in a namespace (mm_kv_put_ns); NULL: scoped */
 } api_effect;
 
 /* The store mm_kv_get reads (NULL: none; outside a run). */

@@ -91,6 +91,22 @@ static const char *const store_migrations[] = {
 	"  failures INTEGER NOT NULL DEFAULT 0,"
 	"  updated  INTEGER NOT NULL"
 	") WITHOUT ROWID;",
+	/* 3 -> 4: plugin state shared across accounts (kv_ns, e.g. a ticket
+	 * queue fed by two mailboxes) and sequences that never repeat */
+	"CREATE TABLE kv_ns ("
+	"  ns         TEXT NOT NULL,"
+	"  key        TEXT NOT NULL,"
+	"  value      TEXT NOT NULL,"
+	"  expires_at INTEGER NOT NULL DEFAULT 0,"   /* 0: never */
+	"  updated    INTEGER NOT NULL,"
+	"  PRIMARY KEY (ns, key)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE seq ("
+	"  ns    TEXT NOT NULL,"
+	"  name  TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"          /* the last number handed out */
+	"  PRIMARY KEY (ns, name)"
+	") WITHOUT ROWID;",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
@@ -1271,4 +1287,190 @@ store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, v
 	}
 	sqlite3_finalize(q);
 	return 0;
+}
+
+/* ------------------------------------------------------------ kv_ns, seq */
+
+int
+store_kv_ns_get(store *st, const char *ns, const char *key, long long now, char **value_r,
+		char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	*value_r = NULL;
+	if (st->db == NULL)
+		return 0;
+	q = store_prep(st, "SELECT value FROM kv_ns WHERE ns = ?1 AND key = ?2"
+		       " AND (expires_at = 0 OR expires_at > ?3)", err_r);
+	if (q == NULL)
+		return -1;
+	if (sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 3, (sqlite3_int64)now) != SQLITE_OK)
+		rc = SQLITE_MISUSE;
+	else
+		rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		const char *v = store_col(q, 0);
+
+		*value_r = strdup(v != NULL ? v : "");
+		sqlite3_finalize(q);
+		if (*value_r == NULL) {
+			store_errf(err_r, "out of memory");
+			return -1;
+		}
+		return 1;
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(st, err_r, "kv_ns get");
+		sqlite3_finalize(q);
+		return -1;
+	}
+	sqlite3_finalize(q);
+	return 0;
+}
+
+int
+store_kv_ns_put(store *st, const char *ns, const char *key, const char *value,
+		long long expires_at, long long now, char **err_r)
+{
+	sqlite3_stmt *q;
+	int own, ok;
+
+	if (ns == NULL || key == NULL || value == NULL || expires_at < 0) {
+		store_errf(err_r, "%s: invalid key-value pair", st->path);
+		return -1;
+	}
+	if (st->readonly)
+		return 0;
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	q = store_prep(st, "INSERT OR REPLACE INTO kv_ns (ns, key, value, expires_at, updated)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5)", err_r);
+	ok = q != NULL &&
+	     store_run(st, q,
+		       sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_text(q, 3, value, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_int64(q, 4, (sqlite3_int64)expires_at) == SQLITE_OK &&
+		       sqlite3_bind_int64(q, 5, (sqlite3_int64)now) == SQLITE_OK,
+		       err_r, "kv_ns put") == 0;
+	if (ok) {
+		q = store_prep(st, "DELETE FROM kv_ns WHERE ns = ?1 AND expires_at > 0"
+			       " AND expires_at <= ?2", err_r);
+		ok = q != NULL &&
+		     store_run(st, q,
+			       sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC) == SQLITE_OK &&
+			       sqlite3_bind_int64(q, 2, (sqlite3_int64)now) == SQLITE_OK,
+			       err_r, "kv_ns expire") == 0;
+	}
+	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_kv_ns_claim(store *st, const char *ns, const char *key, const char *value,
+		  long long expires_at, long long now, char **holder_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int ok, got = 0;
+
+	*holder_r = NULL;
+	if (ns == NULL || key == NULL || value == NULL || expires_at < 0) {
+		store_errf(err_r, "%s: invalid key-value pair", st->path);
+		return -1;
+	}
+	if (st->in_tx) {
+		store_errf(err_r, "%s: a claim commits on its own, not inside a transaction",
+			   st->path);
+		return -1;
+	}
+	if (st->readonly) {
+		/* A dry run claims nothing, but says what a real run would find. */
+		int rc = store_kv_ns_get(st, ns, key, now, holder_r, err_r);
+
+		return rc < 0 ? -1 : rc == 0;
+	}
+	/* Insert-if-absent (an expired claim counts as absent), then read who
+	 * holds it, in one IMMEDIATE transaction: of two processes, one wins. */
+	if (store_begin(st, err_r) < 0)
+		return -1;
+	q = store_prep(st, "INSERT INTO kv_ns (ns, key, value, expires_at, updated)"
+		       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (ns, key) DO UPDATE SET"
+		       " value = excluded.value, expires_at = excluded.expires_at,"
+		       " updated = excluded.updated"
+		       " WHERE kv_ns.expires_at > 0 AND kv_ns.expires_at <= excluded.updated", err_r);
+	ok = q != NULL &&
+	     store_run(st, q,
+		       sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_text(q, 3, value, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_int64(q, 4, (sqlite3_int64)expires_at) == SQLITE_OK &&
+		       sqlite3_bind_int64(q, 5, (sqlite3_int64)now) == SQLITE_OK,
+		       err_r, "kv_ns claim") == 0;
+	if (ok) {
+		got = sqlite3_changes(st->db) == 1;
+		if (!got)
+			ok = store_kv_ns_get(st, ns, key, now, holder_r, err_r) >= 0;
+	}
+	if (store_tx_end(st, 1, ok, err_r) < 0) {
+		free(*holder_r);
+		*holder_r = NULL;
+		return -1;
+	}
+	return got;
+}
+
+int
+store_seq_next(store *st, const char *ns, const char *name, long long *value_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc, ok;
+
+	*value_r = 0;
+	if (ns == NULL || name == NULL) {
+		store_errf(err_r, "%s: a sequence needs a namespace and a name", st->path);
+		return -1;
+	}
+	if (st->in_tx) {
+		store_errf(err_r, "%s: a sequence commits on its own, not inside a transaction",
+			   st->path);
+		return -1;
+	}
+	if (st->db == NULL) {
+		*value_r = 1;
+		return 0;
+	}
+	if (st->readonly) {
+		q = store_prep(st, "SELECT coalesce((SELECT value FROM seq WHERE ns = ?1"
+			       " AND name = ?2), 0) + 1", err_r);
+	} else {
+		if (store_begin(st, err_r) < 0)
+			return -1;
+		q = store_prep(st, "INSERT INTO seq (ns, name, value) VALUES (?1, ?2, 1)"
+			       " ON CONFLICT (ns, name) DO UPDATE SET value = value + 1"
+			       " RETURNING value", err_r);
+	}
+	ok = q != NULL;
+	if (ok) {
+		if (sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC) != SQLITE_OK)
+			rc = SQLITE_MISUSE;
+		else
+			rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW) {
+			*value_r = sqlite3_column_int64(q, 0);
+			rc = sqlite3_step(q);
+		}
+		if (rc != SQLITE_DONE || *value_r <= 0) {
+			store_fail(st, err_r, "sequence");
+			ok = 0;
+		}
+		sqlite3_finalize(q);
+	}
+	if (st->readonly)
+		return ok ? 0 : -1;
+	/* Committed now, before the number is used: it is never handed out twice,
+	 * and a crash before the message's verdict commits only leaves a gap. */
+	return store_tx_end(st, 1, ok, err_r);
 }

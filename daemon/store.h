@@ -179,6 +179,29 @@ typedef void store_quarantine_fn(void *arg, const store_quarantine_row *row);
 int store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, void *arg,
 			  char **err_r);
 
+/* ------------------------------------------------------------ kv_ns, seq
+ * Plugin state in a namespace not scoped to an account (e.g. "ticket:<queue>"
+ * shared by the stages of several accounts), and named sequences.
+ */
+/* 1 and *value_r (allocated, free) if present and not expired, 0 if not, -1. */
+int store_kv_ns_get(store *st, const char *ns, const char *key, long long now, char **value_r,
+		    char **err_r);
+/* Insert or replace (joins the caller's transaction); forgets expired keys of ns. */
+int store_kv_ns_put(store *st, const char *ns, const char *key, const char *value,
+		    long long expires_at, long long now, char **err_r);
+/* Insert key only if absent or expired, committed at once in a transaction
+ * of its own (never inside one): 1 if this call inserted it, 0 and
+ * *holder_r (allocated, free) the value of whoever holds it, -1 on error.
+ * Read-only store: writes nothing; 1 if the key is free. */
+int store_kv_ns_claim(store *st, const char *ns, const char *key, const char *value,
+		      long long expires_at, long long now, char **holder_r, char **err_r);
+/* The next number of the sequence (1, 2, ...), committed at once in a
+ * transaction of its own (never inside one): never handed out twice, even
+ * to another process; a crash after it leaves a gap.  Read-only store: the
+ * number a real run would get, nothing written. */
+int store_seq_next(store *st, const char *ns, const char *name, long long *value_r,
+		   char **err_r);
+
 const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
 int store_schema_version(void);            /* what store_open migrates to */
 #endif

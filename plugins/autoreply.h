@@ -4,7 +4,8 @@
 /*
  * The decisions of the autoreply plugin that need no daemon (unit-tested in
  * tests/unit/test_autoreply.c): should a message get an automatic reply at
- * all (RFC 3834 section 2, RFC 5230 section 4.6)?
+ * all (RFC 3834 section 2, RFC 5230 section 4.6)?  autoreply_rules.c is
+ * compiled into the ticket plugin too, for its acknowledgements.
  */
 #include <stddef.h>
 #include <gmime/gmime.h>
@@ -14,6 +15,7 @@ typedef struct autoreply_rules {
 	const char *loop_marker; /* our X-Loop value */
 	const char *spam_header; /* header name, or NULL */
 	const char *spam_value;  /* substring of its value (case-insensitive), NULL: any */
+	int any_recipient;       /* 1: skip the "addressed to us" rule (ticket: Bcc is fine) */
 } autoreply_rules;
 
 /*

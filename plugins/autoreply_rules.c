@@ -112,7 +112,7 @@ autoreply_skip(const autoreply_rules *r, GMimeMessage *m, const char *sender, ch
 		if (why != NULL)
 			return why;
 	}
-	if (!addressed)
+	if (!addressed && !r->any_recipient)
 		return "none of our addresses is in To, Cc, Resent-To or Resent-Cc";
 	if (sender == NULL)
 		return "no sender to reply to";

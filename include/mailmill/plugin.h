@@ -167,6 +167,40 @@ int mm_ctx_has_stage(const mm_ctx *ctx, const char *stage);
  */
 void mm_msg_goto(mm_msg *msg, const char *stage);
 
+/* ---- state shared across accounts, sequences (appended; still ABI 1) ----
+ *
+ * A namespace `ns` is any string the plugin chooses (e.g. "ticket:default"):
+ * unlike mm_kv_get/mm_kv_put it is not scoped to the account or the stage,
+ * so the stages of several accounts naming the same namespace share it.
+ * Account runs may go on in parallel worker processes: what one of them
+ * stages becomes visible to the others when its batch commits.
+ * Keys up to 512 bytes, values up to 4096; ns up to 256.
+ */
+/* Like mm_kv_get, in namespace ns (this run's staged puts included). */
+char *mm_kv_get_ns(mm_ctx *ctx, const char *ns, const char *key);
+/* Like mm_kv_put: staged with msg, committed with its verdict. */
+int mm_kv_put_ns(mm_ctx *ctx, mm_msg *msg, const char *ns, const char *key, const char *value,
+		 long long expires_at);
+/*
+ * Take `key` in ns for `value` unless somebody holds it, committed at once
+ * (not with a verdict): of two processes claiming one key, exactly one gets
+ * it.  An expired claim (expires_at a time_t, 0 = never) is free again.
+ * Returns 1 if this call took it; 0 and *holder_r (allocated, g_free) the
+ * holder's value if it was taken (perhaps by this plugin in an earlier run
+ * that deferred or crashed: compare the value); -1 after logging an error.
+ * In a dry run nothing is written: 1 if the key is free.
+ */
+int mm_kv_claim_ns(mm_ctx *ctx, const char *ns, const char *key, const char *value,
+		   long long expires_at, char **holder_r);
+/*
+ * The next number (1, 2, ...) of the sequence `name` in ns, committed at once
+ * in a transaction of its own, so no two calls ever get the same number, in
+ * any process; a number taken for a message that is then deferred or lost in
+ * a crash is not handed out again (a gap).  In a dry run: the number a real
+ * run would get, nothing taken.  0, or -1 after logging an error.
+ */
+int mm_seq_next(mm_ctx *ctx, const char *ns, const char *name, long long *value_r);
+
 #ifdef __cplusplus
 }
 #endif

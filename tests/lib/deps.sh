@@ -5,12 +5,13 @@
 # missing.  Needs root (or nothing to do).  A temporary /usr/sbin/policy-rc.d
 # keeps apt from starting a system Dovecot on ports 110/995: the tests start
 # their own private one.  (python3-aiosmtpd: the SMTP capture server of the
-# outgoing-mail tests.)
+# outgoing-mail tests; libcurl4-openssl-dev: the ticket plugin's webhook.)
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
-dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3"
+dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3
+libcurl4-openssl-dev"
 
 missing=
 for p in $PACKAGES; do

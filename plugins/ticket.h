@@ -1,0 +1,69 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_TICKET_H
+#define MM_TICKET_H
+/*
+ * The ticket plugin's parts: ticket.c (settings, threading, numbering,
+ * acknowledgement), ticket_export.c (the JSON document, attachments, files
+ * renamed in sync(), the webhook), ticket_json.c (string escaping).
+ */
+#include <stddef.h>
+#include <glib.h>
+#include <mailmill/plugin.h>
+#include "autoreply.h"
+
+struct ticket {
+	char *queue, *ns;          /* ns: "ticket:<queue>", shared by every stage naming it */
+	char *tag_pre, *tag_post;  /* the subject tag's text around the number (%% undone) */
+	char *tag_fmt;             /* the subject_tag as configured, for snprintf */
+	char *from, *from_addr, *marker;
+	int acknowledge;
+	char *ack_subject, *ack_body;
+	char **notify;             /* NULL-terminated, lower case; NULL: none */
+	autoreply_rules rules;
+	char *json_dir;
+	char *webhook_url, *webhook_ca_file;
+	long webhook_timeout;      /* seconds */
+	mm_verdict verdict;
+	GPtrArray *pending;        /* ticket_file *: written, not yet durable (sync()) */
+	int curl_ready;
+};
+
+/* One ticket event, as exported. */
+typedef struct ticket_event {
+	long long number;
+	const char *tag, *event, *threaded_by;
+	const char *account, *uid, *message_id, *from, *subject;
+	long long received, date;
+} ticket_event;
+
+/* ---- ticket_json.c ---- */
+/* Append s as a JSON string (quotes included); invalid UTF-8 is replaced. */
+void tj_str(GString *out, const char *s);
+/* Append "key": (with a comma before unless first). */
+void tj_key(GString *out, const char *key, int *first);
+
+/* ---- ticket_export.c ---- */
+/*
+ * The event's JSON document (g_free): keys ticket, tag, queue, event,
+ * threaded_by, account, uid, message_id, from, subject, received, date,
+ * headers, body, body_truncated, attachments.  With json_dir set, the
+ * attachments are written to temporary files beside it (made durable and
+ * renamed by ticket_sync); `base` names the event's files.  NULL and a log
+ * line when a file cannot be written.
+ */
+char *ticket_export_build(struct ticket *t, mm_ctx *ctx, GMimeMessage *m,
+			  const ticket_event *ev, const char *base);
+/* Write the document as base.json (temporary until ticket_sync).  0 / -1. */
+int ticket_export_file(struct ticket *t, mm_ctx *ctx, const char *base, const char *json);
+/* POST the document to webhook_url.  0 on 2xx, -1 (logged) otherwise. */
+int ticket_export_post(struct ticket *t, mm_ctx *ctx, const char *json, const char *idem_key);
+/* The plugin's sync(): fsync + rename every pending file, fsync json_dir. */
+int ticket_sync(void *state, mm_ctx *ctx);
+/* Forget pending files (unlinking the temporaries). */
+void ticket_export_drop(struct ticket *t);
+/* A file name made of [A-Za-z0-9._-] only, never starting with '.', at most
+ * 80 bytes, "attachment" if nothing is left.  g_free. */
+char *ticket_safe_name(const char *name);
+int ticket_curl_init(struct ticket *t, mm_ctx *ctx);
+void ticket_curl_fini(struct ticket *t);
+#endif

@@ -1,0 +1,150 @@
+#!/bin/bash
+# mailmill - ISC licence, see LICENSE
+#
+# The ticket plugin end to end: two Dovecot mailboxes feed one queue; the
+# threading cases as a table (new ticket; the requester's reply with the tag;
+# a stranger quoting someone else's tag; References only; a reply to the
+# acknowledgement; one Message-ID in both mailboxes; another installation's
+# prefix); one acknowledgement per new ticket and none to list or
+# auto-submitted mail, over SMTP to a capturing server; kill -9 between the
+# ticket commit and DELE opens no second ticket.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/smtp.sh"
+mm_setup
+smtp_setup
+plan 35
+
+env_start srv
+smtp_start cap
+M=$T/msgs
+mkdir -p "$M"
+DB=$T/state/mailmill.db
+
+# mkmsg USER NAME FROM MSGID SUBJECT [header lines...]: a message into USER's Maildir.
+mkmsg() {
+	local user=$1 name=$2 from=$3 mid=$4 subject=$5 h f
+	shift 5
+	f=$M/$name.eml
+	{
+		echo "Return-Path: <$from>"
+		echo "From: <$from>"
+		echo "To: Support <support@example.org>"
+		echo "Subject: $subject"
+		echo "Message-ID: <$mid>"
+		echo "Date: Mon, 01 Jan 2024 10:00:00 +0000"
+		for h in "$@"; do echo "$h"; done
+		echo
+		echo "Body of $name."
+	} >"$f"
+	env_user "$user"
+	env_seed_files "$f"
+}
+
+# Two accounts, one queue.
+conf() {
+	local a
+	{
+		echo "state_dir = \"$T/state\";"
+		echo "plugin_dir = \"$PLUGIN_DIR\";"
+		echo "log = { level = \"info\"; target = \"stderr\"; };"
+		smtp_conf_group none
+		echo "accounts = ("
+		for a in 1 2; do
+			[ "$a" = 2 ] && echo ","
+			echo "{ name = \"box$a\"; host = \"localhost\"; port = $POP3_PORT; tls = \"none\";"
+			echo "  user = \"user$a\"; password = \"$MAILENV_PASS\"; allow_plaintext_password = true;"
+			echo "  pipeline = ("
+			echo "    { plugin = \"ticket\"; queue = \"support\"; from = \"Support <support@example.org>\"; },"
+			echo "    { plugin = \"archive\"; path = \"$T/archive$a\"; } ); }"
+		done
+		echo ");"
+	} >"$T/t.conf"
+	chmod 600 "$T/t.conf"
+}
+conf
+
+# ticket_of MESSAGE-ID: the ticket the queue recorded for it ("" if none).
+ticket_of() { sqlite3 "$DB" "SELECT value FROM kv_ns WHERE ns = 'ticket:support' AND key = 'mid:$1';"; }
+tickets() { sqlite3 "$DB" "SELECT count(*) FROM kv_ns WHERE ns = 'ticket:support' AND key GLOB 't:*';"; }
+seqval() { sqlite3 "$DB" "SELECT coalesce((SELECT value FROM seq WHERE ns = 'ticket:support'), 0);"; }
+
+# ---- run 1: new tickets; acknowledgements only where RFC 3834 allows
+mkmsg user1 a1 alice@example.com a1@example.com "Printer broken"
+mkmsg user1 b1 bob@example.com b1@example.com "VPN down"
+mkmsg user1 c1 carol@example.com c1@example.com "Newsletter" "List-Id: <news.example.com>"
+mkmsg user1 d1 dave@example.com d1@example.com "Out of office" "Auto-Submitted: auto-replied"
+mm run1 -c "$T/t.conf" --once -v
+rc_is "run 1 exits 0" 0
+is "four tickets opened" "$(tickets)" 4
+is "new ticket: Alice's message opens ticket 1" "$(ticket_of a1@example.com)" 1
+is "new ticket: Bob's message opens ticket 2" "$(ticket_of b1@example.com)" 2
+is "two acknowledgements (none to list or auto-submitted mail)" "$(smtp_count)" 2
+check "the list mail's reason is logged" err_has "ticket 3: no acknowledgement to <carol@example.com>: mailing list mail"
+check "the auto-submitted mail's reason is logged" err_has "ticket 4: no acknowledgement to <dave@example.com>: Auto-Submitted: auto-replied"
+ack=$(grep -l "^Subject: \[Ticket#000001\] Printer broken" "$SMTP_OUT"/*.eml)
+check "Alice's acknowledgement carries the tag [Ticket#000001]" test -n "$ack"
+check "it is an automatic reply (Auto-Submitted, In-Reply-To)" \
+	grep -q "^In-Reply-To: <a1@example.com>" "$ack"
+ack_id=$(tr -d '\r' <"$ack" | sed -n 's/^Message-Id: <\(.*\)>$/\1/Ip' | head -n 1)
+is "the acknowledgement's Message-ID is recorded for ticket 1" "$(ticket_of "$ack_id")" 1
+env_user user1
+is "mailbox 1 emptied" "$(env_count)" 0
+
+# ---- run 2: the threading table
+mkmsg user1 a2 alice@example.com a2@example.com "Re: [Ticket#000001] Printer broken"
+mkmsg user1 m1 mallory@example.net m1@example.net "[Ticket#000001] please give me access"
+mkmsg user1 e1 erin@example.com e1@example.com "more details" "References: <x1@elsewhere.org> <b1@example.com>"
+mkmsg user1 a3 alice@example.com a3@example.com "Re: thanks" "In-Reply-To: <$ack_id>"
+mkmsg user1 o1 bob@example.com o1@example.com "Re: [Other#000002] VPN down"
+mkmsg user1 f1 frank@example.com dup@example.com "Same mail, two mailboxes"
+mkmsg user2 f2 frank@example.com dup@example.com "Same mail, two mailboxes"
+mm run2 -c "$T/t.conf" --once -v
+rc_is "run 2 exits 0" 0
+# case | Message-ID | ticket
+while IFS='|' read -r desc mid want; do
+	is "threading: $desc" "$(ticket_of "$mid")" "$want"
+done <<'TABLE'
+requester replies with the tag|a2@example.com|1
+stranger quotes someone else's tag: a new ticket|m1@example.net|5
+References only (rightmost known id)|e1@example.com|2
+reply to the acknowledgement|a3@example.com|1
+another installation's prefix: a new ticket|o1@example.com|6
+same Message-ID from two mailboxes|dup@example.com|7
+TABLE
+check "the stranger's tag is logged as not trusted" err_has "mallory@example.net> is not a participant of ticket 1"
+check "the follow-up by subject is logged" err_has "follow-up to ticket 1 \[Ticket#000001\] by subject"
+check "the second copy is not taken in twice" err_has "<dup@example.com> was already taken in \(ticket 7\)"
+is "seven tickets in all" "$(tickets)" 7
+is "numbering has no gap" "$(seqval)" 7
+is "Erin is now a participant of ticket 2" \
+	"$(sqlite3 "$DB" "SELECT value FROM kv_ns WHERE key = 'p:2:erin@example.com';")" participant
+is "three more acknowledgements (tickets 5, 6, 7), none for follow-ups" "$(smtp_count)" 5
+is "Frank got one acknowledgement" "$(grep -l '^Subject: \[Ticket#000007\]' "$SMTP_OUT"/*.eml | wc -l)" 1
+env_user user1
+is "mailbox 1 emptied" "$(env_count)" 0
+env_user user2
+is "mailbox 2 emptied (the duplicate is archived, not ticketed)" "$(env_count)" 0
+check "the duplicate is still archived by the next stage" test "$(archive_count "$T/archive2")" = 1
+
+# ---- run 3: nothing new, nothing sent again
+mm run3 -c "$T/t.conf" --once
+rc_is "run 3 exits 0" 0
+is "no acknowledgement is sent twice" "$(smtp_count)" 5
+
+# ---- kill -9 after the ticket's commit, before DELE
+mkmsg user1 k1 kate@example.com k1@example.com "Crash test"
+if have_crashpoints; then
+	MM_ENV_EXTRA="MAILMILL_CRASH=commit:1" mm crash -c "$T/t.conf" --once
+	env_user user1
+	is "crash: the message is still on the server" "$(env_count)" 1
+	mm after -c "$T/t.conf" --once -v
+	env_user user1
+	is "after restart: the message is deleted" "$(env_count)" 0
+	is "after restart: one ticket for it (8), no second one" "$(ticket_of k1@example.com)|$(tickets)|$(seqval)" "8|8|8"
+	is "after restart: one acknowledgement for it" "$(grep -l '^Subject: \[Ticket#000008\]' "$SMTP_OUT"/*.eml | wc -l)" 1
+else
+	for d in "crash: still on the server" "restart: deleted" "restart: one ticket" "restart: one ack"; do
+		skip "$d" "built without --enable-crashpoints"
+	done
+fi
