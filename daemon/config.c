@@ -227,11 +227,30 @@ cfg_get_duration(cfg_errs *e, const config_setting_t *s, const char *ctx, long l
 	return 0;
 }
 
+/* max as a size is written (units_size: "2G", "1024G"), for messages. */
+static const char *
+cfg_size_name(unsigned long long max, char *buf, size_t len)
+{
+	static const char suffix[] = "KMG";
+	int i = -1;
+
+	while (i < 2 && max >= 1024 && max % 1024 == 0) {
+		max /= 1024;
+		i++;
+	}
+	if (i < 0)
+		snprintf(buf, len, "%llu", max);
+	else
+		snprintf(buf, len, "%llu%c", max, suffix[i]);
+	return buf;
+}
+
 static int
 cfg_get_size(cfg_errs *e, const config_setting_t *s, const char *ctx, unsigned long long max,
 	     unsigned long long *out)
 {
 	unsigned long long v;
+	char unit[24];
 
 	if (cfg_is_int(s)) {
 		long long i = config_setting_get_int64(s);
@@ -252,8 +271,8 @@ cfg_get_size(cfg_errs *e, const config_setting_t *s, const char *ctx, unsigned l
 		return -1;
 	}
 	if (v > max) {
-		cfg_err(e, s, ctx, "'%s' must be at most %llu bytes (2G), not %llu",
-			config_setting_name(s), max, v);
+		cfg_err(e, s, ctx, "'%s' must be at most %llu bytes (%s), not %llu",
+			config_setting_name(s), max, cfg_size_name(max, unit, sizeof unit), v);
 		return -1;
 	}
 	*out = v;

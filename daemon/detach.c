@@ -10,7 +10,7 @@
 #include "daemon/detach.h"
 
 int
-detach_fork(char **err_r)
+detach_fork(int quiet_stderr, char **err_r)
 {
 	pid_t pid;
 	int fd;
@@ -27,7 +27,8 @@ detach_fork(char **err_r)
 		return -1;
 	}
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0) {
+	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
+	    (quiet_stderr && dup2(fd, STDERR_FILENO) < 0)) {
 		*err_r = g_strdup_printf("cannot open /dev/null: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -44,16 +45,30 @@ detach_write_pidfile(const char *path, char **err_r)
 	char buf[32];
 	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	ssize_t w;
 
-	if (fd < 0 || write(fd, buf, (size_t)n) != (ssize_t)n || close(fd) < 0 ||
-	    rename(tmp, path) < 0) {
-		*err_r = g_strdup_printf("cannot write the pid file %s: %s", path, strerror(errno));
-		unlink(tmp);
-		g_free(tmp);
-		return -1;
+	if (fd < 0)
+		goto fail;
+	w = write(fd, buf, (size_t)n);
+	if (w != (ssize_t)n) {
+		if (w >= 0)
+			errno = ENOSPC;     /* a short write sets no errno */
+		goto fail;
 	}
+	/* close() is the last chance to hear of a write that did not happen. */
+	n = close(fd);
+	fd = -1;
+	if (n < 0 || rename(tmp, path) < 0)
+		goto fail;
 	g_free(tmp);
 	return 0;
+fail:
+	*err_r = g_strdup_printf("cannot write the pid file %s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	g_free(tmp);
+	return -1;
 }
 
 void

@@ -3,13 +3,16 @@
 #define MM_DETACH_H
 /*
  * Leaving the terminal: fork, new session, cwd "/", stdin and stdout from
- * /dev/null.  stderr is left as it is: a detached daemon should log to
- * syslog (log.target), but an operator who redirected stderr keeps it.
+ * /dev/null.  stderr: to /dev/null too when the daemon logs to syslog
+ * (quiet_stderr), so that it holds no terminal or pipe of whoever started
+ * it (a shell's `$(mailmilld)` would otherwise wait forever); left alone
+ * when it logs to stderr, so that an operator who redirected stderr to a
+ * file (mailmilld 2>>/var/log/mailmill.log) keeps the log there.
  */
 
 /* 1 in the original process (which should return from main with 0), 0 in
  * the detached one, -1 and *err_r (allocated) on failure. */
-int detach_fork(char **err_r);
+int detach_fork(int quiet_stderr, char **err_r);
 /* Write the pid file atomically (tmp + rename), mode 0644. */
 int detach_write_pidfile(const char *path, char **err_r);
 /* Remove it if it still holds our pid. */

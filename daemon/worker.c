@@ -2,15 +2,11 @@
 #include <config.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <inttypes.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/worker.h"
@@ -18,6 +14,8 @@
 #include "daemon/outbox.h"
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
+#include "daemon/privs.h"
+#include "daemon/progress.h"
 #include "daemon/store.h"
 
 static volatile sig_atomic_t worker_stop;
@@ -50,69 +48,25 @@ static void
 worker_progress(void *arg, const char *uid, unsigned long long size, const char *stage,
 		const char *verdict)
 {
-	char line[256];
-	int n;
+	char line[PROGRESS_LINE_MAX];
+	int n = progress_format_message(line, sizeof line, uid, size, verdict, stage);
 
 	(void)arg;
-	if (verdict == NULL)
-		n = snprintf(line, sizeof line, "S %s %llu\n", uid, size);
-	else
-		n = snprintf(line, sizeof line, "D %s %llu %s %s\n", uid, size, verdict,
-			     stage != NULL ? stage : "-");
-	if (n > 0 && (size_t)n < sizeof line)
+	if (n > 0)
 		worker_send(line, (size_t)n);
 }
 
 static void
 worker_report(const run_stats *s, int failed)
 {
-	char line[768];
+	char line[PROGRESS_LINE_MAX];
 	const char *e = log_last_error();
 	int n;
 
-	if (failed && e[0] != '\0') {
-		char clean[512];
-		size_t i;
-
-		snprintf(clean, sizeof clean, "%s", e);
-		for (i = 0; clean[i] != '\0'; i++)
-			if (clean[i] == '\n' || clean[i] == '\r')
-				clean[i] = ' ';
-		n = snprintf(line, sizeof line, "E %s\n", clean);
-		if (n > 0)
-			worker_send(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-	}
-	n = snprintf(line, sizeof line, "R %lu %lu %lu %lu %lu %llu %llu %d %d\n", s->fetched,
-		     s->deleted, s->kept, s->deferred, s->skipped, s->bytes, s->deleted_bytes,
-		     (int)s->fail, s->stopped);
-	if (n > 0 && (size_t)n < sizeof line)
+	if (failed && e[0] != '\0' && (n = progress_format_error(line, sizeof line, e)) > 0)
 		worker_send(line, (size_t)n);
-}
-
-int
-worker_drop_privileges(const char *user, char **err_r)
-{
-	struct passwd *pw;
-
-	if (user == NULL || geteuid() != 0)
-		return 0;
-	errno = 0;
-	pw = getpwnam(user);
-	if (pw == NULL) {
-		*err_r = g_strdup_printf("user \"%s\": %s", user, errno ? strerror(errno) : "no such user");
-		return -1;
-	}
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-	    setuid(pw->pw_uid) < 0) {
-		*err_r = g_strdup_printf("cannot become user \"%s\": %s", user, strerror(errno));
-		return -1;
-	}
-	/* setuid from root drops the saved id too; make sure it cannot come back. */
-	if (pw->pw_uid != 0 && setuid(0) == 0) {
-		*err_r = g_strdup_printf("could regain root after becoming \"%s\"", user);
-		return -1;
-	}
-	return 0;
+	if ((n = progress_format_result(line, sizeof line, s)) > 0)
+		worker_send(line, (size_t)n);
 }
 
 static void
@@ -157,16 +111,14 @@ worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 	memset(&a.secret, 0, sizeof a.secret);
 	a.secret.kind = SECRET_INLINE;
 	a.secret.value = password;
-	if (worker_drop_privileges(c->user, &err) < 0) {
+	if (privs_drop(c->user, &err) < 0) {
 		log_error("%s: %s", a.name, err);
 		goto fail;
 	}
-	if (c->worker_memory > 0) {
-		struct rlimit rl = { (rlim_t)c->worker_memory, (rlim_t)c->worker_memory };
-
-		if (setrlimit(RLIMIT_AS, &rl) < 0)
-			log_warn("%s: cannot limit memory to %llu bytes: %s", a.name,
-				 c->worker_memory, strerror(errno));
+	if (privs_limit_memory(c->worker_memory, &err) < 0) {
+		log_warn("%s: %s", a.name, err);
+		free(err);
+		err = NULL;
 	}
 	if (store_open(c->state_dir, o->dry_run, &st, &err) < 0) {
 		log_error("%s: cannot open the store in %s: %s", a.name, c->state_dir, err);
@@ -244,11 +196,15 @@ worker_outbox_main(const cfg *c, int trace)
 	char *err = NULL;
 	int rc;
 
-	if (worker_drop_privileges(c->user, &err) < 0 ||
+	if (privs_drop(c->user, &err) < 0 ||
 	    store_open(c->state_dir, 0, &st, &err) < 0) {
 		log_error("outbox: %s", err);
 		free(err);
 		return EX_TEMPFAIL;
+	}
+	if (privs_limit_memory(c->worker_memory, &err) < 0) {
+		log_warn("outbox: %s", err);
+		free(err);
 	}
 	memset(&os, 0, sizeof os);
 	rc = outbox_flush(c, st, 0, trace, &os);
@@ -275,82 +231,4 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 	}
 	*pid_r = pid;
 	return 0;
-}
-
-static int
-worker_word(const char **p, char *out, size_t max)
-{
-	size_t n = strcspn(*p, " ");
-
-	if (n == 0 || n >= max)
-		return -1;
-	memcpy(out, *p, n);
-	out[n] = '\0';
-	*p += n;
-	if (**p == ' ')
-		(*p)++;
-	return 0;
-}
-
-static int
-worker_number(const char **p, unsigned long long *out)
-{
-	char w[24], *end;
-
-	if (worker_word(p, w, sizeof w) < 0 || w[0] < '0' || w[0] > '9')
-		return -1;
-	errno = 0;
-	*out = strtoull(w, &end, 10);
-	return errno != 0 || *end != '\0' ? -1 : 0;
-}
-
-int
-worker_parse(const char *line, worker_event *ev)
-{
-	const char *p = line + 2;
-	unsigned long long v[9];
-	int i;
-
-	memset(ev, 0, sizeof *ev);
-	if (line[0] == '\0' || line[1] != ' ')
-		return -1;
-	switch (line[0]) {
-	case 'S':
-		ev->kind = WORKER_EV_START;
-		return worker_word(&p, ev->uid, sizeof ev->uid) < 0 ||
-		       worker_number(&p, &ev->size) < 0 || *p != '\0' ? -1 : 0;
-	case 'D':
-		ev->kind = WORKER_EV_DONE;
-		if (worker_word(&p, ev->uid, sizeof ev->uid) < 0 ||
-		    worker_number(&p, &ev->size) < 0 ||
-		    worker_word(&p, ev->verdict, sizeof ev->verdict) < 0 ||
-		    worker_word(&p, ev->stage, sizeof ev->stage) < 0 || *p != '\0')
-			return -1;
-		if (strcmp(ev->stage, "-") == 0)
-			ev->stage[0] = '\0';
-		return 0;
-	case 'E':
-		ev->kind = WORKER_EV_ERROR;
-		snprintf(ev->error, sizeof ev->error, "%s", p);
-		return 0;
-	case 'R':
-		ev->kind = WORKER_EV_RESULT;
-		for (i = 0; i < 9; i++)
-			if (worker_number(&p, &v[i]) < 0)
-				return -1;
-		if (*p != '\0' || v[7] > RUN_FAIL_AUTH || v[8] > 1)
-			return -1;
-		ev->stats.fetched = (unsigned long)v[0];
-		ev->stats.deleted = (unsigned long)v[1];
-		ev->stats.kept = (unsigned long)v[2];
-		ev->stats.deferred = (unsigned long)v[3];
-		ev->stats.skipped = (unsigned long)v[4];
-		ev->stats.bytes = v[5];
-		ev->stats.deleted_bytes = v[6];
-		ev->stats.fail = (run_fail)v[7];
-		ev->stats.stopped = (int)v[8];
-		return 0;
-	default:
-		return -1;
-	}
 }

@@ -4,21 +4,16 @@
 /*
  * A worker: one account run in a forked process, so that a plugin that
  * crashes or hangs takes down that run and not the daemon.  The worker
- * reports its progress to the daemon over a pipe, one line per event:
- *
- *   S uid size                      a message went into the pipeline
- *   D uid size verdict stage        it was decided (stage "-": the pipeline end)
- *   E text                          the last error logged (once, before R)
- *   R fetched deleted kept deferred skipped bytes deleted_bytes fail stopped
- *
- * so the daemon knows which message was in hand when the worker died or
- * passed a deadline.  UIDs, verdicts and stage names hold no spaces.
+ * reports its progress to the daemon over a pipe (daemon/progress.h), so the
+ * daemon knows which message was in hand when the worker died or passed a
+ * deadline.
  *
  * In the worker: SIGTERM and SIGINT set the run's stop flag (finish the
  * message in hand, QUIT); SIGHUP and SIGUSR1 are ignored.  The password is
  * fetched first, then privileges are dropped (the `user` setting, when
  * started as root) and the resource limit applied, then the store is opened
- * and the plugins loaded: a plugin never runs as root when `user` is set.
+ * and the plugins loaded: a plugin never runs as root when `user` is set
+ * (daemon/privs.h).  A worker_memory limit it cannot set is logged, not fatal.
  *
  * Exit status: 0 the run finished, 75 it failed, 77 authentication was
  * refused, 78 the pipeline could not be built.
@@ -37,21 +32,6 @@
 int worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r,
 		 int *fd_r, char **err_r);
 
-typedef enum { WORKER_EV_START, WORKER_EV_DONE, WORKER_EV_ERROR, WORKER_EV_RESULT } worker_ev_kind;
-
-typedef struct worker_event {
-	worker_ev_kind kind;
-	char uid[72];
-	unsigned long long size;
-	char verdict[16];
-	char stage[72];              /* "" for the pipeline end */
-	char error[512];
-	run_stats stats;             /* WORKER_EV_RESULT */
-} worker_event;
-
-/* One line of the protocol above (without its '\n'): 0, or -1 if malformed. */
-int worker_parse(const char *line, worker_event *ev);
-
 /*
  * Fork a process that flushes the outbox once (daemon/outbox.h), with the
  * same privileges and limits as a worker.  Exit 0, or 75 if the relay
@@ -59,6 +39,4 @@ int worker_parse(const char *line, worker_event *ev);
  */
 int worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r);
 
-/* Drop to user (name) when running as root: 0, or -1 and *err_r. */
-int worker_drop_privileges(const char *user, char **err_r);
 #endif

@@ -1,0 +1,25 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_PRIVS_H
+#define MM_PRIVS_H
+/*
+ * The `user` and `worker_memory` settings.  The daemon (started as root)
+ * keeps root to read secrets and configuration; the processes it forks to
+ * talk to servers and run plugins become `user`.  Those write the store,
+ * so at start the daemon gives the state directory and the store's files
+ * to that user (privs_chown_state); the archive paths are the operator's
+ * to make writable by it (mailmill.conf(5)).
+ */
+#include "daemon/config.h"
+
+/* Become user (by name) when running as root, for good: groups, gid, uid;
+ * a no-op when user is NULL or we are not root.  0, or -1 and *err_r. */
+int privs_drop(const char *user, char **err_r);
+
+/* Limit the address space to bytes (0: no limit).  0, or -1 and *err_r. */
+int privs_limit_memory(unsigned long long bytes, char **err_r);
+
+/* As root with c->user set: chown state_dir and the store's files
+ * (mailmill.db, -wal, -shm) to that user and its group, so its workers can
+ * write them.  0 (also when there is nothing to do), or -1 and *err_r. */
+int privs_chown_state(const cfg *c, char **err_r);
+#endif
