@@ -674,7 +674,6 @@ ticket_claim(struct ticket *t, mm_ctx *ctx, mm_msg *msg, const char *ckey, long 
 			g_free(me);
 			return -2;
 		}
-		rc = rc == 1 ? 0 : 0;
 	}
 	if (holder != NULL) {
 		if (strncmp(holder, me, strlen(me)) == 0) {
