@@ -707,6 +707,7 @@ ticket_process(void *state, mm_msg *msg, mm_ctx *ctx)
 	char *ckey = NULL, *tag = NULL, *json = NULL, *base = NULL, *digest, *nstr;
 	long long n = 0, tn;
 	int opened, rc;
+	guint mark;
 	mm_verdict v = t->verdict;
 	ticket_event ev;
 
@@ -764,10 +765,12 @@ ticket_process(void *state, mm_msg *msg, mm_ctx *ctx)
 	ev.subject = subject;
 	ev.received = (long long)time(NULL);
 	ev.date = mm_msg_date(msg);
+	mark = ticket_export_mark(t);
 	if (t->json_dir != NULL || t->webhook_url != NULL) {
 		json = ticket_export_build(t, ctx, m, &ev, base);
 		if (json == NULL) {
 			g_free(digest);
+			ticket_export_undo(t, mark);
 			v = MM_DEFER;
 			goto out;
 		}
@@ -779,13 +782,14 @@ ticket_process(void *state, mm_msg *msg, mm_ctx *ctx)
 			mm_log(ctx, MM_LOG_WARNING, "uid %s: ticket %lld: webhook failed: deferred",
 			       mm_msg_uid(msg), n);
 			g_free(digest);
-			ticket_export_drop(t);
+			ticket_export_undo(t, mark);
 			v = MM_DEFER;
 			goto out;
 		}
 	}
 	g_free(digest);
 	if (t->json_dir != NULL && !mm_ctx_dry_run(ctx) && ticket_export_file(t, ctx, base, json) < 0) {
+		ticket_export_undo(t, mark);
 		v = MM_DEFER;
 		goto out;
 	}

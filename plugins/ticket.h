@@ -59,6 +59,10 @@ int ticket_export_file(struct ticket *t, mm_ctx *ctx, const char *base, const ch
 int ticket_export_post(struct ticket *t, mm_ctx *ctx, const char *json, const char *idem_key);
 /* The plugin's sync(): fsync + rename every pending file, fsync json_dir. */
 int ticket_sync(void *state, mm_ctx *ctx);
+/* Where the pending files stand now; undo: forget (and unlink) those written
+ * since the mark, i.e. one message's, leaving the rest of the batch alone. */
+guint ticket_export_mark(const struct ticket *t);
+void ticket_export_undo(struct ticket *t, guint mark);
 /* Forget pending files (unlinking the temporaries). */
 void ticket_export_drop(struct ticket *t);
 /* A file name made of [A-Za-z0-9._-] only, never starting with '.', at most

@@ -123,6 +123,21 @@ ticket_export_drop(struct ticket *t)
 		g_ptr_array_set_size(t->pending, 0);
 }
 
+guint
+ticket_export_mark(const struct ticket *t)
+{
+	return t->pending != NULL ? t->pending->len : 0;
+}
+
+void
+ticket_export_undo(struct ticket *t, guint mark)
+{
+	while (t->pending != NULL && t->pending->len > mark) {
+		unlink(((ticket_file *)g_ptr_array_index(t->pending, t->pending->len - 1))->tmp);
+		g_ptr_array_set_size(t->pending, t->pending->len - 1);
+	}
+}
+
 static int
 ticket_fsync_path(mm_ctx *ctx, const char *path, int dir)
 {
