@@ -44,33 +44,14 @@ typedef struct supervise_worker {
 	int exited, status, eof;
 } supervise_worker;
 
+/* The worker died or overran its deadline with this message in hand. */
 static void
 supervise_charge(sched *s, supervise_worker *w, const char *why)
 {
 	const cfg_account *ca = cfg_find_account(s->c, w->acct->name);
-	int max = ca != NULL ? ca->max_attempts : 3, attempts = 0;
-	char *err = NULL;
 
-	if (store_ledger_fail(s->st, w->acct->name, w->uid, why, &attempts, &err) < 0) {
-		log_error("%s: uid %s: cannot record the failure (%s): %s", w->acct->name, w->uid,
-			  why, err);
-		free(err);
-		return;
-	}
-	if (attempts < max) {
-		log_error("%s: uid %s: %s (attempt %d of %d; tried again on the next run)",
-			  w->acct->name, w->uid, why, attempts, max);
-		return;
-	}
-	if (store_ledger_quarantine(s->st, w->acct->name, w->uid, &err) < 0) {
-		log_error("%s: uid %s: cannot quarantine: %s", w->acct->name, w->uid, err);
-		free(err);
-		return;
-	}
-	metrics_quarantined(s->m, w->acct->name, w->uid_size);
-	log_error("%s: uid %s: QUARANTINED after %d failed attempts (last: %s): left on the server"
-		  " and skipped from now on; see mailmilld --status", w->acct->name, w->uid,
-		  attempts, why);
+	if (run_charge(s->st, w->acct->name, w->uid, why, ca != NULL ? ca->max_attempts : 3) == 1)
+		metrics_quarantined(s->m, w->acct->name, w->uid_size);
 }
 
 static void
@@ -90,7 +71,12 @@ supervise_on_line(supervise_worker *w, const char *line)
 		w->msg_deadline = now + w->s->c->message_timeout_s * G_USEC_PER_SEC;
 		break;
 	case PROGRESS_DONE:
-		metrics_verdict(w->s->m, w->acct->name, ev.stage, ev.verdict, ev.size);
+		/* run.c follows a "fail" with "quarantine" when it quarantined
+		 * the message (run_charge): counted once as each. */
+		if (strcmp(ev.verdict, "quarantine") == 0)
+			metrics_quarantined(w->s->m, w->acct->name, ev.size);
+		else
+			metrics_verdict(w->s->m, w->acct->name, ev.stage, ev.verdict, ev.size);
 		w->uid[0] = '\0';
 		w->msg_deadline = 0;
 		break;
