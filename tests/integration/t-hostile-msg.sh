@@ -28,8 +28,9 @@ w("deep-nesting", hdr("deep-nesting", b"MIME-Version: 1.0\nContent-Type: multipa
 # 20000 parts
 parts = b"".join(b"--p\nContent-Type: text/plain\n\npart %d\n" % i for i in range(20000))
 w("many-parts", hdr("many-parts", b"MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"p\"\n\n") + parts + b"--p--\n")
-# a 1.5 MB header of folded lines, and one 900 KB header line
-w("huge-header", hdr("huge-header", b"X-Big: start\n" + b"".join(b" fold %06d\n" % i for i in range(150000))) + b"\nbody\n")
+# a 400 KB header of folded lines (GMime grows its header buffer linearly:
+# quadratic copying under ASan, whose realloc always copies), and one 900 KB header line
+w("huge-header", hdr("huge-header", b"X-Big: start\n" + b"".join(b" fold %06d\n" % i for i in range(40000))) + b"\nbody\n")
 w("huge-header-line", hdr("huge-header-line", b"X-Long: " + b"h" * 900000 + b"\n") + b"\nbody\n")
 w("huge-body-line", hdr("huge-body-line") + b"\n" + b"x" * 1000000 + b"\n")
 w("bad-encoded-words", H % (b"bad-ew", b"=?utf-8?B?////?= =?x-unknown?Q?=FF=00?= =?utf-8?q?unterminated") +
@@ -50,6 +51,8 @@ w("boundary-tricks", hdr("boundary-tricks", b"MIME-Version: 1.0\nContent-Type: m
   b"--\n--\n-----\nContent-Type: multipart/alternative; boundary=\"" + b"b" * 5000 + b"\"\n\n--\n")
 PYEOF
 NMSG=$(ls "$M" | wc -l)
+# Not a deadline test: room for a slow (sanitizer) build on a busy machine.
+HC_TIMEOUT=30s
 plan $((NMSG * 5 + 2))
 
 # The archive copy of a message: POP3 gives lines, each ending in LF (CRLF
@@ -66,7 +69,7 @@ sys.stdout.buffer.write(d)' "$1" >"$2"
 for f in "$M"/*.eml; do
 	n=$(basename "$f" .eml)
 	expect "$f" "$T/$n.expected"
-	hcase "$n" 0 'run finished.*1 fetched.*1 deleted' uid-1 "{\"messages\":[{\"file\":\"$f\"}]}" 30
+	hcase "$n" 0 'run finished.*1 fetched.*1 deleted' uid-1 "{\"messages\":[{\"file\":\"$f\"}]}" 60
 	check "$n: archived byte for byte" archive_has "$T/archive-$n" "$T/$n.expected"
 done
 

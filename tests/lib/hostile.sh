@@ -13,7 +13,8 @@
 #                           REGEX; exactly the UIDs DELETED deleted on the
 #                           server ("" for none); finished within SECONDS
 #                           (default 12; the config's timeouts are 2s)
-# Knobs: HC_ACCOUNT_EXTRA (more account lines), HC_ARGS (mailmilld args).
+# Knobs: HC_ACCOUNT_EXTRA (more account lines), HC_ARGS (mailmilld args),
+# HC_TIMEOUT (the per-command deadline, default 2s).
 
 bs_pids=()
 BS_MSGS='[]'
@@ -94,7 +95,7 @@ hconf() {
 	C_HOST=127.0.0.1 C_PORT=$BS_PORT C_USER=user1 C_PASS=secret MM_USER=user1 \
 		MAILENV_PASS=secret MAILENV_CA= POP3_PORT=$BS_PORT \
 		C_ARCHIVE=${C_ARCHIVE:-$T/archive-$1} C_STATE=${C_STATE:-$T/state-$1} \
-		C_ACCOUNT_EXTRA="timeout = \"2s\"; connect_timeout = \"2s\"; ${HC_ACCOUNT_EXTRA:-}" \
+		C_ACCOUNT_EXTRA="timeout = \"${HC_TIMEOUT:-2s}\"; connect_timeout = \"2s\"; ${HC_ACCOUNT_EXTRA:-}" \
 		write_conf "$T/$1.conf"
 }
 
