@@ -14,6 +14,9 @@
  *   signals.c     signals_    SIGTERM/SIGINT, SIGHUP, SIGUSR1
  *   privs.c       privs_      the `user` and `worker_memory` settings
  *
+ * with two pure modules of their own (unit-tested): backoff.h (when an
+ * account runs next) and progress.h (the worker's progress lines).
+ *
  * Everything runs in the GLib main loop's thread: no locking.
  */
 #include <sys/types.h>
