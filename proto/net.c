@@ -26,6 +26,7 @@
 
 #include "proto/buf.h"
 #include "proto/linebuf.h"
+#include "proto/err.h"
 #include "proto/net.h"
 #include "proto/tls.h"
 
@@ -44,22 +45,6 @@ struct net_conn {
 	int dead; /* an earlier error: only net_close is allowed */
 	char *peer; /* for messages */
 };
-
-static char *
-net_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-net_errf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 long long
 net_now_ms(void)
@@ -129,7 +114,7 @@ net_check_alive(net_conn *c, char **err_r)
 {
 	if (!c->dead)
 		return 0;
-	*err_r = net_errf("connection to %s already failed", c->peer);
+	*err_r = err_fmt("connection to %s already failed", c->peer);
 	return -1;
 }
 
@@ -151,7 +136,7 @@ net_conn_new(int fd, size_t max_line, const char *peer, net_conn **conn_r, char 
 		goto nomem;
 	if (linebuf_init(&c->in, max_line) < 0) {
 		if (errno == EINVAL) {
-			*err_r = net_errf("invalid maximum line length %zu", max_line);
+			*err_r = err_fmt("invalid maximum line length %zu", max_line);
 			goto fail;
 		}
 		goto nomem;
@@ -159,7 +144,7 @@ net_conn_new(int fd, size_t max_line, const char *peer, net_conn **conn_r, char 
 	*conn_r = c;
 	return 0;
 nomem:
-	*err_r = net_errf("out of memory");
+	*err_r = err_fmt("out of memory");
 fail:
 	if (c != NULL) {
 		free(c->out);
@@ -179,7 +164,7 @@ net_from_fd(int fd, size_t max_line, net_conn **conn_r, char **err_r)
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		*err_r = net_errf("cannot use fd %d: %s", fd, strerror(errno));
+		*err_r = err_fmt("cannot use fd %d: %s", fd, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -249,7 +234,7 @@ net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
 
 	*conn_r = NULL;
 	if (host == NULL || host[0] == '\0' || port == NULL || port[0] == '\0') {
-		*err_r = net_errf("connect: no host or port given");
+		*err_r = err_fmt("connect: no host or port given");
 		return -1;
 	}
 	deadline = timeout_ms > 0 ? net_now_ms() + timeout_ms : 0;
@@ -259,7 +244,7 @@ net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
 	/* getaddrinfo itself has no timeout; the resolver's own limits apply. */
 	r = getaddrinfo(host, port, &hints, &res);
 	if (r != 0) {
-		*err_r = net_errf("cannot resolve %s port %s: %s", host, port,
+		*err_r = err_fmt("cannot resolve %s port %s: %s", host, port,
 				  r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return -1;
 	}
@@ -287,7 +272,7 @@ net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		*err_r = net_errf("cannot connect to %s port %s: %s", host, port,
+		*err_r = err_fmt("cannot connect to %s port %s: %s", host, port,
 				  why.data != NULL ? why.data : "no address");
 		buf_free(&why);
 		return -1;
@@ -313,10 +298,10 @@ net_starttls(net_conn *c, const char *host, const char *ca_file, char **err_r)
 	if (net_check_alive(c, err_r) < 0)
 		return -1;
 	if (c->tls != NULL)
-		return net_fail(c, err_r, net_errf("TLS: already active on the connection to %s",
+		return net_fail(c, err_r, err_fmt("TLS: already active on the connection to %s",
 						   c->peer), 0);
 	if (c->outlen > 0)
-		return net_fail(c, err_r, net_errf("TLS: %zu bytes of unsent plain text queued "
+		return net_fail(c, err_r, err_fmt("TLS: %zu bytes of unsent plain text queued "
 						   "before the handshake", c->outlen), 0);
 	pending = linebuf_pending(&c->in);
 	if (pending == 0) {
@@ -326,13 +311,13 @@ net_starttls(net_conn *c, const char *host, const char *ca_file, char **err_r)
 			n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
 		if (n == 0)
-			return net_fail(c, err_r, net_errf("TLS: %s closed the connection before "
+			return net_fail(c, err_r, err_fmt("TLS: %s closed the connection before "
 							   "the handshake", c->peer), 0);
 		if (n > 0)
 			pending = 1;
 	}
 	if (pending > 0)
-		return net_fail(c, err_r, net_errf("TLS: %s sent plain text after its go-ahead, "
+		return net_fail(c, err_r, err_fmt("TLS: %s sent plain text after its go-ahead, "
 						   "before the handshake: possible injection "
 						   "attack, connection dropped", c->peer), 0);
 	if (tls_connect(c->fd, host, ca_file, c->deadline, &c->tls, err_r) < 0) {
@@ -377,7 +362,7 @@ net_send_all(net_conn *c, const char *p, size_t len, char **err_r)
 	ssize_t n;
 
 	if (net_expired(c))
-		return net_fail(c, err_r, net_errf("write to %s timed out", c->peer), 1);
+		return net_fail(c, err_r, err_fmt("write to %s timed out", c->peer), 1);
 	if (c->tls != NULL) {
 		if (tls_write(c->tls, p, len, c->deadline, err_r) < 0) {
 			c->dead = 1;
@@ -396,12 +381,12 @@ net_send_all(net_conn *c, const char *p, size_t len, char **err_r)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return net_fail(c, err_r, net_errf("write to %s: %s", c->peer,
+			return net_fail(c, err_r, err_fmt("write to %s: %s", c->peer,
 							   strerror(errno)), 0);
 		if (net_wait(c->fd, POLLOUT, c->deadline) < 0) {
 			if (errno == ETIMEDOUT)
-				return net_fail(c, err_r, net_errf("write to %s timed out", c->peer), 1);
-			return net_fail(c, err_r, net_errf("write to %s: poll: %s", c->peer,
+				return net_fail(c, err_r, err_fmt("write to %s timed out", c->peer), 1);
+			return net_fail(c, err_r, err_fmt("write to %s: poll: %s", c->peer,
 							   strerror(errno)), 0);
 		}
 	}
@@ -453,7 +438,7 @@ net_printf(net_conn *c, char **err_r, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0) {
 		va_end(ap2);
-		*err_r = net_errf("cannot format a command for %s", c->peer);
+		*err_r = err_fmt("cannot format a command for %s", c->peer);
 		return -1;
 	}
 	if ((size_t)n < sizeof(small)) {
@@ -463,7 +448,7 @@ net_printf(net_conn *c, char **err_r, const char *fmt, ...)
 	big = malloc((size_t)n + 1);
 	if (big == NULL) {
 		va_end(ap2);
-		*err_r = net_errf("out of memory");
+		*err_r = err_fmt("out of memory");
 		return -1;
 	}
 	(void)vsnprintf(big, (size_t)n + 1, fmt, ap2);
@@ -484,10 +469,10 @@ net_fill(net_conn *c, char **err_r)
 	char *p;
 
 	if (net_expired(c))
-		return net_fail(c, err_r, net_errf("read from %s timed out", c->peer), 1);
+		return net_fail(c, err_r, err_fmt("read from %s timed out", c->peer), 1);
 	p = linebuf_space(&c->in, NET_READ_CHUNK, &room);
 	if (p == NULL)
-		return net_fail(c, err_r, net_errf("out of memory"), 0);
+		return net_fail(c, err_r, err_fmt("out of memory"), 0);
 	if (c->tls != NULL) {
 		n = tls_read(c->tls, p, room, c->deadline, err_r);
 		if (n < 0) {
@@ -503,13 +488,13 @@ net_fill(net_conn *c, char **err_r)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return net_fail(c, err_r, net_errf("read from %s: %s", c->peer,
+				return net_fail(c, err_r, err_fmt("read from %s: %s", c->peer,
 								   strerror(errno)), 0);
 			if (net_wait(c->fd, POLLIN, c->deadline) < 0) {
 				if (errno == ETIMEDOUT)
-					return net_fail(c, err_r, net_errf("read from %s timed out",
+					return net_fail(c, err_r, err_fmt("read from %s timed out",
 									   c->peer), 1);
-				return net_fail(c, err_r, net_errf("read from %s: poll: %s",
+				return net_fail(c, err_r, err_fmt("read from %s: poll: %s",
 								   c->peer, strerror(errno)), 0);
 			}
 		}
@@ -531,7 +516,7 @@ net_getline(net_conn *c, const char **line, size_t *len, char **err_r)
 		if (r > 0)
 			return 1;
 		if (r < 0)
-			return net_fail(c, err_r, net_errf("line from %s longer than %zu bytes",
+			return net_fail(c, err_r, err_fmt("line from %s longer than %zu bytes",
 							   c->peer, c->in.max_line), 0);
 		if (c->outlen > 0 && net_flush(c, err_r) < 0)
 			return -1;
@@ -540,9 +525,9 @@ net_getline(net_conn *c, const char **line, size_t *len, char **err_r)
 			return -1;
 		if (n == 0) {
 			if (linebuf_pending(&c->in) > 0)
-				return net_fail(c, err_r, net_errf("connection closed by %s in the "
+				return net_fail(c, err_r, err_fmt("connection closed by %s in the "
 								   "middle of a line", c->peer), 0);
-			return net_fail(c, err_r, net_errf("connection closed by %s", c->peer), 0);
+			return net_fail(c, err_r, err_fmt("connection closed by %s", c->peer), 0);
 		}
 	}
 }

@@ -20,37 +20,6 @@
 #include "proto/pop3.h"
 #include "proto/pop3_int.h"
 
-void
-pop3_seterr(char **err_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err_r == NULL)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(err_r, fmt, ap) < 0)
-		*err_r = NULL;
-	va_end(ap);
-}
-
-/* Server text goes into logs: no control characters, bounded length. */
-void
-pop3_quote(char dst[QUOTE_MAX + 4], const char *src, size_t len)
-{
-	size_t i, n = len > QUOTE_MAX ? QUOTE_MAX : len;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		dst[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-	}
-	if (len > n) {
-		memcpy(dst + n, "...", 3);
-		n += 3;
-	}
-	dst[n] = '\0';
-}
-
 static int
 is_fatal(pop3_status st)
 {
@@ -64,12 +33,9 @@ pop3_fail(pop3_session *s, pop3_status st, char **err_r, const char *fmt, ...)
 
 	if (is_fatal(st))
 		s->broken = 1;
-	if (err_r != NULL) {
-		va_start(ap, fmt);
-		if (vasprintf(err_r, fmt, ap) < 0)
-			*err_r = NULL;
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	err_vset(err_r, fmt, ap);
+	va_end(ap);
 	return st;
 }
 
@@ -147,11 +113,11 @@ pop3_check_status(pop3_session *s, const char *label, const char *line, size_t l
 
 	r = pop3_parse_status(line, len, &code, &text);
 	if (r < 0) {
-		pop3_quote(q, line, len);
+		err_quote(q, line, len);
 		return pop3_fail(s, POP3_EPROTO, err_r, "%s: unexpected reply \"%s\"", label, q);
 	}
 	if (r == 0) {
-		pop3_quote(q, line, len);
+		err_quote(q, line, len);
 		s->last_code = code;
 		return pop3_fail(s, POP3_ENEG, err_r, "%s: %s", label, q);
 	}
@@ -220,7 +186,7 @@ pop3_status
 pop3_begin(pop3_session *s, const char *label, char **err_r)
 {
 	if (s == NULL || s->conn == NULL) {
-		pop3_seterr(err_r, "%s: no session", label);
+		err_set(err_r, "%s: no session", label);
 		return POP3_EUSAGE;
 	}
 	if (s->broken)
@@ -280,7 +246,7 @@ session_start(net_conn *c, const pop3_options *opt, pop3_trace_fn *fn, void *arg
 	*s_r = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		net_close(&c);
-		pop3_seterr(err_r, "POP3: out of memory");
+		err_set(err_r, "POP3: out of memory");
 		return POP3_EIO;
 	}
 	s->conn = c;
@@ -338,12 +304,12 @@ pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_s
 
 	*s_r = NULL;
 	if (opt == NULL || opt->host == NULL || opt->port == NULL) {
-		pop3_seterr(err_r, "POP3: no host or port");
+		err_set(err_r, "POP3: no host or port");
 		return POP3_EUSAGE;
 	}
 	if (net_connect(opt->host, opt->port, opt->connect_timeout_ms > 0 ?
 			opt->connect_timeout_ms : 30000, net_max_line(opt), &c, &nerr) < 0) {
-		pop3_seterr(err_r, "connect to %s port %s: %s", opt->host, opt->port,
+		err_set(err_r, "connect to %s port %s: %s", opt->host, opt->port,
 		       nerr != NULL ? nerr : "failed");
 		free(nerr);
 		return POP3_EIO;
@@ -382,7 +348,7 @@ pop3_from_fd_trace(int fd, const pop3_options *opt, pop3_trace_fn *fn, void *arg
 
 	*s_r = NULL;
 	if (net_from_fd(fd, net_max_line(opt), &c, &nerr) < 0) {
-		pop3_seterr(err_r, "POP3: %s", nerr != NULL ? nerr : "cannot use the socket");
+		err_set(err_r, "POP3: %s", nerr != NULL ? nerr : "cannot use the socket");
 		free(nerr);
 		return POP3_EIO;
 	}

@@ -26,7 +26,7 @@ pop3_stat(pop3_session *s, unsigned long *count_r, unsigned long long *octets_r,
 	if ((st = pop3_simple(s, "STAT", "STAT", NULL, &text, &tlen, err_r)) != POP3_OK)
 		return st;
 	if (pop3_parse_stat(text, tlen, count_r, octets_r) < 0) {
-		pop3_quote(q, text, tlen);
+		err_quote(q, text, tlen);
 		return pop3_fail(s, POP3_EPROTO, err_r, "STAT: bad reply \"+OK %s\"", q);
 	}
 	return POP3_OK;
@@ -81,7 +81,7 @@ pop3_list(pop3_session *s, unsigned long max_count, pop3_entry **entries_r, size
 		v[n].uid_state = POP3_UID_MISSING;
 		if (pop3_parse_list_line(line, len, &v[n].msgno, &v[n].size) < 0) {
 			free(v);
-			pop3_quote(q, line, len);
+			err_quote(q, line, len);
 			return pop3_fail(s, POP3_EPROTO, err_r, "LIST: bad line \"%s\"", q);
 		}
 		n++;
@@ -118,7 +118,7 @@ pop3_list_one(pop3_session *s, unsigned long msgno, unsigned long long *size_r, 
 	if ((st = pop3_simple(s, label, line, NULL, &text, &tlen, err_r)) != POP3_OK)
 		return st;
 	if (pop3_parse_list_line(text, tlen, &got, size_r) < 0 || got != msgno) {
-		pop3_quote(q, text, tlen);
+		err_quote(q, text, tlen);
 		return pop3_fail(s, POP3_EPROTO, err_r, "%s: bad reply \"+OK %s\"", label, q);
 	}
 	return POP3_OK;
@@ -188,7 +188,7 @@ pop3_uidl(pop3_session *s, pop3_entry *entries, size_t n, char **err_r)
 		return st;
 	while ((r = pop3_ml_next(s, "UIDL", &line, &len, &st, err_r)) > 0) {
 		if (pop3_parse_uidl_line(line, len, &msgno, uid, &ok) < 0) {
-			pop3_quote(q, line, len);
+			err_quote(q, line, len);
 			return pop3_fail(s, POP3_EPROTO, err_r, "UIDL: bad line \"%s\"", q);
 		}
 		e = NULL;
@@ -233,9 +233,9 @@ pop3_uidl_one(pop3_session *s, unsigned long msgno, char uid_r[71], char **err_r
 		return st;
 	if (pop3_parse_uidl_line(text, tlen, &got, uid_r, &ok) < 0 || got != msgno || !ok) {
 		uid_r[0] = '\0';
-		pop3_quote(q, text, tlen);
+		err_quote(q, text, tlen);
 		/* The reply was read whole: the session stays usable. */
-		pop3_seterr(err_r, "%s: bad or invalid UID in \"+OK %s\"", label, q);
+		err_set(err_r, "%s: bad or invalid UID in \"+OK %s\"", label, q);
 		return POP3_EPROTO;
 	}
 	return POP3_OK;
@@ -311,7 +311,7 @@ pipe_send(pop3_session *s, int verb, unsigned long msgno, char **err_r)
 	pop3_status st;
 
 	if (s == NULL || s->conn == NULL) {
-		pop3_seterr(err_r, "%s: no session", name);
+		err_set(err_r, "%s: no session", name);
 		return POP3_EUSAGE;
 	}
 	if (s->broken)
@@ -348,7 +348,7 @@ pop3_flush(pop3_session *s, char **err_r)
 	char *nerr = NULL;
 
 	if (s == NULL || s->conn == NULL || s->broken) {
-		pop3_seterr(err_r, "flush: the session is unusable");
+		err_set(err_r, "flush: the session is unusable");
 		return POP3_EUSAGE;
 	}
 	net_deadline(s->conn, s->command_timeout_ms);
@@ -366,7 +366,7 @@ pipe_recv(pop3_session *s, int verb, char label[64], char **err_r)
 	pop3_status st;
 
 	if (s == NULL || s->conn == NULL || s->broken) {
-		pop3_seterr(err_r, "%s: the session is unusable", name);
+		err_set(err_r, "%s: the session is unusable", name);
 		return POP3_EUSAGE;
 	}
 	if (s->pipe_n == 0 || s->pipe[s->pipe_head].verb != verb)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "proto/buf.h"
+#include "proto/err.h"
 #include "proto/net.h"
 #include "proto/pop3.h"
 
@@ -27,7 +28,7 @@
  */
 #define BODY_LINE_MAX (1024 * 1024)
 /* Server text quoted in an error message. */
-#define QUOTE_MAX 200
+#define QUOTE_MAX ERR_QUOTE_MAX
 
 enum { PIPE_RETR = 1, PIPE_DELE };
 
@@ -53,9 +54,7 @@ struct pop3_session {
 };
 
 /* *err_r = an allocated message (nothing if err_r is NULL). */
-void pop3_seterr(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Server text made safe for a log line into dst: no control bytes, bounded. */
-void pop3_quote(char dst[QUOTE_MAX + 4], const char *src, size_t len);
 /* Set the message and return st; a fatal st marks the session broken. */
 pop3_status pop3_fail(pop3_session *s, pop3_status st, char **err_r, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -14,11 +14,12 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "proto/err.h"
 #include "proto/net.h"
 #include "proto/smtp.h"
 
 /* Server text quoted in an error message. */
-#define QUOTE_MAX 200
+#define QUOTE_MAX ERR_QUOTE_MAX
 /* RFC 5321 4.5.3.1: paths up to 256 octets; some slack for odd servers. */
 #define ADDR_MAX 1000
 #define PARAM_MAX 500
@@ -62,12 +63,9 @@ fail(smtp_session *s, smtp_status st, char **err_r, const char *fmt, ...)
 
 	if (s != NULL && is_fatal(st))
 		s->broken = 1;
-	if (err_r != NULL) {
-		va_start(ap, fmt);
-		if (vasprintf(err_r, fmt, ap) < 0)
-			*err_r = NULL;
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	err_vset(err_r, fmt, ap);
+	va_end(ap);
 	return st;
 }
 
@@ -80,31 +78,14 @@ fail_net(smtp_session *s, smtp_status st, char **err_r, const char *what, char *
 	return st;
 }
 
-/* Server text goes into logs: no control characters, bounded length. */
-static void
-quote(char dst[QUOTE_MAX + 4], const char *src)
-{
-	size_t i, len = strlen(src), n = len > QUOTE_MAX ? QUOTE_MAX : len;
-
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		dst[i] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-	}
-	if (len > n) {
-		memcpy(dst + n, "...", 3);
-		n += 3;
-	}
-	dst[n] = '\0';
-}
-
 /* "550 5.1.1 text" of the last reply, for error messages. */
 static smtp_status
 fail_reply(smtp_session *s, smtp_status st, char **err_r, const char *what)
 {
 	char q[QUOTE_MAX + 4];
 
-	quote(q, s->last.text != NULL ? s->last.text : "");
+	err_quote(q, s->last.text != NULL ? s->last.text : "",
+		  s->last.text != NULL ? strlen(s->last.text) : 0);
 	return fail(s, st, err_r, "%s: server replied %d%s%s %s", what, s->last.code,
 		    s->last.enhanced[0] != '\0' ? " " : "", s->last.enhanced, q);
 }

@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "proto/err.h"
 #include "proto/tls.h"
 
 struct tls_conn {
@@ -37,22 +38,6 @@ struct tls_conn {
 	char *host;
 	char desc[128];
 };
-
-static char *
-tls_errf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *
-tls_errf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 static long long
 tls_now_ms(void)
@@ -187,18 +172,18 @@ tls_describe_failure(tls_conn *t, const char *what, int ssl_err)
 	const char *reason;
 
 	if (ssl_err == SSL_ERROR_ZERO_RETURN || (t->eof && ERR_peek_last_error() == 0))
-		return tls_errf("TLS: connection closed by %s during %s", t->host, what);
+		return err_fmt("TLS: connection closed by %s during %s", t->host, what);
 	if (t->sys_errno != 0)
-		return tls_errf("TLS: %s with %s: %s", what, t->host, strerror(t->sys_errno));
+		return err_fmt("TLS: %s with %s: %s", what, t->host, strerror(t->sys_errno));
 	reason = tls_reason();
 	if (reason == NULL && t->eof)
-		return tls_errf("TLS: connection closed by %s during %s", t->host, what);
+		return err_fmt("TLS: connection closed by %s during %s", t->host, what);
 	if (reason == NULL)
-		return tls_errf("TLS: %s with %s failed", what, t->host);
+		return err_fmt("TLS: %s with %s failed", what, t->host);
 	if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_WRONG_VERSION_NUMBER)
-		return tls_errf("TLS: %s with %s failed: %s (is the server speaking TLS on this port?)",
+		return err_fmt("TLS: %s with %s failed: %s (is the server speaking TLS on this port?)",
 				what, t->host, reason);
-	return tls_errf("TLS: %s with %s failed: %s", what, t->host, reason);
+	return err_fmt("TLS: %s with %s failed: %s", what, t->host, reason);
 }
 
 static int
@@ -222,7 +207,7 @@ tls_setup(tls_conn *t, const char *ca_file, char **err_r)
 	if (t->ctx == NULL)
 		goto nomem;
 	if (SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION) != 1) {
-		*err_r = tls_errf("TLS: cannot require TLS 1.2 or newer");
+		*err_r = err_fmt("TLS: cannot require TLS 1.2 or newer");
 		return -1;
 	}
 	/* A clean TCP close still ends the stream: POP3 and SMTP replies are
@@ -238,18 +223,18 @@ tls_setup(tls_conn *t, const char *ca_file, char **err_r)
 		/* fopen first, so that "no such file" is not reported as a PEM error. */
 		f = fopen(ca_file, "r");
 		if (f == NULL) {
-			*err_r = tls_errf("TLS: cannot read CA file %s: %s", ca_file, strerror(errno));
+			*err_r = err_fmt("TLS: cannot read CA file %s: %s", ca_file, strerror(errno));
 			return -1;
 		}
 		fclose(f);
 		if (SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL) != 1) {
 			reason = tls_reason();
-			*err_r = tls_errf("TLS: cannot load CA file %s: %s", ca_file,
+			*err_r = err_fmt("TLS: cannot load CA file %s: %s", ca_file,
 					  reason != NULL ? reason : "no certificates");
 			return -1;
 		}
 	} else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
-		*err_r = tls_errf("TLS: cannot load the system CA store");
+		*err_r = err_fmt("TLS: cannot load the system CA store");
 		return -1;
 	}
 
@@ -259,14 +244,14 @@ tls_setup(tls_conn *t, const char *ca_file, char **err_r)
 	if (tls_is_ip(t->host)) {
 		/* No SNI for addresses (RFC 6066); the certificate must name the IP. */
 		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), t->host) != 1) {
-			*err_r = tls_errf("TLS: cannot verify against address %s", t->host);
+			*err_r = err_fmt("TLS: cannot verify against address %s", t->host);
 			return -1;
 		}
 	} else {
 		SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if (SSL_set1_host(t->ssl, t->host) != 1 ||
 		    SSL_set_tlsext_host_name(t->ssl, t->host) != 1) {
-			*err_r = tls_errf("TLS: cannot use host name %s", t->host);
+			*err_r = err_fmt("TLS: cannot use host name %s", t->host);
 			return -1;
 		}
 	}
@@ -284,7 +269,7 @@ tls_setup(tls_conn *t, const char *ca_file, char **err_r)
 	SSL_set_bio(t->ssl, bio, bio); /* the SSL owns bio now */
 	return 0;
 nomem:
-	*err_r = tls_errf("TLS: out of memory setting up the connection");
+	*err_r = err_fmt("TLS: out of memory setting up the connection");
 	return -1;
 }
 
@@ -298,13 +283,13 @@ tls_connect(int fd, const char *host, const char *ca_file, long long deadline_ms
 
 	*tls_r = NULL;
 	if (host == NULL || host[0] == '\0') {
-		*err_r = tls_errf("TLS: no host name to verify the certificate against");
+		*err_r = err_fmt("TLS: no host name to verify the certificate against");
 		return -1;
 	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL || (t->host = strdup(host)) == NULL) {
 		free(t);
-		*err_r = tls_errf("TLS: out of memory");
+		*err_r = err_fmt("TLS: out of memory");
 		return -1;
 	}
 	t->fd = fd;
@@ -322,15 +307,15 @@ tls_connect(int fd, const char *host, const char *ca_file, long long deadline_ms
 			if (tls_wait(t, e, deadline_ms) == 0)
 				continue;
 			if (errno == ETIMEDOUT)
-				*err_r = tls_errf("TLS: handshake with %s timed out", host);
+				*err_r = err_fmt("TLS: handshake with %s timed out", host);
 			else
-				*err_r = tls_errf("TLS: handshake with %s: poll: %s", host,
+				*err_r = err_fmt("TLS: handshake with %s: poll: %s", host,
 						  strerror(errno));
 			goto fail_keep_errno;
 		}
 		vr = SSL_get_verify_result(t->ssl);
 		if (vr != X509_V_OK) {
-			*err_r = tls_errf("TLS: certificate verify failed: %s (host %s)",
+			*err_r = err_fmt("TLS: certificate verify failed: %s (host %s)",
 					  X509_verify_cert_error_string(vr), host);
 			goto fail;
 		}
@@ -339,7 +324,7 @@ tls_connect(int fd, const char *host, const char *ca_file, long long deadline_ms
 	}
 	/* SSL_VERIFY_PEER already fails the handshake, but never trust one check. */
 	if (SSL_get_verify_result(t->ssl) != X509_V_OK) {
-		*err_r = tls_errf("TLS: certificate verify failed: %s (host %s)",
+		*err_r = err_fmt("TLS: certificate verify failed: %s (host %s)",
 				  X509_verify_cert_error_string(SSL_get_verify_result(t->ssl)), host);
 		goto fail;
 	}
@@ -392,10 +377,10 @@ tls_read(tls_conn *t, void *buf, size_t len, long long deadline_ms, char **err_r
 			if (tls_wait(t, e, deadline_ms) == 0)
 				continue;
 			if (errno == ETIMEDOUT) {
-				*err_r = tls_errf("TLS: read from %s timed out", t->host);
+				*err_r = err_fmt("TLS: read from %s timed out", t->host);
 				errno = ETIMEDOUT;
 			} else {
-				*err_r = tls_errf("TLS: read from %s: poll: %s", t->host,
+				*err_r = err_fmt("TLS: read from %s: poll: %s", t->host,
 						  strerror(errno));
 			}
 			return -1;
@@ -429,10 +414,10 @@ tls_write(tls_conn *t, const void *buf, size_t len, long long deadline_ms, char 
 			if (tls_wait(t, e, deadline_ms) == 0)
 				continue;
 			if (errno == ETIMEDOUT) {
-				*err_r = tls_errf("TLS: write to %s timed out", t->host);
+				*err_r = err_fmt("TLS: write to %s timed out", t->host);
 				errno = ETIMEDOUT;
 			} else {
-				*err_r = tls_errf("TLS: write to %s: poll: %s", t->host,
+				*err_r = err_fmt("TLS: write to %s: poll: %s", t->host,
 						  strerror(errno));
 			}
 			return -1;
