@@ -193,7 +193,9 @@ pop3_uidl(pop3_session *s, pop3_entry *entries, size_t n, char **err_r)
 		}
 		e = NULL;
 		if (sorted) {
-			e = bsearch(&msgno, entries, n, sizeof(*entries), entry_msgno_cmp);
+			/* bsearch wants a valid array even for n == 0 (LIST may be empty). */
+			if (n > 0)
+				e = bsearch(&msgno, entries, n, sizeof(*entries), entry_msgno_cmp);
 		} else {
 			for (i = 0; i < n && e == NULL; i++)
 				if (entries[i].msgno == msgno)
