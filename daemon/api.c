@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "daemon/api.h"
 #include "daemon/log.h"
+#include "daemon/message.h"
 #include "daemon/reply.h"
 
 const char *
@@ -114,9 +115,21 @@ mm_msg_goto(mm_msg *msg, const char *stage)
 	msg->goto_stage = g_strdup(stage);
 }
 
+/*
+ * Parsed on the first call: a pipeline that only stores the raw bytes (an
+ * archive) never pays for the MIME tree, which is most of the CPU per
+ * message.  run.c has already logged what message_parse's caps cut.
+ */
 GMimeMessage *
 mm_msg_mime(mm_msg *msg)
 {
+	if (msg->mime == NULL) {
+		const char *note = NULL;
+
+		msg->mime = message_parse(msg->raw, msg->len, &note);
+		if (note != NULL)
+			log_debug("%s: uid %s: %s", msg->account, msg->uid, note);
+	}
 	return msg->mime;
 }
 
@@ -507,7 +520,7 @@ GMimeMessage *
 mm_reply_new(mm_ctx *ctx, mm_msg *msg, const char *from, char **rcpt_r, const char **why_r)
 {
 	(void)ctx;
-	return reply_new(msg->mime, from, rcpt_r, why_r);
+	return reply_new(mm_msg_mime(msg), from, rcpt_r, why_r);
 }
 
 /* ------------------------------------------------- namespaces, sequences */

@@ -35,7 +35,7 @@ message_scan(const char *raw, size_t len)
 
 		if (n >= 2 && p[0] == '-' && p[1] == '-' && ++parts > MESSAGE_MAX_PARTS)
 			return "more than 2000 MIME parts";
-		if (n > 13 && strncasecmp(p, "content-type:", 13) == 0) {
+		if (n > 13 && (p[0] | 0x20) == 'c' && strncasecmp(p, "content-type:", 13) == 0) {
 			const char *q = p + 13, *qe = p + n;
 
 			while (q < qe && (*q == ' ' || *q == '\t'))
@@ -49,12 +49,89 @@ message_scan(const char *raw, size_t len)
 	return NULL;
 }
 
-GMimeMessage *
-message_parse(const char *raw, size_t len, const char **note_r)
+const char *
+message_limits(const char *raw, size_t len)
+{
+	return message_scan(raw, len);
+}
+
+/* The parser's work; parse_len bytes of raw, NULL if GMime gives nothing. */
+static GMimeMessage *
+message_construct(const char *raw, size_t parse_len)
 {
 	GMimeMessage *m;
 	GMimeParser *parser;
 	GMimeStream *stream;
+
+	stream = g_mime_stream_mem_new_with_buffer(raw, parse_len);
+	parser = g_mime_parser_new_with_stream(stream);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	m = g_mime_parser_construct_message(parser, NULL);
+	g_object_unref(parser);
+	g_object_unref(stream);
+	return m;
+}
+
+/* The unfolded value of a header line starting at p (name included), g_malloc'd. */
+static char *
+message_value(const char *p, const char *end, size_t name_len, const char **next_r)
+{
+	GString *v = g_string_new(NULL);
+	const char *q = p + name_len;
+
+	for (;;) {
+		const char *nl = memchr(q, '\n', (size_t)(end - q));
+		const char *le = nl != NULL ? nl : end;
+
+		g_string_append_len(v, q, le - q);
+		q = nl != NULL ? nl + 1 : end;
+		if (q >= end || (*q != ' ' && *q != '\t'))
+			break;
+	}
+	*next_r = q;
+	return g_string_free(v, FALSE);
+}
+
+void
+message_head(const char *raw, size_t len, char **message_id_r, long long *date_r)
+{
+	size_t hlen = message_header_len(raw, len);
+	const char *p = raw, *end = raw + (hlen > MESSAGE_MAX_HEADER ? MESSAGE_MAX_HEADER : hlen);
+	int have_id = 0, have_date = 0;
+
+	*message_id_r = NULL;
+	while (p < end && !(have_id && have_date)) {
+		const char *next;
+		char *v;
+
+		if (!have_id && end - p > 11 && g_ascii_strncasecmp(p, "Message-ID:", 11) == 0) {
+			v = message_value(p, end, 11, &next);
+			*message_id_r = g_mime_utils_decode_message_id(g_strstrip(v));
+			have_id = 1;
+			g_free(v);
+		} else if (!have_date && end - p > 5 && g_ascii_strncasecmp(p, "Date:", 5) == 0) {
+			GDateTime *dt;
+
+			v = message_value(p, end, 5, &next);
+			if ((dt = g_mime_utils_header_decode_date(g_strstrip(v))) != NULL) {
+				*date_r = (long long)g_date_time_to_unix(dt);
+				g_date_time_unref(dt);
+			}
+			have_date = 1;
+			g_free(v);
+		} else {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+			next = nl != NULL ? nl + 1 : end;
+		}
+		p = next;
+	}
+}
+
+GMimeMessage *
+message_parse(const char *raw, size_t len, const char **note_r)
+{
+	GMimeMessage *m;
 	const char *note = message_scan(raw, len);
 	size_t parse_len = len;
 
@@ -63,12 +140,7 @@ message_parse(const char *raw, size_t len, const char **note_r)
 		if (parse_len > MESSAGE_MAX_HEADER)
 			parse_len = MESSAGE_MAX_HEADER;
 	}
-	stream = g_mime_stream_mem_new_with_buffer(raw, parse_len);
-	parser = g_mime_parser_new_with_stream(stream);
-	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-	m = g_mime_parser_construct_message(parser, NULL);
-	g_object_unref(parser);
-	g_object_unref(stream);
+	m = message_construct(raw, parse_len);
 	if (m == NULL) {
 		m = g_mime_message_new(TRUE);
 		if (note == NULL)

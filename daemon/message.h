@@ -22,6 +22,17 @@
  * a static string saying what was cut, for the log.
  */
 GMimeMessage *message_parse(const char *raw, size_t len, const char **note_r);
+/*
+ * What run.c needs of every message, read from the top-level header without
+ * GMime's parser (whose fixed cost per message is most of the CPU of an
+ * archive run): the first Message-ID, decoded as GMime does (g_malloc'd, or
+ * NULL), and the first Date as a time_t (*date_r untouched if none or
+ * unreadable).  The MIME tree is parsed only when a stage asks for it
+ * (mm_msg_mime).
+ */
+void message_head(const char *raw, size_t len, char **message_id_r, long long *date_r);
+/* message_parse's note for these bytes (NULL: within the caps), without parsing. */
+const char *message_limits(const char *raw, size_t len);
 /* The Date header as a time_t, or `fallback`. */
 long long message_date(GMimeMessage *m, long long fallback);
 #endif

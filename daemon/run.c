@@ -268,8 +268,9 @@ run_message(run *r, size_t ei, const buf *body)
 	const cfg_account *a = r->a;
 	pop3_entry *e = &r->entries[ei];
 	run_item *it;
-	GMimeMessage *m;
-	const char *note = NULL, *stage = NULL, *mid;
+	const char *note, *stage = NULL;
+	char *mid = NULL;
+	long long date = (long long)time(NULL);
 	mm_msg msg;
 	mm_verdict v;
 	char uid[72];
@@ -294,23 +295,29 @@ run_message(run *r, size_t ei, const buf *body)
 	}
 	if (r->o->progress != NULL)
 		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
-	m = message_parse(body->data, body->len, &note);
+	/* The header only: mm_msg_mime parses the tree if a stage asks for it. */
+	message_head(body->data, body->len, &mid, &date);
+	note = message_limits(body->data, body->len);
 	if (note != NULL)
 		log_warn("%s: message %lu (uid %s): %s: plugins see its top-level header only",
 			 a->name, e->msgno, uid, note);
 	memset(&msg, 0, sizeof msg);
-	msg.mime = m;
 	msg.raw = body->data;
 	msg.len = body->len;
 	msg.uid = uid;
 	msg.account = a->name;
-	msg.date = message_date(m, (long long)time(NULL));
+	msg.date = date;
 	api_msg_set(&msg);
 	v = pipeline_run(r->pl, &msg, &stage);
 	api_msg_set(NULL);
+	if (msg.mime != NULL) {
+		/* A stage parsed the tree (and may have changed it): read from it. */
+		g_free(mid);
+		mid = g_strdup(g_mime_message_get_message_id(msg.mime));
+		g_object_unref(msg.mime);
+	}
 	if (v == MM_PASS)
 		v = a->end == CFG_END_DONE ? MM_DONE : a->end == CFG_END_DEFER ? MM_DEFER : MM_KEEP;
-	mid = g_mime_message_get_message_id(m);
 	log_info("%s: uid %s: <%s>, %zu bytes, %s: %s in %.3fs%s", a->name, uid, mid != NULL ? mid : "",
 		 body->len, stage != NULL ? stage : "pipeline end", mm_verdict_name(v),
 		 (double)(g_get_monotonic_time() - t0) / 1e6, r->o->dry_run ? " (dry run)" : "");
@@ -323,14 +330,14 @@ run_message(run *r, size_t ei, const buf *body)
 			r->stats->deferred++;
 		else
 			run_failed(r, uid, stage, body->len);
-		g_object_unref(m);
+		g_free(mid);
 		return 0;
 	}
 	it = &r->batch[r->n_batch++];
 	snprintf(it->uid, sizeof it->uid, "%s", uid);
 	it->entry = ei;
 	it->state = v == MM_DONE && !a->keep ? LEDGER_DELETE : LEDGER_KEEP;
-	it->message_id = g_strdup(mid);
+	it->message_id = mid; /* the batch owns it now */
 	it->size = body->len;
 	it->stage = stage;
 	it->verdict = v;
@@ -339,7 +346,6 @@ run_message(run *r, size_t ei, const buf *body)
 	if (it->state == LEDGER_KEEP)
 		r->stats->kept++;
 	r->batch_bytes += body->len;
-	g_object_unref(m);
 	if (r->n_batch == RUN_BATCH_MAX || r->batch_bytes >= RUN_BATCH_BYTES)
 		return run_commit_batch(r);
 	return 0;

@@ -9,8 +9,9 @@
  *
  * Maildir: `path` (or path/<folder>) is the Maildir.  mbox: `path` is the
  * mbox file, or with `folder` the directory holding one mbox per folder
- * name.  process() stages a message (Maildir: a file in tmp/; mbox: in
- * memory); sync() makes the whole batch durable at once (group commit).
+ * name.  process() stages a message (Maildir: a file in tmp/; mbox: appended
+ * under the lock, unsynced); sync() makes the whole batch durable at once
+ * (group commit).
  * Idempotent by (account, uid): see archive.h.
  */
 #ifndef _GNU_SOURCE
@@ -204,32 +205,67 @@ archive_target(struct archive *a, const char *path, mm_ctx *ctx)
 	return t;
 }
 
-/* The envelope sender for a From_ line: Return-Path, else From, else "". */
+/* The unfolded value of the first top-level header `name` ("Name:"), g_malloc'd, or NULL. */
+static char *
+archive_header(const char *raw, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = raw, *end = raw + (len > (1u << 20) ? (1u << 20) : len);
+
+	while (p < end && *p != '\n' && !(*p == '\r' && p + 1 < end && p[1] == '\n')) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if ((size_t)(end - p) > n && g_ascii_strncasecmp(p, name, n) == 0) {
+			GString *v = g_string_new(NULL);
+
+			for (const char *q = p + n;;) {
+				nl = memchr(q, '\n', (size_t)(end - q));
+				g_string_append_len(v, q, (nl != NULL ? nl : end) - q);
+				q = nl != NULL ? nl + 1 : end;
+				if (q >= end || (*q != ' ' && *q != '\t'))
+					break;
+			}
+			return g_strstrip(g_string_free(v, FALSE));
+		}
+		p = nl != NULL ? nl + 1 : end;
+	}
+	return NULL;
+}
+
+/*
+ * The envelope sender for a From_ line: Return-Path, else From, else "".
+ * Read straight from the raw header: mm_msg_mime would parse the whole MIME
+ * tree, which costs more than the rest of archiving a message.
+ */
 static const char *
 archive_sender(mm_msg *msg, char *buf, size_t size)
 {
-	GMimeMessage *mime = mm_msg_mime(msg);
-	const char *rp = g_mime_object_get_header(GMIME_OBJECT(mime), "Return-Path");
-	InternetAddressList *from;
+	size_t len, n = 0;
+	const char *raw = mm_msg_raw(msg, &len), *addr = NULL;
+	char *v;
+	InternetAddressList *from = NULL;
 
-	if (rp != NULL) {
-		const char *p = rp + strspn(rp, " \t<");
-		size_t n = strcspn(p, " \t>");
-
-		if (n >= size)
-			return "";
-		memcpy(buf, p, n);
-		buf[n] = '\0';
-		return buf;
-	}
-	from = g_mime_message_get_from(mime);
-	if (from != NULL && internet_address_list_length(from) > 0) {
+	buf[0] = '\0';
+	if ((v = archive_header(raw, len, "Return-Path:")) != NULL) {
+		addr = v + strspn(v, " \t<");
+		n = strcspn(addr, " \t>");
+	} else if ((v = archive_header(raw, len, "From:")) != NULL &&
+		   (from = internet_address_list_parse(NULL, v)) != NULL &&
+		   internet_address_list_length(from) > 0) {
 		InternetAddress *ia = internet_address_list_get_address(from, 0);
 
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-			return internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia) &&
+		    (addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia))) != NULL)
+			n = strlen(addr);
 	}
-	return "";
+	if (addr != NULL && n < size) {
+		memcpy(buf, addr, n);
+		buf[n] = '\0';
+	}
+	if (from != NULL)
+		g_object_unref(from);
+	g_free(v);
+	return buf;
 }
 
 static mm_verdict

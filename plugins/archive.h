@@ -120,12 +120,15 @@ void mbox_format(GString *out, const char *sender, long long date,
 /*
  * One destination mbox file and its index `<file>.mailmill-idx`, a line
  * "<digest> <offset> <length> <head>" per message, <head> being a hash of
- * the message's first bytes as written (From_ line included).  Messages are kept in memory
- * between mbox_stage() and mbox_commit(); the commit locks the mbox
- * (fcntl, waiting at most 10 s), appends and fsyncs the index lines, then
- * the messages, and on any error truncates both back.  An index line whose
- * message is not in the mbox (crash between the two fsyncs) is ignored:
- * mbox_open checks the offset, length and head hash of the last 256.
+ * the message's first bytes as written (From_ line included).  The first
+ * mbox_stage() of a batch locks the mbox (fcntl, waiting at most 10 s) until
+ * mbox_commit() or mbox_abort(); messages are written as they are staged, in
+ * chunks of 1 MiB, each chunk's index lines appended and fsynced before its
+ * messages are written; mbox_commit() writes the last chunk and fsyncs the
+ * mbox.  On any error both files are truncated back to their lengths before
+ * the batch.  An index line whose message is not in the mbox (crash before
+ * the commit) is ignored: mbox_open checks the offset, length and head hash
+ * of the last 256.
  */
 struct mbox;
 int mbox_open(const char *file, struct mbox **mb_r, char **err_r);

@@ -39,6 +39,7 @@ struct maildir {
 	char *dir, *tmp, *new, *cur; /* g_malloc'd paths */
 	char *host;                  /* sanitised */
 	pid_t pid;
+	int tmpfd, newfd;            /* tmp/ and new/, opened once: no path walks per message */
 	GHashTable *known;           /* digests in new/, cur/ or staged */
 	GPtrArray *staged;           /* struct maildir_staged * */
 };
@@ -350,6 +351,7 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 	md->new = g_build_filename(dir, "new", NULL);
 	md->cur = g_build_filename(dir, "cur", NULL);
 	md->pid = getpid();
+	md->tmpfd = md->newfd = -1;
 	md->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	md->staged = g_ptr_array_new_with_free_func(maildir_staged_free);
 	if ((md->host = maildir_hostname(host)) == NULL) {
@@ -361,12 +363,45 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 		goto fail;
 	if (maildir_scan(md, md->new, err_r) < 0 || maildir_scan(md, md->cur, err_r) < 0)
 		goto fail;
+	if ((md->tmpfd = open(md->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (md->newfd = open(md->new, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		seterr(err_r, "open %s: %s", md->tmpfd < 0 ? md->tmp : md->new, strerror(errno));
+		goto fail;
+	}
 	maildir_clean_tmp(md);
 	*md_r = md;
 	return 0;
 fail:
 	maildir_close(&md);
 	return -1;
+}
+
+/*
+ * The directory fds are opened once; before each batch uses one, make sure
+ * it is still the directory at its path.  Someone may have removed or
+ * replaced it: writing into a directory no longer reachable would lose mail
+ * that the journal takes as archived.
+ */
+static int
+maildir_dirfd_check(int *fd, const char *path, char **err_r)
+{
+	struct stat a, b;
+	int nfd;
+
+	if (stat(path, &a) < 0) {
+		seterr(err_r, "stat %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (*fd >= 0 && fstat(*fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return 0;
+	if ((nfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		seterr(err_r, "open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (*fd >= 0)
+		(void)close(*fd); /* read-only directory */
+	*fd = nfd;
+	return 0;
 }
 
 static int
@@ -392,11 +427,12 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 {
 	struct maildir_staged *s;
 	struct timeval tv;
-	char *path;
 	int fd, e;
 
 	if (g_hash_table_contains(md->known, digest))
 		return 1;
+	if (md->staged->len == 0 && maildir_dirfd_check(&md->tmpfd, md->tmp, err_r) < 0)
+		return -1;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		seterr(err_r, "out of memory");
 		return -1;
@@ -413,38 +449,34 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 			seterr(err_r, "out of memory");
 			return -1;
 		}
-		path = g_build_filename(md->tmp, s->name, NULL);
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = openat(md->tmpfd, s->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST || tries == 2)
 			break;
-		g_free(path);
 		free(s->name);
 		s->name = NULL;
 		(void)usleep(1000);
 	}
 	if (fd < 0) {
-		seterr(err_r, "create %s: %s", path, strerror(errno));
+		seterr(err_r, "create %s/%s: %s", md->tmp, s->name, strerror(errno));
 		goto fail;
 	}
 	if (write_all(fd, data, len) < 0) {
 		e = errno;
 		(void)close(fd); /* the write error is the one to report */
-		(void)unlink(path);
-		seterr(err_r, "write %s: %s", path, strerror(e));
+		(void)unlinkat(md->tmpfd, s->name, 0);
+		seterr(err_r, "write %s/%s: %s", md->tmp, s->name, strerror(e));
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		e = errno;
-		(void)unlink(path);
-		seterr(err_r, "close %s: %s", path, strerror(e));
+		(void)unlinkat(md->tmpfd, s->name, 0);
+		seterr(err_r, "close %s/%s: %s", md->tmp, s->name, strerror(e));
 		goto fail;
 	}
-	g_free(path);
 	g_hash_table_add(md->known, g_strdup(digest));
 	g_ptr_array_add(md->staged, s);
 	return 0;
 fail:
-	g_free(path);
 	maildir_staged_free(s);
 	return -1;
 }
@@ -462,23 +494,23 @@ maildir_dir(const struct maildir *md)
 }
 
 static int
-fsync_file(const char *path, char **err_r)
+fsync_at(int dirfd, const char *dir, const char *name, char **err_r)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		seterr(err_r, "open %s: %s", path, strerror(errno));
+		seterr(err_r, "open %s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}
 	if (fsync(fd) < 0) {
 		int e = errno;
 
 		(void)close(fd);
-		seterr(err_r, "fsync %s: %s", path, strerror(e));
+		seterr(err_r, "fsync %s/%s: %s", dir, name, strerror(e));
 		return -1;
 	}
 	if (close(fd) < 0) {
-		seterr(err_r, "close %s: %s", path, strerror(errno));
+		seterr(err_r, "close %s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -489,61 +521,50 @@ static int
 maildir_flush_staged(struct maildir *md, char **err_r)
 {
 	if (md->staged->len >= MAILDIR_SYNCFS_MIN) {
-		int fd = open(md->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e;
-
-		if (fd < 0) {
-			seterr(err_r, "open %s: %s", md->tmp, strerror(errno));
+		if (syncfs(md->tmpfd) < 0) {
+			seterr(err_r, "syncfs %s: %s", md->tmp, strerror(errno));
 			return -1;
 		}
-		if (syncfs(fd) < 0) {
-			e = errno;
-			(void)close(fd);
-			seterr(err_r, "syncfs %s: %s", md->tmp, strerror(e));
-			return -1;
-		}
-		(void)close(fd); /* a directory opened read-only: nothing to flush */
 		return 0;
 	}
 	for (guint i = 0; i < md->staged->len; i++) {
 		struct maildir_staged *s = g_ptr_array_index(md->staged, i);
-		char *path = g_build_filename(md->tmp, s->name, NULL);
-		int r = fsync_file(path, err_r);
 
-		g_free(path);
-		if (r < 0)
+		if (fsync_at(md->tmpfd, md->tmp, s->name, err_r) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* Step 2: tmp/name -> new/name, never replacing an existing file. */
+/*
+ * Step 2: tmp/name -> new/name, never replacing an existing file.  One
+ * rename (RENAME_NOREPLACE) is one directory update fewer than qmail's
+ * link + unlink; where the file system lacks the flag, link + unlink.
+ */
 static int
 maildir_link_staged(struct maildir *md, struct maildir_staged *s, char **err_r)
 {
-	char *from = g_build_filename(md->tmp, s->name, NULL);
-	char *to = g_build_filename(md->new, s->name, NULL);
-	int ret = 0;
-
-	if (link(from, to) == 0) {
+	if (renameat2(md->tmpfd, s->name, md->newfd, s->name, RENAME_NOREPLACE) == 0) {
+		s->in_new = 1;
+		return 0;
+	}
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+		goto fail;
+	if (linkat(md->tmpfd, s->name, md->newfd, s->name, 0) == 0) {
 		s->in_new = 1;
 		/* A leftover tmp/ link is no second copy: readers ignore tmp/. */
-		(void)unlink(from);
-	} else if (errno == EPERM || errno == ENOTSUP || errno == ENOSYS) {
-		/* File systems without hard links; the name is unique anyway. */
-		if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0 ||
-		    (errno == EINVAL && rename(from, to) == 0)) {
-			s->in_new = 1;
-		} else {
-			seterr(err_r, "rename %s to %s: %s", from, to, strerror(errno));
-			ret = -1;
-		}
-	} else {
-		seterr(err_r, "link %s to %s: %s", from, to, strerror(errno));
-		ret = -1;
+		(void)unlinkat(md->tmpfd, s->name, 0);
+		return 0;
 	}
-	g_free(from);
-	g_free(to);
-	return ret;
+	if ((errno == EPERM || errno == ENOTSUP || errno == ENOSYS) &&
+	    renameat(md->tmpfd, s->name, md->newfd, s->name) == 0) {
+		/* Neither hard links nor the flag; the name is unique anyway. */
+		s->in_new = 1;
+		return 0;
+	}
+fail:
+	seterr(err_r, "rename %s/%s to %s: %s", md->tmp, s->name, md->new, strerror(errno));
+	return -1;
 }
 
 /* Undo a failed commit so the next run delivers every message afresh. */
@@ -552,20 +573,15 @@ maildir_rollback(struct maildir *md)
 {
 	for (guint i = 0; i < md->staged->len; i++) {
 		struct maildir_staged *s = g_ptr_array_index(md->staged, i);
-		char *path = g_build_filename(s->in_new ? md->new : md->tmp, s->name, NULL);
 
 		/*
 		 * Best effort: an EIO file left in new/ would be found by the
 		 * next run's scan and the message wrongly taken as archived,
 		 * so try hard to remove it, but nothing more can be done here.
 		 */
-		(void)unlink(path);
-		g_free(path);
-		if (s->in_new) {
-			path = g_build_filename(md->tmp, s->name, NULL);
-			(void)unlink(path);
-			g_free(path);
-		}
+		(void)unlinkat(s->in_new ? md->newfd : md->tmpfd, s->name, 0);
+		if (s->in_new)
+			(void)unlinkat(md->tmpfd, s->name, 0);
 		g_hash_table_remove(md->known, s->digest);
 	}
 	g_ptr_array_set_size(md->staged, 0);
@@ -576,13 +592,16 @@ maildir_commit(struct maildir *md, char **err_r)
 {
 	if (md->staged->len == 0)
 		return 0;
-	if (maildir_flush_staged(md, err_r) < 0)
+	if (maildir_dirfd_check(&md->newfd, md->new, err_r) < 0 ||
+	    maildir_flush_staged(md, err_r) < 0)
 		goto fail;
 	for (guint i = 0; i < md->staged->len; i++)
 		if (maildir_link_staged(md, g_ptr_array_index(md->staged, i), err_r) < 0)
 			goto fail;
-	if (archive_fsync_dir(md->new, err_r) < 0 || archive_fsync_dir(md->tmp, err_r) < 0)
+	if (fsync(md->newfd) < 0 || fsync(md->tmpfd) < 0) {
+		seterr(err_r, "fsync %s: %s", md->dir, strerror(errno));
 		goto fail;
+	}
 	g_ptr_array_set_size(md->staged, 0);
 	return 0;
 fail:
@@ -606,6 +625,10 @@ maildir_close(struct maildir **mdp)
 	if (md == NULL)
 		return;
 	maildir_abort(md);
+	if (md->tmpfd >= 0)
+		(void)close(md->tmpfd); /* directories opened read-only */
+	if (md->newfd >= 0)
+		(void)close(md->newfd);
 	g_ptr_array_free(md->staged, TRUE);
 	g_hash_table_destroy(md->known);
 	g_free(md->dir);

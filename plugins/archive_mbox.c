@@ -1,12 +1,16 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
  * mbox delivery (mboxrd quoting, fcntl lock) with an index file that makes
- * it idempotent.  Messages are formatted into memory by mbox_stage() and
- * written by mbox_commit(): index lines first (fsync), then the messages
- * (fsync).  A crash before the index is durable leaves no message in the
- * mbox; a crash after it leaves index lines that mbox_open() verifies
- * against the mbox, so a rerun neither duplicates nor loses a message.
- * Nothing here calls mm_*.
+ * it idempotent.  A batch is written as it is staged, in chunks of
+ * MBOX_CHUNK bytes, so that memory does not grow with the batch: the first
+ * mbox_stage() of a batch locks the mbox and notes both files' lengths;
+ * each chunk's index lines are written and made durable before the chunk's
+ * messages are written, so a message never reaches the mbox unlisted, even
+ * after a power loss; mbox_commit() writes the last chunk the same way and
+ * fsyncs the mbox.  An index line whose message is not in the mbox (crash
+ * before that fsync) is ignored by mbox_open(), which verifies them.  Any
+ * error truncates both files back to their lengths before the batch (all or
+ * nothing).  Nothing here calls mm_*.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -28,19 +32,24 @@
 #define MBOX_LOCK_TRIES 100       /* x 100 ms: the 10 s bound on the lock wait */
 #define MBOX_VERIFY_LAST 256      /* index lines checked against the mbox at open */
 #define MBOX_HEAD 512             /* bytes hashed into an index line */
-#define MBOX_MAX_STAGED (512u << 20) /* bytes held in memory between commits */
+#define MBOX_CHUNK (1u << 20)     /* formatted bytes held before they are written */
 
 struct mbox_staged {
 	char digest[ARCHIVE_DIGEST_LEN + 1];
-	size_t start, len; /* within mb->buf */
 };
 
 struct mbox {
 	char *file, *idx;
 	GHashTable *known;  /* digests archived or staged */
-	GArray *staged;     /* struct mbox_staged */
-	GString *buf;       /* the staged messages, formatted */
+	GArray *staged;     /* struct mbox_staged, this batch's */
+	GString *buf;       /* formatted messages not written yet */
+	GString *lines;     /* their index lines */
 	int broken;         /* a failed commit could not be undone */
+	/* The open batch (fd >= 0): both files locked/open since its first stage. */
+	int fd, ifd, created;
+	off_t base, ibase;  /* lengths before the batch: the rollback point */
+	unsigned long long off; /* where the next message goes in the mbox */
+	char *failed;       /* a chunk could not be written: the batch is lost */
 };
 
 struct mbox_entry {
@@ -108,17 +117,31 @@ mbox_format(GString *out, const char *sender, long long date, const char *data, 
 			       sender_ok(sender) ? sender : "MAILER-DAEMON",
 			       days[tm.tm_wday % 7], months[tm.tm_mon % 12], tm.tm_mday,
 			       tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year + 1900);
-	for (const char *line = data; line < end;) {
-		const char *nl = memchr(line, '\n', (size_t)(end - line));
-		const char *next = nl != NULL ? nl + 1 : end;
-		const char *p = line;
+	/*
+	 * Only lines matching ^>*From  change, and they are rare: find "From "
+	 * and copy the spans between them in one append each.
+	 */
+	for (const char *span = data, *q = data; q < end;) {
+		const char *r;
 
-		while (p < next && *p == '>')
-			p++;
-		if ((size_t)(next - p) >= 5 && memcmp(p, "From ", 5) == 0)
+		/* memchr is vectorised; glibc's memmem costs several times more. */
+		while ((q = memchr(q, 'F', (size_t)(end - q))) != NULL &&
+		       ((size_t)(end - q) < 5 || memcmp(q, "From ", 5) != 0))
+			q++;
+		if (q == NULL) {
+			g_string_append_len(out, span, end - span);
+			break;
+		}
+		for (r = q; r > data && r[-1] == '>'; r--)
+			;
+		if (r == data || r[-1] == '\n') {
+			g_string_append_len(out, span, r - span);
 			g_string_append_c(out, '>');
-		g_string_append_len(out, line, next - line);
-		line = next;
+			span = r;
+		}
+		q += 5;
+		if (q >= end)
+			g_string_append_len(out, span, end - span);
 	}
 	if (len == 0 || data[len - 1] != '\n')
 		g_string_append_c(out, '\n');
@@ -244,33 +267,13 @@ mbox_open(const char *file, struct mbox **mb_r, char **err_r)
 	mb->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	mb->staged = g_array_new(FALSE, FALSE, sizeof(struct mbox_staged));
 	mb->buf = g_string_new(NULL);
+	mb->lines = g_string_new(NULL);
+	mb->fd = mb->ifd = -1;
 	if (r < 0 || mbox_load_index(mb, err_r) < 0) {
 		mbox_close(&mb);
 		return -1;
 	}
 	*mb_r = mb;
-	return 0;
-}
-
-int
-mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long date,
-	   const char *data, size_t len, char **err_r)
-{
-	struct mbox_staged s;
-
-	if (g_hash_table_contains(mb->known, digest))
-		return 1;
-	/* Quoting adds at most one byte per line: at most twice the size. */
-	if (len > MBOX_MAX_STAGED / 4 || mb->buf->len > MBOX_MAX_STAGED - 2 * len - 1024) {
-		seterr(err_r, "%s: too much mail staged for one commit", mb->file);
-		return -1;
-	}
-	memcpy(s.digest, digest, sizeof(s.digest));
-	s.start = mb->buf->len;
-	mbox_format(mb->buf, sender, date, data, len);
-	s.len = mb->buf->len - s.start;
-	g_array_append_val(mb->staged, s);
-	g_hash_table_add(mb->known, g_strdup(digest));
 	return 0;
 }
 
@@ -361,80 +364,179 @@ mbox_forget_staged(struct mbox *mb)
 		g_hash_table_remove(mb->known,
 				    g_array_index(mb->staged, struct mbox_staged, i).digest);
 	g_array_set_size(mb->staged, 0);
+}
+
+/* Close the batch's files (dropping the lock); -1 if a close failed. */
+static int
+mbox_end_batch(struct mbox *mb, char **err_r)
+{
+	int ret = 0;
+
+	if (mb->ifd >= 0 && close(mb->ifd) < 0) {
+		seterr(err_r, "close %s: %s", mb->idx, strerror(errno));
+		ret = -1;
+	}
+	if (mb->fd >= 0 && close(mb->fd) < 0 && ret == 0) {
+		seterr(err_r, "close %s: %s", mb->file, strerror(errno));
+		ret = -1;
+	}
+	mb->fd = mb->ifd = -1;
 	g_string_truncate(mb->buf, 0);
+	g_string_truncate(mb->lines, 0);
+	return ret;
+}
+
+/* Both files back to their lengths before the batch; its messages forgotten. */
+static void
+mbox_rollback(struct mbox *mb)
+{
+	if (mb->fd >= 0 &&
+	    (ftruncate(mb->fd, mb->base) < 0 || ftruncate(mb->ifd, mb->ibase) < 0 ||
+	     fsync(mb->fd) < 0 || fsync(mb->ifd) < 0))
+		mb->broken = 1;
+	mbox_forget_staged(mb);
+	(void)mbox_end_batch(mb, NULL); /* truncated: nothing left to lose */
+}
+
+/* First message of a batch: lock the mbox and note where the batch starts. */
+static int
+mbox_begin_batch(struct mbox *mb, char **err_r)
+{
+	struct stat st, ist;
+
+	if (mb->broken) {
+		seterr(err_r, "%s: an earlier failed write could not be undone", mb->file);
+		return -1;
+	}
+	mb->created = 0;
+	if ((mb->fd = open_append(mb->file, &mb->created, err_r)) < 0)
+		return -1;
+	if (mbox_lock(mb->fd, mb->file, err_r) < 0 ||
+	    (mb->ifd = open_append(mb->idx, &mb->created, err_r)) < 0)
+		goto fail;
+	if (fstat(mb->fd, &st) < 0 || fstat(mb->ifd, &ist) < 0) {
+		seterr(err_r, "stat %s: %s", mb->file, strerror(errno));
+		goto fail;
+	}
+	mb->base = st.st_size;
+	mb->ibase = ist.st_size;
+	mb->off = (unsigned long long)st.st_size;
+	return 0;
+fail:
+	(void)mbox_end_batch(mb, NULL); /* nothing written */
+	return -1;
+}
+
+/* The chunk's index lines, durable, then its messages (not durable yet). */
+static int
+mbox_write_chunk(struct mbox *mb, char **err_r)
+{
+	if (mb->buf->len == 0)
+		return 0;
+	if (write_sync(mb->ifd, mb->idx, mb->lines->str, mb->lines->len, err_r) < 0)
+		return -1;
+	if (write_all(mb->fd, mb->buf->str, mb->buf->len) < 0) {
+		seterr(err_r, "write %s: %s", mb->file, strerror(errno));
+		return -1;
+	}
+	g_string_truncate(mb->buf, 0);
+	g_string_truncate(mb->lines, 0);
+	return 0;
+}
+
+int
+mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long date,
+	   const char *data, size_t len, char **err_r)
+{
+	struct mbox_staged s;
+	size_t start, n;
+
+	if (g_hash_table_contains(mb->known, digest))
+		return 1;
+	if (mb->failed != NULL) {
+		seterr(err_r, "%s", mb->failed);
+		return -1;
+	}
+	if (mb->fd < 0 && mbox_begin_batch(mb, err_r) < 0)
+		return -1;
+	memcpy(s.digest, digest, sizeof(s.digest));
+	start = mb->buf->len;
+	mbox_format(mb->buf, sender, date, data, len);
+	n = mb->buf->len - start;
+	g_string_append_printf(mb->lines, "%s %llu %zu %lu\n", digest, mb->off, n,
+			       (unsigned long)mbox_head_hash(mb->buf->str + start, n));
+	mb->off += n;
+	g_array_append_val(mb->staged, s);
+	g_hash_table_add(mb->known, g_strdup(digest));
+	if (mb->buf->len >= MBOX_CHUNK && mbox_write_chunk(mb, err_r) < 0) {
+		/*
+		 * The whole batch is undone now.  One entry stays staged so that
+		 * the caller's sync reaches mbox_commit, which reports the
+		 * failure: the messages staged before this one are not archived.
+		 */
+		char *why = err_r != NULL && *err_r != NULL ? strdup(*err_r) : NULL;
+
+		mbox_rollback(mb);
+		mb->failed = why != NULL ? why : strdup("write failed");
+		g_array_append_val(mb->staged, s);
+		return -1;
+	}
+	return 0;
 }
 
 int
 mbox_commit(struct mbox *mb, char **err_r)
 {
-	GString *lines = NULL;
-	struct stat st, ist;
-	int fd = -1, ifd = -1, created = 0, ret = -1;
 	char *parent;
+	int r;
 
 	if (mb->staged->len == 0)
 		return 0;
-	if (mb->broken) {
-		seterr(err_r, "%s: an earlier failed write could not be undone", mb->file);
-		goto out;
+	if (mb->failed != NULL) {
+		seterr(err_r, "%s", mb->failed);
+		free(mb->failed);
+		mb->failed = NULL;
+		g_array_set_size(mb->staged, 0); /* rolled back when it failed */
+		return -1;
 	}
-	if ((fd = open_append(mb->file, &created, err_r)) < 0)
-		goto out;
-	if (mbox_lock(fd, mb->file, err_r) < 0)
-		goto out;
-	if ((ifd = open_append(mb->idx, &created, err_r)) < 0)
-		goto out;
-	if (fstat(fd, &st) < 0 || fstat(ifd, &ist) < 0) {
-		seterr(err_r, "stat %s: %s", mb->file, strerror(errno));
-		goto out;
-	}
-	lines = g_string_new(NULL);
-	for (guint i = 0; i < mb->staged->len; i++) {
-		struct mbox_staged *s = &g_array_index(mb->staged, struct mbox_staged, i);
-
-		g_string_append_printf(lines, "%s %llu %zu %lu\n", s->digest,
-				       (unsigned long long)st.st_size + s->start, s->len,
-				       (unsigned long)mbox_head_hash(mb->buf->str + s->start, s->len));
-	}
-	/* Index first: a message never reaches the mbox unlisted. */
-	if (write_sync(ifd, mb->idx, lines->str, lines->len, err_r) < 0 ||
-	    write_sync(fd, mb->file, mb->buf->str, mb->buf->len, err_r) < 0) {
-		/* ENOSPC half way: leave both files as they were. */
-		if (ftruncate(fd, st.st_size) < 0 || ftruncate(ifd, ist.st_size) < 0 ||
-		    fsync(fd) < 0 || fsync(ifd) < 0)
-			mb->broken = 1;
-		goto out;
-	}
-	if (created) {
-		parent = g_path_get_dirname(mb->file);
-		ret = archive_fsync_dir(parent, err_r);
-		g_free(parent);
-		if (ret < 0)
-			goto out; /* both written: a rerun finds them if they survive */
-	}
-	ret = 0;
-out:
-	if (lines != NULL)
-		g_string_free(lines, TRUE);
-	if (ifd >= 0 && close(ifd) < 0 && ret == 0) {
-		seterr(err_r, "close %s: %s", mb->idx, strerror(errno));
-		ret = -1;
-	}
-	if (fd >= 0 && close(fd) < 0 && ret == 0) { /* also drops the lock */
-		seterr(err_r, "close %s: %s", mb->file, strerror(errno));
-		ret = -1;
-	}
-	if (ret < 0)
+	if (mb->fd < 0) {
+		seterr(err_r, "%s: no batch open", mb->file);
 		mbox_forget_staged(mb);
+		return -1;
+	}
+	if (mbox_write_chunk(mb, err_r) < 0)
+		goto fail;
+	if (fsync(mb->fd) < 0) {
+		seterr(err_r, "fsync %s: %s", mb->file, strerror(errno));
+		goto fail;
+	}
+	if (mb->created) {
+		parent = g_path_get_dirname(mb->file);
+		r = archive_fsync_dir(parent, err_r);
+		g_free(parent);
+		if (r < 0) {
+			/* Both written: a rerun finds them if they survive. */
+			mbox_forget_staged(mb);
+			(void)mbox_end_batch(mb, NULL);
+			return -1;
+		}
+	}
 	g_array_set_size(mb->staged, 0);
-	g_string_truncate(mb->buf, 0);
-	return ret;
+	return mbox_end_batch(mb, err_r);
+fail:
+	mbox_rollback(mb);
+	return -1;
 }
 
 void
 mbox_abort(struct mbox *mb)
 {
-	mbox_forget_staged(mb);
+	if (mb->fd >= 0)
+		mbox_rollback(mb);
+	else
+		mbox_forget_staged(mb);
+	free(mb->failed);
+	mb->failed = NULL;
 }
 
 void
@@ -444,9 +546,11 @@ mbox_close(struct mbox **mbp)
 
 	if (mb == NULL)
 		return;
+	mbox_abort(mb); /* a batch never committed leaves nothing behind */
 	g_hash_table_destroy(mb->known);
 	g_array_free(mb->staged, TRUE);
 	g_string_free(mb->buf, TRUE);
+	g_string_free(mb->lines, TRUE);
 	g_free(mb->file);
 	g_free(mb->idx);
 	g_free(mb);
