@@ -3,6 +3,7 @@
 """Median table and mailmill's ratios from bench/run's results.tsv.
 
 usage: report.py RESULTS.tsv VERSIONS.txt  (Markdown on stdout)
+       report.py --autoreply AUTOREPLY.tsv VERSIONS.txt
 A cell with any run that failed its checks is FAILED and gets no figures:
 a fast wrong answer is not a result.
 """
@@ -13,7 +14,42 @@ import sys
 PEERS = ("mpop", "fdm", "fetchmail", "getmail")
 
 
+def autoreply():
+    rows = list(csv.DictReader(open(sys.argv[2]), delimiter="\t"))
+    cells = {}
+    for r in rows:
+        cells.setdefault(r["row"], []).append(r)
+    what = {"raw": "raw pipelined client (RETR+DELE, nothing stored)",
+            "mailmill": "fetch -> autoreply -> smtp-sink -> DELE (--once)",
+            "flush": "mailmilld --flush: queued replies, one relay connection",
+            "smtp-source": "smtp-source -c -l SIZE -m N -s 1 -> the same smtp-sink"}
+    rate = {}
+    print("| row | what | msg/s | CPU s | peak RSS MB | runs | status |")
+    print("|---|---|--:|--:|--:|--:|---|")
+    for name, rs in cells.items():
+        bad = [r["status"] for r in rs if r["status"] != "ok"]
+        if bad:
+            print("| %s | %s | | | | %d | FAILED: %s |" % (name, what.get(name, ""), len(rs),
+                                                        "; ".join(bad)))
+            continue
+        wall = statistics.median(float(r["wall_s"]) for r in rs)
+        cpu = statistics.median(float(r["user_s"]) + float(r["sys_s"]) for r in rs)
+        rss = statistics.median(int(r["maxrss_kb"]) for r in rs) / 1024
+        rate[name] = int(rs[0]["messages"]) / wall
+        print("| %s | %s | %.0f | %.2f | %.1f | %d | ok |" % (name, what.get(name, ""),
+                                                          rate[name], cpu, rss, len(rs)))
+    print()
+    r = lambda a, b: "%.2f" % (rate[a] / rate[b]) if a in rate and b in rate else "-"
+    print("autoreply pipeline ÷ raw client: %s; outbox flush ÷ smtp-source: %s" % (
+        r("mailmill", "raw"), r("flush", "smtp-source")))
+    print()
+    for line in open(sys.argv[3]):
+        print("- " + line.rstrip())
+
+
 def main():
+    if sys.argv[1] == "--autoreply":
+        return autoreply()
     rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
     cells = {}
     for r in rows:

@@ -9,6 +9,7 @@ with LF line ends, named like Dovecot's own deliveries (,S=<size>,W=<size
 with CRLF>) so the server need not read a file to learn its POP3 size.
 Profiles:
   small  text/plain, 3.8-4.3 KB
+  reply  the same, each message from a sender of its own (bench/run autoreply)
   mixed  5 % short notices, 55 % text/plain (lognormal, 1.5-24 KB),
          20 % multipart/alternative text + quoted-printable HTML,
          10 % legacy charsets (8bit / QP / base64 bodies, RFC 2047 headers),
@@ -128,8 +129,8 @@ def header_block(r, i, user, subject=None, sender=None):
     return "\n".join(h) + "\n"
 
 
-def plain(r, i, user, size):
-    head = header_block(r, i, user) + \
+def plain(r, i, user, size, sender=None):
+    head = header_block(r, i, user, sender=sender) + \
         "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n\n"
     return (head + prose(r, size - len(head))).encode()
 
@@ -189,10 +190,13 @@ def sized(r, median, sigma, lo, hi):
 def message(profile, r, i, user):
     if profile == "small":
         return plain(r, i, user, r.randrange(3800, 4300))
+    if profile == "reply":  # small, each from its own sender: an autoreply answers all
+        return plain(r, i, user, r.randrange(3800, 4300),
+                     sender='"Customer %d" <customer%d@example.com>' % (i, i))
     if profile == "huge":
         return attachments(r, i, user, [22 << 20])
     if profile != "mixed":
-        raise SystemExit("seed.py: unknown profile %r (small, mixed, huge)" % profile)
+        raise SystemExit("seed.py: unknown profile %r (small, reply, mixed, huge)" % profile)
     x = r.random()
     if x < 0.05:
         return plain(r, i, user, r.randrange(600, 2000))
