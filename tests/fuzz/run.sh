@@ -27,10 +27,11 @@ LIBS="$(pkg-config --libs $PKGS) -ldl"
 # The one define the sources need from config.h.
 printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n#define PACKAGE_STRING "mailmill fuzz"\n' >"$WORK/obj/config.h"
 
-PROTO="buf linebuf net tls pop3 pop3_auth pop3_cmd pop3_parse smtp smtp_reply"
+# All of proto/ (the wire library has no outside dependencies), and the
+# daemon files that configuration loading and message parsing need.
 CORE="log crash units config secret message"
 objs=()
-for f in $(for p in $PROTO; do echo "proto/$p"; done) $(for c in $CORE; do echo "daemon/$c"; done); do
+for f in $(cd "$SRC" && ls proto/*.c | sed 's/\.c$//') $(for c in $CORE; do echo "daemon/$c"; done); do
 	o=$WORK/obj/$(echo "$f" | tr / _).o
 	if [ ! -f "$o" ] || [ "$SRC/$f.c" -nt "$o" ]; then
 		# shellcheck disable=SC2086
