@@ -264,7 +264,7 @@ session_start(net_conn *c, const pop3_options *opt, pop3_trace_fn *fn, void *arg
 	net_deadline(c, s->command_timeout_ms);
 	if (opt != NULL && opt->tls == POP3_TLS_IMPLICIT &&
 	    net_starttls(c, s->host, s->ca_file, &nerr) < 0) {
-		st = pop3_net_fail(s, POP3_ETLS, "implicit TLS", nerr, err_r);
+		st = pop3_net_fail(s, POP3_ETLS, "POP3S", nerr, err_r);
 		goto out;
 	}
 	if ((st = pop3_get_line(s, "greeting", 1, &line, &len, err_r)) != POP3_OK)
