@@ -186,15 +186,40 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 	return ret;
 }
 
+/* What the trace callback of one session needs. */
+typedef struct outbox_tracer {
+	int log;       /* the operator asked for a protocol trace */
+	int dot_sent;  /* the final dot is out; the next server line is its reply */
+} outbox_tracer;
+
+/*
+ * Installed on every session: the crash points of DATA must fire whether or
+ * not the operator asked for a trace.  "smtpdata" fires on the 354 go-ahead,
+ * before any message data; "smtpdot" fires when the reply to the final dot
+ * arrives, before it is read: the relay has the message and the outbox does
+ * not know it (the RFC 1047 window).  The trace of "." itself comes before
+ * the data is flushed, so it cannot be that point.
+ */
 static void
 outbox_trace(void *arg, char dir, const char *line, size_t len)
 {
-	(void)arg;
-	log_debug("smtp: %s %.*s", dir == 'C' ? "C:" : "S:", (int)(len > 300 ? 300 : len), line);
+	outbox_tracer *t = arg;
+
+	if (dir == 'S' && t->dot_sent) {
+		t->dot_sent = 0;
+		crash_point("smtpdot");
+	} else if (dir == 'S' && len >= 3 && strncmp(line, "354", 3) == 0) {
+		crash_point("smtpdata");
+	} else if (dir == 'C' && len == 1 && line[0] == '.') {
+		t->dot_sent = 1;
+	}
+	if (t->log)
+		log_debug("smtp: %s %.*s", dir == 'C' ? "C:" : "S:",
+			  (int)(len > 300 ? 300 : len), line);
 }
 
 static smtp_status
-outbox_connect(const cfg_smtp *m, int trace, smtp_session **s_r, char **err_r)
+outbox_connect(const cfg_smtp *m, outbox_tracer *tr, smtp_session **s_r, char **err_r)
 {
 	smtp_options o;
 	smtp_status rc;
@@ -214,8 +239,7 @@ outbox_connect(const cfg_smtp *m, int trace, smtp_session **s_r, char **err_r)
 	rc = smtp_connect(&o, s_r, err_r);
 	if (rc != SMTP_OK)
 		return rc;
-	if (trace)
-		smtp_set_trace(*s_r, outbox_trace, NULL);
+	smtp_set_trace(*s_r, outbox_trace, tr);
 	if (smtp_is_tls(*s_r))
 		log_debug("outbox: %s", smtp_tls_describe(*s_r));
 	if (m->user == NULL)
@@ -233,6 +257,7 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 {
 	long long now = (long long)time(NULL), *ids = NULL;
 	smtp_session *s = NULL;
+	outbox_tracer tracer = { 0, 0 };
 	size_t n = 0, i;
 	char *err = NULL;
 	smtp_status rc;
@@ -254,7 +279,8 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 		return -1;
 	}
 	crash_point("flush");
-	rc = outbox_connect(c->smtp, trace, &s, &err);
+	tracer.log = trace;
+	rc = outbox_connect(c->smtp, &tracer, &s, &err);
 	if (rc != SMTP_OK) {
 		char *e1 = outbox_oneline(err != NULL ? err : smtp_status_name(rc));
 

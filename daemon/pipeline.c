@@ -5,6 +5,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
 #include "daemon/log.h"
+#include "daemon/crash.h"
 
 typedef struct pipeline_stage {
 	const struct mailmill_plugin *plugin;
@@ -115,6 +116,9 @@ pipeline_run(pipeline *pl, mm_msg *msg, const char **stage_r)
 		g_free(msg->goto_stage);
 		msg->goto_stage = NULL;
 		v = st->plugin->process(st->state, msg, &st->ctx);
+		/* The stage has acted (a ticket opened, a reply queued) but the
+		 * message's verdict is not recorded yet. */
+		crash_point("plugin");
 		jump = msg->goto_stage;
 		msg->goto_stage = NULL;
 		if (v == MM_PASS && jump != NULL) {
