@@ -92,11 +92,16 @@ DPID=$!
 # The daemon's children that are account workers (not the outbox: no smtp).
 children() { pgrep -P "$DPID" || true; }
 # A worker sleeping in the verdict plugin on SLOWME: one with nobody's uid.
+# Both files are read while the worker is alive: a quick worker (p2) may
+# exit between two reads, so only a worker seen whole counts.
 WPID=
 find_worker() {
 	local p
 	for p in $(children); do
-		if grep -q "^Uid:.*\b$NOBODY_UID\b" "/proc/$p/status" 2>/dev/null; then
+		grep -q "^Uid:.*\b$NOBODY_UID\b" "/proc/$p/status" 2>/dev/null || continue
+		ids=$(awk '/^Uid:|^Gid:/ { print $2, $3, $4, $5 }' "/proc/$p/status" 2>/dev/null | tr '\n' ' ')
+		limit=$(awk '/^Max address space/ { print $4 }' "/proc/$p/limits" 2>/dev/null)
+		if [ -n "$limit" ] && [ -n "$ids" ]; then
 			WPID=$p
 			return 0
 		fi
@@ -104,10 +109,7 @@ find_worker() {
 	return 1
 }
 wait_for 20 find_worker
-if [ -n "$WPID" ]; then
-	ids=$(awk '/^Uid:|^Gid:/ { print $2, $3, $4, $5 }' "/proc/$WPID/status" | tr '\n' ' ')
-	limit=$(awk '/^Max address space/ { print $4 }' "/proc/$WPID/limits")
-else
+if [ -z "$WPID" ]; then
 	ids="no worker running as nobody"
 	limit=
 	show "$DLOG" 30
