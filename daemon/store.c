@@ -107,6 +107,11 @@ static const char *const store_migrations[] = {
 	"  value INTEGER NOT NULL,"          /* the last number handed out */
 	"  PRIMARY KEY (ns, name)"
 	") WITHOUT ROWID;",
+	/* 4 -> 5: a put expires the scope's old keys; without these indexes
+	 * that scanned every key of the scope, once per put (an auto-responder
+	 * answering 10 000 senders spent a third of its time there). */
+	"CREATE INDEX kv_expiry ON kv (account, stage, expires_at);"
+	"CREATE INDEX kv_ns_expiry ON kv_ns (ns, expires_at);",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
