@@ -532,7 +532,7 @@ run_connect(run *r, const cfg *c)
 	ps = pop3_connect_trace(&po, run_trace, r, &r->s, &err);
 	if (ps != POP3_OK) {
 		log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
-			  err != NULL ? err : "error");
+			  err != NULL ? err : "out of memory");
 		free(err);
 		return -1;
 	}

@@ -272,8 +272,8 @@ net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		*err_r = err_fmt("cannot connect to %s port %s: %s", host, port,
-				  why.data != NULL ? why.data : "no address");
+		/* Each address tried with its reason; callers name host and port. */
+		*err_r = err_fmt("%s", why.data != NULL ? why.data : "no address");
 		buf_free(&why);
 		return -1;
 	}

@@ -309,8 +309,8 @@ pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_s
 	}
 	if (net_connect(opt->host, opt->port, opt->connect_timeout_ms > 0 ?
 			opt->connect_timeout_ms : 30000, net_max_line(opt), &c, &nerr) < 0) {
-		err_set(err_r, "connect to %s port %s: %s", opt->host, opt->port,
-		       nerr != NULL ? nerr : "failed");
+		/* net's message already names the host and port. */
+		err_set(err_r, "%s", nerr != NULL ? nerr : "cannot connect: out of memory");
 		free(nerr);
 		return POP3_EIO;
 	}
