@@ -304,6 +304,13 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 	log_debug("outbox: %zu message(s) due; relay %s:%s%s%s", n, c->smtp->host, c->smtp->port,
 		  smtp_is_tls(s) ? ", TLS" : "",
 		  smtp_has_ext(s, "PIPELINING") ? ", pipelining" : "");
+	/* The marks of this flush survive a crash without a disk flush each
+	 * (store_durability says what a power cut may cost). */
+	if (store_durability(st, 0, &err) < 0) {
+		log_warn("outbox: %s: marks are flushed one by one", err);
+		free(err);
+		err = NULL;
+	}
 	for (i = 0; i < n; i++) {
 		outbox_item it = { 0 };
 		int got = store_outbox_get(st, ids[i], outbox_copy, &it, &err);
@@ -331,6 +338,12 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 	}
 	smtp_close(&s);
 	free(ids);
+	if (store_durability(st, 1, &err) < 0) {
+		log_error("outbox: %s", err);
+		free(err);
+		err = NULL;
+		ret = -1;
+	}
 	log_info("outbox: %lu due, %lu sent, %lu deferred, %lu dead", stats->due, stats->sent,
 		 stats->retried, stats->dead);
 prune:

@@ -205,6 +205,15 @@ store_exec(store *st, const char *sql, char **err_r)
 	return 0;
 }
 
+int
+store_durability(store *st, int full, char **err_r)
+{
+	if (st->readonly)
+		return 0;
+	return store_exec(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+			  err_r);
+}
+
 /* Reset and clear bindings, so a cached statement is ready for next time. */
 static sqlite3_stmt *
 store_q(store *st, int which)

@@ -44,6 +44,15 @@ int store_ledger_load(store *st, const char *account, store_ledger_fn *fn, void 
 /* Transactions: all ledger writes of a batch between begin and commit. */
 int store_begin(store *st, char **err_r);
 int store_commit(store *st, char **err_r);
+/*
+ * full = 1 (the default): every commit is flushed to disk before it returns.
+ * full = 0: commits survive a crash of the process but may be lost with the
+ * last moments before a power failure (SQLite WAL, synchronous=NORMAL).  For
+ * the outbox's "sent" marks only: a flush per sent mail would bound a relay
+ * flush to the disk's flush rate, and what a power cut can cost there is a
+ * duplicate of a reply, never a lost message.
+ */
+int store_durability(store *st, int full, char **err_r);
 void store_rollback(store *st);
 
 typedef struct store_record {
