@@ -47,7 +47,6 @@ typedef struct run {
 	run_item batch[RUN_BATCH_MAX];
 	size_t n_batch;
 	unsigned long long batch_bytes;
-	int batch_failed;
 } run;
 
 /* Installed on every session: the "quit" crash point must fire whether or
@@ -438,6 +437,11 @@ run_fetch(run *r, GArray *fetch, int window)
 			log_error("%s: message %lu grew past %llu bytes while fetching (the server said %llu):"
 				  " giving up on this run", r->a->name, r->entries[ei].msgno,
 				  (unsigned long long)body.max, r->entries[ei].size);
+			/* A server that lies about this message every time must not block
+			 * the mailbox for ever: the failure counts toward quarantine. */
+			if (r->entries[ei].uid_state == POP3_UID_OK && !r->o->dry_run)
+				(void)run_charge(r->st, r->a->name, r->entries[ei].uid,
+						 "larger than max_size while fetching", r->a->max_attempts);
 			goto fail;
 		}
 		if (ps != POP3_OK)
