@@ -49,6 +49,11 @@ int archive_mkdirs(const char *dir, char **err_r);
 
 /* fsync the directory `dir`. */
 int archive_fsync_dir(const char *dir, char **err_r);
+/* *err_r = the formatted message (allocated; NULL if that failed), when err_r
+ * is not NULL. */
+void archive_seterr(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* write(2) until all of data is written, retrying EINTR: 0, or -1 with errno. */
+int archive_write_all(int fd, const char *data, size_t len);
 
 /* ---- Maildir (archive_maildir.c) ---- */
 

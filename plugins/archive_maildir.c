@@ -44,8 +44,8 @@ struct maildir {
 	GPtrArray *staged;           /* struct maildir_staged * */
 };
 
-static void __attribute__((format(printf, 2, 3)))
-seterr(char **err_r, const char *fmt, ...)
+void
+archive_seterr(char **err_r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -78,16 +78,16 @@ archive_folder_check(const char *pattern, char **err_r)
 	char *probe;
 
 	if (len == 0 || len > 255) {
-		seterr(err_r, "folder pattern must be 1 to 255 bytes");
+		archive_seterr(err_r, "folder pattern must be 1 to 255 bytes");
 		return -1;
 	}
 	if (pattern[0] == '/' || strstr(pattern, "..") != NULL || strchr(pattern, '\\') != NULL) {
-		seterr(err_r, "folder pattern \"%s\" must be relative, without \"..\" or '\\'", pattern);
+		archive_seterr(err_r, "folder pattern \"%s\" must be relative, without \"..\" or '\\'", pattern);
 		return -1;
 	}
 	for (const char *p = pattern; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			seterr(err_r, "folder pattern holds a control character");
+			archive_seterr(err_r, "folder pattern holds a control character");
 			return -1;
 		}
 	}
@@ -118,7 +118,7 @@ archive_folder_expand(const char *pattern, long long when, char **dir_r, char **
 	size_t n;
 
 	if ((long long)t != when || localtime_r(&t, &tm) == NULL) {
-		seterr(err_r, "message date %lld out of range", when);
+		archive_seterr(err_r, "message date %lld out of range", when);
 		return -1;
 	}
 #pragma GCC diagnostic push
@@ -126,7 +126,7 @@ archive_folder_expand(const char *pattern, long long when, char **dir_r, char **
 	n = strftime(buf, sizeof(buf), pattern, &tm);
 #pragma GCC diagnostic pop
 	if (n == 0) {
-		seterr(err_r, "folder pattern \"%s\" gives an empty or too long name", pattern);
+		archive_seterr(err_r, "folder pattern \"%s\" gives an empty or too long name", pattern);
 		return -1;
 	}
 	for (const char *p = buf;;) {
@@ -134,7 +134,7 @@ archive_folder_expand(const char *pattern, long long when, char **dir_r, char **
 		size_t clen = slash != NULL ? (size_t)(slash - p) : strlen(p);
 
 		if (!folder_component_ok(p, clen)) {
-			seterr(err_r, "folder pattern \"%s\" gives the unsafe name \"%s\"", pattern, buf);
+			archive_seterr(err_r, "folder pattern \"%s\" gives the unsafe name \"%s\"", pattern, buf);
 			return -1;
 		}
 		if (slash == NULL)
@@ -142,7 +142,7 @@ archive_folder_expand(const char *pattern, long long when, char **dir_r, char **
 		p = slash + 1;
 	}
 	if ((*dir_r = strdup(buf)) == NULL) {
-		seterr(err_r, "out of memory");
+		archive_seterr(err_r, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -154,18 +154,18 @@ archive_fsync_dir(const char *dir, char **err_r)
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0) {
-		seterr(err_r, "open %s: %s", dir, strerror(errno));
+		archive_seterr(err_r, "open %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	if (fsync(fd) < 0) {
 		int e = errno;
 
 		(void)close(fd); /* the fsync error is the one to report */
-		seterr(err_r, "fsync %s: %s", dir, strerror(e));
+		archive_seterr(err_r, "fsync %s: %s", dir, strerror(e));
 		return -1;
 	}
 	if (close(fd) < 0) {
-		seterr(err_r, "close %s: %s", dir, strerror(errno));
+		archive_seterr(err_r, "close %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -181,7 +181,7 @@ archive_mkdirs(const char *dir, char **err_r)
 	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
 		return 0;
 	if ((path = strdup(dir)) == NULL) {
-		seterr(err_r, "out of memory");
+		archive_seterr(err_r, "out of memory");
 		return -1;
 	}
 	for (char *p = path + 1;; p++) {
@@ -201,10 +201,10 @@ archive_mkdirs(const char *dir, char **err_r)
 			if (r < 0)
 				goto out;
 		} else if (errno != EEXIST) {
-			seterr(err_r, "mkdir %s: %s", path, strerror(errno));
+			archive_seterr(err_r, "mkdir %s: %s", path, strerror(errno));
 			goto out;
 		} else if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			seterr(err_r, "%s exists and is not a directory", path);
+			archive_seterr(err_r, "%s exists and is not a directory", path);
 			goto out;
 		}
 		*p = save;
@@ -288,7 +288,7 @@ maildir_scan(struct maildir *md, const char *dir, char **err_r)
 	DIR *d = opendir(dir);
 
 	if (d == NULL) {
-		seterr(err_r, "opendir %s: %s", dir, strerror(errno));
+		archive_seterr(err_r, "opendir %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	errno = 0;
@@ -298,7 +298,7 @@ maildir_scan(struct maildir *md, const char *dir, char **err_r)
 		errno = 0;
 	}
 	if (errno != 0) {
-		seterr(err_r, "readdir %s: %s", dir, strerror(errno));
+		archive_seterr(err_r, "readdir %s: %s", dir, strerror(errno));
 		(void)closedir(d);
 		return -1;
 	}
@@ -355,7 +355,7 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 	md->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	md->staged = g_ptr_array_new_with_free_func(maildir_staged_free);
 	if ((md->host = maildir_hostname(host)) == NULL) {
-		seterr(err_r, "out of memory");
+		archive_seterr(err_r, "out of memory");
 		goto fail;
 	}
 	if (archive_mkdirs(md->tmp, err_r) < 0 || archive_mkdirs(md->new, err_r) < 0 ||
@@ -365,7 +365,7 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 		goto fail;
 	if ((md->tmpfd = open(md->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (md->newfd = open(md->new, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		seterr(err_r, "open %s: %s", md->tmpfd < 0 ? md->tmp : md->new, strerror(errno));
+		archive_seterr(err_r, "open %s: %s", md->tmpfd < 0 ? md->tmp : md->new, strerror(errno));
 		goto fail;
 	}
 	maildir_clean_tmp(md);
@@ -389,13 +389,13 @@ maildir_dirfd_check(int *fd, const char *path, char **err_r)
 	int nfd;
 
 	if (stat(path, &a) < 0) {
-		seterr(err_r, "stat %s: %s", path, strerror(errno));
+		archive_seterr(err_r, "stat %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (*fd >= 0 && fstat(*fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 		return 0;
 	if ((nfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		seterr(err_r, "open %s: %s", path, strerror(errno));
+		archive_seterr(err_r, "open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (*fd >= 0)
@@ -404,8 +404,8 @@ maildir_dirfd_check(int *fd, const char *path, char **err_r)
 	return 0;
 }
 
-static int
-write_all(int fd, const char *data, size_t len)
+int
+archive_write_all(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, data, len);
@@ -434,7 +434,7 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 	if (md->staged->len == 0 && maildir_dirfd_check(&md->tmpfd, md->tmp, err_r) < 0)
 		return -1;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		seterr(err_r, "out of memory");
+		archive_seterr(err_r, "out of memory");
 		return -1;
 	}
 	memcpy(s->digest, digest, ARCHIVE_DIGEST_LEN + 1);
@@ -446,7 +446,7 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 		if (gettimeofday(&tv, NULL) < 0 ||
 		    (s->name = maildir_name(&tv, md->pid, digest, md->host, len)) == NULL) {
 			free(s);
-			seterr(err_r, "out of memory");
+			archive_seterr(err_r, "out of memory");
 			return -1;
 		}
 		fd = openat(md->tmpfd, s->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -457,20 +457,20 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 		(void)usleep(1000);
 	}
 	if (fd < 0) {
-		seterr(err_r, "create %s/%s: %s", md->tmp, s->name, strerror(errno));
+		archive_seterr(err_r, "create %s/%s: %s", md->tmp, s->name, strerror(errno));
 		goto fail;
 	}
-	if (write_all(fd, data, len) < 0) {
+	if (archive_write_all(fd, data, len) < 0) {
 		e = errno;
 		(void)close(fd); /* the write error is the one to report */
 		(void)unlinkat(md->tmpfd, s->name, 0);
-		seterr(err_r, "write %s/%s: %s", md->tmp, s->name, strerror(e));
+		archive_seterr(err_r, "write %s/%s: %s", md->tmp, s->name, strerror(e));
 		goto fail;
 	}
 	if (close(fd) < 0) {
 		e = errno;
 		(void)unlinkat(md->tmpfd, s->name, 0);
-		seterr(err_r, "close %s/%s: %s", md->tmp, s->name, strerror(e));
+		archive_seterr(err_r, "close %s/%s: %s", md->tmp, s->name, strerror(e));
 		goto fail;
 	}
 	g_hash_table_add(md->known, g_strdup(digest));
@@ -499,18 +499,18 @@ fsync_at(int dirfd, const char *dir, const char *name, char **err_r)
 	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		seterr(err_r, "open %s/%s: %s", dir, name, strerror(errno));
+		archive_seterr(err_r, "open %s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}
 	if (fsync(fd) < 0) {
 		int e = errno;
 
 		(void)close(fd);
-		seterr(err_r, "fsync %s/%s: %s", dir, name, strerror(e));
+		archive_seterr(err_r, "fsync %s/%s: %s", dir, name, strerror(e));
 		return -1;
 	}
 	if (close(fd) < 0) {
-		seterr(err_r, "close %s/%s: %s", dir, name, strerror(errno));
+		archive_seterr(err_r, "close %s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -522,7 +522,7 @@ maildir_flush_staged(struct maildir *md, char **err_r)
 {
 	if (md->staged->len >= MAILDIR_SYNCFS_MIN) {
 		if (syncfs(md->tmpfd) < 0) {
-			seterr(err_r, "syncfs %s: %s", md->tmp, strerror(errno));
+			archive_seterr(err_r, "syncfs %s: %s", md->tmp, strerror(errno));
 			return -1;
 		}
 		return 0;
@@ -563,7 +563,7 @@ maildir_link_staged(struct maildir *md, struct maildir_staged *s, char **err_r)
 		return 0;
 	}
 fail:
-	seterr(err_r, "rename %s/%s to %s: %s", md->tmp, s->name, md->new, strerror(errno));
+	archive_seterr(err_r, "rename %s/%s to %s: %s", md->tmp, s->name, md->new, strerror(errno));
 	return -1;
 }
 
@@ -599,7 +599,7 @@ maildir_commit(struct maildir *md, char **err_r)
 		if (maildir_link_staged(md, g_ptr_array_index(md->staged, i), err_r) < 0)
 			goto fail;
 	if (fsync(md->newfd) < 0 || fsync(md->tmpfd) < 0) {
-		seterr(err_r, "fsync %s: %s", md->dir, strerror(errno));
+		archive_seterr(err_r, "fsync %s: %s", md->dir, strerror(errno));
 		goto fail;
 	}
 	g_ptr_array_set_size(md->staged, 0);

@@ -58,19 +58,6 @@ struct mbox_entry {
 	uint32_t head;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-seterr(char **err_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err_r == NULL)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(err_r, fmt, ap) < 0)
-		*err_r = NULL;
-	va_end(ap);
-}
-
 /* FNV-1a: only detects that an index line points at someone else's bytes. */
 static uint32_t
 mbox_head_hash(const char *p, size_t len)
@@ -212,19 +199,19 @@ mbox_load_index(struct mbox *mb, char **err_r)
 		if (errno == ENOENT) /* no mbox: nothing is archived in it */
 			ret = 0;
 		else
-			seterr(err_r, "open %s: %s", mb->file, strerror(errno));
+			archive_seterr(err_r, "open %s: %s", mb->file, strerror(errno));
 		g_array_free(entries, TRUE);
 		return ret;
 	}
 	if (fstat(fd, &st) < 0) {
-		seterr(err_r, "stat %s: %s", mb->file, strerror(errno));
+		archive_seterr(err_r, "stat %s: %s", mb->file, strerror(errno));
 		goto out;
 	}
 	if ((f = fopen(mb->idx, "re")) == NULL) {
 		if (errno == ENOENT)
 			ret = 0;
 		else
-			seterr(err_r, "open %s: %s", mb->idx, strerror(errno));
+			archive_seterr(err_r, "open %s: %s", mb->idx, strerror(errno));
 		goto out;
 	}
 	/* A torn last line (no '\n') or a damaged one is skipped. */
@@ -235,7 +222,7 @@ mbox_load_index(struct mbox *mb, char **err_r)
 			g_array_append_val(entries, e);
 	}
 	if (ferror(f)) {
-		seterr(err_r, "read %s: %s", mb->idx, strerror(errno));
+		archive_seterr(err_r, "read %s: %s", mb->idx, strerror(errno));
 		(void)fclose(f);
 		goto out;
 	}
@@ -303,7 +290,7 @@ open_append(const char *path, int *created_r, char **err_r)
 			fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	}
 	if (fd < 0)
-		seterr(err_r, "open %s: %s", path, strerror(errno));
+		archive_seterr(err_r, "open %s: %s", path, strerror(errno));
 	return fd;
 }
 
@@ -321,37 +308,20 @@ mbox_lock(int fd, const char *path, char **err_r)
 			break;
 		(void)nanosleep(&pause, NULL); /* EINTR just retries sooner */
 	}
-	seterr(err_r, "lock %s: %s", path, errno == EACCES || errno == EAGAIN ?
+	archive_seterr(err_r, "lock %s: %s", path, errno == EACCES || errno == EAGAIN ?
 	       "still locked by another process after 10 s" : strerror(errno));
 	return -1;
 }
 
 static int
-write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
 write_sync(int fd, const char *path, const char *data, size_t len, char **err_r)
 {
-	if (write_all(fd, data, len) < 0) {
-		seterr(err_r, "write %s: %s", path, strerror(errno));
+	if (archive_write_all(fd, data, len) < 0) {
+		archive_seterr(err_r, "write %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fsync(fd) < 0) {
-		seterr(err_r, "fsync %s: %s", path, strerror(errno));
+		archive_seterr(err_r, "fsync %s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -373,11 +343,11 @@ mbox_end_batch(struct mbox *mb, char **err_r)
 	int ret = 0;
 
 	if (mb->ifd >= 0 && close(mb->ifd) < 0) {
-		seterr(err_r, "close %s: %s", mb->idx, strerror(errno));
+		archive_seterr(err_r, "close %s: %s", mb->idx, strerror(errno));
 		ret = -1;
 	}
 	if (mb->fd >= 0 && close(mb->fd) < 0 && ret == 0) {
-		seterr(err_r, "close %s: %s", mb->file, strerror(errno));
+		archive_seterr(err_r, "close %s: %s", mb->file, strerror(errno));
 		ret = -1;
 	}
 	mb->fd = mb->ifd = -1;
@@ -405,7 +375,7 @@ mbox_begin_batch(struct mbox *mb, char **err_r)
 	struct stat st, ist;
 
 	if (mb->broken) {
-		seterr(err_r, "%s: an earlier failed write could not be undone", mb->file);
+		archive_seterr(err_r, "%s: an earlier failed write could not be undone", mb->file);
 		return -1;
 	}
 	mb->created = 0;
@@ -415,7 +385,7 @@ mbox_begin_batch(struct mbox *mb, char **err_r)
 	    (mb->ifd = open_append(mb->idx, &mb->created, err_r)) < 0)
 		goto fail;
 	if (fstat(mb->fd, &st) < 0 || fstat(mb->ifd, &ist) < 0) {
-		seterr(err_r, "stat %s: %s", mb->file, strerror(errno));
+		archive_seterr(err_r, "stat %s: %s", mb->file, strerror(errno));
 		goto fail;
 	}
 	mb->base = st.st_size;
@@ -435,8 +405,8 @@ mbox_write_chunk(struct mbox *mb, char **err_r)
 		return 0;
 	if (write_sync(mb->ifd, mb->idx, mb->lines->str, mb->lines->len, err_r) < 0)
 		return -1;
-	if (write_all(mb->fd, mb->buf->str, mb->buf->len) < 0) {
-		seterr(err_r, "write %s: %s", mb->file, strerror(errno));
+	if (archive_write_all(mb->fd, mb->buf->str, mb->buf->len) < 0) {
+		archive_seterr(err_r, "write %s: %s", mb->file, strerror(errno));
 		return -1;
 	}
 	g_string_truncate(mb->buf, 0);
@@ -454,7 +424,7 @@ mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long da
 	if (g_hash_table_contains(mb->known, digest))
 		return 1;
 	if (mb->failed != NULL) {
-		seterr(err_r, "%s", mb->failed);
+		archive_seterr(err_r, "%s", mb->failed);
 		return -1;
 	}
 	if (mb->fd < 0 && mbox_begin_batch(mb, err_r) < 0)
@@ -493,21 +463,21 @@ mbox_commit(struct mbox *mb, char **err_r)
 	if (mb->staged->len == 0)
 		return 0;
 	if (mb->failed != NULL) {
-		seterr(err_r, "%s", mb->failed);
+		archive_seterr(err_r, "%s", mb->failed);
 		free(mb->failed);
 		mb->failed = NULL;
 		g_array_set_size(mb->staged, 0); /* rolled back when it failed */
 		return -1;
 	}
 	if (mb->fd < 0) {
-		seterr(err_r, "%s: no batch open", mb->file);
+		archive_seterr(err_r, "%s: no batch open", mb->file);
 		mbox_forget_staged(mb);
 		return -1;
 	}
 	if (mbox_write_chunk(mb, err_r) < 0)
 		goto fail;
 	if (fsync(mb->fd) < 0) {
-		seterr(err_r, "fsync %s: %s", mb->file, strerror(errno));
+		archive_seterr(err_r, "fsync %s: %s", mb->file, strerror(errno));
 		goto fail;
 	}
 	if (mb->created) {
