@@ -1036,12 +1036,40 @@ store_outbox_prune(store *st, long long before, char **err_r)
 
 /* --------------------------------------------------------------------- kv */
 
+/*
+ * Step q, a SELECT of one value whose scope and key are bound (`bound` says
+ * the binds worked) and whose ?now_idx is the current time: 1 and *value_r
+ * (allocated), 0 if missing or expired, -1.  Finalizes q.
+ */
+static int
+store_kv_value(store *st, sqlite3_stmt *q, int bound, int now_idx, long long now,
+	       const char *what, char **value_r, char **err_r)
+{
+	int rc = bound && sqlite3_bind_int64(q, now_idx, (sqlite3_int64)now) == SQLITE_OK ?
+		 sqlite3_step(q) : SQLITE_MISUSE;
+
+	if (rc == SQLITE_ROW) {
+		const char *v = store_col(q, 0);
+
+		*value_r = strdup(v != NULL ? v : "");
+		sqlite3_finalize(q);
+		if (*value_r == NULL) {
+			store_errf(err_r, "out of memory");
+			return -1;
+		}
+		return 1;
+	}
+	if (rc != SQLITE_DONE)
+		store_fail(st, err_r, what);
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 int
 store_kv_get(store *st, const char *account, const char *stage, const char *key, long long now,
 	     char **value_r, char **err_r)
 {
 	sqlite3_stmt *q;
-	int rc;
 
 	*value_r = NULL;
 	if (st->db == NULL)
@@ -1050,31 +1078,11 @@ store_kv_get(store *st, const char *account, const char *stage, const char *key,
 		       " AND (expires_at = 0 OR expires_at > ?4)", err_r);
 	if (q == NULL)
 		return -1;
-	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(q, 2, stage, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(q, 3, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(q, 4, (sqlite3_int64)now) != SQLITE_OK)
-		rc = SQLITE_MISUSE;
-	else
-		rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		const char *v = store_col(q, 0);
-
-		if ((*value_r = strdup(v != NULL ? v : "")) == NULL) {
-			store_errf(err_r, "out of memory");
-			sqlite3_finalize(q);
-			return -1;
-		}
-		sqlite3_finalize(q);
-		return 1;
-	}
-	if (rc != SQLITE_DONE) {
-		store_fail(st, err_r, "kv get");
-		sqlite3_finalize(q);
-		return -1;
-	}
-	sqlite3_finalize(q);
-	return 0;
+	return store_kv_value(st, q,
+			      sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
+			      sqlite3_bind_text(q, 2, stage, -1, SQLITE_STATIC) == SQLITE_OK &&
+			      sqlite3_bind_text(q, 3, key, -1, SQLITE_STATIC) == SQLITE_OK,
+			      4, now, "kv get", value_r, err_r);
 }
 
 int
@@ -1310,7 +1318,6 @@ store_kv_ns_get(store *st, const char *ns, const char *key, long long now, char 
 		char **err_r)
 {
 	sqlite3_stmt *q;
-	int rc;
 
 	*value_r = NULL;
 	if (st->db == NULL)
@@ -1319,30 +1326,10 @@ store_kv_ns_get(store *st, const char *ns, const char *key, long long now, char 
 		       " AND (expires_at = 0 OR expires_at > ?3)", err_r);
 	if (q == NULL)
 		return -1;
-	if (sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_int64(q, 3, (sqlite3_int64)now) != SQLITE_OK)
-		rc = SQLITE_MISUSE;
-	else
-		rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW) {
-		const char *v = store_col(q, 0);
-
-		*value_r = strdup(v != NULL ? v : "");
-		sqlite3_finalize(q);
-		if (*value_r == NULL) {
-			store_errf(err_r, "out of memory");
-			return -1;
-		}
-		return 1;
-	}
-	if (rc != SQLITE_DONE) {
-		store_fail(st, err_r, "kv_ns get");
-		sqlite3_finalize(q);
-		return -1;
-	}
-	sqlite3_finalize(q);
-	return 0;
+	return store_kv_value(st, q,
+			      sqlite3_bind_text(q, 1, ns, -1, SQLITE_STATIC) == SQLITE_OK &&
+			      sqlite3_bind_text(q, 2, key, -1, SQLITE_STATIC) == SQLITE_OK,
+			      3, now, "kv_ns get", value_r, err_r);
 }
 
 int
