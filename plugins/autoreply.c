@@ -25,6 +25,7 @@
 #include <time.h>
 #include <mailmill/plugin.h>
 #include "autoreply.h"
+#include "settings.h"
 
 #define AUTOREPLY_BODY_MAX (64 * 1024)
 
@@ -59,22 +60,6 @@ autoreply_free(void *p)
 	g_free(a->spam_header);
 	g_free(a->spam_value);
 	g_free(a);
-}
-
-/* A string setting: 1 and *out (g_strdup) if set, 0 if absent, -1 if wrong. */
-static int
-autoreply_str(mm_ctx *ctx, const config_setting_t *g, const char *key, char **out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING || *config_setting_get_string(s) == '\0') {
-		mm_ctx_error(ctx, s, "`%s` must be a non-empty string", key);
-		return -1;
-	}
-	*out = g_strdup(config_setting_get_string(s));
-	return 1;
 }
 
 static int
@@ -174,7 +159,7 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			a->rules.addresses[i] = g_ascii_strdown(v, -1);
 		}
 	}
-	if (autoreply_str(ctx, g, "from", &a->from) <= 0) {
+	if (settings_str(ctx, g, "from", &a->from) <= 0) {
 		if (a->from == NULL)
 			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Help Desk <help@example.org>\"");
 		bad = 1;
@@ -183,10 +168,10 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			     "`from` \"%s\" is not one address", a->from);
 		bad = 1;
 	}
-	if (autoreply_str(ctx, g, "subject", &a->subject) < 0)
+	if (settings_str(ctx, g, "subject", &a->subject) < 0)
 		bad = 1;
-	n = autoreply_str(ctx, g, "body", &a->body);
-	if (n < 0 || autoreply_str(ctx, g, "body_file", &body_file) < 0) {
+	n = settings_str(ctx, g, "body", &a->body);
+	if (n < 0 || settings_str(ctx, g, "body_file", &body_file) < 0) {
 		bad = 1;
 	} else if ((a->body != NULL) == (body_file != NULL)) {
 		mm_ctx_error(ctx, g, "set exactly one of `body` and `body_file`");
@@ -200,16 +185,16 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 	if (autoreply_int(ctx, g, "days", 1, 365, &a->days) < 0 ||
 	    autoreply_int(ctx, g, "max_per_hour", 1, 100000, &a->max_per_hour) < 0)
 		bad = 1;
-	if (autoreply_str(ctx, g, "handle", &a->handle) < 0 ||
-	    autoreply_str(ctx, g, "spam_header", &a->spam_header) < 0 ||
-	    autoreply_str(ctx, g, "spam_value", &a->spam_value) < 0 ||
-	    autoreply_str(ctx, g, "loop_marker", &a->marker) < 0)
+	if (settings_str(ctx, g, "handle", &a->handle) < 0 ||
+	    settings_str(ctx, g, "spam_header", &a->spam_header) < 0 ||
+	    settings_str(ctx, g, "spam_value", &a->spam_value) < 0 ||
+	    settings_str(ctx, g, "loop_marker", &a->marker) < 0)
 		bad = 1;
 	if (a->spam_value != NULL && a->spam_header == NULL) {
 		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
 		bad = 1;
 	}
-	if (autoreply_str(ctx, g, "verdict", &verdict) < 0) {
+	if (settings_str(ctx, g, "verdict", &verdict) < 0) {
 		bad = 1;
 	} else if (verdict != NULL) {
 		if (strcmp(verdict, "pass") == 0)

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 #include "ticket.h"
+#include "settings.h"
 
 #define TICKET_CLAIM_TTL (7LL * 86400)
 #define TICKET_MAX_NOTIFY 50
@@ -89,22 +90,6 @@ ticket_free(void *p)
 	g_free(t->webhook_url);
 	g_free(t->webhook_ca_file);
 	g_free(t);
-}
-
-/* A string setting: 1 and *out (g_strdup) if set, 0 if absent, -1 if wrong. */
-static int
-ticket_str(mm_ctx *ctx, const config_setting_t *g, const char *key, char **out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING || *config_setting_get_string(s) == '\0') {
-		mm_ctx_error(ctx, s, "`%s` must be a non-empty string", key);
-		return -1;
-	}
-	*out = g_strdup(config_setting_get_string(s));
-	return 1;
 }
 
 /* A list of bare addresses, lower case, NULL-terminated; 0 absent, -1 wrong. */
@@ -216,8 +201,8 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 	t->acknowledge = 1;
 	t->webhook_timeout = 30;
 	t->verdict = MM_PASS;
-	if (ticket_str(ctx, g, "queue", &t->queue) < 0 || ticket_str(ctx, g, "prefix", &prefix) < 0 ||
-	    ticket_str(ctx, g, "subject_tag", &tag) < 0)
+	if (settings_str(ctx, g, "queue", &t->queue) < 0 || settings_str(ctx, g, "prefix", &prefix) < 0 ||
+	    settings_str(ctx, g, "subject_tag", &tag) < 0)
 		bad = 1;
 	if (t->queue == NULL)
 		t->queue = g_strdup("default");
@@ -246,7 +231,7 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		bad = 1;
 	}
 	t->ns = g_strdup_printf("ticket:%s", t->queue);
-	if (ticket_str(ctx, g, "from", &t->from) <= 0) {
+	if (settings_str(ctx, g, "from", &t->from) <= 0) {
 		if (t->from == NULL)
 			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Support <support@example.org>\"");
 		bad = 1;
@@ -262,10 +247,10 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		} else
 			t->acknowledge = config_setting_get_bool(s);
 	}
-	if (ticket_str(ctx, g, "ack_subject", &t->ack_subject) < 0 ||
-	    ticket_str(ctx, g, "ack_body", &t->ack_body) < 0 ||
-	    ticket_str(ctx, g, "loop_marker", &t->marker) < 0 ||
-	    ticket_str(ctx, g, "spam_header", &sh) < 0 || ticket_str(ctx, g, "spam_value", &sv) < 0 ||
+	if (settings_str(ctx, g, "ack_subject", &t->ack_subject) < 0 ||
+	    settings_str(ctx, g, "ack_body", &t->ack_body) < 0 ||
+	    settings_str(ctx, g, "loop_marker", &t->marker) < 0 ||
+	    settings_str(ctx, g, "spam_header", &sh) < 0 || settings_str(ctx, g, "spam_value", &sv) < 0 ||
 	    ticket_addr_list(ctx, g, "notify", &t->notify) < 0 ||
 	    ticket_addr_list(ctx, g, "addresses", &t->rules.addresses) < 0)
 		bad = 1;
@@ -273,9 +258,9 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
 		bad = 1;
 	}
-	if (ticket_str(ctx, g, "json_dir", &t->json_dir) < 0 ||
-	    ticket_str(ctx, g, "webhook_url", &t->webhook_url) < 0 ||
-	    ticket_str(ctx, g, "webhook_ca_file", &t->webhook_ca_file) < 0)
+	if (settings_str(ctx, g, "json_dir", &t->json_dir) < 0 ||
+	    settings_str(ctx, g, "webhook_url", &t->webhook_url) < 0 ||
+	    settings_str(ctx, g, "webhook_ca_file", &t->webhook_ca_file) < 0)
 		bad = 1;
 	if (t->json_dir != NULL && (t->json_dir[0] != '/' ||
 				    !g_file_test(t->json_dir, G_FILE_TEST_IS_DIR))) {
@@ -298,7 +283,7 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		} else
 			t->webhook_timeout = config_setting_get_int(s);
 	}
-	if (ticket_str(ctx, g, "verdict", &verdict) < 0) {
+	if (settings_str(ctx, g, "verdict", &verdict) < 0) {
 		bad = 1;
 	} else if (verdict != NULL) {
 		if (strcmp(verdict, "pass") == 0)
