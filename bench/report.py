@@ -21,8 +21,9 @@ def autoreply():
         cells.setdefault(r["row"], []).append(r)
     what = {"raw": "raw pipelined client (RETR+DELE, nothing stored)",
             "mailmill": "fetch -> autoreply -> smtp-sink -> DELE (--once)",
+            "queue": "fetch -> autoreply -> reply queued -> DELE (--once, relay down)",
             "flush": "mailmilld --flush: queued replies, one relay connection",
-            "smtp-source": "smtp-source -c -l SIZE -m N -s 1 -> the same smtp-sink"}
+            "smtp-source": "smtp-source -c -d -l SIZE -m N -s 1 -> the same smtp-sink"}
     rate = {}
     print("| row | what | msg/s | CPU s | peak RSS MB | runs | status |")
     print("|---|---|--:|--:|--:|--:|---|")
@@ -40,8 +41,9 @@ def autoreply():
                                                           rate[name], cpu, rss, len(rs)))
     print()
     r = lambda a, b: "%.2f" % (rate[a] / rate[b]) if a in rate and b in rate else "-"
-    print("autoreply pipeline ÷ raw client: %s; outbox flush ÷ smtp-source: %s" % (
-        r("mailmill", "raw"), r("flush", "smtp-source")))
+    print("autoreply pipeline ÷ raw client: %s (replies queued, relay down: %s); "
+          "outbox flush ÷ smtp-source: %s" % (
+              r("mailmill", "raw"), r("queue", "raw"), r("flush", "smtp-source")))
     print()
     for line in open(sys.argv[3]):
         print("- " + line.rstrip())

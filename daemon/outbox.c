@@ -80,7 +80,7 @@ outbox_oneline(const char *text)
  * has been queued for max_queue_time. */
 static void
 outbox_temp(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts, const char *error,
-	    const char *outcomes, long long now, outbox_stats *stats)
+	    const char *outcomes, long long now, outbox_stats *stats, int quiet)
 {
 	char *err = NULL;
 	int rc;
@@ -99,8 +99,9 @@ outbox_temp(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts, co
 
 		if (next > it->created + m->max_queue_time_s)
 			next = it->created + m->max_queue_time_s;
-		log_warn("outbox: #%lld <%s> to %s: deferred (%s), next try in %lld s", it->id,
-			 it->message_id != NULL ? it->message_id : "", rcpts, error, next - now);
+		log_msg(quiet ? LOG_LVL_DEBUG : LOG_LVL_WARNING,
+			"outbox: #%lld <%s> to %s: deferred (%s), next try in %lld s", it->id,
+			it->message_id != NULL ? it->message_id : "", rcpts, error, next - now);
 		rc = store_outbox_retry(st, it->id, rcpts, next, error, outcomes, now, &err);
 		stats->retried++;
 	}
@@ -159,7 +160,7 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 	}
 	if (left->len > 0) {
 		outbox_temp(m, st, it, left->str, e1, outcomes->len ? outcomes->str : NULL, now,
-			    stats);
+			    stats, 0);
 	} else if (sent > 0) {
 		log_info("outbox: #%lld <%s> from <%s>: sent to %lu of %zu recipient(s)", it->id,
 			 it->message_id != NULL ? it->message_id : "", it->env_from, sent, n);
@@ -287,13 +288,26 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 		log_error("outbox: relay %s:%s: %s: nothing sent, %zu message(s) stay queued",
 			  c->smtp->host, c->smtp->port, e1, n);
 		/* Every due row waited for this relay: each counts the attempt and
-		 * eventually expires like any other temporary failure. */
+		 * eventually expires like any other temporary failure.  One
+		 * transaction for them all (not a disk flush per row), and the
+		 * line above says it once rather than once per row. */
+		int tx = store_begin(st, &err) == 0;
+
+		if (!tx) {
+			log_warn("outbox: %s", err);
+			free(err);
+			err = NULL;
+		}
 		for (i = 0; i < n; i++) {
 			outbox_item it = { 0 };
 
 			if (store_outbox_get(st, ids[i], outbox_copy, &it, &err) == 1)
-				outbox_temp(c->smtp, st, &it, it.rcpts, e1, NULL, now, stats);
+				outbox_temp(c->smtp, st, &it, it.rcpts, e1, NULL, now, stats, 1);
 			outbox_item_clear(&it);
+		}
+		if (tx && store_commit(st, &err) < 0) {
+			log_error("outbox: cannot record the deferrals: %s", err);
+			store_rollback(st);
 		}
 		g_free(e1);
 		free(err);

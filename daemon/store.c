@@ -148,12 +148,24 @@ static const char *const store_sql[Q_COUNT] = {
 		     " AND uid NOT IN (SELECT uid FROM temp.present)",
 };
 
+/* Statements of store_prep, kept prepared across calls: the outbox and kv
+ * statements run a few times per message, and preparing one costs more than
+ * running it (a third of an auto-responder's instructions went to SQLite's
+ * parser).  Keyed by the address of the SQL literal at the call site. */
+#define STORE_CACHE_MAX 32
+struct store_cached {
+	const char *sql;
+	sqlite3_stmt *q;
+	int busy; /* handed out and not yet released */
+};
+
 struct store {
 	sqlite3 *db;          /* NULL: read-only over a missing database */
 	int readonly;
 	int in_tx;
 	char *path;
 	sqlite3_stmt *q[Q_COUNT];
+	struct store_cached cache[STORE_CACHE_MAX];
 };
 
 static void store_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -460,6 +472,8 @@ store_close(store **stp)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(st->q[i]);
+	for (int i = 0; i < STORE_CACHE_MAX; i++)
+		sqlite3_finalize(st->cache[i].q);
 	if (st->db != NULL)
 		sqlite3_close(st->db);
 	free(st->path);
@@ -739,21 +753,56 @@ outbox_state_name(outbox_state s)
 	return "invalid";
 }
 
-/* The outbox and kv statements run a few times per message or per flush:
- * prepared per call, which keeps them out of the read-only subset above. */
+/*
+ * A statement for sql, a string literal: the cached one when it is free, else
+ * prepared now (and cached if there is room).  Give it back with
+ * store_release, never sqlite3_finalize.
+ */
 static sqlite3_stmt *
 store_prep(store *st, const char *sql, char **err_r)
 {
+	struct store_cached *free_slot = NULL;
 	sqlite3_stmt *q = NULL;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+	for (int i = 0; i < STORE_CACHE_MAX; i++) {
+		struct store_cached *c = &st->cache[i];
+
+		if (c->sql == sql && !c->busy) {
+			c->busy = 1;
+			return c->q;
+		}
+		if (c->sql == NULL && free_slot == NULL)
+			free_slot = c;
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, free_slot != NULL ? SQLITE_PREPARE_PERSISTENT : 0,
+			       &q, NULL) != SQLITE_OK) {
 		store_fail(st, err_r, "preparing a statement");
 		return NULL;
 	}
+	if (free_slot != NULL)
+		*free_slot = (struct store_cached){ .sql = sql, .q = q, .busy = 1 };
 	return q;
 }
 
-/* Step a prepared write to the end and finalize it. */
+/* Give back a statement of store_prep: reset for its next use, or finalized
+ * if it was a one-off. */
+static void
+store_release(store *st, sqlite3_stmt *q)
+{
+	for (int i = 0; i < STORE_CACHE_MAX; i++) {
+		struct store_cached *c = &st->cache[i];
+
+		if (c->q == q && c->q != NULL) {
+			sqlite3_reset(q);
+			sqlite3_clear_bindings(q);
+			c->busy = 0;
+			return;
+		}
+	}
+	sqlite3_finalize(q);
+}
+
+/* Step a prepared write to the end and release it. */
 static int
 store_run(store *st, sqlite3_stmt *q, int bind_ok, char **err_r, const char *what)
 {
@@ -761,10 +810,10 @@ store_run(store *st, sqlite3_stmt *q, int bind_ok, char **err_r, const char *wha
 
 	if (rc != SQLITE_DONE) {
 		store_fail(st, err_r, what);
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
-	sqlite3_finalize(q);
+	store_release(st, q);
 	return 0;
 }
 
@@ -841,11 +890,11 @@ store_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t
 			ids[n++] = sqlite3_column_int64(q, 0);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		store_fail(st, err_r, "outbox");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		free(ids);
 		return -1;
 	}
-	sqlite3_finalize(q);
+	store_release(st, q);
 	if (n == 0)
 		free(ids);
 	else
@@ -898,17 +947,17 @@ store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char *
 		return -1;
 	rc = sqlite3_bind_int64(q, 1, (sqlite3_int64)id) == SQLITE_OK ? sqlite3_step(q) : SQLITE_MISUSE;
 	if (rc == SQLITE_DONE) {
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return 0;
 	}
 	if (rc != SQLITE_ROW) {
 		store_fail(st, err_r, "outbox");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
 	if (store_outbox_fill(q, &row) < 0) {
 		store_errf(err_r, "%s: outbox row %lld is invalid", st->path, id);
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
 	/* A zero-length blob is NULL to SQLite: an empty message, not a missing one. */
@@ -917,7 +966,7 @@ store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char *
 	if (row.message == NULL)
 		row.message = "";
 	fn(arg, &row);
-	sqlite3_finalize(q);
+	store_release(st, q);
 	return 1;
 }
 
@@ -937,7 +986,7 @@ store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (store_outbox_fill(q, &row) < 0) {
 			store_errf(err_r, "%s: an outbox row is invalid", st->path);
-			sqlite3_finalize(q);
+			store_release(st, q);
 			return -1;
 		}
 		if (!(mask & (1U << row.state)))
@@ -950,10 +999,10 @@ store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char
 	}
 	if (rc != SQLITE_DONE) {
 		store_fail(st, err_r, "outbox");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
-	sqlite3_finalize(q);
+	store_release(st, q);
 	return 0;
 }
 
@@ -1039,7 +1088,7 @@ store_outbox_prune(store *st, long long before, char **err_r)
 /*
  * Step q, a SELECT of one value whose scope and key are bound (`bound` says
  * the binds worked) and whose ?now_idx is the current time: 1 and *value_r
- * (allocated), 0 if missing or expired, -1.  Finalizes q.
+ * (allocated), 0 if missing or expired, -1.  Releases q.
  */
 static int
 store_kv_value(store *st, sqlite3_stmt *q, int bound, int now_idx, long long now,
@@ -1052,7 +1101,7 @@ store_kv_value(store *st, sqlite3_stmt *q, int bound, int now_idx, long long now
 		const char *v = store_col(q, 0);
 
 		*value_r = strdup(v != NULL ? v : "");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		if (*value_r == NULL) {
 			store_errf(err_r, "out of memory");
 			return -1;
@@ -1061,7 +1110,7 @@ store_kv_value(store *st, sqlite3_stmt *q, int bound, int now_idx, long long now
 	}
 	if (rc != SQLITE_DONE)
 		store_fail(st, err_r, what);
-	sqlite3_finalize(q);
+	store_release(st, q);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -1224,7 +1273,7 @@ store_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char
 		return -1;
 	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK) {
 		store_fail(st, err_r, "runs");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
 	rc = sqlite3_step(q);
@@ -1248,10 +1297,10 @@ store_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char
 	}
 	if (rc != SQLITE_DONE) {
 		store_fail(st, err_r, "runs");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
-	sqlite3_finalize(q);
+	store_release(st, q);
 	return 0;
 }
 
@@ -1289,7 +1338,7 @@ store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, v
 		return -1;
 	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK) {
 		store_fail(st, err_r, "quarantine");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
@@ -1304,10 +1353,10 @@ store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, v
 	}
 	if (rc != SQLITE_DONE) {
 		store_fail(st, err_r, "quarantine");
-		sqlite3_finalize(q);
+		store_release(st, q);
 		return -1;
 	}
-	sqlite3_finalize(q);
+	store_release(st, q);
 	return 0;
 }
 
@@ -1467,7 +1516,7 @@ store_seq_next(store *st, const char *ns, const char *name, long long *value_r, 
 			store_fail(st, err_r, "sequence");
 			ok = 0;
 		}
-		sqlite3_finalize(q);
+		store_release(st, q);
 	}
 	if (st->readonly)
 		return ok ? 0 : -1;
