@@ -12,19 +12,17 @@
 #define BUF_MIN_CAP 256
 
 int
-buf_append(buf *b, const void *data, size_t len)
+buf_reserve(buf *b, size_t extra)
 {
 	size_t need, ncap;
 	char *p;
 
-	if (len == 0)
-		return 0;
 	/* need + 1 for the NUL must not wrap. */
-	if (len > SIZE_MAX - 1 - b->len) {
+	if (extra > SIZE_MAX - 1 - b->len) {
 		errno = EFBIG;
 		return -1;
 	}
-	need = b->len + len;
+	need = b->len + extra;
 	if (b->max != 0 && need > b->max) {
 		errno = EFBIG;
 		return -1;
@@ -49,9 +47,19 @@ buf_append(buf *b, const void *data, size_t len)
 		b->data = p;
 		b->cap = ncap;
 	}
+	return 0;
+}
+
+int
+buf_append(buf *b, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (buf_reserve(b, len) < 0)
+		return -1;
 	memcpy(b->data + b->len, data, len);
-	b->len = need;
-	b->data[need] = '\0';
+	b->len += len;
+	b->data[b->len] = '\0';
 	return 0;
 }
 

@@ -18,6 +18,12 @@ typedef struct buf {
 
 /* Append; -1 (errno ENOMEM or EFBIG when max would be passed), else 0. */
 int buf_append(buf *b, const void *data, size_t len);
+/*
+ * Room for `extra` more bytes (and the NUL) after len, growing as buf_append
+ * would, for a caller that writes into data directly and then sets len and
+ * the NUL itself; -1 (errno EFBIG when max would be passed, or ENOMEM).
+ */
+int buf_reserve(buf *b, size_t extra);
 void buf_reset(buf *b); /* len = 0, keeps the memory */
 void buf_free(buf *b);  /* frees data, zeroes the struct but keeps max */
 #endif

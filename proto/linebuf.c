@@ -143,6 +143,27 @@ linebuf_commit(linebuf *lb, size_t n)
 }
 
 size_t
+linebuf_peek(const linebuf *lb, const char **data)
+{
+	*data = lb->data + lb->start;
+	return lb->end - lb->start;
+}
+
+void
+linebuf_skip(linebuf *lb, size_t n)
+{
+	size_t pending = lb->end - lb->start;
+
+	/* A caller bug must not walk past the buffer. */
+	if (n > pending)
+		n = pending;
+	lb->start += n;
+	lb->scan = lb->scan > n ? lb->scan - n : 0;
+	if (lb->start == lb->end)
+		lb->start = lb->end = 0;
+}
+
+size_t
 linebuf_take(linebuf *lb, char *out, size_t len)
 {
 	size_t pending = lb->end - lb->start;

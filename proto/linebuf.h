@@ -37,6 +37,13 @@ size_t linebuf_pending(const linebuf *lb);  /* bytes buffered, not yet returned 
  */
 char *linebuf_space(linebuf *lb, size_t want, size_t *room);
 void linebuf_commit(linebuf *lb, size_t n);
+/*
+ * The buffered bytes not yet returned (borrowed until the next call on lb),
+ * for a caller that splits many lines at once; it then drops what it used
+ * with linebuf_skip (n <= what linebuf_peek returned).
+ */
+size_t linebuf_peek(const linebuf *lb, const char **data);
+void linebuf_skip(linebuf *lb, size_t n);
 /* Take up to len raw bytes already buffered (not split into lines). */
 size_t linebuf_take(linebuf *lb, char *out, size_t len);
 #endif

@@ -533,6 +533,28 @@ net_getline(net_conn *c, const char **line, size_t *len, char **err_r)
 }
 
 size_t
+net_peek(const net_conn *c, const char **data_r)
+{
+	if (c->dead) {
+		*data_r = NULL;
+		return 0;
+	}
+	return linebuf_peek(&c->in, data_r);
+}
+
+void
+net_consume(net_conn *c, size_t n)
+{
+	linebuf_skip(&c->in, n);
+}
+
+size_t
+net_line_cap(const net_conn *c)
+{
+	return c->in.max_line;
+}
+
+size_t
 net_pending(const net_conn *c)
 {
 	return linebuf_pending(&c->in) + (c->tls != NULL ? tls_pending(c->tls) : 0);

@@ -63,6 +63,17 @@ int net_last_timeout(const net_conn *c);
  * the command a reply answers has always been sent.
  */
 int net_getline(net_conn *c, const char **line, size_t *len, char **err_r);
+/*
+ * For a caller that splits many lines at once (a message body): the bytes
+ * already received and not yet returned, without any I/O (borrowed until the
+ * next call on c; not NUL-terminated), 0 on a failed connection.  Drop what
+ * was used with net_consume (n <= what net_peek returned); read more with
+ * net_getline, which keeps all of its checks for the next line.
+ * net_line_cap is net_getline's line cap (max_line).
+ */
+size_t net_peek(const net_conn *c, const char **data_r);
+void net_consume(net_conn *c, size_t n);
+size_t net_line_cap(const net_conn *c);
 /* Queue bytes for sending (buffered until net_flush or the buffer fills). */
 int net_write(net_conn *c, const void *data, size_t len, char **err_r);
 int net_printf(net_conn *c, char **err_r, const char *fmt, ...)

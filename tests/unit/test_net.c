@@ -127,6 +127,42 @@ test_lines(void **state)
 	assert_null(c);
 }
 
+/*
+ * net_peek shows what is buffered without reading; net_consume drops a part
+ * of it, and net_getline carries on right after, a partial line included.
+ */
+static void
+test_peek_consume(void **state)
+{
+	const char *data;
+	char *err = NULL;
+	int peer;
+	net_conn *c = make_pair(16, &peer);
+
+	assert_int_equal(net_line_cap(c), 16);
+	assert_int_equal(net_peek(c, &data), 0); /* nothing read yet, and no read */
+	peer_says(peer, "+OK\r\none\r\ntwo\r\nthr");
+	expect_line(c, "+OK");
+	assert_int_equal(net_peek(c, &data), 13);
+	assert_memory_equal(data, "one\r\ntwo\r\nthr", 13);
+	net_consume(c, 5);
+	assert_int_equal(net_pending(c), 8);
+	expect_line(c, "two");
+	peer_says(peer, "ee\r\n");
+	expect_line(c, "three");
+	assert_int_equal(net_peek(c, &data), 0);
+	net_consume(c, 1); /* past the end: ignored */
+	assert_int_equal(net_pending(c), 0);
+	/* A dead connection shows nothing. */
+	peer_says(peer, "0123456789abcdefXYZ\r\nrest\r\n");
+	expect_fail(c, "longer than 16");
+	assert_int_equal(net_peek(c, &data), 0);
+	assert_int_equal(net_getline(c, &data, &(size_t){ 0 }, &err), -1);
+	free(err);
+	close(peer);
+	net_close(&c);
+}
+
 /* Megabytes of lines from a child: every one arrives, in order, intact. */
 static void
 test_bulk(void **state)
@@ -820,6 +856,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_bulk),
+		cmocka_unit_test(test_peek_consume),
 		cmocka_unit_test(test_write_buffered_until_flush),
 		cmocka_unit_test(test_write_large),
 		cmocka_unit_test(test_overlong_line),

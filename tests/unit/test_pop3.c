@@ -1173,6 +1173,285 @@ test_connect_capa(void **state)
 	server_done(sv);
 }
 
+/* ------------------------------------------------------------ bodies through the session */
+
+/*
+ * The reference: what the per-line path (linebuf + pop3_body_line) makes of
+ * a whole body, into out.  1 at the terminator, -1 where buf refused (errno).
+ */
+static int
+ref_body(const char *wire, size_t len, buf *out)
+{
+	linebuf lb;
+	const char *line;
+	size_t n;
+	int r;
+
+	assert_int_equal(linebuf_init(&lb, 1024 * 1024), 0);
+	assert_int_equal(linebuf_feed(&lb, wire, len), 0);
+	do {
+		assert_int_equal(linebuf_next(&lb, &line, &n), 1);
+		r = pop3_body_line(line, n, out);
+	} while (r == 1);
+	linebuf_free(&lb);
+	return r == 0 ? 1 : -1;
+}
+
+/*
+ * RETR 1 whose reply arrives as the given pieces, with a pause between them
+ * so each is a read of its own; "+OK next" follows the terminator in the
+ * same write and must be left for a NOOP after it (if ok: the RETR is
+ * expected to work).
+ */
+static pop3_status
+retr_in_pieces(const char *const *pieces, size_t npieces, int ok, buf *b, char **err)
+{
+	const char *script[32];
+	char *own[16];
+	size_t i, n = 0, nown = 0;
+	server sv;
+	pop3_session *s;
+	pop3_status st;
+
+	assert_true(npieces <= 8);
+	script[n++] = GREETING;
+	script[n++] = "<RETR 1";
+	for (i = 0; i < npieces; i++) {
+		size_t len = strlen(pieces[i]);
+		char *p = malloc(len + 2);
+
+		assert_non_null(p);
+		p[0] = '>';
+		memcpy(p + 1, pieces[i], len + 1);
+		own[nown++] = p;
+		script[n++] = p;
+		if (i + 1 < npieces)
+			script[n++] = "Z3";
+	}
+	if (ok)
+		script[n++] = "<NOOP";
+	script[n++] = NULL;
+	sv = server_start(script);
+	s = session(sv, 0, 0);
+	st = pop3_retr(s, 1, b, err);
+	if (st == POP3_OK && ok) {
+		/* In step with the server: the bytes after "." were kept. */
+		assert_int_equal(pop3_noop(s, NULL), POP3_OK);
+	}
+	pop3_close(&s);
+	if (ok) {
+		server_done(sv);
+	} else {
+		int status;
+
+		/* A refused body is not read to its end: the server may fail to write it. */
+		assert_int_equal(waitpid(sv.pid, &status, 0), sv.pid);
+	}
+	for (i = 0; i < nown; i++)
+		free(own[i]);
+	return st;
+}
+
+/* Every odd line the wire may carry; the NOOP's reply follows the body. */
+static const char edge_wire[] =
+	"+OK 99 octets\r\n"
+	"Subject: edges\r\n"
+	"\r\n"
+	"..\r\n"
+	"...\r\n"
+	"..leading dot\r\n"
+	"bare CR\rinside\r\n"
+	"two CRs\r\r\n"
+	".\r\r\n"
+	"\r\r\n"
+	"bare LF line\n"
+	". \r\n"
+	"\n"
+	"last\r\n"
+	".\r\n"
+	"+OK next\r\n";
+
+/* The expected body, from the reference path (the status line skipped). */
+static void
+edge_expected(buf *want)
+{
+	const char *body = strchr(edge_wire, '\n') + 1;
+
+	assert_int_equal(ref_body(body, strlen(body), want), 1);
+	/* Only the CR right before the LF goes; stuffing is undone once. */
+	assert_string_equal(want->data, "Subject: edges\n\n.\n..\n.leading dot\n"
+			    "bare CR\rinside\ntwo CRs\r\n\r\n\r\nbare LF line\n \n\nlast\n");
+}
+
+/* Split once at every byte: "\r" | "\n", "." | "\r\n", a stuffed dot at the edge. */
+static void
+test_body_split_everywhere(void **state)
+{
+	buf want = { .max = 4096 };
+	size_t k, total = strlen(edge_wire);
+	char first[sizeof(edge_wire)], *err = NULL;
+
+	edge_expected(&want);
+	for (k = 1; k < total; k++) {
+		const char *pieces[2] = { first, edge_wire + k };
+		buf b = { .max = 4096 };
+		pop3_status st;
+
+		memcpy(first, edge_wire, k);
+		first[k] = '\0';
+		st = retr_in_pieces(pieces, 2, 1, &b, &err);
+		if (st != POP3_OK)
+			fail_msg("split at %zu: %d %s", k, st, err != NULL ? err : "");
+		if (b.len != want.len || memcmp(b.data, want.data, want.len) != 0)
+			fail_msg("split at %zu: body differs", k);
+		assert_int_equal(b.data[b.len], '\0');
+		buf_free(&b);
+	}
+	buf_free(&want);
+}
+
+/* Two pipelined bodies dripped a few bytes at a time, back to back. */
+static void
+test_body_drip_pipelined(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<RETR 1", "<RETR 2",
+		"}+OK\r\n..one\r\n\r\n.\r\n+OK\r\n...two\r\nx\ry\r\r\n.\r\n",
+		"<NOOP", ">+OK\r\n", "E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	buf b = { .max = 4096 };
+
+	assert_int_equal(pop3_send_retr(s, 1, NULL), POP3_OK);
+	assert_int_equal(pop3_send_retr(s, 2, NULL), POP3_OK);
+	assert_int_equal(pop3_recv_retr(s, &b, NULL), POP3_OK);
+	assert_string_equal(b.data, ".one\n\n");
+	buf_reset(&b);
+	assert_int_equal(pop3_recv_retr(s, &b, NULL), POP3_OK);
+	assert_int_equal(b.len, 11);
+	assert_memory_equal(b.data, "..two\nx\ry\r\n", 11);
+	assert_int_equal(pop3_noop(s, NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+	buf_free(&b);
+}
+
+/*
+ * The cap at every size around the body's: exactly fitting works; one byte
+ * less fails as ETOOBIG with what the per-line path would have kept.
+ */
+static void
+test_body_cap_session(void **state)
+{
+	buf want = { .max = 4096 };
+	size_t max;
+	char *err = NULL;
+
+	edge_expected(&want);
+	for (max = want.len - 20; max <= want.len + 1; max++) {
+		const char *pieces[1] = { edge_wire };
+		buf b = { .max = max }, ref = { .max = max };
+		const char *body = strchr(edge_wire, '\n') + 1;
+		int rr = ref_body(body, strlen(body), &ref);
+		pop3_status st = retr_in_pieces(pieces, 1, rr == 1, &b, &err);
+
+		if (rr == 1) {
+			assert_int_equal(st, POP3_OK);
+		} else {
+			assert_int_equal(st, POP3_ETOOBIG);
+			assert_non_null(strstr(err, "RETR 1: message larger than the limit"));
+		}
+		free(err);
+		err = NULL;
+		assert_true(b.len <= max);
+		assert_int_equal(b.len, ref.len);
+		if (b.len > 0)
+			assert_memory_equal(b.data, ref.data, b.len);
+		buf_free(&b);
+		buf_free(&ref);
+	}
+	buf_free(&want);
+}
+
+/* Random bodies (dots, CRs, LFs), random splits and caps, against the reference. */
+static void
+test_body_random(void **state)
+{
+	static const char alphabet[] = "ab..\r\r\n\n\n ";
+	unsigned seed = 12345;
+	int round;
+
+	for (round = 0; round < 150; round++) {
+		char wire[600], *pieces_own[4];
+		const char *pieces[4];
+		size_t n = 0, len, i, cut[3], max, np = 1 + (size_t)(rand_r(&seed) % 3);
+		buf b, ref;
+		int rr;
+		pop3_status st;
+		char *err = NULL;
+
+		n = (size_t)snprintf(wire, sizeof(wire), "+OK\r\n");
+		len = (size_t)(rand_r(&seed) % 400);
+		for (i = 0; i < len; i++) {
+			wire[n] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+			/* A lone "." line would end the body early: stuff it. */
+			if (wire[n] == '\n' && wire[n - 1] == '.' && wire[n - 2] == '\n')
+				wire[n] = 'x';
+			if (wire[n] == '\n' && wire[n - 1] == '\r' && wire[n - 2] == '.' &&
+			    wire[n - 3] == '\n')
+				wire[n] = 'y';
+			n++;
+		}
+		/* Nor may the CRLF below turn a last "." into one. */
+		if (wire[n - 1] == '.' && wire[n - 2] == '\n')
+			wire[n++] = 'z';
+		n += (size_t)snprintf(wire + n, sizeof(wire) - n, "\r\n.\r\n+OK\r\n");
+		max = 1 + (size_t)(rand_r(&seed) % 450);
+		b = (buf){ .max = max };
+		ref = (buf){ .max = max };
+		rr = ref_body(wire + 5, n - 5, &ref);
+		/* np pieces at sorted random cuts (empty pieces merge away). */
+		for (i = 0; i + 1 < np; i++)
+			cut[i] = 1 + (size_t)(rand_r(&seed) % (n - 1));
+		if (np == 3 && cut[0] > cut[1]) {
+			size_t t = cut[0];
+
+			cut[0] = cut[1];
+			cut[1] = t;
+		}
+		{
+			size_t from = 0, k = 0;
+
+			for (i = 0; i < np; i++) {
+				size_t to = i + 1 < np ? cut[i] : n;
+
+				if (to <= from)
+					continue;
+				pieces_own[k] = strndup(wire + from, to - from);
+				assert_non_null(pieces_own[k]);
+				pieces[k] = pieces_own[k];
+				k++;
+				from = to;
+			}
+			np = k;
+		}
+		st = retr_in_pieces(pieces, np, rr == 1, &b, &err);
+		if (rr == 1 && st != POP3_OK)
+			fail_msg("round %d: %d %s", round, st, err != NULL ? err : "");
+		if (rr != 1 && st != POP3_ETOOBIG)
+			fail_msg("round %d: %d, wanted ETOOBIG", round, st);
+		if (b.len != ref.len || (b.len > 0 && memcmp(b.data, ref.data, b.len) != 0))
+			fail_msg("round %d: body differs (%zu, want %zu)", round, b.len, ref.len);
+		free(err);
+		for (i = 0; i < np; i++)
+			free(pieces_own[i]);
+		buf_free(&b);
+		buf_free(&ref);
+	}
+}
+
 int
 main(void)
 {
@@ -1207,6 +1486,10 @@ main(void)
 		cmocka_unit_test(test_long_line_and_timeout),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_connect_capa),
+		cmocka_unit_test(test_body_split_everywhere),
+		cmocka_unit_test(test_body_drip_pipelined),
+		cmocka_unit_test(test_body_cap_session),
+		cmocka_unit_test(test_body_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
