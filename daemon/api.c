@@ -178,7 +178,20 @@ mm_msg_date(mm_msg *msg)
  * mm_kv_get looks (mm_kv_get has no message argument). */
 static store *api_store;
 static mm_msg *api_cur_msg;
-static GPtrArray *api_pending;   /* of GPtrArray * (borrowed) */
+/* The latest staged put of each key in the batch not yet committed, by
+ * api_kv_index_key (a scan of the whole batch per mm_kv_get made an
+ * auto-responder quadratic in the batch size).  Values borrowed from the
+ * batch's effects, which outlive the entries (api_pending_clear). */
+static GHashTable *api_pending;
+
+/* "account\x1fstage\x1fkey", or "\x1ens\x1fkey" for a namespace: g_free. */
+static char *
+api_kv_index_key(const char *account, const char *stage, const char *ns, const char *key)
+{
+	if (ns != NULL)
+		return g_strconcat("\x1e", ns, "\x1f", key, NULL);
+	return g_strconcat(account, "\x1f", stage, "\x1f", key, NULL);
+}
 
 void
 api_run_set(store *st)
@@ -198,15 +211,46 @@ api_pending_add(GPtrArray *effects)
 	if (effects == NULL)
 		return;
 	if (api_pending == NULL)
-		api_pending = g_ptr_array_new();
-	g_ptr_array_add(api_pending, effects);
+		api_pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (guint i = 0; i < effects->len; i++) {
+		api_effect *e = g_ptr_array_index(effects, i);
+
+		if (e->is_kv)
+			g_hash_table_replace(api_pending,
+					     api_kv_index_key(e->account, e->stage, e->ns, e->key), e);
+	}
 }
 
 void
 api_pending_clear(void)
 {
 	if (api_pending != NULL)
-		g_ptr_array_set_size(api_pending, 0);
+		g_hash_table_remove_all(api_pending);
+}
+
+/* The latest staged put of a key in this message, else in the pending batch. */
+static const api_effect *
+api_kv_staged(const mm_ctx *ctx, const char *ns, const char *key)
+{
+	const api_effect *e = NULL;
+	char *k;
+
+	for (guint i = api_cur_msg != NULL && api_cur_msg->effects != NULL ?
+		       api_cur_msg->effects->len : 0; e == NULL && i > 0; i--) {
+		const api_effect *c = g_ptr_array_index(api_cur_msg->effects, i - 1);
+
+		if (c->is_kv && strcmp(c->key, key) == 0 &&
+		    (ns != NULL ? c->ns != NULL && strcmp(c->ns, ns) == 0
+				: c->ns == NULL && strcmp(c->stage, ctx->stage) == 0 &&
+				  strcmp(c->account, ctx->account) == 0))
+			e = c;
+	}
+	if (e != NULL || api_pending == NULL)
+		return e;
+	k = api_kv_index_key(ctx->account, ctx->stage, ns, key);
+	e = g_hash_table_lookup(api_pending, k);
+	g_free(k);
+	return e;
 }
 
 static void
@@ -446,21 +490,6 @@ mm_queue_raw(mm_ctx *ctx, mm_msg *msg, const char *data, size_t len, const char 
 	return api_queue(ctx, msg, g_memdup2(data, len), len, env_from, rcpts, n_rcpts, flags);
 }
 
-/* The latest staged put of (account, stage, key) in effects, or NULL. */
-static const api_effect *
-api_kv_find(GPtrArray *effects, const mm_ctx *ctx, const char *key)
-{
-	for (guint i = effects != NULL ? effects->len : 0; i > 0; i--) {
-		const api_effect *e = g_ptr_array_index(effects, i - 1);
-
-		if (e->is_kv && e->ns == NULL && strcmp(e->key, key) == 0 &&
-		    strcmp(e->stage, ctx->stage) == 0 &&
-		    strcmp(e->account, ctx->account) == 0)
-			return e;
-	}
-	return NULL;
-}
-
 char *
 mm_kv_get(mm_ctx *ctx, const char *key)
 {
@@ -471,10 +500,7 @@ mm_kv_get(mm_ctx *ctx, const char *key)
 	if (key == NULL)
 		return NULL;
 	/* Newest first: this message, the batch not yet committed, the store. */
-	if (api_cur_msg != NULL)
-		e = api_kv_find(api_cur_msg->effects, ctx, key);
-	for (guint i = api_pending != NULL ? api_pending->len : 0; e == NULL && i > 0; i--)
-		e = api_kv_find(g_ptr_array_index(api_pending, i - 1), ctx, key);
+	e = api_kv_staged(ctx, NULL, key);
 	if (e != NULL)
 		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
 	if (api_store == NULL)
@@ -516,11 +542,83 @@ mm_kv_put(mm_ctx *ctx, mm_msg *msg, const char *key, const char *value, long lon
 	return 0;
 }
 
+int
+mm_msg_headers(mm_msg *msg, mm_header_fn fn, void *arg)
+{
+	if (msg->mime != NULL)
+		return message_headers_mime(msg->mime, fn, arg);
+	return message_headers(msg->raw, msg->len, fn, arg);
+}
+
+struct api_find {
+	const char *name;
+	char *value;
+};
+
+static int
+api_find_field(const char *name, const char *value, void *arg)
+{
+	struct api_find *f = arg;
+
+	if (g_ascii_strcasecmp(name, f->name) != 0)
+		return 0;
+	f->value = g_strdup(value);
+	return 1;
+}
+
+char *
+mm_msg_header(mm_msg *msg, const char *name)
+{
+	struct api_find f = { name, NULL };
+
+	if (name != NULL)
+		mm_msg_headers(msg, api_find_field, &f);
+	return f.value;
+}
+
 GMimeMessage *
 mm_reply_new(mm_ctx *ctx, mm_msg *msg, const char *from, char **rcpt_r, const char **why_r)
 {
+	reply_orig o = { 0 };
+	GMimeMessage *r;
+
 	(void)ctx;
-	return reply_new(mm_msg_mime(msg), from, rcpt_r, why_r);
+	mm_msg_headers(msg, reply_orig_field, &o);
+	r = reply_new(&o, from, rcpt_r, why_r);
+	reply_orig_clear(&o);
+	return r;
+}
+
+char *
+mm_reply_rcpt(mm_ctx *ctx, mm_msg *msg, const char **why_r)
+{
+	reply_orig o = { 0 };
+	char *r;
+
+	(void)ctx;
+	mm_msg_headers(msg, reply_orig_field, &o);
+	r = reply_recipient(&o, why_r);
+	reply_orig_clear(&o);
+	return r;
+}
+
+int
+mm_reply_queue(mm_ctx *ctx, mm_msg *msg, const char *from, const char *rcpt,
+	       const char *subject, const char *const *extra, const char *body, unsigned flags)
+{
+	reply_orig o = { 0 };
+	const char *why = NULL, *rcpts[1] = { rcpt };
+	size_t len;
+	char *text;
+
+	mm_msg_headers(msg, reply_orig_field, &o);
+	text = reply_format(&o, from, rcpt, subject, extra, body, &len, &why);
+	reply_orig_clear(&o);
+	if (text == NULL) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_reply_queue: %s", why);
+		return -1;
+	}
+	return api_queue(ctx, msg, text, len, "", rcpts, 1, flags);
 }
 
 /* ------------------------------------------------- namespaces, sequences */
@@ -540,18 +638,6 @@ api_ns_ok(mm_ctx *ctx, const char *fn, const char *ns, const char *key)
 }
 
 /* The latest staged put of (ns, key) in effects, or NULL. */
-static const api_effect *
-api_kv_ns_find(GPtrArray *effects, const char *ns, const char *key)
-{
-	for (guint i = effects != NULL ? effects->len : 0; i > 0; i--) {
-		const api_effect *e = g_ptr_array_index(effects, i - 1);
-
-		if (e->is_kv && e->ns != NULL && strcmp(e->ns, ns) == 0 && strcmp(e->key, key) == 0)
-			return e;
-	}
-	return NULL;
-}
-
 char *
 mm_kv_get_ns(mm_ctx *ctx, const char *ns, const char *key)
 {
@@ -561,10 +647,7 @@ mm_kv_get_ns(mm_ctx *ctx, const char *ns, const char *key)
 
 	if (!api_ns_ok(ctx, "mm_kv_get_ns", ns, key))
 		return NULL;
-	if (api_cur_msg != NULL)
-		e = api_kv_ns_find(api_cur_msg->effects, ns, key);
-	for (guint i = api_pending != NULL ? api_pending->len : 0; e == NULL && i > 0; i--)
-		e = api_kv_ns_find(g_ptr_array_index(api_pending, i - 1), ns, key);
+	e = api_kv_staged(ctx, ns, key);
 	if (e != NULL)
 		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
 	if (api_store == NULL)

@@ -128,6 +128,94 @@ message_head(const char *raw, size_t len, char **message_id_r, long long *date_r
 	}
 }
 
+/* Append v[0..n) to out without its line breaks, for an unfolded value. */
+static void
+message_unfold(GString *out, const char *v, size_t n)
+{
+	const char *p = v, *end = v + n;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl != NULL ? nl : end;
+		size_t span = (size_t)(le - p);
+
+		if (span > 0 && nl != NULL && le[-1] == '\r')
+			span--;
+		g_string_append_len(out, p, (gssize)span);
+		p = nl != NULL ? nl + 1 : end;
+	}
+}
+
+/* Trim out in place and hand (name, out->str) to fn. */
+static int
+message_emit(message_field_fn fn, void *arg, const char *name, GString *out)
+{
+	size_t a = 0, b = out->len;
+
+	while (a < b && g_ascii_isspace(out->str[a]))
+		a++;
+	while (b > a && g_ascii_isspace(out->str[b - 1]))
+		b--;
+	out->str[b] = '\0';
+	return fn(name, out->str + a, arg);
+}
+
+int
+message_headers(const char *raw, size_t len, message_field_fn fn, void *arg)
+{
+	size_t hlen = message_header_len(raw, len);
+	const char *p = raw, *end = raw + (hlen > MESSAGE_MAX_HEADER ? MESSAGE_MAX_HEADER : hlen);
+	GString *v = g_string_sized_new(256);
+	char name[256];
+	int rc = 0;
+
+	while (p < end && rc == 0) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl != NULL ? nl : end, *colon = memchr(p, ':', (size_t)(le - p));
+		size_t nlen = colon != NULL ? (size_t)(colon - p) : 0;
+		const char *q;
+
+		/* Continuation lines belong to the field before and were read with it. */
+		q = nl != NULL ? nl + 1 : end;
+		while (q < end && (*q == ' ' || *q == '\t')) {
+			const char *n2 = memchr(q, '\n', (size_t)(end - q));
+
+			q = n2 != NULL ? n2 + 1 : end;
+		}
+		if (nlen > 0 && nlen < sizeof(name) && p[0] != ' ' && p[0] != '\t' &&
+		    memchr(p, ' ', nlen) == NULL && memchr(p, '\t', nlen) == NULL) {
+			memcpy(name, p, nlen);
+			name[nlen] = '\0';
+			g_string_truncate(v, 0);
+			message_unfold(v, colon + 1, (size_t)(q - colon - 1));
+			rc = message_emit(fn, arg, name, v);
+		}
+		p = q;
+	}
+	g_string_free(v, TRUE);
+	return rc;
+}
+
+int
+message_headers_mime(GMimeMessage *m, message_field_fn fn, void *arg)
+{
+	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	int i, n = g_mime_header_list_get_count(hl), rc = 0;
+	GString *v = g_string_sized_new(256);
+
+	for (i = 0; i < n && rc == 0; i++) {
+		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
+		const char *raw = g_mime_header_get_raw_value(h);
+
+		g_string_truncate(v, 0);
+		if (raw != NULL)
+			message_unfold(v, raw, strlen(raw));
+		rc = message_emit(fn, arg, g_mime_header_get_name(h), v);
+	}
+	g_string_free(v, TRUE);
+	return rc;
+}
+
 GMimeMessage *
 message_parse(const char *raw, size_t len, const char **note_r)
 {

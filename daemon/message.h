@@ -31,6 +31,18 @@ GMimeMessage *message_parse(const char *raw, size_t len, const char **note_r);
  * (mm_msg_mime).
  */
 void message_head(const char *raw, size_t len, char **message_id_r, long long *date_r);
+/*
+ * The top-level header fields of raw in order, without GMime's parser:
+ * fn(name, value, arg) per field, the value unfolded (line breaks removed,
+ * the white space after them kept) and trimmed, not decoded.  A line that is
+ * not "name:" is skipped; so are names over 255 bytes.  Reads at most
+ * MESSAGE_MAX_HEADER bytes.  Stops at the first fn returning non-zero and
+ * returns that; 0 after the last field.
+ */
+typedef int (*message_field_fn)(const char *name, const char *value, void *arg);
+int message_headers(const char *raw, size_t len, message_field_fn fn, void *arg);
+/* The same over a parsed message's header list (what stages changed included). */
+int message_headers_mime(GMimeMessage *m, message_field_fn fn, void *arg);
 /* message_parse's note for these bytes (NULL: within the caps), without parsing. */
 const char *message_limits(const char *raw, size_t len);
 /* The Date header as a time_t, or `fallback`. */

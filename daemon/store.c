@@ -166,6 +166,8 @@ struct store {
 	char *path;
 	sqlite3_stmt *q[Q_COUNT];
 	struct store_cached cache[STORE_CACHE_MAX];
+	char *kv_expired_scope;  /* store_kv_expired_now's: "account\0stage\0" */
+	long long kv_expired_at;
 };
 
 static void store_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -474,6 +476,7 @@ store_close(store **stp)
 		sqlite3_finalize(st->q[i]);
 	for (int i = 0; i < STORE_CACHE_MAX; i++)
 		sqlite3_finalize(st->cache[i].q);
+	free(st->kv_expired_scope);
 	if (st->db != NULL)
 		sqlite3_close(st->db);
 	free(st->path);
@@ -1134,6 +1137,28 @@ store_kv_get(store *st, const char *account, const char *stage, const char *key,
 			      4, now, "kv get", value_r, err_r);
 }
 
+/* 1 if the scope (account, stage) was expired at `now` already; else
+ * remembers that it is being done now (a failed allocation only means
+ * expiring again). */
+static int
+store_kv_expired_now(store *st, const char *account, const char *stage, long long now)
+{
+	size_t na = strlen(account), ns = strlen(stage);
+
+	if (st->kv_expired_at == now && st->kv_expired_scope != NULL &&
+	    strcmp(st->kv_expired_scope, account) == 0 &&
+	    strcmp(st->kv_expired_scope + na + 1, stage) == 0)
+		return 1;
+	free(st->kv_expired_scope);
+	/* account NUL stage NUL */
+	if ((st->kv_expired_scope = malloc(na + ns + 2)) != NULL) {
+		memcpy(st->kv_expired_scope, account, na + 1);
+		memcpy(st->kv_expired_scope + na + 1, stage, ns + 1);
+	}
+	st->kv_expired_at = now;
+	return 0;
+}
+
 int
 store_kv_put(store *st, const char *account, const char *stage, const char *key,
 	     const char *value, long long expires_at, long long now, char **err_r)
@@ -1161,7 +1186,9 @@ store_kv_put(store *st, const char *account, const char *stage, const char *key,
 			       sqlite3_bind_int64(q, 5, (sqlite3_int64)expires_at) == SQLITE_OK &&
 			       sqlite3_bind_int64(q, 6, (sqlite3_int64)now) == SQLITE_OK,
 			       err_r, "kv put") == 0;
-	if (ok) {
+	/* Expiring the scope once per second is enough: a batch's puts share
+	 * their `now`, and each would otherwise scan the expiry index again. */
+	if (ok && !store_kv_expired_now(st, account, stage, now)) {
 		q = store_prep(st, "DELETE FROM kv WHERE account = ?1 AND stage = ?2"
 			       " AND expires_at > 0 AND expires_at <= ?3", err_r);
 		ok = q != NULL &&

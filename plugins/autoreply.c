@@ -14,7 +14,7 @@
  *     loop_marker = "...";   # X-Loop value; default "mailmill autoreply <from address>"
  *     verdict = "pass"; }    # or "done" / "keep"
  *
- * The reply is staged with the message (mm_queue) and the per-sender and
+ * The reply is staged with the message (mm_reply_queue) and the per-sender and
  * per-hour records with it (mm_kv_put), so both commit with the verdict: a
  * message fetched again after a crash is never answered twice.
  */
@@ -190,6 +190,11 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 	    settings_str(ctx, g, "spam_value", &a->spam_value) < 0 ||
 	    settings_str(ctx, g, "loop_marker", &a->marker) < 0)
 		bad = 1;
+	if (a->marker != NULL && (*a->marker == '\0' || strpbrk(a->marker, "\r\n") != NULL)) {
+		mm_ctx_error(ctx, config_setting_get_member(g, "loop_marker"),
+			     "`loop_marker` must be one line of text");
+		bad = 1;
+	}
 	if (a->spam_value != NULL && a->spam_header == NULL) {
 		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
 		bad = 1;
@@ -225,37 +230,53 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 	return 0;
 }
 
-static GMimeObject *
-autoreply_body(const char *text)
+/* autoreply_walk_fn over the daemon's header fields. */
+static int
+autoreply_walk(void *msg, autoreply_field_fn fn, void *arg)
 {
-	GMimeTextPart *p = g_mime_text_part_new_with_subtype("plain");
-
-	g_mime_text_part_set_text(p, text);
-	g_mime_object_encode(GMIME_OBJECT(p), GMIME_ENCODING_CONSTRAINT_7BIT);
-	return GMIME_OBJECT(p);
+	return mm_msg_headers(msg, fn, arg);
 }
 
+/* The original's subject, decoded (g_free), for {subject}. */
+static char *
+autoreply_orig_subject(mm_msg *msg)
+{
+	char *raw = mm_msg_header(msg, "Subject"), *s;
+
+	if (raw == NULL)
+		return NULL;
+	s = g_mime_utils_header_decode_text(NULL, raw);
+	g_free(raw);
+	return s;
+}
+
+/*
+ * The whole decision reads header fields only (mm_msg_header, not
+ * mm_msg_mime) and the reply is queued as text (mm_reply_queue): the MIME
+ * tree of every message answered cost more than the rest of this stage.
+ */
 static mm_verdict
 autoreply_process(void *state, mm_msg *msg, mm_ctx *ctx)
 {
 	struct autoreply *a = state;
-	GMimeMessage *orig = mm_msg_mime(msg), *reply = NULL;
-	const char *why = NULL, *osubj = g_mime_message_get_subject(orig);
+	const char *why = NULL, *extra[2];
 	char buf[400], *rcpt = NULL, *lrcpt = NULL, *key = NULL, *hkey = NULL, *v, *t;
+	char *osubj = NULL, *subj = NULL, *body = NULL, *loop = NULL;
 	long long now = (long long)time(NULL), count = 0;
-	const char *rcpts[1];
+	mm_verdict verdict = a->verdict;
 
-	reply = mm_reply_new(ctx, msg, a->from, &rcpt, &why);
-	if (reply == NULL) {
+	rcpt = mm_reply_rcpt(ctx, msg, &why);
+	if (rcpt == NULL) {
 		/* Nobody to answer, but the other rules may say more about why. */
-		const char *why2 = autoreply_skip(&a->rules, orig, NULL, buf, sizeof(buf));
+		const char *why2 = autoreply_skip(&a->rules, autoreply_walk, msg, NULL, buf,
+						  sizeof(buf));
 
 		mm_log(ctx, MM_LOG_INFO, "uid %s: no reply: %s", mm_msg_uid(msg),
 		       why2 != NULL && strcmp(why2, "no sender to reply to") != 0 ? why2 : why);
 		return a->verdict;
 	}
 	lrcpt = g_ascii_strdown(rcpt, -1);
-	if ((why = autoreply_skip(&a->rules, orig, lrcpt, buf, sizeof(buf))) != NULL)
+	if ((why = autoreply_skip(&a->rules, autoreply_walk, msg, lrcpt, buf, sizeof(buf))) != NULL)
 		goto skip;
 	key = g_strdup_printf("sent/%s/%s", a->handle, lrcpt);
 	if ((v = mm_kv_get(ctx, key)) != NULL) {
@@ -274,22 +295,14 @@ autoreply_process(void *state, mm_msg *msg, mm_ctx *ctx)
 		why = buf;
 		goto skip;
 	}
-	g_mime_object_set_header(GMIME_OBJECT(reply), "X-Loop", a->marker, NULL);
-	if (a->subject != NULL) {
-		t = autoreply_expand(a->subject, osubj, rcpt);
-		g_mime_message_set_subject(reply, t, "utf-8");
-		g_free(t);
-	}
-	t = autoreply_expand(a->body, osubj, rcpt);
-	{
-		GMimeObject *body = autoreply_body(t);
-
-		g_mime_message_set_mime_part(reply, body);
-		g_object_unref(body);
-	}
-	g_free(t);
-	rcpts[0] = rcpt;
-	if (mm_queue(ctx, msg, reply, "", rcpts, 1, MM_QUEUE_DSN_NEVER) < 0) {
+	osubj = autoreply_orig_subject(msg);
+	if (a->subject != NULL)
+		subj = autoreply_expand(a->subject, osubj, rcpt);
+	body = autoreply_expand(a->body, osubj, rcpt);
+	loop = g_strdup_printf("X-Loop: %s", a->marker);
+	extra[0] = loop;
+	extra[1] = NULL;
+	if (mm_reply_queue(ctx, msg, a->from, rcpt, subj, extra, body, MM_QUEUE_DSN_NEVER) < 0) {
 		/* Our own mistake (a bad address): answering later would not help. */
 		why = "the reply could not be queued";
 		goto skip;
@@ -298,28 +311,26 @@ autoreply_process(void *state, mm_msg *msg, mm_ctx *ctx)
 	t = g_strdup_printf("%lld", count + 1);
 	if (mm_kv_put(ctx, msg, key, buf, now + a->days * 86400) < 0 ||
 	    mm_kv_put(ctx, msg, hkey, t, (now / 3600 + 2) * 3600) < 0) {
-		g_free(t);
 		mm_log(ctx, MM_LOG_ERROR, "uid %s: cannot record the reply: deferring", mm_msg_uid(msg));
-		g_object_unref(reply);
-		g_free(rcpt);
-		g_free(lrcpt);
-		g_free(key);
-		g_free(hkey);
-		return MM_DEFER;
+		verdict = MM_DEFER;
+	} else {
+		mm_log(ctx, MM_LOG_INFO, "uid %s: replying to <%s>%s", mm_msg_uid(msg), rcpt,
+		       mm_ctx_dry_run(ctx) ? " (dry run: not queued)" : "");
 	}
 	g_free(t);
-	mm_log(ctx, MM_LOG_INFO, "uid %s: replying to <%s>%s", mm_msg_uid(msg), rcpt,
-	       mm_ctx_dry_run(ctx) ? " (dry run: not queued)" : "");
 	goto out;
 skip:
 	mm_log(ctx, MM_LOG_INFO, "uid %s: no reply to <%s>: %s", mm_msg_uid(msg), rcpt, why);
 out:
-	g_object_unref(reply);
 	g_free(rcpt);
 	g_free(lrcpt);
 	g_free(key);
 	g_free(hkey);
-	return a->verdict;
+	g_free(osubj);
+	g_free(subj);
+	g_free(body);
+	g_free(loop);
+	return verdict;
 }
 
 const struct mailmill_plugin mailmill_plugin = {

@@ -18,12 +18,18 @@ typedef struct autoreply_rules {
 	int any_recipient;       /* 1: skip the "addressed to us" rule (ticket: Bcc is fine) */
 } autoreply_rules;
 
+/* The header fields of a message: walk(src, fn, arg) calls fn per top-level
+ * field (name, unfolded value), stopping at the first non-zero return, which
+ * it returns (mm_msg_headers' shape, so the rules need no daemon). */
+typedef int (*autoreply_field_fn)(const char *name, const char *value, void *arg);
+typedef int (*autoreply_walk_fn)(void *src, autoreply_field_fn fn, void *arg);
 /*
- * NULL if m, from `sender` (the reply's recipient, a bare address), may get a
- * reply; else why not, as text for the log: static, or written to buf.
+ * NULL if the message whose fields walk(src) gives, from `sender` (the
+ * reply's recipient, a bare address), may get a reply; else why not, as text
+ * for the log: static, or written to buf.
  */
-const char *autoreply_skip(const autoreply_rules *r, GMimeMessage *m, const char *sender,
-			   char *buf, size_t n);
+const char *autoreply_skip(const autoreply_rules *r, autoreply_walk_fn walk, void *src,
+			   const char *sender, char *buf, size_t n);
 /* 1 if the address's local part is one that never gets automatic replies
  * (MAILER-DAEMON, postmaster, owner-*, *-request, noreply and the like). */
 int autoreply_robot_sender(const char *addr);

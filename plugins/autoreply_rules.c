@@ -1,4 +1,5 @@
 /* mailmill - ISC licence, see LICENSE */
+#include <stdio.h>
 #include <string.h>
 #include "autoreply.h"
 
@@ -56,63 +57,75 @@ autoreply_list_ours(const autoreply_rules *r, InternetAddressList *list)
 	return 0;
 }
 
-const char *
-autoreply_skip(const autoreply_rules *r, GMimeMessage *m, const char *sender, char *buf, size_t n)
+struct autoreply_scan {
+	const autoreply_rules *r;
+	int addressed;
+	const char *why;
+	char *buf;
+	size_t n;
+};
+
+/* An autoreply_field_fn: 1 (and scan->why) at the first field that rules
+ * the reply out. */
+static int
+autoreply_field(const char *name, const char *v, void *arg)
 {
-	GMimeHeaderList *hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
-	int i, count = g_mime_header_list_get_count(hl), addressed = 0;
+	struct autoreply_scan *sc = arg;
+	const autoreply_rules *r = sc->r;
+	char *buf = sc->buf;
+	size_t n = sc->n;
 
-	for (i = 0; i < count; i++) {
-		GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-		const char *name = g_mime_header_get_name(h);
-		const char *value = g_mime_header_get_value(h);
-		char *v = g_strstrip(g_strdup(value != NULL ? value : ""));
-		const char *why = NULL;
+	if (g_ascii_strcasecmp(name, "X-Loop") == 0 && r->loop_marker != NULL &&
+	    g_ascii_strcasecmp(v, r->loop_marker) == 0) {
+		sc->why = "it carries our X-Loop marker (a loop)";
+	} else if (g_ascii_strcasecmp(name, "Auto-Submitted") == 0 &&
+		   !(strcspn(v, " \t;(") == 2 && g_ascii_strncasecmp(v, "no", 2) == 0)) {
+		/* Only the keyword "no" ("no; comment"), not "nothing". */
+		snprintf(buf, n, "Auto-Submitted: %.100s", v);
+		sc->why = buf;
+	} else if (g_ascii_strcasecmp(name, "Precedence") == 0 &&
+		   (g_ascii_strcasecmp(v, "bulk") == 0 || g_ascii_strcasecmp(v, "list") == 0 ||
+		    g_ascii_strcasecmp(v, "junk") == 0)) {
+		snprintf(buf, n, "Precedence: %.20s", v);
+		sc->why = buf;
+	} else if (g_ascii_strncasecmp(name, "List-", 5) == 0) {
+		snprintf(buf, n, "mailing list mail (%.60s)", name);
+		sc->why = buf;
+	} else if (g_ascii_strcasecmp(name, "X-Auto-Response-Suppress") == 0) {
+		snprintf(buf, n, "X-Auto-Response-Suppress: %.60s", v);
+		sc->why = buf;
+	} else if (r->spam_header != NULL && g_ascii_strcasecmp(name, r->spam_header) == 0) {
+		char *lv = g_ascii_strdown(v, -1), *want = r->spam_value != NULL ?
+			g_ascii_strdown(r->spam_value, -1) : NULL;
 
-		if (g_ascii_strcasecmp(name, "X-Loop") == 0 && r->loop_marker != NULL &&
-		    g_ascii_strcasecmp(v, r->loop_marker) == 0) {
-			why = "it carries our X-Loop marker (a loop)";
-		} else if (g_ascii_strcasecmp(name, "Auto-Submitted") == 0 &&
-			   !(strcspn(v, " \t;(") == 2 && g_ascii_strncasecmp(v, "no", 2) == 0)) {
-			/* Only the keyword "no" ("no; comment"), not "nothing". */
-			snprintf(buf, n, "Auto-Submitted: %.100s", v);
-			why = buf;
-		} else if (g_ascii_strcasecmp(name, "Precedence") == 0 &&
-			   (g_ascii_strcasecmp(v, "bulk") == 0 || g_ascii_strcasecmp(v, "list") == 0 ||
-			    g_ascii_strcasecmp(v, "junk") == 0)) {
-			snprintf(buf, n, "Precedence: %.20s", v);
-			why = buf;
-		} else if (g_ascii_strncasecmp(name, "List-", 5) == 0) {
-			snprintf(buf, n, "mailing list mail (%.60s)", name);
-			why = buf;
-		} else if (g_ascii_strcasecmp(name, "X-Auto-Response-Suppress") == 0) {
-			snprintf(buf, n, "X-Auto-Response-Suppress: %.60s", v);
-			why = buf;
-		} else if (r->spam_header != NULL && g_ascii_strcasecmp(name, r->spam_header) == 0) {
-			char *lv = g_ascii_strdown(v, -1), *want = r->spam_value != NULL ?
-				g_ascii_strdown(r->spam_value, -1) : NULL;
-
-			if (want == NULL || strstr(lv, want) != NULL) {
-				snprintf(buf, n, "marked as spam (%.60s: %.60s)", name, v);
-				why = buf;
-			}
-			g_free(lv);
-			g_free(want);
-		} else if (!addressed && (g_ascii_strcasecmp(name, "To") == 0 ||
-					  g_ascii_strcasecmp(name, "Cc") == 0 ||
-					  g_ascii_strcasecmp(name, "Resent-To") == 0 ||
-					  g_ascii_strcasecmp(name, "Resent-Cc") == 0)) {
-			InternetAddressList *l = internet_address_list_parse(NULL, v);
-
-			addressed = autoreply_list_ours(r, l);
-			if (l != NULL)
-				g_object_unref(l);
+		if (want == NULL || strstr(lv, want) != NULL) {
+			snprintf(buf, n, "marked as spam (%.60s: %.60s)", name, v);
+			sc->why = buf;
 		}
-		g_free(v);
-		if (why != NULL)
-			return why;
+		g_free(lv);
+		g_free(want);
+	} else if (!sc->addressed && (g_ascii_strcasecmp(name, "To") == 0 ||
+				      g_ascii_strcasecmp(name, "Cc") == 0 ||
+				      g_ascii_strcasecmp(name, "Resent-To") == 0 ||
+				      g_ascii_strcasecmp(name, "Resent-Cc") == 0)) {
+		InternetAddressList *l = internet_address_list_parse(NULL, v);
+
+		sc->addressed = autoreply_list_ours(r, l);
+		if (l != NULL)
+			g_object_unref(l);
 	}
-	if (!addressed && !r->any_recipient)
+	return sc->why != NULL;
+}
+
+const char *
+autoreply_skip(const autoreply_rules *r, autoreply_walk_fn walk, void *src, const char *sender,
+	       char *buf, size_t n)
+{
+	struct autoreply_scan sc = { r, 0, NULL, buf, n };
+
+	if (walk(src, autoreply_field, &sc) != 0 && sc.why != NULL)
+		return sc.why;
+	if (!sc.addressed && !r->any_recipient)
 		return "none of our addresses is in To, Cc, Resent-To or Resent-Cc";
 	if (sender == NULL)
 		return "no sender to reply to";

@@ -398,6 +398,13 @@ ticket_set_id(const struct ticket *t, GMimeMessage *mail)
 	return g_mime_message_get_message_id(mail);
 }
 
+/* autoreply_walk_fn over the daemon's header fields. */
+static int
+ticket_walk(void *msg, autoreply_field_fn fn, void *arg)
+{
+	return mm_msg_headers(msg, fn, arg);
+}
+
 /* Acknowledge a new ticket (RFC 3834 rules).  The ack's Message-ID is
  * recorded so that a reply to it threads into the ticket. */
 static void
@@ -414,7 +421,7 @@ ticket_ack(struct ticket *t, mm_ctx *ctx, mm_msg *msg, long long n, const char *
 		return;
 	}
 	lrcpt = g_ascii_strdown(rcpt, -1);
-	if ((why = autoreply_skip(&t->rules, orig, lrcpt, buf, sizeof(buf))) != NULL) {
+	if ((why = autoreply_skip(&t->rules, ticket_walk, msg, lrcpt, buf, sizeof(buf))) != NULL) {
 		mm_log(ctx, MM_LOG_INFO, "uid %s: ticket %lld: no acknowledgement to <%s>: %s",
 		       mm_msg_uid(msg), n, rcpt, why);
 		goto out;

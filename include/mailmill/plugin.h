@@ -201,6 +201,37 @@ int mm_kv_claim_ns(mm_ctx *ctx, const char *ns, const char *key, const char *val
  */
 int mm_seq_next(mm_ctx *ctx, const char *ns, const char *name, long long *value_r);
 
+/* ---- header fields and replies without the MIME tree (appended; still ABI 1) ----
+ *
+ * mm_msg_mime parses the whole message, and for small messages that costs
+ * more than everything else a stage does with it.  These read the header
+ * fields as they are now: the raw header until a stage calls mm_msg_mime,
+ * the parsed (and perhaps changed) header after.
+ */
+/* fn(name, value, arg) per top-level field in order: value unfolded and
+ * trimmed, not decoded (RFC 2047 words stay encoded).  Stops at the first fn
+ * returning non-zero and returns that; 0 after the last field. */
+typedef int (*mm_header_fn)(const char *name, const char *value, void *arg);
+int mm_msg_headers(mm_msg *msg, mm_header_fn fn, void *arg);
+/* The first field named `name` (any case), as above; g_free; NULL if none. */
+char *mm_msg_header(mm_msg *msg, const char *name);
+/*
+ * The bare address an automatic reply to msg goes to, by mm_reply_new's
+ * rules (g_free); or NULL and *why_r (static text) when there is nobody to
+ * reply to (a null Return-Path, no usable address).
+ */
+char *mm_reply_rcpt(mm_ctx *ctx, mm_msg *msg, const char **why_r);
+/*
+ * Queue a reply to msg, to `rcpt` (from mm_reply_rcpt), with mm_reply_new's
+ * headers; `subject` (UTF-8) or NULL for "Re: " + the original's; then the
+ * `extra` fields ("Name: value" on one line, NULL-terminated array, or NULL),
+ * and a text/plain body of `body` (UTF-8), with a null envelope sender, as
+ * mm_queue does.  0, or -1 after logging why.
+ */
+int mm_reply_queue(mm_ctx *ctx, mm_msg *msg, const char *from, const char *rcpt,
+		   const char *subject, const char *const *extra, const char *body,
+		   unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif
