@@ -1252,6 +1252,40 @@ retr_in_pieces(const char *const *pieces, size_t npieces, int ok, buf *b, char *
 	return st;
 }
 
+/* Pipelined commands and their error labels spell every message number out. */
+static void
+test_pipe_numbers(void **state)
+{
+	static const char *const script[] = {
+		GREETING,
+		"<RETR 18446744073709551615", "<DELE 0", "<RETR 1000000007",
+		">-ERR no such message\r\n+OK\r\n-ERR [SYS/TEMP] later\r\n",
+		"E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	buf b = { .max = 4096 };
+	char *err = NULL;
+
+	assert_int_equal(sizeof(unsigned long), 8);
+	assert_int_equal(pop3_send_retr(s, 18446744073709551615UL, NULL), POP3_OK);
+	assert_int_equal(pop3_send_dele(s, 0, NULL), POP3_OK);
+	assert_int_equal(pop3_send_retr(s, 1000000007UL, NULL), POP3_OK);
+	assert_int_equal(pop3_recv_retr(s, &b, &err), POP3_ENEG);
+	assert_string_equal(err, "RETR 18446744073709551615: -ERR no such message");
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_recv_dele(s, NULL), POP3_OK);
+	assert_int_equal(pop3_recv_retr(s, &b, &err), POP3_ENEG);
+	assert_string_equal(err, "RETR 1000000007: -ERR [SYS/TEMP] later");
+	free(err);
+	assert_true(strstr(trace_text, "C: RETR 18446744073709551615\nC: DELE 0\n"
+				       "C: RETR 1000000007\n") != NULL);
+	pop3_close(&s);
+	server_done(sv);
+	buf_free(&b);
+}
+
 /* Every odd line the wire may carry; the NOOP's reply follows the body. */
 static const char edge_wire[] =
 	"+OK 99 octets\r\n"
@@ -1486,6 +1520,7 @@ main(void)
 		cmocka_unit_test(test_long_line_and_timeout),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_connect_capa),
+		cmocka_unit_test(test_pipe_numbers),
 		cmocka_unit_test(test_body_split_everywhere),
 		cmocka_unit_test(test_body_drip_pipelined),
 		cmocka_unit_test(test_body_cap_session),
