@@ -241,6 +241,39 @@ reply_from(const char *from, const char **addr_r)
 	return fl;
 }
 
+/*
+ * reply_format's From: the text and the bare address of `from`, kept for the
+ * next call (every reply of a stage has the same From, and formatting it
+ * with GMime's address code was a third of reply_format).  0, or -1 if
+ * `from` is not an address.  The strings live until the next call.
+ */
+static int
+reply_from_text(const char *from, const char **text_r, const char **addr_r)
+{
+	static struct {
+		char *from, *text, *addr;
+	} memo;
+	InternetAddressList *fl;
+	const char *a;
+
+	if (from == NULL)
+		return -1;
+	if (memo.from == NULL || strcmp(memo.from, from) != 0) {
+		if ((fl = reply_from(from, &a)) == NULL)
+			return -1;
+		g_free(memo.from);
+		g_free(memo.text);
+		g_free(memo.addr);
+		memo.from = g_strdup(from);
+		memo.text = internet_address_list_to_string(fl, NULL, TRUE);
+		memo.addr = g_strdup(a);
+		g_object_unref(fl);
+	}
+	*text_r = memo.text;
+	*addr_r = memo.addr;
+	return 0;
+}
+
 GMimeMessage *
 reply_new(const reply_orig *o, const char *from, char **rcpt_r, const char **why_r)
 {
@@ -362,33 +395,28 @@ char *
 reply_format(const reply_orig *o, const char *from, const char *rcpt, const char *subject,
 	     const char *const *extra, const char *body, size_t *len_r, const char **why_r)
 {
-	InternetAddressList *fl;
-	const char *faddr;
+	const char *ftext, *faddr;
 	char *s, *irt, *refs;
 	GString *t;
 	size_t blen;
 
 	*len_r = 0;
-	if ((fl = reply_from(from, &faddr)) == NULL) {
+	if (reply_from_text(from, &ftext, &faddr) < 0) {
 		*why_r = "the reply's From address is not valid";
 		return NULL;
 	}
 	if (!reply_addr_ok(rcpt)) {
-		g_object_unref(fl);
 		*why_r = "the reply's recipient is not a usable address";
 		return NULL;
 	}
 	for (const char *const *e = extra; e != NULL && *e != NULL; e++) {
 		if (!reply_extra_ok(*e)) {
-			g_object_unref(fl);
 			*why_r = "an extra header field is not \"Name: value\" on one line";
 			return NULL;
 		}
 	}
 	t = g_string_sized_new(1024);
-	s = internet_address_list_to_string(fl, NULL, TRUE);
-	reply_put(t, "From", s);
-	g_free(s);
+	reply_put(t, "From", ftext);
 	g_string_append_printf(t, "To: %s\n", rcpt);
 	{
 		char *plain = subject != NULL ? g_utf8_make_valid(subject, -1) : reply_subject(o);
@@ -435,7 +463,6 @@ reply_format(const reply_orig *o, const char *from, const char *rcpt, const char
 	}
 	if (t->str[t->len - 1] != '\n')
 		g_string_append_c(t, '\n');
-	g_object_unref(fl);
 	*len_r = t->len;
 	return g_string_free(t, FALSE);
 }
