@@ -196,14 +196,15 @@ body_run(pop3_session *s, buf *out)
 	olen = out->len;
 	room = body_room(out);
 	dst = out->data != NULL ? out->data + olen : NULL;
-	while (p < end && (lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+	while ((lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		data = p;
 		len = (size_t)(lf - p);
-		if (len > 0 && data[len - 1] == '\r')
+		if (len > 0 && lf[-1] == '\r')
 			len--;
 		if (len > cap)
 			break;
-		if (len > 0 && data[0] == '.') {
+		/* p < lf here, so a '.' there makes len at least 1 (it is no CR). */
+		if (*p == '.') {
 			if (len == 1) {
 				p = lf + 1;
 				done = 1;
