@@ -21,7 +21,7 @@ def autoreply():
         cells.setdefault(r["row"], []).append(r)
     what = {"raw": "raw pipelined client (RETR+DELE, nothing stored)",
             "mailmill": "fetch -> autoreply -> smtp-sink -> DELE (--once)",
-            "queue": "fetch -> autoreply -> reply queued -> DELE (--once, relay down)",
+            "queue": "fetch -> autoreply -> reply queued -> DELE (--once, no relay: the account run alone)",
             "flush": "mailmilld --flush: queued replies, one relay connection",
             "smtp-source": "smtp-source -c -d -l SIZE -m N -s 1 -> the same smtp-sink"}
     rate = {}
@@ -41,7 +41,7 @@ def autoreply():
                                                           rate[name], cpu, rss, len(rs)))
     print()
     r = lambda a, b: "%.2f" % (rate[a] / rate[b]) if a in rate and b in rate else "-"
-    print("autoreply pipeline ÷ raw client: %s (replies queued, relay down: %s); "
+    print("autoreply pipeline ÷ raw client: %s (the account run alone, replies queued: %s); "
           "outbox flush ÷ smtp-source: %s" % (
               r("mailmill", "raw"), r("queue", "raw"), r("flush", "smtp-source")))
     print()

@@ -289,6 +289,17 @@ api_effects_commit(store *st, GPtrArray *effects, char **err_r)
 		const api_effect *e = g_ptr_array_index(effects, i);
 		int rc;
 
+		/* A key put again later in the batch (a responder's counter, put
+		 * by every message) is written once: the batch is one transaction,
+		 * so only its last value is ever seen. */
+		if (e->is_kv && api_pending != NULL) {
+			char *k = api_kv_index_key(e->account, e->stage, e->ns, e->key);
+			const api_effect *last = g_hash_table_lookup(api_pending, k);
+
+			g_free(k);
+			if (last != NULL && last != e)
+				continue;
+		}
 		if (e->is_kv && e->ns != NULL) {
 			rc = store_kv_ns_put(st, e->ns, e->key, e->value, e->expires_at, now, err_r);
 		} else if (e->is_kv) {
@@ -542,12 +553,46 @@ mm_kv_put(mm_ctx *ctx, mm_msg *msg, const char *key, const char *value, long lon
 	return 0;
 }
 
+static int
+api_field_keep(const char *name, const char *value, void *arg)
+{
+	GString *f = arg;
+
+	g_string_append(f, name);
+	g_string_append_c(f, '\0');
+	g_string_append(f, value);
+	g_string_append_c(f, '\0');
+	return 0;
+}
+
+/* The raw header is read once per message, however many stages (or calls of
+ * one stage) walk it: a responder walks it four times. */
 int
 mm_msg_headers(mm_msg *msg, mm_header_fn fn, void *arg)
 {
 	if (msg->mime != NULL)
 		return message_headers_mime(msg->mime, fn, arg);
-	return message_headers(msg->raw, msg->len, fn, arg);
+	if (msg->fields == NULL) {
+		msg->fields = g_string_sized_new(1024);
+		message_headers(msg->raw, msg->len, api_field_keep, msg->fields);
+	}
+	for (const char *p = msg->fields->str, *end = p + msg->fields->len; p < end;) {
+		const char *name = p, *value = name + strlen(name) + 1;
+		int rc;
+
+		p = value + strlen(value) + 1;
+		if ((rc = fn(name, value, arg)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void
+api_msg_release(mm_msg *msg)
+{
+	if (msg->fields != NULL)
+		g_string_free(msg->fields, TRUE);
+	msg->fields = NULL;
 }
 
 struct api_find {

@@ -30,6 +30,8 @@ struct mm_msg {
 	long long date;
 	GPtrArray *effects;    /* api_effect *, staged by the stages; NULL if none */
 	char *goto_stage;      /* mm_msg_goto's (g_malloc'd); pipeline_run frees it */
+	GString *fields;       /* the raw header's fields as "name\0value\0"..., read
+				* once for mm_msg_headers; api_msg_release frees it */
 };
 
 /*
@@ -60,6 +62,8 @@ typedef struct api_effect {
 void api_run_set(store *st);
 /* The message being processed (its staged puts are visible), or NULL. */
 void api_msg_set(mm_msg *msg);
+/* Free what the API cached in msg (not msg itself, nor its mime). */
+void api_msg_release(mm_msg *msg);
 /* Borrow a batch item's effects until api_pending_clear (batch committed or dropped). */
 void api_pending_add(GPtrArray *effects);
 void api_pending_clear(void);

@@ -309,6 +309,7 @@ run_message(run *r, size_t ei, const buf *body)
 	api_msg_set(&msg);
 	v = pipeline_run(r->pl, &msg, &stage);
 	api_msg_set(NULL);
+	api_msg_release(&msg);
 	if (msg.mime != NULL) {
 		/* A stage parsed the tree (and may have changed it): read from it. */
 		g_free(mid);

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/smtp.sh"
 mm_setup
 smtp_setup
-plan 43
+plan 47
 
 env_start srv
 smtp_start cap --tls
@@ -147,3 +147,23 @@ why "days per sender, across runs" "no reply to <alice@example.com>: already ans
 mm outbox -c "$T/ar.conf" --outbox
 rc_is "--outbox exits 0" 0
 check "--outbox: nothing queued, nothing dead" grep -q "nothing queued, nothing dead" "$MM_OUT"
+
+# max_per_hour: the cap counts within one batch and across runs (the
+# counter, put by every answered message, keeps its last value).  A stage
+# of its own name: the counter is the stage's, and the runs above used some.
+rm -f "$M"/*.eml
+for i in 1 2 3 4; do mkmsg cap$i "cap$i@example.net"; done
+env_seed_files "$M"/*-cap*.eml
+C_TOP_EXTRA=$(smtp_conf_group starttls) \
+C_STAGES="      { plugin = \"autoreply\"; name = \"capped\"; addresses = [ \"help@example.org\" ];
+        from = \"Help Desk <help@example.org>\"; body = \"Got it.\"; max_per_hour = 2;
+        handle = \"capped\"; verdict = \"done\"; }" write_conf "$T/cap.conf"
+before=$(smtp_count)
+mm cap1 -c "$T/cap.conf" --once
+is "max_per_hour 2: two of four senders answered in one run" "$(($(smtp_count) - before))" 2
+why "the hourly cap" "the cap of 2 replies per hour is reached"
+for i in 5 6; do mkmsg cap$i "cap$i@example.net"; done
+env_seed_files "$M"/*-cap5.eml "$M"/*-cap6.eml
+mm cap2 -c "$T/cap.conf" --once
+is "the cap holds in the next run of the same hour" "$(($(smtp_count) - before))" 2
+is "every capped message is still deleted (verdict done)" "$(env_count)" 0
