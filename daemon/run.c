@@ -16,7 +16,7 @@
  * transaction.  Bigger batches mean fewer flushes; the bounds keep the
  * unflushed data and the journal transaction small.
  */
-#define RUN_BATCH_MAX 512
+#define RUN_BATCH_MAX 4096
 #define RUN_BATCH_BYTES (64ULL * 1024 * 1024)
 #define RUN_WINDOW 64                        /* pipelined commands in flight */
 #define RUN_MAX_MESSAGES 1000000UL           /* a listing longer than this is refused */
@@ -578,6 +578,30 @@ fail:
 	return -1;
 }
 
+/* The journal's uids (borrowed) that the listing lacks, into missing: 0;
+ * -1 if a listed message had no valid UID (nothing can be concluded). */
+static int
+run_missing(const run *r, GPtrArray *missing)
+{
+	GHashTable *listed = g_hash_table_new(g_str_hash, g_str_equal);
+	GHashTableIter it;
+	gpointer uid;
+
+	for (size_t i = 0; i < r->n_entries; i++) {
+		if (r->entries[i].uid_state != POP3_UID_OK) {
+			g_hash_table_destroy(listed);
+			return -1;
+		}
+		g_hash_table_add(listed, r->entries[i].uid);
+	}
+	g_hash_table_iter_init(&it, r->ledger);
+	while (g_hash_table_iter_next(&it, &uid, NULL))
+		if (!g_hash_table_contains(listed, uid))
+			g_ptr_array_add(missing, uid);
+	g_hash_table_destroy(listed);
+	return 0;
+}
+
 int
 run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	    run_stats *stats)
@@ -642,7 +666,6 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	}
 	if (!o->dry_run) {
 		GPtrArray *present = g_ptr_array_new();
-		size_t i;
 
 		crash_point("quitok");
 		stats->deleted = deleted->len;
@@ -652,14 +675,12 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 			free(err);
 			err = NULL;
 		}
-		/* Forget rows of messages the server no longer has; only when every
-		 * message had a valid UID, or we could forget a live one. */
-		for (i = 0; i < r->n_entries; i++)
-			if (r->entries[i].uid_state == POP3_UID_OK)
-				g_ptr_array_add(present, r->entries[i].uid);
-		if (present->len == r->n_entries &&
-		    store_ledger_forget_missing(st, a->name, (const char *const *)present->pdata,
-						present->len, &err) < 0) {
+		/* Forget rows of messages the server no longer lists; only when
+		 * every message had a valid UID, or we could forget a live one.
+		 * The rows are those loaded at the start and committed since. */
+		if (run_missing(r, present) == 0 &&
+		    store_ledger_forget(st, a->name, (const char *const *)present->pdata,
+					present->len, &err) < 0) {
 			log_warn("%s: cannot prune the journal: %s", a->name, err);
 			free(err);
 		}

@@ -118,7 +118,7 @@ static const char *const store_migrations[] = {
 enum {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_LOAD, Q_GET, Q_PUT, Q_DELETED, Q_FAIL, Q_ATTEMPTS,
-	Q_TMP_CLEAR, Q_TMP_ADD, Q_FORGET,
+	Q_FORGET,
 	Q_COUNT
 };
 
@@ -142,10 +142,7 @@ static const char *const store_sql[Q_COUNT] = {
 		   " ON CONFLICT (account, uid) DO UPDATE SET attempts = attempts + 1,"
 		   " last_error = excluded.last_error, updated = excluded.updated",
 	[Q_ATTEMPTS] = "SELECT attempts FROM ledger WHERE account = ?1 AND uid = ?2",
-	[Q_TMP_CLEAR] = "DELETE FROM temp.present",
-	[Q_TMP_ADD] = "INSERT OR IGNORE INTO temp.present (uid) VALUES (?1)",
-	[Q_FORGET] = "DELETE FROM ledger WHERE account = ?1"
-		     " AND uid NOT IN (SELECT uid FROM temp.present)",
+	[Q_FORGET] = "DELETE FROM ledger WHERE account = ?1 AND uid = ?2",
 };
 
 /* Statements of store_prep, kept prepared across calls: the outbox and kv
@@ -383,9 +380,6 @@ store_pragmas(store *st, char **err_r)
 static int
 store_prepare(store *st, char **err_r)
 {
-	if (!st->readonly &&
-	    store_exec(st, "CREATE TEMP TABLE IF NOT EXISTS present (uid TEXT PRIMARY KEY)", err_r) < 0)
-		return -1;
 	for (int i = 0; i < Q_COUNT; i++) {
 		if (st->readonly && i != Q_LOAD && i != Q_GET && i != Q_ATTEMPTS)
 			continue;
@@ -713,33 +707,24 @@ store_ledger_fail(store *st, const char *account, const char *uid, const char *e
 }
 
 int
-store_ledger_forget_missing(store *st, const char *account, const char *const *present, size_t n,
-			    char **err_r)
+store_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
+		    char **err_r)
 {
-	int own, ok;
-	sqlite3_stmt *q;
+	int own, ok = 1;
 
-	if (st->readonly)
+	if (st->readonly || n == 0)
 		return 0;
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
-	ok = store_step_done(st, store_q(st, Q_TMP_CLEAR), err_r, "forget") == 0;
 	for (size_t i = 0; i < n && ok; i++) {
-		q = store_q(st, Q_TMP_ADD);
-		if (sqlite3_bind_text(q, 1, present[i], -1, SQLITE_STATIC) != SQLITE_OK)
+		sqlite3_stmt *q = store_q(st, Q_FORGET);
+
+		if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_text(q, 2, uids[i], -1, SQLITE_STATIC) != SQLITE_OK)
 			ok = store_fail(st, err_r, "forget") == 0;
 		else
 			ok = store_step_done(st, q, err_r, "forget") == 0;
 	}
-	if (ok) {
-		q = store_q(st, Q_FORGET);
-		if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK)
-			ok = store_fail(st, err_r, "forget") == 0;
-		else
-			ok = store_step_done(st, q, err_r, "forget") == 0;
-	}
-	if (ok)
-		ok = store_step_done(st, store_q(st, Q_TMP_CLEAR), err_r, "forget") == 0;
 	return store_tx_end(st, own, ok, err_r);
 }
 

@@ -73,14 +73,12 @@ int store_ledger_mark_deleted(store *st, const char *account, const char *const 
 /* Count a failed attempt on a message; *attempts_r the new count. */
 int store_ledger_fail(store *st, const char *account, const char *uid, const char *error,
 		      int *attempts_r, char **err_r);
-/* Forget rows of the account whose uid the server no longer lists (they can
- * never come back); `present` are the uids the server listed this run.
- * n == 0 means the mailbox is empty and forgets every row of the account:
- * call it only with a complete UIDL listing, never after a failed one.
- * mark_deleted, fail and forget_missing join the caller's transaction when
+/* Forget these rows of the account (the caller found that the server no
+ * longer lists them, from a complete UIDL listing: they can never come
+ * back).  mark_deleted, fail and forget join the caller's transaction when
  * one is open, else run in one of their own. */
-int store_ledger_forget_missing(store *st, const char *account, const char *const *present,
-				size_t n, char **err_r);
+int store_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
+			char **err_r);
 
 /* One row: 1 and *state_r / *attempts_r (either may be NULL) if there is
  * one, 0 if the uid is new, -1 and *err_r on error.  A row written by

@@ -28,6 +28,8 @@
  * but each fsync is a round trip to the disk's cache flush.
  */
 #define MAILDIR_SYNCFS_MIN 8
+/* The publisher starts on this many unpublished files (or on a commit). */
+#define MAILDIR_PUBLISH_MIN 256
 
 struct maildir_staged {
 	char digest[ARCHIVE_DIGEST_LEN + 1];
@@ -42,6 +44,17 @@ struct maildir {
 	int tmpfd, newfd;            /* tmp/ and new/, opened once: no path walks per message */
 	GHashTable *known;           /* digests in new/, cur/ or staged */
 	GPtrArray *staged;           /* struct maildir_staged * */
+	/* The publisher (maildir_publisher): a thread that makes staged files
+	 * durable and moves them into new/ while later messages are fetched,
+	 * so that a commit finds most of its batch done.  lock guards staged,
+	 * published, busy, want, stop and werr. */
+	GThread *publisher;
+	pid_t publisher_pid;         /* a forked child has no publisher thread */
+	GMutex lock;
+	GCond cond;
+	guint published;             /* staged[0..published) are durable in new/ */
+	int busy, want, stop;
+	char *werr;                  /* the publisher's first error (free) */
 };
 
 void
@@ -354,6 +367,8 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 	md->tmpfd = md->newfd = -1;
 	md->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	md->staged = g_ptr_array_new_with_free_func(maildir_staged_free);
+	g_mutex_init(&md->lock);
+	g_cond_init(&md->cond);
 	if ((md->host = maildir_hostname(host)) == NULL) {
 		archive_seterr(err_r, "out of memory");
 		goto fail;
@@ -421,6 +436,8 @@ archive_write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+static void maildir_publisher_start(struct maildir *md);
+
 int
 maildir_stage(struct maildir *md, const char *digest, const char *data, size_t len,
 	      char **err_r)
@@ -431,7 +448,9 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 
 	if (g_hash_table_contains(md->known, digest))
 		return 1;
-	if (md->staged->len == 0 && maildir_dirfd_check(&md->tmpfd, md->tmp, err_r) < 0)
+	/* A new batch: the publisher is idle, the directory fds may be renewed. */
+	if (md->staged->len == 0 && (maildir_dirfd_check(&md->tmpfd, md->tmp, err_r) < 0 ||
+				     maildir_dirfd_check(&md->newfd, md->new, err_r) < 0))
 		return -1;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		archive_seterr(err_r, "out of memory");
@@ -474,7 +493,12 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 		goto fail;
 	}
 	g_hash_table_add(md->known, g_strdup(digest));
+	maildir_publisher_start(md);
+	g_mutex_lock(&md->lock);
 	g_ptr_array_add(md->staged, s);
+	if (md->staged->len - md->published >= MAILDIR_PUBLISH_MIN)
+		g_cond_signal(&md->cond);
+	g_mutex_unlock(&md->lock);
 	return 0;
 fail:
 	maildir_staged_free(s);
@@ -516,23 +540,20 @@ fsync_at(int dirfd, const char *dir, const char *name, char **err_r)
 	return 0;
 }
 
-/* Step 1 of a commit: the staged contents reach the disk. */
+/* Step 1 of publishing: the contents of items[0..n) reach the disk. */
 static int
-maildir_flush_staged(struct maildir *md, char **err_r)
+maildir_flush_staged(struct maildir *md, struct maildir_staged **items, guint n, char **err_r)
 {
-	if (md->staged->len >= MAILDIR_SYNCFS_MIN) {
+	if (n >= MAILDIR_SYNCFS_MIN) {
 		if (syncfs(md->tmpfd) < 0) {
 			archive_seterr(err_r, "syncfs %s: %s", md->tmp, strerror(errno));
 			return -1;
 		}
 		return 0;
 	}
-	for (guint i = 0; i < md->staged->len; i++) {
-		struct maildir_staged *s = g_ptr_array_index(md->staged, i);
-
-		if (fsync_at(md->tmpfd, md->tmp, s->name, err_r) < 0)
+	for (guint i = 0; i < n; i++)
+		if (fsync_at(md->tmpfd, md->tmp, items[i]->name, err_r) < 0)
 			return -1;
-	}
 	return 0;
 }
 
@@ -567,7 +588,88 @@ fail:
 	return -1;
 }
 
-/* Undo a failed commit so the next run delivers every message afresh. */
+/* Steps 1 and 2 for items[0..n): durable, then in new/.  Only the
+ * publisher calls it, and it touches only these items' in_new. */
+static int
+maildir_publish(struct maildir *md, struct maildir_staged **items, guint n, char **err_r)
+{
+	if (maildir_flush_staged(md, items, n, err_r) < 0)
+		return -1;
+	for (guint i = 0; i < n; i++)
+		if (maildir_link_staged(md, items[i], err_r) < 0)
+			return -1;
+	return 0;
+}
+
+/*
+ * The publisher thread: whenever enough files are staged, or a commit wants
+ * them all, it publishes what is staged so far, without the lock (the
+ * fetching thread stages more meanwhile).  Every file it moves into new/
+ * was flushed after it was written and closed, as in qmail's protocol.
+ * After an error it does nothing more until the commit reports it.
+ */
+static gpointer
+maildir_publisher(gpointer p)
+{
+	struct maildir *md = p;
+
+	g_mutex_lock(&md->lock);
+	for (;;) {
+		guint from = md->published, to = md->staged->len;
+		struct maildir_staged **items;
+		char *err = NULL;
+		int r;
+
+		if (md->stop)
+			break;
+		if (md->werr != NULL || to == from ||
+		    (to - from < MAILDIR_PUBLISH_MIN && !md->want)) {
+			g_cond_wait(&md->cond, &md->lock);
+			continue;
+		}
+		/* The array may grow (and move) while we work: copy the slice. */
+		items = g_memdup2(md->staged->pdata + from, (to - from) * sizeof(*items));
+		md->busy = 1;
+		g_mutex_unlock(&md->lock);
+		r = maildir_publish(md, items, to - from, &err);
+		g_free(items);
+		g_mutex_lock(&md->lock);
+		md->busy = 0;
+		if (r < 0)
+			md->werr = err != NULL ? err : strdup("out of memory");
+		else
+			md->published = to;
+		g_cond_broadcast(&md->cond);
+	}
+	g_mutex_unlock(&md->lock);
+	return NULL;
+}
+
+static void
+maildir_publisher_start(struct maildir *md)
+{
+	if (md->publisher != NULL && md->publisher_pid == getpid())
+		return;
+	/* Never started, or started by the process this one was forked from. */
+	md->publisher_pid = getpid();
+	md->publisher = g_thread_new("maildir-publisher", maildir_publisher, md);
+}
+
+/* With the lock held: until the publisher is idle and, if `all`, has
+ * published everything staged (or failed). */
+static void
+maildir_publisher_wait(struct maildir *md, int all)
+{
+	md->want = all;
+	g_cond_broadcast(&md->cond);
+	while (md->busy ||
+	       (all && md->publisher != NULL && md->werr == NULL && md->published < md->staged->len))
+		g_cond_wait(&md->cond, &md->lock);
+	md->want = 0;
+}
+
+/* Undo a failed commit so the next run delivers every message afresh.
+ * The publisher is idle (maildir_publisher_wait). */
 static void
 maildir_rollback(struct maildir *md)
 {
@@ -585,36 +687,56 @@ maildir_rollback(struct maildir *md)
 		g_hash_table_remove(md->known, s->digest);
 	}
 	g_ptr_array_set_size(md->staged, 0);
+	md->published = 0;
+	free(md->werr);
+	md->werr = NULL;
 }
 
 int
 maildir_commit(struct maildir *md, char **err_r)
 {
+	int rc = 0;
+
+	g_mutex_lock(&md->lock);
 	if (md->staged->len == 0)
-		return 0;
-	if (maildir_dirfd_check(&md->newfd, md->new, err_r) < 0 ||
-	    maildir_flush_staged(md, err_r) < 0)
+		goto out;
+	maildir_publisher_start(md);
+	maildir_publisher_wait(md, 1);
+	if (md->werr != NULL) {
+		*err_r = md->werr;
+		md->werr = NULL;
 		goto fail;
-	for (guint i = 0; i < md->staged->len; i++)
-		if (maildir_link_staged(md, g_ptr_array_index(md->staged, i), err_r) < 0)
-			goto fail;
+	}
+	/* The fds the publisher used must still be the directories at their
+	 * paths (see maildir_dirfd_check), and their entries durable. */
+	if (maildir_dirfd_check(&md->newfd, md->new, err_r) < 0)
+		goto fail;
 	if (fsync(md->newfd) < 0 || fsync(md->tmpfd) < 0) {
 		archive_seterr(err_r, "fsync %s: %s", md->dir, strerror(errno));
 		goto fail;
 	}
 	g_ptr_array_set_size(md->staged, 0);
-	return 0;
+	md->published = 0;
+	goto out;
 fail:
 	maildir_rollback(md);
-	return -1;
+	rc = -1;
+out:
+	g_mutex_unlock(&md->lock);
+	return rc;
 }
 
 void
 maildir_abort(struct maildir *md)
 {
+	g_mutex_lock(&md->lock);
+	maildir_publisher_wait(md, 0);
+	/* What the publisher moved into new/ is complete and durable: it stays,
+	 * and the next run's scan finds it. */
 	for (guint i = 0; i < md->staged->len; i++)
 		((struct maildir_staged *)g_ptr_array_index(md->staged, i))->in_new = 0;
 	maildir_rollback(md);
+	g_mutex_unlock(&md->lock);
 }
 
 void
@@ -625,6 +747,16 @@ maildir_close(struct maildir **mdp)
 	if (md == NULL)
 		return;
 	maildir_abort(md);
+	if (md->publisher != NULL && md->publisher_pid == getpid()) {
+		g_mutex_lock(&md->lock);
+		md->stop = 1;
+		g_cond_broadcast(&md->cond);
+		g_mutex_unlock(&md->lock);
+		g_thread_join(md->publisher);
+	}
+	free(md->werr);
+	g_mutex_clear(&md->lock);
+	g_cond_clear(&md->cond);
 	if (md->tmpfd >= 0)
 		(void)close(md->tmpfd); /* directories opened read-only */
 	if (md->newfd >= 0)

@@ -9,12 +9,12 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 26
+plan 30
 N=14
 
 env_start srv --users "plain stls pop3s"
 
-# run_mode MODE HOST TLS PORT: 6 tests.
+# run_mode MODE HOST TLS PORT: 7 tests.
 run_mode() {
 	local mode=$1 a=$T/archive-$1 s=$T/state-$1 before
 	env_user "$mode"
@@ -37,6 +37,8 @@ run_mode() {
 	else
 		not_ok "$mode: second run changes nothing"
 	fi
+	is "$mode: the journal forgets messages the server no longer lists" \
+		"$(ledger_rows "$s" acct)" 0
 }
 
 run_mode plain 127.0.0.1 none "$POP3_PORT"
@@ -64,6 +66,7 @@ if archive_matches "$T/archive-plain" && [ "$(env_count)" = 0 ]; then
 else
 	not_ok "new mail: archived once, $((N + 3)) in all, server empty"
 fi
+is "new mail: the journal holds the new messages only" "$(ledger_rows "$T/state-plain" acct)" 3
 
 # A certificate names 127.0.0.1 as an IP address: connecting by address verifies too.
 env_user pop3s
