@@ -2,7 +2,8 @@
 /*
  * mbox delivery (mboxrd quoting, fcntl lock) with an index file that makes
  * it idempotent.  A batch is written as it is staged, in chunks of
- * MBOX_CHUNK bytes, so that memory does not grow with the batch: the first
+ * MBOX_CHUNK bytes (by a writer thread while the next chunk is formatted),
+ * so that memory does not grow with the batch: the first
  * mbox_stage() of a batch locks the mbox and notes both files' lengths;
  * each chunk's index lines are written and made durable before the chunk's
  * messages are written, so a message never reaches the mbox unlisted, even
@@ -32,7 +33,10 @@
 #define MBOX_LOCK_TRIES 100       /* x 100 ms: the 10 s bound on the lock wait */
 #define MBOX_VERIFY_LAST 256      /* index lines checked against the mbox at open */
 #define MBOX_HEAD 512             /* bytes hashed into an index line */
-#define MBOX_CHUNK (1u << 20)     /* formatted bytes held before they are written */
+/* Formatted bytes held before they are written: each chunk costs an fsync
+ * of the index (in the writer thread), and two chunks are in memory at once
+ * (the writer's and the one being formatted). */
+#define MBOX_CHUNK (2u << 20)
 
 struct mbox_staged {
 	char digest[ARCHIVE_DIGEST_LEN + 1];
@@ -50,6 +54,18 @@ struct mbox {
 	off_t base, ibase;  /* lengths before the batch: the rollback point */
 	unsigned long long off; /* where the next message goes in the mbox */
 	char *failed;       /* a chunk could not be written: the batch is lost */
+	/* The writer (mbox_writer): a thread that writes a full chunk (its index
+	 * lines made durable first) while the next one is formatted, so the
+	 * fetch does not wait for each index fsync.  lock guards wbuf, wlines,
+	 * wstart, busy, stop and werr. */
+	GThread *writer;
+	pid_t writer_pid;   /* a forked child has no writer thread */
+	GMutex lock;
+	GCond cond;
+	GString *wbuf, *wlines; /* the chunk handed over (busy) */
+	unsigned long long wstart; /* its offset in the mbox */
+	int busy, stop;
+	char *werr;         /* the writer's error (free), reported at the next hand-over */
 };
 
 struct mbox_entry {
@@ -255,6 +271,10 @@ mbox_open(const char *file, struct mbox **mb_r, char **err_r)
 	mb->staged = g_array_new(FALSE, FALSE, sizeof(struct mbox_staged));
 	mb->buf = g_string_new(NULL);
 	mb->lines = g_string_new(NULL);
+	mb->wbuf = g_string_new(NULL);
+	mb->wlines = g_string_new(NULL);
+	g_mutex_init(&mb->lock);
+	g_cond_init(&mb->cond);
 	mb->fd = mb->ifd = -1;
 	if (r < 0 || mbox_load_index(mb, err_r) < 0) {
 		mbox_close(&mb);
@@ -356,10 +376,13 @@ mbox_end_batch(struct mbox *mb, char **err_r)
 	return ret;
 }
 
+static char *mbox_writer_wait(struct mbox *mb);
+
 /* Both files back to their lengths before the batch; its messages forgotten. */
 static void
 mbox_rollback(struct mbox *mb)
 {
+	free(mbox_writer_wait(mb)); /* the batch is undone whatever it said */
 	if (mb->fd >= 0 &&
 	    (ftruncate(mb->fd, mb->base) < 0 || ftruncate(mb->ifd, mb->ibase) < 0 ||
 	     fsync(mb->fd) < 0 || fsync(mb->ifd) < 0))
@@ -397,20 +420,100 @@ fail:
 	return -1;
 }
 
-/* The chunk's index lines, durable, then its messages (not durable yet). */
+/* A chunk's index lines, durable, then its messages (not durable yet). */
 static int
-mbox_write_chunk(struct mbox *mb, char **err_r)
+mbox_write_chunk(struct mbox *mb, GString *buf, GString *lines, unsigned long long start,
+		 char **err_r)
 {
-	if (mb->buf->len == 0)
+	if (buf->len == 0)
 		return 0;
-	if (write_sync(mb->ifd, mb->idx, mb->lines->str, mb->lines->len, err_r) < 0)
+	if (write_sync(mb->ifd, mb->idx, lines->str, lines->len, err_r) < 0)
 		return -1;
-	if (archive_write_all(mb->fd, mb->buf->str, mb->buf->len) < 0) {
+	if (archive_write_all(mb->fd, buf->str, buf->len) < 0) {
 		archive_seterr(err_r, "write %s: %s", mb->file, strerror(errno));
 		return -1;
 	}
-	g_string_truncate(mb->buf, 0);
-	g_string_truncate(mb->lines, 0);
+	/* Start writing it back now, so that the commit's fsync finds little
+	 * left to do (a hint: durability is still the commit's fsync). */
+	(void)sync_file_range(mb->fd, (off_t)start, (off_t)buf->len, SYNC_FILE_RANGE_WRITE);
+	g_string_truncate(buf, 0);
+	g_string_truncate(lines, 0);
+	return 0;
+}
+
+static gpointer
+mbox_writer(gpointer p)
+{
+	struct mbox *mb = p;
+
+	g_mutex_lock(&mb->lock);
+	for (;;) {
+		char *err = NULL;
+		int r;
+
+		if (mb->stop)
+			break;
+		if (!mb->busy || mb->werr != NULL) {
+			g_cond_wait(&mb->cond, &mb->lock);
+			continue;
+		}
+		/* main touches neither wbuf nor the fds while busy */
+		g_mutex_unlock(&mb->lock);
+		r = mbox_write_chunk(mb, mb->wbuf, mb->wlines, mb->wstart, &err);
+		g_mutex_lock(&mb->lock);
+		if (r < 0)
+			mb->werr = err != NULL ? err : strdup("write failed");
+		g_string_truncate(mb->wbuf, 0);
+		g_string_truncate(mb->wlines, 0);
+		mb->busy = 0;
+		g_cond_broadcast(&mb->cond);
+	}
+	g_mutex_unlock(&mb->lock);
+	return NULL;
+}
+
+/* Until the writer is idle; then its error, if any (the caller frees). */
+static char *
+mbox_writer_wait(struct mbox *mb)
+{
+	char *err;
+
+	g_mutex_lock(&mb->lock);
+	while (mb->busy)
+		g_cond_wait(&mb->cond, &mb->lock);
+	err = mb->werr;
+	mb->werr = NULL;
+	g_mutex_unlock(&mb->lock);
+	return err;
+}
+
+/* Hand the full chunk to the writer (after the previous one is done): 0, or
+ * -1 and *err_r with the writer's error on the previous chunk. */
+static int
+mbox_hand_over(struct mbox *mb, char **err_r)
+{
+	GString *t;
+	char *err = mbox_writer_wait(mb);
+
+	if (err != NULL) {
+		if (err_r != NULL)
+			*err_r = err;
+		else
+			free(err);
+		return -1;
+	}
+	if (mb->writer == NULL || mb->writer_pid != getpid()) {
+		/* Never started, or started by the process this one was forked from. */
+		mb->writer_pid = getpid();
+		mb->writer = g_thread_new("mbox-writer", mbox_writer, mb);
+	}
+	g_mutex_lock(&mb->lock);
+	mb->wstart = mb->off - mb->buf->len;
+	t = mb->wbuf, mb->wbuf = mb->buf, mb->buf = t;
+	t = mb->wlines, mb->wlines = mb->lines, mb->lines = t;
+	mb->busy = 1;
+	g_cond_broadcast(&mb->cond);
+	g_mutex_unlock(&mb->lock);
 	return 0;
 }
 
@@ -438,7 +541,7 @@ mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long da
 	mb->off += n;
 	g_array_append_val(mb->staged, s);
 	g_hash_table_add(mb->known, g_strdup(digest));
-	if (mb->buf->len >= MBOX_CHUNK && mbox_write_chunk(mb, err_r) < 0) {
+	if (mb->buf->len >= MBOX_CHUNK && mbox_hand_over(mb, err_r) < 0) {
 		/*
 		 * The whole batch is undone now.  One entry stays staged so that
 		 * the caller's sync reaches mbox_commit, which reports the
@@ -474,7 +577,18 @@ mbox_commit(struct mbox *mb, char **err_r)
 		mbox_forget_staged(mb);
 		return -1;
 	}
-	if (mbox_write_chunk(mb, err_r) < 0)
+	{
+		char *werr = mbox_writer_wait(mb);
+
+		if (werr != NULL) {
+			if (err_r != NULL)
+				*err_r = werr;
+			else
+				free(werr);
+			goto fail;
+		}
+	}
+	if (mbox_write_chunk(mb, mb->buf, mb->lines, mb->off - mb->buf->len, err_r) < 0)
 		goto fail;
 	if (fsync(mb->fd) < 0) {
 		archive_seterr(err_r, "fsync %s: %s", mb->file, strerror(errno));
@@ -517,6 +631,18 @@ mbox_close(struct mbox **mbp)
 	if (mb == NULL)
 		return;
 	mbox_abort(mb); /* a batch never committed leaves nothing behind */
+	if (mb->writer != NULL && mb->writer_pid == getpid()) {
+		g_mutex_lock(&mb->lock);
+		mb->stop = 1;
+		g_cond_broadcast(&mb->cond);
+		g_mutex_unlock(&mb->lock);
+		g_thread_join(mb->writer);
+	}
+	free(mb->werr);
+	g_mutex_clear(&mb->lock);
+	g_cond_clear(&mb->cond);
+	g_string_free(mb->wbuf, TRUE);
+	g_string_free(mb->wlines, TRUE);
 	g_hash_table_destroy(mb->known);
 	g_array_free(mb->staged, TRUE);
 	g_string_free(mb->buf, TRUE);

@@ -548,6 +548,44 @@ test_mbox_deliver_and_rerun(void **unused)
 	g_free(dir);
 }
 
+/* A batch larger than several chunks (each written after its index lines):
+ * every message lands once, in order, and a rerun finds all of them. */
+static void
+test_mbox_many_chunks(void **unused)
+{
+	enum { N = 12, SIZE = 1536 * 1024 };
+	char d[N][ARCHIVE_DIGEST_LEN + 1], uid[16];
+	char *dir = fresh_dir(), *file, *err = NULL, *body = g_malloc(SIZE);
+	GString *want = g_string_new(NULL);
+	struct mbox *mb;
+
+	/* lines of text, some of them From_ traps for the mboxrd quoting */
+	for (size_t i = 0; i < SIZE; i++)
+		body[i] = i % 80 == 79 ? '\n' : i % 800 < 5 ? "From "[i % 800] : 'a' + (char)(i % 26);
+	file = g_build_filename(dir, "big.mbox", NULL);
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(uid, sizeof(uid), "%d", i);
+		archive_digest("acct", uid, d[i]);
+		body[0] = (char)('A' + i); /* each message its own */
+		assert_int_equal(mbox_stage(mb, d[i], "a@x", 0, body, SIZE, &err), 0);
+		mbox_format(want, "a@x", 0, body, SIZE);
+	}
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	mbox_close(&mb);
+	assert_true(want->len > 4 * (2u << 20));
+	assert_file_is(file, want->str, want->len);
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(mbox_stage(mb, d[i], "a@x", 0, "x\n", 2, &err), 1);
+	assert_int_equal(mbox_pending(mb), 0);
+	mbox_close(&mb);
+	g_string_free(want, TRUE);
+	g_free(body);
+	g_free(file);
+	g_free(dir);
+}
+
 /* Index durable, mbox not (crash between the two fsyncs): not archived. */
 static void
 test_mbox_torn_commit(void **unused)
@@ -630,6 +668,70 @@ test_mbox_enospc_rollback(void **unused)
 	g_free(dir);
 }
 
+/* A chunk the writer thread cannot write (a full disk in the middle of a
+ * batch): the stage or the commit that learns of it fails, both files go
+ * back to their lengths before the batch, and the batch can be redone. */
+static void
+test_mbox_writer_failure(void **unused)
+{
+	enum { N = 6, SIZE = 1024 * 1024 };
+	char d[N][ARCHIVE_DIGEST_LEN + 1], uid[16];
+	char *dir = fresh_dir(), *file, *idx, *err = NULL, *body = g_malloc(SIZE);
+	struct stat st, ist, st2, ist2;
+	struct rlimit old, small;
+	struct mbox *mb;
+	int failed = 0;
+
+	memset(body, 'z', SIZE);
+	body[SIZE - 1] = '\n';
+	file = g_build_filename(dir, "m", NULL);
+	idx = g_strdup_printf("%s.mailmill-idx", file);
+	for (int i = 0; i < N; i++) {
+		snprintf(uid, sizeof(uid), "%d", i);
+		archive_digest("acct", uid, d[i]);
+	}
+	assert_int_equal(mbox_open(file, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, d[0], "a@x", 0, "one\n", 4, &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(stat(idx, &ist), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = (rlim_t)st.st_size + SIZE; /* the first chunk (2 MiB) cannot fit */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	for (int i = 1; i < N && !failed; i++)
+		failed = mbox_stage(mb, d[i], "b@x", 0, body, SIZE, &err) < 0;
+	if (!failed) {
+		failed = mbox_commit(mb, &err) < 0;
+	} else {
+		/* the stage said why; the commit says it again */
+		assert_non_null(err);
+		free(err);
+		err = NULL;
+		assert_int_equal(mbox_commit(mb, &err), -1);
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_true(failed);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	assert_int_equal(stat(file, &st2), 0);
+	assert_int_equal(stat(idx, &ist2), 0);
+	assert_int_equal(st2.st_size, st.st_size);
+	assert_int_equal(ist2.st_size, ist.st_size);
+	/* Forgotten: all of them go in on the next try. */
+	for (int i = 1; i < N; i++)
+		assert_int_equal(mbox_stage(mb, d[i], "b@x", 0, body, SIZE, &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	mbox_close(&mb);
+	assert_int_equal(stat(file, &st2), 0);
+	assert_true(st2.st_size > st.st_size + (N - 1) * SIZE);
+	g_free(body);
+	g_free(idx);
+	g_free(file);
+	g_free(dir);
+}
+
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -667,8 +769,10 @@ main(void)
 		cmocka_unit_test(test_folder),
 		cmocka_unit_test(test_mbox_format),
 		cmocka_unit_test(test_mbox_deliver_and_rerun),
+		cmocka_unit_test(test_mbox_many_chunks),
 		cmocka_unit_test(test_mbox_torn_commit),
 		cmocka_unit_test(test_mbox_enospc_rollback),
+		cmocka_unit_test(test_mbox_writer_failure),
 	};
 
 	/* Folder names and From_ dates are local time: pin it. */
