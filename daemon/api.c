@@ -221,6 +221,21 @@ api_pending_add(GPtrArray *effects)
 	}
 }
 
+size_t
+api_effects_size(const GPtrArray *effects)
+{
+	size_t n = 0;
+
+	for (guint i = 0; effects != NULL && i < effects->len; i++) {
+		const api_effect *e = g_ptr_array_index(effects, i);
+
+		/* the struct, its strings and the allocator's overhead, roughly */
+		n += sizeof(*e) + 128 + e->len + (e->value != NULL ? strlen(e->value) : 0) +
+		     (e->key != NULL ? strlen(e->key) : 0);
+	}
+	return n;
+}
+
 void
 api_pending_clear(void)
 {

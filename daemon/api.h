@@ -66,6 +66,8 @@ void api_msg_set(mm_msg *msg);
 void api_msg_release(mm_msg *msg);
 /* Borrow a batch item's effects until api_pending_clear (batch committed or dropped). */
 void api_pending_add(GPtrArray *effects);
+/* Roughly the bytes effects hold (mail and values), for bounding a batch. */
+size_t api_effects_size(const GPtrArray *effects);
 void api_pending_clear(void);
 /* Write the effects into st; joins the caller's transaction.  0 / -1. */
 int api_effects_commit(store *st, GPtrArray *effects, char **err_r);
