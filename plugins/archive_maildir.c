@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +49,11 @@ struct maildir {
 	 * durable and moves them into new/ while later messages are fetched,
 	 * so that a commit finds most of its batch done.  lock guards staged,
 	 * published, busy, want, stop and werr. */
-	GThread *publisher;
+	pthread_t publisher;
+	int has_publisher;           /* started, in publisher_pid */
 	pid_t publisher_pid;         /* a forked child has no publisher thread */
-	GMutex lock;
-	GCond cond;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	guint published;             /* staged[0..published) are durable in new/ */
 	int busy, want, stop;
 	char *werr;                  /* the publisher's first error (free) */
@@ -367,8 +369,8 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 	md->tmpfd = md->newfd = -1;
 	md->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	md->staged = g_ptr_array_new_with_free_func(maildir_staged_free);
-	g_mutex_init(&md->lock);
-	g_cond_init(&md->cond);
+	pthread_mutex_init(&md->lock, NULL);
+	pthread_cond_init(&md->cond, NULL);
 	if ((md->host = maildir_hostname(host)) == NULL) {
 		archive_seterr(err_r, "out of memory");
 		goto fail;
@@ -494,11 +496,11 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 	}
 	g_hash_table_add(md->known, g_strdup(digest));
 	maildir_publisher_start(md);
-	g_mutex_lock(&md->lock);
+	pthread_mutex_lock(&md->lock);
 	g_ptr_array_add(md->staged, s);
 	if (md->staged->len - md->published >= MAILDIR_PUBLISH_MIN)
-		g_cond_signal(&md->cond);
-	g_mutex_unlock(&md->lock);
+		pthread_cond_signal(&md->cond);
+	pthread_mutex_unlock(&md->lock);
 	return 0;
 fail:
 	maildir_staged_free(s);
@@ -608,12 +610,12 @@ maildir_publish(struct maildir *md, struct maildir_staged **items, guint n, char
  * was flushed after it was written and closed, as in qmail's protocol.
  * After an error it does nothing more until the commit reports it.
  */
-static gpointer
-maildir_publisher(gpointer p)
+static void *
+maildir_publisher(void *p)
 {
 	struct maildir *md = p;
 
-	g_mutex_lock(&md->lock);
+	pthread_mutex_lock(&md->lock);
 	for (;;) {
 		guint from = md->published, to = md->staged->len;
 		struct maildir_staged **items;
@@ -624,35 +626,37 @@ maildir_publisher(gpointer p)
 			break;
 		if (md->werr != NULL || to == from ||
 		    (to - from < MAILDIR_PUBLISH_MIN && !md->want)) {
-			g_cond_wait(&md->cond, &md->lock);
+			pthread_cond_wait(&md->cond, &md->lock);
 			continue;
 		}
 		/* The array may grow (and move) while we work: copy the slice. */
 		items = g_memdup2(md->staged->pdata + from, (to - from) * sizeof(*items));
 		md->busy = 1;
-		g_mutex_unlock(&md->lock);
+		pthread_mutex_unlock(&md->lock);
 		r = maildir_publish(md, items, to - from, &err);
 		g_free(items);
-		g_mutex_lock(&md->lock);
+		pthread_mutex_lock(&md->lock);
 		md->busy = 0;
 		if (r < 0)
 			md->werr = err != NULL ? err : strdup("out of memory");
 		else
 			md->published = to;
-		g_cond_broadcast(&md->cond);
+		pthread_cond_broadcast(&md->cond);
 	}
-	g_mutex_unlock(&md->lock);
+	pthread_mutex_unlock(&md->lock);
 	return NULL;
 }
 
+/* Start the publisher unless it runs in this process.  Without it (a thread
+ * cannot be made) the commit publishes everything itself. */
 static void
 maildir_publisher_start(struct maildir *md)
 {
-	if (md->publisher != NULL && md->publisher_pid == getpid())
+	if (md->has_publisher && md->publisher_pid == getpid())
 		return;
 	/* Never started, or started by the process this one was forked from. */
 	md->publisher_pid = getpid();
-	md->publisher = g_thread_new("maildir-publisher", maildir_publisher, md);
+	md->has_publisher = pthread_create(&md->publisher, NULL, maildir_publisher, md) == 0;
 }
 
 /* With the lock held: until the publisher is idle and, if `all`, has
@@ -661,10 +665,10 @@ static void
 maildir_publisher_wait(struct maildir *md, int all)
 {
 	md->want = all;
-	g_cond_broadcast(&md->cond);
+	pthread_cond_broadcast(&md->cond);
 	while (md->busy ||
-	       (all && md->publisher != NULL && md->werr == NULL && md->published < md->staged->len))
-		g_cond_wait(&md->cond, &md->lock);
+	       (all && md->has_publisher && md->werr == NULL && md->published < md->staged->len))
+		pthread_cond_wait(&md->cond, &md->lock);
 	md->want = 0;
 }
 
@@ -697,11 +701,21 @@ maildir_commit(struct maildir *md, char **err_r)
 {
 	int rc = 0;
 
-	g_mutex_lock(&md->lock);
+	pthread_mutex_lock(&md->lock);
 	if (md->staged->len == 0)
 		goto out;
 	maildir_publisher_start(md);
 	maildir_publisher_wait(md, 1);
+	if (md->werr == NULL && md->published < md->staged->len) {
+		/* No publisher thread: the rest is published here. */
+		guint n = md->staged->len - md->published;
+
+		if (maildir_publish(md, (struct maildir_staged **)md->staged->pdata + md->published,
+				    n, &md->werr) == 0)
+			md->published += n;
+		else if (md->werr == NULL)
+			md->werr = strdup("out of memory");
+	}
 	if (md->werr != NULL) {
 		*err_r = md->werr;
 		md->werr = NULL;
@@ -722,21 +736,21 @@ fail:
 	maildir_rollback(md);
 	rc = -1;
 out:
-	g_mutex_unlock(&md->lock);
+	pthread_mutex_unlock(&md->lock);
 	return rc;
 }
 
 void
 maildir_abort(struct maildir *md)
 {
-	g_mutex_lock(&md->lock);
+	pthread_mutex_lock(&md->lock);
 	maildir_publisher_wait(md, 0);
 	/* What the publisher moved into new/ is complete and durable: it stays,
 	 * and the next run's scan finds it. */
 	for (guint i = 0; i < md->staged->len; i++)
 		((struct maildir_staged *)g_ptr_array_index(md->staged, i))->in_new = 0;
 	maildir_rollback(md);
-	g_mutex_unlock(&md->lock);
+	pthread_mutex_unlock(&md->lock);
 }
 
 void
@@ -747,16 +761,16 @@ maildir_close(struct maildir **mdp)
 	if (md == NULL)
 		return;
 	maildir_abort(md);
-	if (md->publisher != NULL && md->publisher_pid == getpid()) {
-		g_mutex_lock(&md->lock);
+	if (md->has_publisher && md->publisher_pid == getpid()) {
+		pthread_mutex_lock(&md->lock);
 		md->stop = 1;
-		g_cond_broadcast(&md->cond);
-		g_mutex_unlock(&md->lock);
-		g_thread_join(md->publisher);
+		pthread_cond_broadcast(&md->cond);
+		pthread_mutex_unlock(&md->lock);
+		(void)pthread_join(md->publisher, NULL);
 	}
 	free(md->werr);
-	g_mutex_clear(&md->lock);
-	g_cond_clear(&md->cond);
+	pthread_mutex_destroy(&md->lock);
+	pthread_cond_destroy(&md->cond);
 	if (md->tmpfd >= 0)
 		(void)close(md->tmpfd); /* directories opened read-only */
 	if (md->newfd >= 0)

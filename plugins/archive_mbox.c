@@ -18,6 +18,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,10 +59,11 @@ struct mbox {
 	 * lines made durable first) while the next one is formatted, so the
 	 * fetch does not wait for each index fsync.  lock guards wbuf, wlines,
 	 * wstart, busy, stop and werr. */
-	GThread *writer;
+	pthread_t writer;
+	int has_writer;     /* started, in writer_pid */
 	pid_t writer_pid;   /* a forked child has no writer thread */
-	GMutex lock;
-	GCond cond;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
 	GString *wbuf, *wlines; /* the chunk handed over (busy) */
 	unsigned long long wstart; /* its offset in the mbox */
 	int busy, stop;
@@ -273,8 +275,8 @@ mbox_open(const char *file, struct mbox **mb_r, char **err_r)
 	mb->lines = g_string_new(NULL);
 	mb->wbuf = g_string_new(NULL);
 	mb->wlines = g_string_new(NULL);
-	g_mutex_init(&mb->lock);
-	g_cond_init(&mb->cond);
+	pthread_mutex_init(&mb->lock, NULL);
+	pthread_cond_init(&mb->cond, NULL);
 	mb->fd = mb->ifd = -1;
 	if (r < 0 || mbox_load_index(mb, err_r) < 0) {
 		mbox_close(&mb);
@@ -441,12 +443,12 @@ mbox_write_chunk(struct mbox *mb, GString *buf, GString *lines, unsigned long lo
 	return 0;
 }
 
-static gpointer
-mbox_writer(gpointer p)
+static void *
+mbox_writer(void *p)
 {
 	struct mbox *mb = p;
 
-	g_mutex_lock(&mb->lock);
+	pthread_mutex_lock(&mb->lock);
 	for (;;) {
 		char *err = NULL;
 		int r;
@@ -454,21 +456,21 @@ mbox_writer(gpointer p)
 		if (mb->stop)
 			break;
 		if (!mb->busy || mb->werr != NULL) {
-			g_cond_wait(&mb->cond, &mb->lock);
+			pthread_cond_wait(&mb->cond, &mb->lock);
 			continue;
 		}
 		/* main touches neither wbuf nor the fds while busy */
-		g_mutex_unlock(&mb->lock);
+		pthread_mutex_unlock(&mb->lock);
 		r = mbox_write_chunk(mb, mb->wbuf, mb->wlines, mb->wstart, &err);
-		g_mutex_lock(&mb->lock);
+		pthread_mutex_lock(&mb->lock);
 		if (r < 0)
 			mb->werr = err != NULL ? err : strdup("write failed");
 		g_string_truncate(mb->wbuf, 0);
 		g_string_truncate(mb->wlines, 0);
 		mb->busy = 0;
-		g_cond_broadcast(&mb->cond);
+		pthread_cond_broadcast(&mb->cond);
 	}
-	g_mutex_unlock(&mb->lock);
+	pthread_mutex_unlock(&mb->lock);
 	return NULL;
 }
 
@@ -478,12 +480,12 @@ mbox_writer_wait(struct mbox *mb)
 {
 	char *err;
 
-	g_mutex_lock(&mb->lock);
+	pthread_mutex_lock(&mb->lock);
 	while (mb->busy)
-		g_cond_wait(&mb->cond, &mb->lock);
+		pthread_cond_wait(&mb->cond, &mb->lock);
 	err = mb->werr;
 	mb->werr = NULL;
-	g_mutex_unlock(&mb->lock);
+	pthread_mutex_unlock(&mb->lock);
 	return err;
 }
 
@@ -502,18 +504,21 @@ mbox_hand_over(struct mbox *mb, char **err_r)
 			free(err);
 		return -1;
 	}
-	if (mb->writer == NULL || mb->writer_pid != getpid()) {
+	if (!mb->has_writer || mb->writer_pid != getpid()) {
 		/* Never started, or started by the process this one was forked from. */
 		mb->writer_pid = getpid();
-		mb->writer = g_thread_new("mbox-writer", mbox_writer, mb);
+		mb->has_writer = pthread_create(&mb->writer, NULL, mbox_writer, mb) == 0;
+		if (!mb->has_writer) /* no thread to be had: write it here */
+			return mbox_write_chunk(mb, mb->buf, mb->lines, mb->off - mb->buf->len,
+						err_r);
 	}
-	g_mutex_lock(&mb->lock);
+	pthread_mutex_lock(&mb->lock);
 	mb->wstart = mb->off - mb->buf->len;
 	t = mb->wbuf, mb->wbuf = mb->buf, mb->buf = t;
 	t = mb->wlines, mb->wlines = mb->lines, mb->lines = t;
 	mb->busy = 1;
-	g_cond_broadcast(&mb->cond);
-	g_mutex_unlock(&mb->lock);
+	pthread_cond_broadcast(&mb->cond);
+	pthread_mutex_unlock(&mb->lock);
 	return 0;
 }
 
@@ -631,16 +636,16 @@ mbox_close(struct mbox **mbp)
 	if (mb == NULL)
 		return;
 	mbox_abort(mb); /* a batch never committed leaves nothing behind */
-	if (mb->writer != NULL && mb->writer_pid == getpid()) {
-		g_mutex_lock(&mb->lock);
+	if (mb->has_writer && mb->writer_pid == getpid()) {
+		pthread_mutex_lock(&mb->lock);
 		mb->stop = 1;
-		g_cond_broadcast(&mb->cond);
-		g_mutex_unlock(&mb->lock);
-		g_thread_join(mb->writer);
+		pthread_cond_broadcast(&mb->cond);
+		pthread_mutex_unlock(&mb->lock);
+		(void)pthread_join(mb->writer, NULL);
 	}
 	free(mb->werr);
-	g_mutex_clear(&mb->lock);
-	g_cond_clear(&mb->cond);
+	pthread_mutex_destroy(&mb->lock);
+	pthread_cond_destroy(&mb->cond);
 	g_string_free(mb->wbuf, TRUE);
 	g_string_free(mb->wlines, TRUE);
 	g_hash_table_destroy(mb->known);
