@@ -440,6 +440,23 @@ archive_write_all(int fd, const char *data, size_t len)
 
 static void maildir_publisher_start(struct maildir *md);
 
+/* 0 if fd is still the directory at path, else -1 and why. */
+static int
+maildir_dirfd_same(int fd, const char *path, char **err_r)
+{
+	struct stat a, b;
+
+	if (stat(path, &a) < 0) {
+		archive_seterr(err_r, "stat %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+		archive_seterr(err_r, "%s was replaced while the batch was written", path);
+		return -1;
+	}
+	return 0;
+}
+
 int
 maildir_stage(struct maildir *md, const char *digest, const char *data, size_t len,
 	      char **err_r)
@@ -590,8 +607,9 @@ fail:
 	return -1;
 }
 
-/* Steps 1 and 2 for items[0..n): durable, then in new/.  Only the
- * publisher calls it, and it touches only these items' in_new. */
+/* Steps 1 and 2 for items[0..n): durable, then in new/.  It touches only
+ * these items' in_new: the publisher calls it without the lock, the commit
+ * (when there is no publisher thread) with it. */
 static int
 maildir_publish(struct maildir *md, struct maildir_staged **items, guint n, char **err_r)
 {
@@ -721,9 +739,11 @@ maildir_commit(struct maildir *md, char **err_r)
 		md->werr = NULL;
 		goto fail;
 	}
-	/* The fds the publisher used must still be the directories at their
-	 * paths (see maildir_dirfd_check), and their entries durable. */
-	if (maildir_dirfd_check(&md->newfd, md->new, err_r) < 0)
+	/* The files went into new/ by its fd: if the directory at the path is
+	 * another one now, they are not where readers look.  Then the batch
+	 * fails (and is removed from the old one); else the entries are made
+	 * durable. */
+	if (maildir_dirfd_same(md->newfd, md->new, err_r) < 0)
 		goto fail;
 	if (fsync(md->newfd) < 0 || fsync(md->tmpfd) < 0) {
 		archive_seterr(err_r, "fsync %s: %s", md->dir, strerror(errno));

@@ -416,6 +416,44 @@ test_commit_failure_rollback(void **unused)
 	g_free(dir);
 }
 
+/* new/ renamed away and made again while a batch is written: the files the
+ * publisher moved went into the old directory, so the commit fails and
+ * removes them; the next batch goes into the new one. */
+static void
+test_new_replaced_mid_batch(void **unused)
+{
+	char d[300][ARCHIVE_DIGEST_LEN + 1], uid[16];
+	char *dir = fresh_dir(), *err = NULL, *newdir, *old;
+	struct maildir *md;
+
+	newdir = g_build_filename(dir, "new", NULL);
+	old = g_build_filename(dir, "new.old", NULL);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(uid, sizeof(uid), "%d", i);
+		archive_digest("acct", uid, d[i]);
+		assert_int_equal(maildir_stage(md, d[i], "m\n", 2, &err), 0);
+		if (i == 10) {
+			assert_int_equal(rename(newdir, old), 0);
+			assert_int_equal(mkdir(newdir, 0700), 0);
+		}
+	}
+	assert_int_equal(maildir_commit(md, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "replaced"));
+	free(err);
+	err = NULL;
+	assert_int_equal(count_files(newdir), 0);
+	assert_int_equal(count_files(old), 0);
+	assert_int_equal(maildir_stage(md, d[0], "m\n", 2, &err), 0);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	assert_int_equal(count_files(newdir), 1);
+	maildir_close(&md);
+	g_free(newdir);
+	g_free(old);
+	g_free(dir);
+}
+
 static void
 test_open_failure(void **unused)
 {
@@ -764,6 +802,7 @@ main(void)
 		cmocka_unit_test(test_stale_tmp_cleanup),
 		cmocka_unit_test(test_stage_failure_cleanup),
 		cmocka_unit_test(test_commit_failure_rollback),
+		cmocka_unit_test(test_new_replaced_mid_batch),
 		cmocka_unit_test(test_open_failure),
 		cmocka_unit_test(test_mkdirs),
 		cmocka_unit_test(test_folder),
