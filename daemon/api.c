@@ -457,21 +457,6 @@ api_queue(mm_ctx *ctx, mm_msg *msg, char *data, size_t len, const char *env_from
 	return 0;
 }
 
-/* The domain part of addr for a Message-ID, else the host name. */
-static char *
-api_id_domain(const char *addr)
-{
-	const char *at = addr != NULL ? strrchr(addr, '@') : NULL;
-	char host[256];
-
-	if (at != NULL && at[1] != '\0' && strcspn(at + 1, "> \t\r\n") > 0)
-		return g_strndup(at + 1, strcspn(at + 1, "> \t\r\n"));
-	if (gethostname(host, sizeof(host)) < 0)
-		return g_strdup("localhost");
-	host[sizeof(host) - 1] = '\0';
-	return g_strdup(host);
-}
-
 int
 mm_queue(mm_ctx *ctx, mm_msg *msg, GMimeMessage *mail, const char *env_from,
 	 const char *const *rcpts, size_t n_rcpts, unsigned flags)
@@ -484,12 +469,10 @@ mm_queue(mm_ctx *ctx, mm_msg *msg, GMimeMessage *mail, const char *env_from,
 	}
 	/* Mail without a Message-ID could not be told apart when retried. */
 	if (g_mime_message_get_message_id(mail) == NULL) {
-		char *dom = api_id_domain(env_from);
-		char *id = g_mime_utils_generate_message_id(dom);
+		char *id = reply_message_id(env_from);
 
 		g_mime_message_set_message_id(mail, id);
 		g_free(id);
-		g_free(dom);
 	}
 	if (g_mime_message_get_date(mail) == NULL) {
 		GDateTime *now = g_date_time_new_now_local();

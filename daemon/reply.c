@@ -207,8 +207,7 @@ reply_thread(const reply_orig *o, char **irt_r, char **refs_r)
 	g_free(mid);
 }
 
-/* A new Message-ID (without <>) in the domain of the reply's From. */
-static char *
+char *
 reply_message_id(const char *from_addr)
 {
 	static unsigned long counter;

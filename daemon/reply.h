@@ -55,4 +55,7 @@ GMimeMessage *reply_new(const reply_orig *o, const char *from, char **rcpt_r, co
  */
 char *reply_format(const reply_orig *o, const char *from, const char *rcpt, const char *subject,
 		   const char *const *extra, const char *body, size_t *len_r, const char **why_r);
+/* A new Message-ID (without <>, g_free) in the domain of the address
+ * from_addr, or of this host when it has none (NULL or "" for <>). */
+char *reply_message_id(const char *from_addr);
 #endif
