@@ -499,55 +499,69 @@ mm_queue_raw(mm_ctx *ctx, mm_msg *msg, const char *data, size_t len, const char 
 	return api_queue(ctx, msg, g_memdup2(data, len), len, env_from, rcpts, n_rcpts, flags);
 }
 
-char *
-mm_kv_get(mm_ctx *ctx, const char *key)
+/* A key of the stage's scope (ns NULL) or of namespace ns: newest first, this
+ * message, the batch not yet committed, the store.  g_free. */
+static char *
+api_kv_read(mm_ctx *ctx, const char *ns, const char *key)
 {
 	long long now = (long long)time(NULL);
-	const api_effect *e = NULL;
-	char *v = NULL, *err = NULL;
+	const api_effect *e = api_kv_staged(ctx, ns, key);
+	char *v = NULL, *err = NULL, *g;
+	int rc;
 
-	if (key == NULL)
-		return NULL;
-	/* Newest first: this message, the batch not yet committed, the store. */
-	e = api_kv_staged(ctx, NULL, key);
 	if (e != NULL)
 		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
 	if (api_store == NULL)
 		return NULL;
-	if (store_kv_get(api_store, ctx->account, ctx->stage, key, now, &v, &err) < 0) {
-		mm_log(ctx, MM_LOG_ERROR, "mm_kv_get %s: %s", key, err != NULL ? err : "error");
+	rc = ns != NULL ? store_kv_ns_get(api_store, ns, key, now, &v, &err)
+			: store_kv_get(api_store, ctx->account, ctx->stage, key, now, &v, &err);
+	if (rc < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "mm_kv_get%s %s%s%s: %s", ns != NULL ? "_ns" : "",
+		       ns != NULL ? ns : "", ns != NULL ? " " : "", key, err != NULL ? err : "error");
 		free(err);
 		return NULL;
 	}
-	if (v != NULL) {
-		char *g = g_strdup(v);
+	if (v == NULL)
+		return NULL;
+	g = g_strdup(v);
+	free(v);
+	return g;
+}
 
-		free(v);
-		return g;
-	}
-	return NULL;
+/* Stage a put of key in the stage's scope (ns NULL) or in namespace ns. */
+static void
+api_stage_kv(mm_ctx *ctx, mm_msg *msg, const char *ns, const char *key, const char *value,
+	     long long expires_at)
+{
+	api_effect *e = g_new0(api_effect, 1);
+
+	e->is_kv = 1;
+	e->account = g_strdup(ctx->account);
+	e->stage = g_strdup(ctx->stage);
+	e->uid = g_strdup(msg->uid);
+	e->ns = g_strdup(ns);
+	e->key = g_strdup(key);
+	e->value = g_strdup(value);
+	e->expires_at = expires_at;
+	api_stage(msg, e);
+}
+
+char *
+mm_kv_get(mm_ctx *ctx, const char *key)
+{
+	return key != NULL ? api_kv_read(ctx, NULL, key) : NULL;
 }
 
 int
 mm_kv_put(mm_ctx *ctx, mm_msg *msg, const char *key, const char *value, long long expires_at)
 {
-	api_effect *e;
-
 	if (msg == NULL || key == NULL || value == NULL || *key == '\0' ||
 	    strlen(key) > API_MAX_KEY || strlen(value) > API_MAX_VALUE || expires_at < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_kv_put: needs a message, a key of 1 to %d bytes and a"
 		       " value of at most %d", API_MAX_KEY, API_MAX_VALUE);
 		return -1;
 	}
-	e = g_new0(api_effect, 1);
-	e->is_kv = 1;
-	e->account = g_strdup(ctx->account);
-	e->stage = g_strdup(ctx->stage);
-	e->uid = g_strdup(msg->uid);
-	e->key = g_strdup(key);
-	e->value = g_strdup(value);
-	e->expires_at = expires_at;
-	api_stage(msg, e);
+	api_stage_kv(ctx, msg, NULL, key, value, expires_at);
 	return 0;
 }
 
@@ -684,35 +698,13 @@ api_ns_ok(mm_ctx *ctx, const char *fn, const char *ns, const char *key)
 char *
 mm_kv_get_ns(mm_ctx *ctx, const char *ns, const char *key)
 {
-	long long now = (long long)time(NULL);
-	const api_effect *e = NULL;
-	char *v = NULL, *err = NULL, *g;
-
-	if (!api_ns_ok(ctx, "mm_kv_get_ns", ns, key))
-		return NULL;
-	e = api_kv_staged(ctx, ns, key);
-	if (e != NULL)
-		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
-	if (api_store == NULL)
-		return NULL;
-	if (store_kv_ns_get(api_store, ns, key, now, &v, &err) < 0) {
-		mm_log(ctx, MM_LOG_ERROR, "mm_kv_get_ns %s %s: %s", ns, key, err != NULL ? err : "error");
-		free(err);
-		return NULL;
-	}
-	if (v == NULL)
-		return NULL;
-	g = g_strdup(v);
-	free(v);
-	return g;
+	return api_ns_ok(ctx, "mm_kv_get_ns", ns, key) ? api_kv_read(ctx, ns, key) : NULL;
 }
 
 int
 mm_kv_put_ns(mm_ctx *ctx, mm_msg *msg, const char *ns, const char *key, const char *value,
 	     long long expires_at)
 {
-	api_effect *e;
-
 	if (!api_ns_ok(ctx, "mm_kv_put_ns", ns, key))
 		return -1;
 	if (msg == NULL || value == NULL || strlen(value) > API_MAX_VALUE || expires_at < 0) {
@@ -720,16 +712,7 @@ mm_kv_put_ns(mm_ctx *ctx, mm_msg *msg, const char *ns, const char *key, const ch
 		       " bytes", API_MAX_VALUE);
 		return -1;
 	}
-	e = g_new0(api_effect, 1);
-	e->is_kv = 1;
-	e->account = g_strdup(ctx->account);
-	e->stage = g_strdup(ctx->stage);
-	e->uid = g_strdup(msg->uid);
-	e->ns = g_strdup(ns);
-	e->key = g_strdup(key);
-	e->value = g_strdup(value);
-	e->expires_at = expires_at;
-	api_stage(msg, e);
+	api_stage_kv(ctx, msg, ns, key, value, expires_at);
 	return 0;
 }
 

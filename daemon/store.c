@@ -1122,9 +1122,9 @@ store_kv_get(store *st, const char *account, const char *stage, const char *key,
 			      4, now, "kv get", value_r, err_r);
 }
 
-/* 1 if the scope (account, stage) was expired at `now` already; else
- * remembers that it is being done now (a failed allocation only means
- * expiring again). */
+/* 1 if the scope (account, stage; "\x1e", ns for kv_ns) was expired at `now`
+ * already; else remembers that it is being done now (a failed allocation
+ * only means expiring again). */
 static int
 store_kv_expired_now(store *st, const char *account, const char *stage, long long now)
 {
@@ -1418,7 +1418,7 @@ store_kv_ns_put(store *st, const char *ns, const char *key, const char *value,
 		       sqlite3_bind_int64(q, 4, (sqlite3_int64)expires_at) == SQLITE_OK &&
 		       sqlite3_bind_int64(q, 5, (sqlite3_int64)now) == SQLITE_OK,
 		       err_r, "kv_ns put") == 0;
-	if (ok) {
+	if (ok && !store_kv_expired_now(st, "\x1e", ns, now)) {
 		q = store_prep(st, "DELETE FROM kv_ns WHERE ns = ?1 AND expires_at > 0"
 			       " AND expires_at <= ?2", err_r);
 		ok = q != NULL &&
