@@ -118,7 +118,7 @@ mm_msg_goto(mm_msg *msg, const char *stage)
 /*
  * Parsed on the first call: a pipeline that only stores the raw bytes (an
  * archive) never pays for the MIME tree, which is most of the CPU per
- * message.  run.c has already logged what message_parse's caps cut.
+ * message, nor for the scan of every line that checks the tree's caps.
  */
 GMimeMessage *
 mm_msg_mime(mm_msg *msg)
@@ -128,7 +128,8 @@ mm_msg_mime(mm_msg *msg)
 
 		msg->mime = message_parse(msg->raw, msg->len, &note);
 		if (note != NULL)
-			log_debug("%s: uid %s: %s", msg->account, msg->uid, note);
+			log_warn("%s: uid %s: %s: plugins see its top-level header only",
+				 msg->account, msg->uid, note);
 	}
 	return msg->mime;
 }

@@ -272,7 +272,7 @@ run_message(run *r, size_t ei, const buf *body)
 	const cfg_account *a = r->a;
 	pop3_entry *e = &r->entries[ei];
 	run_item *it;
-	const char *note, *stage = NULL;
+	const char *stage = NULL;
 	char *mid = NULL;
 	long long date = (long long)time(NULL);
 	mm_msg msg;
@@ -301,10 +301,6 @@ run_message(run *r, size_t ei, const buf *body)
 		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
 	/* The header only: mm_msg_mime parses the tree if a stage asks for it. */
 	message_head(body->data, body->len, &mid, &date);
-	note = message_limits(body->data, body->len);
-	if (note != NULL)
-		log_warn("%s: message %lu (uid %s): %s: plugins see its top-level header only",
-			 a->name, e->msgno, uid, note);
 	memset(&msg, 0, sizeof msg);
 	msg.raw = body->data;
 	msg.len = body->len;
