@@ -75,7 +75,7 @@ run_ledger_row(void *arg, const char *uid, ledger_state st, int attempts)
 }
 
 static ledger_state
-run_ledger_get(run *r, const char *uid)
+run_ledger_get(const run *r, const char *uid)
 {
 	gpointer v = g_hash_table_lookup(r->ledger, uid);
 
@@ -581,6 +581,35 @@ fail:
 	return -1;
 }
 
+/*
+ * Record that QUIT deleted these uids.  When they are all the account's rows
+ * waiting for deletion (the usual case: every DELE accepted), one statement
+ * marks them; a row per uid cost 17k instructions (a fifth of an archive
+ * run's).  Every deleted uid is in r->ledger: DELE goes only to messages
+ * journalled for deletion.
+ */
+static int
+run_mark_deleted(const run *r, const GPtrArray *deleted, char **err_r)
+{
+	GHashTableIter it;
+	gpointer state;
+	size_t pending = 0, confirmed = 0;
+
+	if (deleted->len == 0)
+		return 0;
+	g_hash_table_iter_init(&it, r->ledger);
+	while (g_hash_table_iter_next(&it, NULL, &state))
+		if (GPOINTER_TO_INT(state) == (int)LEDGER_DELETE + 1)
+			pending++;
+	for (guint i = 0; i < deleted->len; i++)
+		if (run_ledger_get(r, g_ptr_array_index(deleted, i)) == LEDGER_DELETE)
+			confirmed++;
+	if (pending == confirmed)
+		return store_ledger_mark_all_deleted(r->st, r->a->name, err_r);
+	return store_ledger_mark_deleted(r->st, r->a->name, (const char *const *)deleted->pdata,
+					 deleted->len, err_r);
+}
+
 /* The journal's uids (borrowed) that the listing lacks, into missing: 0;
  * -1 if a listed message had no valid UID (nothing can be concluded). */
 static int
@@ -672,8 +701,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 
 		crash_point("quitok");
 		stats->deleted = deleted->len;
-		if (store_ledger_mark_deleted(st, a->name, (const char *const *)deleted->pdata,
-					      deleted->len, &err) < 0) {
+		if (run_mark_deleted(r, deleted, &err) < 0) {
 			log_error("%s: cannot record deletions: %s", a->name, err);
 			free(err);
 			err = NULL;

@@ -117,7 +117,7 @@ static const char *const store_migrations[] = {
 
 enum {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
-	Q_LOAD, Q_GET, Q_PUT, Q_DELETED, Q_FAIL, Q_ATTEMPTS,
+	Q_LOAD, Q_GET, Q_PUT, Q_DELETED, Q_ALL_DELETED, Q_FAIL, Q_ATTEMPTS,
 	Q_FORGET,
 	Q_COUNT
 };
@@ -137,6 +137,7 @@ static const char *const store_sql[Q_COUNT] = {
 		  " updated = excluded.updated",
 	[Q_DELETED] = "UPDATE ledger SET state = 3, updated = ?3"
 		      " WHERE account = ?1 AND uid = ?2",
+	[Q_ALL_DELETED] = "UPDATE ledger SET state = 3, updated = ?2 WHERE account = ?1 AND state = 1",
 	[Q_FAIL] = "INSERT INTO ledger (account, uid, state, attempts, last_error, created, updated)"
 		   " VALUES (?1, ?2, 0, 1, ?3, ?4, ?4)"
 		   " ON CONFLICT (account, uid) DO UPDATE SET attempts = attempts + 1,"
@@ -663,6 +664,20 @@ store_ledger_mark_deleted(store *st, const char *account, const char *const *uid
 			ok = store_step_done(st, q, err_r, "mark deleted") == 0;
 	}
 	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_ledger_mark_all_deleted(store *st, const char *account, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (st->readonly)
+		return 0;
+	q = store_q(st, Q_ALL_DELETED);
+	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int64(q, 2, (sqlite3_int64)time(NULL)) != SQLITE_OK)
+		return store_fail(st, err_r, "mark deleted");
+	return store_step_done(st, q, err_r, "mark deleted");
 }
 
 int

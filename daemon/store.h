@@ -70,6 +70,10 @@ int store_ledger_put(store *st, const store_record *rec, char **err_r);
 /* Set state DELETED for these uids of the account (one transaction). */
 int store_ledger_mark_deleted(store *st, const char *account, const char *const *uids,
 			      size_t n, char **err_r);
+/* The same for every row of the account in state DELETE, in one statement:
+ * for a caller that knows those rows are exactly the messages whose
+ * deletion the server has just confirmed. */
+int store_ledger_mark_all_deleted(store *st, const char *account, char **err_r);
 /* Count a failed attempt on a message; *attempts_r the new count. */
 int store_ledger_fail(store *st, const char *account, const char *uid, const char *error,
 		      int *attempts_r, char **err_r);

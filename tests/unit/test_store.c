@@ -247,6 +247,28 @@ test_mark_deleted(void **state)
 }
 
 static void
+test_mark_all_deleted(void **state)
+{
+	static const char *const want[] = { "u1=deleted/0", "u2=keep/0", "u3=deleted/0",
+					    "u4=deleted/0", "u5=quarantine/0" };
+	char *err = NULL;
+	store *st = open_rw();
+
+	(void)state;
+	put(st, "a", "u1", LEDGER_DELETE);
+	put(st, "a", "u2", LEDGER_KEEP);
+	put(st, "a", "u3", LEDGER_DELETE);
+	put(st, "a", "u4", LEDGER_DELETED);
+	put(st, "a", "u5", LEDGER_QUARANTINE);
+	put(st, "b", "u1", LEDGER_DELETE);
+	assert_int_equal(store_ledger_mark_all_deleted(st, "a", &err), 0);
+	expect_rows(st, "a", want, 5);
+	/* Another account's rows waiting for deletion stay so. */
+	assert_int_equal(sql_int("SELECT state FROM ledger WHERE account='b'"), LEDGER_DELETE);
+	store_close(&st);
+}
+
+static void
 test_fail(void **state)
 {
 	char *err = NULL, longerr[3000];
@@ -456,6 +478,7 @@ main(void)
 		cmocka_unit_test_setup(test_put_load, each_setup),
 		cmocka_unit_test_setup(test_transactions, each_setup),
 		cmocka_unit_test_setup(test_mark_deleted, each_setup),
+		cmocka_unit_test_setup(test_mark_all_deleted, each_setup),
 		cmocka_unit_test_setup(test_fail, each_setup),
 		cmocka_unit_test_setup(test_forget, each_setup),
 		cmocka_unit_test_setup(test_reopen, each_setup),
