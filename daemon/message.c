@@ -49,12 +49,6 @@ message_scan(const char *raw, size_t len)
 	return NULL;
 }
 
-const char *
-message_limits(const char *raw, size_t len)
-{
-	return message_scan(raw, len);
-}
-
 /* The parser's work; parse_len bytes of raw, NULL if GMime gives nothing. */
 static GMimeMessage *
 message_construct(const char *raw, size_t parse_len)

@@ -43,8 +43,6 @@ typedef int (*message_field_fn)(const char *name, const char *value, void *arg);
 int message_headers(const char *raw, size_t len, message_field_fn fn, void *arg);
 /* The same over a parsed message's header list (what stages changed included). */
 int message_headers_mime(GMimeMessage *m, message_field_fn fn, void *arg);
-/* message_parse's note for these bytes (NULL: within the caps), without parsing. */
-const char *message_limits(const char *raw, size_t len);
 /* The Date header as a time_t, or `fallback`. */
 long long message_date(GMimeMessage *m, long long fallback);
 #endif
