@@ -46,7 +46,8 @@ typedef struct run {
 	pop3_entry *entries;
 	size_t n_entries;
 	GHashTable *ledger;    /* uid -> ledger state + 1 (rows of this account) */
-	GArray *dele;          /* indices into entries to delete after the commits */
+	GArray *dele;          /* indices into entries to delete, in commit order */
+	size_t dele_sent;      /* dele[0..dele_sent) have had their DELE sent */
 	run_item batch[RUN_BATCH_MAX];
 	size_t n_batch;
 	unsigned long long batch_bytes;
@@ -400,38 +401,97 @@ run_stopping(const run *r)
 	return r->o->stop != NULL && *r->o->stop != 0;
 }
 
+/* A pipelined command whose reply has not been read: RETR or DELE of entries[ei]. */
+typedef struct run_cmd {
+	size_t ei;
+	int dele;
+} run_cmd;
+
+/* The reply to DELE of entries[ei]: 0, or -1 if the session failed (*err_r). */
 static int
-run_fetch(run *r, GArray *fetch, int window)
+run_dele_reply(run *r, size_t ei, GPtrArray *deleted, char **err_r)
+{
+	pop3_status ps = pop3_recv_dele(r->s, err_r);
+
+	if (ps == POP3_ENEG) {
+		log_warn("%s: DELE %lu refused (%s): will try again next run", r->a->name,
+			 r->entries[ei].msgno, *err_r != NULL ? *err_r : "-ERR");
+		free(*err_r);
+		*err_r = NULL;
+		return 0;
+	}
+	if (ps != POP3_OK)
+		return -1;
+	g_ptr_array_add(deleted, r->entries[ei].uid);
+	r->stats->deleted_bytes += r->entries[ei].size;
+	return 0;
+}
+
+/*
+ * RETR every message of fetch, pipelined; DELE of what earlier commits made
+ * deletable rides in the same pipeline (not in a dry run), so that the server
+ * deletes while it sends and the run does not end with a round of DELEs.
+ */
+static int
+run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 {
 	unsigned long long cap = r->a->max_size != 0 ? r->a->max_size : RUN_HARD_MAX_SIZE;
 	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
-	size_t sent = 0, got = 0;
+	run_cmd ring[RUN_WINDOW];
+	size_t head = 0, out = 0, sent = 0, got = 0;
+	int dele_too = !r->o->dry_run, rc = 0;
 	char *err = NULL;
-	int rc = 0;
 
-	while (got < fetch->len && !(run_stopping(r) && got == sent)) {
-		size_t ei;
+	if (window > RUN_WINDOW)
+		window = RUN_WINDOW;
+	for (;;) {
+		run_cmd c;
 		pop3_status ps;
 
 		/* Refill the window only when half of it has drained, so that the
 		 * commands go out in few writes rather than one write per message. */
-		if (sent - got <= (size_t)window / 2) {
-			while (sent < fetch->len && sent - got < (size_t)window && !run_stopping(r)) {
-				ei = g_array_index(fetch, size_t, sent);
-				if (pop3_send_retr(r->s, r->entries[ei].msgno, &err) != POP3_OK)
-					goto io_fail;
-				sent++;
+		if (out <= (size_t)window / 2) {
+			size_t before = out;
+
+			while (out < (size_t)window) {
+				run_cmd *n = &ring[(head + out) % RUN_WINDOW];
+
+				if (dele_too && r->dele_sent < r->dele->len) {
+					n->ei = g_array_index(r->dele, size_t, r->dele_sent);
+					n->dele = 1;
+					if (pop3_send_dele(r->s, r->entries[n->ei].msgno, &err) != POP3_OK)
+						goto io_fail;
+					r->dele_sent++;
+				} else if (sent < fetch->len && !run_stopping(r)) {
+					n->ei = g_array_index(fetch, size_t, sent);
+					n->dele = 0;
+					if (pop3_send_retr(r->s, r->entries[n->ei].msgno, &err) != POP3_OK)
+						goto io_fail;
+					sent++;
+				} else {
+					break;
+				}
+				out++;
 			}
-			if (pop3_flush(r->s, &err) != POP3_OK)
+			if (out > before && pop3_flush(r->s, &err) != POP3_OK)
 				goto io_fail;
 		}
-		ei = g_array_index(fetch, size_t, got);
+		if (out == 0)
+			break;
+		c = ring[head];
+		head = (head + 1) % RUN_WINDOW;
+		out--;
+		if (c.dele) {
+			if (run_dele_reply(r, c.ei, deleted, &err) < 0)
+				goto io_fail;
+			continue;
+		}
 		buf_reset(&body);
 		ps = pop3_recv_retr(r->s, &body, &err);
 		got++;
 		if (ps == POP3_ENEG) {
 			log_warn("%s: RETR %lu refused (%s): left for the next run", r->a->name,
-				 r->entries[ei].msgno, err != NULL ? err : "-ERR");
+				 r->entries[c.ei].msgno, err != NULL ? err : "-ERR");
 			free(err);
 			err = NULL;
 			r->stats->deferred++;
@@ -439,12 +499,12 @@ run_fetch(run *r, GArray *fetch, int window)
 		}
 		if (ps == POP3_ETOOBIG) {
 			log_error("%s: message %lu grew past %llu bytes while fetching (the server said %llu):"
-				  " giving up on this run", r->a->name, r->entries[ei].msgno,
-				  (unsigned long long)body.max, r->entries[ei].size);
+				  " giving up on this run", r->a->name, r->entries[c.ei].msgno,
+				  (unsigned long long)body.max, r->entries[c.ei].size);
 			/* A server that lies about this message every time must not block
 			 * the mailbox for ever: the failure counts toward quarantine. */
-			if (r->entries[ei].uid_state == POP3_UID_OK && !r->o->dry_run)
-				(void)run_charge(r->st, r->a->name, r->entries[ei].uid,
+			if (r->entries[c.ei].uid_state == POP3_UID_OK && !r->o->dry_run)
+				(void)run_charge(r->st, r->a->name, r->entries[c.ei].uid,
 						 "larger than max_size while fetching", r->a->max_attempts);
 			goto fail;
 		}
@@ -455,7 +515,7 @@ run_fetch(run *r, GArray *fetch, int window)
 			r->stats->deferred++;
 			continue;
 		}
-		if (run_message(r, ei, &body) < 0) {
+		if (run_message(r, c.ei, &body) < 0) {
 			/* A batch could not be committed: stop before doing more work that
 			 * would be thrown away too. */
 			rc = -1;
@@ -478,19 +538,18 @@ fail:
 	return -1;
 }
 
+/* DELE what run_fetch has not sent yet: the last batch's messages. */
 static int
 run_delete(run *r, int window, GPtrArray *deleted)
 {
-	size_t sent = 0, got = 0, n = r->dele->len;
+	size_t sent = r->dele_sent, got = r->dele_sent, n = r->dele->len;
 	char *err = NULL;
 
 	while (got < n) {
-		size_t ei;
-		pop3_status ps;
-
 		if (sent - got <= (size_t)window / 2) {
 			while (sent < n && sent - got < (size_t)window) {
-				ei = g_array_index(r->dele, size_t, sent);
+				size_t ei = g_array_index(r->dele, size_t, sent);
+
 				if (pop3_send_dele(r->s, r->entries[ei].msgno, &err) != POP3_OK)
 					goto fail;
 				sent++;
@@ -498,20 +557,10 @@ run_delete(run *r, int window, GPtrArray *deleted)
 			if (pop3_flush(r->s, &err) != POP3_OK)
 				goto fail;
 		}
-		ei = g_array_index(r->dele, size_t, got++);
-		ps = pop3_recv_dele(r->s, &err);
-		if (ps == POP3_ENEG) {
-			log_warn("%s: DELE %lu refused (%s): will try again next run", r->a->name,
-				 r->entries[ei].msgno, err != NULL ? err : "-ERR");
-			free(err);
-			err = NULL;
-			continue;
-		}
-		if (ps != POP3_OK)
+		if (run_dele_reply(r, g_array_index(r->dele, size_t, got++), deleted, &err) < 0)
 			goto fail;
-		g_ptr_array_add(deleted, r->entries[ei].uid);
-		r->stats->deleted_bytes += r->entries[ei].size;
 	}
+	r->dele_sent = n;
 	return 0;
 fail:
 	log_error("%s: deleting failed: %s (nothing is deleted until QUIT: the next run retries)",
@@ -667,7 +716,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	log_debug("%s: %zu message(s) listed; %s", a->name, r->n_entries,
 		  window > 1 ? "pipelining" : "no pipelining");
 	run_plan(r, fetch);
-	rc = run_fetch(r, fetch, window);
+	rc = run_fetch(r, fetch, window, deleted);
 	/* Whatever happened, what was processed is made durable and journalled,
 	 * so that it is never processed twice. */
 	if (run_commit_batch(r) < 0)
@@ -684,7 +733,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	if (o->dry_run) {
 		log_info("%s: dry run: would delete %u message(s); nothing written, nothing deleted",
 			 a->name, r->dele->len);
-	} else if (r->dele->len > 0 && run_delete(r, window, deleted) < 0) {
+	} else if (r->dele_sent < r->dele->len && run_delete(r, window, deleted) < 0) {
 		rc = -1;
 		goto out;
 	}

@@ -5,14 +5,15 @@
 # (allow_plaintext_password), STLS and POP3S with a CA made at test time.
 # --once archives every message byte for byte and empties the mailbox; the
 # journal has one row per message; a second run changes nothing; mail that
-# arrives later is archived once, alone; IPv6 loopback works too.
+# arrives later is archived once, alone; IPv6 loopback works too.  A run of
+# more than one batch sends the DELEs of committed batches within the fetch.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 30
+plan 34
 N=14
 
-env_start srv --users "plain stls pop3s"
+env_start srv --users "plain stls pop3s many"
 
 # run_mode MODE HOST TLS PORT: 7 tests.
 run_mode() {
@@ -91,4 +92,27 @@ if grep -q ' lo$' /proc/net/if_inet6 2>/dev/null; then
 	fi
 else
 	skip "IPv6 (::1)" "no IPv6 on loopback"
+fi
+
+# More than one batch (4096 messages): the DELEs of a committed batch go out
+# in the pipeline while later messages are fetched; each message is deleted
+# once, and only after its batch's commit (the crash tests hold that order).
+env_user many
+env_seed 4200 --seed many --kind plain --size 300
+C_TLS=none C_ARCHIVE=$T/archive-many C_STATE=$T/state-many write_conf "$T/many.conf"
+mm many -c "$T/many.conf" --once -vv
+rc_is "4200 messages: --once exits 0" 0
+if archive_matches "$T/archive-many" && [ "$(env_count)" = 0 ]; then
+	ok "4200 messages: all archived byte for byte, server empty"
+else
+	not_ok "4200 messages: all archived byte for byte, server empty"
+fi
+is "4200 messages: one DELE each" "$(grep -c ' C: DELE ' "$MM_ERR")" 4200
+first_dele=$(grep -n ' C: DELE ' "$MM_ERR" | head -n 1 | cut -d: -f1)
+last_retr=$(grep -n ' C: RETR ' "$MM_ERR" | tail -n 1 | cut -d: -f1)
+if [ -n "$first_dele" ] && [ -n "$last_retr" ] && [ "$first_dele" -lt "$last_retr" ]; then
+	ok "4200 messages: the first batch's DELEs went out before the last RETR"
+else
+	not_ok "4200 messages: the first batch's DELEs went out before the last RETR"
+	diag "first DELE at line ${first_dele:-none}, last RETR at line ${last_retr:-none}"
 fi
