@@ -39,6 +39,9 @@ mm_log(mm_ctx *ctx, mm_log_level level, const char *fmt, ...)
 	char text[2048];
 	va_list ap;
 
+	/* Not formatted to be dropped: the archive logs a debug line per message. */
+	if ((int)level > log_level())
+		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
