@@ -439,7 +439,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
 	run_cmd ring[RUN_WINDOW];
 	size_t head = 0, out = 0, sent = 0, got = 0;
-	int dele_too = !r->o->dry_run, rc = 0;
+	int dele_too = !r->o->dry_run, last_dele = 0, rc = 0;
 	char *err = NULL;
 
 	if (window > RUN_WINDOW)
@@ -455,14 +455,18 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 
 			while (out < (size_t)window) {
 				run_cmd *n = &ring[(head + out) % RUN_WINDOW];
+				int retr_left = sent < fetch->len && !run_stopping(r);
 
-				if (dele_too && r->dele_sent < r->dele->len) {
+				/* RETR and DELE alternate while both wait: a batch's 4096
+				 * DELEs in a row would stall the fetch as long as a round of
+				 * DELEs at the end did. */
+				if (dele_too && r->dele_sent < r->dele->len && (!retr_left || !last_dele)) {
 					n->ei = g_array_index(r->dele, size_t, r->dele_sent);
 					n->dele = 1;
 					if (pop3_send_dele(r->s, r->entries[n->ei].msgno, &err) != POP3_OK)
 						goto io_fail;
 					r->dele_sent++;
-				} else if (sent < fetch->len && !run_stopping(r)) {
+				} else if (retr_left) {
 					n->ei = g_array_index(fetch, size_t, sent);
 					n->dele = 0;
 					if (pop3_send_retr(r->s, r->entries[n->ei].msgno, &err) != POP3_OK)
@@ -471,6 +475,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 				} else {
 					break;
 				}
+				last_dele = n->dele;
 				out++;
 			}
 			if (out > before && pop3_flush(r->s, &err) != POP3_OK)
