@@ -205,58 +205,39 @@ archive_target(struct archive *a, const char *path, mm_ctx *ctx)
 	return t;
 }
 
-/* The unfolded value of the first top-level header `name` ("Name:"), g_malloc'd, or NULL. */
-static char *
-archive_header(const char *raw, size_t len, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = raw, *end = raw + (len > (1u << 20) ? (1u << 20) : len);
-
-	while (p < end && *p != '\n' && !(*p == '\r' && p + 1 < end && p[1] == '\n')) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		if ((size_t)(end - p) > n && g_ascii_strncasecmp(p, name, n) == 0) {
-			GString *v = g_string_new(NULL);
-
-			for (const char *q = p + n;;) {
-				nl = memchr(q, '\n', (size_t)(end - q));
-				g_string_append_len(v, q, (nl != NULL ? nl : end) - q);
-				q = nl != NULL ? nl + 1 : end;
-				if (q >= end || (*q != ' ' && *q != '\t'))
-					break;
-			}
-			return g_strstrip(g_string_free(v, FALSE));
-		}
-		p = nl != NULL ? nl + 1 : end;
-	}
-	return NULL;
-}
-
 /*
  * The envelope sender for a From_ line: Return-Path, else From, else "".
- * Read straight from the raw header: mm_msg_mime would parse the whole MIME
- * tree, which costs more than the rest of archiving a message.
+ * Read with mm_msg_header: mm_msg_mime would parse the whole MIME tree,
+ * which costs more than the rest of archiving a message.  A plain From is
+ * read here; only the others go to GMime's address parser, which opens an
+ * iconv converter (a dlopen) for every encoded display name: that was the
+ * largest cost of archiving the mixed benchmark mail into an mbox.
  */
 static const char *
 archive_sender(mm_msg *msg, char *buf, size_t size)
 {
-	size_t len, n = 0;
-	const char *raw = mm_msg_raw(msg, &len), *addr = NULL;
+	size_t n = 0;
+	const char *addr = NULL;
 	char *v;
 	InternetAddressList *from = NULL;
 
 	buf[0] = '\0';
-	if ((v = archive_header(raw, len, "Return-Path:")) != NULL) {
+	if ((v = mm_msg_header(msg, "Return-Path")) != NULL) {
 		addr = v + strspn(v, " \t<");
 		n = strcspn(addr, " \t>");
-	} else if ((v = archive_header(raw, len, "From:")) != NULL &&
-		   (from = internet_address_list_parse(NULL, v)) != NULL &&
-		   internet_address_list_length(from) > 0) {
-		InternetAddress *ia = internet_address_list_get_address(from, 0);
+	} else if ((v = mm_msg_header(msg, "From")) != NULL) {
+		if (mbox_sender_simple(v, buf, size)) {
+			g_free(v);
+			return buf;
+		}
+		if ((from = internet_address_list_parse(NULL, v)) != NULL &&
+		    internet_address_list_length(from) > 0) {
+			InternetAddress *ia = internet_address_list_get_address(from, 0);
 
-		if (INTERNET_ADDRESS_IS_MAILBOX(ia) &&
-		    (addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia))) != NULL)
-			n = strlen(addr);
+			if (INTERNET_ADDRESS_IS_MAILBOX(ia) &&
+			    (addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia))) != NULL)
+				n = strlen(addr);
+		}
 	}
 	if (addr != NULL && n < size) {
 		memcpy(buf, addr, n);

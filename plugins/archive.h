@@ -113,6 +113,15 @@ void maildir_close(struct maildir **md);
 /* ---- mbox (archive_mbox.c) ---- */
 
 /*
+ * The first address of a From: value, without GMime, when the value is one
+ * of the plain forms "a@b.c", "a@b.c (comment)", "<a@b.c>", "Name <a@b.c>",
+ * "\"Quoted, Name\" <a@b.c>" (printable ASCII, a dot-atom on each side of
+ * the one '@'): 1 and buf (size bytes).  0 for anything else (a list, a
+ * group, a quoted local part, 8-bit text, a long address), which the caller
+ * hands to GMime's parser; for the forms read here the two agree.
+ */
+int mbox_sender_simple(const char *value, char *buf, size_t size);
+/*
  * Append one message to `out` in mboxrd form: a "From <sender> <date>"
  * line (date as asctime(3) in local time, C locale), the body with every
  * line matching ^>*From  given one more '>', a newline if the message did

@@ -102,6 +102,80 @@ sender_ok(const char *s)
 	return 1;
 }
 
+/* [a, e) is a dot-atom: atext runs joined by single dots. */
+static int
+mbox_dot_atom(const char *a, const char *e)
+{
+	static const char specials[] = "()<>[]:;@\\,.\" \t";
+	int run = 0;
+
+	for (const char *p = a; p < e; p++) {
+		if (*p == '.') {
+			if (run == 0)
+				return 0;
+			run = 0;
+		} else if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+			   strchr(specials, *p) != NULL) {
+			return 0;
+		} else {
+			run++;
+		}
+	}
+	return run > 0;
+}
+
+/* Past the quoted string or comment that starts at p (no escapes, no
+ * nesting: those go to GMime); NULL if it does not end or is not plain. */
+static const char *
+mbox_skip_quoted(const char *p)
+{
+	char close = *p == '"' ? '"' : ')';
+
+	for (p++; *p != close; p++)
+		if (*p == '\0' || *p == '\\' || (close == ')' && *p == '(') ||
+		    (unsigned char)*p >= 0x7f || ((unsigned char)*p < 0x20 && *p != '\t'))
+			return NULL;
+	return p;
+}
+
+int
+mbox_sender_simple(const char *v, char *buf, size_t size)
+{
+	const char *p, *a, *e, *at;
+
+	/* Up to the first '<' outside quotes and comments: the display name. */
+	for (p = v; *p != '\0' && *p != '<'; p++) {
+		if ((unsigned char)*p >= 0x7f || ((unsigned char)*p < 0x20 && *p != '\t') ||
+		    strchr(",:;\\>[]", *p) != NULL)
+			return 0;  /* a list, a group, an escape, 8-bit text: GMime's job */
+		if ((*p == '"' || *p == '(') && (p = mbox_skip_quoted(p)) == NULL)
+			return 0;
+	}
+	if (*p == '<') {
+		if (memchr(v, '@', (size_t)(p - v)) != NULL)
+			return 0;
+		a = p + 1;
+		if ((e = strchr(a, '>')) == NULL)
+			return 0;
+		p = e + 1;
+	} else {
+		/* No angle brackets: the value is the address, perhaps followed
+		 * by one comment. */
+		a = v + strspn(v, " \t");
+		e = a + strcspn(a, " \t(");
+		p = e + strspn(e, " \t");
+		if (*p == '(')
+			p = mbox_skip_quoted(p) + 1;
+	}
+	p += strspn(p, " \t");
+	if (*p != '\0' || (at = memchr(a, '@', (size_t)(e - a))) == NULL ||
+	    !mbox_dot_atom(a, at) || !mbox_dot_atom(at + 1, e) || (size_t)(e - a) >= size)
+		return 0;
+	memcpy(buf, a, (size_t)(e - a));
+	buf[e - a] = '\0';
+	return 1;
+}
+
 void
 mbox_format(GString *out, const char *sender, long long date, const char *data, size_t len)
 {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <gmime/gmime.h>
 
 #include "plugins/archive.h"
 
@@ -788,6 +789,95 @@ teardown(void **unused)
 	return nftw(topdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* What GMime's parser gives as the first mailbox's address, or "". */
+static void
+gmime_sender(const char *v, char *buf, size_t size)
+{
+	InternetAddressList *l = internet_address_list_parse(NULL, v);
+	const char *a = NULL;
+
+	buf[0] = '\0';
+	if (l != NULL && internet_address_list_length(l) > 0) {
+		InternetAddress *ia = internet_address_list_get_address(l, 0);
+
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+			a = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	}
+	if (a != NULL)
+		snprintf(buf, size, "%s", a);
+	if (l != NULL)
+		g_object_unref(l);
+}
+
+static void
+test_mbox_sender(void **unused)
+{
+	static const struct {
+		const char *value;
+		int fast; /* mbox_sender_simple reads it (else GMime must) */
+	} cases[] = {
+		{ "alice@example.org", 1 },
+		{ "  alice@example.org  ", 1 },
+		{ "<alice@example.org>", 1 },
+		{ "Alice <alice@example.org>", 1 },
+		{ "Alice Q. Example <a.q.example@mail.example.org>", 1 },
+		{ "\"Example, Alice\" <alice@example.org>", 1 },
+		{ "\"Alice <the boss>\" <alice@example.org>", 1 },
+		{ "=?iso-8859-1?q?J=F6rg?= <joerg@example.de>", 1 },
+		{ "=?UTF-8?B?w4FsdmFybw==?= <alvaro@example.es>", 1 },
+		{ "alice@example.org (Alice Example)", 1 },
+		{ "(Alice) <alice@example.org>", 1 },
+		{ "Alice\t<alice+tag@example.org>", 1 },
+		{ "o'brien@example.ie", 1 },
+		{ "Shop <no-reply@shop.example.net>", 1 },
+		/* GMime's */
+		{ "alice@example.org, bob@example.org", 0 },
+		{ "Alice <alice@example.org>, Bob <bob@example.org>", 0 },
+		{ "undisclosed-recipients:;", 0 },
+		{ "Team: alice@example.org, bob@example.org;", 0 },
+		{ "\"alice smith\"@example.org", 0 },
+		{ "Alice <alice@[192.0.2.1]>", 0 },
+		{ "Alice <alice@example..org>", 0 },
+		{ "Alice <.alice@example.org>", 0 },
+		{ "Alice <alice.@example.org>", 0 },
+		{ "Alice <alice@example.org.>", 0 },
+		{ "Alice <@relay.example:alice@example.org>", 0 },
+		{ "Alice <alice@example.org> (work)", 0 },
+		{ "Alice <alice@example.org", 0 },
+		{ "alice@example.org (a (nested) comment)", 0 },
+		{ "\"Al\\\"ice\" <alice@example.org>", 0 },
+		{ "J\xc3\xb6rg <joerg@example.de>", 0 },
+		{ "alice@b\xc3\xbc" "cher.example", 0 },
+		{ "alice@example.org bob@example.org", 0 },
+		{ "a@b <c@example.org>", 0 },
+		{ "Alice", 0 },
+		{ "", 0 },
+		{ "<>", 0 },
+		{ "alice@", 0 },
+		{ "@example.org", 0 },
+	};
+	char got[256], want[256];
+
+	g_mime_init();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int fast = mbox_sender_simple(cases[i].value, got, sizeof got);
+
+		if (fast != cases[i].fast)
+			fail_msg("\"%s\": fast path %d, want %d", cases[i].value, fast,
+				 cases[i].fast);
+		if (!fast)
+			continue;
+		gmime_sender(cases[i].value, want, sizeof want);
+		if (strcmp(got, want) != 0)
+			fail_msg("\"%s\": \"%s\", GMime says \"%s\"", cases[i].value, got, want);
+	}
+	/* Bounded: an address that does not fit is GMime's (and then cut). */
+	assert_int_equal(mbox_sender_simple("alice@example.org", got, 17), 0);
+	assert_int_equal(mbox_sender_simple("alice@example.org", got, 18), 1);
+	assert_string_equal(got, "alice@example.org");
+	g_mime_shutdown();
+}
+
 int
 main(void)
 {
@@ -807,6 +897,7 @@ main(void)
 		cmocka_unit_test(test_mkdirs),
 		cmocka_unit_test(test_folder),
 		cmocka_unit_test(test_mbox_format),
+		cmocka_unit_test(test_mbox_sender),
 		cmocka_unit_test(test_mbox_deliver_and_rerun),
 		cmocka_unit_test(test_mbox_many_chunks),
 		cmocka_unit_test(test_mbox_torn_commit),
