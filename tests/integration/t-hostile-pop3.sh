@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
 hostile_setup
-CASES=36
+CASES=38
 plan $((CASES * 4 + 4))
 make_msgs 3
 ALL=uid-1,uid-2,uid-3
@@ -63,6 +63,11 @@ hcase retr-garbage 75 'fetching failed' '' '{"rules":[{"match":"^RETR 2$","reply
 # ---- DELE and QUIT
 hcase dele-err 0 'DELE 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^DELE 2$","reply":"-ERR [SYS/PERM] no\r\n"}]}'
 hcase dele-close 75 'deleting failed' '' '{"rules":[{"match":"^DELE 2$","reply":"","then":"close"}]}'
+# More than one batch (4096): the first batch's DELEs go out while the second
+# is fetched; a refused one is left, a connection lost there deletes nothing.
+MANY=$(seq -f 'uid-%g' 1 4200 | grep -vx uid-2 | paste -sd, -)
+HC_WANT_LABEL="all 4200 but uid-2" hcase dele-err-pipelined 0 'DELE 2 refused' "$MANY" '{"repeat":1400,"rules":[{"match":"^DELE 2$","reply":"-ERR [SYS/PERM] no\r\n"}]}' 30
+hcase dele-close-pipelined 75 'fetching failed' '' '{"repeat":1400,"rules":[{"match":"^DELE 2$","reply":"","then":"close"}]}' 30
 hcase quit-err 75 'QUIT failed' '' '{"rules":[{"match":"^QUIT","reply":"-ERR [SYS/TEMP] could not commit\r\n"}]}'
 hcase quit-lost 75 'QUIT failed' $ALL '{"rules":[{"match":"^QUIT","reply":"","then":"close","commit":true}]}'
 

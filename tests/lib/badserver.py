@@ -17,6 +17,7 @@ Scenario (JSON object; every key optional):
   cert, key   PEM files for TLS (make them at test time, tests/data/tls/mkcerts.sh)
   user, pass  accepted credentials (default "user1" / "secret"); "any" accepts all
   messages    list of {"file": PATH} | {"text": STR} | {"b64": STR} (POP3 mailbox)
+  repeat      the mailbox is `messages` this many times over (default 1)
   uids        UIDL values replacing the default "uid-N" (None: leave it out)
   sizes       LIST sizes replacing the real ones (lies)
   capa        POP3 CAPA lines (default TOP UIDL USER PIPELINING SASL PLAIN,
@@ -76,6 +77,8 @@ class Server:
             else:
                 data = b(m.get("text", ""))
             self.msgs.append(data)
+        # A big mailbox without a big scenario (argv is bounded): the list again.
+        self.msgs = self.msgs * int(sc.get("repeat", 1))
         uids = sc.get("uids")
         self.uids = [uids[i] if uids is not None and i < len(uids) else "uid-%d" % (i + 1)
                      for i in range(len(self.msgs))]

@@ -7,7 +7,7 @@
 #                           sets BS_PORT, BS_REPORT
 #   bs_stop                 stop it (the report stays)
 #   bs_deleted / bs_remaining   UIDs from the report, comma-separated
-#   hcase NAME RC REGEX DELETED JSON [SECONDS]
+#   hcase NAME RC REGEX DELETED JSON [SECONDS]   (HC_WANT_LABEL: DELETED as the test names it)
 #                           one scenario, four TAP tests: exit status RC and no
 #                           crash or sanitizer report; a log line matching
 #                           REGEX; exactly the UIDs DELETED deleted on the
@@ -127,7 +127,7 @@ hcase() {
 		show "$MM_ERR" 15
 	fi
 	got=$(bs_deleted)
-	is "$name: deleted on the server: [${want}]" "$got" "$want"
+	is "$name: deleted on the server: [${HC_WANT_LABEL:-$want}]" "$got" "$want"
 	HC_ELAPSED_MS=$(((t1 - t0) / 1000000))
 	if [ "$HC_ELAPSED_MS" -le $((secs * 1000)) ]; then
 		ok "$name: finished in ${HC_ELAPSED_MS}ms (bound ${secs}s)"
