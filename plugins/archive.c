@@ -226,7 +226,7 @@ archive_sender(mm_msg *msg, char *buf, size_t size)
 		addr = v + strspn(v, " \t<");
 		n = strcspn(addr, " \t>");
 	} else if ((v = mm_msg_header(msg, "From")) != NULL) {
-		if (mbox_sender_simple(v, buf, size)) {
+		if (archive_sender_plain(v, buf, size)) {
 			g_free(v);
 			return buf;
 		}

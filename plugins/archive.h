@@ -110,17 +110,21 @@ const char *maildir_dir(const struct maildir *md); /* borrowed */
 /* Aborts what is staged, frees, sets *md to NULL.  NULL is fine. */
 void maildir_close(struct maildir **md);
 
-/* ---- mbox (archive_mbox.c) ---- */
+/* ---- the From_ line's sender (archive_sender.c) ---- */
 
 /*
  * The first address of a From: value, without GMime, when the value is one
  * of the plain forms "a@b.c", "a@b.c (comment)", "<a@b.c>", "Name <a@b.c>",
  * "\"Quoted, Name\" <a@b.c>" (printable ASCII, a dot-atom on each side of
  * the one '@'): 1 and buf (size bytes).  0 for anything else (a list, a
- * group, a quoted local part, 8-bit text, a long address), which the caller
- * hands to GMime's parser; for the forms read here the two agree.
+ * group, a quoted local part, 8-bit text, a long address, anything
+ * malformed), which the caller hands to GMime's parser; for the forms read
+ * here the two agree.
  */
-int mbox_sender_simple(const char *value, char *buf, size_t size);
+int archive_sender_plain(const char *value, char *buf, size_t size);
+
+/* ---- mbox (archive_mbox.c) ---- */
+
 /*
  * Append one message to `out` in mboxrd form: a "From <sender> <date>"
  * line (date as asctime(3) in local time, C locale), the body with every

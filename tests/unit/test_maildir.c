@@ -814,7 +814,7 @@ test_mbox_sender(void **unused)
 {
 	static const struct {
 		const char *value;
-		int fast; /* mbox_sender_simple reads it (else GMime must) */
+		int fast; /* archive_sender_plain reads it (else GMime must) */
 	} cases[] = {
 		{ "alice@example.org", 1 },
 		{ "  alice@example.org  ", 1 },
@@ -855,12 +855,28 @@ test_mbox_sender(void **unused)
 		{ "<>", 0 },
 		{ "alice@", 0 },
 		{ "@example.org", 0 },
+		/* malformed: quotes and comments that overlap or do not end */
+		{ "a\"b(c\"@d.example", 0 },
+		{ "alice@example.org (unclosed", 0 },
+		{ "(unclosed <alice@example.org>", 0 },
+		{ "\"unclosed <alice@example.org>", 0 },
+		{ "alice@example.org )", 0 },
+		{ "Ali)ce <alice@example.org>", 0 },   /* found by fuzz_message */
+		{ "u@xn--examp.com", 0 },                /* found by fuzz_message */
+		{ "Bob <bob@mail.XN--bcher-kva.example>", 0 },
+		{ "Bob <bob@xnxn--a.example>", 1 },
+		{ "Alice <alice@example.org>>", 0 },
+		{ "Alice <<alice@example.org>", 0 },
+		{ "<alice@example.org", 0 },
+		{ "(", 0 },
+		{ "\"", 0 },
+		{ "<", 0 },
 	};
 	char got[256], want[256];
 
 	g_mime_init();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int fast = mbox_sender_simple(cases[i].value, got, sizeof got);
+		int fast = archive_sender_plain(cases[i].value, got, sizeof got);
 
 		if (fast != cases[i].fast)
 			fail_msg("\"%s\": fast path %d, want %d", cases[i].value, fast,
@@ -872,8 +888,8 @@ test_mbox_sender(void **unused)
 			fail_msg("\"%s\": \"%s\", GMime says \"%s\"", cases[i].value, got, want);
 	}
 	/* Bounded: an address that does not fit is GMime's (and then cut). */
-	assert_int_equal(mbox_sender_simple("alice@example.org", got, 17), 0);
-	assert_int_equal(mbox_sender_simple("alice@example.org", got, 18), 1);
+	assert_int_equal(archive_sender_plain("alice@example.org", got, 17), 0);
+	assert_int_equal(archive_sender_plain("alice@example.org", got, 18), 1);
 	assert_string_equal(got, "alice@example.org");
 	g_mime_shutdown();
 }
