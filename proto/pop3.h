@@ -174,10 +174,11 @@ pop3_status pop3_quit(pop3_session *s, char **err_r);
 
 /*
  * Pipelining (RFC 2449 PIPELINING): send commands ahead and read their
- * replies in order.  The caller keeps the window bounded (a few dozen
- * commands); pop3_send_* only buffer, pop3_flush sends.  Without the
- * PIPELINING capability, callers send one and receive one.  At most 256
- * commands may be in flight; while any are, synchronous verbs refuse with
+ * replies in order.  The caller keeps the window bounded; pop3_send_*
+ * only buffer, pop3_flush sends.  Without the PIPELINING capability,
+ * callers send one and receive one.  At most 1024 commands (about 14 KB,
+ * well inside any TCP receive buffer, so a flush cannot block on a server
+ * that waits for us to read) may be in flight; while any are, synchronous verbs refuse with
  * POP3_EUSAGE.  pop3_recv_* flush what is still buffered.
  */
 pop3_status pop3_send_retr(pop3_session *s, unsigned long msgno, char **err_r);

@@ -13,7 +13,7 @@
 #include "proto/pop3.h"
 
 /* The window is the caller's to bound; this only stops a runaway caller. */
-#define PIPE_MAX 256
+#define PIPE_MAX 1024
 /* CAPA is a few hundred bytes in practice. */
 #define CAPA_MAX_BYTES 16384
 #define LIST_DEFAULT_MAX 1000000UL

@@ -94,25 +94,26 @@ else
 	skip "IPv6 (::1)" "no IPv6 on loopback"
 fi
 
-# More than one batch (4096 messages): the DELEs of a committed batch go out
-# in the pipeline while later messages are fetched; each message is deleted
-# once, and only after its batch's commit (the crash tests hold that order).
+# More than one batch (4096 messages) plus the RETR window (1024): the DELEs
+# of a committed batch go out in the pipeline while later messages are
+# fetched; each message is deleted once, and only after its batch's commit
+# (the crash tests hold that order).
 env_user many
-env_seed 4200 --seed many --kind plain --size 300
+env_seed 6000 --seed many --kind plain --size 300
 C_TLS=none C_ARCHIVE=$T/archive-many C_STATE=$T/state-many write_conf "$T/many.conf"
 mm many -c "$T/many.conf" --once -vv
-rc_is "4200 messages: --once exits 0" 0
+rc_is "6000 messages: --once exits 0" 0
 if archive_matches "$T/archive-many" && [ "$(env_count)" = 0 ]; then
-	ok "4200 messages: all archived byte for byte, server empty"
+	ok "6000 messages: all archived byte for byte, server empty"
 else
-	not_ok "4200 messages: all archived byte for byte, server empty"
+	not_ok "6000 messages: all archived byte for byte, server empty"
 fi
-is "4200 messages: one DELE each" "$(grep -c ' C: DELE ' "$MM_ERR")" 4200
+is "6000 messages: one DELE each" "$(grep -c ' C: DELE ' "$MM_ERR")" 6000
 first_dele=$(grep -n ' C: DELE ' "$MM_ERR" | head -n 1 | cut -d: -f1)
 last_retr=$(grep -n ' C: RETR ' "$MM_ERR" | tail -n 1 | cut -d: -f1)
 if [ -n "$first_dele" ] && [ -n "$last_retr" ] && [ "$first_dele" -lt "$last_retr" ]; then
-	ok "4200 messages: the first batch's DELEs went out before the last RETR"
+	ok "6000 messages: the first batch's DELEs went out before the last RETR"
 else
-	not_ok "4200 messages: the first batch's DELEs went out before the last RETR"
+	not_ok "6000 messages: the first batch's DELEs went out before the last RETR"
 	diag "first DELE at line ${first_dele:-none}, last RETR at line ${last_retr:-none}"
 fi
