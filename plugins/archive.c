@@ -201,6 +201,9 @@ archive_target(struct archive *a, const char *path, mm_ctx *ctx)
 		free(err);
 		return NULL;
 	}
+	if (a->format == ARCHIVE_MAILDIR && maildir_recovered(t) > 0)
+		mm_log(ctx, MM_LOG_WARNING, "%s: %zu file(s) an interrupted run left incomplete"
+		       " moved to tmp/; their messages are fetched again", path, maildir_recovered(t));
 	g_hash_table_insert(a->targets, g_strdup(path), t);
 	return t;
 }

@@ -76,23 +76,26 @@ int maildir_name_digest(const char *name, char digest_r[ARCHIVE_DIGEST_LEN + 1])
 
 /*
  * One destination Maildir.  Delivery is split for group commit:
- * maildir_stage() writes a message into tmp/ and remembers it;
- * maildir_commit() makes every staged file durable, links it into new/ and
- * fsyncs the directories.  No file descriptor is held between calls, so a
- * run may have many folders open.
+ * maildir_stage() writes a message into tmp/ and moves it into new/ at
+ * once; maildir_commit() makes every staged file durable with one flush.
+ * A staged file is in new/ before it is durable: a marker (see
+ * archive_recover.c) has the next run check such files after a crash.
  */
 struct maildir;
 
 /*
- * Create dir/{tmp,new,cur} (0700) as needed and scan new/ and cur/ once
- * for digests already delivered.  Our own tmp/ files older than 36 hours
- * (left by a crash) are removed.  `host` is the raw host name.
+ * Create dir/{tmp,new,cur} (0700) as needed, recover after a crashed
+ * writer (archive_recover_scan), and scan new/ and cur/ once for digests
+ * already delivered.  Our own tmp/ files older than 36 hours (left by a
+ * crash) are removed.  `host` is the raw host name.
  */
 int maildir_open(const char *dir, const char *host, struct maildir **md_r, char **err_r);
+/* How many files a crashed run left short, moved to tmp/ by maildir_open. */
+size_t maildir_recovered(const struct maildir *md);
 /*
- * Write `data` into tmp/.  Returns 1 (nothing written) if a message with
- * this digest is in new/, cur/ or already staged; 0 when staged; -1 on
- * error, with no file left behind.
+ * Write `data` into tmp/ and move it into new/.  Returns 1 (nothing
+ * written) if a message with this digest is in new/, cur/ or already
+ * staged; 0 when staged; -1 on error, with no file left behind.
  */
 int maildir_stage(struct maildir *md, const char *digest, const char *data, size_t len,
 		  char **err_r);
@@ -100,8 +103,8 @@ int maildir_stage(struct maildir *md, const char *digest, const char *data, size
 size_t maildir_pending(const struct maildir *md);
 /*
  * Make every staged message durable in new/.  On failure every message of
- * this commit is removed again (tmp/ and new/), forgotten, and -1 returned:
- * the caller keeps all of them on the server for the next run.
+ * this commit is removed again, forgotten, and -1 returned: the caller
+ * keeps all of them on the server for the next run.
  */
 int maildir_commit(struct maildir *md, char **err_r);
 /* Remove staged, uncommitted files. */
@@ -109,6 +112,27 @@ void maildir_abort(struct maildir *md);
 const char *maildir_dir(const struct maildir *md); /* borrowed */
 /* Aborts what is staged, frees, sets *md to NULL.  NULL is fine. */
 void maildir_close(struct maildir **md);
+
+/* ---- crash recovery for the Maildir writer (archive_recover.c) ---- */
+
+/* A writer's marker: "mailmill-unsynced.<pid>" in the Maildir's root. */
+struct archive_mark {
+	int fd;          /* open and flock'ed while the writer lives; -1: none */
+	pid_t pid;       /* the process that made it */
+	char name[48];
+};
+
+/* Create, lock and make durable this process's marker (host: sanitised). */
+int archive_recover_mark(int rootfd, const char *dir, const char *host, struct archive_mark *m,
+			 char **err_r);
+/* Close the marker; remove it unless `keep` or it is another process's. */
+void archive_recover_unmark(int rootfd, struct archive_mark *m, int keep);
+/*
+ * For every marker whose writer is gone: move that writer's files in new/
+ * and cur/ whose size is not their ",S=" to tmp/ (*moved_r counts them),
+ * syncfs, remove the marker.
+ */
+int archive_recover_scan(int rootfd, int tmpfd, const char *dir, size_t *moved_r, char **err_r);
 
 /* ---- the From_ line's sender (archive_sender.c) ---- */
 

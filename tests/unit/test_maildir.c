@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -166,7 +167,7 @@ static void
 test_deliver_byte_exact(void **unused)
 {
 	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL;
-	char *newdir, *tmpdir, *path, *name, *size;
+	char *newdir, *tmpdir, *path, *name, *size, *marker;
 	struct maildir *md;
 
 	assert_int_equal(maildir_open(dir, "host:1", &md, &err), 0);
@@ -175,9 +176,12 @@ test_deliver_byte_exact(void **unused)
 	assert_int_equal(maildir_pending(md), 1);
 	newdir = g_build_filename(dir, "new", NULL);
 	tmpdir = g_build_filename(dir, "tmp", NULL);
-	/* Nothing is visible to readers before the commit. */
-	assert_int_equal(count_files(newdir), 0);
-	assert_int_equal(count_files(tmpdir), 1);
+	/* In new/ at once, whole; durable only at the commit, so the writer's
+	 * marker is in the root until it closes. */
+	assert_int_equal(count_files(newdir), 1);
+	assert_int_equal(count_files(tmpdir), 0);
+	marker = g_strdup_printf("%s/mailmill-unsynced.%ld", dir, (long)getpid());
+	assert_int_equal(access(marker, F_OK), 0);
 	assert_int_equal(maildir_commit(md, &err), 0);
 	assert_int_equal(maildir_pending(md), 0);
 	assert_int_equal(count_files(tmpdir), 0);
@@ -188,6 +192,8 @@ test_deliver_byte_exact(void **unused)
 	assert_non_null(strstr(name, digest));
 	maildir_close(&md);
 	assert_null(md);
+	assert_int_equal(access(marker, F_OK), -1);
+	g_free(marker);
 	g_free(size);
 	g_free(name);
 	g_free(path);
@@ -325,25 +331,131 @@ test_stale_tmp_cleanup(void **unused)
 	g_free(dir);
 }
 
-/* A crash after staging but before the commit leaves only tmp/ debris. */
+/* The path of the file in `sub` whose name holds `digest` (g_free), or NULL. */
+static char *
+file_with(const char *dir, const char *sub, const char *digest)
+{
+	char *path = g_build_filename(dir, sub, NULL), *found = NULL;
+	DIR *d = opendir(path);
+	struct dirent *de;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (found == NULL && strstr(de->d_name, digest) != NULL)
+			found = g_build_filename(path, de->d_name, NULL);
+	closedir(d);
+	g_free(path);
+	return found;
+}
+
+/*
+ * A writer killed before its commit: its files are in new/, the marker
+ * says so.  The next open moves those a crash left short (in new/, or
+ * moved to cur/ by a reader) to tmp/ and forgets them, keeps the whole one
+ * and removes the marker; the short ones are delivered again.
+ */
 static void
 test_crash_before_commit(void **unused)
 {
-	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL, *newdir;
-	struct maildir *md, *md2;
+	char da[ARCHIVE_DIGEST_LEN + 1], db[ARCHIVE_DIGEST_LEN + 1], dc[ARCHIVE_DIGEST_LEN + 1];
+	char *dir = fresh_dir(), *err = NULL, *marker, *pb, *pc, *moved, *tmpdir, *newdir;
+	struct maildir *md;
+	int status;
+	pid_t pid;
 
-	archive_digest("acct", "uid-8", digest);
+	archive_digest("acct", "a", da);
+	archive_digest("acct", "b", db);
+	archive_digest("acct", "c", dc);
 	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
-	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
-	/* md is abandoned as by a kill -9: its tmp/ file stays. */
-	assert_int_equal(maildir_open(dir, "h", &md2, &err), 0);
-	assert_int_equal(maildir_stage(md2, digest, message, MESSAGE_LEN, &err), 0);
-	assert_int_equal(maildir_commit(md2, &err), 0);
+	maildir_close(&md);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (maildir_open(dir, "h", &md, &err) < 0 ||
+		    maildir_stage(md, da, message, MESSAGE_LEN, &err) != 0 ||
+		    maildir_stage(md, db, message, MESSAGE_LEN, &err) != 0 ||
+		    maildir_stage(md, dc, message, MESSAGE_LEN, &err) != 0)
+			_exit(1);
+		_exit(0); /* as by kill -9: no commit, no close */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	marker = g_strdup_printf("%s/mailmill-unsynced.%ld", dir, (long)pid);
+	assert_int_equal(access(marker, F_OK), 0);
+	/* What a power loss can leave: b's data never written, c likewise
+	 * after a reader moved it to cur/. */
+	assert_non_null(pb = file_with(dir, "new", db));
+	assert_int_equal(truncate(pb, 0), 0);
+	assert_non_null(pc = file_with(dir, "new", dc));
+	moved = g_strdup_printf("%s/cur/%s:2,S", dir, strrchr(pc, '/') + 1);
+	assert_int_equal(rename(pc, moved), 0);
+	assert_int_equal(truncate(moved, 10), 0);
+
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_recovered(md), 2);
+	assert_int_equal(access(marker, F_OK), -1);
+	tmpdir = g_build_filename(dir, "tmp", NULL);
 	newdir = g_build_filename(dir, "new", NULL);
-	assert_int_equal(count_files(newdir), 1);
-	maildir_close(&md2);
-	maildir_close(&md); /* removes its staged tmp/ file */
+	assert_int_equal(count_files(tmpdir), 2);
+	assert_int_equal(maildir_stage(md, da, message, MESSAGE_LEN, &err), 1);
+	assert_int_equal(maildir_stage(md, db, message, MESSAGE_LEN, &err), 0);
+	assert_int_equal(maildir_stage(md, dc, message, MESSAGE_LEN, &err), 0);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	maildir_close(&md);
+	assert_int_equal(count_files(newdir), 3);
+	g_free(pc);
+	pc = g_build_filename(dir, "cur", NULL);
+	assert_int_equal(count_files(pc), 0);
+	g_free(pb);
+	pb = file_with(dir, "new", db);
+	assert_file_is(pb, message, MESSAGE_LEN);
+	g_free(pb);
+	g_free(pc);
+	g_free(moved);
+	g_free(marker);
+	g_free(tmpdir);
 	g_free(newdir);
+	g_free(dir);
+}
+
+/* A live writer's marker and files are not touched; a torn marker (no
+ * host: the crash cut it) has its pid's files checked whatever the host. */
+static void
+test_recover_live_and_torn(void **unused)
+{
+	char dx[ARCHIVE_DIGEST_LEN + 1], dy[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir();
+	char *err = NULL, *px, *torn, *py, *name;
+	struct timeval tv = { 1700000000, 5 };
+	struct maildir *md, *md2;
+	FILE *f;
+
+	archive_digest("acct", "x", dx);
+	archive_digest("acct", "y", dy);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_stage(md, dx, message, MESSAGE_LEN, &err), 0);
+	assert_non_null(px = file_with(dir, "new", dx));
+	assert_int_equal(truncate(px, 1), 0); /* short, but its writer is alive */
+	torn = g_strdup_printf("%s/mailmill-unsynced.999999", dir);
+	assert_non_null(f = fopen(torn, "w"));
+	fclose(f);
+	name = maildir_name(&tv, 999999, dy, "elsewhere", MESSAGE_LEN);
+	py = g_strdup_printf("%s/new/%s", dir, name);
+	assert_non_null(f = fopen(py, "w"));
+	fclose(f);
+
+	assert_int_equal(maildir_open(dir, "h", &md2, &err), 0);
+	assert_int_equal(maildir_recovered(md2), 1);
+	assert_int_equal(access(torn, F_OK), -1);
+	assert_int_equal(access(py, F_OK), -1);
+	assert_int_equal(access(px, F_OK), 0);
+	assert_int_equal(maildir_stage(md2, dx, message, MESSAGE_LEN, &err), 1);
+	maildir_close(&md2);
+	maildir_close(&md); /* uncommitted: its file goes, and its marker */
+	assert_int_equal(access(px, F_OK), -1);
+	free(name);
+	g_free(px);
+	g_free(py);
+	g_free(torn);
 	g_free(dir);
 }
 
@@ -380,46 +492,53 @@ test_stage_failure_cleanup(void **unused)
 	g_free(dir);
 }
 
+/* new/ gone in the middle of a batch: the move fails, nothing is left in
+ * tmp/, and the message is not remembered, so the retry delivers it. */
 static void
-test_commit_failure_rollback(void **unused)
+test_move_failure_cleanup(void **unused)
 {
 	char d1[ARCHIVE_DIGEST_LEN + 1], d2[ARCHIVE_DIGEST_LEN + 1];
-	char *dir = fresh_dir(), *err = NULL, *newdir, *tmpdir;
+	char *dir = fresh_dir(), *err = NULL, *newdir, *tmpdir, *p1, *aside;
 	struct maildir *md;
-	FILE *f;
 
 	archive_digest("acct", "a", d1);
 	archive_digest("acct", "b", d2);
 	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
 	assert_int_equal(maildir_stage(md, d1, "one\n", 4, &err), 0);
-	assert_int_equal(maildir_stage(md, d2, "two\n", 4, &err), 0);
-	/* new/ is gone and a file sits in its place: the link must fail. */
 	newdir = g_build_filename(dir, "new", NULL);
 	tmpdir = g_build_filename(dir, "tmp", NULL);
+	aside = g_build_filename(dir, "aside", NULL);
+	assert_non_null(p1 = file_with(dir, "new", d1));
+	assert_int_equal(rename(p1, aside), 0);
 	assert_int_equal(rmdir(newdir), 0);
-	assert_non_null(f = fopen(newdir, "w"));
-	fclose(f);
-	assert_int_equal(maildir_commit(md, &err), -1);
+	assert_int_equal(maildir_stage(md, d2, "two\n", 4, &err), -1);
 	assert_non_null(err);
+	assert_non_null(strstr(err, "rename"));
 	free(err);
 	err = NULL;
 	assert_int_equal(count_files(tmpdir), 0);
+	assert_int_equal(maildir_pending(md), 1);
+	/* The batch cannot commit into a directory that is gone. */
+	assert_int_equal(maildir_commit(md, &err), -1);
+	free(err);
+	err = NULL;
 	assert_int_equal(maildir_pending(md), 0);
-	/* Forgotten, so delivered again once new/ is back. */
-	assert_int_equal(unlink(newdir), 0);
 	assert_int_equal(mkdir(newdir, 0700), 0);
 	assert_int_equal(maildir_stage(md, d1, "one\n", 4, &err), 0);
+	assert_int_equal(maildir_stage(md, d2, "two\n", 4, &err), 0);
 	assert_int_equal(maildir_commit(md, &err), 0);
-	assert_int_equal(count_files(newdir), 1);
+	assert_int_equal(count_files(newdir), 2);
 	maildir_close(&md);
+	g_free(p1);
+	g_free(aside);
 	g_free(newdir);
 	g_free(tmpdir);
 	g_free(dir);
 }
 
-/* new/ renamed away and made again while a batch is written: the files the
- * publisher moved went into the old directory, so the commit fails and
- * removes them; the next batch goes into the new one. */
+/* new/ renamed away and made again while a batch is written: the files
+ * went into the old directory, so the commit fails and removes them; the
+ * next batch goes into the new one. */
 static void
 test_new_replaced_mid_batch(void **unused)
 {
@@ -905,9 +1024,10 @@ main(void)
 		cmocka_unit_test(test_unique_names_group_commit),
 		cmocka_unit_test(test_duplicate_after_crash),
 		cmocka_unit_test(test_crash_before_commit),
+		cmocka_unit_test(test_recover_live_and_torn),
 		cmocka_unit_test(test_stale_tmp_cleanup),
 		cmocka_unit_test(test_stage_failure_cleanup),
-		cmocka_unit_test(test_commit_failure_rollback),
+		cmocka_unit_test(test_move_failure_cleanup),
 		cmocka_unit_test(test_new_replaced_mid_batch),
 		cmocka_unit_test(test_open_failure),
 		cmocka_unit_test(test_mkdirs),
