@@ -19,6 +19,9 @@
  * Lifetimes: every pointer a getter returns is borrowed and valid until the
  * handle it came from goes away (mm_msg: until process() returns; mm_ctx:
  * until fini() returns).  Do not free them.
+ *
+ * Threads: call the mm_* functions only from the thread that calls the
+ * plugin's own functions; a plugin's helper threads must not.
  */
 #include <stddef.h>
 #include <stdarg.h>

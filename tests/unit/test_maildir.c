@@ -156,6 +156,26 @@ test_name(void **unused)
 	assert_string_equal(d, "0123456789abcdef");
 	g_free(moved);
 	free(name);
+	/* Built by hand: the same as printf at the ends of every field. */
+	{
+		const long long secs[] = { 0, 9, 10, 1700000000, 4102444800LL, 9223372036854775807LL };
+		const size_t sizes[] = { 0, 1, 99, 100, (size_t)-1 };
+
+		for (size_t i = 0; i < G_N_ELEMENTS(secs); i++) {
+			for (size_t j = 0; j < G_N_ELEMENTS(sizes); j++) {
+				struct timeval t = { (time_t)secs[i], (suseconds_t)(j * 249999) };
+				pid_t pid = (pid_t)(i == 0 ? 1 : 4194304 - (int)j);
+				char *want = g_strdup_printf("%lld.M%ldP%ldQ%s.%s,S=%zu", secs[i],
+							     (long)t.tv_usec, (long)pid, "0123456789abcdef",
+							     "h", sizes[j]);
+
+				name = maildir_name(&t, pid, "0123456789abcdef", "h", sizes[j]);
+				assert_string_equal(name, want);
+				free(name);
+				g_free(want);
+			}
+		}
+	}
 	/* Other programs' names are never taken for ours. */
 	assert_int_equal(maildir_name_digest("1700000000.M1P2Q3.host,S=1", d), -1);
 	assert_int_equal(maildir_name_digest("1700000000.M1P2Q0123456789ABCDEF.host", d), -1);
