@@ -692,6 +692,46 @@ run_missing(const run *r, GPtrArray *missing)
 	return 0;
 }
 
+/*
+ * After QUIT is sent: open a transaction that marks what this run deleted
+ * and forgets the rows of messages the server no longer lists; the caller
+ * commits it once QUIT succeeds.  Not a durability point: if a crash loses
+ * it, the rows say "to delete" and the next run forgets them (the server
+ * no longer lists them) or deletes again.  So no flush at its commit.
+ * 0 with the transaction open, -1 (logged, nothing open) otherwise.
+ */
+static int
+run_after_quit(run *r, const GPtrArray *deleted)
+{
+	GPtrArray *present = g_ptr_array_new();
+	char *err = NULL;
+	int rc = -1;
+
+	if (store_durability(r->st, 0, &err) < 0 || store_begin(r->st, &err) < 0)
+		goto out;
+	if (run_mark_deleted(r, deleted, &err) < 0) {
+		store_rollback(r->st);
+		goto out;
+	}
+	/* Only when every message had a valid UID, or we could forget a live
+	 * one.  The rows are those loaded at the start and committed since. */
+	if (run_missing(r, present) == 0 &&
+	    store_ledger_forget(r->st, r->a->name, (const char *const *)present->pdata,
+				present->len, &err) < 0) {
+		store_rollback(r->st);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0) {
+		log_error("%s: cannot record deletions: %s", r->a->name,
+			  err != NULL ? err : "error");
+		free(err);
+	}
+	g_ptr_array_free(present, TRUE);
+	return rc;
+}
+
 int
 run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	    run_stats *stats)
@@ -700,7 +740,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	GArray *fetch = g_array_new(FALSE, FALSE, sizeof(size_t));
 	GPtrArray *deleted = g_ptr_array_new();
 	char *err = NULL;
-	int rc = -1, window;
+	int rc = -1, window, tx;
 	long long t0 = g_get_monotonic_time();
 
 	memset(stats, 0, sizeof *stats);
@@ -747,35 +787,36 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 		goto out;
 	}
 	crash_point("dele");
-	if (pop3_quit(r->s, &err) != POP3_OK) {
-		log_error("%s: QUIT failed: %s: the server may not have deleted anything; the next run"
-			  " deletes again", a->name, err != NULL ? err : "error");
-		free(err);
-		rc = -1;
-		goto out;
+	if (pop3_quit_send(r->s, &err) != POP3_OK)
+		goto quit_failed;
+	/* While the server deletes, the journal's bookkeeping is written in a
+	 * transaction that commits only if QUIT succeeds. */
+	tx = !o->dry_run && run_after_quit(r, deleted) == 0;
+	if (pop3_quit_recv(r->s, &err) != POP3_OK) {
+		if (tx)
+			store_rollback(st);
+		goto quit_failed;
 	}
 	if (!o->dry_run) {
-		GPtrArray *present = g_ptr_array_new();
-
 		crash_point("quitok");
 		stats->deleted = deleted->len;
-		if (run_mark_deleted(r, deleted, &err) < 0) {
+		if (tx && store_commit(st, &err) < 0) {
+			store_rollback(st);
 			log_error("%s: cannot record deletions: %s", a->name, err);
 			free(err);
 			err = NULL;
 		}
-		/* Forget rows of messages the server no longer lists; only when
-		 * every message had a valid UID, or we could forget a live one.
-		 * The rows are those loaded at the start and committed since. */
-		if (run_missing(r, present) == 0 &&
-		    store_ledger_forget(st, a->name, (const char *const *)present->pdata,
-					present->len, &err) < 0) {
-			log_warn("%s: cannot prune the journal: %s", a->name, err);
-			free(err);
-		}
-		g_ptr_array_free(present, TRUE);
+		(void)store_durability(st, 1, NULL);
 	}
 	rc = 0;
+	goto out;
+quit_failed:
+	log_error("%s: QUIT failed: %s: the server may not have deleted anything; the next run"
+		  " deletes again", a->name, err != NULL ? err : "error");
+	free(err);
+	if (!o->dry_run)
+		(void)store_durability(st, 1, NULL);
+	rc = -1;
 out:
 	if (rc < 0 && stats->fail == RUN_FAIL_NONE)
 		stats->fail = RUN_FAIL_TEMP;

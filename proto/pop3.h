@@ -171,15 +171,21 @@ pop3_status pop3_rset(pop3_session *s, char **err_r);
 pop3_status pop3_noop(pop3_session *s, char **err_r);
 /* QUIT and read its reply; POP3_OK means the server committed the deletions. */
 pop3_status pop3_quit(pop3_session *s, char **err_r);
+/* The same in two halves, so the caller can work while the server deletes
+ * (Dovecot took 100 ms for 10,000 messages): after pop3_quit_send the
+ * session takes only pop3_quit_recv and pop3_close. */
+pop3_status pop3_quit_send(pop3_session *s, char **err_r);
+pop3_status pop3_quit_recv(pop3_session *s, char **err_r);
 
 /*
  * Pipelining (RFC 2449 PIPELINING): send commands ahead and read their
  * replies in order.  The caller keeps the window bounded; pop3_send_*
  * only buffer, pop3_flush sends.  Without the PIPELINING capability,
- * callers send one and receive one.  At most 1024 commands (about 14 KB,
- * well inside any TCP receive buffer, so a flush cannot block on a server
- * that waits for us to read) may be in flight; while any are, synchronous verbs refuse with
- * POP3_EUSAGE.  pop3_recv_* flush what is still buffered.
+ * callers send one and receive one.  At most 1024 commands may be in
+ * flight (about 14 KB, well inside any TCP receive buffer, so a flush
+ * cannot block on a server that waits for us to read); while any are,
+ * synchronous verbs refuse with POP3_EUSAGE.  pop3_recv_* flush what is
+ * still buffered.
  */
 pop3_status pop3_send_retr(pop3_session *s, unsigned long msgno, char **err_r);
 pop3_status pop3_send_dele(pop3_session *s, unsigned long msgno, char **err_r);

@@ -295,12 +295,35 @@ pop3_noop(pop3_session *s, char **err_r)
 pop3_status
 pop3_quit(pop3_session *s, char **err_r)
 {
-	pop3_status st = pop3_simple(s, "QUIT", "QUIT", NULL, NULL, NULL, err_r);
+	pop3_status st = pop3_quit_send(s, err_r);
 
-	/* After QUIT the server closes; only pop3_close remains. */
-	if (s != NULL)
-		s->broken = 1;
+	return st == POP3_OK ? pop3_quit_recv(s, err_r) : st;
+}
+
+pop3_status
+pop3_quit_send(pop3_session *s, char **err_r)
+{
+	pop3_status st;
+
+	if ((st = pop3_begin(s, "QUIT", err_r)) != POP3_OK)
+		return st;
+	st = pop3_send_line(s, "QUIT", "QUIT", NULL, 1, err_r);
+	/* After QUIT the server closes: only its reply, then pop3_close. */
+	s->broken = 1;
+	if (st == POP3_OK)
+		s->quit_sent = 1;
 	return st;
+}
+
+pop3_status
+pop3_quit_recv(pop3_session *s, char **err_r)
+{
+	if (s == NULL || !s->quit_sent) {
+		err_set(err_r, "QUIT: not sent");
+		return POP3_EUSAGE;
+	}
+	s->quit_sent = 0;
+	return pop3_read_status(s, "QUIT", NULL, NULL, err_r);
 }
 
 /* ------------------------------------------------------------ pipelining */

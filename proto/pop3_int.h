@@ -45,6 +45,7 @@ struct pop3_session {
 	buf capa;          /* CAPA lines, each NUL-terminated */
 	int capa_known;
 	int broken;
+	int quit_sent;     /* QUIT sent, its reply not read (pop3_quit_recv) */
 	int unflushed;
 	struct {
 		int verb;

@@ -26,8 +26,9 @@ run_mode() {
 	rc_is "$mode: --once exits 0" 0
 	check "$mode: all $N messages archived byte for byte" archive_matches "$a"
 	is "$mode: server mailbox empty" "$(env_count)" 0
-	is "$mode: journal has one row per message" \
-		"$(ledger_rows "$s" acct) $(ledger_distinct "$s" acct)" "$N $N"
+	is "$mode: journal has one row per message, each marked deleted after QUIT" \
+		"$(ledger_rows "$s" acct) $(ledger_distinct "$s" acct) $(ledger_rows "$s" acct 'state = 3')" \
+		"$N $N $N"
 
 	before=$(hashes "$a"; ls -R "$a")
 	mm "$mode-2" -c "$T/$mode.conf" --once

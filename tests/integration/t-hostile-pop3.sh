@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib/hostile.sh"
 hostile_setup
 CASES=38
-plan $((CASES * 4 + 4))
+plan $((CASES * 4 + 5))
 make_msgs 3
 ALL=uid-1,uid-2,uid-3
 LONG=$(head -c 20000 /dev/zero | tr '\0' A)
@@ -77,6 +77,10 @@ hcase quit-lost 75 'QUIT failed' $ALL '{"rules":[{"match":"^QUIT","reply":"","th
 bs_start quit-refused-rerun '{"rules":[{"match":"^QUIT","session":1,"reply":"-ERR no\r\n"}]}'
 hconf quit-refused-rerun
 mm qr1 -c "$T/quit-refused-rerun.conf" --once
+# The bookkeeping written while QUIT was pending is rolled back: the rows
+# still say "to delete", none "deleted".
+is "quit refused: no row marked deleted, all still to delete" \
+	"$(ledger_rows "$T/state-quit-refused-rerun" acct 'state = 3') $(ledger_rows "$T/state-quit-refused-rerun" acct 'state = 1')" "0 3"
 mm qr2 -c "$T/quit-refused-rerun.conf" --once
 bs_stop
 rc_is "quit refused, rerun: second run exits 0" 0
