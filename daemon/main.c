@@ -93,6 +93,7 @@ main(int argc, char **argv)
 	pipeline **pls = NULL;
 	cfg *c = NULL;
 	store *st = NULL;
+	run_dial *dial = NULL;
 	run_opts ro = { .dry_run = 0 };
 	char *err = NULL;
 	size_t k;
@@ -219,9 +220,16 @@ main(int argc, char **argv)
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
+	/* The first account's server gets the connect now and greets while
+	 * the journal opens. */
+	for (k = 0; k < c->n_accounts && pls[k] == NULL; k++)
+		;
+	if (k < c->n_accounts)
+		dial = run_dial_start(&c->accounts[k]);
 	if (store_open(c->state_dir, ro.dry_run, &st, &err) < 0) {
 		log_error("cannot open the store in %s: %s", c->state_dir, err);
 		free(err);
+		run_dial_free(&dial);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
@@ -230,8 +238,9 @@ main(int argc, char **argv)
 
 		if (pls[k] == NULL)
 			continue;
-		if (run_account(c, &c->accounts[k], pls[k], st, &ro, &stats) < 0)
+		if (run_account(c, &c->accounts[k], pls[k], st, &ro, dial, &stats) < 0)
 			rc = EX_TEMPFAIL;
+		dial = NULL; /* taken over */
 	}
 	/* Mail the runs queued goes out now, over one relay connection; what
 	 * fails stays queued for the next run. */

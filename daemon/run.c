@@ -578,8 +578,51 @@ fail:
 	return -1;
 }
 
+struct run_dial {
+	pop3_dial *d;
+	char *err;    /* why the connect failed (free), or NULL */
+};
+
+static void
+run_pop3_options(const cfg_account *a, pop3_options *po)
+{
+	memset(po, 0, sizeof *po);
+	po->host = a->host;
+	po->port = a->port;
+	po->tls = a->tls == CFG_TLS_IMPLICIT ? POP3_TLS_IMPLICIT :
+		  a->tls == CFG_TLS_STARTTLS ? POP3_TLS_STLS : POP3_TLS_NONE;
+	po->ca_file = a->ca_file;
+	po->connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
+	po->command_timeout_ms = (int)(a->timeout_s * 1000);
+}
+
+run_dial *
+run_dial_start(const cfg_account *a)
+{
+	run_dial *d = calloc(1, sizeof(*d));
+	pop3_options po;
+
+	if (d == NULL)
+		return NULL;
+	run_pop3_options(a, &po);
+	if (pop3_dial_open(&po, &d->d, &d->err) != POP3_OK && d->err == NULL)
+		d->err = strdup("out of memory");
+	return d;
+}
+
+void
+run_dial_free(run_dial **d)
+{
+	if (*d == NULL)
+		return;
+	pop3_dial_close(&(*d)->d);
+	free((*d)->err);
+	free(*d);
+	*d = NULL;
+}
+
 static int
-run_connect(run *r, const cfg *c)
+run_connect(run *r, const cfg *c, run_dial *dial)
 {
 	const cfg_account *a = r->a;
 	pop3_options po;
@@ -587,15 +630,18 @@ run_connect(run *r, const cfg *c)
 	pop3_status ps;
 
 	(void)c;
-	memset(&po, 0, sizeof po);
-	po.host = a->host;
-	po.port = a->port;
-	po.tls = a->tls == CFG_TLS_IMPLICIT ? POP3_TLS_IMPLICIT :
-		 a->tls == CFG_TLS_STARTTLS ? POP3_TLS_STLS : POP3_TLS_NONE;
-	po.ca_file = a->ca_file;
-	po.connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
-	po.command_timeout_ms = (int)(a->timeout_s * 1000);
-	ps = pop3_connect_trace(&po, run_trace, r, &r->s, &err);
+	run_pop3_options(a, &po);
+	if (dial == NULL) {
+		ps = pop3_connect_trace(&po, run_trace, r, &r->s, &err);
+	} else if (dial->d == NULL) {
+		ps = POP3_EIO;
+		err = dial->err;
+		dial->err = NULL;
+	} else {
+		ps = pop3_connect_dial(dial->d, &po, run_trace, r, &r->s, &err);
+		dial->d = NULL;
+	}
+	run_dial_free(&dial);
 	if (ps != POP3_OK) {
 		log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
 			  err != NULL ? err : "out of memory");
@@ -734,7 +780,7 @@ out:
 
 int
 run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
-	    run_stats *stats)
+	    run_dial *dial, run_stats *stats)
 {
 	run *r = g_new0(run, 1);
 	GArray *fetch = g_array_new(FALSE, FALSE, sizeof(size_t));
@@ -756,9 +802,10 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	if (store_ledger_load(st, a->name, run_ledger_row, r->ledger, &err) < 0) {
 		log_error("%s: cannot read the journal: %s", a->name, err);
 		free(err);
+		run_dial_free(&dial);
 		goto out;
 	}
-	if (run_connect(r, c) < 0 || run_list(r) < 0)
+	if (run_connect(r, c, dial) < 0 || run_list(r) < 0)
 		goto out;
 	stats->listed = r->n_entries;
 	window = pop3_has_capa(r->s, "PIPELINING") ? RUN_WINDOW : 1;

@@ -98,6 +98,7 @@ worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 	pipeline *pl = NULL;
 	store *st = NULL;
 	run_stats stats;
+	run_dial *dial;
 	char *err = NULL, *password = NULL;
 	int rc;
 
@@ -120,13 +121,17 @@ worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 		free(err);
 		err = NULL;
 	}
+	/* The server greets while the journal opens and the plugins load. */
+	dial = run_dial_start(&a);
 	if (store_open(c->state_dir, o->dry_run, &st, &err) < 0) {
 		log_error("%s: cannot open the store in %s: %s", a.name, c->state_dir, err);
+		run_dial_free(&dial);
 		goto fail;
 	}
 	if (pipeline_build(c, &a, o->dry_run, &pl, &err) < 0) {
 		log_error("%s: %s", a.name, err != NULL ? err : "cannot build the pipeline");
 		free(err);
+		run_dial_free(&dial);
 		secret_wipe(&password);
 		store_close(&st);
 		worker_report(&stats, 1);
@@ -135,7 +140,7 @@ worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 	ro.stop = &worker_stop;
 	ro.progress = worker_progress;
 	ro.progress_arg = NULL;
-	rc = run_account(c, &a, pl, st, &ro, &stats);
+	rc = run_account(c, &a, pl, st, &ro, dial, &stats);
 	secret_wipe(&password);
 	worker_report(&stats, rc < 0);
 	pipeline_free(&pl);

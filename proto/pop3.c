@@ -381,15 +381,17 @@ net_max_line(const pop3_options *opt)
 	return opt != NULL && opt->max_line > BODY_LINE_MAX ? opt->max_line : BODY_LINE_MAX;
 }
 
+struct pop3_dial {
+	net_conn *c;
+};
+
 pop3_status
-pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_session **s_r,
-		   char **err_r)
+pop3_dial_open(const pop3_options *opt, pop3_dial **d_r, char **err_r)
 {
 	net_conn *c;
 	char *nerr = NULL;
-	pop3_status st;
 
-	*s_r = NULL;
+	*d_r = NULL;
 	if (opt == NULL || opt->host == NULL || opt->port == NULL) {
 		err_set(err_r, "POP3: no host or port");
 		return POP3_EUSAGE;
@@ -401,6 +403,33 @@ pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_s
 		free(nerr);
 		return POP3_EIO;
 	}
+	if ((*d_r = malloc(sizeof(**d_r))) == NULL) {
+		net_close(&c);
+		err_set(err_r, "POP3: out of memory");
+		return POP3_EIO;
+	}
+	(*d_r)->c = c;
+	return POP3_OK;
+}
+
+void
+pop3_dial_close(pop3_dial **d)
+{
+	if (*d == NULL)
+		return;
+	net_close(&(*d)->c);
+	free(*d);
+	*d = NULL;
+}
+
+pop3_status
+pop3_connect_dial(pop3_dial *d, const pop3_options *opt, pop3_trace_fn *fn, void *arg,
+		  pop3_session **s_r, char **err_r)
+{
+	net_conn *c = d->c;
+	pop3_status st;
+
+	free(d);
 	if ((st = session_start(c, opt, fn, arg, s_r, err_r)) != POP3_OK)
 		return st;
 	/*
@@ -418,6 +447,19 @@ pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_s
 		}
 	}
 	return POP3_OK;
+}
+
+pop3_status
+pop3_connect_trace(const pop3_options *opt, pop3_trace_fn *fn, void *arg, pop3_session **s_r,
+		   char **err_r)
+{
+	pop3_dial *d;
+	pop3_status st;
+
+	*s_r = NULL;
+	if ((st = pop3_dial_open(opt, &d, err_r)) != POP3_OK)
+		return st;
+	return pop3_connect_dial(d, opt, fn, arg, s_r, err_r);
 }
 
 pop3_status

@@ -10,7 +10,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 34
+plan 36
 N=14
 
 env_start srv --users "plain stls pop3s many"
@@ -118,3 +118,10 @@ else
 	not_ok "6000 messages: the first batch's DELEs went out before the last RETR"
 	diag "first DELE at line ${first_dele:-none}, last RETR at line ${last_retr:-none}"
 fi
+
+# The connect goes out before the journal opens (run_dial_start); a refused
+# one is still reported as the run's connect failure, and nothing is written.
+C_PORT=1 C_TLS=none C_ARCHIVE=$T/archive-refused C_STATE=$T/state-refused write_conf "$T/refused.conf"
+mm refused -c "$T/refused.conf" --once
+rc_is "refused connection: --once exits 75" 75
+check "refused connection: the log says the connect was refused" err_has 'cannot connect.*refused'
