@@ -853,17 +853,23 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 			free(err);
 			err = NULL;
 		}
-		(void)store_durability(st, 1, NULL);
 	}
 	rc = 0;
-	goto out;
+	goto durable;
 quit_failed:
 	log_error("%s: QUIT failed: %s: the server may not have deleted anything; the next run"
 		  " deletes again", a->name, err != NULL ? err : "error");
 	free(err);
-	if (!o->dry_run)
-		(void)store_durability(st, 1, NULL);
+	err = NULL;
 	rc = -1;
+durable:
+	/* Back to a flush per commit for what follows (another account's run,
+	 * the outbox); failing that, the run fails rather than go on weaker. */
+	if (!o->dry_run && store_durability(st, 1, &err) < 0) {
+		log_error("%s: %s", a->name, err);
+		free(err);
+		rc = -1;
+	}
 out:
 	if (rc < 0 && stats->fail == RUN_FAIL_NONE)
 		stats->fail = RUN_FAIL_TEMP;

@@ -115,7 +115,7 @@ void maildir_close(struct maildir **md);
 
 /* ---- crash recovery for the Maildir writer (archive_recover.c) ---- */
 
-/* A writer's marker: "mailmill-unsynced.<pid>" in the Maildir's root. */
+/* A writer's marker: "mailmill-unsynced.<pid>.<n>" in the Maildir's root. */
 struct archive_mark {
 	int fd;          /* open and flock'ed while the writer lives; -1: none */
 	pid_t pid;       /* the process that made it */

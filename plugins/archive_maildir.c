@@ -62,6 +62,7 @@ struct maildir {
 	 * finds most of its batch on disk.  lock guards unflushed and stop. */
 	pthread_t flusher;
 	int has_flusher;             /* started, in flusher_pid */
+	int flushfd;                 /* the flusher's own: rootfd may be renewed meanwhile */
 	pid_t flusher_pid;           /* a forked child has no flusher thread */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -413,7 +414,7 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 	md->new = g_build_filename(dir, "new", NULL);
 	md->cur = g_build_filename(dir, "cur", NULL);
 	md->pid = getpid();
-	md->rootfd = md->tmpfd = md->newfd = md->mark.fd = -1;
+	md->rootfd = md->tmpfd = md->newfd = md->flushfd = md->mark.fd = -1;
 	md->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	md->staged = g_ptr_array_new_with_free_func(maildir_staged_free);
 	pthread_mutex_init(&md->lock, NULL);
@@ -691,7 +692,7 @@ fsync_at(int dirfd, const char *dir, const char *name, char **err_r)
  * syncfs, so that the data is on its way to the disk while later messages
  * are fetched.  Only an optimisation: the commit flushes on its own, and a
  * write-back error shows there too (syncfs reports errors per descriptor,
- * and this one uses rootfd).
+ * and this one uses its own).
  */
 static void *
 maildir_flusher(void *p)
@@ -706,7 +707,7 @@ maildir_flusher(void *p)
 		}
 		md->unflushed = 0;
 		pthread_mutex_unlock(&md->lock);
-		(void)syncfs(md->rootfd);
+		(void)syncfs(md->flushfd);
 		pthread_mutex_lock(&md->lock);
 	}
 	pthread_mutex_unlock(&md->lock);
@@ -722,6 +723,10 @@ maildir_flusher_start(struct maildir *md)
 		return;
 	/* Never started, or started by the process this one was forked from. */
 	md->flusher_pid = md->pid;
+	if (md->flushfd < 0 && (md->flushfd = fcntl(md->rootfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		md->has_flusher = 0;
+		return;
+	}
 	md->has_flusher = pthread_create(&md->flusher, NULL, maildir_flusher, md) == 0;
 }
 
@@ -809,6 +814,8 @@ maildir_close(struct maildir **mdp)
 	pthread_cond_destroy(&md->cond);
 	if (md->rootfd >= 0)
 		(void)close(md->rootfd); /* directories opened read-only */
+	if (md->flushfd >= 0)
+		(void)close(md->flushfd);
 	if (md->tmpfd >= 0)
 		(void)close(md->tmpfd);
 	if (md->newfd >= 0)

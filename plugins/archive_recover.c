@@ -5,8 +5,8 @@
  * (archive_maildir.c).  Until that flush a crash can leave files in new/
  * whose data never reached the disk.  A marker file, durable before the
  * first such move, tells the next run to look: it lives in the Maildir's
- * root as "mailmill-unsynced.<pid>", holds the writer's host name and is
- * locked (flock) by the writer for as long as it runs.
+ * root as "mailmill-unsynced.<pid>.<n>", holds the writer's host name and
+ * is locked (flock) by the writer for as long as it runs.
  *
  * Recovery, on opening the Maildir: for every marker whose lock is free (its
  * writer is gone), each file in new/ and cur/ that this writer made (its
@@ -46,8 +46,12 @@ archive_recover_mark(int rootfd, const char *dir, const char *host, struct archi
 	size_t hlen = strlen(host);
 	int fd, e;
 
+	/* One per writer, not per process: a --once run's accounts may archive
+	 * into the same Maildir, each through its own writer. */
+	static unsigned seq;
+
 	m->pid = getpid();
-	snprintf(m->name, sizeof(m->name), MARK_PREFIX "%ld", (long)m->pid);
+	snprintf(m->name, sizeof(m->name), MARK_PREFIX "%ld.%u", (long)m->pid, ++seq);
 	fd = openat(rootfd, m->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		archive_seterr(err_r, "create %s/%s: %s", dir, m->name, strerror(errno));
@@ -212,9 +216,13 @@ archive_recover_scan(int rootfd, int tmpfd, const char *dir, size_t *moved_r, ch
 	}
 	while (rc == 0 && (de = readdir(d)) != NULL) {
 		const char *p = de->d_name + strlen(MARK_PREFIX);
+		size_t n;
 
-		if (strncmp(de->d_name, MARK_PREFIX, strlen(MARK_PREFIX)) != 0 || *p == '\0' ||
-		    strspn(p, "0123456789") != strlen(p))
+		/* "<pid>.<seq>" (or "<pid>"): digits, one dot, digits. */
+		if (strncmp(de->d_name, MARK_PREFIX, strlen(MARK_PREFIX)) != 0 ||
+		    (n = strspn(p, "0123456789")) == 0 ||
+		    (p[n] != '\0' && (p[n] != '.' || p[n + 1] == '\0' ||
+				      strspn(p + n + 1, "0123456789") != strlen(p + n + 1))))
 			continue;
 		rc = recover_one(rootfd, tmpfd, dir, de->d_name, moved_r, err_r);
 	}

@@ -66,6 +66,22 @@ count_files(const char *dir)
 	return n;
 }
 
+/* Writers' markers in the Maildir `dir` ("mailmill-unsynced.*"). */
+static int
+count_markers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "mailmill-unsynced.", 18) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
 /* The one file in `dir`, its name in *name_r (g_free it). */
 static char *
 only_file(const char *dir, char **name_r)
@@ -187,7 +203,7 @@ static void
 test_deliver_byte_exact(void **unused)
 {
 	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL;
-	char *newdir, *tmpdir, *path, *name, *size, *marker;
+	char *newdir, *tmpdir, *path, *name, *size;
 	struct maildir *md;
 
 	assert_int_equal(maildir_open(dir, "host:1", &md, &err), 0);
@@ -200,8 +216,7 @@ test_deliver_byte_exact(void **unused)
 	 * marker is in the root until it closes. */
 	assert_int_equal(count_files(newdir), 1);
 	assert_int_equal(count_files(tmpdir), 0);
-	marker = g_strdup_printf("%s/mailmill-unsynced.%ld", dir, (long)getpid());
-	assert_int_equal(access(marker, F_OK), 0);
+	assert_int_equal(count_markers(dir), 1);
 	assert_int_equal(maildir_commit(md, &err), 0);
 	assert_int_equal(maildir_pending(md), 0);
 	assert_int_equal(count_files(tmpdir), 0);
@@ -212,8 +227,7 @@ test_deliver_byte_exact(void **unused)
 	assert_non_null(strstr(name, digest));
 	maildir_close(&md);
 	assert_null(md);
-	assert_int_equal(access(marker, F_OK), -1);
-	g_free(marker);
+	assert_int_equal(count_markers(dir), 0);
 	g_free(size);
 	g_free(name);
 	g_free(path);
@@ -378,7 +392,7 @@ static void
 test_crash_before_commit(void **unused)
 {
 	char da[ARCHIVE_DIGEST_LEN + 1], db[ARCHIVE_DIGEST_LEN + 1], dc[ARCHIVE_DIGEST_LEN + 1];
-	char *dir = fresh_dir(), *err = NULL, *marker, *pb, *pc, *moved, *tmpdir, *newdir;
+	char *dir = fresh_dir(), *err = NULL, *pb, *pc, *moved, *tmpdir, *newdir;
 	struct maildir *md;
 	int status;
 	pid_t pid;
@@ -400,8 +414,7 @@ test_crash_before_commit(void **unused)
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	marker = g_strdup_printf("%s/mailmill-unsynced.%ld", dir, (long)pid);
-	assert_int_equal(access(marker, F_OK), 0);
+	assert_int_equal(count_markers(dir), 1);
 	/* What a power loss can leave: b's data never written, c likewise
 	 * after a reader moved it to cur/. */
 	assert_non_null(pb = file_with(dir, "new", db));
@@ -413,7 +426,7 @@ test_crash_before_commit(void **unused)
 
 	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
 	assert_int_equal(maildir_recovered(md), 2);
-	assert_int_equal(access(marker, F_OK), -1);
+	assert_int_equal(count_markers(dir), 0);
 	tmpdir = g_build_filename(dir, "tmp", NULL);
 	newdir = g_build_filename(dir, "new", NULL);
 	assert_int_equal(count_files(tmpdir), 2);
@@ -432,7 +445,6 @@ test_crash_before_commit(void **unused)
 	g_free(pb);
 	g_free(pc);
 	g_free(moved);
-	g_free(marker);
 	g_free(tmpdir);
 	g_free(newdir);
 	g_free(dir);
@@ -509,6 +521,33 @@ test_stage_failure_cleanup(void **unused)
 	assert_int_equal(maildir_commit(md, &err), 0);
 	maildir_close(&md);
 	g_free(tmpdir);
+	g_free(dir);
+}
+
+/* Two writers on one Maildir in one process (a --once run whose accounts
+ * archive into the same place): each has its own marker. */
+static void
+test_two_writers(void **unused)
+{
+	char d1[ARCHIVE_DIGEST_LEN + 1], d2[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir();
+	char *err = NULL, *newdir;
+	struct maildir *a, *b;
+
+	archive_digest("one", "1", d1);
+	archive_digest("two", "1", d2);
+	assert_int_equal(maildir_open(dir, "h", &a, &err), 0);
+	assert_int_equal(maildir_open(dir, "h", &b, &err), 0);
+	assert_int_equal(maildir_stage(a, d1, "one\n", 4, &err), 0);
+	assert_int_equal(maildir_commit(a, &err), 0);
+	assert_int_equal(maildir_stage(b, d2, "two\n", 4, &err), 0);
+	assert_int_equal(maildir_commit(b, &err), 0);
+	assert_int_equal(count_markers(dir), 2);
+	maildir_close(&a);
+	maildir_close(&b);
+	assert_int_equal(count_markers(dir), 0);
+	newdir = g_build_filename(dir, "new", NULL);
+	assert_int_equal(count_files(newdir), 2);
+	g_free(newdir);
 	g_free(dir);
 }
 
@@ -1045,6 +1084,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_after_crash),
 		cmocka_unit_test(test_crash_before_commit),
 		cmocka_unit_test(test_recover_live_and_torn),
+		cmocka_unit_test(test_two_writers),
 		cmocka_unit_test(test_stale_tmp_cleanup),
 		cmocka_unit_test(test_stage_failure_cleanup),
 		cmocka_unit_test(test_move_failure_cleanup),
