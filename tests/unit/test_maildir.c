@@ -51,8 +51,10 @@ fresh_dir(void)
 	return g_strdup_printf("%s/t%d", topdir, ++subdir_seq);
 }
 
+/* Entries of `dir` whose name starts with `prefix`, or (NULL) that do not
+ * start with '.'. */
 static int
-count_files(const char *dir)
+count_matching(const char *dir, const char *prefix)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -60,26 +62,24 @@ count_files(const char *dir)
 
 	assert_non_null(d);
 	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
+		if (prefix != NULL ? strncmp(de->d_name, prefix, strlen(prefix)) == 0
+				   : de->d_name[0] != '.')
 			n++;
 	closedir(d);
 	return n;
 }
 
-/* Writers' markers in the Maildir `dir` ("mailmill-unsynced.*"). */
+static int
+count_files(const char *dir)
+{
+	return count_matching(dir, NULL);
+}
+
+/* Writers' markers in the Maildir `dir`. */
 static int
 count_markers(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, "mailmill-unsynced.", 18) == 0)
-			n++;
-	closedir(d);
-	return n;
+	return count_matching(dir, "mailmill-unsynced.");
 }
 
 /* The one file in `dir`, its name in *name_r (g_free it). */
