@@ -169,8 +169,10 @@ recover_one(int rootfd, int tmpfd, const char *dir, const char *name, size_t *mo
 	int fd = openat(rootfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = -1;
 
 	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0; /* another run recovered it meanwhile */
+		/* Gone: another run recovered it meanwhile.  A symbolic link:
+		 * not a marker (ours are files), and not one to follow. */
+		if (errno == ENOENT || errno == ELOOP)
+			return 0;
 		archive_seterr(err_r, "open %s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}

@@ -456,7 +456,7 @@ static void
 test_recover_live_and_torn(void **unused)
 {
 	char dx[ARCHIVE_DIGEST_LEN + 1], dy[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir();
-	char *err = NULL, *px, *torn, *py, *name;
+	char *err = NULL, *px, *torn, *py, *name, *lnk;
 	struct timeval tv = { 1700000000, 5 };
 	struct maildir *md, *md2;
 	FILE *f;
@@ -470,6 +470,10 @@ test_recover_live_and_torn(void **unused)
 	torn = g_strdup_printf("%s/mailmill-unsynced.999999", dir);
 	assert_non_null(f = fopen(torn, "w"));
 	fclose(f);
+	/* Not a marker of ours, and not followed: it neither fails the open
+	 * nor goes. */
+	lnk = g_strdup_printf("%s/mailmill-unsynced.999998.1", dir);
+	assert_int_equal(symlink("/etc/passwd", lnk), 0);
 	name = maildir_name(&tv, 999999, dy, "elsewhere", MESSAGE_LEN);
 	py = g_strdup_printf("%s/new/%s", dir, name);
 	assert_non_null(f = fopen(py, "w"));
@@ -478,6 +482,7 @@ test_recover_live_and_torn(void **unused)
 	assert_int_equal(maildir_open(dir, "h", &md2, &err), 0);
 	assert_int_equal(maildir_recovered(md2), 1);
 	assert_int_equal(access(torn, F_OK), -1);
+	assert_int_equal(faccessat(AT_FDCWD, lnk, F_OK, AT_SYMLINK_NOFOLLOW), 0);
 	assert_int_equal(access(py, F_OK), -1);
 	assert_int_equal(access(px, F_OK), 0);
 	assert_int_equal(maildir_stage(md2, dx, message, MESSAGE_LEN, &err), 1);
@@ -488,6 +493,7 @@ test_recover_live_and_torn(void **unused)
 	g_free(px);
 	g_free(py);
 	g_free(torn);
+	g_free(lnk);
 	g_free(dir);
 }
 
