@@ -664,12 +664,15 @@ maildir_dir(const struct maildir *md)
 	return md->dir;
 }
 
+/* fsync dir/name: 0; 1 if it is no longer there; -1 and why. */
 static int
 fsync_at(int dirfd, const char *dir, const char *name, char **err_r)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
+		if (errno == ENOENT)
+			return 1; /* a reader moved it on (to cur/): the caller flushes all */
 		archive_seterr(err_r, "open %s/%s: %s", dir, name, strerror(errno));
 		return -1;
 	}
@@ -764,22 +767,28 @@ maildir_commit(struct maildir *md, char **err_r)
 	pthread_mutex_lock(&md->lock);
 	md->unflushed = 0; /* this flush covers them */
 	pthread_mutex_unlock(&md->lock);
+	/* A few files are flushed one by one; a file a reader has already
+	 * moved out of new/ (the files are visible before the commit) is
+	 * covered by flushing the whole file system instead. */
+	for (guint i = 0; i < n && n < MAILDIR_SYNCFS_MIN; i++) {
+		int r = fsync_at(md->newfd, md->new,
+				 ((struct maildir_staged *)g_ptr_array_index(md->staged, i))->name,
+				 err_r);
+
+		if (r < 0)
+			goto fail;
+		if (r > 0)
+			n = MAILDIR_SYNCFS_MIN;
+	}
 	if (n >= MAILDIR_SYNCFS_MIN) {
 		/* Data and directory entries alike: one journal commit. */
 		if (syncfs(md->newfd) < 0) {
 			archive_seterr(err_r, "syncfs %s: %s", md->dir, strerror(errno));
 			goto fail;
 		}
-	} else {
-		for (guint i = 0; i < n; i++)
-			if (fsync_at(md->newfd, md->new,
-				     ((struct maildir_staged *)g_ptr_array_index(md->staged, i))->name,
-				     err_r) < 0)
-				goto fail;
-		if (fsync(md->newfd) < 0) {
-			archive_seterr(err_r, "fsync %s: %s", md->new, strerror(errno));
-			goto fail;
-		}
+	} else if (fsync(md->newfd) < 0) {
+		archive_seterr(err_r, "fsync %s: %s", md->new, strerror(errno));
+		goto fail;
 	}
 	g_ptr_array_set_size(md->staged, 0);
 	return 0;

@@ -166,9 +166,11 @@ recover_one(int rootfd, int tmpfd, const char *dir, const char *name, size_t *mo
 	char host[MARK_HOST_MAX + 2], *nl;
 	long pid = strtol(name + strlen(MARK_PREFIX), NULL, 10);
 	ssize_t n;
-	int fd = openat(rootfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+	int fd, rc = -1;
 
-	if (fd < 0) {
+	if (pid <= 0)
+		return 0; /* no writer's: ours carry a real pid */
+	if ((fd = openat(rootfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		/* Gone: another run recovered it meanwhile.  A symbolic link:
 		 * not a marker (ours are files), and not one to follow. */
 		if (errno == ENOENT || errno == ELOOP)
@@ -188,7 +190,7 @@ recover_one(int rootfd, int tmpfd, const char *dir, const char *name, size_t *mo
 		*nl = '\0';
 	else
 		host[0] = '\0';
-	if (pid <= 0 || recover_dir(rootfd, tmpfd, dir, "new", pid, host, moved, err_r) < 0 ||
+	if (recover_dir(rootfd, tmpfd, dir, "new", pid, host, moved, err_r) < 0 ||
 	    recover_dir(rootfd, tmpfd, dir, "cur", pid, host, moved, err_r) < 0)
 		goto out;
 	if (syncfs(rootfd) < 0) {

@@ -451,12 +451,13 @@ test_crash_before_commit(void **unused)
 }
 
 /* A live writer's marker and files are not touched; a torn marker (no
- * host: the crash cut it) has its pid's files checked whatever the host. */
+ * host: the crash cut it) has its pid's files checked whatever the host;
+ * names no writer makes (a link, pid 0) are skipped, not an error. */
 static void
 test_recover_live_and_torn(void **unused)
 {
 	char dx[ARCHIVE_DIGEST_LEN + 1], dy[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir();
-	char *err = NULL, *px, *torn, *py, *name, *lnk;
+	char *err = NULL, *px, *torn, *py, *name, *lnk, *zero;
 	struct timeval tv = { 1700000000, 5 };
 	struct maildir *md, *md2;
 	FILE *f;
@@ -474,6 +475,9 @@ test_recover_live_and_torn(void **unused)
 	 * nor goes. */
 	lnk = g_strdup_printf("%s/mailmill-unsynced.999998.1", dir);
 	assert_int_equal(symlink("/etc/passwd", lnk), 0);
+	zero = g_strdup_printf("%s/mailmill-unsynced.0", dir); /* no writer has pid 0 */
+	assert_non_null(f = fopen(zero, "w"));
+	fclose(f);
 	name = maildir_name(&tv, 999999, dy, "elsewhere", MESSAGE_LEN);
 	py = g_strdup_printf("%s/new/%s", dir, name);
 	assert_non_null(f = fopen(py, "w"));
@@ -483,6 +487,7 @@ test_recover_live_and_torn(void **unused)
 	assert_int_equal(maildir_recovered(md2), 1);
 	assert_int_equal(access(torn, F_OK), -1);
 	assert_int_equal(faccessat(AT_FDCWD, lnk, F_OK, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(access(zero, F_OK), 0);
 	assert_int_equal(access(py, F_OK), -1);
 	assert_int_equal(access(px, F_OK), 0);
 	assert_int_equal(maildir_stage(md2, dx, message, MESSAGE_LEN, &err), 1);
@@ -494,6 +499,7 @@ test_recover_live_and_torn(void **unused)
 	g_free(py);
 	g_free(torn);
 	g_free(lnk);
+	g_free(zero);
 	g_free(dir);
 }
 
@@ -554,6 +560,34 @@ test_two_writers(void **unused)
 	newdir = g_build_filename(dir, "new", NULL);
 	assert_int_equal(count_files(newdir), 2);
 	g_free(newdir);
+	g_free(dir);
+}
+
+/* The files are in new/ before the commit, so a reader may move one to
+ * cur/ first: the commit (one file: the per-file fsync path) still makes
+ * it durable and succeeds. */
+static void
+test_reader_moves_before_commit(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL, *path, *moved;
+	char *curdir;
+	struct maildir *md;
+
+	archive_digest("acct", "r", digest);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
+	assert_non_null(path = file_with(dir, "new", digest));
+	moved = g_strdup_printf("%s/cur/%s:2,S", dir, strrchr(path, '/') + 1);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	maildir_close(&md);
+	assert_int_equal(count_markers(dir), 0);
+	curdir = g_build_filename(dir, "cur", NULL);
+	assert_int_equal(count_files(curdir), 1);
+	assert_file_is(moved, message, MESSAGE_LEN);
+	g_free(curdir);
+	g_free(moved);
+	g_free(path);
 	g_free(dir);
 }
 
@@ -1091,6 +1125,7 @@ main(void)
 		cmocka_unit_test(test_crash_before_commit),
 		cmocka_unit_test(test_recover_live_and_torn),
 		cmocka_unit_test(test_two_writers),
+		cmocka_unit_test(test_reader_moves_before_commit),
 		cmocka_unit_test(test_stale_tmp_cleanup),
 		cmocka_unit_test(test_stage_failure_cleanup),
 		cmocka_unit_test(test_move_failure_cleanup),
