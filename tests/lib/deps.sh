@@ -5,13 +5,15 @@
 # missing.  Needs root (or nothing to do).  A temporary /usr/sbin/policy-rc.d
 # keeps apt from starting a system Dovecot on ports 110/995: the tests start
 # their own private one.  (python3-aiosmtpd: the SMTP capture server of the
-# outgoing-mail tests; libcurl4-openssl-dev: the ticket plugin's webhook.)
+# outgoing-mail tests; libcurl4-openssl-dev: the ticket plugin's webhook and
+# the OAuth token endpoint; libjson-glib-dev: token endpoint answers; postfix:
+# the real relay of the mail-loop and OAuth SMTP tests.)
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
 dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3
-libcurl4-openssl-dev"
+libcurl4-openssl-dev libjson-glib-dev postfix"
 
 missing=
 for p in $PACKAGES; do
@@ -51,6 +53,11 @@ case " $missing " in
 	if [ -s /run/dovecot/master.pid ]; then
 		/usr/sbin/dovecot stop >/dev/null 2>&1 || true
 	fi
+	;;
+esac
+case " $missing " in
+*" postfix "*)
+	postfix status >/dev/null 2>&1 && postfix stop >/dev/null 2>&1
 	;;
 esac
 exit 0
