@@ -13,11 +13,11 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/smtp.sh"
 . "$(dirname "$0")/../lib/postfix.sh"
+command -v postfix >/dev/null || { echo "1..0 # SKIP postfix not installed"; exit 0; }
 mm_setup
 trap 'pf_stop_all; mm_cleanup' EXIT
 plan 14
 
-command -v postfix >/dev/null || { echo "1..0 # SKIP postfix not installed"; exit 0; }
 env_start srv --users "user1 user2"
 printf '%s\n' "a@example.org user1" "b@example.org user2" >"$T/pf.map"
 pf_start "$T/pf" "$T/pf.map"
