@@ -9,16 +9,17 @@
 # kill -9 after the verdict commit before the flush (sent once after restart),
 # and a relay (tests/lib/badserver.py) that stores the message and then
 # closes, goes silent or resets after the final dot (RFC 1047): the row stays
-# queued, counted, and the same bytes reach a good relay once on --flush.
+# queued, counted, and the same bytes reach a good relay once on --flush;
+# and a connection lost at DATA after RCPT's 250 leaves the row queued too.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/smtp.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
 mm_setup
 trap 'smtp_stop_all; bs_cleanup' EXIT
-plan 64
+plan 68
 
-env_start srv --users "user1 user2 user3 user4 user5 user6 dot1 dot2 dot3"
+env_start srv --users "user1 user2 user3 user4 user5 user6 dot1 dot2 dot3 dot4"
 M=$T/msgs
 mkdir -p "$M"
 mkmsg() { # FILE SUBJECT
@@ -179,3 +180,20 @@ accepted() {
 dot_case dot-close close dot1
 dot_case dot-silent hang dot2
 dot_case dot-reset reset dot3
+
+# --- lost before the dot: RCPT answered 250, then the connection closes at
+# DATA.  Nothing was delivered: queued (not "sent" on the RCPT's word), and
+# not an RFC 1047 case either.
+env_user dot4
+mkmsg "$M/dot-before.eml" dot-before
+env_seed_files "$M/dot-before.eml"
+bs_start dot-before '{"mode":"smtp","rules":[{"match":"^DATA","reply":"","then":"close"}]}'
+FWD_SMTP="smtp = { host = \"127.0.0.1\"; port = $BS_PORT; tls = \"none\"; helo = \"mailmill.test\"; timeout = \"2s\"; };" \
+	fwd_conf "$T/dot-before.conf" "$T/st-dot-before" none a@example.net
+mm dot-before -c "$T/dot-before.conf" --once
+bs_stop
+rc_is "lost at DATA: the run exits 75" 75
+is "lost at DATA: the relay has nothing" "$(accepted)" 0
+is "lost at DATA: still queued, one attempt, not counted unknown" \
+	"$(outbox_rows "$T/st-dot-before" "state = 0 AND attempts = 1 AND unknown_outcomes = 0")" 1
+check "lost at DATA: no RFC 1047 line (nothing went past the dot)" sh -c "! grep -q 'RFC 1047' '$MM_ERR'"
