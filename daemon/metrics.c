@@ -247,6 +247,7 @@ metrics_render(metrics *m, store *st)
 
 	if (st != NULL) {
 		metrics_outbox o = { { 0, 0, 0 }, 0 };
+		long long unknown = 0;
 		GHashTable *q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 		char *err = NULL;
 
@@ -277,6 +278,15 @@ metrics_render(metrics *m, store *st)
 				"mailmill_outbox_retried_messages %llu\n",
 				o.n[OUTBOX_QUEUED], o.n[OUTBOX_SENT], o.n[OUTBOX_DEAD], o.retried);
 		}
+		free(err);
+		err = NULL;
+		if (store_counter_get(st, STORE_COUNTER_UNKNOWN, &unknown, &err) == 0)
+			g_string_append_printf(out,
+				"# HELP mailmill_outbox_unknown_outcome_total Outbox sends whose end"
+				" of data went unanswered (connection lost, reset or timed out after"
+				" the final dot): retried, the relay may deliver them twice (RFC 1047).\n"
+				"# TYPE mailmill_outbox_unknown_outcome_total counter\n"
+				"mailmill_outbox_unknown_outcome_total %lld\n", unknown);
 		free(err);
 	}
 	return out;

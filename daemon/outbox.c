@@ -112,6 +112,42 @@ outbox_temp(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts, co
 }
 
 /*
+ * The connection was lost, reset or timed out after the final dot: the relay
+ * may have stored the message or not (RFC 1047).  The row stays queued with
+ * the same stored bytes, hence the same Message-ID; the relay may deliver it
+ * twice, which is counted (store_outbox_unknown) and said, never lost.  The
+ * count and the retry mark commit together.
+ */
+static void
+outbox_unknown(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts,
+	       const char *error, const char *outcomes, long long now, outbox_stats *stats)
+{
+	const char *mid = it->message_id != NULL ? it->message_id : "";
+	char *err = NULL;
+	int tx = store_begin(st, &err) == 0;
+
+	if (now - it->created >= m->max_queue_time_s)
+		log_warn("outbox: #%lld <%s> to %s: outcome unknown after end of data; not retried"
+			 " (max_queue_time), the relay may have delivered it (RFC 1047)", it->id,
+			 mid, rcpts);
+	else
+		log_warn("outbox: #%lld <%s> to %s: outcome unknown after end of data; will retry,"
+			 " the relay may deliver it twice (RFC 1047)", it->id, mid, rcpts);
+	stats->unknown++;
+	if (store_outbox_unknown(st, it->id, &err) < 0) {
+		log_error("outbox: #%lld: cannot count the unknown outcome: %s", it->id, err);
+		free(err);
+		err = NULL;
+	}
+	outbox_temp(m, st, it, rcpts, error, outcomes, now, stats, 0);
+	if (tx && store_commit(st, &err) < 0) {
+		log_error("outbox: #%lld: cannot record the unknown outcome: %s", it->id, err);
+		store_rollback(st);
+		free(err);
+	}
+}
+
+/*
  * Send one row and record what happened.  Returns 0, or -1 when the
  * session is no longer usable (the rest waits for the next flush).
  */
@@ -124,7 +160,7 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 	size_t n = g_strv_length(rcpts), i;
 	smtp_rcpt_result *res = g_new0(smtp_rcpt_result, n ? n : 1);
 	GString *outcomes = g_string_new(NULL), *left = g_string_new(NULL);
-	unsigned long sent = 0;
+	unsigned long sent = 0, unknown = 0;
 	long long now;
 	char *err = NULL, *e1, *serr = NULL;
 	smtp_status rc;
@@ -154,11 +190,15 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 			log_warn("outbox: #%lld <%s>: %s refused: %s", it->id,
 				 it->message_id != NULL ? it->message_id : "", rcpts[i], text);
 		} else {
+			unknown += rs == SMTP_EUNKNOWN;
 			g_string_append_printf(left, "%s%s", left->len ? "\n" : "", rcpts[i]);
 		}
 		g_free(text);
 	}
-	if (left->len > 0) {
+	if (unknown > 0) {
+		outbox_unknown(m, st, it, left->str, e1, outcomes->len ? outcomes->str : NULL, now,
+			       stats);
+	} else if (left->len > 0) {
 		outbox_temp(m, st, it, left->str, e1, outcomes->len ? outcomes->str : NULL, now,
 			    stats, 0);
 	} else if (sent > 0) {
@@ -358,8 +398,8 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 		err = NULL;
 		ret = -1;
 	}
-	log_info("outbox: %lu due, %lu sent, %lu deferred, %lu dead", stats->due, stats->sent,
-		 stats->retried, stats->dead);
+	log_info("outbox: %lu due, %lu sent, %lu deferred, %lu dead, %lu outcome(s) unknown",
+		 stats->due, stats->sent, stats->retried, stats->dead, stats->unknown);
 prune:
 	if (store_outbox_prune(st, now - OUTBOX_KEEP_SENT, &err) < 0) {
 		log_warn("outbox: cannot prune sent mail: %s", err);
@@ -403,6 +443,9 @@ outbox_show_row(void *arg, const store_outbox_row *row)
 		row->message_id != NULL ? row->message_id : "");
 	if (row->last_error != NULL && row->last_error[0] != '\0')
 		fprintf(a->f, "    reason: %s\n", row->last_error);
+	if (row->unknown_outcomes > 0)
+		fprintf(a->f, "    outcome unknown after end of data %d time(s): the relay may"
+			" deliver it twice (RFC 1047)\n", row->unknown_outcomes);
 	if (row->outcomes != NULL && row->outcomes[0] != '\0') {
 		gchar **lines = g_strsplit(row->outcomes, "\n", -1);
 

@@ -6,8 +6,11 @@
  * relay over one connection per flush.  Per row and per recipient:
  *   2xx                      sent (the refused ones recorded)
  *   4xx, timeout, lost conn. retried with back-off until max_queue_time,
- *                            then dead; after a loss past the final dot the
- *                            same stored bytes (the same Message-ID) go again
+ *                            then dead; after a loss past the final dot
+ *                            (outcome unknown: the relay may or may not have
+ *                            it, RFC 1047) every recipient it took stays
+ *                            queued, counted, and the same stored bytes (the
+ *                            same Message-ID) go again
  *   5xx                      dead at once with the server's reply
  * A relay that cannot be reached, refuses TLS or the login sends nothing;
  * the rows wait (an attempt counted) for the next flush.
@@ -18,6 +21,7 @@
 
 typedef struct outbox_stats {
 	unsigned long due, sent, retried, dead, refused_rcpts;
+	unsigned long unknown;  /* rows whose end of data went unanswered (RFC 1047) */
 } outbox_stats;
 
 /*

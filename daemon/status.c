@@ -90,6 +90,7 @@ status_print(const cfg *c, FILE *out)
 	long holder = statelock_holder(c->state_dir);
 	store *st = NULL;
 	char *err = NULL;
+	long long unknown = 0;
 	size_t k;
 
 	if (holder > 0)
@@ -115,11 +116,15 @@ status_print(const cfg *c, FILE *out)
 		if (sc.quarantined == 0)
 			fprintf(out, "  quarantined: none\n");
 	}
-	if (store_outbox_list(st, 7u, status_outbox, &sc, &err) < 0)
+	if (store_outbox_list(st, 7u, status_outbox, &sc, &err) < 0 ||
+	    store_counter_get(st, STORE_COUNTER_UNKNOWN, &unknown, &err) < 0)
 		goto fail;
 	fprintf(out, "\noutbox: %lu queued, %lu sent, %lu dead%s\n", sc.outbox[OUTBOX_QUEUED],
 		sc.outbox[OUTBOX_SENT], sc.outbox[OUTBOX_DEAD],
 		sc.outbox[OUTBOX_QUEUED] + sc.outbox[OUTBOX_DEAD] > 0 ? " (details: mailmilld --outbox)" : "");
+	if (unknown > 0)
+		fprintf(out, "  outcome unknown after end of data: %lld time(s) so far (RFC 1047:"
+			" the relay may have delivered those messages twice)\n", unknown);
 	store_close(&st);
 	return sc.bad ? EX_TEMPFAIL : EX_OK;
 fail:

@@ -112,6 +112,14 @@ static const char *const store_migrations[] = {
 	 * answering 10 000 senders spent a third of its time there). */
 	"CREATE INDEX kv_expiry ON kv (account, stage, expires_at);"
 	"CREATE INDEX kv_ns_expiry ON kv_ns (ns, expires_at);",
+	/* 5 -> 6: outcomes unknown after the end of data (RFC 1047: the relay
+	 * may have the message and deliver it twice), per row and in total;
+	 * the total is a counter that outlives pruned rows */
+	"ALTER TABLE outbox ADD COLUMN unknown_outcomes INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE counters ("
+	"  name  TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL"
+	") WITHOUT ROWID;",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
@@ -919,9 +927,9 @@ store_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t
 }
 
 #define STORE_OUTBOX_COLS "id, account, uid, stage, env_from, rcpts, message_id, flags, state," \
-	" attempts, next_attempt, created, updated, last_error, outcomes"
+	" attempts, next_attempt, created, updated, last_error, outcomes, unknown_outcomes"
 
-/* Fill row from columns 0..14 of STORE_OUTBOX_COLS; -1 if the state is bad. */
+/* Fill row from columns 0..15 of STORE_OUTBOX_COLS; -1 if the state is bad. */
 static int
 store_outbox_fill(sqlite3_stmt *q, store_outbox_row *row)
 {
@@ -945,6 +953,7 @@ store_outbox_fill(sqlite3_stmt *q, store_outbox_row *row)
 	row->updated = sqlite3_column_int64(q, 12);
 	row->last_error = store_col(q, 13);
 	row->outcomes = store_col(q, 14);
+	row->unknown_outcomes = sqlite3_column_int(q, 15);
 	return row->account != NULL ? 0 : -1;
 }
 
@@ -976,8 +985,8 @@ store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char *
 		return -1;
 	}
 	/* A zero-length blob is NULL to SQLite: an empty message, not a missing one. */
-	row.message = sqlite3_column_blob(q, 15);
-	row.len = (size_t)sqlite3_column_bytes(q, 15);
+	row.message = sqlite3_column_blob(q, 16);
+	row.len = (size_t)sqlite3_column_bytes(q, 16);
 	if (row.message == NULL)
 		row.message = "";
 	fn(arg, &row);
@@ -1006,7 +1015,7 @@ store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char
 		}
 		if (!(mask & (1U << row.state)))
 			continue;
-		row.len = (size_t)sqlite3_column_int64(q, 15);
+		row.len = (size_t)sqlite3_column_int64(q, 16);
 		if (fn(arg, &row) != 0) {
 			rc = SQLITE_DONE;
 			break;
@@ -1082,6 +1091,56 @@ store_outbox_dead(store *st, long long id, const char *error, const char *outcom
 		  char **err_r)
 {
 	return store_outbox_update(st, id, OUTBOX_DEAD, NULL, now, error, outcomes, now, 1, err_r);
+}
+
+int
+store_outbox_unknown(store *st, long long id, char **err_r)
+{
+	sqlite3_stmt *q;
+	int own, ok;
+
+	if (st->readonly)
+		return 0;
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	q = store_prep(st, "UPDATE outbox SET unknown_outcomes = unknown_outcomes + 1"
+		       " WHERE id = ?1", err_r);
+	ok = q != NULL && store_run(st, q, sqlite3_bind_int64(q, 1, (sqlite3_int64)id) == SQLITE_OK,
+				    err_r, "outbox unknown") == 0;
+	if (ok && sqlite3_changes(st->db) != 1) {
+		store_errf(err_r, "%s: no outbox row %lld", st->path, id);
+		ok = 0;
+	}
+	if (ok) {
+		q = store_prep(st, "INSERT INTO counters (name, value) VALUES (?1, 1)"
+			       " ON CONFLICT (name) DO UPDATE SET value = value + 1", err_r);
+		ok = q != NULL && store_run(st, q, sqlite3_bind_text(q, 1, STORE_COUNTER_UNKNOWN, -1,
+								     SQLITE_STATIC) == SQLITE_OK,
+					    err_r, "counter") == 0;
+	}
+	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_counter_get(store *st, const char *name, long long *value_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	*value_r = 0;
+	if (st->db == NULL)
+		return 0;
+	q = store_prep(st, "SELECT value FROM counters WHERE name = ?1", err_r);
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC) == SQLITE_OK ? sqlite3_step(q) :
+	     SQLITE_MISUSE;
+	if (rc == SQLITE_ROW)
+		*value_r = sqlite3_column_int64(q, 0);
+	else if (rc != SQLITE_DONE)
+		store_fail(st, err_r, "counter");
+	store_release(st, q);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

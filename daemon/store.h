@@ -114,6 +114,7 @@ typedef struct store_outbox_row {
 	int attempts;
 	long long next_attempt, created, updated;
 	const char *last_error, *outcomes;   /* may be NULL */
+	int unknown_outcomes;                /* attempts whose end of data went unanswered */
 } store_outbox_row;
 
 /* Every pointer in row is borrowed for the call; return non-zero to stop. */
@@ -139,6 +140,13 @@ int store_outbox_retry(store *st, long long id, const char *rcpts, long long nex
 		       const char *error, const char *outcomes, long long now, char **err_r);
 int store_outbox_dead(store *st, long long id, const char *error, const char *outcomes,
 		      long long now, char **err_r);
+/* The connection was lost or timed out after the final dot of row id (RFC
+ * 1047: the relay may deliver it twice): counts it on the row and in the
+ * counter STORE_COUNTER_UNKNOWN.  Joins the caller's transaction. */
+#define STORE_COUNTER_UNKNOWN "outbox_unknown_outcome"
+int store_outbox_unknown(store *st, long long id, char **err_r);
+/* A counter's value (0 if it never counted); -1 on error. */
+int store_counter_get(store *st, const char *name, long long *value_r, char **err_r);
 /* Forget sent rows last updated before `before`. */
 int store_outbox_prune(store *st, long long before, char **err_r);
 

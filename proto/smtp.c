@@ -887,6 +887,26 @@ result_set(smtp_rcpt_result *r, smtp_status st, const smtp_reply *rep)
 	r->text = strdup(rep->text != NULL ? rep->text : "");
 }
 
+/*
+ * A failed transaction delivered to nobody: a RCPT's 250 said the server
+ * would take the message, not that it did (only the reply to the end of data
+ * does), so no recipient may stay SMTP_OK.  After the final dot st is
+ * SMTP_EUNKNOWN (RFC 1047): the caller must send the same bytes again.
+ */
+static void
+results_undelivered(smtp_rcpt_result *results, size_t n, smtp_status st)
+{
+	size_t i;
+
+	for (i = 0; results != NULL && i < n; i++) {
+		if (results[i].status != SMTP_OK)
+			continue;
+		free(results[i].text);
+		memset(&results[i], 0, sizeof(results[i]));
+		results[i].status = st;
+	}
+}
+
 static smtp_status
 class_status(int code)
 {
@@ -1154,6 +1174,8 @@ smtp_sendmail(smtp_session *s, const char *from, const char *const *rcpts, size_
 	else if (st != SMTP_OK)
 		st = fail_reply(s, st, err_r, "SMTP: message refused at end of data");
 out:
+	if (st != SMTP_OK)
+		results_undelivered(results, nrcpts, st);
 	smtp_reply_clear(&mail_reply);
 	smtp_reply_clear(&refusal);
 	smtp_reply_clear(&data_reply);

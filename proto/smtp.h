@@ -150,7 +150,11 @@ void smtp_results_clear(smtp_rcpt_result *results, size_t n);
  * MAIL.  With PIPELINING, MAIL, the RCPTs and DATA go in one write (RFC 2920).
  *
  * results (NULL or nrcpts entries, cleared first; smtp_results_clear after)
- * get one result per recipient.  Return: SMTP_OK if the server took the
+ * get one result per recipient.  A result is SMTP_OK only when the call
+ * returns SMTP_OK (a RCPT's 250 alone is not delivery): when the call fails,
+ * the recipients the server had taken at RCPT get the call's status, with
+ * code 0 (SMTP_EUNKNOWN after the final dot, SMTP_EIO when the connection
+ * was lost before it).  Return: SMTP_OK if the server took the
  * message for at least one recipient (some may still be refused: look at
  * results, like smtplib's refused dict); SMTP_ETEMP / SMTP_EPERM when MAIL,
  * every RCPT, DATA or the end of data was refused (ETEMP when any refusal

@@ -4,7 +4,7 @@
 # Hostile SMTP servers (tests/lib/badserver.py in SMTP mode) against the SMTP
 # client library, driven by tests/lib/smtpsend: 4xx and 5xx at every step
 # (greeting, EHLO, STARTTLS, AUTH, MAIL, each RCPT, DATA, end of data), the
-# connection closed or stalled after the final dot (RFC 1047: the one window
+# connection closed, stalled or reset after the final dot (RFC 1047: the one window
 # where the client cannot know; reported as "unknown"), over-long and
 # malformed replies, slow drip.  Each: the right status, no crash, what the
 # server really accepted, within the 2 s deadlines plus slack.
@@ -13,8 +13,8 @@
 . "$(dirname "$0")/../lib/hostile.sh"
 hostile_setup
 SMTPSEND=$MM_BUILDDIR/tests/lib/smtpsend
-CASES=27
-plan $((CASES * 4))
+CASES=28
+plan $((CASES * 4 + 3))
 [ -x "$SMTPSEND" ] || { echo "Bail out! $SMTPSEND is not built"; exit 1; }
 
 C=$T/certs
@@ -98,3 +98,8 @@ scase eom-552 permanent 0 '{"rules":[{"match":"@eom","reply":"552 5.3.4 too big\
 # RFC 1047: taken by the server, but the client never hears so; "unknown".
 scase eom-lost unknown 1 '{"rules":[{"match":"@eom","reply":"","then":"close","commit":true}]}'
 scase eom-stall unknown 1 '{"rules":[{"match":"@eom","reply":"","then":"hang","commit":true}]}'
+scase eom-reset unknown 1 '{"rules":[{"match":"@eom","reply":"","then":"reset","commit":true}]}'
+# A RCPT's 250 is not delivery: after the dot each recipient is unknown too.
+for name in eom-lost eom-stall eom-reset; do
+	check "$name: the recipient is unknown, not sent" grep -q "^rcpt b@example.org: outcome unknown" "$T/$name.out"
+done

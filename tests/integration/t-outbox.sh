@@ -5,16 +5,21 @@
 # source of mail: redirect bytes and Resent-* headers, one of two recipients
 # refused (sent to the other, the refusal kept), 4xx then success on --flush,
 # 5xx dead-lettered with the reply shown by --outbox, STARTTLS required but
-# not offered and an untrusted certificate (nothing sent, still queued), and
-# kill -9 after the verdict commit before the flush (sent once after restart).
+# not offered and an untrusted certificate (nothing sent, still queued),
+# kill -9 after the verdict commit before the flush (sent once after restart),
+# and a relay (tests/lib/badserver.py) that stores the message and then
+# closes, goes silent or resets after the final dot (RFC 1047): the row stays
+# queued, counted, and the same bytes reach a good relay once on --flush;
+# and a connection lost at DATA after RCPT's 250 leaves the row queued too.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/smtp.sh"
+. "$(dirname "$0")/../lib/hostile.sh"
 mm_setup
-smtp_setup
-plan 28
+trap 'smtp_stop_all; bs_cleanup' EXIT
+plan 68
 
-env_start srv --users "user1 user2 user3 user4 user5 user6"
+env_start srv --users "user1 user2 user3 user4 user5 user6 dot1 dot2 dot3 dot4"
 M=$T/msgs
 mkdir -p "$M"
 mkmsg() { # FILE SUBJECT
@@ -26,7 +31,7 @@ fwd_conf() { # FILE STATE TLS [to...]
 	local f=$1 st=$2 tls=$3 to="" a
 	shift 3
 	for a in "$@"; do to="$to${to:+, }\"$a\""; done
-	C_STATE=$st C_TOP_EXTRA=$(smtp_conf_group "$tls") \
+	C_STATE=$st C_TOP_EXTRA=${FWD_SMTP:-$(smtp_conf_group "$tls")} \
 	C_STAGES="      { plugin = \"forward\"; to = [ $to ]; from = \"Fwd <fwd@example.org>\"; },
       { plugin = \"archive\"; path = \"$T/archive-$(basename "$st")\"; }" write_conf "$f"
 }
@@ -123,3 +128,72 @@ else
 	skip "crash: nothing sent before the crash" "built without --enable-crashpoints"
 	skip "crash: the mail is sent exactly once after restart" "built without --enable-crashpoints"
 fi
+
+# --- RFC 1047: the relay stores the first message, then after the final dot
+# closes, stays silent past the deadline (2 s timeout: 4 s for the end of
+# data), or resets.  The second message of the session is never tried.
+dot_case() { # NAME THEN USER
+	local name=$1 then=$2 st=$T/st-$1 mid db
+	env_user "$3"
+	mkmsg "$M/$name-a.eml" "$name-a"
+	mkmsg "$M/$name-b.eml" "$name-b"
+	env_seed_files "$M/$name-a.eml" "$M/$name-b.eml"
+	bs_start "$name" "{\"mode\":\"smtp\",\"rules\":[{\"match\":\"@eom\",\"nth\":1,\"reply\":\"\",\"then\":\"$then\",\"commit\":true}]}"
+	FWD_SMTP="smtp = { host = \"127.0.0.1\"; port = $BS_PORT; tls = \"none\"; helo = \"mailmill.test\"; timeout = \"2s\"; };" \
+		fwd_conf "$T/$name-bad.conf" "$st" none a@example.net
+	mm "$name" -c "$T/$name-bad.conf" --once
+	bs_stop
+	rc_is "$name: the run exits 75 (outcome unknown)" 75
+	check "$name: logged as RFC 1047, to be retried" grep -q \
+		"outcome unknown after end of data; will retry, the relay may deliver it twice (RFC 1047)" "$MM_ERR"
+	"$PY" -c 'import base64,json,sys; r=json.load(open(sys.argv[1]))["accepted"]
+sys.stdout.buffer.write(base64.b64decode(r[0]["data"]) if r else b"")' "$BS_REPORT" |
+		sed 's/\r$//' >"$T/$name.relayed"
+	is "$name: the bad relay stored it before the connection died" "$(accepted)" 1
+	db=$st/mailmill.db
+	mid=$(sqlite3 "$db" "SELECT message_id FROM outbox WHERE state = 0 AND unknown_outcomes = 1 AND attempts = 1")
+	check "$name: that row is still queued, counted unknown, with the Message-ID the relay got" \
+		grep -qF "<$mid>" "$T/$name.relayed"
+	is "$name: the session's other message is untouched, still queued" \
+		"$(outbox_rows "$st" "state = 0 AND attempts = 0 AND unknown_outcomes = 0")" 1
+	mm "$name-show" -c "$T/$name-bad.conf" --outbox
+	check "$name: --outbox says the outcome was unknown" \
+		grep -q "outcome unknown after end of data 1 time(s)" "$MM_OUT"
+	smtp_start "$name-good"
+	FWD_SMTP="smtp = { host = \"127.0.0.1\"; port = $SMTP_PORT; tls = \"none\"; helo = \"mailmill.test\"; };" \
+		fwd_conf "$T/$name-good.conf" "$st" none a@example.net
+	mm "$name-flush" -c "$T/$name-good.conf" --flush
+	rc_is "$name: --flush to a good relay exits 0" 0
+	is "$name: the good relay got both messages" "$(smtp_count)" 2
+	is "$name: the good relay got the same bytes as the bad one, exactly once" \
+		"$(for f in "$SMTP_OUT"/*.eml; do sed 's/\r$//' "$f" | cmp -s - "$T/$name.relayed" && echo x; done | wc -l)" 1
+	is "$name: both rows sent" "$(outbox_rows "$st" "state = 1")" 2
+	is "$name: the RFC 1047 counter says 1" \
+		"$(sqlite3 "$db" "SELECT value FROM counters WHERE name = 'outbox_unknown_outcome'")" 1
+	mm "$name-status" -c "$T/$name-good.conf" --status
+	check "$name: --status shows the count" \
+		grep -q "outcome unknown after end of data: 1 time(s)" "$MM_OUT"
+}
+accepted() {
+	"$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["accepted"]))' "$BS_REPORT"
+}
+dot_case dot-close close dot1
+dot_case dot-silent hang dot2
+dot_case dot-reset reset dot3
+
+# --- lost before the dot: RCPT answered 250, then the connection closes at
+# DATA.  Nothing was delivered: queued (not "sent" on the RCPT's word), and
+# not an RFC 1047 case either.
+env_user dot4
+mkmsg "$M/dot-before.eml" dot-before
+env_seed_files "$M/dot-before.eml"
+bs_start dot-before '{"mode":"smtp","rules":[{"match":"^DATA","reply":"","then":"close"}]}'
+FWD_SMTP="smtp = { host = \"127.0.0.1\"; port = $BS_PORT; tls = \"none\"; helo = \"mailmill.test\"; timeout = \"2s\"; };" \
+	fwd_conf "$T/dot-before.conf" "$T/st-dot-before" none a@example.net
+mm dot-before -c "$T/dot-before.conf" --once
+bs_stop
+rc_is "lost at DATA: the run exits 75" 75
+is "lost at DATA: the relay has nothing" "$(accepted)" 0
+is "lost at DATA: still queued, one attempt, not counted unknown" \
+	"$(outbox_rows "$T/st-dot-before" "state = 0 AND attempts = 1 AND unknown_outcomes = 0")" 1
+check "lost at DATA: no RFC 1047 line (nothing went past the dot)" sh -c "! grep -q 'RFC 1047' '$MM_ERR'"

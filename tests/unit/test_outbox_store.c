@@ -101,7 +101,7 @@ struct seen {
 	char *rcpts, *message, *outcomes, *last_error, *uid, *env_from;
 	size_t len;
 	outbox_state state;
-	int attempts;
+	int attempts, unknown;
 	long long next_attempt;
 };
 
@@ -144,6 +144,7 @@ seen_fn(void *arg, const store_outbox_row *row)
 	s->len = row->len;
 	s->state = row->state;
 	s->attempts = row->attempts;
+	s->unknown = row->unknown_outcomes;
 	s->next_attempt = row->next_attempt;
 	return 0;
 }
@@ -294,6 +295,48 @@ test_dead(void **state)
 	assert_string_equal(s.outcomes, "a@x 554 refused\n");
 	seen_clear(&s);
 	assert_int_equal(due_count(-1), 0);
+}
+
+/* RFC 1047 outcomes: counted on the row and in a total that outlives the
+ * row; a rolled-back count is no count (it commits with the retry mark). */
+static void
+test_unknown_counted(void **state)
+{
+	char *err = NULL;
+	struct seen s = { 0 };
+	long long id = add("u1", "a@x", "m\n", 100), total = -1;
+
+	ok_or_fail(store_counter_get(st, STORE_COUNTER_UNKNOWN, &total, &err), err, "counter");
+	assert_int_equal(total, 0);
+	ok_or_fail(store_begin(st, &err), err, "begin");
+	ok_or_fail(store_outbox_unknown(st, id, &err), err, "unknown");
+	ok_or_fail(store_outbox_retry(st, id, NULL, 200, "lost after the dot", NULL, 110, &err),
+		   err, "retry");
+	ok_or_fail(store_commit(st, &err), err, "commit");
+	ok_or_fail(store_begin(st, &err), err, "begin");
+	ok_or_fail(store_outbox_unknown(st, id, &err), err, "unknown");
+	store_rollback(st);
+	get(id, &s);
+	assert_int_equal(s.state, OUTBOX_QUEUED);
+	assert_int_equal(s.unknown, 1);
+	assert_int_equal(s.attempts, 1);
+	seen_clear(&s);
+	ok_or_fail(store_outbox_unknown(st, id, &err), err, "unknown");
+	ok_or_fail(store_counter_get(st, STORE_COUNTER_UNKNOWN, &total, &err), err, "counter");
+	assert_int_equal(total, 2);
+	/* the total stays when the sent row is pruned */
+	ok_or_fail(store_outbox_sent(st, id, "a@x sent: 250 ok\n", 300, &err), err, "sent");
+	ok_or_fail(store_outbox_prune(st, 301, &err), err, "prune");
+	assert_int_equal(store_outbox_get(st, id, seen_fn, &s, &err), 0);
+	ok_or_fail(store_counter_get(st, STORE_COUNTER_UNKNOWN, &total, &err), err, "counter");
+	assert_int_equal(total, 2);
+	/* no such row: an error, nothing counted */
+	assert_int_equal(store_outbox_unknown(st, id, &err), -1);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	ok_or_fail(store_counter_get(st, STORE_COUNTER_UNKNOWN, &total, &err), err, "counter");
+	assert_int_equal(total, 2);
 }
 
 struct listed {
@@ -463,6 +506,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_rows, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_then_sent, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_dead, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_unknown_counted, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_prune, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_due_order_and_max, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_kv, each_setup, each_teardown),

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -333,7 +335,9 @@ test_data_encoder(void **state)
  * Script steps: "C:line" the client must send exactly this line; "S:text"
  * the server sends text + CRLF (text may hold several CRLF-separated lines);
  * "D:data" the client sends message data that must equal data + ".\r\n";
- * "X" the server hangs up; "E" the client must send nothing more and close.
+ * "X" the server hangs up; "E" the client must send nothing more and close;
+ * "R" the server resets the connection (RST: SO_LINGER 0, TCP only); "H" the
+ * server answers nothing more and reads until the client leaves.
  */
 static void
 server_run(int fd, const char *const *script)
@@ -388,6 +392,17 @@ server_run(int fd, const char *const *script)
 			}
 		} else if (strcmp(st, "X") == 0) {
 			_exit(0);
+		} else if (strcmp(st, "R") == 0) {
+			struct linger lg = { 1, 0 };
+
+			if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
+				_exit(9);
+			fclose(in);
+			close(fd);
+			_exit(0);
+		} else if (strcmp(st, "H") == 0) {
+			while (fgets(line, sizeof(line), in) != NULL)
+				;
 		} else if (strcmp(st, "E") == 0) {
 			if (fgets(line, sizeof(line), in) != NULL) {
 				fprintf(stderr, "# server: expected EOF, got \"%s\"\n", line);
@@ -415,6 +430,42 @@ server_start(const char *const *script, int *fd_r)
 	}
 	close(sv[1]);
 	*fd_r = sv[0];
+	return pid;
+}
+
+/* The same over TCP on 127.0.0.1, where a reset (RST) can be scripted. */
+static pid_t
+server_start_tcp(const char *const *script, int *fd_r)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fd;
+	pid_t pid;
+
+	assert_true(lfd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int c = accept(lfd, NULL, NULL);
+
+		if (c < 0)
+			_exit(10);
+		close(lfd);
+		server_run(c, script);
+	}
+	close(lfd);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	*fd_r = fd;
 	return pid;
 }
 
@@ -811,11 +862,109 @@ test_lost_after_dot(void **state)
 	assert_non_null(strstr(err, "outcome unknown"));
 	free(err);
 	err = NULL;
+	/* the RCPT's 250 does not make it sent: only the end of data's would */
+	assert_int_equal(res[0].status, SMTP_EUNKNOWN);
 	assert_false(smtp_usable(s));
 	assert_true(smtp_status_is_temporary(SMTP_EUNKNOWN));
 	assert_int_equal(smtp_noop(s, &err), SMTP_EIO);
 	free(err);
 	smtp_results_clear(res, 1);
+	smtp_close(&s);
+	server_finish(pid);
+}
+
+/*
+ * PIPELINING, two recipients taken and one refused at RCPT, then after the
+ * final dot: the connection closed, no reply before the deadline, or a reset
+ * (RST).  The outcome is unknown for each recipient the server took, the
+ * refusal stays a refusal, and the session is over (RFC 1047).
+ */
+static void
+test_unknown_after_dot(void **state)
+{
+	static const char *const ends[] = { "X", "H", "R" };
+	size_t k;
+
+	for (k = 0; k < sizeof(ends) / sizeof(ends[0]); k++) {
+		const char *const script[] = {
+			"S:220 fake",
+			"C:EHLO client.test",
+			"S:250-fake\r\n250 PIPELINING",
+			"C:MAIL FROM:<a@x.test>",
+			"C:RCPT TO:<b@x.test>",
+			"C:RCPT TO:<c@x.test>",
+			"C:RCPT TO:<d@x.test>",
+			"C:DATA",
+			"S:250 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n250 2.1.5 ok\r\n354 go",
+			"D:" MSG1_WIRE,
+			ends[k],
+			NULL
+		};
+		const char *rcpts[] = { "b@x.test", "c@x.test", "d@x.test" };
+		smtp_options o = test_options();
+		smtp_rcpt_result res[3];
+		smtp_session *s = NULL;
+		char *err = NULL;
+		int fd;
+		pid_t pid;
+
+		o.data_end_timeout_ms = 300;  /* "H": the reply never comes */
+		pid = server_start_tcp(script, &fd);
+		assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+		assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 3, MSG1, strlen(MSG1), NULL,
+					       NULL, res, &err), SMTP_EUNKNOWN);
+		if (strstr(err, "outcome unknown") == NULL)
+			fail_msg("end \"%s\": %s", ends[k], err);
+		free(err);
+		err = NULL;
+		if (res[0].status != SMTP_EUNKNOWN || res[2].status != SMTP_EUNKNOWN)
+			fail_msg("end \"%s\": recipients %s and %s, want unknown", ends[k],
+				 smtp_status_name(res[0].status), smtp_status_name(res[2].status));
+		assert_int_equal(res[1].status, SMTP_EPERM);
+		assert_int_equal(res[1].code, 550);
+		assert_false(smtp_usable(s));
+		assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), NULL,
+					       NULL, NULL, &err), SMTP_EIO);
+		free(err);
+		smtp_results_clear(res, 3);
+		smtp_close(&s);
+		server_finish(pid);
+	}
+}
+
+/* The connection lost among pipelined replies, before DATA: nothing was sent,
+ * so a RCPT's 250 must not read as "sent" (the caller would drop it). */
+static void
+test_lost_before_data(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake",
+		"C:EHLO client.test",
+		"S:250-fake\r\n250 PIPELINING",
+		"C:MAIL FROM:<a@x.test>",
+		"C:RCPT TO:<b@x.test>",
+		"C:RCPT TO:<c@x.test>",
+		"C:DATA",
+		"S:250 ok\r\n250 2.1.5 ok",
+		"X",
+		NULL
+	};
+	const char *rcpts[] = { "b@x.test", "c@x.test" };
+	smtp_options o = test_options();
+	smtp_rcpt_result res[2];
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 2, MSG1, strlen(MSG1), NULL, NULL,
+				       res, &err), SMTP_EIO);
+	free(err);
+	assert_int_equal(res[0].status, SMTP_EIO);
+	assert_int_equal(res[1].status, SMTP_EIO);
+	assert_true(smtp_status_is_temporary(res[0].status));
+	smtp_results_clear(res, 2);
 	smtp_close(&s);
 	server_finish(pid);
 }
@@ -920,6 +1069,8 @@ main(void)
 		cmocka_unit_test(test_starttls_required),
 		cmocka_unit_test(test_starttls_injection),
 		cmocka_unit_test(test_lost_after_dot),
+		cmocka_unit_test(test_unknown_after_dot),
+		cmocka_unit_test(test_lost_before_data),
 		cmocka_unit_test(test_pipelined_all_refused),
 		cmocka_unit_test(test_envelope_checks),
 	};
