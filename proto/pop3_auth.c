@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <netdb.h>
-#include <stdint.h>
-#include <arpa/inet.h>
 
 #include "proto/net.h"
 #include "proto/pop3.h"
@@ -232,23 +229,6 @@ pop3_auth(pop3_session *s, const char *mech, const char *user, const char *passw
 	return auth_exchange(s, m, &c, err_r);
 }
 
-/* The port for OAUTHBEARER: the caller's, by number or service name. */
-static unsigned
-session_port(const pop3_session *s)
-{
-	struct servent *se;
-	char *end;
-	unsigned long v;
-
-	if (s->port == NULL || s->port[0] == '\0')
-		return 0;
-	v = strtoul(s->port, &end, 10);
-	if (*end == '\0' && s->port[0] >= '0' && s->port[0] <= '9')
-		return v > 0 && v <= 65535 ? (unsigned)v : 0;
-	se = getservbyname(s->port, "tcp");
-	return se != NULL ? ntohs((uint16_t)se->s_port) : 0;
-}
-
 pop3_status
 pop3_auth_oauth(pop3_session *s, const char *mech, const char *user, const char *token,
 		const char **mech_used_r, char **err_r)
@@ -280,6 +260,6 @@ pop3_auth_oauth(pop3_session *s, const char *mech, const char *user, const char 
 	if (!pop3_is_tls(s))
 		return usage(s, err_r, "AUTH", "refusing to send an OAuth token without TLS");
 	c.host = s->host;
-	c.port = session_port(s);
+	c.port = s->port;
 	return auth_exchange(s, m, &c, err_r);
 }

@@ -7,10 +7,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 
 #include "proto/b64.h"
 #include "proto/err.h"
@@ -115,6 +118,24 @@ raw_saslname(raw *r, const char *u)
 	}
 }
 
+/* The port as a number: digits, or a service name; 0 when unknown. */
+static unsigned
+port_number(const char *port)
+{
+	struct servent *se;
+	char *end;
+	unsigned long v;
+
+	if (port == NULL || port[0] == '\0')
+		return 0;
+	if (port[0] >= '0' && port[0] <= '9') {
+		v = strtoul(port, &end, 10);
+		return *end == '\0' && v > 0 && v <= 65535 ? (unsigned)v : 0;
+	}
+	se = getservbyname(port, "tcp");
+	return se != NULL ? ntohs((uint16_t)se->s_port) : 0;
+}
+
 static int
 check(const sasl_creds *c, sasl_mech m, size_t *ul_r, size_t *sl_r, char **err_r)
 {
@@ -162,6 +183,7 @@ sasl_response(sasl_mech m, int step, const sasl_creds *c, size_t *len_r, char **
 {
 	raw r = { 0 };
 	char port[24];
+	unsigned pn;
 	size_t ul, sl;
 	char *out;
 
@@ -208,8 +230,8 @@ sasl_response(sasl_mech m, int step, const sasl_creds *c, size_t *len_r, char **
 			raw_puts(&r, c->host);
 			raw_puts(&r, "\001");
 		}
-		if (c->port != 0) {
-			snprintf(port, sizeof(port), "port=%u\001", c->port);
+		if ((pn = port_number(c->port)) != 0) {
+			snprintf(port, sizeof(port), "port=%u\001", pn);
 			raw_puts(&r, port);
 		}
 		raw_puts(&r, "auth=Bearer ");

@@ -39,7 +39,8 @@ typedef struct sasl_creds {
 	const char *user;    /* authentication identity; the mailbox address for OAuth */
 	const char *secret;  /* password, or access token */
 	const char *host;    /* OAUTHBEARER: the server's host name (NULL: not sent) */
-	unsigned port;       /* OAUTHBEARER: its port (0: not sent) */
+	const char *port;    /* OAUTHBEARER: its port, number or service name (NULL,
+			      * or a name /etc/services does not know: not sent) */
 } sasl_creds;
 
 /*
