@@ -234,6 +234,7 @@ pop3_auth_oauth(pop3_session *s, const char *mech, const char *user, const char 
 		const char **mech_used_r, char **err_r)
 {
 	sasl_creds c = { .user = user, .secret = token };
+	const char *why;
 	sasl_mech m;
 
 	if (mech_used_r != NULL)
@@ -242,18 +243,9 @@ pop3_auth_oauth(pop3_session *s, const char *mech, const char *user, const char 
 		err_set(err_r, "AUTH: no session");
 		return POP3_EUSAGE;
 	}
-	if (mech != NULL) {
-		if (sasl_mech_parse(mech, &m) < 0 || !sasl_mech_is_oauth(m))
-			return usage(s, err_r, "AUTH",
-				     "OAuth needs the XOAUTH2 or OAUTHBEARER mechanism");
-	} else if (pop3_has_sasl(s, "OAUTHBEARER")) {
-		m = SASL_OAUTHBEARER;
-	} else if (pop3_has_sasl(s, "XOAUTH2")) {
-		m = SASL_XOAUTH2;
-	} else {
-		return usage(s, err_r, "AUTH", "the server offers neither SASL OAUTHBEARER nor "
-			     "XOAUTH2 in its CAPA");
-	}
+	if (sasl_oauth_pick(mech, pop3_has_sasl(s, "OAUTHBEARER"), pop3_has_sasl(s, "XOAUTH2"), &m,
+			    &why) < 0)
+		return usage(s, err_r, "AUTH", why);
 	if (mech_used_r != NULL)
 		*mech_used_r = sasl_mech_name(m);
 	/* A bearer token is as good as a password to whoever reads it. */

@@ -52,6 +52,24 @@ sasl_steps(sasl_mech m)
 	return m == SASL_LOGIN ? 2 : 1;
 }
 
+int
+sasl_oauth_pick(const char *mech, int offers_oauthbearer, int offers_xoauth2, sasl_mech *m_r,
+		const char **why_r)
+{
+	if (mech != NULL) {
+		if (sasl_mech_parse(mech, m_r) == 0 && sasl_mech_is_oauth(*m_r))
+			return 0;
+		*why_r = "OAuth needs the XOAUTH2 or OAUTHBEARER mechanism";
+		return -1;
+	}
+	if (offers_oauthbearer || offers_xoauth2) {
+		*m_r = offers_oauthbearer ? SASL_OAUTHBEARER : SASL_XOAUTH2;
+		return 0;
+	}
+	*why_r = "the server offers neither OAUTHBEARER nor XOAUTH2";
+	return -1;
+}
+
 /* RFC 6750 2.1 b64token: what a bearer token may hold, so that it cannot
  * break out of the \1-separated fields. */
 static int

@@ -35,6 +35,14 @@ int sasl_mech_is_oauth(sasl_mech m);
 /* The number of client responses: PLAIN, XOAUTH2, OAUTHBEARER 1, LOGIN 2. */
 int sasl_steps(sasl_mech m);
 
+/*
+ * The OAuth mechanism to use: mech when given (it must be XOAUTH2 or
+ * OAUTHBEARER), else OAUTHBEARER when the server offers it, else XOAUTH2
+ * when offered.  0, or -1 with *why_r a static reason.
+ */
+int sasl_oauth_pick(const char *mech, int offers_oauthbearer, int offers_xoauth2,
+		    sasl_mech *m_r, const char **why_r);
+
 typedef struct sasl_creds {
 	const char *user;    /* authentication identity; the mailbox address for OAuth */
 	const char *secret;  /* password, or access token */

@@ -747,6 +747,7 @@ smtp_auth_oauth(smtp_session *s, const char *mech, const char *user, const char 
 		const char **mech_used_r, char **err_r)
 {
 	sasl_creds c = { .user = user, .secret = token };
+	const char *why;
 	sasl_mech m;
 	smtp_status st;
 
@@ -754,19 +755,9 @@ smtp_auth_oauth(smtp_session *s, const char *mech, const char *user, const char 
 		*mech_used_r = NULL;
 	if ((st = check_usable(s, err_r)) != SMTP_OK)
 		return st;
-	if (mech != NULL) {
-		if (sasl_mech_parse(mech, &m) < 0 || !sasl_mech_is_oauth(m))
-			return fail(s, SMTP_EUSAGE, err_r,
-				    "SMTP: OAuth needs the XOAUTH2 or OAUTHBEARER mechanism, not %s",
-				    mech);
-	} else if (smtp_has_auth(s, "OAUTHBEARER")) {
-		m = SASL_OAUTHBEARER;
-	} else if (smtp_has_auth(s, "XOAUTH2")) {
-		m = SASL_XOAUTH2;
-	} else {
-		return fail(s, SMTP_EUSAGE, err_r,
-			    "SMTP: the server offers neither AUTH OAUTHBEARER nor AUTH XOAUTH2");
-	}
+	if (sasl_oauth_pick(mech, smtp_has_auth(s, "OAUTHBEARER"), smtp_has_auth(s, "XOAUTH2"), &m,
+			    &why) < 0)
+		return fail(s, SMTP_EUSAGE, err_r, "SMTP: AUTH: %s", why);
 	if (mech_used_r != NULL)
 		*mech_used_r = sasl_mech_name(m);
 	/* Never in clear text, whatever allow_plaintext_auth says: a bearer token
