@@ -951,38 +951,6 @@ tls_options(void)
 	return o;
 }
 
-/* "C:" + the base64 of an OAuth response (caller frees). */
-static char *
-oauth_line(const char *prefix, int bearer, const char *user, const char *token)
-{
-	char *raw, *b, *line;
-	int n = bearer ? asprintf(&raw, "n,a=%s,\001host=localhost\001port=465\001auth=Bearer "
-				  "%s\001\001", user, token) :
-		asprintf(&raw, "user=%s\001auth=Bearer %s\001\001", user, token);
-
-	assert_true(n > 0);
-	b = b64_encode(raw, (size_t)n, NULL);
-	assert_non_null(b);
-	assert_true(asprintf(&line, "%s%s", prefix, b) > 0);
-	free(raw);
-	free(b);
-	return line;
-}
-
-static char *
-token_of(size_t n)
-{
-	char *t = malloc(n + 1);
-	size_t i;
-
-	assert_non_null(t);
-	for (i = 0; i < n; i++)
-		t[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"[i % 66];
-	t[n] = '\0';
-	memcpy(t, "eyJ0eXAi", 8);
-	return t;
-}
-
 /* Google's answer to a stale token: {"status":"401","schemes":"bearer mac",...} */
 #define GOOGLE_CHALLENGE "334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIG1hYyIsInNjb3Bl" \
 	"IjoiaHR0cHM6Ly9tYWlsLmdvb2dsZS5jb20vIn0="
@@ -991,7 +959,8 @@ token_of(size_t n)
 static void
 test_oauth_xoauth2_inline(void **state)
 {
-	char *tok = token_of(40), *line = oauth_line("C:AUTH XOAUTH2 ", 0, "box@example.com", tok);
+	char *tok = tls_relay_token(40);
+	char *line = tls_relay_oauth_line("C:AUTH XOAUTH2 ", 0, "box@example.com", tok, "465");
 	const char *script[] = {
 		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH PLAIN XOAUTH2",
 		line, "S:235 2.7.0 Accepted", "C:QUIT", "S:221 bye", NULL,
@@ -1023,7 +992,8 @@ test_oauth_xoauth2_inline(void **state)
 static void
 test_oauth_oauthbearer_4k(void **state)
 {
-	char *tok = token_of(4096), *line = oauth_line("C:", 1, "box@example.com", tok);
+	char *tok = tls_relay_token(4096);
+	char *line = tls_relay_oauth_line("C:", 1, "box@example.com", tok, "465");
 	const char *script[] = {
 		"S:220 fake", "C:EHLO client.test",
 		"S:250-fake\r\n250-AUTH PLAIN XOAUTH2 OAUTHBEARER\r\n250 SIZE 1000",
@@ -1056,7 +1026,8 @@ test_oauth_oauthbearer_4k(void **state)
 static void
 test_oauth_xoauth2_refused(void **state)
 {
-	char *tok = token_of(3000), *line = oauth_line("C:", 0, "box@example.com", tok);
+	char *tok = tls_relay_token(3000);
+	char *line = tls_relay_oauth_line("C:", 0, "box@example.com", tok, "465");
 	const char *script[] = {
 		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH XOAUTH2",
 		"C:AUTH XOAUTH2", "S:334 ", line, "S:" GOOGLE_CHALLENGE,
@@ -1094,8 +1065,8 @@ test_oauth_xoauth2_refused(void **state)
 static void
 test_oauth_oauthbearer_refused(void **state)
 {
-	char *tok = token_of(30), *line = oauth_line("C:AUTH OAUTHBEARER ", 1, "box@example.com",
-						    tok);
+	char *tok = tls_relay_token(30);
+	char *line = tls_relay_oauth_line("C:AUTH OAUTHBEARER ", 1, "box@example.com", tok, "465");
 	const char *script[] = {
 		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH OAUTHBEARER",
 		line, "S:" GOOGLE_CHALLENGE, "C:AQ==", "S:454 4.7.0 Temporary authentication failure",
