@@ -1491,7 +1491,7 @@ server_start_tls(const char *const *script)
 
 		close(p[0]);
 		signal(SIGPIPE, SIG_IGN);
-		alarm(20);
+		alarm(90);
 		if ((plain = tls_relay_start(p[1], &relay)) < 0)
 			_exit(99);
 		rc = srv_run(plain, script);
@@ -1508,7 +1508,9 @@ static pop3_session *
 session_tls(server sv)
 {
 	pop3_options opt = { .tls = POP3_TLS_IMPLICIT, .host = "localhost", .port = "995",
-			     .ca_file = tls_relay_ca(), .command_timeout_ms = 5000 };
+			     .ca_file = tls_relay_ca(),
+			     /* Room for a handshake under valgrind (tests/run). */
+			     .command_timeout_ms = 60000 };
 	pop3_session *s = NULL;
 	char *err = NULL;
 	pop3_status st;

@@ -924,7 +924,7 @@ server_start_tls(const char *const *script, int *fd_r)
 		int plain;
 
 		close(sv[0]);
-		alarm(20);
+		alarm(90);
 		if ((plain = tls_relay_start(sv[1], &relay)) < 0)
 			_exit(99);
 		if (fork() == 0)
@@ -948,6 +948,8 @@ tls_options(void)
 	o.host = "localhost";
 	o.port = "465";
 	o.ca_file = tls_relay_ca();
+	/* Room for a handshake under valgrind (tests/run). */
+	o.command_timeout_ms = 60000;
 	return o;
 }
 

@@ -76,7 +76,7 @@ relay(SSL *ssl, int tls_fd, int plain_fd)
 				       { .fd = tls_fd, .events = tls_open ? POLLIN : 0 } };
 		int n;
 
-		if (!(tls_open && SSL_pending(ssl) > 0) && poll(p, 2, 20000) <= 0)
+		if (!(tls_open && SSL_pending(ssl) > 0) && poll(p, 2, 60000) <= 0)
 			return 1;
 		if (tls_open && (SSL_pending(ssl) > 0 || (p[1].revents & (POLLIN | POLLHUP)))) {
 			n = SSL_read(ssl, b, sizeof(b));
