@@ -1647,6 +1647,39 @@ test_oauth_oauthbearer_refused(void **state)
 	free(tok);
 }
 
+/* Exchange Online's way: -ERR right after the token, no challenge; then a
+ * second challenge after our answer is cancelled, not answered again. */
+static void
+test_oauth_refused_plainly(void **state)
+{
+	char *tok = tls_relay_token(100), *resp = expect_b64(0, "box@example.com", tok);
+	const char *script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2"),
+		"<AUTH XOAUTH2", ">+ \r\n", resp,
+		">-ERR Authentication failure: unknown user name or bad password.\r\n",
+		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+ " CHALLENGE "\r\n", "<", ">+ again\r\n",
+		"<*", ">-ERR cancelled\r\n", "E", NULL,
+	};
+	server sv = server_start_tls(script);
+	pop3_session *s = session_tls(sv);
+	char *err = NULL;
+
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", tok, NULL, &err), POP3_EAUTH);
+	assert_string_equal(err, "AUTH: -ERR Authentication failure: unknown user name or bad "
+			    "password.");
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", tok, NULL, &err), POP3_EPROTO);
+	assert_non_null(strstr(err, "second challenge"));
+	assert_non_null(strstr(err, "invalid_token"));
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "eyJ0eXAi"));
+	free(resp);
+	free(tok);
+}
+
 /* Never before TLS: nothing is sent, whatever the server offers. */
 static void
 test_oauth_needs_tls(void **state)
@@ -1764,6 +1797,7 @@ main(void)
 		cmocka_unit_test(test_oauth_oauthbearer_4k),
 		cmocka_unit_test(test_oauth_xoauth2_refused),
 		cmocka_unit_test(test_oauth_oauthbearer_refused),
+		cmocka_unit_test(test_oauth_refused_plainly),
 		cmocka_unit_test(test_oauth_needs_tls),
 		cmocka_unit_test(test_oauth_usage),
 	};
