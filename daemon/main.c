@@ -1,5 +1,6 @@
 /* mailmill - ISC licence, see LICENSE */
 #include <config.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -7,12 +8,14 @@
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <gmime/gmime.h>
 #include "daemon/config.h"
 #include "daemon/log.h"
 #include "daemon/outbox.h"
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
+#include "daemon/privs.h"
 #include "daemon/run.h"
 #include "daemon/scheduler.h"
 #include "daemon/statelock.h"
@@ -50,8 +53,10 @@ main_usage(FILE *f)
 		"  -V, --version       print the version\n"
 		"  -h, --help          this text\n"
 		"\n"
-		"Exit status: 0 all well, 64 usage, 75 an account run or the relay failed\n"
-		"(temporary), 78 configuration error.\n");
+		"Exit status: 0 every message reached a final verdict and every mail due was\n"
+		"sent; 64 usage; 75 a run failed, a message was deferred, failed or\n"
+		"quarantined, or queued mail was not delivered (the next run retries);\n"
+		"78 configuration error.\n");
 }
 
 static int
@@ -65,6 +70,78 @@ main_selected(const char *name, char **only, int n_only)
 		if (strcmp(only[i], name) == 0)
 			return 1;
 	return 0;
+}
+
+/* Build (load and check) every selected account's pipeline into pls. */
+static int
+main_build(cfg *c, char **only, int n_only, int dry_run, pipeline **pls)
+{
+	char *err = NULL;
+	size_t k;
+
+	for (k = 0; k < c->n_accounts; k++) {
+		if (!main_selected(c->accounts[k].name, only, n_only))
+			continue;
+		if (pipeline_build(c, &c->accounts[k], dry_run, &pls[k], &err) < 0) {
+			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+			free(err);
+			return EX_CONFIG;
+		}
+	}
+	return EX_OK;
+}
+
+/*
+ * --check-config and the daemon's start: build every selected pipeline and
+ * let it go.  Started as root with `user`, in a child that has become that
+ * user, as the workers will: a plugin's init then finds what only the
+ * worker cannot do (an archive path it cannot create or write).
+ */
+static int
+main_check(cfg *c, char **only, int n_only, int dry_run)
+{
+	pipeline **pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
+	int rc, as_user = c->user != NULL && geteuid() == 0, status;
+	char *err = NULL;
+	pid_t pid = 0;
+	size_t k;
+
+	if (pls == NULL)
+		return EX_OSERR;
+	if (as_user) {
+		fflush(NULL);
+		if ((pid = fork()) < 0) {
+			fprintf(stderr, "mailmilld: cannot fork: %s\n", strerror(errno));
+			free(pls);
+			return EX_OSERR;
+		}
+	}
+	if (pid == 0) {
+		if (as_user && privs_drop(c->user, &err) < 0) {
+			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+			free(err);
+			rc = EX_CONFIG;
+		} else {
+			rc = main_build(c, only, n_only, dry_run, pls);
+		}
+		for (k = 0; k < c->n_accounts; k++)
+			pipeline_free(&pls[k]);
+		free(pls);
+		plugin_unload_all();
+		if (!as_user)
+			return rc;
+		fflush(NULL);
+		_exit(rc);
+	}
+	free(pls);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return EX_OSERR;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	fprintf(stderr, "mailmilld: checking the configuration as user %s: killed by signal %d\n",
+		c->user, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return EX_SOFTWARE;
 }
 
 int
@@ -95,6 +172,8 @@ main(int argc, char **argv)
 	store *st = NULL;
 	run_dial *dial = NULL;
 	run_opts ro = { .dry_run = 0 };
+	outbox_stats os = { 0 };
+	unsigned long n_failed_runs = 0, n_open = 0;
 	char *err = NULL;
 	size_t k;
 
@@ -161,8 +240,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (show_outbox || flush) {
-		outbox_stats os;
-
 		if (store_open(c->state_dir, 0, &st, &err) < 0) {
 			log_error("cannot open the store in %s: %s", c->state_dir, err);
 			free(err);
@@ -171,48 +248,41 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			free(err);
 			rc = EX_TEMPFAIL;
-		} else if (flush && (outbox_flush(c, st, 1, ro.trace, &os) < 0 || os.retried > 0)) {
+		} else if (flush && (outbox_flush(c, st, 1, ro.trace, &os) < 0 ||
+				     !outbox_settled(&os))) {
 			rc = EX_TEMPFAIL;
 		}
 		goto out;
 	}
 	/* Every selected account's plugins are loaded and their settings checked
 	 * before anything runs: a bad stage is a configuration error. */
-	pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
-	if (pls == NULL) {
-		rc = EX_OSERR;
-		goto out;
-	}
-	for (k = 0; k < c->n_accounts; k++) {
-		if (!main_selected(c->accounts[k].name, only, n_only))
-			continue;
-		if (pipeline_build(c, &c->accounts[k], ro.dry_run, &pls[k], &err) < 0) {
-			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
-			free(err);
-			rc = EX_CONFIG;
-			goto out;
-		}
-	}
-	if (check) {
-		printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
-		       c->n_accounts == 1 ? "" : "s");
-		goto out;
-	}
-	if (!once) {
+	if (check || !once) {
 		sched_opts so = {
 			.config_path = path, .foreground = foreground,
 			.log_level = quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : -1,
 			.only = only, .n_only = n_only, .ro = ro,
 		};
 
-		/* Checked; the workers load their own plugins. */
-		for (k = 0; k < c->n_accounts; k++)
-			pipeline_free(&pls[k]);
-		plugin_unload_all();
+		if ((rc = main_check(c, only, n_only, ro.dry_run)) != EX_OK)
+			goto out;
+		if (check) {
+			printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
+			       c->n_accounts == 1 ? "" : "s");
+			goto out;
+		}
+		/* The workers load their own plugins. */
 		rc = sched_main(c, &so);
 		c = NULL;
 		goto out;
 	}
+	/* --once runs here, as whoever started it: its plugins are checked as that. */
+	pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
+	if (pls == NULL) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if ((rc = main_build(c, only, n_only, ro.dry_run, pls)) != EX_OK)
+		goto out;
 	/* Not next to a daemon or another run on the same journal. */
 	if (!ro.dry_run && statelock_take(c->state_dir, &lock_fd, &err) < 0) {
 		log_error("cannot run: %s", err);
@@ -238,18 +308,27 @@ main(int argc, char **argv)
 
 		if (pls[k] == NULL)
 			continue;
-		if (run_account(c, &c->accounts[k], pls[k], st, &ro, dial, &stats) < 0)
+		if (run_account(c, &c->accounts[k], pls[k], st, &ro, dial, &stats) < 0) {
 			rc = EX_TEMPFAIL;
+			n_failed_runs++;
+		} else if (!run_settled(&stats)) {
+			rc = EX_TEMPFAIL;
+		}
+		n_open += stats.deferred + stats.failed + stats.unsettled;
 		dial = NULL; /* taken over */
 	}
 	/* Mail the runs queued goes out now, over one relay connection; what
 	 * fails stays queued for the next run. */
 	if (!ro.dry_run) {
-		outbox_stats os;
-
-		if (outbox_flush(c, st, 0, ro.trace, &os) < 0 || os.retried > 0)
+		if (outbox_flush(c, st, 0, ro.trace, &os) < 0 || !outbox_settled(&os))
 			rc = EX_TEMPFAIL;
 	}
+	/* cron mails this line: why the status is not 0, in one place. */
+	if (rc == EX_TEMPFAIL)
+		log_warn("exit 75: %lu account run(s) failed, %lu message(s) deferred, failed or"
+			 " left on the server; outbox: %lu deferred, %lu dead, %lu recipient(s)"
+			 " refused%s", n_failed_runs, n_open, os.retried, os.dead,
+			 os.refused_rcpts, ro.dry_run ? " (dry run)" : "");
 out:
 	if (pls != NULL)
 		for (k = 0; c != NULL && k < c->n_accounts; k++)
