@@ -175,6 +175,7 @@ main(int argc, char **argv)
 	run_opts ro = { .dry_run = 0 };
 	outbox_stats os = { 0 };
 	unsigned long n_failed_runs = 0, n_open = 0;
+	int flush_failed = 0;
 	char *err = NULL;
 	size_t k;
 
@@ -320,16 +321,16 @@ main(int argc, char **argv)
 	}
 	/* Mail the runs queued goes out now, over one relay connection; what
 	 * fails stays queued for the next run. */
-	if (!ro.dry_run) {
-		if (outbox_flush(c, st, 0, ro.trace, &os) < 0 || !outbox_settled(&os))
-			rc = EX_TEMPFAIL;
-	}
+	if (!ro.dry_run && ((flush_failed = outbox_flush(c, st, 0, ro.trace, &os) < 0) ||
+			    !outbox_settled(&os)))
+		rc = EX_TEMPFAIL;
 	/* cron mails this line: why the status is not 0, in one place. */
 	if (rc == EX_TEMPFAIL)
 		log_warn("exit 75: %lu account run(s) failed, %lu message(s) deferred, failed or"
 			 " left on the server; outbox: %lu deferred, %lu dead, %lu recipient(s)"
-			 " refused%s", n_failed_runs, n_open, os.retried, os.dead,
-			 os.refused_rcpts, ro.dry_run ? " (dry run)" : "");
+			 " refused%s%s", n_failed_runs, n_open, os.retried, os.dead,
+			 os.refused_rcpts, flush_failed ? ", the flush failed" : "",
+			 ro.dry_run ? " (dry run)" : "");
 out:
 	if (pls != NULL)
 		for (k = 0; c != NULL && k < c->n_accounts; k++)
