@@ -1,6 +1,5 @@
 /* mailmill - ISC licence, see LICENSE */
 #include <config.h>
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,7 +7,6 @@
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
-#include <sys/wait.h>
 #include <gmime/gmime.h>
 #include "daemon/config.h"
 #include "daemon/log.h"
@@ -92,57 +90,54 @@ main_build(cfg *c, char **only, int n_only, int dry_run, pipeline **pls)
 	return EX_OK;
 }
 
+typedef struct main_check_arg {
+	cfg *c;
+	char **only;
+	int n_only, dry_run;
+} main_check_arg;
+
+static int
+main_check_build(void *p)
+{
+	main_check_arg *a = p;
+	pipeline **pls = calloc(a->c->n_accounts ? a->c->n_accounts : 1, sizeof *pls);
+	int rc;
+
+	if (pls == NULL)
+		return EX_OSERR;
+	rc = main_build(a->c, a->only, a->n_only, a->dry_run, pls);
+	for (size_t k = 0; k < a->c->n_accounts; k++)
+		pipeline_free(&pls[k]);
+	free(pls);
+	plugin_unload_all();
+	return rc;
+}
+
+static void
+main_drop_error(const char *err)
+{
+	fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+}
+
 /*
  * --check-config and the daemon's start: build every selected pipeline and
- * let it go.  Started as root with `user`, in a child that has become that
- * user, as the workers will: a plugin's init then finds what only the
- * worker cannot do (an archive path it cannot create or write).
+ * let it go.  Started as root with `user`, as that user (privs_run_as), as
+ * the workers will: a plugin's init then finds what only the worker cannot
+ * do (an archive path it cannot create or write).
  */
 static int
 main_check(cfg *c, char **only, int n_only, int dry_run)
 {
-	pipeline **pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
-	int rc, as_user = c->user != NULL && geteuid() == 0, status;
+	main_check_arg a = { c, only, n_only, dry_run };
 	char *err = NULL;
-	pid_t pid = 0;
-	size_t k;
+	int rc = privs_run_as(c->user, main_check_build, main_drop_error, &a, &err);
 
-	if (pls == NULL)
-		return EX_OSERR;
-	if (as_user) {
-		fflush(NULL);
-		if ((pid = fork()) < 0) {
-			fprintf(stderr, "mailmilld: cannot fork: %s\n", strerror(errno));
-			free(pls);
-			return EX_OSERR;
-		}
+	if (rc < 0) {
+		fprintf(stderr, "mailmilld: %s\n", err);
+		free(err);
+		return EX_SOFTWARE;
 	}
-	if (pid == 0) {
-		if (as_user && privs_drop(c->user, &err) < 0) {
-			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
-			free(err);
-			rc = EX_CONFIG;
-		} else {
-			rc = main_build(c, only, n_only, dry_run, pls);
-		}
-		for (k = 0; k < c->n_accounts; k++)
-			pipeline_free(&pls[k]);
-		free(pls);
-		plugin_unload_all();
-		if (!as_user)
-			return rc;
-		fflush(NULL);
-		_exit(rc);
-	}
-	free(pls);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return EX_OSERR;
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	fprintf(stderr, "mailmilld: checking the configuration as user %s: killed by signal %d\n",
-		c->user, WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-	return EX_SOFTWARE;
+	return rc;
 }
 
 int

@@ -8,11 +8,12 @@
 # a folder (folder = "%Y/%m") is judged the same way; an mbox `path` that is
 # a directory or a FIFO is refused the same way (and does not hang the run).
 # A path below a regular file, and as root with user = "nobody" a path that
-# nobody cannot create or reach, are found by --check-config: exit 78.
+# nobody cannot create or reach, are found by --check-config: exit 78; and by
+# the daemon's start (exit 78) and SIGHUP (refused, the old one kept).
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 31
+plan 34
 
 env_start srv --users "notmd link empty fold mboxdir fifo"
 
@@ -112,7 +113,7 @@ rc_is "mbox below a regular file: --check-config exits 78" 78
 
 # --- found by --check-config as the worker user
 if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null; then
-	for i in 1 2 3 4 5; do skip "as the worker user" "needs root and a user nobody"; done
+	for i in 1 2 3 4 5 6 7 8; do skip "as the worker user" "needs root and a user nobody"; done
 	exit 0
 fi
 mkdir -m 0755 "$T/root-owned"
@@ -136,3 +137,28 @@ C_TOP_EXTRA='user = "nobody";' C_ARCHIVE=$T/given/archive C_STATE=$T/state-nobod
 	write_conf "$T/given.conf"
 mm given-check -c "$T/given.conf" --check-config
 rc_is "user = nobody, a directory given to nobody: --check-config exits 0" 0
+
+# --- the daemon checks as nobody too: at start, and on SIGHUP
+mm nobody-start -f -c "$T/nobody.conf"
+rc_is "user = nobody: the daemon refuses to start with such a path (exit 78)" 78
+C_TOP_EXTRA='user = "nobody";' C_ARCHIVE=$T/given/archive C_STATE=$T/state-hup \
+C_ACCOUNT_EXTRA='interval = "1h";' C_PORT=1 write_conf "$T/hup.conf"
+"$MAILMILLD" -f -c "$T/hup.conf" >"$T/hup.log" 2>&1 </dev/null &
+HPID=$!
+hup_log() { grep -Eq "$1" "$T/hup.log"; }
+# wait_log SECONDS REGEX: until the daemon's log has it.
+wait_log() { timeout "$1" sh -c "until grep -Eq '$2' '$T/hup.log'; do sleep 0.2; done"; }
+wait_log 20 "mailmilld .* started"
+sed -i "s|$T/given/archive|$T/root-owned/archive|" "$T/hup.conf"
+kill -HUP "$HPID"
+wait_log 20 "reload failed"
+if hup_log "reload failed, still running the previous configuration:" &&
+	hup_log "root-owned/archive: the directory .*root-owned is not writable by user nobody"; then
+	ok "SIGHUP: a path nobody cannot write is refused, the old configuration kept"
+else
+	not_ok "SIGHUP: a path nobody cannot write is refused, the old configuration kept"
+	show "$T/hup.log"
+fi
+kill -TERM "$HPID"
+wait "$HPID"
+is "SIGHUP: the daemon still runs and stops cleanly" "$?" 0
