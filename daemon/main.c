@@ -13,6 +13,7 @@
 #include "daemon/outbox.h"
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
+#include "daemon/privs.h"
 #include "daemon/run.h"
 #include "daemon/scheduler.h"
 #include "daemon/statelock.h"
@@ -38,7 +39,8 @@ main_usage(FILE *f)
 		"      --once          run every account once, then exit\n"
 		"      --status        per account: last run, result, next run, quarantined\n"
 		"                      messages; the outbox (works while the daemon runs)\n"
-		"      --check-config  validate the configuration and the plugins' settings, then exit\n"
+		"      --check-config  validate the configuration and the plugins' settings (as the\n"
+		"                      worker `user` when started as root), then exit\n"
 		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
 		"      --outbox        show the mail queued for the smtp relay and the dead letters\n"
 		"                      (with the server's reasons), then exit\n"
@@ -50,8 +52,10 @@ main_usage(FILE *f)
 		"  -V, --version       print the version\n"
 		"  -h, --help          this text\n"
 		"\n"
-		"Exit status: 0 all well, 64 usage, 75 an account run or the relay failed\n"
-		"(temporary), 78 configuration error.\n");
+		"Exit status: 0 every message reached a final verdict and every mail due was\n"
+		"sent; 64 usage; 75 a run failed, a message was deferred, failed or\n"
+		"quarantined, or queued mail was not delivered (the next run retries);\n"
+		"78 configuration error.\n");
 }
 
 static int
@@ -65,6 +69,75 @@ main_selected(const char *name, char **only, int n_only)
 		if (strcmp(only[i], name) == 0)
 			return 1;
 	return 0;
+}
+
+/* Build (load and check) every selected account's pipeline into pls. */
+static int
+main_build(cfg *c, char **only, int n_only, int dry_run, pipeline **pls)
+{
+	char *err = NULL;
+	size_t k;
+
+	for (k = 0; k < c->n_accounts; k++) {
+		if (!main_selected(c->accounts[k].name, only, n_only))
+			continue;
+		if (pipeline_build(c, &c->accounts[k], dry_run, &pls[k], &err) < 0) {
+			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+			free(err);
+			return EX_CONFIG;
+		}
+	}
+	return EX_OK;
+}
+
+typedef struct main_check_arg {
+	cfg *c;
+	char **only;
+	int n_only, dry_run;
+} main_check_arg;
+
+static int
+main_check_build(void *p)
+{
+	main_check_arg *a = p;
+	pipeline **pls = calloc(a->c->n_accounts ? a->c->n_accounts : 1, sizeof *pls);
+	int rc;
+
+	if (pls == NULL)
+		return EX_OSERR;
+	rc = main_build(a->c, a->only, a->n_only, a->dry_run, pls);
+	for (size_t k = 0; k < a->c->n_accounts; k++)
+		pipeline_free(&pls[k]);
+	free(pls);
+	plugin_unload_all();
+	return rc;
+}
+
+static void
+main_drop_error(const char *err)
+{
+	fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+}
+
+/*
+ * --check-config and the daemon's start: build every selected pipeline and
+ * let it go.  Started as root with `user`, as that user (privs_run_as), as
+ * the workers will: a plugin's init then finds what only the worker cannot
+ * do (an archive path it cannot create or write).
+ */
+static int
+main_check(cfg *c, char **only, int n_only, int dry_run)
+{
+	main_check_arg a = { c, only, n_only, dry_run };
+	char *err = NULL;
+	int rc = privs_run_as(c->user, main_check_build, main_drop_error, &a, &err);
+
+	if (rc < 0) {
+		fprintf(stderr, "mailmilld: %s\n", err);
+		free(err);
+		return EX_SOFTWARE;
+	}
+	return rc;
 }
 
 int
@@ -95,6 +168,9 @@ main(int argc, char **argv)
 	store *st = NULL;
 	run_dial *dial = NULL;
 	run_opts ro = { .dry_run = 0 };
+	outbox_stats os = { 0 };
+	unsigned long n_failed_runs = 0, n_open = 0;
+	int flush_failed = 0;
 	char *err = NULL;
 	size_t k;
 
@@ -161,8 +237,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (show_outbox || flush) {
-		outbox_stats os;
-
 		if (store_open(c->state_dir, 0, &st, &err) < 0) {
 			log_error("cannot open the store in %s: %s", c->state_dir, err);
 			free(err);
@@ -171,48 +245,41 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			free(err);
 			rc = EX_TEMPFAIL;
-		} else if (flush && (outbox_flush(c, st, 1, ro.trace, &os) < 0 || os.retried > 0)) {
+		} else if (flush && (outbox_flush(c, st, 1, ro.trace, &os) < 0 ||
+				     !outbox_settled(&os))) {
 			rc = EX_TEMPFAIL;
 		}
 		goto out;
 	}
 	/* Every selected account's plugins are loaded and their settings checked
 	 * before anything runs: a bad stage is a configuration error. */
-	pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
-	if (pls == NULL) {
-		rc = EX_OSERR;
-		goto out;
-	}
-	for (k = 0; k < c->n_accounts; k++) {
-		if (!main_selected(c->accounts[k].name, only, n_only))
-			continue;
-		if (pipeline_build(c, &c->accounts[k], ro.dry_run, &pls[k], &err) < 0) {
-			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
-			free(err);
-			rc = EX_CONFIG;
-			goto out;
-		}
-	}
-	if (check) {
-		printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
-		       c->n_accounts == 1 ? "" : "s");
-		goto out;
-	}
-	if (!once) {
+	if (check || !once) {
 		sched_opts so = {
 			.config_path = path, .foreground = foreground,
 			.log_level = quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : -1,
 			.only = only, .n_only = n_only, .ro = ro,
 		};
 
-		/* Checked; the workers load their own plugins. */
-		for (k = 0; k < c->n_accounts; k++)
-			pipeline_free(&pls[k]);
-		plugin_unload_all();
+		if ((rc = main_check(c, only, n_only, ro.dry_run)) != EX_OK)
+			goto out;
+		if (check) {
+			printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
+			       c->n_accounts == 1 ? "" : "s");
+			goto out;
+		}
+		/* The workers load their own plugins. */
 		rc = sched_main(c, &so);
 		c = NULL;
 		goto out;
 	}
+	/* --once runs here, as whoever started it: its plugins are checked as that. */
+	pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
+	if (pls == NULL) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if ((rc = main_build(c, only, n_only, ro.dry_run, pls)) != EX_OK)
+		goto out;
 	/* Not next to a daemon or another run on the same journal. */
 	if (!ro.dry_run && statelock_take(c->state_dir, &lock_fd, &err) < 0) {
 		log_error("cannot run: %s", err);
@@ -238,18 +305,27 @@ main(int argc, char **argv)
 
 		if (pls[k] == NULL)
 			continue;
-		if (run_account(c, &c->accounts[k], pls[k], st, &ro, dial, &stats) < 0)
+		if (run_account(c, &c->accounts[k], pls[k], st, &ro, dial, &stats) < 0) {
 			rc = EX_TEMPFAIL;
+			n_failed_runs++;
+		} else if (!run_settled(&stats)) {
+			rc = EX_TEMPFAIL;
+		}
+		n_open += stats.deferred + stats.failed + stats.unsettled;
 		dial = NULL; /* taken over */
 	}
 	/* Mail the runs queued goes out now, over one relay connection; what
 	 * fails stays queued for the next run. */
-	if (!ro.dry_run) {
-		outbox_stats os;
-
-		if (outbox_flush(c, st, 0, ro.trace, &os) < 0 || os.retried > 0)
-			rc = EX_TEMPFAIL;
-	}
+	if (!ro.dry_run && ((flush_failed = outbox_flush(c, st, 0, ro.trace, &os) < 0) ||
+			    !outbox_settled(&os)))
+		rc = EX_TEMPFAIL;
+	/* cron mails this line: why the status is not 0, in one place. */
+	if (rc == EX_TEMPFAIL)
+		log_warn("exit 75: %lu account run(s) failed, %lu message(s) deferred, failed or"
+			 " left on the server; outbox: %lu deferred, %lu dead, %lu recipient(s)"
+			 " refused%s%s", n_failed_runs, n_open, os.retried, os.dead,
+			 os.refused_rcpts, flush_failed ? ", the flush failed" : "",
+			 ro.dry_run ? " (dry run)" : "");
 out:
 	if (pls != NULL)
 		for (k = 0; c != NULL && k < c->n_accounts; k++)

@@ -408,6 +408,12 @@ prune:
 	return ret;
 }
 
+int
+outbox_settled(const outbox_stats *s)
+{
+	return s->retried == 0 && s->dead == 0 && s->refused_rcpts == 0;
+}
+
 static void
 outbox_time(long long t, char *buf, size_t n)
 {

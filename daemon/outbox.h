@@ -30,6 +30,13 @@ typedef struct outbox_stats {
  * when it could not be reached or the store failed (logged either way).
  */
 int outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats);
+/*
+ * 1 when the flush delivered every row it tried to every recipient: none
+ * deferred, dead or refused by the relay (--once and --flush exit 75
+ * otherwise).  Rows waiting on a back-off they were told about earlier are
+ * not tried, so they do not count.
+ */
+int outbox_settled(const outbox_stats *s);
 /* Print the queued and dead rows with their reasons; the number shown or -1. */
 int outbox_show(store *st, FILE *f, char **err_r);
 /* Seconds to wait after the n-th failed attempt (n >= 1). */

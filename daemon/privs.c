@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <sysexits.h>
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/privs.h"
@@ -44,6 +46,45 @@ privs_drop(const char *user, char **err_r)
 		return -1;
 	}
 	return 0;
+}
+
+int
+privs_run_as(const char *user, int (*fn)(void *arg), void (*on_drop_error)(const char *err),
+	     void *arg, char **err_r)
+{
+	char *err = NULL;
+	int status, rc;
+	pid_t pid;
+
+	if (user == NULL || geteuid() != 0)
+		return fn(arg);
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		if (privs_drop(user, &err) < 0) {
+			on_drop_error(err);
+			rc = EX_CONFIG;
+		} else {
+			rc = fn(arg);
+		}
+		fflush(NULL);
+		_exit(rc & 0xff);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			*err_r = g_strdup_printf("waiting for the check as user %s: %s", user,
+						 strerror(errno));
+			return -1;
+		}
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	*err_r = g_strdup_printf("the check as user %s was killed by signal %d", user,
+				 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	return -1;
 }
 
 int

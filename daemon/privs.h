@@ -15,6 +15,17 @@
  * a no-op when user is NULL or we are not root.  0, or -1 and *err_r. */
 int privs_drop(const char *user, char **err_r);
 
+/*
+ * Run fn(arg) as `user` would: started as root with user set, in a forked
+ * child that first drops to it (privs_drop; a failure is given to
+ * on_drop_error, then the child exits with 78) and exits with fn's value
+ * (0..255), which is returned here; otherwise fn(arg) runs in this
+ * process.  -1 and *err_r when the child could not be made or died.  Used
+ * to check the configuration's stages as the workers will run them.
+ */
+int privs_run_as(const char *user, int (*fn)(void *arg), void (*on_drop_error)(const char *err),
+		 void *arg, char **err_r);
+
 /* Limit the address space to bytes (0: no limit).  0, or -1 and *err_r. */
 int privs_limit_memory(unsigned long long bytes, char **err_r);
 

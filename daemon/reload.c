@@ -2,7 +2,7 @@
 /*
  * SIGHUP: read the configuration file again.  Everything is checked before
  * anything changes (the file, the state directory, every selected account's
- * pipeline): a broken file leaves the old configuration running and the log
+ * pipeline, as the workers' user like at the start): a broken file leaves the old configuration running and the log
  * says why, with file:line.  Running workers keep their copy of the old one.
  */
 #include <config.h>
@@ -12,26 +12,61 @@
 #include "daemon/log.h"
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
+#include "daemon/privs.h"
 
-/* Load and check every selected account's pipeline, then let them go. */
+#define RELOAD_FAILED "reload failed, still running the previous configuration"
+
+typedef struct reload_check {
+	const sched *s;
+	const cfg *c;
+} reload_check;
+
+/* Load and check every selected account's pipeline, then let them go:
+ * 0, or 1 after logging why one was refused. */
 static int
-reload_check_pipelines(const sched *s, const cfg *c, char **err_r)
+reload_build(void *p)
 {
+	const reload_check *a = p;
+	char *err = NULL;
 	size_t k;
 	int rc = 0;
 
-	for (k = 0; k < c->n_accounts && rc == 0; k++) {
+	for (k = 0; k < a->c->n_accounts && rc == 0; k++) {
 		pipeline *pl = NULL;
 
-		if (!sched_selected(s, c->accounts[k].name))
+		if (!sched_selected(a->s, a->c->accounts[k].name))
 			continue;
-		if (pipeline_build(c, &c->accounts[k], 0, &pl, err_r) < 0)
-			rc = -1;
+		if (pipeline_build(a->c, &a->c->accounts[k], 0, &pl, &err) < 0) {
+			log_error(RELOAD_FAILED ":\n%s", err);
+			free(err);
+			rc = 1;
+		}
 		pipeline_free(&pl);
 	}
 	/* Workers load their plugins themselves: a rebuilt plugin takes effect. */
 	plugin_unload_all();
 	return rc;
+}
+
+static void
+reload_drop_error(const char *err)
+{
+	log_error(RELOAD_FAILED ": %s", err);
+}
+
+/* As the workers' user, like the start (daemon/main.c): 0, or -1 (logged). */
+static int
+reload_check_pipelines(const sched *s, const cfg *c)
+{
+	reload_check a = { s, c };
+	char *err = NULL;
+	int rc = privs_run_as(c->user, reload_build, reload_drop_error, &a, &err);
+
+	if (rc < 0) {
+		log_error(RELOAD_FAILED ": %s", err);
+		free(err);
+	}
+	return rc == 0 ? 0 : -1;
 }
 
 /* The new configuration, or NULL (logged) if it cannot replace the old. */
@@ -59,9 +94,7 @@ reload_load(const sched *s)
 			log_warn("reload: %s no longer has account '%s'", s->o->config_path,
 				 s->o->only[i]);
 	}
-	if (reload_check_pipelines(s, n, &err) < 0) {
-		log_error("reload failed, still running the previous configuration:\n%s", err);
-		free(err);
+	if (reload_check_pipelines(s, n) < 0) {
 		cfg_free(&n);
 		return NULL;
 	}

@@ -228,6 +228,12 @@ run_digest_uid(const buf *body, char uid[71])
 }
 
 int
+run_settled(const run_stats *s)
+{
+	return s->deferred == 0 && s->failed == 0 && s->unsettled == 0;
+}
+
+int
 run_charge(store *st, const char *account, const char *uid, const char *why, int max_attempts)
 {
 	int attempts = 0;
@@ -375,6 +381,7 @@ run_plan(run *r, GArray *fetch)
 				 a->name, e->msgno,
 				 e->uid_state == POP3_UID_INVALID ? "an invalid" : "a duplicate");
 			r->stats->skipped++;
+			r->stats->unsettled++;
 			continue;
 		}
 		if (e->uid_state == POP3_UID_OK) {
@@ -420,6 +427,7 @@ run_dele_reply(run *r, size_t ei, GPtrArray *deleted, char **err_r)
 	if (ps == POP3_ENEG) {
 		log_warn("%s: DELE %lu refused (%s): will try again next run", r->a->name,
 			 r->entries[ei].msgno, *err_r != NULL ? *err_r : "-ERR");
+		r->stats->unsettled++;
 		free(*err_r);
 		*err_r = NULL;
 		return 0;

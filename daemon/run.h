@@ -30,11 +30,22 @@ typedef enum { RUN_FAIL_NONE = 0, RUN_FAIL_TEMP, RUN_FAIL_AUTH } run_fail;
 
 typedef struct run_stats {
 	unsigned long listed, fetched, deleted, kept, deferred, skipped, failed;
+	/* Left on the server for a reason that is not the configuration's
+	 * (max_size) nor a verdict: a UID the run cannot use, a refused DELE. */
+	unsigned long unsettled;
 	unsigned long long bytes;
 	unsigned long long deleted_bytes;  /* by the server's LIST sizes */
 	run_fail fail;                     /* set when run_account returns -1 */
 	int stopped;                       /* the stop flag cut the run short */
 } run_stats;
+
+/*
+ * 1 when every message the run listed reached a final verdict and what it
+ * meant to delete was deleted: nothing deferred (by a stage, a full disk, a
+ * server's -ERR), failed (a stage's FAIL, a quarantine) or unsettled.
+ * --once exits 75 otherwise (mailmilld(8), EXIT STATUS).
+ */
+int run_settled(const run_stats *s);
 
 /*
  * Count a failed attempt on (account, uid) in the journal and quarantine the

@@ -34,6 +34,7 @@ struct archive {
 	enum archive_format format;
 	char host[HOST_NAME_MAX + 1];
 	GHashTable *targets;     /* target path -> struct maildir * or struct mbox * */
+	GHashTable *refused;     /* target paths that could not be opened (said once) */
 };
 
 static const char *const archive_keys[] = { "path", "format", "folder", NULL };
@@ -66,6 +67,8 @@ archive_free(struct archive *a)
 			archive_target_free(a, t);
 		g_hash_table_destroy(a->targets);
 	}
+	if (a->refused != NULL)
+		g_hash_table_destroy(a->refused);
 	free(a->path);
 	free(a->folder);
 	free(a);
@@ -88,6 +91,32 @@ archive_string(mm_ctx *ctx, const config_setting_t *settings, const char *key,
 	}
 	*val_r = config_setting_get_string(s);
 	return 0;
+}
+
+/*
+ * Whether this process can ever archive at the stage's path: at start and
+ * on --check-config (which runs it as the worker user), so that a path
+ * below a file, or one the workers cannot create, is a configuration error
+ * now rather than every message deferred later.  What only the run can
+ * judge (a directory that is not a Maildir yet: it may be emptied) is a
+ * warning here; archive_target refuses it then.
+ */
+static int
+archive_check_path(struct archive *a, mm_ctx *ctx, const config_setting_t *settings)
+{
+	enum archive_kind kind = a->folder != NULL ? ARCHIVE_KIND_FOLDERS :
+				 a->format == ARCHIVE_MAILDIR ? ARCHIVE_KIND_MAILDIR : ARCHIVE_KIND_MBOX;
+	char *err = NULL;
+	int r = archive_target_check(a->path, kind, &err);
+
+	if (r < 0)
+		mm_ctx_error(ctx, config_setting_get_member(settings, "path"), "%s",
+			     err != NULL ? err : "out of memory");
+	else if (r > 0)
+		mm_log(ctx, MM_LOG_WARNING, "%s; its messages will be deferred",
+		       err != NULL ? err : "out of memory");
+	free(err);
+	return r < 0 ? -1 : 0;
 }
 
 static int
@@ -148,7 +177,10 @@ archive_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
 		strcpy(a->host, "localhost");
 	if (unknown)
 		goto fail;
+	if (archive_check_path(a, ctx, settings) < 0)
+		goto fail;
 	a->targets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	a->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	*state = a;
 	return 0;
 fail:
@@ -197,7 +229,12 @@ archive_target(struct archive *a, const char *path, mm_ctx *ctx)
 	else
 		r = mbox_open(path, (struct mbox **)&t, &err);
 	if (r < 0) {
-		mm_log(ctx, MM_LOG_ERROR, "%s", err != NULL ? err : "out of memory");
+		/* Once per run and target: every message after it is deferred too. */
+		if (!g_hash_table_contains(a->refused, path)) {
+			mm_log(ctx, MM_LOG_ERROR, "%s; deferring its messages",
+			       err != NULL ? err : "out of memory");
+			g_hash_table_add(a->refused, g_strdup(path));
+		}
 		free(err);
 		return NULL;
 	}

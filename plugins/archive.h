@@ -55,6 +55,33 @@ void archive_seterr(char **err_r, const char *fmt, ...) __attribute__((format(pr
 /* write(2) until all of data is written, retrying EINTR: 0, or -1 with errno. */
 int archive_write_all(int fd, const char *data, size_t len);
 
+/* ---- safe targets (archive_target.c) ---- */
+
+/*
+ * 0 if a Maildir may be opened at `dir`: it does not exist, or it is a
+ * Maildir (tmp/, new/ and cur/), or it is empty or holds nothing but some
+ * of those three (what an interrupted maildir_open leaves).  Else -1: an
+ * existing directory with anything else in it is never made a Maildir.
+ * Symbolic links are followed: their target is judged.
+ */
+int archive_maildir_usable(const char *dir, char **err_r);
+/* 0 if `file` does not exist or is a regular file (through links); else -1. */
+int archive_mbox_usable(const char *file, char **err_r);
+
+enum archive_kind {
+	ARCHIVE_KIND_MAILDIR, /* path is the Maildir */
+	ARCHIVE_KIND_MBOX,    /* path is the mbox file */
+	ARCHIVE_KIND_FOLDERS  /* path is the directory the folders go under */
+};
+/*
+ * Can this process (its effective user) ever archive at `path`?  Creates
+ * nothing.  -1 (*err_r) if never: a part of the path is not a directory,
+ * or the path or the nearest existing directory above it cannot be reached
+ * or written.  1 (*err_r) if it exists and archive_*_usable refuses it as
+ * it is now.  0 otherwise.
+ */
+int archive_target_check(const char *path, enum archive_kind kind, char **err_r);
+
 /* ---- Maildir (archive_maildir.c) ---- */
 
 /*
@@ -84,6 +111,7 @@ int maildir_name_digest(const char *name, char digest_r[ARCHIVE_DIGEST_LEN + 1])
 struct maildir;
 
 /*
+ * Refuse a directory that is not a Maildir (archive_maildir_usable).
  * Create dir/{tmp,new,cur} (0700) as needed, recover after a crashed
  * writer (archive_recover_scan), and scan new/ and cur/ once for digests
  * already delivered.  Our own tmp/ files older than 36 hours (left by a
@@ -173,6 +201,7 @@ void mbox_format(GString *out, const char *sender, long long date,
  * of the last 256.
  */
 struct mbox;
+/* Refuses a `file` or index that exists and is not a regular file. */
 int mbox_open(const char *file, struct mbox **mb_r, char **err_r);
 /* 1 if already archived or staged (nothing done), 0 staged, -1 error. */
 int mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long date,

@@ -423,7 +423,8 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 		archive_seterr(err_r, "out of memory");
 		goto fail;
 	}
-	if (archive_mkdirs(md->tmp, err_r) < 0 || archive_mkdirs(md->new, err_r) < 0 ||
+	if (archive_maildir_usable(md->dir, err_r) < 0 ||
+	    archive_mkdirs(md->tmp, err_r) < 0 || archive_mkdirs(md->new, err_r) < 0 ||
 	    archive_mkdirs(md->cur, err_r) < 0)
 		goto fail;
 	if ((md->rootfd = open(md->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||

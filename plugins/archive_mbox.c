@@ -213,7 +213,7 @@ mbox_load_index(struct mbox *mb, char **err_r)
 	FILE *f;
 	int fd, ret = -1;
 
-	if ((fd = open(mb->file, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((fd = open(mb->file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT) /* no mbox: nothing is archived in it */
 			ret = 0;
 		else
@@ -264,11 +264,15 @@ mbox_open(const char *file, struct mbox **mb_r, char **err_r)
 {
 	struct mbox *mb = g_new0(struct mbox, 1);
 	char *parent = g_path_get_dirname(file);
-	int r = archive_mkdirs(parent, err_r);
+	int r;
 
-	g_free(parent);
 	mb->file = g_strdup(file);
 	mb->idx = g_strdup_printf("%s.mailmill-idx", file);
+	/* Before anything opens it: opening a FIFO would block, a device
+	 * would take the mail. */
+	r = archive_mbox_usable(mb->file, err_r) < 0 || archive_mbox_usable(mb->idx, err_r) < 0 ?
+	    -1 : archive_mkdirs(parent, err_r);
+	g_free(parent);
 	mb->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	mb->staged = g_array_new(FALSE, FALSE, sizeof(struct mbox_staged));
 	mb->buf = g_string_new(NULL);
@@ -302,7 +306,9 @@ mbox_file(const struct mbox *mb)
 static int
 open_append(const char *path, int *created_r, char **err_r)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted since mbox_open must not hang the run. */
+	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 
 	if (fd < 0 && errno == ENOENT) {
 		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -311,8 +317,14 @@ open_append(const char *path, int *created_r, char **err_r)
 		else if (errno == EEXIST) /* lost a race with another writer */
 			fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	}
-	if (fd < 0)
+	if (fd < 0) {
 		archive_seterr(err_r, "open %s: %s", path, strerror(errno));
+	} else if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		archive_seterr(err_r, "%s is not a regular file: refusing to write mail into it",
+			       path);
+		(void)close(fd); /* nothing written */
+		fd = -1;
+	}
 	return fd;
 }
 

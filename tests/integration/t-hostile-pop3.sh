@@ -42,9 +42,9 @@ hcase list-dupno 75 'listing failed' '' '{"rules":[{"match":"^LIST$","reply":"+O
 # LIST sizes are advisory: a lie in either direction does not lose mail.
 hcase size-lie-small 0 'run finished' $ALL '{"sizes":[1,1,1]}'
 hcase size-lie-big 0 'over max_size' 'uid-2,uid-3' '{"sizes":[999999999,100,100]}'
-hcase uidl-invalid 0 'message 2 skipped.*invalid UID' 'uid-1,uid-3' '{"uids":["uid-1","bad\u0001uid","uid-3"]}'
-hcase uidl-toolong 0 'message 2 skipped.*invalid UID' 'uid-1,uid-3' "{\"uids\":[\"uid-1\",\"$(printf 'x%.0s' $(seq 71))\",\"uid-3\"]}"
-hcase uidl-dup 0 'skipped.*duplicate UID' 'uid-2' '{"uids":["same","uid-2","same"]}'
+hcase uidl-invalid 75 'message 2 skipped.*invalid UID' 'uid-1,uid-3' '{"uids":["uid-1","bad\u0001uid","uid-3"]}'
+hcase uidl-toolong 75 'message 2 skipped.*invalid UID' 'uid-1,uid-3' "{\"uids\":[\"uid-1\",\"$(printf 'x%.0s' $(seq 71))\",\"uid-3\"]}"
+hcase uidl-dup 75 'skipped.*duplicate UID' 'uid-2' '{"uids":["same","uid-2","same"]}'
 hcase uidl-path 0 'run finished' '../../etc/passwd,uid-2,uid-3' '{"uids":["../../etc/passwd","uid-2","uid-3"]}'
 
 # ---- RETR: closed, reset, stalled, dripping at any point; nothing is
@@ -57,16 +57,16 @@ hcase retr-stall 75 'fetching failed.*(time|dead)' '' '{"rules":[{"match":"^RETR
 hcase retr-drip 75 'fetching failed.*(time|dead)' '' '{"rules":[{"match":"^RETR 1$","chunk":1,"gap":0.05}]}'
 { printf '+OK\r\nSubject: x\r\n\r\n'; head -c 1100000 /dev/zero | tr '\0' B; printf '\r\n.\r\n'; } >"$T/longline"
 hcase retr-longline 75 'fetching failed' '' "{\"rules\":[{\"match\":\"^RETR 2$\",\"reply_file\":\"$T/longline\"}]}" 20
-hcase retr-err 0 'RETR 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^RETR 2$","reply":"-ERR [SYS/TEMP] try later\r\n"}]}'
+hcase retr-err 75 'RETR 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^RETR 2$","reply":"-ERR [SYS/TEMP] try later\r\n"}]}'
 hcase retr-garbage 75 'fetching failed' '' '{"rules":[{"match":"^RETR 2$","reply":"HELLO\r\n"}]}'
 
 # ---- DELE and QUIT
-hcase dele-err 0 'DELE 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^DELE 2$","reply":"-ERR [SYS/PERM] no\r\n"}]}'
+hcase dele-err 75 'DELE 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^DELE 2$","reply":"-ERR [SYS/PERM] no\r\n"}]}'
 hcase dele-close 75 'deleting failed' '' '{"rules":[{"match":"^DELE 2$","reply":"","then":"close"}]}'
 # More than one batch (4096): the first batch's DELEs go out while the second
 # is fetched; a refused one is left, a connection lost there deletes nothing.
 MANY=$(seq -f 'uid-%g' 1 4200 | grep -vx uid-2 | paste -sd, -)
-HC_WANT_LABEL="all 4200 but uid-2" hcase dele-err-pipelined 0 'DELE 2 refused' "$MANY" '{"repeat":1400,"rules":[{"match":"^DELE 2$","reply":"-ERR [SYS/PERM] no\r\n"}]}' 30
+HC_WANT_LABEL="all 4200 but uid-2" hcase dele-err-pipelined 75 'DELE 2 refused' "$MANY" '{"repeat":1400,"rules":[{"match":"^DELE 2$","reply":"-ERR [SYS/PERM] no\r\n"}]}' 30
 hcase dele-close-pipelined 75 'fetching failed' '' '{"repeat":1400,"rules":[{"match":"^DELE 2$","reply":"","then":"close"}]}' 30
 hcase quit-err 75 'QUIT failed' '' '{"rules":[{"match":"^QUIT","reply":"-ERR [SYS/TEMP] could not commit\r\n"}]}'
 hcase quit-lost 75 'QUIT failed' $ALL '{"rules":[{"match":"^QUIT","reply":"","then":"close","commit":true}]}'

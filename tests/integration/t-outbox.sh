@@ -42,7 +42,7 @@ mkmsg "$M/a.eml" redirect-one
 env_seed_files "$M/a.eml"
 fwd_conf "$T/f1.conf" "$T/st1" starttls ok@example.net nobody@example.net
 mm f1 -c "$T/f1.conf" --once
-rc_is "redirect: run exits 0" 0
+rc_is "redirect: run exits 75 (a recipient was refused)" 75
 is "redirect: one message at the server" "$(smtp_count)" 1
 j=$(ls "$SMTP_OUT"/*.json | head -n1)
 check "redirect: delivered to the accepted recipient only" grep -q '"rcpt_tos": \["ok@example.net"\]' "$j"

@@ -84,7 +84,7 @@ frow() { # SUBJECT COLUMNS
 t0=$(date +%s)
 mm run1 -c "$T/p.conf" --once -v
 t1=$(date +%s)
-rc_is "run 1 exits 0" 0
+rc_is "run 1 exits 75 (deferred and failed messages)" 75
 check "run 1 took less than 10 s (the deadline is 2 s)" test $((t1 - t0)) -lt 10
 U=$(uid_of ok)
 is "exit 0: done" "$(row ok "verdict || ' ' || stage")" "done pipe"
@@ -114,13 +114,13 @@ check "stderr bounded: the rest counted, not logged" err_has "more bytes not log
 is "tmp, bad, slow still on the server" "$(env_count)" 3
 
 mm run2 -c "$T/p.conf" --once -v
-rc_is "run 2 exits 0" 0
+rc_is "run 2 exits 75 (tempfail deferred again, two quarantined)" 75
 is "bad: quarantined after max_attempts = 2" "$(frow broken "state || ' ' || attempts")" "4 2"
 check "quarantine logged" err_has "QUARANTINED after 2 failed attempts"
 is "slow: quarantined too" "$(frow slow state)" 4
 
 mm run3 -c "$T/p.conf" --once -v
-rc_is "run 3 exits 0" 0
+rc_is "run 3 exits 75 (tempfail deferred again)" 75
 is "quarantined messages are not fetched again; tempfail is (3 runs)" \
 	"$(calls broken) $(calls slow) $(calls tempfail)" "2 2 3"
 is "still on the server: tmp, bad, slow" "$(env_count)" 3

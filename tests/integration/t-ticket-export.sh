@@ -10,7 +10,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 17
+plan 18
 
 HOOK_PID=
 trap '[ -n "$HOOK_PID" ] && kill "$HOOK_PID" 2>/dev/null; mm_cleanup' EXIT
@@ -80,6 +80,7 @@ C_STAGES="      { plugin = \"ticket\"; from = \"support@example.org\"; acknowled
       { plugin = \"archive\"; path = \"$T/archive\"; }" write_conf "$T/x.conf"
 
 mm r1 -c "$T/x.conf" --once
+rc_is "webhook down (503): the run exits 75 (the message was deferred)" 75
 is "first POST failed (503): the message stays on the server" "$(env_count)" 1
 check "the failure is logged with the status" err_has "webhook http://127.0.0.1:$HOOK_PORT/tickets: HTTP 503"
 mm r2 -c "$T/x.conf" --once

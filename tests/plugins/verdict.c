@@ -2,7 +2,7 @@
 /*
  * A plugin that gives a fixed verdict, for pipeline and fault tests:
  *
- *   { plugin = "verdict"; verdict = "keep";   # "pass", "done", "keep", "defer"
+ *   { plugin = "verdict"; verdict = "keep";   # "pass", "done", "keep", "defer", "fail"
  *     subject_contains = "[hold]";           # optional: only these; others PASS
  *     sleep_ms = 2000;                       # optional: wait first (hang tests)
  *     crash = true; }                        # optional: abort() instead (crash tests)
@@ -34,6 +34,7 @@ static const struct {
 	mm_verdict verdict;
 } verdict_names[] = {
 	{ "pass", MM_PASS }, { "done", MM_DONE }, { "keep", MM_KEEP }, { "defer", MM_DEFER },
+	{ "fail", MM_FAIL },
 };
 
 static void
@@ -60,7 +61,7 @@ verdict_parse(mm_ctx *ctx, const config_setting_t *settings, struct verdict *v)
 		if (strcmp(str, verdict_names[i].name) == 0)
 			break;
 	if (i == sizeof(verdict_names) / sizeof(verdict_names[0])) {
-		mm_ctx_error(ctx, s, "`verdict` must be \"pass\", \"done\", \"keep\" or \"defer\"");
+		mm_ctx_error(ctx, s, "`verdict` must be \"pass\", \"done\", \"keep\", \"defer\" or \"fail\"");
 		return -1;
 	}
 	v->verdict = verdict_names[i].verdict;

@@ -29,6 +29,7 @@
 #include "plugins/archive.h"
 
 static char topdir[] = "/tmp/test_maildir.XXXXXX";
+#include "tests/unit/tmpdir.h"
 static int subdir_seq;
 
 /* A Maildir-shaped message: binary bytes, From_ lines, no final newline. */
@@ -687,7 +688,8 @@ test_open_failure(void **unused)
 	assert_int_equal(maildir_open(dir, "h", &md, &err), -1);
 	assert_null(md);
 	assert_non_null(err);
-	assert_non_null(strstr(err, "not a directory"));
+	/* A `tmp` that is a file: not a Maildir, and not ours to fix. */
+	assert_non_null(strstr(err, "is not a Maildir"));
 	free(err);
 	g_free(file);
 	g_free(dir);
@@ -989,24 +991,6 @@ test_mbox_writer_failure(void **unused)
 	g_free(dir);
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static int
-setup(void **unused)
-{
-	return mkdtemp(topdir) == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **unused)
-{
-	return nftw(topdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* What GMime's parser gives as the first mailbox's address, or "". */
 static void
 gmime_sender(const char *v, char *buf, size_t size)
@@ -1147,5 +1131,5 @@ main(void)
 	tzset();
 	/* A write over RLIMIT_FSIZE must fail with EFBIG, not kill us. */
 	signal(SIGXFSZ, SIG_IGN);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
