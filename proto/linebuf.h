@@ -28,6 +28,15 @@ int linebuf_feed(linebuf *lb, const char *data, size_t len);
  * the buffered partial line is already longer than max_line.
  */
 int linebuf_next(linebuf *lb, const char **line, size_t *len);
+/*
+ * As linebuf_next for a reader that takes a line of any length in pieces
+ * (a message body): 1 and *whole 1 for a complete line (as linebuf_next);
+ * 1 and *whole 0 for the first max_line bytes of a longer line (consumed;
+ * NOT NUL-terminated; the next call goes on with the same line); 0 if more
+ * bytes are needed.  Never -1.  A CR that may be the first half of a line
+ * end is never split from its LF, so pieces joined make the line exactly.
+ */
+int linebuf_next_part(linebuf *lb, const char **line, size_t *len, int *whole);
 size_t linebuf_pending(const linebuf *lb);  /* bytes buffered, not yet returned */
 /*
  * Room to read into directly: returns a pointer to at least `want` free
