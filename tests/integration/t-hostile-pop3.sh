@@ -4,13 +4,14 @@
 # Hostile POP3 servers (tests/lib/badserver.py), one scenario per case: each
 # must end with the right exit status, no crash or sanitizer report, a clear
 # log line, nothing deleted on the server that should not be, and within the
-# configured deadlines (timeouts of 2s here) plus slack.
+# configured deadlines (timeouts of 2s here) plus slack.  At the end, a real
+# Dovecot serves the one fault it can: a 1.1 MB header line.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
 hostile_setup
 CASES=47
-plan $((CASES * 4 + 8))
+plan $((CASES * 4 + 15))
 make_msgs 3
 ALL=uid-1,uid-2,uid-3
 LONG=$(head -c 20000 /dev/zero | tr '\0' A)
@@ -113,3 +114,39 @@ if grep -q 'RETR' <("$PY" -c 'import json,sys; print("\n".join(c for c in json.l
 else
 	ok "quit refused, rerun: the second run fetched nothing again"
 fi
+
+# ---- a message the server refuses every time is quarantined after
+# max_attempts runs, then no longer fetched; the others went in the first run.
+bs_start retr-err-quarantine '{"rules":[{"match":"^RETR 1$","reply":"-ERR [SYS/PERM] unreadable\r\n"}]}'
+HC_ACCOUNT_EXTRA='max_attempts = 2;' hconf retr-err-quarantine
+mm rq1 -c "$T/retr-err-quarantine.conf" --once
+is "retr-err quarantine: the first run deletes messages 2 and 3" "$(bs_deleted)" uid-2,uid-3
+mm rq2 -c "$T/retr-err-quarantine.conf" --once
+check "retr-err quarantine: the second run quarantines uid-1" err_has 'uid uid-1: QUARANTINED after 2 failed attempts'
+mm rq3 -c "$T/retr-err-quarantine.conf" --once
+bs_stop
+is "retr-err quarantine: uid-1 quarantined in the journal, still on the server" \
+	"$(ledger_rows "$T/state-retr-err-quarantine" acct "uid = 'uid-1' AND state = 4") $(bs_remaining)" "1 uid-1"
+if "$PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["commands"]; sys.exit(0 if any(x == "3: RETR 1" for x in c) else 1)' "$BS_REPORT"; then
+	not_ok "retr-err quarantine: the third run does not fetch it again"
+else
+	ok "retr-err quarantine: the third run does not fetch it again"
+fi
+
+# ---- the same 1.1 MB header line from a real Dovecot: message 1 (the
+# Maildir's first file) has it, message 2 is plain; both archived byte for
+# byte and deleted in the first run.
+env_start dovecot
+mkdir -p "$EXPECTED"
+{ printf 'From: a@example.org\nSubject: long\nX-Long: '; head -c 1100000 /dev/zero | tr '\0' D; printf '\n\nbody\n'; } >"$EXPECTED/1000000001.M1P1.long"
+printf 'From: b@example.org\nSubject: good\n\nbody 2\n' >"$EXPECTED/1000000002.M2P2.good"
+for f in "$EXPECTED"/*; do
+	cp "$f" "$MD/new/"
+	chown "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" "$MD/new/$(basename "$f")" 2>/dev/null || true
+done
+C_HOST=127.0.0.1 C_PORT=$POP3_PORT C_ARCHIVE=$T/archive-dovecot C_STATE=$T/state-dovecot \
+	write_conf "$T/dovecot.conf"
+mm dovecot-longline -c "$T/dovecot.conf" --once
+rc_is "dovecot, 1.1 MB header line in message 1: --once exits 0" 0
+check "dovecot, 1.1 MB header line: both archived byte for byte" archive_matches "$T/archive-dovecot"
+is "dovecot, 1.1 MB header line: server mailbox empty after the first run" "$(env_count)" 0
