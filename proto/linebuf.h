@@ -5,8 +5,9 @@
  * A line splitter that does no I/O: bytes go in with linebuf_feed (or are
  * read straight into linebuf_space), whole lines come out with linebuf_next.
  * Lines end with LF; a CR before it is removed.  A line longer than max_line
- * (without its line end) is an error: the caller must treat the stream as
- * broken.  Tests feed it byte by byte and in odd chunks.
+ * (without its line end) is an error for linebuf_next: the caller must treat
+ * the stream as broken; linebuf_next_part hands it out in pieces instead.
+ * Tests feed it byte by byte and in odd chunks.
  */
 #include <stddef.h>
 

@@ -64,7 +64,8 @@ typedef struct pop3_options {
 	int command_timeout_ms;   /* whole-command deadline; default 60000 */
 	size_t max_line;          /* default 8192; RFC 1939 says 512 for replies.
 	                           * Bounds status and listing lines; body lines
-	                           * may reach max(max_line, 1 MiB). */
+	                           * have no bound but the message's (read in
+	                           * pieces of max(max_line, 1 MiB)). */
 } pop3_options;
 
 /*

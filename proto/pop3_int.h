@@ -23,8 +23,9 @@
 /*
  * Body lines may be far longer than replies (RFC 5322's 998 is often
  * ignored, e.g. by HTML mailers): net's line cap is this, and the caller's
- * max_line bounds protocol lines only.  Memory grows only when a long line
- * actually arrives.
+ * max_line bounds protocol lines only.  A body line longer still comes in
+ * pieces of this size (net_getline_part), so memory stays bounded and no
+ * line length fails a message.
  */
 #define BODY_LINE_MAX (1024 * 1024)
 /* Server text quoted in an error message. */
