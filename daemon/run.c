@@ -56,6 +56,7 @@ typedef struct run {
 	size_t n_batch;
 	unsigned long long batch_bytes;
 	unsigned long long batch_staged; /* api_effects_size of the batch */
+	int listing_partial;   /* LIST or UIDL left lines out: the listing is not all */
 } run;
 
 /* Installed on every session: the "quit" crash point must fire whether or
@@ -259,15 +260,11 @@ run_charge(store *st, const char *account, const char *uid, const char *why, int
 	return 1;
 }
 
-/* A stage said MM_FAIL: the message stays on the server and the attempt
- * counts toward quarantine (a dry run counts nothing). */
+/* The message failed: it stays on the server and the attempt counts toward
+ * quarantine (a dry run counts nothing). */
 static void
-run_failed(run *r, const char *uid, const char *stage, size_t size)
+run_failed_why(run *r, const char *uid, const char *why, const char *stage, size_t size)
 {
-	char why[160];
-
-	r->stats->failed++;
-	snprintf(why, sizeof why, "stage %s failed", stage != NULL ? stage : "-");
 	if (r->o->dry_run) {
 		log_info("%s: uid %s: %s (dry run: not counted)", r->a->name, uid, why);
 		return;
@@ -275,6 +272,32 @@ run_failed(run *r, const char *uid, const char *stage, size_t size)
 	if (run_charge(r->st, r->a->name, uid, why, r->a->max_attempts) == 1 &&
 	    r->o->progress != NULL)
 		r->o->progress(r->o->progress_arg, uid, size, stage, "quarantine");
+}
+
+/* A stage said MM_FAIL. */
+static void
+run_failed(run *r, const char *uid, const char *stage, size_t size)
+{
+	char why[160];
+
+	r->stats->failed++;
+	snprintf(why, sizeof why, "stage %s failed", stage != NULL ? stage : "-");
+	run_failed_why(r, uid, why, stage, size);
+}
+
+/*
+ * Fetching entries[ei] failed (a -ERR, too big, its reply broken or cut):
+ * with a UID it counts toward quarantine, so that a message the server
+ * cannot or will not give does not hold the mailbox for ever.  Without one
+ * (identity by digest) there is nothing to count it against.
+ */
+static void
+run_fetch_failed(run *r, size_t ei, const char *why)
+{
+	const pop3_entry *e = &r->entries[ei];
+
+	if (e->uid_state == POP3_UID_OK)
+		run_failed_why(r, e->uid, why, NULL, (size_t)e->size);
 }
 
 static int
@@ -395,7 +418,8 @@ run_plan(run *r, GArray *fetch)
 			if (st == LEDGER_KEEP || st == LEDGER_QUARANTINE)
 				continue;
 		}
-		if (a->max_size != 0 && e->size > a->max_size) {
+		/* An unknown size (a bad LIST line) is bounded while fetching. */
+		if (a->max_size != 0 && e->size_state == POP3_SIZE_OK && e->size > a->max_size) {
 			log_warn("%s: message %lu (uid %s) is %llu bytes, over max_size %llu: not fetched,"
 				 " left on the server", a->name, e->msgno,
 				 e->uid[0] != '\0' ? e->uid : "-", e->size, a->max_size);
@@ -512,21 +536,26 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 			free(err);
 			err = NULL;
 			r->stats->deferred++;
+			run_fetch_failed(r, c.ei, "the server refused RETR");
 			continue;
 		}
 		if (ps == POP3_ETOOBIG) {
-			log_error("%s: message %lu grew past %llu bytes while fetching (the server said %llu):"
-				  " giving up on this run", r->a->name, r->entries[c.ei].msgno,
+			/* Read to its end and dropped: the run goes on with the next. */
+			log_error("%s: message %lu is larger than %llu bytes (the server said %llu): not"
+				  " processed, left on the server", r->a->name, r->entries[c.ei].msgno,
 				  (unsigned long long)body.max, r->entries[c.ei].size);
-			/* A server that lies about this message every time must not block
-			 * the mailbox for ever: the failure counts toward quarantine. */
-			if (r->entries[c.ei].uid_state == POP3_UID_OK && !r->o->dry_run)
-				(void)run_charge(r->st, r->a->name, r->entries[c.ei].uid,
-						 "larger than max_size while fetching", r->a->max_attempts);
-			goto fail;
+			free(err);
+			err = NULL;
+			r->stats->failed++;
+			run_fetch_failed(r, c.ei, "larger than max_size while fetching");
+			continue;
 		}
-		if (ps != POP3_OK)
+		if (ps != POP3_OK) {
+			/* The session is gone; a server that fails on this message every
+			 * time must not stop the mailbox for ever. */
+			run_fetch_failed(r, c.ei, "fetching it failed");
 			goto io_fail;
+		}
 		if (run_stopping(r)) {
 			/* Already on its way when the stop came: read, not processed. */
 			r->stats->deferred++;
@@ -549,7 +578,6 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 	return rc;
 io_fail:
 	log_error("%s: fetching failed: %s", r->a->name, err != NULL ? err : "connection error");
-fail:
 	free(err);
 	buf_free(&body);
 	return -1;
@@ -671,6 +699,28 @@ run_connect(run *r, const cfg *c, run_dial *dial)
 	return 0;
 }
 
+/*
+ * Bad listing lines cost only their messages (pop3_list, pop3_uidl): say
+ * which, and remember that the listing is not the whole mailbox, so that
+ * no journal row is forgotten for a message merely left out.
+ */
+static void
+run_list_check(run *r, const char *what)
+{
+	unsigned long ignored = pop3_listing_ignored(r->s);
+
+	if (ignored > 0) {
+		log_warn("%s: %s: %lu line(s) naming no message were left out; the messages they"
+			 " may have been stay on the server", r->a->name, what, ignored);
+		r->listing_partial = 1;
+	}
+	if (strcmp(what, "LIST") == 0)
+		for (size_t i = 0; i < r->n_entries; i++)
+			if (r->entries[i].size_state != POP3_SIZE_OK)
+				log_warn("%s: message %lu: LIST gave no valid size; fetched within"
+					 " max_size", r->a->name, r->entries[i].msgno);
+}
+
 static int
 run_list(run *r)
 {
@@ -678,6 +728,7 @@ run_list(run *r)
 
 	if (pop3_list(r->s, RUN_MAX_MESSAGES, &r->entries, &r->n_entries, &err) != POP3_OK)
 		goto fail;
+	run_list_check(r, "LIST");
 	if (r->n_entries > 0 && pop3_uidl(r->s, r->entries, r->n_entries, &err) != POP3_OK) {
 		if (pop3_last_code(r->s) != POP3_RC_NONE || pop3_has_capa(r->s, "UIDL"))
 			goto fail;
@@ -685,6 +736,8 @@ run_list(run *r)
 		log_info("%s: the server has no UIDL; messages are identified by their SHA-256",
 			 r->a->name);
 		free(err);
+	} else if (r->n_entries > 0) {
+		run_list_check(r, "UIDL");
 	}
 	return 0;
 fail:
@@ -723,7 +776,8 @@ run_mark_deleted(const run *r, const GPtrArray *deleted, char **err_r)
 }
 
 /* The journal's uids (borrowed) that the listing lacks, into missing: 0;
- * -1 if a listed message had no valid UID (nothing can be concluded). */
+ * -1 if a listed message had no valid UID or the listing left lines out
+ * (nothing can be concluded). */
 static int
 run_missing(const run *r, GPtrArray *missing)
 {
@@ -731,6 +785,10 @@ run_missing(const run *r, GPtrArray *missing)
 	GHashTableIter it;
 	gpointer uid;
 
+	if (r->listing_partial) {
+		g_hash_table_destroy(listed);
+		return -1;
+	}
 	for (size_t i = 0; i < r->n_entries; i++) {
 		if (r->entries[i].uid_state != POP3_UID_OK) {
 			g_hash_table_destroy(listed);

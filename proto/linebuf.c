@@ -114,6 +114,27 @@ linebuf_next(linebuf *lb, const char **line, size_t *len)
 	return 1;
 }
 
+int
+linebuf_next_part(linebuf *lb, const char **line, size_t *len, int *whole)
+{
+	int r = linebuf_next(lb, line, len);
+
+	*whole = 1;
+	if (r >= 0)
+		return r;
+	/*
+	 * Longer than max_line: hand out its first max_line bytes.  Byte
+	 * max_line exists and is no LF (else the line would have fit, its CR
+	 * stripped), so a CR at max_line - 1 is a bare one: content.
+	 */
+	*whole = 0;
+	*line = lb->data + lb->start;
+	*len = lb->max_line;
+	lb->start += lb->max_line;
+	lb->scan = lb->scan > lb->max_line ? lb->scan - lb->max_line : 0;
+	return 1;
+}
+
 size_t
 linebuf_pending(const linebuf *lb)
 {

@@ -5,8 +5,9 @@
  * A line splitter that does no I/O: bytes go in with linebuf_feed (or are
  * read straight into linebuf_space), whole lines come out with linebuf_next.
  * Lines end with LF; a CR before it is removed.  A line longer than max_line
- * (without its line end) is an error: the caller must treat the stream as
- * broken.  Tests feed it byte by byte and in odd chunks.
+ * (without its line end) is an error for linebuf_next: the caller must treat
+ * the stream as broken; linebuf_next_part hands it out in pieces instead.
+ * Tests feed it byte by byte and in odd chunks.
  */
 #include <stddef.h>
 
@@ -28,6 +29,15 @@ int linebuf_feed(linebuf *lb, const char *data, size_t len);
  * the buffered partial line is already longer than max_line.
  */
 int linebuf_next(linebuf *lb, const char **line, size_t *len);
+/*
+ * As linebuf_next for a reader that takes a line of any length in pieces
+ * (a message body): 1 and *whole 1 for a complete line (as linebuf_next);
+ * 1 and *whole 0 for the first max_line bytes of a longer line (consumed;
+ * NOT NUL-terminated; the next call goes on with the same line); 0 if more
+ * bytes are needed.  Never -1.  A CR that may be the first half of a line
+ * end is never split from its LF, so pieces joined make the line exactly.
+ */
+int linebuf_next_part(linebuf *lb, const char **line, size_t *len, int *whole);
 size_t linebuf_pending(const linebuf *lb);  /* bytes buffered, not yet returned */
 /*
  * Room to read into directly: returns a pointer to at least `want` free

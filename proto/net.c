@@ -505,8 +505,10 @@ net_fill(net_conn *c, char **err_r)
 	return n;
 }
 
-int
-net_getline(net_conn *c, const char **line, size_t *len, char **err_r)
+/* A line (whole, or a piece of one if parts) once one is buffered. */
+static int
+net_getline_any(net_conn *c, int parts, const char **line, size_t *len, int *whole,
+		char **err_r)
 {
 	ssize_t n;
 	int r;
@@ -514,7 +516,9 @@ net_getline(net_conn *c, const char **line, size_t *len, char **err_r)
 	if (net_check_alive(c, err_r) < 0)
 		return -1;
 	for (;;) {
-		r = linebuf_next(&c->in, line, len);
+		*whole = 1;
+		r = parts ? linebuf_next_part(&c->in, line, len, whole) :
+			    linebuf_next(&c->in, line, len);
 		if (r > 0)
 			return 1;
 		if (r < 0)
@@ -532,6 +536,20 @@ net_getline(net_conn *c, const char **line, size_t *len, char **err_r)
 			return net_fail(c, err_r, err_fmt("connection closed by %s", c->peer), 0);
 		}
 	}
+}
+
+int
+net_getline(net_conn *c, const char **line, size_t *len, char **err_r)
+{
+	int whole;
+
+	return net_getline_any(c, 0, line, len, &whole, err_r);
+}
+
+int
+net_getline_part(net_conn *c, const char **line, size_t *len, int *whole, char **err_r)
+{
+	return net_getline_any(c, 1, line, len, whole, err_r);
 }
 
 size_t

@@ -64,6 +64,13 @@ int net_last_timeout(const net_conn *c);
  */
 int net_getline(net_conn *c, const char **line, size_t *len, char **err_r);
 /*
+ * As net_getline, but a line longer than the cap comes in pieces of the cap
+ * (linebuf_next_part): *whole says whether this is a line's last piece.  A
+ * piece that is not whole is not NUL-terminated.  For message bodies, whose
+ * lines only the caller's size limit bounds.
+ */
+int net_getline_part(net_conn *c, const char **line, size_t *len, int *whole, char **err_r);
+/*
  * For a caller that splits many lines at once (a message body): the bytes
  * already received and not yet returned, without any I/O (borrowed until the
  * next call on c; not NUL-terminated), 0 on a failed connection.  Drop what

@@ -23,7 +23,7 @@
 static int
 is_fatal(pop3_status st)
 {
-	return st == POP3_EIO || st == POP3_EPROTO || st == POP3_ETLS || st == POP3_ETOOBIG;
+	return st == POP3_EIO || st == POP3_EPROTO || st == POP3_ETLS;
 }
 
 pop3_status
@@ -156,6 +156,40 @@ pop3_ml_next(pop3_session *s, const char *label, const char **data_r, size_t *le
 	return pop3_ml_line(line, len, data_r, len_r);
 }
 
+int
+pop3_listing_next(pop3_session *s, const char *label, const char **data_r, size_t *len_r,
+		  pop3_status *st_r, char **err_r)
+{
+	const char *line;
+	char *nerr = NULL;
+	size_t len, n = 0;
+	int whole;
+
+	*st_r = POP3_OK;
+	if (net_getline_part(s->conn, &line, &len, &whole, &nerr) < 0) {
+		*st_r = pop3_net_fail(s, POP3_EIO, label, nerr, err_r);
+		return -1;
+	}
+	pop3_trace_line(s, 'S', line, len > s->max_line ? s->max_line : len);
+	if (whole && len <= s->max_line)
+		return pop3_ml_line(line, len, data_r, len_r);
+	/* Too long for a listing line: keep its number, drop the rest. */
+	while (n < len && n < sizeof(s->cut) - 1 && line[n] >= '0' && line[n] <= '9')
+		n++;
+	if (n == len || line[n] != ' ')
+		n = 0;
+	memcpy(s->cut, line, n);
+	s->cut[n] = '\0';
+	while (!whole)
+		if (net_getline_part(s->conn, &line, &len, &whole, &nerr) < 0) {
+			*st_r = pop3_net_fail(s, POP3_EIO, label, nerr, err_r);
+			return -1;
+		}
+	*data_r = s->cut;
+	*len_r = n;
+	return 1;
+}
+
 /* Bytes out takes without growing, before its NUL and within its cap. */
 static size_t
 body_room(const buf *out)
@@ -239,31 +273,43 @@ body_run(pop3_session *s, buf *out)
 	return done;
 }
 
-/* A RETR/TOP body; not traced (it is mail, not protocol). */
+/*
+ * A RETR/TOP body; not traced (it is mail, not protocol).  A line longer
+ * than net's cap comes in pieces.  Past out's cap the rest is read to the
+ * terminating dot and dropped, so that the session stays in step: one
+ * message too big does not end the run.
+ */
 pop3_status
 pop3_read_body(pop3_session *s, const char *label, buf *out, char **err_r)
 {
 	const char *line;
+	char *nerr = NULL;
 	size_t len;
-	pop3_status st;
-	int r;
+	int first = 1, whole, over = 0, r;
 
 	for (;;) {
 		/* Most lines: whole runs of them from what is already buffered. */
-		if (body_run(s, out))
+		if (first && !over && body_run(s, out))
 			return POP3_OK;
-		/* One line the slow way: it reads more, or fails as it must. */
-		if ((st = pop3_get_line(s, label, 0, &line, &len, err_r)) != POP3_OK)
-			return st;
-		r = pop3_body_line(line, len, out);
-		if (r == 0)
+		/* One line or piece the slow way: it reads more, or fails as it must. */
+		if (net_getline_part(s->conn, &line, &len, &whole, &nerr) < 0)
+			return pop3_net_fail(s, POP3_EIO, label, nerr, err_r);
+		if (over)
+			r = first && whole && len == 1 && line[0] == '.' ? 0 : 1;
+		else
+			r = pop3_body_piece(line, len, first, whole, out);
+		first = whole;
+		if (r == 0 && !over)
 			return POP3_OK;
+		if (r == 0) {
+			err_set(err_r, "%s: message larger than the limit of %zu bytes (read and dropped)",
+				label, out->max);
+			return POP3_ETOOBIG;
+		}
 		if (r < 0) {
-			if (errno == EFBIG)
-				return pop3_fail(s, POP3_ETOOBIG, err_r,
-					    "%s: message larger than the limit of %zu bytes", label,
-					    out->max);
-			return pop3_fail(s, POP3_EIO, err_r, "%s: %s", label, strerror(errno));
+			if (errno != EFBIG)
+				return pop3_fail(s, POP3_EIO, err_r, "%s: %s", label, strerror(errno));
+			over = 1;
 		}
 	}
 }

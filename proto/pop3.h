@@ -10,9 +10,10 @@
  * any other status *err_r (when err_r is not NULL) is set to an allocated
  * message (caller frees) that includes the server's text where there was one,
  * and pop3_last_code() gives the RFC 2449 response code of the last -ERR.
- * After POP3_EIO, POP3_EPROTO, POP3_ETLS or POP3_ETOOBIG the session is
- * unusable (later verbs give POP3_EUSAGE): call pop3_close only.  POP3_ENEG
- * (a plain -ERR), POP3_EAUTH and POP3_EUSAGE leave it usable.  Error
+ * After POP3_EIO, POP3_EPROTO or POP3_ETLS the session is unusable (later
+ * verbs give POP3_EUSAGE): call pop3_close only.  POP3_ENEG (a plain -ERR),
+ * POP3_EAUTH, POP3_EUSAGE and POP3_ETOOBIG (the rest of the message was read
+ * and dropped) leave it usable.  Error
  * messages start with the command ("PASS: -ERR [AUTH] Authentication
  * failed."); server text in them is bounded and stripped of control bytes.
  *
@@ -63,7 +64,8 @@ typedef struct pop3_options {
 	int command_timeout_ms;   /* whole-command deadline; default 60000 */
 	size_t max_line;          /* default 8192; RFC 1939 says 512 for replies.
 	                           * Bounds status and listing lines; body lines
-	                           * may reach max(max_line, 1 MiB). */
+	                           * have no bound but the message's (read in
+	                           * pieces of max(max_line, 1 MiB)). */
 } pop3_options;
 
 /*
@@ -163,14 +165,20 @@ typedef struct pop3_entry {
 	unsigned long long size;  /* from LIST */
 	char uid[71];             /* from UIDL; "" when unknown or invalid */
 	int uid_state;            /* POP3_UID_OK, POP3_UID_MISSING, _INVALID, _DUPLICATE */
+	int size_state;           /* POP3_SIZE_OK, or _UNKNOWN (bad LIST line: size 0) */
 } pop3_entry;
 enum { POP3_UID_OK = 0, POP3_UID_MISSING, POP3_UID_INVALID, POP3_UID_DUPLICATE };
+enum { POP3_SIZE_OK = 0, POP3_SIZE_UNKNOWN };
 
 /*
  * LIST (all): *entries_r gets an array (caller frees with free()) of *n_r
  * entries, sizes filled, uid "" / POP3_UID_MISSING, sorted by msgno.  The
  * array grows as lines arrive and is capped at max_count entries (POP3_EPROTO
- * beyond; 0 means 1000000).  A message number listed twice is POP3_EPROTO.
+ * beyond; 0 means 1000000).  A bad line costs only its message
+ * (pop3_list_add): a number listed twice, or without a valid size, is one
+ * entry of POP3_SIZE_UNKNOWN; a line naming no message (or a line longer
+ * than max_line, unless it starts with a message number) is left out and
+ * counted in pop3_listing_ignored.
  */
 pop3_status pop3_list(pop3_session *s, unsigned long max_count, pop3_entry **entries_r,
 		      size_t *n_r, char **err_r);
@@ -178,22 +186,28 @@ pop3_status pop3_list_one(pop3_session *s, unsigned long msgno, unsigned long lo
 			  char **err_r);
 /*
  * UIDL (all) merged into entries from pop3_list (matched by msgno): valid
- * UIDs (1-70 chars of 0x21-0x7E) set uid and POP3_UID_OK; invalid ones
- * POP3_UID_INVALID; every entry of a UID that appears twice
- * POP3_UID_DUPLICATE (uid kept for logging: never use it as an identity).
- * Entries UIDL did not mention stay POP3_UID_MISSING; UIDL lines for
- * messages not in entries are ignored.
+ * UIDs (1-70 chars of 0x21-0x7E) set uid and POP3_UID_OK; invalid or absent
+ * ones ("N", "N ") POP3_UID_INVALID, and so does a message listed twice;
+ * every entry of a UID that appears twice POP3_UID_DUPLICATE (uid kept for
+ * logging: never use it as an identity).  Entries UIDL did not mention stay
+ * POP3_UID_MISSING, unless a line named no message (counted in
+ * pop3_listing_ignored): then they are POP3_UID_INVALID, since that line may
+ * have been theirs.  UIDL lines for messages not in entries are ignored.
  */
 pop3_status pop3_uidl(pop3_session *s, pop3_entry *entries, size_t n, char **err_r);
+/* Lines of the last LIST or UIDL that named no message and were left out. */
+unsigned long pop3_listing_ignored(const pop3_session *s);
 /* An invalid UID gives POP3_EPROTO and uid_r "" (here the session stays usable). */
 pop3_status pop3_uidl_one(pop3_session *s, unsigned long msgno, char uid_r[71], char **err_r);
 
 /*
- * RETR / TOP: the message appended to `out` (which bounds its size by
- * out->max: POP3_ETOOBIG, and the session is then unusable), dot-unstuffed,
- * each line ending in "\n".  On failure out may hold part of the message.
- * A -ERR (no such message) is POP3_ENEG and leaves the session usable.
- * A body line longer than 1 MiB (or max_line if larger) is POP3_EIO.
+ * RETR / TOP: the message appended to `out`, dot-unstuffed, each line
+ * ending in "\n", whatever its lines' lengths (a long line is read in
+ * pieces: memory stays bounded).  out->max bounds its size: beyond it the
+ * rest is read and dropped (within the command deadline) and the result is
+ * POP3_ETOOBIG, the session still usable.  On failure out may hold part of
+ * the message.  A -ERR (no such message) is POP3_ENEG and leaves the
+ * session usable.
  */
 pop3_status pop3_retr(pop3_session *s, unsigned long msgno, buf *out, char **err_r);
 pop3_status pop3_top(pop3_session *s, unsigned long msgno, unsigned long lines, buf *out,
@@ -253,6 +267,35 @@ int pop3_ml_line(const char *line, size_t len, const char **data_r, size_t *len_
  * bodies through this, so feeding it from a linebuf tests the real path.
  */
 int pop3_body_line(const char *line, size_t len, buf *out);
+/*
+ * The same for a piece of a line (net_getline_part): first says the piece
+ * starts a line (only then is a dot unstuffed or the end seen), whole that
+ * it ends one (only then is "\n" appended).  pop3_body_line is (1, 1).
+ */
+int pop3_body_piece(const char *line, size_t len, int first, int whole, buf *out);
+/*
+ * The message number a listing line starts with, followed by a space or the
+ * end: 0, or -1 if the line names no message.  For a line that is otherwise
+ * malformed, so that only its message suffers.
+ */
+int pop3_msgno_prefix(const char *line, size_t len, unsigned long *msgno_r);
+/*
+ * The listing line by line, as pop3_list and pop3_uidl build it.
+ * pop3_list_add: one LIST line into *v (n used, cap allocated; the caller
+ * frees *v): 0, or -1 with errno E2BIG (more than max_count; 0 means
+ * 1000000) or ENOMEM.  A line naming no message adds 1 to *ignored_r.
+ * pop3_list_end: sort by msgno, merge numbers listed twice (size unknown).
+ * pop3_uidl_begin: clear the UIDs; 1 if entries are sorted by msgno (pass
+ * it to pop3_uidl_add).  pop3_uidl_end: the rules of pop3_uidl for missing
+ * and duplicate UIDs; 0, or -1 (ENOMEM).
+ */
+int pop3_list_add(pop3_entry **v, size_t *n, size_t *cap, unsigned long max_count,
+		  const char *line, size_t len, unsigned long *ignored_r);
+void pop3_list_end(pop3_entry *v, size_t *n);
+int pop3_uidl_begin(pop3_entry *entries, size_t n);
+void pop3_uidl_add(pop3_entry *entries, size_t n, int sorted, const char *line, size_t len,
+		   unsigned long *ignored_r);
+int pop3_uidl_end(pop3_entry *entries, size_t n, unsigned long ignored);
 /* "+OK nn mm" text of STAT (after the status word); 0 or -1. */
 int pop3_parse_stat(const char *text, size_t len, unsigned long *count_r,
 		    unsigned long long *octets_r);

@@ -32,73 +32,35 @@ pop3_stat(pop3_session *s, unsigned long *count_r, unsigned long long *octets_r,
 	return POP3_OK;
 }
 
-static int
-entry_cmp(const void *a, const void *b)
-{
-	const pop3_entry *x = a, *y = b;
-
-	return x->msgno < y->msgno ? -1 : x->msgno > y->msgno;
-}
-
 pop3_status
 pop3_list(pop3_session *s, unsigned long max_count, pop3_entry **entries_r, size_t *n_r,
 	  char **err_r)
 {
-	pop3_entry *v = NULL, *nv;
-	size_t n = 0, cap = 0, len, i;
+	pop3_entry *v = NULL;
+	size_t n = 0, cap = 0, len;
 	const char *line;
-	char q[QUOTE_MAX + 4];
 	pop3_status st;
 	int r;
 
 	*entries_r = NULL;
 	*n_r = 0;
-	if (max_count == 0)
-		max_count = LIST_DEFAULT_MAX;
+	s->ignored = 0;
 	if ((st = pop3_simple(s, "LIST", "LIST", NULL, NULL, NULL, err_r)) != POP3_OK)
 		return st;
-	while ((r = pop3_ml_next(s, "LIST", &line, &len, &st, err_r)) > 0) {
-		if (n >= max_count) {
+	while ((r = pop3_listing_next(s, "LIST", &line, &len, &st, err_r)) > 0) {
+		if (pop3_list_add(&v, &n, &cap, max_count, line, len, &s->ignored) < 0) {
 			free(v);
-			return pop3_fail(s, POP3_EPROTO, err_r, "LIST: more than %lu messages",
-				    max_count);
+			if (errno == E2BIG)
+				return pop3_fail(s, POP3_EPROTO, err_r, "LIST: more than %lu messages",
+					    max_count != 0 ? max_count : LIST_DEFAULT_MAX);
+			return pop3_fail(s, POP3_EIO, err_r, "LIST: out of memory");
 		}
-		if (n == cap) {
-			/* Grown as lines arrive: the server's count is never trusted. */
-			size_t ncap = cap == 0 ? 64 : cap * 2;
-
-			if (ncap > max_count)
-				ncap = max_count;
-			if (ncap > ((size_t)-1) / sizeof(*v) ||
-			    (nv = realloc(v, ncap * sizeof(*v))) == NULL) {
-				free(v);
-				return pop3_fail(s, POP3_EIO, err_r, "LIST: out of memory");
-			}
-			v = nv;
-			cap = ncap;
-		}
-		memset(&v[n], 0, sizeof(v[n]));
-		v[n].uid_state = POP3_UID_MISSING;
-		if (pop3_parse_list_line(line, len, &v[n].msgno, &v[n].size) < 0) {
-			free(v);
-			err_quote(q, line, len);
-			return pop3_fail(s, POP3_EPROTO, err_r, "LIST: bad line \"%s\"", q);
-		}
-		n++;
 	}
 	if (r < 0) {
 		free(v);
 		return st;
 	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), entry_cmp);
-	for (i = 1; i < n; i++)
-		if (v[i].msgno == v[i - 1].msgno) {
-			unsigned long dup = v[i].msgno;
-
-			free(v);
-			return pop3_fail(s, POP3_EPROTO, err_r, "LIST: message %lu listed twice", dup);
-		}
+	pop3_list_end(v, &n);
 	*entries_r = v;
 	*n_r = n;
 	return POP3_OK;
@@ -124,98 +86,30 @@ pop3_list_one(pop3_session *s, unsigned long msgno, unsigned long long *size_r, 
 	return POP3_OK;
 }
 
-static int
-entry_msgno_cmp(const void *key, const void *elt)
-{
-	unsigned long k = *(const unsigned long *)key;
-	const pop3_entry *e = elt;
-
-	return k < e->msgno ? -1 : k > e->msgno;
-}
-
-static int
-entry_uid_cmp(const void *a, const void *b)
-{
-	const pop3_entry *x = *(pop3_entry *const *)a, *y = *(pop3_entry *const *)b;
-
-	return strcmp(x->uid, y->uid);
-}
-
-/* Every entry sharing a UID with another is marked: neither may become a path. */
-static pop3_status
-mark_duplicates(pop3_session *s, pop3_entry *entries, size_t n, char **err_r)
-{
-	pop3_entry **p;
-	size_t m = 0, i, j;
-
-	if (n < 2)
-		return POP3_OK;
-	if (n > ((size_t)-1) / sizeof(*p) || (p = malloc(n * sizeof(*p))) == NULL)
-		return pop3_fail(s, POP3_EIO, err_r, "UIDL: out of memory");
-	for (i = 0; i < n; i++)
-		if (entries[i].uid_state == POP3_UID_OK)
-			p[m++] = &entries[i];
-	qsort(p, m, sizeof(*p), entry_uid_cmp);
-	for (i = 0; i < m; i = j) {
-		for (j = i + 1; j < m && strcmp(p[i]->uid, p[j]->uid) == 0; j++)
-			;
-		if (j - i > 1)
-			while (i < j)
-				p[i++]->uid_state = POP3_UID_DUPLICATE;
-	}
-	free(p);
-	return POP3_OK;
-}
-
 pop3_status
 pop3_uidl(pop3_session *s, pop3_entry *entries, size_t n, char **err_r)
 {
 	const char *line;
-	char uid[71], q[QUOTE_MAX + 4];
-	unsigned long msgno;
-	size_t len, i;
-	pop3_entry *e;
+	size_t len;
 	pop3_status st;
-	int r, ok, sorted = 1;
+	int r, sorted = pop3_uidl_begin(entries, n);
 
-	for (i = 0; i < n; i++) {
-		entries[i].uid[0] = '\0';
-		entries[i].uid_state = POP3_UID_MISSING;
-		if (i > 0 && entries[i].msgno <= entries[i - 1].msgno)
-			sorted = 0;
-	}
+	s->ignored = 0;
 	if ((st = pop3_simple(s, "UIDL", "UIDL", NULL, NULL, NULL, err_r)) != POP3_OK)
 		return st;
-	while ((r = pop3_ml_next(s, "UIDL", &line, &len, &st, err_r)) > 0) {
-		if (pop3_parse_uidl_line(line, len, &msgno, uid, &ok) < 0) {
-			err_quote(q, line, len);
-			return pop3_fail(s, POP3_EPROTO, err_r, "UIDL: bad line \"%s\"", q);
-		}
-		e = NULL;
-		if (sorted) {
-			/* bsearch wants a valid array even for n == 0 (LIST may be empty). */
-			if (n > 0)
-				e = bsearch(&msgno, entries, n, sizeof(*entries), entry_msgno_cmp);
-		} else {
-			for (i = 0; i < n && e == NULL; i++)
-				if (entries[i].msgno == msgno)
-					e = &entries[i];
-		}
-		/* A message LIST did not show (deleted meanwhile?) is not ours to judge. */
-		if (e == NULL)
-			continue;
-		if (e->uid_state != POP3_UID_MISSING)
-			return pop3_fail(s, POP3_EPROTO, err_r, "UIDL: message %lu listed twice", msgno);
-		if (ok) {
-			memcpy(e->uid, uid, sizeof(e->uid));
-			e->uid_state = POP3_UID_OK;
-		} else {
-			e->uid_state = POP3_UID_INVALID;
-		}
-	}
+	while ((r = pop3_listing_next(s, "UIDL", &line, &len, &st, err_r)) > 0)
+		pop3_uidl_add(entries, n, sorted, line, len, &s->ignored);
 	if (r < 0)
 		return st;
-	return mark_duplicates(s, entries, n, err_r);
+	if (pop3_uidl_end(entries, n, s->ignored) < 0)
+		return pop3_fail(s, POP3_EIO, err_r, "UIDL: out of memory");
+	return POP3_OK;
+}
+
+unsigned long
+pop3_listing_ignored(const pop3_session *s)
+{
+	return s != NULL ? s->ignored : 0;
 }
 
 pop3_status

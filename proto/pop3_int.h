@@ -23,8 +23,9 @@
 /*
  * Body lines may be far longer than replies (RFC 5322's 998 is often
  * ignored, e.g. by HTML mailers): net's line cap is this, and the caller's
- * max_line bounds protocol lines only.  Memory grows only when a long line
- * actually arrives.
+ * max_line bounds protocol lines only.  A body line longer still comes in
+ * pieces of this size (net_getline_part), so memory stays bounded and no
+ * line length fails a message.
  */
 #define BODY_LINE_MAX (1024 * 1024)
 /* Server text quoted in an error message. */
@@ -47,6 +48,8 @@ struct pop3_session {
 	int broken;
 	int quit_sent;     /* QUIT sent, its reply not read (pop3_quit_recv) */
 	int unflushed;
+	unsigned long ignored; /* listing lines of the last LIST/UIDL left out */
+	char cut[24];      /* the message number of a listing line too long */
 	struct {
 		int verb;
 		unsigned long msgno;
@@ -79,6 +82,13 @@ pop3_status pop3_read_status(pop3_session *s, const char *label, const char **te
 /* A listing line: 1 a line, 0 the terminating ".", -1 failure (*st_r). */
 int pop3_ml_next(pop3_session *s, const char *label, const char **data_r, size_t *len_r,
 		 pop3_status *st_r, char **err_r);
+/*
+ * As pop3_ml_next for LIST and UIDL, where a line longer than max_line
+ * costs only its message: it is read to its end and comes back as its
+ * leading message number alone ("" if it has none).
+ */
+int pop3_listing_next(pop3_session *s, const char *label, const char **data_r, size_t *len_r,
+		      pop3_status *st_r, char **err_r);
 /* A RETR/TOP body into out (not traced). */
 pop3_status pop3_read_body(pop3_session *s, const char *label, buf *out, char **err_r);
 /* Start a synchronous command: a usable session, no replies pending, a fresh deadline. */

@@ -233,14 +233,35 @@ pop3_ml_line(const char *line, size_t len, const char **data_r, size_t *len_r)
 int
 pop3_body_line(const char *line, size_t len, buf *out)
 {
-	const char *data;
-	size_t dlen;
+	return pop3_body_piece(line, len, 1, 1, out);
+}
 
-	if (!pop3_ml_line(line, len, &data, &dlen))
-		return 0;
-	if (buf_append(out, data, dlen) < 0 || buf_append(out, "\n", 1) < 0)
+int
+pop3_body_piece(const char *line, size_t len, int first, int whole, buf *out)
+{
+	const char *data = line;
+	size_t dlen = len;
+
+	/* Only a line's start is stuffed, and only a whole "." ends the body. */
+	if (first && len > 0 && line[0] == '.') {
+		if (whole && len == 1)
+			return 0;
+		data++;
+		dlen--;
+	}
+	if (buf_append(out, data, dlen) < 0 || (whole && buf_append(out, "\n", 1) < 0))
 		return -1;
 	return 1;
+}
+
+int
+pop3_msgno_prefix(const char *line, size_t len, unsigned long *msgno_r)
+{
+	size_t n;
+
+	if (parse_msgno(line, len, msgno_r, &n) < 0 || (n < len && line[n] != ' '))
+		return -1;
+	return 0;
 }
 
 int

@@ -3,7 +3,9 @@
  * POP3 line reading as the session does it: bytes through a linebuf in small
  * chunks (sizes taken from the input), the first line as a status line, the
  * following ones as LIST, UIDL and STAT lines and as body lines appended to a
- * bounded buffer, until the terminating dot.
+ * bounded buffer, until the terminating dot.  Then the same bytes as a body
+ * read in pieces of a few bytes (linebuf_next_part, pop3_body_piece, as the
+ * session reads lines longer than its cap) must give what whole lines give.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,40 @@
 #include "proto/pop3.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The body in data as whole lines (ref) or in pieces of max_line bytes fed
+ * chunk bytes at a time: 1 if it ended at its dot. */
+static int
+body_read(const uint8_t *data, size_t size, size_t max_line, size_t chunk, int pieces, buf *out)
+{
+	linebuf lb;
+	size_t off = 0;
+	int first = 1, r = 1;
+
+	if (linebuf_init(&lb, max_line) < 0)
+		__builtin_trap();
+	while (r == 1 && off < size) {
+		size_t n = size - off < chunk ? size - off : chunk;
+		const char *line;
+		size_t len;
+		int whole = 1, got = 0;
+
+		if (linebuf_feed(&lb, (const char *)data + off, n) < 0)
+			__builtin_trap();
+		off += n;
+		while (r == 1 && (got = pieces ? linebuf_next_part(&lb, &line, &len, &whole) :
+				       linebuf_next(&lb, &line, &len)) == 1) {
+			if (len > max_line)
+				__builtin_trap();
+			r = pop3_body_piece(line, len, first, whole, out);
+			first = whole;
+		}
+		if (r == 1 && got < 0)
+			__builtin_trap();
+	}
+	linebuf_free(&lb);
+	return r == 0;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,5 +104,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	buf_free(&body);
 	linebuf_free(&lb);
+	{
+		buf ref = { .max = 0 }, got = { .max = 0 };
+		size_t max_line = (size_t)(data[0] % 13) + 1;
+
+		int ended = body_read(data + 1, size - 1, size + 1, size, 0, &ref);
+
+		/* Unended, the pieces may hold the start of a last line without LF. */
+		if (ended != body_read(data + 1, size - 1, max_line, chunk, 1, &got) ||
+		    (ended ? ref.len != got.len : ref.len > got.len) ||
+		    (ref.len > 0 && memcmp(ref.data, got.data, ref.len) != 0))
+			__builtin_trap();
+		buf_free(&ref);
+		buf_free(&got);
+	}
 	return 0;
 }

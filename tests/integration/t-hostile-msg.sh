@@ -33,6 +33,9 @@ w("many-parts", hdr("many-parts", b"MIME-Version: 1.0\nContent-Type: multipart/m
 w("huge-header", hdr("huge-header", b"X-Big: start\n" + b"".join(b" fold %06d\n" % i for i in range(40000))) + b"\nbody\n")
 w("huge-header-line", hdr("huge-header-line", b"X-Long: " + b"h" * 900000 + b"\n") + b"\nbody\n")
 w("huge-body-line", hdr("huge-body-line") + b"\n" + b"x" * 1000000 + b"\n")
+# past the 1 MiB that net reads as one line: read in pieces (issue 14)
+w("huge-header-line-1mb", hdr("huge-header-line-1mb", b"X-Long: " + b"h" * 1100000 + b"\n") + b"\nbody\n")
+w("huge-body-line-2mb", hdr("huge-body-line-2mb") + b"\n" + b"y" * 2100000 + b"\nend\n")
 w("bad-encoded-words", H % (b"bad-ew", b"=?utf-8?B?////?= =?x-unknown?Q?=FF=00?= =?utf-8?q?unterminated") +
   b"From: =?iso-2022-jp?B?GyRCJCIkJCQmGyhC=?= <=?utf-8?b?@example.org>\n"
   b"Content-Type: text/plain; charset=\"x-no-such-charset\"\n\n\xff\xfe invalid \xc3\x28 utf-8\n")

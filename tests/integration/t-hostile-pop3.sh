@@ -4,13 +4,14 @@
 # Hostile POP3 servers (tests/lib/badserver.py), one scenario per case: each
 # must end with the right exit status, no crash or sanitizer report, a clear
 # log line, nothing deleted on the server that should not be, and within the
-# configured deadlines (timeouts of 2s here) plus slack.
+# configured deadlines (timeouts of 2s here) plus slack.  At the end, a real
+# Dovecot serves the one fault it can: a 1.1 MB header line.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
 hostile_setup
-CASES=38
-plan $((CASES * 4 + 5))
+CASES=47
+plan $((CASES * 4 + 15))
 make_msgs 3
 ALL=uid-1,uid-2,uid-3
 LONG=$(head -c 20000 /dev/zero | tr '\0' A)
@@ -33,12 +34,22 @@ hcase pass-inuse 75 'authentication failed.*IN-USE.*temporary' '' '{"rules":[{"m
 hcase pass-delay 75 'authentication failed.*LOGIN-DELAY.*temporary' '' '{"rules":[{"match":"^(PASS|AUTH)","reply":"-ERR [LOGIN-DELAY] wait 5 minutes\r\n"}]}'
 hcase pass-wrong 75 'authentication failed' '' '{"pass":"other"}'
 
-# ---- listings
-hcase list-long 75 'listing failed' '' "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1 $LONG\r\n.\r\n\"}]}"
+# ---- listings: a bad line costs only its message (issue 14), message 1
+# is bad in each way and the others are archived and deleted in the first run.
+L23='2 150\r\n3 150\r\n.\r\n'
+U23='2 uid-2\r\n3 uid-3\r\n.\r\n'
+hcase list-long 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1 $LONG\r\n$L23\"}]}"
 hcase list-nodot 75 'listing failed.*(time|dead)' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 100\r\n","then":"hang"}]}'
-hcase list-overflow 75 'listing failed' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 184467440737095516160000\r\n.\r\n"}]}'
-hcase list-negative 75 'listing failed' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 -5\r\n.\r\n"}]}'
-hcase list-dupno 75 'listing failed' '' '{"rules":[{"match":"^LIST$","reply":"+OK\r\n1 10\r\n1 10\r\n.\r\n"}]}'
+hcase list-overflow 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1 184467440737095516160000\r\n$L23\"}]}"
+hcase list-negative 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1 -5\r\n$L23\"}]}"
+hcase list-dupno 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1 10\r\n1 10\r\n$L23\"}]}"
+hcase list-nosize 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1\r\n$L23\"}]}"
+hcase list-nomsgno 0 'LIST: 1 line.*left out' uid-2,uid-3 "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\nx 10\r\n$L23\"}]}"
+hcase uidl-nouid 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1\r\n$U23\"}]}"
+hcase uidl-empty 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 \r\n$U23\"}]}"
+hcase uidl-twice 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 uid-1\r\n1 other\r\n$U23\"}]}"
+hcase uidl-long 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 $LONG\r\n$U23\"}]}"
+hcase uidl-garbage 0 'UIDL: 1 line.*left out' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n? uid-1\r\n$U23\"}]}"
 # LIST sizes are advisory: a lie in either direction does not lose mail.
 hcase size-lie-small 0 'run finished' $ALL '{"sizes":[1,1,1]}'
 hcase size-lie-big 0 'over max_size' 'uid-2,uid-3' '{"sizes":[999999999,100,100]}'
@@ -55,8 +66,20 @@ hcase retr-nodot 75 'fetching failed' '' '{"rules":[{"match":"^RETR 3$","reply":
 hcase retr-reset 75 'fetching failed' '' '{"rules":[{"match":"^RETR 1$","truncate":30,"then":"reset"}]}'
 hcase retr-stall 75 'fetching failed.*(time|dead)' '' '{"rules":[{"match":"^RETR 2$","truncate":50,"then":"hang"}]}'
 hcase retr-drip 75 'fetching failed.*(time|dead)' '' '{"rules":[{"match":"^RETR 1$","chunk":1,"gap":0.05}]}'
-{ printf '+OK\r\nSubject: x\r\n\r\n'; head -c 1100000 /dev/zero | tr '\0' B; printf '\r\n.\r\n'; } >"$T/longline"
-hcase retr-longline 75 'fetching failed' '' "{\"rules\":[{\"match\":\"^RETR 2$\",\"reply_file\":\"$T/longline\"}]}" 20
+# A 1.1 MB header line in message 1 (net reads lines of 1 MiB at most): read
+# in pieces, archived byte for byte with the others, all deleted in one run.
+{ printf 'Subject: x\nX-Long: '; head -c 1100000 /dev/zero | tr '\0' B; printf '\n\nbody\n'; } >"$T/longline.eml"
+C_ARCHIVE=$T/archive-retr-longline hcase retr-longline 0 'run finished.*3 deleted' $ALL \
+	"{\"messages\":[{\"file\":\"$T/longline.eml\"},{\"file\":\"$T/msgs/m2.eml\"},{\"file\":\"$T/msgs/m3.eml\"}]}" 20
+check "retr-longline: archived byte for byte" archive_has "$T/archive-retr-longline" "$T/longline.eml" "$T"/msgs/m[23].eml
+# Message 1 over max_size though LIST says 1 byte: read and dropped, counted
+# toward its quarantine; the run goes on with the others.
+{ cat "$T/msgs/m1.eml"; head -c 3000 /dev/zero | tr '\0' C; echo; } >"$T/big1.eml"
+HC_ACCOUNT_EXTRA='max_size = "2k";' hcase retr-toobig 75 'message 1 is larger than 2048 bytes' uid-2,uid-3 \
+	"{\"sizes\":[1,1,1],\"messages\":[{\"file\":\"$T/big1.eml\"},{\"file\":\"$T/msgs/m2.eml\"},{\"file\":\"$T/msgs/m3.eml\"}]}"
+is "retr-toobig: one attempt counted against uid-1" "$(ledger_rows "$T/state-retr-toobig" acct "uid = 'uid-1' AND attempts = 1")" 1
+hcase retr-err-first 75 'RETR 1 refused' uid-2,uid-3 '{"rules":[{"match":"^RETR 1$","reply":"-ERR [SYS/PERM] cannot read\r\n"}]}'
+is "retr-err-first: one attempt counted against uid-1" "$(ledger_rows "$T/state-retr-err-first" acct "uid = 'uid-1' AND attempts = 1")" 1
 hcase retr-err 75 'RETR 2 refused' 'uid-1,uid-3' '{"rules":[{"match":"^RETR 2$","reply":"-ERR [SYS/TEMP] try later\r\n"}]}'
 hcase retr-garbage 75 'fetching failed' '' '{"rules":[{"match":"^RETR 2$","reply":"HELLO\r\n"}]}'
 
@@ -91,3 +114,39 @@ if grep -q 'RETR' <("$PY" -c 'import json,sys; print("\n".join(c for c in json.l
 else
 	ok "quit refused, rerun: the second run fetched nothing again"
 fi
+
+# ---- a message the server refuses every time is quarantined after
+# max_attempts runs, then no longer fetched; the others went in the first run.
+bs_start retr-err-quarantine '{"rules":[{"match":"^RETR 1$","reply":"-ERR [SYS/PERM] unreadable\r\n"}]}'
+HC_ACCOUNT_EXTRA='max_attempts = 2;' hconf retr-err-quarantine
+mm rq1 -c "$T/retr-err-quarantine.conf" --once
+is "retr-err quarantine: the first run deletes messages 2 and 3" "$(bs_deleted)" uid-2,uid-3
+mm rq2 -c "$T/retr-err-quarantine.conf" --once
+check "retr-err quarantine: the second run quarantines uid-1" err_has 'uid uid-1: QUARANTINED after 2 failed attempts'
+mm rq3 -c "$T/retr-err-quarantine.conf" --once
+bs_stop
+is "retr-err quarantine: uid-1 quarantined in the journal, still on the server" \
+	"$(ledger_rows "$T/state-retr-err-quarantine" acct "uid = 'uid-1' AND state = 4") $(bs_remaining)" "1 uid-1"
+if "$PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["commands"]; sys.exit(0 if any(x == "3: RETR 1" for x in c) else 1)' "$BS_REPORT"; then
+	not_ok "retr-err quarantine: the third run does not fetch it again"
+else
+	ok "retr-err quarantine: the third run does not fetch it again"
+fi
+
+# ---- the same 1.1 MB header line from a real Dovecot: message 1 (the
+# Maildir's first file) has it, message 2 is plain; both archived byte for
+# byte and deleted in the first run.
+env_start dovecot
+mkdir -p "$EXPECTED"
+{ printf 'From: a@example.org\nSubject: long\nX-Long: '; head -c 1100000 /dev/zero | tr '\0' D; printf '\n\nbody\n'; } >"$EXPECTED/1000000001.M1P1.long"
+printf 'From: b@example.org\nSubject: good\n\nbody 2\n' >"$EXPECTED/1000000002.M2P2.good"
+for f in "$EXPECTED"/*; do
+	cp "$f" "$MD/new/"
+	chown "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" "$MD/new/$(basename "$f")" 2>/dev/null || true
+done
+C_HOST=127.0.0.1 C_PORT=$POP3_PORT C_ARCHIVE=$T/archive-dovecot C_STATE=$T/state-dovecot \
+	write_conf "$T/dovecot.conf"
+mm dovecot-longline -c "$T/dovecot.conf" --once
+rc_is "dovecot, 1.1 MB header line in message 1: --once exits 0" 0
+check "dovecot, 1.1 MB header line: both archived byte for byte" archive_matches "$T/archive-dovecot"
+is "dovecot, 1.1 MB header line: server mailbox empty after the first run" "$(env_count)" 0

@@ -283,6 +283,64 @@ test_buf_grow(void **state)
 	buf_free(&b);
 }
 
+/*
+ * linebuf_next_part: any line in pieces of at most max_line bytes, never
+ * an error; the pieces joined are what linebuf_next gives with room to
+ * spare, at every max_line and every chunk size.  CRs at every place a
+ * piece may end (bare ones, and the first half of a CRLF).
+ */
+static void
+test_parts(void **state)
+{
+	static const char in[] =
+		"short\r\n"
+		"a line longer than the cap\r\n"
+		"cr\r\rat\rthe\rends\r\r\r\n"
+		"\r\n"
+		"lf only and long enough\n"
+		"x\r\n"
+		"0123456789012345678901234567890123456789012345678901234567890123\r\n";
+	size_t total = sizeof(in) - 1, max, chunk;
+
+	for (max = 1; max <= 14; max++)
+		for (chunk = 1; chunk <= total; chunk += chunk < 9 ? 1 : 13) {
+			linebuf lb, ref;
+			char joined[256];
+			size_t off = 0, jl = 0, len, rlen;
+			const char *line, *rline;
+			int whole, r;
+
+			assert_int_equal(linebuf_init(&lb, max), 0);
+			assert_int_equal(linebuf_init(&ref, 4096), 0);
+			assert_int_equal(linebuf_feed(&ref, in, total), 0);
+			while (off < total) {
+				size_t n = total - off < chunk ? total - off : chunk;
+
+				assert_int_equal(linebuf_feed(&lb, in + off, n), 0);
+				off += n;
+				while ((r = linebuf_next_part(&lb, &line, &len, &whole)) == 1) {
+					assert_true(len <= max);
+					assert_true(jl + len < sizeof joined);
+					memcpy(joined + jl, line, len);
+					jl += len;
+					if (!whole)
+						continue;
+					assert_int_equal(linebuf_next(&ref, &rline, &rlen), 1);
+					if (jl != rlen || memcmp(joined, rline, rlen) != 0)
+						fail_msg("max %zu chunk %zu: \"%.*s\", want \"%s\"", max,
+							 chunk, (int)jl, joined, rline);
+					jl = 0;
+				}
+				assert_int_equal(r, 0);
+			}
+			assert_int_equal(jl, 0);
+			assert_int_equal(linebuf_next(&ref, &rline, &rlen), 0);
+			assert_int_equal(linebuf_pending(&lb), 0);
+			linebuf_free(&lb);
+			linebuf_free(&ref);
+		}
+}
+
 int
 main(void)
 {
@@ -293,6 +351,7 @@ main(void)
 		cmocka_unit_test(test_chunk_all),
 		cmocka_unit_test(test_no_line_yet),
 		cmocka_unit_test(test_overlong),
+		cmocka_unit_test(test_parts),
 		cmocka_unit_test(test_init_invalid),
 		cmocka_unit_test(test_space_commit_take),
 		cmocka_unit_test(test_take_after_scan),
