@@ -45,11 +45,11 @@ hcase list-negative 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"
 hcase list-dupno 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1 10\r\n1 10\r\n$L23\"}]}"
 hcase list-nosize 0 'message 1: LIST gave no valid size' $ALL "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\n1\r\n$L23\"}]}"
 hcase list-nomsgno 0 'LIST: 1 line.*left out' uid-2,uid-3 "{\"rules\":[{\"match\":\"^LIST$\",\"reply\":\"+OK\r\nx 10\r\n$L23\"}]}"
-hcase uidl-nouid 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1\r\n$U23\"}]}"
-hcase uidl-empty 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 \r\n$U23\"}]}"
-hcase uidl-twice 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 uid-1\r\n1 other\r\n$U23\"}]}"
-hcase uidl-long 0 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 $LONG\r\n$U23\"}]}"
-hcase uidl-garbage 0 'UIDL: 1 line.*left out' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n? uid-1\r\n$U23\"}]}"
+hcase uidl-nouid 75 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1\r\n$U23\"}]}"
+hcase uidl-empty 75 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 \r\n$U23\"}]}"
+hcase uidl-twice 75 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 uid-1\r\n1 other\r\n$U23\"}]}"
+hcase uidl-long 75 'message 1 skipped.*invalid UID' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n1 $LONG\r\n$U23\"}]}"
+hcase uidl-garbage 75 'UIDL: 1 line.*left out' uid-2,uid-3 "{\"rules\":[{\"match\":\"^UIDL$\",\"reply\":\"+OK\r\n? uid-1\r\n$U23\"}]}"
 # LIST sizes are advisory: a lie in either direction does not lose mail.
 hcase size-lie-small 0 'run finished' $ALL '{"sizes":[1,1,1]}'
 hcase size-lie-big 0 'over max_size' 'uid-2,uid-3' '{"sizes":[999999999,100,100]}'
