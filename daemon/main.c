@@ -67,6 +67,20 @@ main_selected(const char *name, char **only, int n_only)
 	return 0;
 }
 
+/* path made absolute against the current directory (links left as they are). */
+static char *
+main_absolute(const char *path)
+{
+	char *cwd;
+	char *abs;
+
+	if (path[0] == '/' || (cwd = g_get_current_dir()) == NULL)
+		return g_strdup(path);
+	abs = g_build_filename(cwd, path, NULL);
+	g_free(cwd);
+	return abs;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -199,8 +213,10 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (!once) {
+		/* The daemon changes to "/" when it detaches; SIGHUP reads the file again. */
+		char *abs = main_absolute(path);
 		sched_opts so = {
-			.config_path = path, .foreground = foreground,
+			.config_path = abs, .foreground = foreground,
 			.log_level = quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : -1,
 			.only = only, .n_only = n_only, .ro = ro,
 		};
@@ -211,6 +227,7 @@ main(int argc, char **argv)
 		plugin_unload_all();
 		rc = sched_main(c, &so);
 		c = NULL;
+		g_free(abs);
 		goto out;
 	}
 	/* Not next to a daemon or another run on the same journal. */
