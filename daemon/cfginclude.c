@@ -240,6 +240,10 @@ cfginclude_check(const char *path, const char *incdir, char **err_r)
 	s.name = g_string_new(NULL);
 	rc = inc_file(&s, path, path);
 	g_string_free(s.name, TRUE);
+	/* A name may hold a newline or worse: the message stays one line. */
+	for (char *q = s.err; q != NULL && *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			*q = '?';
 	*err_r = rc < 0 ? s.err : NULL;
 	return rc;
 }
