@@ -213,14 +213,6 @@ refused "password_file under a world-writable directory" "ww/pw\b" "directory $T
 	"chmod go-w $T/ww"
 
 # ---------------------------------------------------------------- SIGHUP
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@"; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.2
-	done
-}
 log_has() { grep -Eq -- "$1" "$DLOG"; }
 alive() { kill -0 "$DPID" 2>/dev/null; }
 
