@@ -15,6 +15,8 @@
  * file, a directory or anything but a regular file, a file someone else
  * could change (daemon/trust.h), a cycle, nesting deeper than
  * CFGINCLUDE_MAX_DEPTH, more than CFGINCLUDE_MAX_FILES includes in all.
+ * libconfig opens the files again afterwards; by then only root or
+ * mailmilld's own user can have changed them (that is what trust checks).
  */
 
 #define CFGINCLUDE_MAX_DEPTH 8

@@ -76,7 +76,7 @@ mm_setup() {
 	fi
 }
 
-# wait_for SECONDS CMD...: poll until CMD succeeds (scripts may define their own).
+# wait_for SECONDS CMD...: poll until CMD succeeds.
 wait_for() {
 	local end=$((SECONDS + $1))
 	shift
