@@ -283,6 +283,11 @@ test_include_scan(void **state)
 	assert_int_equal(RESOLVE("# @include \"missing\"\na = 1;\n", &err), 0);
 	assert_int_equal(RESOLVE("// @include \"missing\"\na = 1;\n", &err), 0);
 
+	/* A quote inside a comment opens no string: the next line's include counts. */
+	assert_int_equal(RESOLVE("# say \"hi\n@include \"missing\"\n", &err), -1);
+	free(err);
+	assert_int_equal(RESOLVE("/* \"x */\n@include \"missing\"\n", &err), -1);
+	free(err);
 	assert_int_equal(RESOLVE("a = 1;\n\n@include \"missing\"\n", &err), -1);
 	err_has(err, "main.conf:3: @include \"missing\": ", "/missing: No such file", NULL);
 	free(err);
