@@ -891,6 +891,7 @@ cfg_load(const char *path, cfg **cfg_r, char **err_r)
 {
 	cfg_errs e = { .path = path };
 	char *why = NULL;
+	struct stat sb;
 	FILE *fp;
 	cfg *c;
 
@@ -915,6 +916,17 @@ cfg_load(const char *path, cfg **cfg_r, char **err_r)
 		return -1;
 	}
 
+	/* Nobody else's files, and only a regular one (before opening: a FIFO
+	 * would block, a directory ends libconfig's scanner with exit()). */
+	if (stat(path, &sb) < 0) {
+		cfg_err(&e, NULL, "", "cannot read: %s", strerror(errno));
+		goto fail;
+	}
+	if (trust_check_path(path, "configuration file", &why) < 0) {
+		cfg_err_at(&e, NULL, 0, "%s", why != NULL ? why : "out of memory");
+		free(why);
+		goto fail;
+	}
 	/* libconfig reports an unreadable file without the reason: say it here. */
 	fp = fopen(path, "r");
 	if (fp == NULL) {
@@ -922,10 +934,9 @@ cfg_load(const char *path, cfg **cfg_r, char **err_r)
 		goto fail;
 	}
 	fclose(fp);
-	/* Nobody else's files; and no @include that libconfig's scanner would
-	 * exit() on (it never sees one that is not a readable regular file). */
-	if (trust_check_path(path, "configuration file", &why) < 0 ||
-	    cfginclude_check(path, config_get_include_dir(&c->lc), &why) < 0) {
+	/* No @include that libconfig's scanner would exit() on: it never sees
+	 * one that is not a readable regular file. */
+	if (cfginclude_check(path, config_get_include_dir(&c->lc), &why) < 0) {
 		cfg_err_at(&e, NULL, 0, "%s", why != NULL ? why : "out of memory");
 		free(why);
 		goto fail;

@@ -6,7 +6,8 @@
 #    another user owns or that group or others can change (or that sits in a
 #    directory others can write without the sticky bit, through a symbolic
 #    link too) is refused with exit 78 and one line naming the file, what was
-#    found and the command that fixes it;
+#    found and the command that fixes it; so is a -c naming a directory or a
+#    FIFO;
 #  - an @include of ".", a directory, a missing file, a cycle, or nested too
 #    deep is a file:line error with exit 78 naming the include (libconfig
 #    alone exits 2 on a directory);
@@ -17,7 +18,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-N_TESTS=54
+N_TESTS=58
 plan $N_TESTS
 
 if [ "$(id -u)" != 0 ] || ! id nobody >/dev/null 2>&1; then
@@ -99,6 +100,14 @@ conf "$T/nd/x.conf"
 mm nobody-dir -c "$T/nd/x.conf" --check-config
 refused "configuration in a directory owned by nobody" "nd/x\.conf" "directory $T/nd is owned by nobody" \
 	"chown root:root $T/nd"
+
+mm isdir -c "$T/c" --check-config
+refused "-c naming a directory (libconfig alone exits 2)" "configuration file $T/c\b" \
+	"is a directory" "is a directory"
+mkfifo "$T/c/fifo.conf"
+mm fifo -c "$T/c/fifo.conf" --check-config
+refused "-c naming a FIFO: refused at once, not waited on" "fifo\.conf" "special file" \
+	"not a regular file"
 
 # ---------------------------------------------------------------- @include
 # inc NAME INCLUDE-LINE: main file NAME.conf with the include on line 4.
