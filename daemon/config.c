@@ -10,8 +10,10 @@
 #include <unistd.h>
 #include <glib.h>
 
+#include "daemon/cfginclude.h"
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/trust.h"
 #include "daemon/units.h"
 
 #ifndef LOCALSTATEDIR
@@ -49,7 +51,9 @@ cfg_errs_vadd(cfg_errs *e, const char *file, int line, const char *ctx, const ch
 	int n;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (line > 0)
+	if (file == NULL)  /* the message names its file itself */
+		n = snprintf(full, sizeof(full), "%s%s\n", ctx, msg);
+	else if (line > 0)
 		n = snprintf(full, sizeof(full), "%s:%d: %s%s\n", file, line, ctx, msg);
 	else
 		n = snprintf(full, sizeof(full), "%s: %s%s\n", file, ctx, msg);
@@ -886,6 +890,8 @@ int
 cfg_load(const char *path, cfg **cfg_r, char **err_r)
 {
 	cfg_errs e = { .path = path };
+	char *why = NULL;
+	struct stat sb;
 	FILE *fp;
 	cfg *c;
 
@@ -910,6 +916,17 @@ cfg_load(const char *path, cfg **cfg_r, char **err_r)
 		return -1;
 	}
 
+	/* Nobody else's files, and only a regular one (before opening: a FIFO
+	 * would block, a directory ends libconfig's scanner with exit()). */
+	if (stat(path, &sb) < 0) {
+		cfg_err(&e, NULL, "", "cannot read: %s", strerror(errno));
+		goto fail;
+	}
+	if (trust_check_path(path, "configuration file", &why) < 0) {
+		cfg_err_at(&e, NULL, 0, "%s", why != NULL ? why : "out of memory");
+		free(why);
+		goto fail;
+	}
 	/* libconfig reports an unreadable file without the reason: say it here. */
 	fp = fopen(path, "r");
 	if (fp == NULL) {
@@ -917,6 +934,13 @@ cfg_load(const char *path, cfg **cfg_r, char **err_r)
 		goto fail;
 	}
 	fclose(fp);
+	/* No @include that libconfig's scanner would exit() on: it never sees
+	 * one that is not a readable regular file. */
+	if (cfginclude_check(path, config_get_include_dir(&c->lc), &why) < 0) {
+		cfg_err_at(&e, NULL, 0, "%s", why != NULL ? why : "out of memory");
+		free(why);
+		goto fail;
+	}
 	if (config_read_file(&c->lc, path) != CONFIG_TRUE) {
 		const char *file = config_error_file(&c->lc);
 		cfg_err_at(&e, file ? file : path, config_error_line(&c->lc), "%s",

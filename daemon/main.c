@@ -140,6 +140,20 @@ main_check(cfg *c, char **only, int n_only, int dry_run)
 	return rc;
 }
 
+/* path made absolute against the current directory (links left as they are). */
+static char *
+main_absolute(const char *path)
+{
+	char *cwd;
+	char *abs;
+
+	if (path[0] == '/' || (cwd = g_get_current_dir()) == NULL)
+		return g_strdup(path);
+	abs = g_build_filename(cwd, path, NULL);
+	g_free(cwd);
+	return abs;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -254,22 +268,25 @@ main(int argc, char **argv)
 	/* Every selected account's plugins are loaded and their settings checked
 	 * before anything runs: a bad stage is a configuration error. */
 	if (check || !once) {
+		/* The daemon changes to "/" when it detaches; SIGHUP reads the file again. */
+		char *abs = main_absolute(path);
 		sched_opts so = {
-			.config_path = path, .foreground = foreground,
+			.config_path = abs, .foreground = foreground,
 			.log_level = quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : -1,
 			.only = only, .n_only = n_only, .ro = ro,
 		};
 
-		if ((rc = main_check(c, only, n_only, ro.dry_run)) != EX_OK)
-			goto out;
-		if (check) {
-			printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
-			       c->n_accounts == 1 ? "" : "s");
+		if ((rc = main_check(c, only, n_only, ro.dry_run)) != EX_OK || check) {
+			if (rc == EX_OK)
+				printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
+				       c->n_accounts == 1 ? "" : "s");
+			g_free(abs);
 			goto out;
 		}
 		/* The workers load their own plugins. */
 		rc = sched_main(c, &so);
 		c = NULL;
+		g_free(abs);
 		goto out;
 	}
 	/* --once runs here, as whoever started it: its plugins are checked as that. */

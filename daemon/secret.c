@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/secret.h"
+#include "daemon/trust.h"
 
 /* A password longer than this is a mistake (or the wrong file). */
 #define SECRET_MAX 4096
@@ -131,7 +132,10 @@ secret_check_file(const char *path, char **err_r)
 		secret_errf(err_r, "password_file %s: not a regular file", path);
 		return -1;
 	}
-	return secret_mode_ok(path, &sb, err_r);
+	if (secret_mode_ok(path, &sb, err_r) < 0)
+		return -1;
+	/* Someone else's file (or directory) could hand us their password. */
+	return trust_check_path(path, "password_file", err_r);
 }
 
 static int
@@ -142,6 +146,8 @@ secret_from_file(const char *path, char **pw_r, char **err_r)
 	struct stat sb;
 	int fd, rc;
 
+	if (trust_check_path(path, "password_file", err_r) < 0)
+		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		secret_errf(err_r, "password_file %s: %s", path, strerror(errno));

@@ -25,6 +25,8 @@ void secret_clear(secret *s);       /* free what s holds */
  * For --check-config and cfg_load: is the password_file there, a regular
  * file, and not readable or writable by group or others?  0, or -1 and
  * *err_r (says the mode and the chmod that fixes it).  Reads nothing.
+ * Also the owner and the directories above it (daemon/trust.h): a file
+ * someone else owns or can replace is refused.
  */
 int secret_check_file(const char *path, char **err_r);
 

@@ -14,7 +14,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config message sasl_challenge}
+TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config include message sasl_challenge}
 WORK=${FUZZ_WORK:-/tmp/mailmill-fuzz}
 CC=${CC:-clang}
 mkdir -p "$WORK/obj"
@@ -30,7 +30,7 @@ printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n#define PACKAGE_S
 # All of proto/ (the wire library has no outside dependencies), and the
 # daemon files that configuration loading and message parsing need, and the
 # archive's From reader (fuzz_message holds it to GMime's answer).
-CORE="log crash units config secret message"
+CORE="log crash units trust cfginclude config secret message"
 objs=()
 for f in $(cd "$SRC" && ls proto/*.c | sed 's/\.c$//') $(for c in $CORE; do echo "daemon/$c"; done) \
 	plugins/archive_sender; do

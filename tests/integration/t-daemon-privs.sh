@@ -28,15 +28,6 @@ NOBODY_UID=$(id -u nobody)
 NOBODY_GID=$(id -g nobody)
 env_start srv --users "p1 p2"
 
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@"; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.2
-	done
-}
-
 # conf FILE TOP ACCOUNTS...
 conf() {
 	local f=$1 top=$2

@@ -63,16 +63,6 @@ conf() {
 	chmod 600 "$f"
 }
 
-# wait_for SECONDS CMD...: poll until CMD succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	while ! "$@"; do
-		[ $SECONDS -ge $end ] && return 1
-		sleep 0.2
-	done
-}
-
 # daemon_start NAME CONF: mailmilld -f in the background; $DPID.
 daemon_start() {
 	DLOG=$T/$1.log

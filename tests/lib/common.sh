@@ -9,6 +9,7 @@
 #                           and source its env.sh; env_seed/env_count/... use it
 #   mm NAME ARGS...         run mailmilld with a deadline; $MM_RC, $T/NAME.out/.err
 #   write_conf FILE         a config from the C_* variables (see below)
+#   wait_for SECS CMD...    poll until CMD succeeds
 # The work dir is removed when every test passed, and kept (and named) otherwise
 # or when MM_KEEP=1.
 set -u
@@ -73,6 +74,16 @@ mm_setup() {
 		echo "Bail out! $MAILMILLD is not built"
 		exit 1
 	fi
+}
+
+# wait_for SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.2
+	done
 }
 
 # True when mailmilld was built with --enable-crashpoints.
