@@ -5,6 +5,8 @@
     idp.py serve DIR --cert CRT --key KEY [--client ID[:SECRET]]... [knob=value]...
     idp.py ctl DIR knob=value...      change knobs of the running server
     idp.py op DIR OP [ARG]            seed USER (prints a new refresh token),
+                                      issue USER (prints a new access token: a
+                                      token_command),
                                       revoke (every refresh token), expire
                                       (every access token issued so far), reset
                                       (counters)
@@ -326,6 +328,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if op == "seed":
                 out["refresh_token"] = st.new_refresh(req["arg"], req.get("client") or
                                                       next(iter(st.clients)))
+            elif op == "issue":
+                st.count("issue")
+                out["access_token"] = st.new_access(req["arg"], "")[0]
             elif op == "revoke":
                 for r in st.refresh.values():
                     r["live"] = False
@@ -407,8 +412,9 @@ def main():
     elif verb == "op":
         out = json.loads(call(d, "POST", "/control",
                               {"op": rest[0], "arg": rest[1] if len(rest) > 1 else None}))
-        if "refresh_token" in out:
-            print(out["refresh_token"])
+        for k in ("refresh_token", "access_token"):
+            if k in out:
+                print(out[k])
     elif verb == "stats":
         st = json.loads(call(d, "GET", "/stats"))
         if rest:
