@@ -339,15 +339,7 @@ class Session:
                                           b"-ERR [AUTH] bad credentials\r\n")
                 self.authed = ok and (rule is None or b(rule.get("reply", "+OK")).startswith(b"+OK"))
             elif cmd == "AUTH" and args and args[0].upper() == "PLAIN":
-                if len(args) > 1:
-                    resp = args[1]
-                else:
-                    self.w.write(b"+ \r\n")
-                    await self.w.drain()
-                    self.in_auth = True
-                    resp = (await self.readline()).decode("latin-1")
-                    self.in_auth = False
-                    self.log(b"AUTH-RESPONSE")
+                resp = await self.sasl_response(args)
                 try:
                     _, u, p = base64.b64decode(resp).decode("latin-1").split("\0")
                 except Exception:
@@ -411,6 +403,18 @@ class Session:
             else:
                 await self.send(text, b"-ERR unknown command\r\n")
 
+    async def sasl_response(self, args):
+        """The initial response: on the AUTH line, or after a "+ " go-ahead."""
+        if len(args) > 1:
+            return args[1]
+        self.w.write(b"+ \r\n")
+        await self.w.drain()
+        self.in_auth = True
+        resp = (await self.readline()).decode("latin-1")
+        self.in_auth = False
+        self.log(b"AUTH-RESPONSE")
+        return resp
+
     # ------------------------------------------------------------ OAuth
     def introspect(self, token):
         """(user, issued-at) of a live token, or None (blocking: run in a thread)."""
@@ -439,15 +443,7 @@ class Session:
             entry["result"] = "oneline"
             await self.send(text, b"-ERR Protocol error\r\n")
             return
-        if len(args) > 1:
-            resp = args[1]
-        else:
-            self.w.write(b"+ \r\n")
-            await self.w.drain()
-            self.in_auth = True
-            resp = (await self.readline()).decode("latin-1")
-            self.in_auth = False
-            self.log(b"AUTH-RESPONSE")
+        resp = await self.sasl_response(args)
         try:
             fields = base64.b64decode(resp, validate=True).decode("latin-1").split("\x01")
         except Exception:
