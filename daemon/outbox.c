@@ -254,7 +254,7 @@ outbox_connect_once(const cfg_smtp *m, outbox_tracer *tr, smtp_session **s_r, ch
  */
 static smtp_status
 outbox_connect_oauth(const cfg *c, store *st, outbox_tracer *tr, smtp_session **s_r,
-		     int *signin_r, char **err_r)
+		     const char **how_r, int *signin_r, char **err_r)
 {
 	const cfg_smtp *m = c->smtp;
 	const char *mech = m->auth == CFG_SMTP_AUTH_XOAUTH2 ? "XOAUTH2" :
@@ -276,6 +276,7 @@ outbox_connect_oauth(const cfg *c, store *st, outbox_tracer *tr, smtp_session **
 		if ((rc = outbox_connect_once(m, tr, s_r, err_r)) != SMTP_OK)
 			break;
 		rc = smtp_auth_oauth(*s_r, mech, m->user, token, &used, err_r);
+		*how_r = used;
 		secret_wipe(&token);
 		if (rc == SMTP_OK) {
 			log_debug("outbox: signed in with %s as %s", used != NULL ? used : "-", m->user);
@@ -302,16 +303,18 @@ outbox_connect_oauth(const cfg *c, store *st, outbox_tracer *tr, smtp_session **
 }
 
 static smtp_status
-outbox_connect(const cfg *c, store *st, outbox_tracer *tr, smtp_session **s_r, int *signin_r,
-	       char **err_r)
+outbox_connect(const cfg *c, store *st, outbox_tracer *tr, smtp_session **s_r,
+	       const char **how_r, int *signin_r, char **err_r)
 {
 	const cfg_smtp *m = c->smtp;
 	smtp_status rc;
 	char *pw = NULL;
 
 	*signin_r = 0;
+	*how_r = m->user == NULL ? "no AUTH" : m->auth == CFG_SMTP_AUTH_PLAIN ? "PLAIN" :
+		 m->auth == CFG_SMTP_AUTH_LOGIN ? "LOGIN" : "a password";
 	if (m->oauth != NULL)
-		return outbox_connect_oauth(c, st, tr, s_r, signin_r, err_r);
+		return outbox_connect_oauth(c, st, tr, s_r, how_r, signin_r, err_r);
 	rc = outbox_connect_once(m, tr, s_r, err_r);
 	if (rc != SMTP_OK || m->user == NULL)
 		return rc;
@@ -332,6 +335,7 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 	size_t n = 0, i;
 	char *err = NULL;
 	smtp_status rc;
+	const char *how = NULL;
 	int ret = 0, signin = 0;
 
 	memset(stats, 0, sizeof(*stats));
@@ -351,7 +355,7 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 	}
 	crash_point("flush");
 	tracer.log = trace;
-	rc = outbox_connect(c, st, &tracer, &s, &signin, &err);
+	rc = outbox_connect(c, st, &tracer, &s, &how, &signin, &err);
 	if (rc != SMTP_OK) {
 		char *e1 = outbox_oneline(err != NULL ? err : smtp_status_name(rc));
 
@@ -501,4 +505,34 @@ outbox_show(store *st, FILE *f, char **err_r)
 	if (a.n == 0)
 		fprintf(f, "outbox: nothing queued, nothing dead\n");
 	return a.n;
+}
+
+int
+outbox_check_login(const cfg *c, store *st, int trace, FILE *out)
+{
+	outbox_tracer tracer = { 0, 0 };
+	smtp_session *s = NULL;
+	const char *how = NULL;
+	char *err = NULL;
+	int signin = 0, rc = 0;
+
+	tracer.log = trace;
+	if (outbox_connect(c, st, &tracer, &s, &how, &signin, &err) != SMTP_OK) {
+		if (!signin)
+			log_error("smtp: relay %s:%s: %s", c->smtp->host, c->smtp->port,
+				  err != NULL ? err : "login failed");
+		fprintf(out, "smtp relay %s:%s: login FAILED (see the log above)\n", c->smtp->host,
+			c->smtp->port);
+		rc = -1;
+	} else {
+		fprintf(out, "smtp relay %s:%s, %s, signed in with %s%s%s; nothing sent\n",
+			c->smtp->host, c->smtp->port, smtp_is_tls(s) ? smtp_tls_describe(s) : "no TLS",
+			how != NULL ? how : "-", c->smtp->user != NULL ? " as " : "",
+			c->smtp->user != NULL ? c->smtp->user : "");
+		if (smtp_quit(s, &err) != SMTP_OK)
+			log_debug("smtp: QUIT: %s", err != NULL ? err : "failed");
+	}
+	free(err);
+	smtp_close(&s);
+	return rc;
 }
