@@ -344,6 +344,7 @@ session_start(net_conn *c, const pop3_options *opt, pop3_trace_fn *fn, void *arg
 	s->capa.max = CAPA_MAX_BYTES;
 	s->max_line = opt != NULL && opt->max_line > 0 ? opt->max_line : 8192;
 	if (opt != NULL && ((opt->host != NULL && (s->host = strdup(opt->host)) == NULL) ||
+			    (opt->port != NULL && (s->port = strdup(opt->port)) == NULL) ||
 			    (opt->ca_file != NULL && (s->ca_file = strdup(opt->ca_file)) == NULL))) {
 		st = pop3_fail(s, POP3_EIO, err_r, "POP3: out of memory");
 		goto out;
@@ -499,6 +500,7 @@ pop3_close(pop3_session **sp)
 		return;
 	net_close(&s->conn);
 	free(s->host);
+	free(s->port);
 	free(s->ca_file);
 	free(s->greeting);
 	free(s->apop_ts);

@@ -130,9 +130,28 @@ pop3_status pop3_stls(pop3_session *s, char **err_r); /* STLS, handshake, CAPA a
 pop3_status pop3_user(pop3_session *s, const char *user, char **err_r);
 pop3_status pop3_pass(pop3_session *s, const char *password, char **err_r);
 pop3_status pop3_apop(pop3_session *s, const char *user, const char *password, char **err_r);
-/* SASL: mech "PLAIN" or "LOGIN"; POP3_EUSAGE if the last CAPA did not offer it. */
+/*
+ * SASL: mech "PLAIN" or "LOGIN"; POP3_EUSAGE if the last CAPA did not offer
+ * it, or for a user name or password that is empty or over 1024 bytes.
+ */
 pop3_status pop3_auth(pop3_session *s, const char *mech, const char *user,
 		      const char *password, char **err_r);
+/*
+ * OAuth 2.0 over SASL.  mech "XOAUTH2" or "OAUTHBEARER" (RFC 7628, sent with
+ * the host and port of pop3_options), or NULL: OAUTHBEARER if the CAPA SASL
+ * line offers it, else XOAUTH2, else POP3_EUSAGE.  Refused (POP3_EUSAGE,
+ * nothing sent) when the session is not TLS.  user is the mailbox address,
+ * token the access token (an RFC 6750 b64token of any length up to 64 KB).
+ * The response always follows "AUTH MECH" on a continuation line, never on
+ * the AUTH line (RFC 5034 SASL-IR), which Exchange Online refuses.  A
+ * refused token: the server's error challenge is answered (XOAUTH2 an empty
+ * line, OAUTHBEARER %x01) and the result is POP3_EAUTH with *err_r holding
+ * the -ERR and the decoded challenge ({"status":"invalid_token",...}),
+ * never the token.  *mech_used_r (may be NULL) gets the static name of the
+ * mechanism chosen, NULL if none was.
+ */
+pop3_status pop3_auth_oauth(pop3_session *s, const char *mech, const char *user,
+			    const char *token, const char **mech_used_r, char **err_r);
 
 pop3_status pop3_stat(pop3_session *s, unsigned long *count_r, unsigned long long *octets_r,
 		      char **err_r);
@@ -236,6 +255,4 @@ int pop3_body_line(const char *line, size_t len, buf *out);
 /* "+OK nn mm" text of STAT (after the status word); 0 or -1. */
 int pop3_parse_stat(const char *text, size_t len, unsigned long *count_r,
 		    unsigned long long *octets_r);
-/* Base64 (RFC 4648, padded) into out, NUL-terminated; -1 if outsize is too small. */
-int pop3_base64_encode(const void *data, size_t len, char *out, size_t outsize);
 #endif

@@ -1,6 +1,7 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * Logging in: USER/PASS, APOP, SASL PLAIN and LOGIN (RFC 5034).  No secret
+ * Logging in: USER/PASS, APOP, SASL (RFC 5034) PLAIN and LOGIN, and OAuth
+ * with XOAUTH2 or OAUTHBEARER (RFC 7628); the mechanisms are proto/sasl.c.  No secret
  * reaches the trace: it sees "<redacted>" in place of each one.
  */
 #include "config.h"
@@ -14,6 +15,7 @@
 #include "proto/net.h"
 #include "proto/pop3.h"
 #include "proto/pop3_int.h"
+#include "proto/sasl.h"
 #include "proto/tls.h"
 
 /* A refusal of credentials is EAUTH; pop3_last_code says whether to retry. */
@@ -90,11 +92,13 @@ pop3_apop(pop3_session *s, const char *user, const char *password, char **err_r)
 }
 
 /*
- * Read what follows an AUTH step: 1 for a "+ " continuation, 0 for +OK, or
- * a failure status (as a negative pop3_status) in *st_r.
+ * Read what follows an AUTH step: 1 for a "+ " continuation (its text in
+ * *text_r, borrowed until the next read), 0 for +OK, or -1 with the
+ * failure in *st_r.
  */
 static int
-auth_reply(pop3_session *s, pop3_status *st_r, char **err_r)
+auth_reply(pop3_session *s, pop3_status *st_r, const char **text_r, size_t *tlen_r,
+	   char **err_r)
 {
 	const char *line;
 	size_t len;
@@ -102,23 +106,114 @@ auth_reply(pop3_session *s, pop3_status *st_r, char **err_r)
 	if ((*st_r = pop3_get_line(s, "AUTH", 1, &line, &len, err_r)) != POP3_OK)
 		return -1;
 	pop3_trace_line(s, 'S', line, len);
-	if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' '))
+	if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' ')) {
+		*text_r = len > 2 ? line + 2 : "";
+		*tlen_r = len > 2 ? len - 2 : 0;
 		return 1;
+	}
 	*st_r = auth_status(pop3_check_status(s, "AUTH", line, len, NULL, NULL, err_r));
 	return *st_r == POP3_OK ? 0 : -1;
 }
 
-/* Send one base64 response; the trace sees only that one was sent. */
+/* A prompt we have no answer for: cancel (RFC 5034 4.) and say so. */
 static pop3_status
-auth_send(pop3_session *s, const void *data, size_t len, char **err_r)
+auth_cancel(pop3_session *s, const char *why, char **err_r)
 {
-	char b64[CMD_MAX];
+	const char *text;
+	size_t tlen;
 	pop3_status st;
 
-	if (pop3_base64_encode(data, len, b64, sizeof(b64)) < 0)
-		return usage(s, err_r, "AUTH", "credentials too long");
-	st = pop3_send_line(s, "AUTH", b64, "<redacted>", 1, err_r);
-	explicit_bzero(b64, sizeof(b64));
+	if ((st = pop3_send_line(s, "AUTH", "*", NULL, 1, err_r)) != POP3_OK)
+		return st;
+	if (auth_reply(s, &st, &text, &tlen, err_r) < 0) {
+		if (err_r != NULL)
+			free(*err_r);
+	}
+	return pop3_fail(s, POP3_EPROTO, err_r, "AUTH: %s", why);
+}
+
+/*
+ * The end of a refused OAuth exchange: the server's "+ " error challenge
+ * (decoded into the message), our answer (an empty line for XOAUTH2, %x01
+ * for OAUTHBEARER, RFC 7628 3.2.3), and its final -ERR.
+ */
+static pop3_status
+auth_oauth_refused(pop3_session *s, sasl_mech m, const char *chal, size_t clen, char **err_r)
+{
+	char *why = sasl_error_text(chal, clen), *e = NULL;
+	const char *text;
+	size_t tlen;
+	pop3_status st;
+	int r;
+
+	if (why == NULL)
+		return pop3_fail(s, POP3_EIO, err_r, "AUTH: out of memory");
+	st = pop3_send_line(s, "AUTH", m == SASL_OAUTHBEARER ? SASL_OAUTHBEARER_ABORT : "", NULL,
+			    1, err_r);
+	if (st == POP3_OK && (r = auth_reply(s, &st, &text, &tlen, &e)) >= 0)
+		st = r == 1 ? auth_cancel(s, "a second challenge after the error challenge", &e) :
+			pop3_fail(s, POP3_EPROTO, &e, "AUTH: +OK after an error challenge");
+	if (st != POP3_OK && err_r != NULL && e != NULL) {
+		*err_r = err_fmt("%s (%s error: %s)", e, sasl_mech_name(m), why);
+		free(e);
+	} else {
+		free(e);
+	}
+	free(why);
+	return st;
+}
+
+/*
+ * One SASL exchange: AUTH MECH, then each response after a "+ " prompt
+ * (never SASL-IR: Exchange Online refuses the initial response on the AUTH
+ * line).  The responses are built before anything is sent, so a bad
+ * argument sends nothing; the trace sees "<redacted>" for each.
+ */
+static pop3_status
+auth_exchange(pop3_session *s, sasl_mech m, const sasl_creds *c, char **err_r)
+{
+	char *resp[2] = { NULL, NULL }, *e = NULL, line[32];
+	const char *text;
+	size_t tlen;
+	pop3_status st;
+	int step, n = sasl_steps(m), r;
+
+	for (step = 0; step < n; step++)
+		if ((resp[step] = sasl_response(m, step, c, NULL, &e)) == NULL) {
+			st = pop3_fail(s, POP3_EUSAGE, err_r, "AUTH: %s",
+				       e != NULL ? e : "out of memory");
+			goto out;
+		}
+	if (s->capa_known && !pop3_has_sasl(s, sasl_mech_name(m))) {
+		st = pop3_fail(s, POP3_EUSAGE, err_r, "AUTH: the server does not offer SASL %s",
+			       sasl_mech_name(m));
+		goto out;
+	}
+	snprintf(line, sizeof(line), "AUTH %s", sasl_mech_name(m));
+	if ((st = pop3_begin(s, "AUTH", err_r)) != POP3_OK ||
+	    (st = pop3_send_line(s, "AUTH", line, NULL, 1, err_r)) != POP3_OK)
+		goto out;
+	for (step = 0;; step++) {
+		if ((r = auth_reply(s, &st, &text, &tlen, err_r)) < 0)
+			goto out;
+		if (r == 0) {
+			if (step != n)
+				st = pop3_fail(s, POP3_EPROTO, err_r, "AUTH: +OK before the credentials");
+			goto out;
+		}
+		if (step < n)
+			st = pop3_send_line(s, "AUTH", resp[step], "<redacted>", 1, err_r);
+		else if (step == n && sasl_mech_is_oauth(m))
+			st = auth_oauth_refused(s, m, text, tlen, err_r);
+		else
+			st = auth_cancel(s, "unexpected extra challenge", err_r);
+		if (st != POP3_OK || step >= n)
+			goto out;
+	}
+out:
+	free(e);
+	sasl_free(resp[0]);
+	sasl_free(resp[1]);
 	return st;
 }
 
@@ -126,53 +221,37 @@ pop3_status
 pop3_auth(pop3_session *s, const char *mech, const char *user, const char *password,
 	  char **err_r)
 {
-	char raw[2 * ARG_MAX_LEN + 2], line[64];
-	size_t ul, pl;
-	pop3_status st;
-	int plain, step, r;
+	sasl_creds c = { .user = user, .secret = password };
+	sasl_mech m;
 
-	if (mech == NULL || (!(plain = strcasecmp(mech, "PLAIN") == 0) &&
-			     strcasecmp(mech, "LOGIN") != 0))
+	if (sasl_mech_parse(mech, &m) < 0 || sasl_mech_is_oauth(m))
 		return usage(s, err_r, "AUTH", "only the PLAIN and LOGIN mechanisms are supported");
-	if (user == NULL || password == NULL || (ul = strlen(user)) == 0 ||
-	    ul > ARG_MAX_LEN || (pl = strlen(password)) > ARG_MAX_LEN)
-		return usage(s, err_r, "AUTH", "bad user name or password");
-	if (s->capa_known && !pop3_has_sasl(s, mech))
-		return pop3_fail(s, POP3_EUSAGE, err_r, "AUTH: the server does not offer SASL %s",
-			    plain ? "PLAIN" : "LOGIN");
-	snprintf(line, sizeof(line), "AUTH %s", plain ? "PLAIN" : "LOGIN");
-	if ((st = pop3_begin(s, "AUTH", err_r)) != POP3_OK ||
-	    (st = pop3_send_line(s, "AUTH", line, NULL, 1, err_r)) != POP3_OK)
-		return st;
-	/*
-	 * PLAIN: one response, "\0user\0password" (no authorisation identity).
-	 * LOGIN: the user name, then the password, each after a "+ " prompt.
-	 */
-	for (step = 0;; step++) {
-		if ((r = auth_reply(s, &st, err_r)) < 0)
-			return st;
-		if (r == 0)
-			return step == (plain ? 1 : 2) ? POP3_OK :
-				pop3_fail(s, POP3_EPROTO, err_r, "AUTH: +OK before the credentials");
-		if (plain && step == 0) {
-			raw[0] = '\0';
-			memcpy(raw + 1, user, ul);
-			raw[ul + 1] = '\0';
-			memcpy(raw + ul + 2, password, pl);
-			st = auth_send(s, raw, ul + pl + 2, err_r);
-			explicit_bzero(raw, sizeof(raw));
-		} else if (!plain && step < 2) {
-			st = step == 0 ? auth_send(s, user, ul, err_r) :
-				auth_send(s, password, pl, err_r);
-		} else {
-			/* A prompt we have no answer for: cancel (RFC 5034 4.). */
-			if ((st = pop3_send_line(s, "AUTH", "*", NULL, 1, err_r)) != POP3_OK)
-				return st;
-			if (auth_reply(s, &st, err_r) < 0)
-				return st;
-			return pop3_fail(s, POP3_EPROTO, err_r, "AUTH: unexpected extra challenge");
-		}
-		if (st != POP3_OK)
-			return st;
+	return auth_exchange(s, m, &c, err_r);
+}
+
+pop3_status
+pop3_auth_oauth(pop3_session *s, const char *mech, const char *user, const char *token,
+		const char **mech_used_r, char **err_r)
+{
+	sasl_creds c = { .user = user, .secret = token };
+	const char *why;
+	sasl_mech m;
+
+	if (mech_used_r != NULL)
+		*mech_used_r = NULL;
+	if (s == NULL || s->conn == NULL) {
+		err_set(err_r, "AUTH: no session");
+		return POP3_EUSAGE;
 	}
+	if (sasl_oauth_pick(mech, pop3_has_sasl(s, "OAUTHBEARER"), pop3_has_sasl(s, "XOAUTH2"), &m,
+			    &why) < 0)
+		return usage(s, err_r, "AUTH", why);
+	if (mech_used_r != NULL)
+		*mech_used_r = sasl_mech_name(m);
+	/* A bearer token is as good as a password to whoever reads it. */
+	if (!pop3_is_tls(s))
+		return usage(s, err_r, "AUTH", "refusing to send an OAuth token without TLS");
+	c.host = s->host;
+	c.port = s->port;
+	return auth_exchange(s, m, &c, err_r);
 }

@@ -34,7 +34,7 @@ enum { PIPE_RETR = 1, PIPE_DELE };
 
 struct pop3_session {
 	net_conn *conn;
-	char *host, *ca_file;
+	char *host, *port, *ca_file; /* port: the caller's, for OAUTHBEARER */
 	int command_timeout_ms;
 	size_t max_line;   /* for status and listing lines */
 	pop3_trace_fn *trace;

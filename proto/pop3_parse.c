@@ -1,7 +1,7 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
  * The POP3 parsers that do no I/O: status lines with RFC 2449 response
- * codes, LIST/UIDL lines, multi-line bodies, base64 for SASL.  They trust
+ * codes, LIST/UIDL lines, multi-line bodies.  They trust
  * nothing: every number is checked for overflow, every field for syntax.
  */
 #include "config.h"
@@ -241,40 +241,6 @@ pop3_body_line(const char *line, size_t len, buf *out)
 	if (buf_append(out, data, dlen) < 0 || buf_append(out, "\n", 1) < 0)
 		return -1;
 	return 1;
-}
-
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int
-pop3_base64_encode(const void *data, size_t len, char *out, size_t outsize)
-{
-	const unsigned char *p = data;
-	size_t o = 0, i;
-
-	/* Each started group of 3 bytes takes 4 characters, plus the NUL. */
-	if (outsize == 0 || len > (outsize - 1) / 4 * 3)
-		return -1;
-	for (i = 0; i + 2 < len; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-
-		out[o++] = b64chars[v >> 18];
-		out[o++] = b64chars[(v >> 12) & 63];
-		out[o++] = b64chars[(v >> 6) & 63];
-		out[o++] = b64chars[v & 63];
-	}
-	if (i < len) {
-		unsigned v = (unsigned)p[i] << 16;
-
-		if (i + 1 < len)
-			v |= (unsigned)p[i + 1] << 8;
-		out[o++] = b64chars[v >> 18];
-		out[o++] = b64chars[(v >> 12) & 63];
-		out[o++] = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return 0;
 }
 
 int

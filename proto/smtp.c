@@ -14,8 +14,10 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "proto/b64.h"
 #include "proto/err.h"
 #include "proto/net.h"
+#include "proto/sasl.h"
 #include "proto/smtp.h"
 
 /* Server text quoted in an error message. */
@@ -23,7 +25,8 @@
 /* RFC 5321 4.5.3.1: paths up to 256 octets; some slack for odd servers. */
 #define ADDR_MAX 1000
 #define PARAM_MAX 500
-#define SECRET_MAX 1024
+/* RFC 5321 4.5.3.1.4: a command line, CRLF included (RFC 4954 4. for AUTH). */
+#define SMTP_CMD_LINE_MAX 512
 /* Commands in flight with PIPELINING: bounded so that neither side's socket
  * buffer can fill with unread replies while the other blocks writing. */
 #define PIPE_WINDOW 64
@@ -32,7 +35,7 @@
 
 struct smtp_session {
 	net_conn *conn;
-	char *host, *ca_file, *helo;
+	char *host, *port, *ca_file, *helo; /* port: for OAUTHBEARER */
 	smtp_tls_mode tls;
 	int connect_timeout_ms, command_timeout_ms, data_end_timeout_ms;
 	size_t max_line;
@@ -284,9 +287,10 @@ session_new(const smtp_options *opt, smtp_session **s_r, char **err_r)
 	s->max_line = opt->max_line > 0 ? opt->max_line : 2048;
 	s->allow_plaintext_auth = opt->allow_plaintext_auth;
 	s->host = dup_or_null(opt->host);
+	s->port = dup_or_null(opt->port);
 	s->ca_file = dup_or_null(opt->ca_file);
 	s->helo = strdup(name);
-	if ((opt->host != NULL && s->host == NULL) || (opt->ca_file != NULL && s->ca_file == NULL) ||
+	if ((opt->host != NULL && s->host == NULL) || (opt->port != NULL && s->port == NULL) || (opt->ca_file != NULL && s->ca_file == NULL) ||
 	    s->helo == NULL || smtp_reply_parser_init(&s->parser, s->max_line, 0) < 0) {
 		smtp_close(&s);
 		return fail(NULL, SMTP_EUSAGE, err_r, "SMTP: out of memory");
@@ -384,6 +388,7 @@ smtp_close(smtp_session **sp)
 	smtp_reply_clear(&s->last);
 	free(s->greeting);
 	free(s->host);
+	free(s->port);
 	free(s->ca_file);
 	free(s->helo);
 	free(s);
@@ -608,35 +613,6 @@ smtp_starttls(smtp_session *s, char **err_r)
 	return smtp_ehlo(s, err_r);
 }
 
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* out must hold 4 * ((len + 2) / 3) + 1 bytes. */
-static void
-b64_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		*out++ = b64chars[in[i] >> 2];
-		*out++ = b64chars[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-		*out++ = b64chars[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
-		*out++ = b64chars[in[i + 2] & 63];
-	}
-	if (i < len) {
-		*out++ = b64chars[in[i] >> 2];
-		if (i + 1 < len) {
-			*out++ = b64chars[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
-			*out++ = b64chars[(in[i + 1] & 15) << 2];
-		} else {
-			*out++ = b64chars[(in[i] & 3) << 4];
-			*out++ = '=';
-		}
-		*out++ = '=';
-	}
-	*out = '\0';
-}
-
 /* AUTH outcome: 235 ok, 4xx temporary, 5xx refused, anything else broken. */
 static smtp_status
 auth_result(smtp_session *s, smtp_status st, char **err_r)
@@ -648,24 +624,109 @@ auth_result(smtp_session *s, smtp_status st, char **err_r)
 	return st;
 }
 
+/* One line of a SASL exchange and the reply, not yet judged. */
+static smtp_status
+auth_step(smtp_session *s, const char *line, const char *shown, char **err_r)
+{
+	smtp_status st;
+
+	net_deadline(s->conn, s->command_timeout_ms);
+	if ((st = send_line(s, line, shown, err_r)) != SMTP_OK || (st = flush(s, err_r)) != SMTP_OK)
+		return st;
+	return read_reply(s, err_r);
+}
+
+/*
+ * One SASL exchange (RFC 4954 4.).  The initial response rides on the AUTH
+ * line only while that line keeps within RFC 5321's 512 octets (4.5.3.1.4):
+ * a longer one (any OAuth token) follows the server's empty 334.  A 334
+ * after the last response is, for OAuth, the error challenge: answered (an
+ * empty line for XOAUTH2, %x01 for OAUTHBEARER, RFC 7628 3.2.3) so that the
+ * server sends its final refusal, which gets the decoded challenge.
+ */
+static smtp_status
+auth_exchange(smtp_session *s, sasl_mech m, const sasl_creds *c, char **err_r)
+{
+	const char *name = sasl_mech_name(m);
+	char *resp[2] = { NULL, NULL }, *e = NULL, *line = NULL, *chal = NULL, what[40];
+	char shown[40];
+	size_t rlen = 0;
+	int n = sasl_steps(m), step = 0;
+	smtp_status st;
+
+	snprintf(what, sizeof(what), "SMTP: AUTH %s", name);
+	for (step = 0; step < n; step++)
+		if ((resp[step] = sasl_response(m, step, c, step == 0 ? &rlen : NULL, &e)) == NULL) {
+			st = fail(s, SMTP_EUSAGE, err_r, "SMTP: %s", e != NULL ? e : "out of memory");
+			goto out;
+		}
+	step = 0;
+	if (m != SASL_LOGIN && strlen("AUTH  \r\n") + strlen(name) + rlen <= SMTP_CMD_LINE_MAX) {
+		if (asprintf(&line, "AUTH %s %s", name, resp[0]) < 0) {
+			line = NULL;
+			st = fail(s, SMTP_EIO, err_r, "SMTP: out of memory");
+			goto out;
+		}
+		snprintf(shown, sizeof(shown), "AUTH %s <redacted>", name);
+		step = 1;
+		st = auth_step(s, line, shown, err_r);
+	} else {
+		snprintf(shown, sizeof(shown), "AUTH %s", name);
+		st = auth_step(s, shown, NULL, err_r);
+	}
+	while (st == SMTP_OK) {
+		if (s->last.code == 334 && step < n) {
+			st = auth_step(s, resp[step++], "<redacted>", err_r);
+		} else if (s->last.code == 334 && sasl_mech_is_oauth(m) && chal == NULL) {
+			if ((chal = sasl_error_text(s->last.text, strlen(s->last.text))) == NULL) {
+				st = fail(s, SMTP_EIO, err_r, "SMTP: out of memory");
+				break;
+			}
+			st = auth_step(s, m == SASL_OAUTHBEARER ? SASL_OAUTHBEARER_ABORT : "", NULL,
+				       err_r);
+		} else if (s->last.code == 334) {
+			/* No answer for it: cancel (RFC 4954 4.), then give up on the session. */
+			if ((st = auth_step(s, "*", NULL, err_r)) == SMTP_OK)
+				st = fail(s, SMTP_EPROTO, err_r, "%s: unexpected challenge", what);
+			break;
+		} else if (s->last.code == 235 && step == n && chal == NULL) {
+			break;
+		} else if (s->last.code / 100 == 2) {
+			/* Success before the credentials, or after an error challenge. */
+			st = fail_reply(s, SMTP_EPROTO, err_r, what);
+			break;
+		} else {
+			st = auth_result(s, classify(s, 2, err_r, what), err_r);
+			break;
+		}
+	}
+	if (st != SMTP_OK && chal != NULL && err_r != NULL && *err_r != NULL) {
+		free(e);
+		e = *err_r;
+		*err_r = err_fmt("%s (%s error: %s)", e, name, chal);
+	}
+out:
+	free(e);
+	free(chal);
+	if (line != NULL)
+		b64_free_secret(line, strlen(line));
+	sasl_free(resp[0]);
+	sasl_free(resp[1]);
+	return st;
+}
+
 smtp_status
 smtp_auth(smtp_session *s, const char *mech, const char *user, const char *password,
 	  char **err_r)
 {
-	/* "\0user\0password" and its base64 form */
-	unsigned char raw[2 * SECRET_MAX + 2];
-	char line[sizeof("AUTH PLAIN ") + 4 * ((sizeof(raw) + 2) / 3) + 1];
-	size_t ul, pl;
+	sasl_creds c = { .user = user, .secret = password };
+	sasl_mech m;
 	smtp_status st;
 
 	if ((st = check_usable(s, err_r)) != SMTP_OK)
 		return st;
 	if (user == NULL || password == NULL)
 		return fail(s, SMTP_EUSAGE, err_r, "SMTP: AUTH needs a user and a password");
-	ul = strlen(user);
-	pl = strlen(password);
-	if (ul == 0 || ul > SECRET_MAX || pl > SECRET_MAX)
-		return fail(s, SMTP_EUSAGE, err_r, "SMTP: user name or password too long or empty");
 	if (!net_is_tls(s->conn) && !s->allow_plaintext_auth)
 		return fail(s, SMTP_EUSAGE, err_r,
 			    "SMTP: refusing to send a password without TLS");
@@ -674,35 +735,41 @@ smtp_auth(smtp_session *s, const char *mech, const char *user, const char *passw
 	if (mech == NULL)
 		return fail(s, SMTP_EUSAGE, err_r,
 			    "SMTP: the server offers neither AUTH PLAIN nor AUTH LOGIN");
-	if (strcasecmp(mech, "PLAIN") != 0 && strcasecmp(mech, "LOGIN") != 0)
+	if (sasl_mech_parse(mech, &m) < 0 || sasl_mech_is_oauth(m))
 		return fail(s, SMTP_EUSAGE, err_r, "SMTP: unsupported AUTH mechanism %s", mech);
 	if (!smtp_has_auth(s, mech))
 		return fail(s, SMTP_EUSAGE, err_r, "SMTP: the server does not offer AUTH %s", mech);
+	return auth_exchange(s, m, &c, err_r);
+}
 
-	if (strcasecmp(mech, "PLAIN") == 0) {
-		raw[0] = '\0';
-		memcpy(raw + 1, user, ul);
-		raw[1 + ul] = '\0';
-		memcpy(raw + 2 + ul, password, pl);
-		memcpy(line, "AUTH PLAIN ", 11);
-		b64_encode(raw, 2 + ul + pl, line + 11);
-		st = command(s, line, "AUTH PLAIN <redacted>", 2, "SMTP: AUTH PLAIN", err_r);
-	} else {
-		st = command(s, "AUTH LOGIN", NULL, 3, "SMTP: AUTH LOGIN", err_r);
-		if (st == SMTP_OK) {
-			b64_encode((const unsigned char *)user, ul, line);
-			st = command(s, line, "<redacted>", 3, "SMTP: AUTH LOGIN", err_r);
-		}
-		if (st == SMTP_OK) {
-			b64_encode((const unsigned char *)password, pl, line);
-			st = command(s, line, "<redacted>", 2, "SMTP: AUTH LOGIN", err_r);
-		}
-	}
-	explicit_bzero(raw, sizeof(raw));
-	explicit_bzero(line, sizeof(line));
-	if (st == SMTP_OK && s->last.code != 235)
-		return fail_reply(s, SMTP_EPROTO, err_r, "SMTP: AUTH");
-	return auth_result(s, st, err_r);
+smtp_status
+smtp_auth_oauth(smtp_session *s, const char *mech, const char *user, const char *token,
+		const char **mech_used_r, char **err_r)
+{
+	sasl_creds c = { .user = user, .secret = token };
+	const char *why;
+	sasl_mech m;
+	smtp_status st;
+
+	if (mech_used_r != NULL)
+		*mech_used_r = NULL;
+	if ((st = check_usable(s, err_r)) != SMTP_OK)
+		return st;
+	if (sasl_oauth_pick(mech, smtp_has_auth(s, "OAUTHBEARER"), smtp_has_auth(s, "XOAUTH2"), &m,
+			    &why) < 0)
+		return fail(s, SMTP_EUSAGE, err_r, "SMTP: AUTH: %s", why);
+	if (mech_used_r != NULL)
+		*mech_used_r = sasl_mech_name(m);
+	/* Never in clear text, whatever allow_plaintext_auth says: a bearer token
+	 * works for anyone who reads it, and for more than this server. */
+	if (!net_is_tls(s->conn))
+		return fail(s, SMTP_EUSAGE, err_r, "SMTP: refusing to send an OAuth token without TLS");
+	if (!smtp_has_auth(s, sasl_mech_name(m)))
+		return fail(s, SMTP_EUSAGE, err_r, "SMTP: the server does not offer AUTH %s",
+			    sasl_mech_name(m));
+	c.host = s->host;
+	c.port = s->port;
+	return auth_exchange(s, m, &c, err_r);
 }
 
 smtp_status

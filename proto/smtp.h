@@ -118,13 +118,29 @@ int smtp_has_auth(const smtp_session *s, const char *mech);
 smtp_status smtp_starttls(smtp_session *s, char **err_r);
 /*
  * AUTH with mech "PLAIN" or "LOGIN", or NULL for the best one offered
- * (smtplib's login).  The mechanism list is the one of the last EHLO, which
+ * (smtplib's login); user name and password up to 1024 bytes each.  The mechanism list is the one of the last EHLO, which
  * after STARTTLS is the encrypted one.  Without TLS, refused (SMTP_EUSAGE)
  * unless allow_plaintext_auth.  A 5xx refusal is SMTP_EAUTH, 4xx SMTP_ETEMP.
  */
 smtp_status smtp_auth(smtp_session *s, const char *mech, const char *user,
 		      const char *password, char **err_r);
 smtp_status smtp_login(smtp_session *s, const char *user, const char *password, char **err_r);
+/*
+ * OAuth 2.0 over SASL.  mech "XOAUTH2" or "OAUTHBEARER" (RFC 7628, sent with
+ * the host and port of smtp_options), or NULL: OAUTHBEARER if the last EHLO
+ * offers it, else XOAUTH2, else SMTP_EUSAGE.  Refused (SMTP_EUSAGE, nothing
+ * sent) without TLS, whatever allow_plaintext_auth says.  user is the
+ * mailbox address, token the access token (an RFC 6750 b64token up to
+ * 64 KB).  The response rides on the AUTH line only within RFC 5321's 512
+ * octets, else follows the server's 334 (RFC 4954 4.).  A refused token:
+ * the error challenge is answered (XOAUTH2 an empty line, OAUTHBEARER
+ * %x01), and a 5xx is SMTP_EAUTH (4xx SMTP_ETEMP) with *err_r holding the
+ * reply and the decoded challenge ({"status":"invalid_token",...}), never
+ * the token.  *mech_used_r (may be NULL) gets the static name of the
+ * mechanism chosen, NULL if none was.
+ */
+smtp_status smtp_auth_oauth(smtp_session *s, const char *mech, const char *user,
+			    const char *token, const char **mech_used_r, char **err_r);
 
 /* What happened to one recipient. */
 typedef struct smtp_rcpt_result {
