@@ -47,6 +47,14 @@ run() {
 	pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
 }
 
+# The parts, without mailmill (user2: user1's logins are counted below).
+check "raw client: Postfix takes a 4 KB token through Dovecot SASL (XOAUTH2)" \
+	probe_ok smtp "$PF_SUB_PORT" user2 XOAUTH2 "$(idp_op issue user2)"
+check "raw client: Postfix takes a 4 KB token through Dovecot SASL (OAUTHBEARER)" \
+	probe_ok smtp "$PF_SUB_PORT" user2 OAUTHBEARER "$(idp_op issue user2)"
+check "raw client: Postfix refuses a forged token" \
+	probe_refused smtp "$PF_SUB_PORT" user2 XOAUTH2 at-forged-token
+
 conf xoauth2
 mm signin -c "$T/relay.conf" --sign-in smtp -vv
 rc_is "relay sign-in (--sign-in smtp): exit 0" 0
@@ -57,6 +65,8 @@ rc_is "XOAUTH2 through Postfix: exit 0" 0
 is "XOAUTH2: the reply left the outbox" "$(outbox_rows "$T/state" "state = 1")" 1
 is "XOAUTH2: Postfix delivered it" "$(delivered)" 1
 is "XOAUTH2: Postfix logged one SASL XOAUTH2 login for user1 (a 4 KB token)" "$(sasl_logins XOAUTH2)" 1
+is "the relay's access tokens are 4 KB (line_length_limit raised in Postfix)" \
+	"$(idp_curl "$IDP_URL/secrets" | grep -c '^at-.\{4093\}$')" "$(idp_curl "$IDP_URL/secrets" | grep -c '^at-')"
 
 conf oauthbearer
 human c@example.org 2

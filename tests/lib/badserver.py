@@ -580,6 +580,8 @@ def main():
         loop.run_until_complete(task)
     except asyncio.CancelledError:
         pass
+    finally:
+        loop.close()  # now, not from a destructor at exit (a spurious traceback)
     srv.save()
     return 0
 

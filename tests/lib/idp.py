@@ -9,16 +9,20 @@
                                       token_command),
                                       revoke (every refresh token), expire
                                       (every access token issued so far), reset
-                                      (counters)
+                                      (the device counters and "polls", for the
+                                      next sign-in)
     idp.py stats DIR [NAME]           the counters as JSON, or one counter's value
     idp.py secrets DIR                every token issued and every client secret,
                                       one a line (for grep -F -f: none may be in a log)
 
 `serve` listens on 127.0.0.1 (a port the kernel picks, written to DIR/port
 once it accepts connections; DIR/url holds https://localhost:PORT).  The other
-verbs talk to it over the same HTTPS port (POST /control, GET /stats) and
-trust DIR/ca (a copy of the CA named by --ca, default the directory of CRT's
-ca.crt).
+verbs talk to it over the same HTTPS port and trust DIR/ca (a copy of the CA
+named by --ca, default the directory of CRT's ca.crt).  So may a test with
+curl, which starts much faster than Python: POST /control with a JSON body
+{"knobs": {...}, "op": OP, "arg": ARG} or a form (op, arg, any other key a
+knob); GET /stats (JSON), GET /stats/NAME (one counter, plain text), GET
+/secrets.
 
 Endpoints:
   POST /token       grant_type refresh_token (rotation: every use returns a new
@@ -37,8 +41,11 @@ Endpoints:
 Knobs (serve arguments or ctl):
   access_ttl=S       lifetime of an access token (expires_in and exp), default 3600
   token_size=N       length of an access token (random b64token characters); 0: about 40
-  delay=S            the token and device endpoints wait S seconds before answering
-  down=1             the token and device endpoints answer 503 with an HTML page
+  delay=S            the token and device endpoints wait S seconds before answering;
+                     a request whose client left meanwhile is dropped unprocessed
+                     (counted "abandoned"): a refresh token it carried stays valid
+  down=1             the token and device endpoints answer 503 with an HTML page;
+                     down=2: they close the connection without answering
   reject_access=1    introspection says every access token is inactive
   rotate=0           refresh keeps the same refresh token (default 1: rotation)
   device_user=U      the user a device sign-in is approved for (default user1)
@@ -51,7 +58,8 @@ Knobs (serve arguments or ctl):
 
 Counters (stats): requests per endpoint ("token", "devicecode", "introspect"),
 per grant ("grant:refresh_token", ...) and per outcome ("refresh_ok",
-"refresh_retired" (a rotated-out token came back), "refresh_unknown",
+"refresh_retired" (a rotated-out token came back), "refresh_revoked" (one
+revoked by op revoke came back), "refresh_unknown", "abandoned",
 "invalid_client", "device_pending", "device_slow_down", "device_expired",
 "device_denied", "device_ok", "device_too_fast" (a poll sooner than the
 interval asked), "cc_ok", "introspect_active", "introspect_inactive"), plus
@@ -62,6 +70,7 @@ import http.server
 import json
 import os
 import secrets
+import select
 import socketserver
 import ssl
 import string
@@ -153,6 +162,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/stats":
             with st.lock:
                 self.reply(200, st.counters)
+        elif self.path.startswith("/stats/"):
+            with st.lock:
+                v = st.counters.get(self.path[7:], 0)
+            self.reply(200, (json.dumps(v) if isinstance(v, list) else str(v)) + "\n",
+                       "text/plain")
         elif self.path == "/secrets":
             with st.lock:
                 lines = st.issued + [s for s in st.clients.values() if s]
@@ -170,6 +184,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 delay, down = float(st.knobs["delay"]), int(st.knobs["down"])
             if delay > 0:
                 time.sleep(delay)
+                # Readable now means the client closed: it gave up waiting.
+                if select.select([self.connection], [], [], 0)[0]:
+                    with st.lock:
+                        st.count("abandoned")
+                    self.close_connection = True
+                    return
+            if down == 2:
+                self.close_connection = True
+                return
             if down:
                 self.reply(503, "<html><body>Service Unavailable</body></html>", "text/html")
                 return
@@ -225,6 +248,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if rt is None or rt["client"] != cid:
                     st.count("refresh_unknown")
                     self.error(400, "invalid_grant", "AADSTS70000: unknown refresh token")
+                elif rt.get("revoked"):
+                    st.count("refresh_revoked")
+                    self.error(400, "invalid_grant",
+                               "AADSTS50173: the grant was revoked; sign in again")
                 elif not rt["live"]:
                     st.count("refresh_retired")
                     self.error(400, "invalid_grant",
@@ -316,7 +343,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def control(self, st):
         n = int(self.headers.get("Content-Length") or 0)
-        req = json.loads(self.rfile.read(n) or b"{}")
+        body = self.rfile.read(n)
+        if self.headers.get("Content-Type", "").startswith("application/json"):
+            req = json.loads(body or b"{}")
+        else:
+            f = {k: v[0] for k, v in
+                 urllib.parse.parse_qs(body.decode(), keep_blank_values=True).items()}
+            req = {"op": f.pop("op", None), "arg": f.pop("arg", None), "form": True,
+                   "knobs": f}
         with st.lock:
             try:
                 for k, v in req.get("knobs", {}).items():
@@ -333,13 +367,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 out["access_token"] = st.new_access(req["arg"], "")[0]
             elif op == "revoke":
                 for r in st.refresh.values():
-                    r["live"] = False
+                    r["revoked"] = True
             elif op == "expire":
                 for a in st.access.values():
                     a["live"] = False
             elif op == "reset":
-                st.counters = {"polls": [], "scopes": []}
-            self.reply(200, out)
+                st.counters = {k: v for k, v in st.counters.items()
+                               if not k.startswith("device")}
+                st.counters["polls"] = []
+            if req.get("form"):
+                self.reply(200, "".join(v + "\n" for v in out.values()), "text/plain")
+            else:
+                self.reply(200, out)
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

@@ -17,6 +17,9 @@
 #                           or a token_command line; default oauth_group)
 #                           O_STATE ($T/state) O_ARCHIVE ($T/archive) O_TOP_EXTRA
 #   no_secret_in FILES...   none of the IdP's tokens or secrets appears in FILES
+#   probe_ok / probe_refused PROTO PORT USER MECH TOKEN
+#                           Python's own client (oauth_probe.py), not mailmill,
+#                           logs in with TOKEN: the server takes it / refuses it
 IDP_DIR=
 idp_pid=
 APP_SECRET=app-secret-$RANDOM$RANDOM-do-not-log
@@ -53,9 +56,15 @@ oauth_setup() {
 	env_start srv --oauth "https://127.0.0.1:$IDP_PORT/introspect" "$@"
 }
 
-idp() { "$PY" "$MM_LIB/idp.py" ctl "$IDP_DIR" "$@"; }
-idp_op() { "$PY" "$MM_LIB/idp.py" op "$IDP_DIR" "$@"; }
-idp_stat() { "$PY" "$MM_LIB/idp.py" stats "$IDP_DIR" "$1"; }
+# curl, not idp.py's client verbs: a Python start costs up to a second on a busy machine.
+idp_curl() { curl -sSf --cacert "$IDP_DIR/ca" "$@"; }
+idp() {
+	local a args=()
+	for a in "$@"; do args+=(--data-urlencode "$a"); done
+	idp_curl "${args[@]}" "$IDP_URL/control" >/dev/null || diag "idp $* failed"
+}
+idp_op() { idp_curl --data-urlencode "op=$1" ${2:+--data-urlencode "arg=$2"} "$IDP_URL/control"; }
+idp_stat() { idp_curl "$IDP_URL/stats/$1"; }
 
 oauth_group() {
 	echo "oauth2 = { provider = \"generic\"; client_id = \"mailmill-test\";"
@@ -84,9 +93,15 @@ oauth_conf() {
 	chmod 600 "$f"
 }
 
+probe_ok() { "$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "$3" "$4" "$5" >"$T/probe.out" 2>&1; }
+probe_refused() {
+	"$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "$3" "$4" "$5" >"$T/probe.out" 2>&1
+	[ $? = 1 ]
+}
+
 no_secret_in() {
 	local list=$T/idp-secrets
-	"$PY" "$MM_LIB/idp.py" secrets "$IDP_DIR" >"$list"
+	idp_curl "$IDP_URL/secrets" >"$list"
 	[ -s "$list" ] || { diag "the IdP issued nothing"; return 1; }
 	if grep -F -l -f "$list" "$@" 2>/dev/null | sed 's/^/# secret in: /' | grep .; then
 		return 1

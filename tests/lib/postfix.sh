@@ -62,8 +62,12 @@ pf_start() {
 	biff = no
 	EOT
 	if [ -n "$PF_SUB_PORT" ]; then
-		# line_length_limit: an AUTH line with a 4 KB OAuth token is about 5.5 KB
-		# of base64 (default limit 2048: "Authentication exchange line is too long").
+		# A 4 KB OAuth token is about 5.5 KB of base64.  As a response after 334
+		# it is bounded by smtpd_sasl_response_limit (12288 by default: enough);
+		# on the AUTH line itself (an initial response) by line_length_limit,
+		# 2048 by default: the line is cut and Dovecot answers "Invalid base64
+		# data in initial response".  mailmill keeps to RFC 4954 (no initial
+		# response past 512 octets), but other clients do not: raised here.
 		cat >>"$d/etc/main.cf" <<-EOT
 		line_length_limit = 16384
 		smtpd_tls_cert_file = $ENV/ssl/server.crt
