@@ -18,7 +18,7 @@
 command -v postfix >/dev/null || { echo "1..0 # SKIP postfix not installed"; exit 0; }
 oauth_setup --sasl-socket auth-postfix
 printf '%s\n' "b@example.org user2" "c@example.org user2" "d@example.org user2" \
-	"e@example.org user2" >"$T/pf.map"
+	"e@example.org user2" "f@example.org user2" >"$T/pf.map"
 pf_start "$T/pf" "$T/pf.map" --submission
 M=$T/msgs
 mkdir -p "$M"
@@ -100,6 +100,29 @@ mm flush -c "$T/relay.conf" --flush -vv
 pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
 rc_is "--flush once the relay accepts tokens again: exit 0" 0
 is "--flush: the queued reply was delivered" "$(delivered)" 4
+
+# invalid_grant at the relay: needs sign-in, the reply stays queued, no storm.
+idp_op revoke
+idp_op expire
+human f@example.org 5
+t0=$(idp_stat token)
+run revoked
+check "invalid_grant at the relay: the run fails" [ "$MM_RC" != 0 ]
+check "invalid_grant at the relay: the line says to run --sign-in smtp" err_has '\-\-sign-in smtp'
+is "invalid_grant at the relay: one token request" "$(delta token "$t0")" 1
+is "invalid_grant at the relay: the reply stays queued" "$(outbox_rows "$T/state" "state = 0")" 1
+mm flush2 -c "$T/relay.conf" --flush -vv
+check "needs sign-in: --flush fails" [ "$MM_RC" != 0 ]
+is "needs sign-in: --flush asks the IdP nothing" "$(delta token "$t0")" 1
+is "needs sign-in: nothing delivered" "$(delivered)" 4
+mm status -c "$T/relay.conf" --status
+check "--status shows the relay needs sign-in" grep -qi 'needs sign-in' "$MM_OUT"
+mm signin2 -c "$T/relay.conf" --sign-in smtp -vv
+rc_is "relay signed in again: exit 0" 0
+mm flush3 -c "$T/relay.conf" --flush -vv
+pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
+rc_is "relay signed in again: --flush exit 0" 0
+is "relay signed in again: the queued reply was delivered" "$(delivered)" 5
 
 check "no access token, refresh token or secret in any output (-vv)" \
 	no_secret_in "$T"/*.out "$T"/*.err
