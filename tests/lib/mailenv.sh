@@ -21,7 +21,8 @@
 #   --oauth URL       also accept XOAUTH2 and OAUTHBEARER, each token checked by
 #                     RFC 7662 introspection at URL (tests/lib/idp.py) through
 #                     the oauth2 passdb; the password users keep working
-#   --sasl-socket P   a Dovecot SASL listener at path P for Postfix (mode 0666)
+#   --sasl-socket P   a Dovecot SASL listener at path P for Postfix (mode 0666;
+#                     relative: in DIR/run); env.sh: MAILENV_SASL_SOCKET
 set -euo pipefail
 
 DOVECOT=/usr/sbin/dovecot
@@ -300,7 +301,10 @@ start() {
 		echo "MAILENV_LOG='$d/log/dovecot.log'"
 		echo "MAILENV_MAIL_UID=$MAIL_UID"
 		echo "MAILENV_MAIL_GID=$MAIL_GID"
-		echo "MAILENV_SASL_SOCKET='$sasl'"
+		case $sasl in
+		/* | '') echo "MAILENV_SASL_SOCKET='$sasl'" ;;
+		*) echo "MAILENV_SASL_SOCKET='$d/run/$sasl'" ;;
+		esac
 	} >"$d/env.sh"
 }
 

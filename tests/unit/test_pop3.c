@@ -3,6 +3,8 @@
  * The POP3 client: its parsers from tables, bodies fed in small chunks, and
  * whole dialogues against a scripted server forked on a socketpair.
  */
+#include <config.h>
+
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -24,6 +26,8 @@
 #include "proto/linebuf.h"
 #include "proto/net.h"
 #include "proto/pop3.h"
+#include "proto/b64.h"
+#include "tests/unit/tls_relay.h"
 
 /* ------------------------------------------------------------ status lines */
 
@@ -407,7 +411,7 @@ srv_write(int fd, const char *p, size_t len, size_t chunk)
 static int
 srv_run(int fd, const char *const *script)
 {
-	char line[4096], c;
+	char line[16384], c; /* an OAuth response is 6 KB and more */
 	int i;
 
 	for (i = 0; script[i] != NULL; i++) {
@@ -1469,6 +1473,287 @@ test_body_random(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ OAuth (TLS) */
+
+/* As server_start, with the script behind real TLS (tests/unit/tls_relay). */
+static server
+server_start_tls(const char *const *script)
+{
+	server sv;
+	int p[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	fflush(stdout);
+	sv.pid = fork();
+	assert_true(sv.pid >= 0);
+	if (sv.pid == 0) {
+		pid_t relay;
+		int plain, rc;
+
+		close(p[0]);
+		signal(SIGPIPE, SIG_IGN);
+		alarm(20);
+		if ((plain = tls_relay_start(p[1], &relay)) < 0)
+			_exit(99);
+		rc = srv_run(plain, script);
+		close(plain);
+		waitpid(relay, NULL, 0);
+		_exit(rc);
+	}
+	close(p[1]);
+	sv.fd = p[0];
+	return sv;
+}
+
+static pop3_session *
+session_tls(server sv)
+{
+	pop3_options opt = { .tls = POP3_TLS_IMPLICIT, .host = "localhost", .port = "995",
+			     .ca_file = tls_relay_ca(), .command_timeout_ms = 5000 };
+	pop3_session *s = NULL;
+	char *err = NULL;
+	pop3_status st;
+
+	trace_len = 0;
+	trace_text[0] = '\0';
+	st = pop3_from_fd_trace(sv.fd, &opt, trace_collect, NULL, &s, &err);
+	if (st != POP3_OK)
+		fail_msg("pop3_from_fd over TLS: %d %s", st, err != NULL ? err : "");
+	assert_true(pop3_is_tls(s));
+	/* As pop3_connect does: callers choose the mechanism from CAPA. */
+	assert_int_equal(pop3_capa(s, NULL), POP3_OK);
+	return s;
+}
+
+#define XOAUTH2_FMT "user=%s\001auth=Bearer %s\001\001"
+#define OAUTHBEARER_FMT "n,a=%s,\001host=localhost\001port=995\001auth=Bearer %s\001\001"
+
+/* "<" + the base64 of the raw response: what the server must read. */
+static char *
+expect_b64(int bearer, const char *user, const char *token)
+{
+	char *raw, *b, *line;
+	int n = bearer ? asprintf(&raw, OAUTHBEARER_FMT, user, token) :
+		asprintf(&raw, XOAUTH2_FMT, user, token);
+
+	assert_true(n > 0);
+	b = b64_encode(raw, (size_t)n, NULL);
+	assert_non_null(b);
+	assert_true(asprintf(&line, "<%s", b) > 0);
+	free(raw);
+	free(b);
+	return line;
+}
+
+#define CAPA_OAUTH(mechs) ">+OK\r\nUIDL\r\nSASL PLAIN " mechs "\r\nRESP-CODES\r\n.\r\n"
+/* RFC 7628 3.2.2's failure: {"status":"invalid_token","scope":"example_scope",...} */
+#define CHALLENGE "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NvcGUiOiJleGFtcGxlX3Njb3BlIiwi" \
+	"b3BlbmlkLWNvbmZpZ3VyYXRpb24iOiJodHRwczovL2V4YW1wbGUuY29tLy53ZWxsLWtub3duL29wZW5p" \
+	"ZC1jb25maWd1cmF0aW9uIn0="
+
+/* A token of n characters of RFC 6750's alphabet (caller frees). */
+static char *
+make_token(size_t n)
+{
+	char *t = malloc(n + 1);
+	size_t i;
+
+	assert_non_null(t);
+	for (i = 0; i < n; i++)
+		t[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"[i % 66];
+	t[n] = '\0';
+	memcpy(t, "eyJ0eXAi", 8);
+	return t;
+}
+
+/* XOAUTH2 where only XOAUTH2 is offered: AUTH, "+ ", the response; never one line. */
+static void
+test_oauth_xoauth2(void **state)
+{
+	char *tok = make_token(40), *resp = expect_b64(0, "box@example.com", tok);
+	const char *script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2"),
+		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+OK User successfully authenticated.\r\n",
+		"<QUIT", ">+OK\r\n", "E", NULL,
+	};
+	server sv = server_start_tls(script);
+	pop3_session *s = session_tls(sv);
+	const char *used = "unset";
+
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", tok, &used, NULL), POP3_OK);
+	assert_string_equal(used, "XOAUTH2");
+	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+	assert_non_null(strstr(trace_text, "C: AUTH XOAUTH2\nS: + \nC: <redacted>\nS: +OK"));
+	assert_null(strstr(trace_text, tok));
+	assert_null(strstr(trace_text, resp + 1));
+	free(resp);
+	free(tok);
+}
+
+/* OAUTHBEARER preferred when both are offered; a 4 KB token makes a 6 KB line. */
+static void
+test_oauth_oauthbearer_4k(void **state)
+{
+	char *tok = make_token(4096), *resp = expect_b64(1, "box@example.com", tok);
+	const char *script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2 OAUTHBEARER"),
+		"<AUTH OAUTHBEARER", ">+\r\n", resp, ">+OK\r\n",
+		"<STAT", ">+OK 0 0\r\n", "E", NULL,
+	};
+	server sv = server_start_tls(script);
+	pop3_session *s = session_tls(sv);
+	const char *used = NULL;
+	unsigned long n;
+	unsigned long long o;
+
+	assert_true(strlen(resp) > 5500);
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", tok, &used, NULL), POP3_OK);
+	assert_string_equal(used, "OAUTHBEARER");
+	assert_int_equal(pop3_stat(s, &n, &o, NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+	assert_non_null(strstr(trace_text, "C: AUTH OAUTHBEARER\nS: +\nC: <redacted>\n"));
+	assert_null(strstr(trace_text, "eyJ0eXAi"));
+	free(resp);
+	free(tok);
+}
+
+/* A refused token: the JSON challenge, our empty line, the final -ERR. */
+static void
+test_oauth_xoauth2_refused(void **state)
+{
+	char *tok = make_token(2500), *resp = expect_b64(0, "box@example.com", tok);
+	const char *script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2"),
+		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+ " CHALLENGE "\r\n",
+		"<", ">-ERR [AUTH] Authentication failed.\r\n",
+		/* The session stays usable after a refusal. */
+		"<QUIT", ">+OK\r\n", "E", NULL,
+	};
+	server sv = server_start_tls(script);
+	pop3_session *s = session_tls(sv);
+	char *err = NULL;
+
+	assert_int_equal(pop3_auth_oauth(s, "xoauth2", "box@example.com", tok, NULL, &err),
+			 POP3_EAUTH);
+	assert_non_null(strstr(err, "-ERR [AUTH] Authentication failed."));
+	assert_non_null(strstr(err, "\"status\":\"invalid_token\""));
+	assert_non_null(strstr(err, "\"scope\":\"example_scope\""));
+	assert_null(strstr(err, "eyJ0eXAi"));
+	assert_int_equal(pop3_last_code(s), POP3_RC_AUTH);
+	free(err);
+	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "eyJ0eXAi"));
+	assert_non_null(strstr(trace_text, "C: <redacted>\nS: + eyJzdGF0dXMi"));
+}
+
+/* OAUTHBEARER's failure (RFC 7628 3.2.3): the client answers with %x01. */
+static void
+test_oauth_oauthbearer_refused(void **state)
+{
+	char *tok = make_token(64), *resp = expect_b64(1, "a,b@example.com", tok);
+	const char *script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("OAUTHBEARER XOAUTH2"),
+		"<AUTH OAUTHBEARER", ">+ \r\n", NULL, ">+ " CHALLENGE "\r\n",
+		"<AQ==", ">-ERR [AUTH] token expired\r\n", "E", NULL,
+	};
+	server sv;
+	pop3_session *s;
+	char *err = NULL, *esc = expect_b64(1, "a=2Cb@example.com", tok);
+
+	free(resp);
+	script[5] = esc; /* RFC 5801: "," in the user name is sent as "=2C" */
+	sv = server_start_tls(script);
+	s = session_tls(sv);
+	assert_int_equal(pop3_auth_oauth(s, NULL, "a,b@example.com", tok, NULL, &err), POP3_EAUTH);
+	assert_non_null(strstr(err, "token expired"));
+	assert_non_null(strstr(err, "invalid_token"));
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	free(esc);
+	free(tok);
+}
+
+/* Never before TLS: nothing is sent, whatever the server offers. */
+static void
+test_oauth_needs_tls(void **state)
+{
+	static const char *const script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2 OAUTHBEARER"), "E", NULL,
+	};
+	server sv = server_start(script);
+	pop3_session *s = session(sv, 0, 0);
+	const char *used = NULL;
+	char *err = NULL;
+
+	assert_int_equal(pop3_capa(s, NULL), POP3_OK);
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", "tok", &used, &err),
+			 POP3_EUSAGE);
+	assert_non_null(strstr(err, "TLS"));
+	assert_string_equal(used, "OAUTHBEARER");
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_auth_oauth(s, "XOAUTH2", "box@example.com", "tok", NULL, &err),
+			 POP3_EUSAGE);
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "C: AUTH"));
+}
+
+/* No OAuth mechanism offered, a bad mechanism or token: refused before sending. */
+static void
+test_oauth_usage(void **state)
+{
+	static const char *const script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("LOGIN"), "<QUIT", ">+OK\r\n", "E", NULL,
+	};
+	server sv = server_start_tls(script);
+	pop3_session *s = session_tls(sv);
+	const char *used = "unset";
+	char *err = NULL;
+
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", "tok", &used, &err),
+			 POP3_EUSAGE);
+	assert_null(used);
+	assert_non_null(strstr(err, "neither"));
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_auth_oauth(s, "PLAIN", "box@example.com", "tok", NULL, &err),
+			 POP3_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_auth_oauth(s, "XOAUTH2", "box@example.com", "tok", NULL, &err),
+			 POP3_EUSAGE);
+	assert_non_null(strstr(err, "does not offer"));
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_auth(s, "XOAUTH2", "box@example.com", "tok", &err), POP3_EUSAGE);
+	free(err);
+	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "C: AUTH"));
+}
+
+static int
+tls_setup(void **state)
+{
+	return tls_relay_certs(MM_TEST_SRCDIR);
+}
+
+static int
+tls_teardown(void **state)
+{
+	tls_relay_cleanup();
+	return 0;
+}
+
 int
 main(void)
 {
@@ -1507,7 +1792,13 @@ main(void)
 		cmocka_unit_test(test_body_drip_pipelined),
 		cmocka_unit_test(test_body_cap_session),
 		cmocka_unit_test(test_body_random),
+		cmocka_unit_test(test_oauth_xoauth2),
+		cmocka_unit_test(test_oauth_oauthbearer_4k),
+		cmocka_unit_test(test_oauth_xoauth2_refused),
+		cmocka_unit_test(test_oauth_oauthbearer_refused),
+		cmocka_unit_test(test_oauth_needs_tls),
+		cmocka_unit_test(test_oauth_usage),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, tls_setup, tls_teardown);
 }

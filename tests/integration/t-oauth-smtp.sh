@@ -1,0 +1,97 @@
+#!/bin/bash
+# mailmill - ISC licence, see LICENSE
+#
+# OAuth 2.0 for the outbox against real parts: replies queued by the
+# autoreply plugin go out through a real Postfix submission listener (STARTTLS
+# with the test CA) that authenticates through Dovecot SASL, whose oauth2
+# passdb introspects each token at the loopback IdP (tests/lib/idp.py).  Both
+# XOAUTH2 and OAUTHBEARER, 4 KB tokens (Postfix needs line_length_limit raised
+# for them, see tests/lib/postfix.sh), a refused token refreshed once and
+# retried once, a token refused for good leaving the reply queued, and no
+# token or secret in any output at -vv.  The POP3 side logs in with a password
+# so that every token request the IdP counts is the relay's.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/smtp.sh"
+. "$(dirname "$0")/../lib/postfix.sh"
+. "$(dirname "$0")/../lib/oauth.sh"
+command -v postfix >/dev/null || { echo "1..0 # SKIP postfix not installed"; exit 0; }
+oauth_setup --sasl-socket auth-postfix
+printf '%s\n' "b@example.org user2" "c@example.org user2" "d@example.org user2" \
+	"e@example.org user2" >"$T/pf.map"
+pf_start "$T/pf" "$T/pf.map" --submission
+M=$T/msgs
+mkdir -p "$M"
+
+delta() { echo $(($(idp_stat "$1") - $2)); }
+human() { # FROM N: a person's mail to a@example.org in user1's mailbox
+	env_user user1
+	printf '%s\n' "Return-Path: <$1>" "From: <$1>" "To: <a@example.org>" "Subject: hello $2" \
+		"Message-ID: <human.$2.$1>" "Date: Mon, 01 Jan 2024 10:00:00 +0000" "" \
+		"Hello from $1, number $2." >"$M/$2.eml"
+	env_seed_files "$M/$2.eml"
+}
+conf() { # MECH: the account (password over POP3S) and the relay (OAuth)
+	SMTP_PORT=$PF_SUB_PORT
+	C_TLS=tls C_PORT=$POP3S_PORT C_USER=user1 \
+	C_TOP_EXTRA=$(smtp_conf_group starttls "user = \"user1\"; auth = \"$1\";" "$(oauth_group)") \
+	C_STAGES="      { plugin = \"autoreply\"; addresses = [ \"a@example.org\" ];
+        from = \"Auto <a@example.org>\"; body = \"Away; {subject} will wait.\"; days = 7; },
+      { plugin = \"archive\"; path = \"$T/archive\"; }" write_conf "$T/relay.conf"
+}
+delivered() { find "$ENV/mail/user2/Maildir/new" "$ENV/mail/user2/Maildir/cur" -type f | wc -l; }
+sasl_logins() { grep -c "sasl_method=$1, sasl_username=user1" "$T/pf/maillog"; }
+# run NAME: mailmilld --once at -vv, then until Postfix delivered what it took
+run() {
+	mm "$1" -c "$T/relay.conf" --once -vv
+	pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
+}
+
+conf xoauth2
+mm signin -c "$T/relay.conf" --sign-in smtp -vv
+rc_is "relay sign-in (--sign-in smtp): exit 0" 0
+
+human b@example.org 1
+run xoauth2
+rc_is "XOAUTH2 through Postfix: exit 0" 0
+is "XOAUTH2: the reply left the outbox" "$(outbox_rows "$T/state" "state = 1")" 1
+is "XOAUTH2: Postfix delivered it" "$(delivered)" 1
+is "XOAUTH2: Postfix logged one SASL XOAUTH2 login for user1 (a 4 KB token)" "$(sasl_logins XOAUTH2)" 1
+
+conf oauthbearer
+human c@example.org 2
+run bearer
+rc_is "OAUTHBEARER through Postfix: exit 0" 0
+is "OAUTHBEARER: Postfix delivered the second reply" "$(delivered)" 2
+is "OAUTHBEARER: Postfix logged one SASL OAUTHBEARER login" "$(sasl_logins OAUTHBEARER)" 1
+
+# A token the server refuses: one refresh, one more try.
+idp_op expire
+human d@example.org 3
+r0=$(idp_stat refresh_ok) i0=$(idp_stat introspect_inactive)
+run refused
+rc_is "refused token at the relay: exit 0" 0
+is "refused token at the relay: exactly one refresh" "$(delta refresh_ok "$r0")" 1
+is "refused token at the relay: one token refused" "$(delta introspect_inactive "$i0")" 1
+is "refused token at the relay: the reply was delivered" "$(delivered)" 3
+
+# Refused again after the refresh: the reply stays queued, then goes out.
+idp reject_access=1
+human e@example.org 4
+r0=$(idp_stat refresh_ok) i0=$(idp_stat introspect)
+run rejected
+rc_is "every token refused at the relay: exit 75" 75
+is "every token refused at the relay: one refresh, two attempts" \
+	"$(delta refresh_ok "$r0")/$(delta introspect "$i0")" 1/2
+is "every token refused at the relay: the reply stays queued" "$(outbox_rows "$T/state" "state = 0")" 1
+is "every token refused at the relay: nothing delivered" "$(delivered)" 3
+idp reject_access=0
+mm flush -c "$T/relay.conf" --flush -vv
+pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
+rc_is "--flush once the relay accepts tokens again: exit 0" 0
+is "--flush: the queued reply was delivered" "$(delivered)" 4
+
+check "no access token, refresh token or secret in any output (-vv)" \
+	no_secret_in "$T"/*.out "$T"/*.err
+is "rotation: no retired refresh token ever came back" "$(idp_stat refresh_retired)" 0
+plan "$tap_n"
