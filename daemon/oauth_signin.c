@@ -18,6 +18,8 @@
 #define SIGNIN_INTERVAL_MAX 300
 /* A code valid longer than this is not waited for. */
 #define SIGNIN_WAIT_MAX 3600
+/* How long past the code's lifetime a silent server is polled. */
+#define SIGNIN_GRACE 10
 
 static void signin_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -108,7 +110,9 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 		long status;
 
 		signin_sleep(interval);
-		if ((long long)time(NULL) > deadline) {
+		/* The server says expired_token; this only stops a server that
+		 * never does. */
+		if ((long long)time(NULL) > deadline + interval + SIGNIN_GRACE) {
 			signin_errf(err_r, "the code expired before the sign-in; run --sign-in again");
 			rc = OAUTH_SIGNIN;
 			break;
