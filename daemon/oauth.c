@@ -16,9 +16,7 @@
 /* Refresh at this share of the lifetime (per cent). */
 #define OAUTH_REFRESH_AT 80
 
-static void oauth_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
+void
 oauth_errf(char **err_r, const char *fmt, ...)
 {
 	char tmp[800];

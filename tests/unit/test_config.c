@@ -712,6 +712,8 @@ test_oauth(void **state)
 	assert_string_equal(c->accounts[2].oauth->device_url,
 			    "https://oauth2.googleapis.com/device/code");
 	assert_string_equal(c->accounts[2].oauth->scope, "https://mail.google.com/");
+	assert_string_equal(c->accounts[2].oauth->auth_url,
+			    "https://accounts.google.com/o/oauth2/v2/auth");
 	assert_int_equal(c->accounts[3].auth, CFG_AUTH_OAUTHBEARER);
 	assert_null(c->accounts[3].oauth->device_url);
 	assert_int_equal(c->accounts[4].oauth->command, 1);

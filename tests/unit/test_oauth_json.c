@@ -15,6 +15,9 @@
 
 #include <cmocka.h>
 
+#include <glib.h>
+
+#include "daemon/oauth.h"
 #include "daemon/oauth_json.h"
 
 struct json_case {
@@ -153,12 +156,38 @@ test_sizes(void **state)
 	free(json);
 }
 
+/* The browser sign-in's pieces: RFC 7636 appendix B's PKCE example, and the
+ * redirect's query read strictly (decoded, only from a GET of the path). */
+static void
+test_browser_pieces(void **state)
+{
+	char *c = oauth_pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+	char *v;
+
+	assert_string_equal(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+	g_free(c);
+	v = oauth_redirect_param("GET /?state=abc&code=4%2F0Ab_x+y&scope=https%3A%2F%2Fmail.google.com%2F"
+				 " HTTP/1.1", "code");
+	assert_string_equal(v, "4/0Ab_x y");
+	g_free(v);
+	v = oauth_redirect_param("GET /?state=abc&code=x HTTP/1.1", "state");
+	assert_string_equal(v, "abc");
+	g_free(v);
+	assert_null(oauth_redirect_param("GET /?xcode=1&codex=2 HTTP/1.1", "code"));
+	assert_null(oauth_redirect_param("POST /?code=1 HTTP/1.1", "code"));
+	assert_null(oauth_redirect_param("GET /favicon.ico HTTP/1.1", "code"));
+	v = oauth_redirect_param("GET /?error=access_denied&state=s HTTP/1.1", "error");
+	assert_string_equal(v, "access_denied");
+	g_free(v);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_browser_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -355,6 +359,109 @@ test_token_command(void **state)
 	assert_int_equal(oauth_needs_signin(st, &o, "u", NULL, &err), 0);
 }
 
+/*
+ * The browser sign-in in a child: what it prints (the address to open, with
+ * the state and the PKCE challenge; the loopback port), then a "browser"
+ * (this test) comes back to it with `query_fmt` ("STATE" in it: the state).  Returns the child's status
+ * and its error line in err (size n).
+ */
+static int
+browser_run(const char *query_fmt, char *err, size_t n)
+{
+	int p[2], status = 0, port = 0;
+	char line[4096], state[128] = "", query[512];
+	FILE *in;
+	pid_t pid;
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		FILE *out = fdopen(p[1], "w");
+		oauth_cfg o;
+		char *e = NULL;
+		oauth_status rc;
+
+		close(p[0]);
+		oauth_fill(&o, "https://mail.google.com/");
+		o.provider = OAUTH_GOOGLE;
+		o.auth_url = (char *)"https://accounts.example.org/auth";
+		rc = oauth_sign_in(st, &o, "u@example.org", out, &e);
+		fprintf(out, "ERR %s\n", e != NULL ? e : "-");
+		fclose(out);
+		_exit((int)rc);
+	}
+	close(p[1]);
+	in = fdopen(p[0], "r");
+	while (fgets(line, sizeof line, in) != NULL) {
+		char *s;
+
+		if ((s = strstr(line, "&state=")) != NULL)
+			sscanf(s, "&state=%127[^&]", state);
+		if (strstr(line, "https://accounts.example.org/auth?") != NULL) {
+			assert_non_null(strstr(line, "code_challenge_method=S256"));
+			assert_non_null(strstr(line, "redirect_uri=http%3A%2F%2F127.0.0.1%3A"));
+			assert_non_null(strstr(line, "scope=https%3A%2F%2Fmail.google.com%2F"));
+		}
+		if ((s = strstr(line, "comes back to http://127.0.0.1:")) != NULL) {
+			struct sockaddr_in sin = { .sin_family = AF_INET };
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			char req[700];
+
+			port = atoi(s + strlen("comes back to http://127.0.0.1:"));
+			sin.sin_port = htons((uint16_t)port);
+			sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+			/* "STATE" in the query becomes the sign-in's state. */
+			{
+				const char *at = strstr(query_fmt, "STATE");
+
+				if (at == NULL)
+					snprintf(query, sizeof query, "%s", query_fmt);
+				else
+					snprintf(query, sizeof query, "%.*s%s%s", (int)(at - query_fmt),
+						 query_fmt, state, at + 5);
+			}
+			snprintf(req, sizeof req, "GET /?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", query);
+			assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+			assert_true(read(fd, req, sizeof req) > 0);
+			assert_non_null(strstr(req, "200 OK"));
+			close(fd);
+		}
+		if (strncmp(line, "ERR ", 4) == 0) {
+			size_t l = strlen(line + 4);
+
+			if (l >= n)
+				l = n - 1;
+			memcpy(err, line + 4, l);
+			err[l] = '\0';
+		}
+	}
+	fclose(in);
+	assert_true(port > 0);
+	assert_true(state[0] != '\0');
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void
+test_browser_sign_in(void **state)
+{
+	char err[1024] = "";
+
+	/* A redirect with another state is not this sign-in's. */
+	assert_int_equal(browser_run("state=forged&code=stolen", err, sizeof err), OAUTH_SIGNIN);
+	assert_non_null(strstr(err, "without this sign-in's state"));
+	/* The person declined. */
+	assert_int_equal(browser_run("state=STATE&error=access_denied", err, sizeof err), OAUTH_SIGNIN);
+	assert_non_null(strstr(err, "refused (access_denied)"));
+	/* A code: exchanged at the token endpoint (down here: a temporary failure
+	 * that names it, not the code). */
+	assert_int_equal(browser_run("state=STATE&code=4%2F0AbCd", err, sizeof err), OAUTH_TEMP);
+	assert_non_null(strstr(err, "token endpoint"));
+	assert_null(strstr(err, "0AbCd"));
+}
+
 int
 main(void)
 {
@@ -369,6 +476,7 @@ main(void)
 						each_teardown),
 		cmocka_unit_test_setup_teardown(test_client_credentials, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_token_command, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_browser_sign_in, each_setup, each_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
