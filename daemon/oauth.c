@@ -16,9 +16,7 @@
 /* Refresh at this share of the lifetime (per cent). */
 #define OAUTH_REFRESH_AT 80
 
-static void oauth_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
+void
 oauth_errf(char **err_r, const char *fmt, ...)
 {
 	char tmp[800];
@@ -33,7 +31,10 @@ oauth_errf(char **err_r, const char *fmt, ...)
 void
 oauth_keys(const oauth_cfg *o, const char *user, char **rkey_r, char **akey_r)
 {
-	char *r = g_strdup_printf("%s\n%s\n%s", o->token_url, o->client_id, user);
+	/* Not the token URL: a tenant or port written differently is still the
+	 * same sign-in at the same provider. */
+	char *r = g_strdup_printf("%s\n%s\n%s", oauth_provider_name(o->provider), o->client_id,
+				  user);
 
 	if (akey_r != NULL) {
 		char *a = g_strdup_printf("%s\n%s", r, o->scope);
@@ -209,10 +210,10 @@ oauth_token_get(store *st, const oauth_cfg *o, const char *user, int force, char
 	}
 	if (o->grant == OAUTH_GRANT_REFRESH && (t.needs_signin || t.refresh_token == NULL)) {
 		if (t.needs_signin)
-			oauth_errf(err_r, "needs sign-in: the refresh token was refused earlier (%s)",
+			oauth_errf(err_r, "the refresh token was refused earlier (%s)",
 				   t.reason != NULL ? t.reason : "invalid_grant");
 		else
-			oauth_errf(err_r, "needs sign-in: never signed in");
+			oauth_errf(err_r, "never signed in");
 		rc = OAUTH_SIGNIN;
 		goto out;
 	}

@@ -48,6 +48,21 @@ int oauth_needs_signin(store *st, const oauth_cfg *o, const char *user, char **r
 oauth_status oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out,
 			   char **err_r);
 
+/*
+ * The browser sign-in (authorization code with PKCE and a loopback redirect
+ * on 127.0.0.1): for Google, whose device sign-in refuses Gmail's scope, and
+ * for a generic provider with an auth_url and no device_url.  oauth_sign_in
+ * picks it by itself.
+ */
+oauth_status oauth_sign_in_browser(store *st, const oauth_cfg *o, const char *user, FILE *out,
+				   char **err_r);
+/* Its pieces, for the tests: the S256 challenge of a PKCE verifier, and one
+ * decoded query parameter of the redirect's request line (both g_free). */
+char *oauth_pkce_challenge(const char *verifier);
+char *oauth_redirect_param(const char *request_line, const char *name);
+
+/* For oauth_*.c: *err_r = the formatted message (malloc'd). */
+void oauth_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For oauth.c and oauth_signin.c: the store keys of a sign-in (allocated). */
 void oauth_keys(const oauth_cfg *o, const char *user, char **rkey_r, char **akey_r);
 /* POST to url and read the JSON answer; OAUTH_OK and *a (any HTTP status

@@ -18,6 +18,7 @@
 #define MS_SCOPE_APP "https://outlook.office365.com/.default"
 #define GOOGLE_TOKEN "https://oauth2.googleapis.com/token"
 #define GOOGLE_DEVICE "https://oauth2.googleapis.com/device/code"
+#define GOOGLE_AUTH "https://accounts.google.com/o/oauth2/v2/auth"
 #define GOOGLE_SCOPE "https://mail.google.com/"
 
 static const char *const oauth_provider_names[] = { "microsoft", "google", "generic", NULL };
@@ -165,6 +166,8 @@ oauth_group(const oauth_ctx *c, const config_setting_t *g, oauth_cfg *o)
 			oauth_url(c, s, &o->token_url);
 		} else if (strcmp(k, "device_url") == 0) {
 			oauth_url(c, s, &o->device_url);
+		} else if (strcmp(k, "auth_url") == 0) {
+			oauth_url(c, s, &o->auth_url);
 		} else if (strcmp(k, "scope") == 0) {
 			oauth_str(c, s, &o->scope);
 		} else if (strcmp(k, "grant") == 0) {
@@ -319,6 +322,7 @@ oauth_cfg_finish(const config_setting_t *g, oauth_cfg *o, oauth_for what, int ha
 	} else if (o->provider == OAUTH_GOOGLE) {
 		nomem |= oauth_default(&o->token_url, GOOGLE_TOKEN);
 		nomem |= oauth_default(&o->device_url, GOOGLE_DEVICE);
+		nomem |= oauth_default(&o->auth_url, GOOGLE_AUTH);
 		nomem |= oauth_default(&o->scope, GOOGLE_SCOPE);
 	}
 	if (nomem)
@@ -338,6 +342,7 @@ oauth_cfg_free(oauth_cfg **op)
 	free(o->tenant);
 	free(o->token_url);
 	free(o->device_url);
+	free(o->auth_url);
 	free(o->scope);
 	free(o->ca_file);
 	free(o);

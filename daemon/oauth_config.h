@@ -29,6 +29,7 @@ typedef struct oauth_cfg {
 	char *tenant;                /* microsoft: default "common" ("organizations" app-only) */
 	char *token_url;             /* filled in from the provider when not set */
 	char *device_url;            /* NULL: the provider has none (generic without it) */
+	char *auth_url;              /* the browser sign-in's authorization endpoint, or NULL */
 	char *scope;                 /* filled in from the provider and oauth_for */
 	oauth_grant grant;
 	char *ca_file;               /* NULL: the system store */

@@ -18,20 +18,8 @@
 #define SIGNIN_INTERVAL_MAX 300
 /* A code valid longer than this is not waited for. */
 #define SIGNIN_WAIT_MAX 3600
-
-static void signin_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-signin_errf(char **err_r, const char *fmt, ...)
-{
-	char tmp[800];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	*err_r = strdup(tmp);
-}
+/* How long past the code's lifetime a silent server is polled. */
+#define SIGNIN_GRACE 10
 
 static void
 signin_sleep(long long s)
@@ -54,10 +42,14 @@ signin_start(const oauth_cfg *o, oauth_answer *a, char **err_r)
 		return rc;
 	if (status != 200 || a->device_code == NULL || a->user_code == NULL ||
 	    (a->verification_uri == NULL && a->verification_uri_complete == NULL)) {
-		signin_errf(err_r, "device endpoint %s: HTTP %ld: %s%s%.300s", o->device_url, status,
+		oauth_errf(err_r, "device endpoint %s: HTTP %ld: %s%s%.300s%s", o->device_url, status,
 			    a->error != NULL ? a->error : "no device code in the answer",
 			    a->error_description != NULL ? ": " : "",
-			    a->error_description != NULL ? a->error_description : "");
+			    a->error_description != NULL ? a->error_description : "",
+			    o->provider == OAUTH_GOOGLE && a->error != NULL &&
+			    strcmp(a->error, "invalid_scope") == 0 ?
+			    " (Google does not allow Gmail's scope in the device sign-in: see "
+			    "README, \"Gmail and Google Workspace\")" : "");
 		rc = status >= 500 || status == 429 ? OAUTH_TEMP : OAUTH_REFUSED;
 		oauth_answer_clear(a);
 		return rc;
@@ -75,14 +67,17 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 
 	*err_r = NULL;
 	if (o->command || o->grant != OAUTH_GRANT_REFRESH) {
-		signin_errf(err_r, "%s: nobody signs in: %s", user,
+		oauth_errf(err_r, "%s: nobody signs in: %s", user,
 			    o->command ? "the token comes from token_command" :
 			    "grant \"client_credentials\" needs no person");
 		return OAUTH_REFUSED;
 	}
+	/* Google refuses Gmail's scope in its device sign-in. */
+	if (o->provider == OAUTH_GOOGLE || (o->device_url == NULL && o->auth_url != NULL))
+		return oauth_sign_in_browser(st, o, user, out, err_r);
 	if (o->device_url == NULL) {
-		signin_errf(err_r, "oauth2 of %s has no 'device_url' (provider \"generic\" needs one "
-			    "for --sign-in)", user);
+		oauth_errf(err_r, "oauth2 of %s has neither 'device_url' nor 'auth_url' (provider "
+			    "\"generic\" needs one for --sign-in)", user);
 		return OAUTH_REFUSED;
 	}
 	if ((rc = signin_start(o, &dev, err_r)) != OAUTH_OK)
@@ -108,8 +103,10 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 		long status;
 
 		signin_sleep(interval);
-		if ((long long)time(NULL) > deadline) {
-			signin_errf(err_r, "the code expired before the sign-in; run --sign-in again");
+		/* The server says expired_token; this only stops a server that
+		 * never does. */
+		if ((long long)time(NULL) > deadline + interval + SIGNIN_GRACE) {
+			oauth_errf(err_r, "the code expired before the sign-in; run --sign-in again");
 			rc = OAUTH_SIGNIN;
 			break;
 		}
@@ -123,7 +120,7 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 		}
 		if (status == 200 && a.access_token != NULL) {
 			if (a.refresh_token == NULL) {
-				signin_errf(err_r, "signed in, but the server gave no refresh token: "
+				oauth_errf(err_r, "signed in, but the server gave no refresh token: "
 					    "the scope needs offline_access (Microsoft) or the client "
 					    "is not allowed to refresh");
 				oauth_answer_clear(&a);
@@ -133,7 +130,7 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 			oauth_keys(o, user, &rkey, NULL);
 			if (store_token_signed_in(st, rkey, a.refresh_token, (long long)time(NULL),
 						  &why) < 0) {
-				signin_errf(err_r, "signed in, but the token cannot be stored: %s",
+				oauth_errf(err_r, "signed in, but the token cannot be stored: %s",
 					    why != NULL ? why : "error");
 				free(why);
 				rc = OAUTH_TEMP;
@@ -160,15 +157,15 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 			continue;
 		}
 		if (a.error != NULL && strcmp(a.error, "expired_token") == 0) {
-			signin_errf(err_r, "the code expired before the sign-in; run --sign-in again");
+			oauth_errf(err_r, "the code expired before the sign-in; run --sign-in again");
 			rc = OAUTH_SIGNIN;
 		} else if (a.error != NULL && strcmp(a.error, "access_denied") == 0) {
-			signin_errf(err_r, "the sign-in was refused (access_denied)%s%.300s",
+			oauth_errf(err_r, "the sign-in was refused (access_denied)%s%.300s",
 				    a.error_description != NULL ? ": " : "",
 				    a.error_description != NULL ? a.error_description : "");
 			rc = OAUTH_SIGNIN;
 		} else {
-			signin_errf(err_r, "token endpoint: HTTP %ld: %s%s%.300s", status,
+			oauth_errf(err_r, "token endpoint: HTTP %ld: %s%s%.300s", status,
 				    a.error != NULL ? a.error : "no token in the answer",
 				    a.error_description != NULL ? ": " : "",
 				    a.error_description != NULL ? a.error_description : "");

@@ -92,7 +92,7 @@ status_signin(status_ctx *sc, const cfg *c, store *st, const char *what, const o
 	if (needs < 0)
 		return -1;
 	if (needs) {
-		fprintf(sc->out, "  sign-in:     NEEDS SIGN-IN (%s): run mailmilld -c %s --sign-in %s\n",
+		fprintf(sc->out, "  sign-in:     needs sign-in (%s): run mailmilld -c %s --sign-in %s\n",
 			reason != NULL ? reason : "-", c->path, what);
 		sc->bad = 1;
 	} else {
