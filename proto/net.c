@@ -402,6 +402,8 @@ net_flush(net_conn *c, char **err_r)
 		return 0;
 	if (net_send_all(c, c->out, c->outlen, err_r) < 0)
 		return -1;
+	/* Sent lines may carry credentials (AUTH, PASS): none stays behind. */
+	explicit_bzero(c->out, c->outlen);
 	c->outlen = 0;
 	return 0;
 }
@@ -578,6 +580,8 @@ net_close(net_conn **cp)
 	if (c->fd >= 0)
 		close(c->fd);
 	linebuf_free(&c->in);
+	if (c->out != NULL)
+		explicit_bzero(c->out, c->outlen);
 	free(c->out);
 	free(c->peer);
 	free(c);

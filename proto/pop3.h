@@ -132,7 +132,8 @@ pop3_status pop3_pass(pop3_session *s, const char *password, char **err_r);
 pop3_status pop3_apop(pop3_session *s, const char *user, const char *password, char **err_r);
 /*
  * SASL: mech "PLAIN" or "LOGIN"; POP3_EUSAGE if the last CAPA did not offer
- * it, or for a user name or password that is empty or over 1024 bytes.
+ * it, for an empty user name, or a user name or password over 1024 bytes
+ * (base64 lines are not bound by RFC 2449's 255: proto/sasl.h's limits).
  */
 pop3_status pop3_auth(pop3_session *s, const char *mech, const char *user,
 		      const char *password, char **err_r);

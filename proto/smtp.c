@@ -290,7 +290,8 @@ session_new(const smtp_options *opt, smtp_session **s_r, char **err_r)
 	s->port = dup_or_null(opt->port);
 	s->ca_file = dup_or_null(opt->ca_file);
 	s->helo = strdup(name);
-	if ((opt->host != NULL && s->host == NULL) || (opt->port != NULL && s->port == NULL) || (opt->ca_file != NULL && s->ca_file == NULL) ||
+	if ((opt->host != NULL && s->host == NULL) || (opt->ca_file != NULL && s->ca_file == NULL) ||
+	    (opt->port != NULL && s->port == NULL) ||
 	    s->helo == NULL || smtp_reply_parser_init(&s->parser, s->max_line, 0) < 0) {
 		smtp_close(&s);
 		return fail(NULL, SMTP_EUSAGE, err_r, "SMTP: out of memory");

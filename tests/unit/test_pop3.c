@@ -26,7 +26,6 @@
 #include "proto/linebuf.h"
 #include "proto/net.h"
 #include "proto/pop3.h"
-#include "proto/b64.h"
 #include "tests/unit/tls_relay.h"
 
 /* ------------------------------------------------------------ status lines */
@@ -1492,7 +1491,7 @@ server_start_tls(const char *const *script)
 
 		close(p[0]);
 		signal(SIGPIPE, SIG_IGN);
-		alarm(20);
+		alarm(90);
 		if ((plain = tls_relay_start(p[1], &relay)) < 0)
 			_exit(99);
 		rc = srv_run(plain, script);
@@ -1509,7 +1508,9 @@ static pop3_session *
 session_tls(server sv)
 {
 	pop3_options opt = { .tls = POP3_TLS_IMPLICIT, .host = "localhost", .port = "995",
-			     .ca_file = tls_relay_ca(), .command_timeout_ms = 5000 };
+			     .ca_file = tls_relay_ca(),
+			     /* Room for a handshake under valgrind (tests/run). */
+			     .command_timeout_ms = 60000 };
 	pop3_session *s = NULL;
 	char *err = NULL;
 	pop3_status st;
@@ -1525,52 +1526,19 @@ session_tls(server sv)
 	return s;
 }
 
-#define XOAUTH2_FMT "user=%s\001auth=Bearer %s\001\001"
-#define OAUTHBEARER_FMT "n,a=%s,\001host=localhost\001port=995\001auth=Bearer %s\001\001"
-
-/* "<" + the base64 of the raw response: what the server must read. */
-static char *
-expect_b64(int bearer, const char *user, const char *token)
-{
-	char *raw, *b, *line;
-	int n = bearer ? asprintf(&raw, OAUTHBEARER_FMT, user, token) :
-		asprintf(&raw, XOAUTH2_FMT, user, token);
-
-	assert_true(n > 0);
-	b = b64_encode(raw, (size_t)n, NULL);
-	assert_non_null(b);
-	assert_true(asprintf(&line, "<%s", b) > 0);
-	free(raw);
-	free(b);
-	return line;
-}
-
+/* "<" + the base64 of the response the server must read. */
+#define expect_b64(bearer, user, tok) tls_relay_oauth_line("<", bearer, user, tok, "995")
 #define CAPA_OAUTH(mechs) ">+OK\r\nUIDL\r\nSASL PLAIN " mechs "\r\nRESP-CODES\r\n.\r\n"
 /* RFC 7628 3.2.2's failure: {"status":"invalid_token","scope":"example_scope",...} */
 #define CHALLENGE "eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIiwic2NvcGUiOiJleGFtcGxlX3Njb3BlIiwi" \
 	"b3BlbmlkLWNvbmZpZ3VyYXRpb24iOiJodHRwczovL2V4YW1wbGUuY29tLy53ZWxsLWtub3duL29wZW5p" \
 	"ZC1jb25maWd1cmF0aW9uIn0="
 
-/* A token of n characters of RFC 6750's alphabet (caller frees). */
-static char *
-make_token(size_t n)
-{
-	char *t = malloc(n + 1);
-	size_t i;
-
-	assert_non_null(t);
-	for (i = 0; i < n; i++)
-		t[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"[i % 66];
-	t[n] = '\0';
-	memcpy(t, "eyJ0eXAi", 8);
-	return t;
-}
-
 /* XOAUTH2 where only XOAUTH2 is offered: AUTH, "+ ", the response; never one line. */
 static void
 test_oauth_xoauth2(void **state)
 {
-	char *tok = make_token(40), *resp = expect_b64(0, "box@example.com", tok);
+	char *tok = tls_relay_token(40), *resp = expect_b64(0, "box@example.com", tok);
 	const char *script[] = {
 		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2"),
 		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+OK User successfully authenticated.\r\n",
@@ -1596,7 +1564,7 @@ test_oauth_xoauth2(void **state)
 static void
 test_oauth_oauthbearer_4k(void **state)
 {
-	char *tok = make_token(4096), *resp = expect_b64(1, "box@example.com", tok);
+	char *tok = tls_relay_token(4096), *resp = expect_b64(1, "box@example.com", tok);
 	const char *script[] = {
 		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2 OAUTHBEARER"),
 		"<AUTH OAUTHBEARER", ">+\r\n", resp, ">+OK\r\n",
@@ -1624,7 +1592,7 @@ test_oauth_oauthbearer_4k(void **state)
 static void
 test_oauth_xoauth2_refused(void **state)
 {
-	char *tok = make_token(2500), *resp = expect_b64(0, "box@example.com", tok);
+	char *tok = tls_relay_token(2500), *resp = expect_b64(0, "box@example.com", tok);
 	const char *script[] = {
 		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2"),
 		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+ " CHALLENGE "\r\n",
@@ -1655,7 +1623,7 @@ test_oauth_xoauth2_refused(void **state)
 static void
 test_oauth_oauthbearer_refused(void **state)
 {
-	char *tok = make_token(64), *resp = expect_b64(1, "a,b@example.com", tok);
+	char *tok = tls_relay_token(64), *resp = expect_b64(1, "a,b@example.com", tok);
 	const char *script[] = {
 		GREETING, "<CAPA", CAPA_OAUTH("OAUTHBEARER XOAUTH2"),
 		"<AUTH OAUTHBEARER", ">+ \r\n", NULL, ">+ " CHALLENGE "\r\n",
@@ -1676,6 +1644,39 @@ test_oauth_oauthbearer_refused(void **state)
 	pop3_close(&s);
 	server_done(sv);
 	free(esc);
+	free(tok);
+}
+
+/* Exchange Online's way: -ERR right after the token, no challenge; then a
+ * second challenge after our answer is cancelled, not answered again. */
+static void
+test_oauth_refused_plainly(void **state)
+{
+	char *tok = tls_relay_token(100), *resp = expect_b64(0, "box@example.com", tok);
+	const char *script[] = {
+		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2"),
+		"<AUTH XOAUTH2", ">+ \r\n", resp,
+		">-ERR Authentication failure: unknown user name or bad password.\r\n",
+		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+ " CHALLENGE "\r\n", "<", ">+ again\r\n",
+		"<*", ">-ERR cancelled\r\n", "E", NULL,
+	};
+	server sv = server_start_tls(script);
+	pop3_session *s = session_tls(sv);
+	char *err = NULL;
+
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", tok, NULL, &err), POP3_EAUTH);
+	assert_string_equal(err, "AUTH: -ERR Authentication failure: unknown user name or bad "
+			    "password.");
+	free(err);
+	err = NULL;
+	assert_int_equal(pop3_auth_oauth(s, NULL, "box@example.com", tok, NULL, &err), POP3_EPROTO);
+	assert_non_null(strstr(err, "second challenge"));
+	assert_non_null(strstr(err, "invalid_token"));
+	free(err);
+	pop3_close(&s);
+	server_done(sv);
+	assert_null(strstr(trace_text, "eyJ0eXAi"));
+	free(resp);
 	free(tok);
 }
 
@@ -1796,6 +1797,7 @@ main(void)
 		cmocka_unit_test(test_oauth_oauthbearer_4k),
 		cmocka_unit_test(test_oauth_xoauth2_refused),
 		cmocka_unit_test(test_oauth_oauthbearer_refused),
+		cmocka_unit_test(test_oauth_refused_plainly),
 		cmocka_unit_test(test_oauth_needs_tls),
 		cmocka_unit_test(test_oauth_usage),
 	};

@@ -19,7 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto/b64.h"
 #include "proto/smtp.h"
+#include "tests/unit/tls_relay.h"
 
 /* ------------------------------------------------------------ reply parser */
 
@@ -339,7 +341,7 @@ static void
 server_run(int fd, const char *const *script)
 {
 	FILE *in = fdopen(dup(fd), "r");
-	char line[4096];
+	char line[16384]; /* an OAuth response is 6 KB and more */
 	size_t i;
 
 	if (in == NULL)
@@ -903,6 +905,273 @@ test_envelope_checks(void **state)
 	server_finish(pid);
 }
 
+/* ------------------------------------------------------------ OAuth (TLS) */
+
+/* As server_start, with the script behind real TLS (tests/unit/tls_relay). */
+static pid_t
+server_start_tls(const char *const *script, int *fd_r)
+{
+	int sv[2];
+	pid_t pid;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		pid_t relay;
+		int plain;
+
+		close(sv[0]);
+		alarm(90);
+		if ((plain = tls_relay_start(sv[1], &relay)) < 0)
+			_exit(99);
+		if (fork() == 0)
+			server_run(plain, script);
+		close(plain);
+		waitpid(relay, NULL, 0);
+		/* the script's own status decides */
+		_exit(wait(&plain) > 0 && WIFEXITED(plain) ? WEXITSTATUS(plain) : 98);
+	}
+	close(sv[1]);
+	*fd_r = sv[0];
+	return pid;
+}
+
+static smtp_options
+tls_options(void)
+{
+	smtp_options o = test_options();
+
+	o.tls = SMTP_TLS_IMPLICIT;
+	o.host = "localhost";
+	o.port = "465";
+	o.ca_file = tls_relay_ca();
+	/* Room for a handshake under valgrind (tests/run). */
+	o.command_timeout_ms = 60000;
+	return o;
+}
+
+/* Google's answer to a stale token: {"status":"401","schemes":"bearer mac",...} */
+#define GOOGLE_CHALLENGE "334 eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIG1hYyIsInNjb3Bl" \
+	"IjoiaHR0cHM6Ly9tYWlsLmdvb2dsZS5jb20vIn0="
+
+/* A short token fits the 512 octets of the AUTH line (RFC 4954 4.): one line. */
+static void
+test_oauth_xoauth2_inline(void **state)
+{
+	char *tok = tls_relay_token(40);
+	char *line = tls_relay_oauth_line("C:AUTH XOAUTH2 ", 0, "box@example.com", tok, "465");
+	const char *script[] = {
+		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH PLAIN XOAUTH2",
+		line, "S:235 2.7.0 Accepted", "C:QUIT", "S:221 bye", NULL,
+	};
+	static char tr[8192];
+	smtp_options o = tls_options();
+	smtp_session *s = NULL;
+	const char *used = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start_tls(script, &fd);
+
+	tr[0] = '\0';
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_true(smtp_is_tls(s));
+	smtp_set_trace(s, trace_collect, tr);
+	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", tok, &used, &err), SMTP_OK);
+	assert_string_equal(used, "XOAUTH2");
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+	assert_non_null(strstr(tr, "C: AUTH XOAUTH2 <redacted>\nS: 235"));
+	assert_null(strstr(tr, tok));
+	free(line);
+	free(tok);
+}
+
+/* OAUTHBEARER preferred; a 4 KB token waits for the server's 334. */
+static void
+test_oauth_oauthbearer_4k(void **state)
+{
+	char *tok = tls_relay_token(4096);
+	char *line = tls_relay_oauth_line("C:", 1, "box@example.com", tok, "465");
+	const char *script[] = {
+		"S:220 fake", "C:EHLO client.test",
+		"S:250-fake\r\n250-AUTH PLAIN XOAUTH2 OAUTHBEARER\r\n250 SIZE 1000",
+		"C:AUTH OAUTHBEARER", "S:334 ", line, "S:235 2.7.0 Accepted",
+		"C:QUIT", "S:221 bye", NULL,
+	};
+	static char tr[8192];
+	smtp_options o = tls_options();
+	smtp_session *s = NULL;
+	const char *used = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start_tls(script, &fd);
+
+	tr[0] = '\0';
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	smtp_set_trace(s, trace_collect, tr);
+	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", tok, &used, &err), SMTP_OK);
+	assert_string_equal(used, "OAUTHBEARER");
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+	assert_non_null(strstr(tr, "C: AUTH OAUTHBEARER\nS: 334 \nC: <redacted>\nS: 235"));
+	assert_null(strstr(tr, "eyJ0eXAi"));
+	free(line);
+	free(tok);
+}
+
+/* Refused: the JSON challenge, an empty line (XOAUTH2), the final 535. */
+static void
+test_oauth_xoauth2_refused(void **state)
+{
+	char *tok = tls_relay_token(3000);
+	char *line = tls_relay_oauth_line("C:", 0, "box@example.com", tok, "465");
+	const char *script[] = {
+		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH XOAUTH2",
+		"C:AUTH XOAUTH2", "S:334 ", line, "S:" GOOGLE_CHALLENGE,
+		"C:", "S:535-5.7.8 Username and Password not accepted.\r\n535 5.7.8 Learn more",
+		"C:QUIT", "S:221 bye", NULL,
+	};
+	static char tr[8192];
+	smtp_options o = tls_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start_tls(script, &fd);
+
+	tr[0] = '\0';
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	smtp_set_trace(s, trace_collect, tr);
+	assert_int_equal(smtp_auth_oauth(s, "XOAUTH2", "box@example.com", tok, NULL, &err),
+			 SMTP_EAUTH);
+	assert_non_null(strstr(err, "535 5.7.8"));
+	assert_non_null(strstr(err, "\"status\":\"401\""));
+	assert_non_null(strstr(err, "https://mail.google.com/"));
+	assert_null(strstr(err, "eyJ0eXAi"));
+	free(err);
+	err = NULL;
+	assert_true(smtp_usable(s));
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+	assert_null(strstr(tr, "eyJ0eXAi"));
+	free(line);
+	free(tok);
+}
+
+/* OAUTHBEARER's failure (RFC 7628 3.2.3): %x01, base64 "AQ==". */
+static void
+test_oauth_oauthbearer_refused(void **state)
+{
+	char *tok = tls_relay_token(30);
+	char *line = tls_relay_oauth_line("C:AUTH OAUTHBEARER ", 1, "box@example.com", tok, "465");
+	const char *script[] = {
+		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH OAUTHBEARER",
+		line, "S:" GOOGLE_CHALLENGE, "C:AQ==", "S:454 4.7.0 Temporary authentication failure",
+		NULL,
+	};
+	smtp_options o = tls_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start_tls(script, &fd);
+
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", tok, NULL, &err),
+			 SMTP_ETEMP);
+	assert_non_null(strstr(err, "454"));
+	assert_non_null(strstr(err, "bearer mac"));
+	free(err);
+	smtp_close(&s);
+	server_finish(pid);
+	free(line);
+	free(tok);
+}
+
+/* Without TLS never, even where plain-text passwords are allowed. */
+static void
+test_oauth_needs_tls(void **state)
+{
+	static const char *const script[] = {
+		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH XOAUTH2 OAUTHBEARER",
+		"C:QUIT", "S:221 bye", NULL,
+	};
+	static char tr[8192];
+	smtp_options o = test_options();
+	smtp_session *s = NULL;
+	const char *used = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid = server_start(script, &fd);
+
+	o.allow_plaintext_auth = 1;
+	tr[0] = '\0';
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	smtp_set_trace(s, trace_collect, tr);
+	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", "tok", &used, &err),
+			 SMTP_EUSAGE);
+	assert_string_equal(used, "OAUTHBEARER");
+	assert_non_null(strstr(err, "TLS"));
+	free(err);
+	err = NULL;
+	assert_int_equal(smtp_auth_oauth(s, "XOAUTH2", "box@example.com", "tok", NULL, &err),
+			 SMTP_EUSAGE);
+	free(err);
+	err = NULL;
+	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+	assert_null(strstr(tr, "C: AUTH"));
+}
+
+/* PLAIN too keeps to 512 octets: long credentials follow the 334. */
+static void
+test_plain_long_not_inline(void **state)
+{
+	char pass[600], *raw, *b, *line;
+	const char *script[] = {
+		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH PLAIN",
+		"C:AUTH PLAIN", "S:334 ", NULL, "S:235 ok", NULL,
+	};
+	smtp_options o = tls_options();
+	smtp_session *s = NULL;
+	char *err = NULL;
+	int fd;
+	pid_t pid;
+
+	memset(pass, 'p', sizeof(pass) - 1);
+	pass[sizeof(pass) - 1] = '\0';
+	assert_true(asprintf(&raw, "%cuser1%c%s", 0, 0, pass) > 0);
+	b = b64_encode(raw, 7 + strlen(pass), NULL);
+	assert_true(asprintf(&line, "C:%s", b) > 0);
+	script[5] = line;
+	pid = server_start_tls(script, &fd);
+	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_auth(s, NULL, "user1", pass, &err), SMTP_OK);
+	smtp_close(&s);
+	server_finish(pid);
+	free(raw);
+	free(b);
+	free(line);
+}
+
+static int
+tls_setup(void **state)
+{
+	return tls_relay_certs(MM_TEST_SRCDIR);
+}
+
+static int
+tls_teardown(void **state)
+{
+	tls_relay_cleanup();
+	return 0;
+}
+
 int
 main(void)
 {
@@ -922,8 +1191,14 @@ main(void)
 		cmocka_unit_test(test_lost_after_dot),
 		cmocka_unit_test(test_pipelined_all_refused),
 		cmocka_unit_test(test_envelope_checks),
+		cmocka_unit_test(test_oauth_xoauth2_inline),
+		cmocka_unit_test(test_oauth_oauthbearer_4k),
+		cmocka_unit_test(test_oauth_xoauth2_refused),
+		cmocka_unit_test(test_oauth_oauthbearer_refused),
+		cmocka_unit_test(test_oauth_needs_tls),
+		cmocka_unit_test(test_plain_long_not_inline),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, tls_setup, tls_teardown);
 }

@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "proto/b64.h"
 #include "tests/unit/tls_relay.h"
 
 static char certdir[] = "/tmp/mm-test-tls-XXXXXX";
@@ -75,7 +76,7 @@ relay(SSL *ssl, int tls_fd, int plain_fd)
 				       { .fd = tls_fd, .events = tls_open ? POLLIN : 0 } };
 		int n;
 
-		if (!(tls_open && SSL_pending(ssl) > 0) && poll(p, 2, 20000) <= 0)
+		if (!(tls_open && SSL_pending(ssl) > 0) && poll(p, 2, 60000) <= 0)
 			return 1;
 		if (tls_open && (SSL_pending(ssl) > 0 || (p[1].revents & (POLLIN | POLLHUP)))) {
 			n = SSL_read(ssl, b, sizeof(b));
@@ -133,4 +134,36 @@ tls_relay_start(int tls_fd, pid_t *pid_r)
 			ERR_print_errors_fp(stderr);
 	}
 	_exit(rc);
+}
+
+char *
+tls_relay_token(size_t n)
+{
+	char *t = malloc(n + 9);
+	size_t i;
+
+	if (t == NULL)
+		abort();
+	memcpy(t, "eyJ0eXAi", 8);
+	for (i = 8; i < n; i++)
+		t[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"[i % 66];
+	t[n] = '\0';
+	return t;
+}
+
+char *
+tls_relay_oauth_line(const char *prefix, int bearer, const char *user, const char *token,
+		     const char *port)
+{
+	char *raw, *b, *line;
+	int n = bearer ? asprintf(&raw, "n,a=%s,\001host=localhost\001port=%s\001auth=Bearer "
+				  "%s\001\001", user, port, token) :
+		asprintf(&raw, "user=%s\001auth=Bearer %s\001\001", user, token);
+
+	if (n < 0 || (b = b64_encode(raw, (size_t)n, NULL)) == NULL ||
+	    asprintf(&line, "%s%s", prefix, b) < 0)
+		abort();
+	free(raw);
+	free(b);
+	return line;
 }

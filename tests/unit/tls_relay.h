@@ -7,6 +7,7 @@
  * speaks TLS on one socket and relays the plain text to another, so a
  * script written for plain text runs unchanged behind TLS.
  */
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Make the certificates in a fresh temporary directory: 0, or -1. */
@@ -22,4 +23,15 @@ void tls_relay_cleanup(void);
  * it after closing the returned fd); -1 on failure.
  */
 int tls_relay_start(int tls_fd, pid_t *pid_r);
+
+/* What the OAuth tests behind the relay share.  A token of n characters of
+ * RFC 6750's alphabet, starting "eyJ0eXAi" (caller frees). */
+char *tls_relay_token(size_t n);
+/*
+ * prefix + the base64 of the response the server must read (caller frees):
+ * XOAUTH2, or with bearer OAUTHBEARER for host "localhost" and port.  Built
+ * here from the specifications' byte layout, independently of proto/sasl.
+ */
+char *tls_relay_oauth_line(const char *prefix, int bearer, const char *user,
+			   const char *token, const char *port);
 #endif
