@@ -172,6 +172,9 @@ main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "status", no_argument, NULL, 'S' },
 		{ "check-login", no_argument, NULL, 'L' },
+		/* "--check" was an unambiguous abbreviation of --check-config
+		 * before --check-login; it stays one. */
+		{ "check", no_argument, NULL, 'C' },
 		{ "sign-in", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 }
 	};
