@@ -18,7 +18,7 @@
 command -v postfix >/dev/null || { echo "1..0 # SKIP postfix not installed"; exit 0; }
 oauth_setup --sasl-socket auth-postfix
 printf '%s\n' "b@example.org user2" "c@example.org user2" "d@example.org user2" \
-	"e@example.org user2" "f@example.org user2" >"$T/pf.map"
+	"e@example.org user2" "f@example.org user2" "g@example.org user2" >"$T/pf.map"
 pf_start "$T/pf" "$T/pf.map" --submission
 M=$T/msgs
 mkdir -p "$M"
@@ -123,6 +123,17 @@ mm flush3 -c "$T/relay.conf" --flush -vv
 pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
 rc_is "relay signed in again: --flush exit 0" 0
 is "relay signed in again: the queued reply was delivered" "$(delivered)" 5
+
+# A short token: the initial response fits in 512 octets (RFC 4954) and goes
+# on the AUTH line; Postfix hands it to Dovecot as such.
+idp token_size=0
+idp_op expire
+human g@example.org 6
+run short
+rc_is "short token: exit 0" 0
+check "short token: sent as an initial response on the AUTH line" \
+	err_has 'C: AUTH OAUTHBEARER [^ ]'
+is "short token: Postfix delivered the reply" "$(delivered)" 6
 
 check "no access token, refresh token or secret in any output (-vv)" \
 	no_secret_in "$T"/*.out "$T"/*.err

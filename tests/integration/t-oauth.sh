@@ -255,6 +255,16 @@ exch() { # NAME [TTL]: a fresh server (3 messages) and its config for account ex
 	bs_start "$1" "$(exch_sc "${2:-}")"
 	O_NAME=exch O_PORT=$BS_PORT O_STATE=$T/st-exch O_ARCHIVE=$T/archive-exch oauth_conf "$T/exch.conf"
 }
+# The scripted server itself, with Python's client: the one-line form refused,
+# the continuation form taken.
+bs_start ex0 "$(exch_sc)"
+tok=$(idp_op issue user1)
+check "raw client: the Exchange-like server refuses AUTH XOAUTH2 on one line" \
+	probe_refused pop3 "$BS_PORT" user1 XOAUTH2 "$tok" oneline
+check "raw client: the Exchange-like server takes it on a continuation line" \
+	probe_ok pop3 "$BS_PORT" user1 XOAUTH2 "$tok"
+is "raw client: the server recorded both" "$(bs_results)" oneline,ok
+bs_stop
 exch ex1
 mm exch-signin -c "$T/exch.conf" --sign-in exch -vv
 rc_is "Exchange-like: sign-in exit 0" 0

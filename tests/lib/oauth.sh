@@ -17,7 +17,7 @@
 #                           or a token_command line; default oauth_group)
 #                           O_STATE ($T/state) O_ARCHIVE ($T/archive) O_TOP_EXTRA
 #   no_secret_in FILES...   none of the IdP's tokens or secrets appears in FILES
-#   probe_ok / probe_refused PROTO PORT USER MECH TOKEN
+#   probe_ok / probe_refused PROTO PORT USER MECH TOKEN [oneline]
 #                           Python's own client (oauth_probe.py), not mailmill,
 #                           logs in with TOKEN: the server takes it / refuses it
 IDP_DIR=
@@ -93,9 +93,9 @@ oauth_conf() {
 	chmod 600 "$f"
 }
 
-probe_ok() { "$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "$3" "$4" "$5" >"$T/probe.out" 2>&1; }
+probe_ok() { "$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "${@:3}" >"$T/probe.out" 2>&1; }
 probe_refused() {
-	"$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "$3" "$4" "$5" >"$T/probe.out" 2>&1
+	"$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "${@:3}" >"$T/probe.out" 2>&1
 	[ $? = 1 ]
 }
 
