@@ -107,12 +107,12 @@ idp_op expire
 human f@example.org 5
 t0=$(idp_stat token)
 run revoked
-check "invalid_grant at the relay: the run fails" [ "$MM_RC" != 0 ]
+rc_is "invalid_grant at the relay: the run fails with exit 75" 75
 check "invalid_grant at the relay: the line says to run --sign-in smtp" err_has '\-\-sign-in smtp'
 is "invalid_grant at the relay: one token request" "$(delta token "$t0")" 1
 is "invalid_grant at the relay: the reply stays queued" "$(outbox_rows "$T/state" "state = 0")" 1
 mm flush2 -c "$T/relay.conf" --flush -vv
-check "needs sign-in: --flush fails" [ "$MM_RC" != 0 ]
+rc_is "needs sign-in: --flush fails with exit 75" 75
 is "needs sign-in: --flush asks the IdP nothing" "$(delta token "$t0")" 1
 is "needs sign-in: nothing delivered" "$(delivered)" 4
 mm status -c "$T/relay.conf" --status

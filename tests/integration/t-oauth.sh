@@ -130,12 +130,12 @@ idp down=0
 idp_op revoke
 t0=$(idp_stat token) i0=$(idp_stat introspect)
 mm revoked -c "$C" --once -vv
-check "invalid_grant: the run fails" [ "$MM_RC" != 0 ]
+rc_is "invalid_grant: the run fails with exit 75" 75
 check "invalid_grant: the line says to sign in again (--sign-in)" err_has '\-\-sign-in'
 is "invalid_grant: one token request" "$(delta token "$t0")" 1
 is "invalid_grant: the IdP saw the revoked refresh token once" "$(idp_stat refresh_revoked)" 1
 mm revoked2 -c "$C" --once -vv
-check "needs sign-in: the next run fails too" [ "$MM_RC" != 0 ]
+rc_is "needs sign-in: the next run fails too (75)" 75
 is "needs sign-in: no token request at all in the next run" "$(delta token "$t0")" 1
 is "needs sign-in: no login attempt" "$(delta introspect "$i0")" 0
 is "needs sign-in: mail untouched" "$(hashes "$MD")" "$before"
