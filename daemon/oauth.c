@@ -31,20 +31,22 @@ oauth_errf(char **err_r, const char *fmt, ...)
 void
 oauth_keys(const oauth_cfg *o, const char *user, char **rkey_r, char **akey_r)
 {
-	/* Not the token URL: a tenant or port written differently is still the
-	 * same sign-in at the same provider. */
-	char *r = g_strdup_printf("%s\n%s\n%s", oauth_provider_name(o->provider), o->client_id,
-				  user);
+	/*
+	 * Not the token URL: a tenant or port written differently is still the
+	 * same sign-in.  The scope is part of it: a refresh token refused for
+	 * one scope (consent missing for SMTP.Send) must not put the POP3
+	 * sign-in in "needs sign-in".  So POP3 and SMTP share the tokens when
+	 * provider, client, user and scope agree (Gmail), and sign in apart
+	 * when the scopes differ (Microsoft's defaults).
+	 */
+	char *k = g_strdup_printf("%s\n%s\n%s\n%s", oauth_provider_name(o->provider),
+				  o->client_id, user, o->scope);
 
-	if (akey_r != NULL) {
-		char *a = g_strdup_printf("%s\n%s", r, o->scope);
-
-		*akey_r = strdup(a);
-		g_free(a);
-	}
 	if (rkey_r != NULL)
-		*rkey_r = strdup(r);
-	g_free(r);
+		*rkey_r = strdup(k);
+	if (akey_r != NULL)
+		*akey_r = strdup(k);
+	g_free(k);
 }
 
 oauth_status
