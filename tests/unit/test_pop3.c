@@ -1617,6 +1617,8 @@ test_oauth_xoauth2_refused(void **state)
 	server_done(sv);
 	assert_null(strstr(trace_text, "eyJ0eXAi"));
 	assert_non_null(strstr(trace_text, "C: <redacted>\nS: + eyJzdGF0dXMi"));
+	free(resp);
+	free(tok);
 }
 
 /* OAUTHBEARER's failure (RFC 7628 3.2.3): the client answers with %x01. */
