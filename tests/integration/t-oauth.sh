@@ -297,6 +297,11 @@ is "Exchange-like, every token refused: nothing deleted" "$(bs_deleted)" ""
 bs_stop
 idp reject_access=0
 
+# ---------------------------------------------------- what was asked
+check "every token request asked for the configured scope" \
+	"$PY" -c 'import json,sys; s=set(json.loads(sys.argv[1])); sys.exit(not s or not s <= {"mail offline_access", "mail"})' \
+	"$(idp_stat scopes)"
+
 # ---------------------------------------------------- secrets
 check "no access token, refresh token, device code or client secret in any output (-vv)" \
 	no_secret_in "$T"/*.out "$T"/*.err
