@@ -18,7 +18,8 @@
 command -v postfix >/dev/null || { echo "1..0 # SKIP postfix not installed"; exit 0; }
 oauth_setup --sasl-socket auth-postfix
 printf '%s\n' "b@example.org user2" "c@example.org user2" "d@example.org user2" \
-	"e@example.org user2" "f@example.org user2" "g@example.org user2" >"$T/pf.map"
+	"e@example.org user2" "f@example.org user2" "g@example.org user2" "h@example.org user2" \
+	>"$T/pf.map"
 pf_start "$T/pf" "$T/pf.map" --submission
 M=$T/msgs
 mkdir -p "$M"
@@ -134,6 +135,25 @@ rc_is "short token: exit 0" 0
 check "short token: sent as an initial response on the AUTH line" \
 	err_has 'C: AUTH OAUTHBEARER [^ ]'
 is "short token: Postfix delivered the reply" "$(delivered)" 6
+
+# POP3 and the relay with the same provider, client, user and scope share one
+# sign-in and one token: the account's sign-in serves the relay too.
+SMTP_PORT=$PF_SUB_PORT
+O_STATE=$T/st-share O_TOP_EXTRA=$(smtp_conf_group starttls "user = \"user1\"; auth = \"auto\";" "$(oauth_group)") \
+O_STAGES="{ plugin = \"autoreply\"; addresses = [ \"a@example.org\" ];
+        from = \"Auto <a@example.org>\"; body = \"Away.\"; days = 7; },
+      { plugin = \"archive\"; path = \"$T/archive-share\"; }" oauth_conf "$T/share.conf"
+mm share-signin -c "$T/share.conf" --sign-in acct -vv
+rc_is "shared token: the account signs in" 0
+human h@example.org 7
+t0=$(idp_stat token) p0=$(grep -c 'Login: user=<user1>, method=OAUTHBEARER' "$MAILENV_LOG")
+mm share -c "$T/share.conf" --once -vv
+pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
+rc_is "shared token: POP3 and the relay signed in, exit 0" 0
+is "shared token: Dovecot logged an OAUTHBEARER POP3 login" \
+	"$(grep -c 'Login: user=<user1>, method=OAUTHBEARER' "$MAILENV_LOG")" $((p0 + 1))
+is "shared token: Postfix delivered the reply" "$(delivered)" 7
+is "shared token: no token request (the sign-in's token served both)" "$(delta token "$t0")" 0
 
 check "no access token, refresh token or secret in any output (-vv)" \
 	no_secret_in "$T"/*.out "$T"/*.err

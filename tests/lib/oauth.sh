@@ -16,6 +16,7 @@
 #                           O_AUTH (auto) O_USER (user1) O_CRED (the oauth2 group
 #                           or a token_command line; default oauth_group)
 #                           O_STATE ($T/state) O_ARCHIVE ($T/archive) O_TOP_EXTRA
+#                           O_STAGES (replaces the archive pipeline)
 #   no_secret_in FILES...   none of the IdP's tokens or secrets appears in FILES
 #   probe_ok / probe_refused PROTO PORT USER MECH TOKEN [oneline]
 #                           Python's own client (oauth_probe.py), not mailmill,
@@ -73,7 +74,8 @@ oauth_group() {
 }
 
 oauth_conf() {
-	local f=$1 tls=${O_TLS:-tls}
+	local f=$1 tls=${O_TLS:-tls} stages=${O_STAGES:-}
+	[ -n "$stages" ] || stages="{ plugin = \"archive\"; path = \"${O_ARCHIVE:-$T/archive}\"; }"
 	{
 		echo "# written by tests/lib/oauth.sh"
 		echo "state_dir = \"${O_STATE:-$T/state}\";"
@@ -86,7 +88,7 @@ oauth_conf() {
 		echo "    tls = \"$tls\"; ca_file = \"$MAILENV_CA\"; timeout = \"10s\";"
 		echo "    user = \"${O_USER:-user1}\"; auth = \"${O_AUTH:-auto}\";"
 		echo "    ${O_CRED:-$(oauth_group)}"
-		echo "    pipeline = ( { plugin = \"archive\"; path = \"${O_ARCHIVE:-$T/archive}\"; } );"
+		echo "    pipeline = ( $stages );"
 		echo "  }"
 		echo ");"
 	} >"$f"
