@@ -27,9 +27,9 @@ APP_SECRET=app-secret-$RANDOM$RANDOM-do-not-log
 
 oauth_cleanup() {
 	[ -n "$idp_pid" ] && kill "$idp_pid" 2>/dev/null && wait "$idp_pid" 2>/dev/null
-	[ "$(type -t bs_cleanup)" = function ] && { bs_cleanup; return; }
 	[ "$(type -t pf_stop_all)" = function ] && pf_stop_all
-	mm_cleanup
+	# bs_cleanup (tests/lib/hostile.sh) ends with mm_cleanup itself.
+	if [ "$(type -t bs_cleanup)" = function ]; then bs_cleanup; else mm_cleanup; fi
 }
 
 idp_start() {
