@@ -18,7 +18,8 @@
 command -v postfix >/dev/null || { echo "1..0 # SKIP postfix not installed"; exit 0; }
 oauth_setup --sasl-socket auth-postfix
 printf '%s\n' "b@example.org user2" "c@example.org user2" "d@example.org user2" \
-	"e@example.org user2" "f@example.org user2" >"$T/pf.map"
+	"e@example.org user2" "f@example.org user2" "g@example.org user2" "h@example.org user2" \
+	>"$T/pf.map"
 pf_start "$T/pf" "$T/pf.map" --submission
 M=$T/msgs
 mkdir -p "$M"
@@ -107,12 +108,12 @@ idp_op expire
 human f@example.org 5
 t0=$(idp_stat token)
 run revoked
-check "invalid_grant at the relay: the run fails" [ "$MM_RC" != 0 ]
+rc_is "invalid_grant at the relay: the run fails with exit 75" 75
 check "invalid_grant at the relay: the line says to run --sign-in smtp" err_has '\-\-sign-in smtp'
 is "invalid_grant at the relay: one token request" "$(delta token "$t0")" 1
 is "invalid_grant at the relay: the reply stays queued" "$(outbox_rows "$T/state" "state = 0")" 1
 mm flush2 -c "$T/relay.conf" --flush -vv
-check "needs sign-in: --flush fails" [ "$MM_RC" != 0 ]
+rc_is "needs sign-in: --flush fails with exit 75" 75
 is "needs sign-in: --flush asks the IdP nothing" "$(delta token "$t0")" 1
 is "needs sign-in: nothing delivered" "$(delivered)" 4
 mm status -c "$T/relay.conf" --status
@@ -123,6 +124,36 @@ mm flush3 -c "$T/relay.conf" --flush -vv
 pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
 rc_is "relay signed in again: --flush exit 0" 0
 is "relay signed in again: the queued reply was delivered" "$(delivered)" 5
+
+# A short token: the initial response fits in 512 octets (RFC 4954) and goes
+# on the AUTH line; Postfix hands it to Dovecot as such.
+idp token_size=0
+idp_op expire
+human g@example.org 6
+run short
+rc_is "short token: exit 0" 0
+check "short token: sent as an initial response on the AUTH line" \
+	err_has 'C: AUTH OAUTHBEARER [^ ]'
+is "short token: Postfix delivered the reply" "$(delivered)" 6
+
+# POP3 and the relay with the same provider, client, user and scope share one
+# sign-in and one token: the account's sign-in serves the relay too.
+SMTP_PORT=$PF_SUB_PORT
+O_STATE=$T/st-share O_TOP_EXTRA=$(smtp_conf_group starttls "user = \"user1\"; auth = \"auto\";" "$(oauth_group)") \
+O_STAGES="{ plugin = \"autoreply\"; addresses = [ \"a@example.org\" ];
+        from = \"Auto <a@example.org>\"; body = \"Away.\"; days = 7; },
+      { plugin = \"archive\"; path = \"$T/archive-share\"; }" oauth_conf "$T/share.conf"
+mm share-signin -c "$T/share.conf" --sign-in acct -vv
+rc_is "shared token: the account signs in" 0
+human h@example.org 7
+t0=$(idp_stat token) p0=$(grep -c 'Login: user=<user1>, method=OAUTHBEARER' "$MAILENV_LOG")
+mm share -c "$T/share.conf" --once -vv
+pf_wait_queue "$T/pf" || diag "the Postfix queue did not empty"
+rc_is "shared token: POP3 and the relay signed in, exit 0" 0
+is "shared token: Dovecot logged an OAUTHBEARER POP3 login" \
+	"$(grep -c 'Login: user=<user1>, method=OAUTHBEARER' "$MAILENV_LOG")" $((p0 + 1))
+is "shared token: Postfix delivered the reply" "$(delivered)" 7
+is "shared token: no token request (the sign-in's token served both)" "$(delta token "$t0")" 0
 
 check "no access token, refresh token or secret in any output (-vv)" \
 	no_secret_in "$T"/*.out "$T"/*.err

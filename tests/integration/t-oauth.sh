@@ -130,12 +130,12 @@ idp down=0
 idp_op revoke
 t0=$(idp_stat token) i0=$(idp_stat introspect)
 mm revoked -c "$C" --once -vv
-check "invalid_grant: the run fails" [ "$MM_RC" != 0 ]
+rc_is "invalid_grant: the run fails with exit 75" 75
 check "invalid_grant: the line says to sign in again (--sign-in)" err_has '\-\-sign-in'
 is "invalid_grant: one token request" "$(delta token "$t0")" 1
 is "invalid_grant: the IdP saw the revoked refresh token once" "$(idp_stat refresh_revoked)" 1
 mm revoked2 -c "$C" --once -vv
-check "needs sign-in: the next run fails too" [ "$MM_RC" != 0 ]
+rc_is "needs sign-in: the next run fails too (75)" 75
 is "needs sign-in: no token request at all in the next run" "$(delta token "$t0")" 1
 is "needs sign-in: no login attempt" "$(delta introspect "$i0")" 0
 is "needs sign-in: mail untouched" "$(hashes "$MD")" "$before"
@@ -255,6 +255,16 @@ exch() { # NAME [TTL]: a fresh server (3 messages) and its config for account ex
 	bs_start "$1" "$(exch_sc "${2:-}")"
 	O_NAME=exch O_PORT=$BS_PORT O_STATE=$T/st-exch O_ARCHIVE=$T/archive-exch oauth_conf "$T/exch.conf"
 }
+# The scripted server itself, with Python's client: the one-line form refused,
+# the continuation form taken.
+bs_start ex0 "$(exch_sc)"
+tok=$(idp_op issue user1)
+check "raw client: the Exchange-like server refuses AUTH XOAUTH2 on one line" \
+	probe_refused pop3 "$BS_PORT" user1 XOAUTH2 "$tok" oneline
+check "raw client: the Exchange-like server takes it on a continuation line" \
+	probe_ok pop3 "$BS_PORT" user1 XOAUTH2 "$tok"
+is "raw client: the server recorded both" "$(bs_results)" oneline,ok
+bs_stop
 exch ex1
 mm exch-signin -c "$T/exch.conf" --sign-in exch -vv
 rc_is "Exchange-like: sign-in exit 0" 0
@@ -286,6 +296,11 @@ is "Exchange-like, every token refused: two attempts, one refresh between" \
 is "Exchange-like, every token refused: nothing deleted" "$(bs_deleted)" ""
 bs_stop
 idp reject_access=0
+
+# ---------------------------------------------------- what was asked
+check "every token request asked for the configured scope" \
+	"$PY" -c 'import json,sys; s=set(json.loads(sys.argv[1])); sys.exit(not s or not s <= {"mail offline_access", "mail"})' \
+	"$(idp_stat scopes)"
 
 # ---------------------------------------------------- secrets
 check "no access token, refresh token, device code or client secret in any output (-vv)" \

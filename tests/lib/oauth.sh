@@ -16,8 +16,9 @@
 #                           O_AUTH (auto) O_USER (user1) O_CRED (the oauth2 group
 #                           or a token_command line; default oauth_group)
 #                           O_STATE ($T/state) O_ARCHIVE ($T/archive) O_TOP_EXTRA
+#                           O_STAGES (replaces the archive pipeline)
 #   no_secret_in FILES...   none of the IdP's tokens or secrets appears in FILES
-#   probe_ok / probe_refused PROTO PORT USER MECH TOKEN
+#   probe_ok / probe_refused PROTO PORT USER MECH TOKEN [oneline]
 #                           Python's own client (oauth_probe.py), not mailmill,
 #                           logs in with TOKEN: the server takes it / refuses it
 IDP_DIR=
@@ -26,9 +27,9 @@ APP_SECRET=app-secret-$RANDOM$RANDOM-do-not-log
 
 oauth_cleanup() {
 	[ -n "$idp_pid" ] && kill "$idp_pid" 2>/dev/null && wait "$idp_pid" 2>/dev/null
-	[ "$(type -t bs_cleanup)" = function ] && { bs_cleanup; return; }
 	[ "$(type -t pf_stop_all)" = function ] && pf_stop_all
-	mm_cleanup
+	# bs_cleanup (tests/lib/hostile.sh) ends with mm_cleanup itself.
+	if [ "$(type -t bs_cleanup)" = function ]; then bs_cleanup; else mm_cleanup; fi
 }
 
 idp_start() {
@@ -73,7 +74,8 @@ oauth_group() {
 }
 
 oauth_conf() {
-	local f=$1 tls=${O_TLS:-tls}
+	local f=$1 tls=${O_TLS:-tls} stages=${O_STAGES:-}
+	[ -n "$stages" ] || stages="{ plugin = \"archive\"; path = \"${O_ARCHIVE:-$T/archive}\"; }"
 	{
 		echo "# written by tests/lib/oauth.sh"
 		echo "state_dir = \"${O_STATE:-$T/state}\";"
@@ -86,16 +88,16 @@ oauth_conf() {
 		echo "    tls = \"$tls\"; ca_file = \"$MAILENV_CA\"; timeout = \"10s\";"
 		echo "    user = \"${O_USER:-user1}\"; auth = \"${O_AUTH:-auto}\";"
 		echo "    ${O_CRED:-$(oauth_group)}"
-		echo "    pipeline = ( { plugin = \"archive\"; path = \"${O_ARCHIVE:-$T/archive}\"; } );"
+		echo "    pipeline = ( $stages );"
 		echo "  }"
 		echo ");"
 	} >"$f"
 	chmod 600 "$f"
 }
 
-probe_ok() { "$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "$3" "$4" "$5" >"$T/probe.out" 2>&1; }
+probe_ok() { "$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "${@:3}" >"$T/probe.out" 2>&1; }
 probe_refused() {
-	"$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "$3" "$4" "$5" >"$T/probe.out" 2>&1
+	"$PY" "$MM_LIB/oauth_probe.py" "$1" "$2" "$MAILENV_CA" "${@:3}" >"$T/probe.out" 2>&1
 	[ $? = 1 ]
 }
 

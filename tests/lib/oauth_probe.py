@@ -4,9 +4,10 @@
 proof that the test servers accept the IdP's tokens before any test relies
 on them.
 
-    oauth_probe.py pop3|smtp PORT CAFILE USER XOAUTH2|OAUTHBEARER TOKEN
+    oauth_probe.py pop3|smtp PORT CAFILE USER XOAUTH2|OAUTHBEARER TOKEN [oneline]
 
-POP3: implicit TLS, `AUTH MECH`, the response after "+ ".  SMTP: STARTTLS,
+POP3: implicit TLS, `AUTH MECH`, the response after "+ " (oneline: on the
+AUTH line, RFC 5034 SASL-IR, which Exchange Online refuses).  SMTP: STARTTLS,
 `AUTH MECH`, the response after "334".  A refusal's challenge is answered
 with an empty line.  Prints the server's final reply line; exit 0 when it
 accepted the token, 1 when it refused it.
@@ -27,11 +28,14 @@ def initial_response(mech, user, token, port):
     return base64.b64encode(text.encode()).decode()
 
 
-def pop3(port, ctx, mech, ir):
+def pop3(port, ctx, mech, ir, oneline):
     p = poplib.POP3_SSL("localhost", port, context=ctx)
-    p._putcmd("AUTH " + mech)
-    p._getline()
-    p._putcmd(ir)
+    if oneline:
+        p._putcmd("AUTH %s %s" % (mech, ir))
+    else:
+        p._putcmd("AUTH " + mech)
+        p._getline()
+        p._putcmd(ir)
     line = p._getline()[0]
     if line.startswith(b"+ "):
         p._putcmd("")
@@ -40,7 +44,7 @@ def pop3(port, ctx, mech, ir):
     return line.decode(), line.startswith(b"+OK")
 
 
-def smtp(port, ctx, mech, ir):
+def smtp(port, ctx, mech, ir, _oneline):
     s = smtplib.SMTP("localhost", port, timeout=10)
     s.starttls(context=ctx)
     s.ehlo()
@@ -54,14 +58,15 @@ def smtp(port, ctx, mech, ir):
 
 
 def main():
-    if len(sys.argv) != 7:
+    if len(sys.argv) not in (7, 8):
         sys.stderr.write(__doc__)
         return 64
-    proto, port, ca, user, mech, token = sys.argv[1:]
+    proto, port, ca, user, mech, token = sys.argv[1:7]
+    oneline = sys.argv[7:] == ["oneline"]
     port = int(port)
     ctx = ssl.create_default_context(cafile=ca)
     ir = initial_response(mech, user, token, port)
-    line, ok = (pop3 if proto == "pop3" else smtp)(port, ctx, mech, ir)
+    line, ok = (pop3 if proto == "pop3" else smtp)(port, ctx, mech, ir, oneline)
     print(line)
     return 0 if ok else 1
 
