@@ -323,7 +323,8 @@ cfg_name_ok(const char *s)
 /* ------------------------------------------------------------------ accounts */
 
 static const char *const cfg_tls_names[] = { "tls", "starttls", "none", NULL };
-static const char *const cfg_auth_names[] = { "auto", "user", "apop", "plain", "login", NULL };
+static const char *const cfg_auth_names[] = { "auto", "user", "apop", "plain", "login",
+					       "xoauth2", "oauthbearer", NULL };
 static const char *const cfg_end_names[] = { "keep", "done", "defer", NULL };
 
 static int
@@ -428,11 +429,47 @@ cfg_check_inline_file(cfg_errs *e, const config_setting_t *s, const char *ctx)
 	if (fstat(fd, &sb) < 0) {
 		cfg_err(e, s, ctx, "cannot check the mode of %s: %s", file, strerror(errno));
 	} else if (sb.st_mode & (S_IRGRP | S_IROTH)) {
-		cfg_err(e, s, ctx, "inline 'password' in %s, which group or others can read "
-			"(mode %04o); run: chmod 600 %s, or use password_file", file,
-			(unsigned)(sb.st_mode & 07777), file);
+		cfg_err(e, s, ctx, "inline '%s' in %s, which group or others can read "
+			"(mode %04o); run: chmod 600 %s, or use %s_file", config_setting_name(s),
+			file, (unsigned)(sb.st_mode & 07777), file, config_setting_name(s));
 	}
 	close(fd);
+}
+
+/* The OAuth settings live in oauth_config.c; their problems come back here. */
+typedef struct cfg_oauth_ctx {
+	cfg_errs *e;
+	const char *ctx;
+} cfg_oauth_ctx;
+
+static void
+cfg_oauth_err(void *arg, const config_setting_t *s, const char *msg)
+{
+	cfg_oauth_ctx *oc = arg;
+
+	cfg_err(oc->e, s, oc->ctx, "%s", msg);
+}
+
+/* After the group: what OAuth needs (oauth_config.c) and what it rules out
+ * here: a password mechanism, a link without TLS. */
+static void
+cfg_oauth_finish(cfg_errs *e, const config_setting_t *g, const char *ctx, oauth_cfg *o,
+		 oauth_for what, int n_secret, int password_auth, cfg_tls tls)
+{
+	cfg_oauth_ctx oc = { e, ctx };
+	const config_setting_t *og = config_setting_get_member(g, "oauth2");
+	const config_setting_t *cs = og != NULL ? config_setting_get_member(og, "client_secret") : NULL;
+
+	oauth_cfg_finish(g, o, what, n_secret > 0, cfg_oauth_err, &oc);
+	if (password_auth)
+		cfg_err(e, config_setting_get_member(g, "auth"), ctx, "'auth' names a password "
+			"mechanism, but the sign-in is OAuth: use \"auto\", \"xoauth2\" or "
+			"\"oauthbearer\"");
+	if (tls == CFG_TLS_NONE)
+		cfg_err(e, config_setting_get_member(g, "tls"), ctx, "OAuth is never sent without "
+			"TLS: use tls = \"tls\" or \"starttls\"");
+	if (cs != NULL && o->client_secret.kind == SECRET_INLINE)
+		cfg_check_inline_file(e, cs, ctx);
 }
 
 static void
@@ -585,6 +622,9 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 			cfg_stages(e, s, ctx, a);
 		} else if (strcmp(k, "max_attempts") == 0) {
 			cfg_get_count(e, s, ctx, 1, 100, &a->max_attempts);
+		} else if (oauth_cfg_setting(s, &a->oauth, cfg_oauth_err,
+					     &(cfg_oauth_ctx){ e, ctx })) {
+			continue;
 		} else {
 			cfg_err(e, s, ctx, "unknown setting '%s'", k);
 		}
@@ -596,7 +636,14 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 		cfg_err(e, g, ctx, "missing required setting 'user'");
 	if (!have_pipeline)
 		cfg_err(e, g, ctx, "missing required setting 'pipeline'");
-	if (n_secret == 0) {
+	if (a->oauth != NULL) {
+		cfg_oauth_finish(e, g, ctx, a->oauth, OAUTH_FOR_POP3, n_secret,
+				 a->auth != CFG_AUTH_AUTO && a->auth != CFG_AUTH_XOAUTH2 &&
+				 a->auth != CFG_AUTH_OAUTHBEARER, a->tls);
+	} else if (a->auth == CFG_AUTH_XOAUTH2 || a->auth == CFG_AUTH_OAUTHBEARER) {
+		cfg_err(e, config_setting_get_member(g, "auth"), ctx, "'auth' = \"%s\" needs an "
+			"'oauth2' group or a 'token_command'", cfg_auth_names[a->auth]);
+	} else if (n_secret == 0) {
 		cfg_err(e, g, ctx, "no password: set one of 'password', 'password_file', "
 			"'password_command'");
 	} else if (n_secret > 1) {
@@ -605,7 +652,8 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 	}
 	if (port == NULL && (a->port = strdup(a->tls == CFG_TLS_IMPLICIT ? "995" : "110")) == NULL)
 		cfg_err(e, g, ctx, "out of memory");
-	if (a->tls == CFG_TLS_NONE && n_secret > 0 && !a->allow_plaintext_password) {
+	if (a->tls == CFG_TLS_NONE && n_secret > 0 && a->oauth == NULL &&
+	    !a->allow_plaintext_password) {
 		cfg_err(e, g, ctx, "tls = \"none\" would send the password unencrypted; use "
 			"\"tls\" or \"starttls\", or set allow_plaintext_password = true");
 	}
@@ -663,7 +711,8 @@ cfg_accounts(cfg_errs *e, const config_setting_t *s, cfg *c)
 static void
 cfg_smtp_parse(cfg_errs *e, const config_setting_t *g, cfg *c)
 {
-	static const char *const smtp_auth_names[] = { "auto", "plain", "login", NULL };
+	static const char *const smtp_auth_names[] = { "auto", "plain", "login", "xoauth2",
+							"oauthbearer", NULL };
 	const char *ctx = "smtp: ";
 	const config_setting_t *s, *pw = NULL, *port = NULL;
 	int n_secret = 0, v;
@@ -737,6 +786,9 @@ cfg_smtp_parse(cfg_errs *e, const config_setting_t *g, cfg *c)
 			cfg_get_duration(e, s, ctx, 1, CFG_TIMEOUT_MAX, &m->timeout_s);
 		} else if (strcmp(k, "connect_timeout") == 0) {
 			cfg_get_duration(e, s, ctx, 1, CFG_TIMEOUT_MAX, &m->connect_timeout_s);
+		} else if (oauth_cfg_setting(s, &m->oauth, cfg_oauth_err,
+					     &(cfg_oauth_ctx){ e, ctx })) {
+			continue;
 		} else {
 			cfg_err(e, s, ctx, "unknown setting '%s'", k);
 		}
@@ -747,13 +799,24 @@ cfg_smtp_parse(cfg_errs *e, const config_setting_t *g, cfg *c)
 		cfg_err(e, g, ctx, "set only one of 'password', 'password_file', 'password_command'");
 	if (n_secret > 0 && m->user == NULL && config_setting_get_member(g, "user") == NULL)
 		cfg_err(e, g, ctx, "a password without 'user': set the user to log in as");
-	if (n_secret == 0 && m->user != NULL)
+	if (m->oauth != NULL) {
+		cfg_oauth_finish(e, g, ctx, m->oauth, OAUTH_FOR_SMTP, n_secret,
+				 m->auth == CFG_SMTP_AUTH_PLAIN || m->auth == CFG_SMTP_AUTH_LOGIN,
+				 m->tls);
+		if (m->user == NULL && config_setting_get_member(g, "user") == NULL)
+			cfg_err(e, g, ctx, "OAuth without 'user': set the mailbox address to sign "
+				"in as");
+	} else if (m->auth == CFG_SMTP_AUTH_XOAUTH2 || m->auth == CFG_SMTP_AUTH_OAUTHBEARER) {
+		cfg_err(e, config_setting_get_member(g, "auth"), ctx, "'auth' = \"%s\" needs an "
+			"'oauth2' group or a 'token_command'", smtp_auth_names[m->auth]);
+	} else if (n_secret == 0 && m->user != NULL)
 		cfg_err(e, g, ctx, "'user' without a password: set one of 'password', "
 			"'password_file', 'password_command'");
 	if (port == NULL && (m->port = strdup(m->tls == CFG_TLS_IMPLICIT ? "465" :
 					      m->tls == CFG_TLS_STARTTLS ? "587" : "25")) == NULL)
 		cfg_err(e, g, ctx, "out of memory");
-	if (m->tls == CFG_TLS_NONE && n_secret > 0 && !m->allow_plaintext_password) {
+	if (m->tls == CFG_TLS_NONE && n_secret > 0 && m->oauth == NULL &&
+	    !m->allow_plaintext_password) {
 		cfg_err(e, g, ctx, "tls = \"none\" would send the password unencrypted; use "
 			"\"tls\" or \"starttls\", or set allow_plaintext_password = true");
 	}
@@ -983,6 +1046,7 @@ cfg_free(cfg **cp)
 		free(a->ca_file);
 		free(a->user);
 		secret_clear(&a->secret);
+		oauth_cfg_free(&a->oauth);
 	}
 	free(c->accounts);
 	if (c->smtp != NULL) {
@@ -992,6 +1056,7 @@ cfg_free(cfg **cp)
 		free(c->smtp->user);
 		free(c->smtp->helo);
 		secret_clear(&c->smtp->secret);
+		oauth_cfg_free(&c->smtp->oauth);
 		free(c->smtp);
 	}
 	free(c->path);

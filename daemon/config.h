@@ -12,9 +12,13 @@
 #include <stddef.h>
 #include <libconfig.h>
 #include "daemon/secret.h"
+#include "daemon/oauth_config.h"
 
 typedef enum { CFG_TLS_IMPLICIT = 0, CFG_TLS_STARTTLS, CFG_TLS_NONE } cfg_tls;
-typedef enum { CFG_AUTH_AUTO = 0, CFG_AUTH_USER, CFG_AUTH_APOP, CFG_AUTH_PLAIN, CFG_AUTH_LOGIN } cfg_auth;
+typedef enum {
+	CFG_AUTH_AUTO = 0, CFG_AUTH_USER, CFG_AUTH_APOP, CFG_AUTH_PLAIN, CFG_AUTH_LOGIN,
+	CFG_AUTH_XOAUTH2, CFG_AUTH_OAUTHBEARER
+} cfg_auth;
 /* What happens to a message that no stage claimed (DONE/KEEP/DEFER). */
 typedef enum { CFG_END_KEEP = 0, CFG_END_DONE, CFG_END_DEFER } cfg_end;
 
@@ -33,8 +37,9 @@ typedef struct cfg_account {
 	cfg_tls tls;                       /* default implicit */
 	char *ca_file;                     /* NULL: system store */
 	char *user;
-	secret secret;
-	cfg_auth auth;
+	secret secret;                     /* SECRET_NONE when oauth is set */
+	oauth_cfg *oauth;                  /* `oauth2` or `token_command`; NULL: a password */
+	cfg_auth auth;                     /* with oauth: auto, xoauth2 or oauthbearer */
 	int allow_plaintext_password;      /* default 0 */
 	long long interval_s;              /* default 300 */
 	int keep;                          /* default 0 */
@@ -50,7 +55,10 @@ typedef struct cfg_account {
 } cfg_account;
 
 /* The relay queued mail goes out through: the top-level `smtp` group. */
-typedef enum { CFG_SMTP_AUTH_AUTO = 0, CFG_SMTP_AUTH_PLAIN, CFG_SMTP_AUTH_LOGIN } cfg_smtp_auth;
+typedef enum {
+	CFG_SMTP_AUTH_AUTO = 0, CFG_SMTP_AUTH_PLAIN, CFG_SMTP_AUTH_LOGIN,
+	CFG_SMTP_AUTH_XOAUTH2, CFG_SMTP_AUTH_OAUTHBEARER
+} cfg_smtp_auth;
 
 typedef struct cfg_smtp {
 	char *host;
@@ -58,8 +66,9 @@ typedef struct cfg_smtp {
 	cfg_tls tls;                       /* default starttls */
 	char *ca_file;                     /* NULL: system store */
 	char *user;                        /* NULL: no AUTH */
-	secret secret;                     /* kind SECRET_NONE without user */
-	cfg_smtp_auth auth;                /* `auth` = "auto"|"plain"|"login" */
+	secret secret;                     /* kind SECRET_NONE without user or with oauth */
+	oauth_cfg *oauth;                  /* `oauth2` or `token_command`; NULL: a password */
+	cfg_smtp_auth auth;                /* "auto"|"plain"|"login"|"xoauth2"|"oauthbearer" */
 	char *helo;                        /* NULL: the host name */
 	int allow_plaintext_password;      /* default 0 */
 	long long max_queue_time_s;        /* default 5d: then dead-lettered */

@@ -10,6 +10,7 @@
 #include <gmime/gmime.h>
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/oauth.h"
 #include "daemon/outbox.h"
 #include "daemon/pipeline.h"
 #include "daemon/plugin.h"
@@ -30,6 +31,8 @@ main_usage(FILE *f)
 		"       mailmilld [-c FILE] --once [--dry-run] [--account NAME] [-v|-q]\n"
 		"       mailmilld [-c FILE] --status\n"
 		"       mailmilld [-c FILE] --check-config\n"
+		"       mailmilld [-c FILE] --check-login [--account NAME]\n"
+		"       mailmilld [-c FILE] --sign-in NAME|smtp\n"
 		"       mailmilld [-c FILE] --outbox | --flush\n"
 		"       mailmilld --version | --help\n"
 		"\n"
@@ -41,6 +44,10 @@ main_usage(FILE *f)
 		"                      messages; the outbox (works while the daemon runs)\n"
 		"      --check-config  validate the configuration and the plugins' settings (as the\n"
 		"                      worker `user` when started as root), then exit\n"
+		"      --check-login   connect, TLS, sign in (says the mechanism), CAPA, STAT;\n"
+		"                      fetches, deletes and sends nothing\n"
+		"      --sign-in NAME  OAuth device sign-in for account NAME (or \"smtp\"): shows\n"
+		"                      a URL and a code to enter there, waits, stores the token\n"
 		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
 		"      --outbox        show the mail queued for the smtp relay and the dead letters\n"
 		"                      (with the server's reasons), then exit\n"
@@ -154,6 +161,86 @@ main_absolute(const char *path)
 	return abs;
 }
 
+/* Some account or the relay gets OAuth tokens that the store caches. */
+static int
+main_uses_tokens(const cfg *c)
+{
+	for (size_t k = 0; k < c->n_accounts; k++)
+		if (c->accounts[k].oauth != NULL && !c->accounts[k].oauth->command)
+			return 1;
+	return c->smtp != NULL && c->smtp->oauth != NULL && !c->smtp->oauth->command;
+}
+
+/* --sign-in NAME|smtp: the device sign-in, then the token is stored. */
+static int
+main_sign_in(const cfg *c, const char *name)
+{
+	const oauth_cfg *o = NULL;
+	const char *user = NULL;
+	const cfg_account *a;
+	store *st = NULL;
+	char *err = NULL;
+	oauth_status os;
+
+	if (strcmp(name, "smtp") == 0 && c->smtp != NULL) {
+		o = c->smtp->oauth;
+		user = c->smtp->user;
+	} else if ((a = cfg_find_account(c, name)) != NULL) {
+		o = a->oauth;
+		user = a->user;
+	} else {
+		fprintf(stderr, "mailmilld: no account '%s' (nor an smtp relay) in %s\n", name,
+			c->path);
+		return EX_USAGE;
+	}
+	if (o == NULL || o->command || o->grant != OAUTH_GRANT_REFRESH) {
+		fprintf(stderr, "mailmilld: %s: nothing to sign in: %s\n", name,
+			o == NULL ? "it has no 'oauth2' group" : o->command ?
+			"its token comes from token_command" :
+			"grant \"client_credentials\" needs no person");
+		return EX_USAGE;
+	}
+	if (store_open(c->state_dir, 0, &st, &err) < 0) {
+		fprintf(stderr, "mailmilld: cannot open the store in %s: %s\n", c->state_dir, err);
+		free(err);
+		return EX_TEMPFAIL;
+	}
+	os = oauth_sign_in(st, o, user, stdout, &err);
+	store_close(&st);
+	if (os == OAUTH_OK)
+		return EX_OK;
+	fprintf(stderr, "mailmilld: sign-in of %s failed: %s\n", name, err != NULL ? err : "error");
+	free(err);
+	return os == OAUTH_REFUSED ? EX_CONFIG : EX_TEMPFAIL;
+}
+
+/* --check-login: every selected account (and the relay when none is
+ * selected, or --account smtp). */
+static int
+main_check_login(const cfg *c, const run_opts *ro, char **only, int n_only)
+{
+	store *st = NULL;
+	char *err = NULL;
+	int rc = EX_OK;
+
+	if (store_open(c->state_dir, 0, &st, &err) < 0) {
+		fprintf(stderr, "mailmilld: cannot open the store in %s: %s\n", c->state_dir, err);
+		free(err);
+		return EX_TEMPFAIL;
+	}
+	for (size_t k = 0; k < c->n_accounts; k++) {
+		if (!main_selected(c->accounts[k].name, only, n_only))
+			continue;
+		if (run_check_login(c, &c->accounts[k], st, ro, stdout) < 0)
+			rc = EX_TEMPFAIL;
+	}
+	if (c->smtp != NULL && (n_only == 0 || main_selected("smtp", only, n_only)) &&
+	    outbox_check_login(c, st, ro->trace, stdout) < 0)
+		rc = EX_TEMPFAIL;
+	store_close(&st);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -171,15 +258,21 @@ main(int argc, char **argv)
 		{ "flush", no_argument, NULL, 'F' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "status", no_argument, NULL, 'S' },
+		{ "check-login", no_argument, NULL, 'L' },
+		/* "--check" was an unambiguous abbreviation of --check-config
+		 * before --check-login; it stays one. */
+		{ "check", no_argument, NULL, 'C' },
+		{ "sign-in", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG;
 	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
-	int show_outbox = 0, flush = 0, foreground = 0, status = 0, lock_fd = -1;
+	int show_outbox = 0, flush = 0, foreground = 0, status = 0, lock_fd = -1, check_login = 0;
+	const char *sign_in = NULL;
 	char **only = calloc((size_t)argc, sizeof *only);
 	pipeline **pls = NULL;
 	cfg *c = NULL;
-	store *st = NULL;
+	store *st = NULL, *tok_st = NULL;
 	run_dial *dial = NULL;
 	run_opts ro = { .dry_run = 0 };
 	outbox_stats os = { 0 };
@@ -199,6 +292,8 @@ main(int argc, char **argv)
 		case 'F': flush = 1; break;
 		case 'f': foreground = 1; break;
 		case 'S': status = 1; break;
+		case 'L': check_login = 1; break;
+		case 'I': sign_in = optarg; break;
 		case 'n': ro.dry_run = 1; break;
 		case 'a': only[n_only++] = optarg; break;
 		case 'v': verbose++; break;
@@ -221,6 +316,13 @@ main(int argc, char **argv)
 		free(only);
 		return EX_USAGE;
 	}
+	if ((check_login || sign_in != NULL) &&
+	    (once || check || show_outbox || flush || status || ro.dry_run ||
+	     (check_login && sign_in != NULL) || (sign_in != NULL && n_only > 0))) {
+		fprintf(stderr, "mailmilld: --check-login (with --account) and --sign-in go alone\n");
+		free(only);
+		return EX_USAGE;
+	}
 	if ((ro.dry_run && !once && !check) || (status && (once || check || show_outbox || flush))) {
 		fprintf(stderr, "mailmilld: --dry-run needs --once; --status goes alone\n");
 		free(only);
@@ -239,8 +341,18 @@ main(int argc, char **argv)
 	log_open(c->log_target,
 		 quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : c->log_level);
 	ro.trace = verbose > 1;
+	ro.config_path = path;
+	if (sign_in != NULL) {
+		rc = main_sign_in(c, sign_in);
+		goto out;
+	}
+	if (check_login) {
+		rc = main_check_login(c, &ro, only, n_only);
+		goto out;
+	}
 	for (i = 0; i < n_only; i++) {
-		if (cfg_find_account(c, only[i]) == NULL) {
+		if (cfg_find_account(c, only[i]) == NULL &&
+		    !(check_login && strcmp(only[i], "smtp") == 0 && c->smtp != NULL)) {
 			fprintf(stderr, "mailmilld: no account '%s' in %s\n", only[i], path);
 			rc = EX_USAGE;
 			goto out;
@@ -310,13 +422,17 @@ main(int argc, char **argv)
 		;
 	if (k < c->n_accounts)
 		dial = run_dial_start(&c->accounts[k]);
-	if (store_open(c->state_dir, ro.dry_run, &st, &err) < 0) {
+	if (store_open(c->state_dir, ro.dry_run, &st, &err) < 0 ||
+	    (ro.dry_run && main_uses_tokens(c) && store_open(c->state_dir, 0, &tok_st, &err) < 0)) {
 		log_error("cannot open the store in %s: %s", c->state_dir, err);
 		free(err);
 		run_dial_free(&dial);
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
+	/* A dry run writes nothing but the token cache: a rotated refresh
+	 * token must not be lost. */
+	ro.tokens = tok_st;
 	for (k = 0; k < c->n_accounts; k++) {
 		run_stats stats;
 
@@ -349,6 +465,7 @@ out:
 			pipeline_free(&pls[k]);
 	free(pls);
 	store_close(&st);
+	store_close(&tok_st);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	plugin_unload_all();

@@ -19,6 +19,7 @@ typedef struct metrics_acct {
 	unsigned long long runs, runs_failed;
 	long long last_success, last_run;
 	double last_seconds;
+	int needs_signin;      /* -1: not an OAuth sign-in (no gauge); 0; 1 */
 } metrics_acct;
 
 struct metrics {
@@ -54,6 +55,7 @@ metrics_acct_get(metrics *m, const char *account)
 
 	if (a == NULL) {
 		a = g_new0(metrics_acct, 1);
+		a->needs_signin = -1;
 		g_hash_table_insert(m->accts, g_strdup(account), a);
 	}
 	return a;
@@ -93,6 +95,12 @@ metrics_quarantined(metrics *m, const char *account, unsigned long long bytes)
 
 	a->quarantined++;
 	a->quarantined_bytes += bytes;
+}
+
+void
+metrics_signin(metrics *m, const char *account, int needs)
+{
+	metrics_acct_get(m, account)->needs_signin = needs ? 1 : 0;
 }
 
 void
@@ -220,6 +228,18 @@ metrics_render(metrics *m, store *st)
 		g_string_append(out, "mailmill_last_run_duration_seconds{account=\"");
 		metrics_label(out, names->pdata[i]);
 		g_string_append_printf(out, "\"} %.3f\n", a->last_seconds);
+	}
+	g_string_append(out, "# HELP mailmill_account_needs_signin 1 when the account's OAuth"
+			" sign-in was refused or never made: run mailmilld --sign-in.\n"
+			"# TYPE mailmill_account_needs_signin gauge\n");
+	for (i = 0; i < names->len; i++) {
+		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
+
+		if (a->needs_signin < 0)
+			continue;
+		g_string_append(out, "mailmill_account_needs_signin{account=\"");
+		metrics_label(out, names->pdata[i]);
+		g_string_append_printf(out, "\"} %d\n", a->needs_signin);
 	}
 
 	g_ptr_array_set_size(names, 0);

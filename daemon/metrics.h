@@ -19,6 +19,9 @@ void metrics_verdict(metrics *m, const char *account, const char *stage, const c
 		     unsigned long long bytes);
 /* A message put in quarantine. */
 void metrics_quarantined(metrics *m, const char *account, unsigned long long bytes);
+/* Whether an OAuth account needs a person to sign in (the gauge
+ * mailmill_account_needs_signin; accounts never set have none). */
+void metrics_signin(metrics *m, const char *account, int needs);
 /* A finished run; ok: it completed; now: unix time. */
 void metrics_run(metrics *m, const char *account, const run_stats *s, int ok, long long now,
 		 double seconds);

@@ -9,6 +9,8 @@
 #include "daemon/crash.h"
 #include "daemon/log.h"
 #include "daemon/secret.h"
+#include "daemon/oauth.h"
+#include "daemon/run.h"
 
 #define OUTBOX_MAX_PER_FLUSH 10000
 #define OUTBOX_BACKOFF_FIRST 60LL
@@ -260,11 +262,10 @@ outbox_trace(void *arg, char dir, const char *line, size_t len)
 }
 
 static smtp_status
-outbox_connect(const cfg_smtp *m, outbox_tracer *tr, smtp_session **s_r, char **err_r)
+outbox_connect_once(const cfg_smtp *m, outbox_tracer *tr, smtp_session **s_r, char **err_r)
 {
 	smtp_options o;
 	smtp_status rc;
-	char *pw = NULL;
 
 	memset(&o, 0, sizeof(o));
 	o.host = m->host;
@@ -283,8 +284,80 @@ outbox_connect(const cfg_smtp *m, outbox_tracer *tr, smtp_session **s_r, char **
 	smtp_set_trace(*s_r, outbox_trace, tr);
 	if (smtp_is_tls(*s_r))
 		log_debug("outbox: %s", smtp_tls_describe(*s_r));
-	if (m->user == NULL)
-		return SMTP_OK;
+	return SMTP_OK;
+}
+
+/*
+ * OAuth: the token before the connection; a cached token the relay refuses
+ * is refreshed once and tried once more on a new connection.  *signin_r:
+ * the token could not be had (logged here, with what to run).
+ */
+static smtp_status
+outbox_connect_oauth(const cfg *c, store *st, outbox_tracer *tr, smtp_session **s_r,
+		     const char **how_r, int *signin_r, char **err_r)
+{
+	const cfg_smtp *m = c->smtp;
+	const char *mech = m->auth == CFG_SMTP_AUTH_XOAUTH2 ? "XOAUTH2" :
+			   m->auth == CFG_SMTP_AUTH_OAUTHBEARER ? "OAUTHBEARER" : NULL;
+	const char *used = NULL;
+	smtp_status rc = SMTP_EUSAGE;
+	char *token = NULL;
+	int cached = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		oauth_status os = oauth_token_get(st, m->oauth, m->user, attempt > 0, &token,
+						  &cached, err_r);
+
+		if (os != OAUTH_OK) {
+			run_oauth_failed(c->path, "smtp", (int)os, *err_r);
+			*signin_r = 1;
+			return SMTP_EUSAGE;
+		}
+		if ((rc = outbox_connect_once(m, tr, s_r, err_r)) != SMTP_OK)
+			break;
+		rc = smtp_auth_oauth(*s_r, mech, m->user, token, &used, err_r);
+		*how_r = used;
+		secret_wipe(&token);
+		if (rc == SMTP_OK) {
+			log_debug("outbox: signed in with %s as %s", used != NULL ? used : "-", m->user);
+			break;
+		}
+		if (rc == SMTP_EAUTH && cached && attempt == 0) {
+			char *e2 = NULL;
+
+			log_info("outbox: the relay refused the cached access token (%s): getting a new"
+				 " one and trying once more", *err_r != NULL ? *err_r : "refused");
+			free(*err_r);
+			*err_r = NULL;
+			if (oauth_token_refused(st, m->oauth, m->user, &e2) < 0) {
+				log_warn("outbox: cannot forget the refused token: %s", e2);
+				free(e2);
+			}
+			smtp_close(s_r);
+			continue;
+		}
+		break;
+	}
+	secret_wipe(&token);
+	return rc;
+}
+
+static smtp_status
+outbox_connect(const cfg *c, store *st, outbox_tracer *tr, smtp_session **s_r,
+	       const char **how_r, int *signin_r, char **err_r)
+{
+	const cfg_smtp *m = c->smtp;
+	smtp_status rc;
+	char *pw = NULL;
+
+	*signin_r = 0;
+	*how_r = m->user == NULL ? "no AUTH" : m->auth == CFG_SMTP_AUTH_PLAIN ? "PLAIN" :
+		 m->auth == CFG_SMTP_AUTH_LOGIN ? "LOGIN" : "a password";
+	if (m->oauth != NULL)
+		return outbox_connect_oauth(c, st, tr, s_r, how_r, signin_r, err_r);
+	rc = outbox_connect_once(m, tr, s_r, err_r);
+	if (rc != SMTP_OK || m->user == NULL)
+		return rc;
 	if (secret_get(&m->secret, &pw, err_r) < 0)
 		return SMTP_EUSAGE;
 	rc = smtp_auth(*s_r, m->auth == CFG_SMTP_AUTH_PLAIN ? "PLAIN" :
@@ -302,7 +375,8 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 	size_t n = 0, i;
 	char *err = NULL;
 	smtp_status rc;
-	int ret = 0;
+	const char *how = NULL;
+	int ret = 0, signin = 0;
 
 	memset(stats, 0, sizeof(*stats));
 	if (store_outbox_due(st, all ? -1 : now, OUTBOX_MAX_PER_FLUSH, &ids, &n, &err) < 0) {
@@ -321,12 +395,16 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 	}
 	crash_point("flush");
 	tracer.log = trace;
-	rc = outbox_connect(c->smtp, &tracer, &s, &err);
+	rc = outbox_connect(c, st, &tracer, &s, &how, &signin, &err);
 	if (rc != SMTP_OK) {
 		char *e1 = outbox_oneline(err != NULL ? err : smtp_status_name(rc));
 
-		log_error("outbox: relay %s:%s: %s: nothing sent, %zu message(s) stay queued",
-			  c->smtp->host, c->smtp->port, e1, n);
+		if (signin)
+			log_error("outbox: no access token for the relay: nothing sent, %zu "
+				  "message(s) stay queued", n);
+		else
+			log_error("outbox: relay %s:%s: %s: nothing sent, %zu message(s) stay queued",
+				  c->smtp->host, c->smtp->port, e1, n);
 		/* Every due row waited for this relay: each counts the attempt and
 		 * eventually expires like any other temporary failure.  One
 		 * transaction for them all (not a disk flush per row), and the
@@ -476,4 +554,34 @@ outbox_show(store *st, FILE *f, char **err_r)
 	if (a.n == 0)
 		fprintf(f, "outbox: nothing queued, nothing dead\n");
 	return a.n;
+}
+
+int
+outbox_check_login(const cfg *c, store *st, int trace, FILE *out)
+{
+	outbox_tracer tracer = { 0, 0 };
+	smtp_session *s = NULL;
+	const char *how = NULL;
+	char *err = NULL;
+	int signin = 0, rc = 0;
+
+	tracer.log = trace;
+	if (outbox_connect(c, st, &tracer, &s, &how, &signin, &err) != SMTP_OK) {
+		if (!signin)
+			log_error("smtp: relay %s:%s: %s", c->smtp->host, c->smtp->port,
+				  err != NULL ? err : "login failed");
+		fprintf(out, "smtp relay %s:%s: login FAILED (see the log above)\n", c->smtp->host,
+			c->smtp->port);
+		rc = -1;
+	} else {
+		fprintf(out, "smtp relay %s:%s, %s, signed in with %s%s%s; nothing sent\n",
+			c->smtp->host, c->smtp->port, smtp_is_tls(s) ? smtp_tls_describe(s) : "no TLS",
+			how != NULL ? how : "-", c->smtp->user != NULL ? " as " : "",
+			c->smtp->user != NULL ? c->smtp->user : "");
+		if (smtp_quit(s, &err) != SMTP_OK)
+			log_debug("smtp: QUIT: %s", err != NULL ? err : "failed");
+	}
+	free(err);
+	smtp_close(&s);
+	return rc;
 }

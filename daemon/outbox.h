@@ -39,6 +39,9 @@ int outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stat
 int outbox_settled(const outbox_stats *s);
 /* Print the queued and dead rows with their reasons; the number shown or -1. */
 int outbox_show(store *st, FILE *f, char **err_r);
+/* --check-login for the relay: connect, TLS, EHLO, AUTH, QUIT; sends no
+ * mail; prints what it found on out.  0, or -1 (logged). */
+int outbox_check_login(const cfg *c, store *st, int trace, FILE *out);
 /* Seconds to wait after the n-th failed attempt (n >= 1). */
 long long outbox_backoff(int n);
 #endif

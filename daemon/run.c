@@ -10,6 +10,7 @@
 #include "daemon/crash.h"
 #include "daemon/log.h"
 #include "daemon/message.h"
+#include "daemon/run_login.h"
 
 /*
  * Group commit: a batch is made durable with one pipeline_sync and one store
@@ -86,61 +87,6 @@ run_ledger_get(const run *r, const char *uid)
 	gpointer v = g_hash_table_lookup(r->ledger, uid);
 
 	return v == NULL ? LEDGER_NEW : (ledger_state)(GPOINTER_TO_INT(v) - 1);
-}
-
-static int
-run_login(run *r, const char *password)
-{
-	const cfg_account *a = r->a;
-	pop3_status ps;
-	char *err = NULL;
-	const char *how;
-
-	switch (a->auth) {
-	case CFG_AUTH_USER:
-		how = "USER";
-		break;
-	case CFG_AUTH_APOP:
-		how = "APOP";
-		break;
-	case CFG_AUTH_PLAIN:
-		how = "PLAIN";
-		break;
-	case CFG_AUTH_LOGIN:
-		how = "LOGIN";
-		break;
-	default:
-		if (pop3_has_sasl(r->s, "PLAIN"))
-			how = "PLAIN";
-		else if (pop3_has_sasl(r->s, "LOGIN"))
-			how = "LOGIN";
-		else if (!pop3_is_tls(r->s) && pop3_has_apop(r->s))
-			how = "APOP";
-		else
-			how = "USER";
-	}
-	if (strcmp(how, "USER") == 0) {
-		ps = pop3_user(r->s, a->user, &err);
-		if (ps == POP3_OK)
-			ps = pop3_pass(r->s, password, &err);
-	} else if (strcmp(how, "APOP") == 0)
-		ps = pop3_apop(r->s, a->user, password, &err);
-	else
-		ps = pop3_auth(r->s, how, a->user, password, &err);
-	if (ps == POP3_OK)
-		return 0;
-	if (ps == POP3_EAUTH || ps == POP3_ENEG) {
-		pop3_rcode rc = pop3_last_code(r->s);
-
-		if (!pop3_rcode_is_temporary(rc))
-			r->stats->fail = RUN_FAIL_AUTH;
-		log_error("%s: authentication failed (%s as %s): %s%s", a->name, how, a->user,
-			  err != NULL ? err : "refused",
-			  pop3_rcode_is_temporary(rc) ? " (temporary, the server says)" : "");
-	} else
-		log_error("%s: login (%s) failed: %s", a->name, how, err != NULL ? err : "error");
-	free(err);
-	return -1;
 }
 
 /* Make the batch durable and commit its verdicts; then its deletions may go. */
@@ -614,88 +560,19 @@ fail:
 	return -1;
 }
 
-struct run_dial {
-	pop3_dial *d;
-	char *err;    /* why the connect failed (free), or NULL */
-};
-
-static void
-run_pop3_options(const cfg_account *a, pop3_options *po)
-{
-	memset(po, 0, sizeof *po);
-	po->host = a->host;
-	po->port = a->port;
-	po->tls = a->tls == CFG_TLS_IMPLICIT ? POP3_TLS_IMPLICIT :
-		  a->tls == CFG_TLS_STARTTLS ? POP3_TLS_STLS : POP3_TLS_NONE;
-	po->ca_file = a->ca_file;
-	po->connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
-	po->command_timeout_ms = (int)(a->timeout_s * 1000);
-}
-
-run_dial *
-run_dial_start(const cfg_account *a)
-{
-	run_dial *d = calloc(1, sizeof(*d));
-	pop3_options po;
-
-	if (d == NULL)
-		return NULL;
-	run_pop3_options(a, &po);
-	if (pop3_dial_open(&po, &d->d, &d->err) != POP3_OK && d->err == NULL)
-		d->err = strdup("out of memory");
-	return d;
-}
-
-void
-run_dial_free(run_dial **d)
-{
-	if (*d == NULL)
-		return;
-	pop3_dial_close(&(*d)->d);
-	free((*d)->err);
-	free(*d);
-	*d = NULL;
-}
-
 static int
 run_connect(run *r, const cfg *c, run_dial *dial)
 {
-	const cfg_account *a = r->a;
-	pop3_options po;
-	char *err = NULL, *password = NULL;
-	pop3_status ps;
+	const char *how = NULL;
+	run_fail fail = RUN_FAIL_TEMP;
 
 	(void)c;
-	run_pop3_options(a, &po);
-	if (dial == NULL) {
-		ps = pop3_connect_trace(&po, run_trace, r, &r->s, &err);
-	} else if (dial->d == NULL) {
-		ps = POP3_EIO;
-		err = dial->err;
-		dial->err = NULL;
-	} else {
-		ps = pop3_connect_dial(dial->d, &po, run_trace, r, &r->s, &err);
-		dial->d = NULL;
-	}
-	run_dial_free(&dial);
-	if (ps != POP3_OK) {
-		log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
-			  err != NULL ? err : "out of memory");
-		free(err);
+	if (run_sign_in(r->a, r->o->tokens != NULL ? r->o->tokens : r->st, r->o->config_path, dial,
+			run_trace, r, &r->s, &how, &fail) < 0) {
+		r->stats->fail = fail;
 		return -1;
 	}
-	if (pop3_is_tls(r->s))
-		log_debug("%s: %s", a->name, pop3_tls_describe(r->s));
-	if (secret_get(&a->secret, &password, &err) < 0) {
-		log_error("%s: cannot get the password: %s", a->name, err != NULL ? err : "error");
-		free(err);
-		return -1;
-	}
-	if (run_login(r, password) < 0) {
-		secret_wipe(&password);
-		return -1;
-	}
-	secret_wipe(&password);
+	log_debug("%s: signed in (%s as %s)", r->a->name, how != NULL ? how : "-", r->a->user);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
  * only then DELE; QUIT; record the confirmed deletions.
  */
 #include <signal.h>
+#include <stdio.h>
 #include "daemon/config.h"
 #include "daemon/pipeline.h"
 #include "daemon/store.h"
@@ -23,6 +24,10 @@ typedef struct run_opts {
 	void (*progress)(void *arg, const char *uid, unsigned long long size, const char *stage,
 			 const char *verdict);
 	void *progress_arg;
+	/* Where OAuth tokens are cached: a writable store even in a dry run (a
+	 * rotated refresh token must not be lost); NULL: the run's store. */
+	store *tokens;
+	const char *config_path;   /* named in the "needs sign-in" line */
 } run_opts;
 
 /* Why a run failed, for the scheduler's back-off. */
@@ -73,4 +78,15 @@ void run_dial_free(run_dial **d);
  * taken over. */
 int run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st,
 		const run_opts *o, run_dial *dial, run_stats *stats);
+/*
+ * --check-login: connect, TLS, authenticate, CAPA, STAT; print what was
+ * found on out; change nothing on the server (no RETR, no DELE) and write
+ * nothing to the store but the token cache.  0 or -1 (logged).
+ */
+int run_check_login(const cfg *c, const cfg_account *a, store *st, const run_opts *o,
+		    FILE *out);
+/* The line an OAuth failure gets, and its run_fail; shared with the outbox.
+ * what: the account name or "smtp". */
+run_fail run_oauth_failed(const char *config_path, const char *what, int status,
+			  const char *err);
 #endif

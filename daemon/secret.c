@@ -20,6 +20,8 @@
 #define SECRET_MAX 4096
 /* How much more output of a password_command is read and thrown away. */
 #define SECRET_DRAIN_MAX (64 * 1024)
+/* How much of a command's stderr goes into its error message. */
+#define SECRET_STDERR_MAX 400
 
 static int secret_timeout_ms = 10000;
 
@@ -82,18 +84,20 @@ secret_first_line(char *buf, size_t len, int complete, const char *what, char **
 	size_t n;
 
 	if (nl == NULL && !complete) {
-		secret_errf(err_r, "%s: first line longer than %d bytes", what, SECRET_MAX - 1);
+		secret_errf(err_r, "%s: first line longer than %zu bytes", what, len - 1);
 		return -1;
 	}
 	n = nl != NULL ? (size_t)(nl - buf) : len;
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	if (memchr(buf, '\0', n) != NULL) {
-		secret_errf(err_r, "%s: password contains a NUL byte", what);
+		secret_errf(err_r, "%s: %s contains a NUL byte", what,
+			    strstr(what, "token") != NULL ? "the token" : "password");
 		return -1;
 	}
 	if (n == 0) {
-		secret_errf(err_r, "%s: password is empty", what);
+		secret_errf(err_r, "%s: %s is empty", what,
+			    strstr(what, "token") != NULL ? "the token" : "password");
 		return -1;
 	}
 	*pw_r = malloc(n + 1);
@@ -108,11 +112,11 @@ secret_first_line(char *buf, size_t len, int complete, const char *what, char **
 
 /* Group or others able to read (or swap) the password: refuse. */
 static int
-secret_mode_ok(const char *path, const struct stat *sb, char **err_r)
+secret_mode_ok(const char *key, const char *path, const struct stat *sb, char **err_r)
 {
 	if (sb->st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-		secret_errf(err_r, "password_file %s: mode %04o lets group or others read or "
-			    "change it; run: chmod 600 %s", path,
+		secret_errf(err_r, "%s %s: mode %04o lets group or others read or "
+			    "change it; run: chmod 600 %s", key, path,
 			    (unsigned)(sb->st_mode & 07777), path);
 		return -1;
 	}
@@ -120,46 +124,52 @@ secret_mode_ok(const char *path, const struct stat *sb, char **err_r)
 }
 
 int
-secret_check_file(const char *path, char **err_r)
+secret_check_file_as(const char *key, const char *path, char **err_r)
 {
 	struct stat sb;
 
 	if (stat(path, &sb) < 0) {
-		secret_errf(err_r, "password_file %s: %s", path, strerror(errno));
+		secret_errf(err_r, "%s %s: %s", key, path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		secret_errf(err_r, "password_file %s: not a regular file", path);
+		secret_errf(err_r, "%s %s: not a regular file", key, path);
 		return -1;
 	}
-	if (secret_mode_ok(path, &sb, err_r) < 0)
+	if (secret_mode_ok(key, path, &sb, err_r) < 0)
 		return -1;
 	/* Someone else's file (or directory) could hand us their password. */
-	return trust_check_path(path, "password_file", err_r);
+	return trust_check_path(path, key, err_r);
+}
+
+int
+secret_check_file(const char *path, char **err_r)
+{
+	return secret_check_file_as("password_file", path, err_r);
 }
 
 static int
-secret_from_file(const char *path, char **pw_r, char **err_r)
+secret_from_file(const char *key, const char *path, char **pw_r, char **err_r)
 {
 	char buf[SECRET_MAX];
 	size_t len = 0;
 	struct stat sb;
 	int fd, rc;
 
-	if (trust_check_path(path, "password_file", err_r) < 0)
+	if (trust_check_path(path, key, err_r) < 0)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		secret_errf(err_r, "password_file %s: %s", path, strerror(errno));
+		secret_errf(err_r, "%s %s: %s", key, path, strerror(errno));
 		return -1;
 	}
 	/* Checked on the open file, so a swap after the check does not matter. */
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		secret_errf(err_r, "password_file %s: not a regular file", path);
+		secret_errf(err_r, "%s %s: not a regular file", key, path);
 		close(fd);
 		return -1;
 	}
-	if (secret_mode_ok(path, &sb, err_r) < 0) {
+	if (secret_mode_ok(key, path, &sb, err_r) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -168,7 +178,7 @@ secret_from_file(const char *path, char **pw_r, char **err_r)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			secret_errf(err_r, "password_file %s: %s", path, strerror(errno));
+			secret_errf(err_r, "%s %s: %s", key, path, strerror(errno));
 			close(fd);
 			explicit_bzero(buf, sizeof(buf));
 			return -1;
@@ -180,7 +190,7 @@ secret_from_file(const char *path, char **pw_r, char **err_r)
 			break;
 	}
 	close(fd);
-	rc = secret_first_line(buf, len, len < sizeof(buf), "password_file", pw_r, err_r);
+	rc = secret_first_line(buf, len, len < sizeof(buf), key, pw_r, err_r);
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
 }
@@ -196,7 +206,7 @@ secret_now_ms(void)
 
 /* Child side: never returns.  Only async-signal-safe calls after fork. */
 static void
-secret_child(char *const argv[], int out_fd, int err_fd)
+secret_child(char *const argv[], int out_fd, int err_fd, int stderr_fd)
 {
 	int null_fd, e;
 
@@ -211,6 +221,11 @@ secret_child(char *const argv[], int out_fd, int err_fd)
 		_exit(127);
 	if (out_fd != STDOUT_FILENO)
 		close(out_fd);
+	if (stderr_fd >= 0 && stderr_fd != STDERR_FILENO) {
+		if (dup2(stderr_fd, STDERR_FILENO) < 0)
+			_exit(127);
+		close(stderr_fd);
+	}
 	/* The daemon may ignore SIGPIPE; the command should not inherit that. */
 	signal(SIGPIPE, SIG_DFL);
 	execvp(argv[0], argv);
@@ -261,52 +276,89 @@ secret_pipe(int fds[2])
 	return 0;
 }
 
-static int
-secret_from_command(char *const argv[], char **pw_r, char **err_r)
+/* What a command wrote on stderr, on one line, for its error message. */
+static void
+secret_stderr_text(char *e, size_t n, char *out, size_t size)
 {
-	char buf[SECRET_MAX];
-	size_t len = 0, drained = 0;
-	int out[2], errp[2], status = 0, reaped = 0, timed_out = 0, exec_errno = 0, rc;
+	size_t j = 0;
+
+	while (n > 0 && (e[n - 1] == '\n' || e[n - 1] == '\r' || e[n - 1] == ' '))
+		n--;
+	for (size_t i = 0; i < n && j + 1 < size; i++)
+		out[j++] = (e[i] == '\n' || e[i] == '\r' || e[i] == '\t' ||
+			    (unsigned char)e[i] < 0x20) ? ' ' : e[i];
+	out[j] = '\0';
+}
+
+/*
+ * Run argv and take the first line of its stdout (at most max - 1 bytes).
+ * With want_stderr, its stderr (the first SECRET_STDERR_MAX bytes) is
+ * captured and quoted in the error; otherwise it is inherited.
+ */
+static int
+secret_from_command(const char *key, char *const argv[], size_t max, int want_stderr,
+		    char **pw_r, char **err_r)
+{
+	char *buf, ebuf[SECRET_STDERR_MAX], etext[SECRET_STDERR_MAX + 1], why[128];
+	size_t len = 0, elen = 0, drained = 0;
+	int out[2], errp[2], se[2] = { -1, -1 }, status = 0, reaped = 0, timed_out = 0;
+	int exec_errno = 0, rc, out_open = 1;
 	long long deadline = secret_now_ms() + secret_timeout_ms;
 	const char *cmd = argv[0];
 	pid_t pid;
 
-	if (secret_pipe(out) < 0) {
-		secret_errf(err_r, "password_command %s: pipe: %s", cmd, strerror(errno));
+	if ((buf = malloc(max)) == NULL) {
+		secret_errf(err_r, "%s %s: out of memory", key, cmd);
 		return -1;
 	}
-	if (secret_pipe(errp) < 0) {
-		secret_errf(err_r, "password_command %s: pipe: %s", cmd, strerror(errno));
+	if (secret_pipe(out) < 0) {
+		secret_errf(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
+		free(buf);
+		return -1;
+	}
+	if (secret_pipe(errp) < 0 || (want_stderr && secret_pipe(se) < 0)) {
+		secret_errf(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
 		close(out[0]);
 		close(out[1]);
+		free(buf);
 		return -1;
 	}
 	pid = fork();
 	if (pid < 0) {
-		secret_errf(err_r, "password_command %s: fork: %s", cmd, strerror(errno));
+		secret_errf(err_r, "%s %s: fork: %s", key, cmd, strerror(errno));
 		close(out[0]); close(out[1]); close(errp[0]); close(errp[1]);
+		if (se[0] >= 0) {
+			close(se[0]);
+			close(se[1]);
+		}
+		free(buf);
 		return -1;
 	}
 	if (pid == 0) {
 		close(out[0]);
 		close(errp[0]);
-		secret_child(argv, out[1], errp[1]);
+		if (se[0] >= 0)
+			close(se[0]);
+		secret_child(argv, out[1], errp[1], se[1]);
 	}
 	/* Also in the parent, so a timeout can kill the group without a race. */
 	setpgid(pid, pid);
 	close(out[1]);
 	close(errp[1]);
+	if (se[1] >= 0)
+		close(se[1]);
 
 	/*
-	 * Keep the first SECRET_MAX bytes and drain (bounded) past them, so a
-	 * command printing more than one line is not killed by SIGPIPE.  Stop
-	 * at EOF, or once a line is in and the command has exited (a helper it
-	 * started may keep the pipe open), or at the deadline.
+	 * Keep the first max bytes and drain (bounded) past them, so a command
+	 * printing more than one line is not killed by SIGPIPE.  Stop at EOF,
+	 * or once a line is in and the command has exited (a helper it started
+	 * may keep the pipe open), or at the deadline.
 	 */
 	for (;;) {
 		char sink[1024];
 		long long left = deadline - secret_now_ms();
-		struct pollfd pfd = { .fd = out[0], .events = POLLIN };
+		struct pollfd pfd[2] = { { .fd = out_open ? out[0] : -1, .events = POLLIN },
+					 { .fd = se[0], .events = POLLIN } };
 		ssize_t r;
 		int pr;
 
@@ -315,51 +367,70 @@ secret_from_command(char *const argv[], char **pw_r, char **err_r)
 			reaped = 1;
 			break;
 		}
-		if (left <= 0 || drained >= SECRET_DRAIN_MAX)
+		if (left <= 0 || drained >= SECRET_DRAIN_MAX || (!out_open && se[0] < 0))
 			break;
-		pr = poll(&pfd, 1, left > 50 ? 50 : (int)left);
+		pr = poll(pfd, 2, left > 50 ? 50 : (int)left);
 		if (pr <= 0)
 			continue;  /* EINTR or nothing yet: the deadline bounds us */
-		if (len < sizeof(buf))
-			r = read(out[0], buf + len, sizeof(buf) - len);
+		if (se[0] >= 0 && pfd[1].revents != 0) {
+			r = elen < sizeof(ebuf) ? read(se[0], ebuf + elen, sizeof(ebuf) - elen) :
+						  read(se[0], sink, sizeof(sink));
+			if (r <= 0 && !(r < 0 && (errno == EINTR || errno == EAGAIN))) {
+				close(se[0]);
+				se[0] = -1;
+			} else if (r > 0 && elen < sizeof(ebuf)) {
+				elen += (size_t)r;
+			} else if (r > 0) {
+				drained += (size_t)r;
+			}
+		}
+		if (!out_open || pfd[0].revents == 0)
+			continue;
+		if (len < max)
+			r = read(out[0], buf + len, max - len);
 		else
 			r = read(out[0], sink, sizeof(sink));
 		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (r <= 0)
-			break;
-		if (len < sizeof(buf))
+		if (r <= 0) {
+			out_open = 0;
+			continue;
+		}
+		if (len < max)
 			len += (size_t)r;
 		else
 			drained += (size_t)r;
 	}
 	close(out[0]);
+	if (se[0] >= 0)
+		close(se[0]);
 	if (!reaped && secret_reap(pid, deadline, &status) < 0)
 		timed_out = 1;
 	if (read(errp[0], &exec_errno, sizeof(exec_errno)) != (ssize_t)sizeof(exec_errno))
 		exec_errno = 0;
 	close(errp[0]);
 
+	secret_stderr_text(ebuf, elen, etext, sizeof etext);
+	why[0] = '\0';
 	if (exec_errno != 0) {
-		secret_errf(err_r, "password_command %s: cannot run: %s", cmd, strerror(exec_errno));
-		rc = -1;
+		snprintf(why, sizeof why, "cannot run: %s", strerror(exec_errno));
 	} else if (timed_out) {
-		secret_errf(err_r, "password_command %s: not finished within %.1f s, killed",
-			    cmd, secret_timeout_ms / 1000.0);
-		rc = -1;
+		snprintf(why, sizeof why, "not finished within %.1f s, killed",
+			 secret_timeout_ms / 1000.0);
 	} else if (WIFSIGNALED(status)) {
-		secret_errf(err_r, "password_command %s: killed by signal %d", cmd,
-			    WTERMSIG(status));
-		rc = -1;
+		snprintf(why, sizeof why, "killed by signal %d", WTERMSIG(status));
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		secret_errf(err_r, "password_command %s: exited with status %d", cmd,
-			    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		snprintf(why, sizeof why, "exited with status %d",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	}
+	if (why[0] != '\0') {
+		secret_errf(err_r, "%s %s: %s%s%s", key, cmd, why, etext[0] ? ": " : "", etext);
 		rc = -1;
 	} else {
-		rc = secret_first_line(buf, len, len < sizeof(buf), "password_command",
-				       pw_r, err_r);
+		rc = secret_first_line(buf, len, len < max, key, pw_r, err_r);
 	}
-	explicit_bzero(buf, sizeof(buf));
+	explicit_bzero(buf, max);
+	free(buf);
 	return rc;
 }
 
@@ -375,13 +446,16 @@ secret_get(const secret *s, char **pw_r, char **err_r)
 		}
 		return 0;
 	case SECRET_FILE:
-		return secret_from_file(s->value, pw_r, err_r);
+		return secret_from_file(s->key != NULL ? s->key : "password_file", s->value, pw_r,
+					err_r);
 	case SECRET_COMMAND:
 		if (s->argv == NULL || s->argv[0] == NULL) {
 			secret_errf(err_r, "password_command: empty command");
 			return -1;
 		}
-		return secret_from_command(s->argv, pw_r, err_r);
+		return secret_from_command(s->key != NULL ? s->key : "password_command", s->argv,
+					   s->max > 0 ? s->max : SECRET_MAX, s->want_stderr, pw_r,
+					   err_r);
 	case SECRET_NONE:
 		break;
 	}

@@ -13,6 +13,10 @@ typedef struct secret {
 	secret_kind kind;
 	char *value;   /* SECRET_INLINE: the password; SECRET_FILE: the path */
 	char **argv;   /* SECRET_COMMAND: NULL-terminated argv */
+	/* For secrets other than a password (0/NULL: a password's defaults). */
+	const char *key;   /* the setting named in errors, e.g. "token_command" */
+	size_t max;        /* longest first line + 1 a command may print (4096) */
+	int want_stderr;   /* a command's stderr goes into its error, not ours */
 } secret;
 
 /* Fetch the password: 0 and *pw_r (allocated; caller wipes and frees with
@@ -29,6 +33,8 @@ void secret_clear(secret *s);       /* free what s holds */
  * someone else owns or can replace is refused.
  */
 int secret_check_file(const char *path, char **err_r);
+/* The same for another setting than password_file (named in the error). */
+int secret_check_file_as(const char *key, const char *path, char **err_r);
 
 /*
  * password_command runs in its own process group with stdin from /dev/null

@@ -8,6 +8,7 @@
 #include "daemon/status.h"
 #include "daemon/statelock.h"
 #include "daemon/store.h"
+#include "daemon/oauth.h"
 
 typedef struct status_ctx {
 	FILE *out;
@@ -73,6 +74,35 @@ status_quarantine(void *arg, const store_quarantine_row *q)
 	sc->bad = 1;
 }
 
+/* An OAuth sign-in that needs a person: said loudly, with what to run. */
+static int
+status_signin(status_ctx *sc, const cfg *c, store *st, const char *what, const oauth_cfg *o,
+	      const char *user, char **err_r)
+{
+	char *reason = NULL;
+	int needs;
+
+	if (o == NULL)
+		return 0;
+	if (o->command) {
+		fprintf(sc->out, "  sign-in:     OAuth, token from token_command\n");
+		return 0;
+	}
+	needs = oauth_needs_signin(st, o, user, &reason, err_r);
+	if (needs < 0)
+		return -1;
+	if (needs) {
+		fprintf(sc->out, "  sign-in:     needs sign-in (%s): run mailmilld -c %s --sign-in %s\n",
+			reason != NULL ? reason : "-", c->path, what);
+		sc->bad = 1;
+	} else {
+		fprintf(sc->out, "  sign-in:     OAuth (%s, %s)\n", oauth_provider_name(o->provider),
+			o->grant == OAUTH_GRANT_CLIENT ? "client credentials" : "signed in");
+	}
+	free(reason);
+	return 0;
+}
+
 static int
 status_outbox(void *arg, const store_outbox_row *row)
 {
@@ -110,11 +140,17 @@ status_print(const cfg *c, FILE *out)
 		sc.quarantined = 0;
 		fprintf(out, "\naccount %s (%s@%s:%s, every %llds)\n", a->name, a->user, a->host,
 			a->port, a->interval_s);
-		if (store_run_last(st, a->name, status_run, &sc, &err) < 0 ||
+		if (status_signin(&sc, c, st, a->name, a->oauth, a->user, &err) < 0 ||
+		    store_run_last(st, a->name, status_run, &sc, &err) < 0 ||
 		    store_quarantine_list(st, a->name, status_quarantine, &sc, &err) < 0)
 			goto fail;
 		if (sc.quarantined == 0)
 			fprintf(out, "  quarantined: none\n");
+	}
+	if (c->smtp != NULL && c->smtp->oauth != NULL) {
+		fprintf(out, "\nsmtp relay %s:%s\n", c->smtp->host, c->smtp->port);
+		if (status_signin(&sc, c, st, "smtp", c->smtp->oauth, c->smtp->user, &err) < 0)
+			goto fail;
 	}
 	if (store_outbox_list(st, 7u, status_outbox, &sc, &err) < 0 ||
 	    store_counter_get(st, STORE_COUNTER_UNKNOWN, &unknown, &err) < 0)

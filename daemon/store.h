@@ -221,6 +221,40 @@ int store_kv_ns_claim(store *st, const char *ns, const char *key, const char *va
 int store_seq_next(store *st, const char *ns, const char *name, long long *value_r,
 		   char **err_r);
 
+/* ----------------------------------------------------------------- tokens
+ * OAuth tokens (daemon/oauth.c).  rkey names a sign-in (token endpoint,
+ * client, user): its refresh token and whether it needs a new sign-in;
+ * akey an access token (the same and a scope).  Keys are opaque here.
+ * Tokens are secrets: never logged, wiped when freed.
+ */
+typedef struct store_token {
+	char *access_token;            /* NULL: none cached */
+	long long obtained, expires;   /* unix seconds */
+	char *refresh_token;           /* NULL: none */
+	int needs_signin;              /* refused for good: someone must sign in */
+	char *reason;                  /* why (the server's words), or NULL */
+} store_token;
+/* Either key may be NULL (not looked up).  0 and *t (clear with
+ * store_token_clear), -1 on error. */
+int store_token_get(store *st, const char *rkey, const char *akey, store_token *t,
+		    char **err_r);
+void store_token_clear(store_token *t);
+/* A new access token; with new_refresh (needs rkey), the sign-in's refresh
+ * token is replaced in the same transaction and its needs-sign-in cleared. */
+int store_token_put(store *st, const char *rkey, const char *akey, const char *access,
+		    long long obtained, long long expires, const char *new_refresh,
+		    char **err_r);
+/* Forget a cached access token (the server refused it). */
+int store_token_drop_access(store *st, const char *akey, char **err_r);
+/* A sign-in succeeded: its refresh token stored, needs-sign-in cleared, the
+ * access tokens it gave before forgotten.  One transaction. */
+int store_token_signed_in(store *st, const char *rkey, const char *refresh, long long now,
+			  char **err_r);
+/* The refresh token was refused for good: forgotten, with the reason, and
+ * no token request is made for the sign-in until store_token_signed_in. */
+int store_token_needs_signin(store *st, const char *rkey, const char *reason, long long now,
+			     char **err_r);
+
 const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
 int store_schema_version(void);            /* what store_open migrates to */
 #endif

@@ -22,6 +22,9 @@
 #include "daemon/log.h"
 #include "daemon/progress.h"
 #include "daemon/worker.h"
+#include "daemon/oauth.h"
+
+static void supervise_signin(sched *s, const char *name);
 
 #define SUPERVISE_LINE_MAX 1024     /* a longer progress line is a broken worker */
 
@@ -173,6 +176,26 @@ supervise_record(supervise_worker *w, const char *result, const char *why)
 	}
 	metrics_run(s->m, w->acct->name, w->have_stats ? &w->stats : NULL,
 		    strcmp(result, "ok") == 0, now, secs);
+	supervise_signin(s, w->acct->name);
+}
+
+/* The needs-sign-in gauge of an OAuth account, from the store after its run. */
+static void
+supervise_signin(sched *s, const char *name)
+{
+	const cfg_account *a = cfg_find_account(s->c, name);
+	char *err = NULL;
+	int needs;
+
+	if (a == NULL || a->oauth == NULL)
+		return;
+	needs = oauth_needs_signin(s->st, a->oauth, a->user, NULL, &err);
+	if (needs < 0) {
+		log_warn("%s: cannot read the sign-in state: %s", name, err);
+		free(err);
+		return;
+	}
+	metrics_signin(s->m, name, needs);
 }
 
 /* Both the exit and the end of the pipe are in: account for the run. */

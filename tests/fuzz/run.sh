@@ -14,13 +14,13 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config include message sasl_challenge}
+TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config include message token_json sasl_challenge}
 WORK=${FUZZ_WORK:-/tmp/mailmill-fuzz}
 CC=${CC:-clang}
 mkdir -p "$WORK/obj"
 
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-PKGS="gmime-3.0 libconfig openssl sqlite3"
+PKGS="gmime-3.0 libconfig openssl sqlite3 json-glib-1.0"
 # shellcheck disable=SC2046
 CFLAGS="$FLAGS -std=gnu11 -I$WORK/obj -I$SRC -I$SRC/include $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -ldl"
@@ -28,9 +28,10 @@ LIBS="$(pkg-config --libs $PKGS) -ldl"
 printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n#define PACKAGE_STRING "mailmill fuzz"\n' >"$WORK/obj/config.h"
 
 # All of proto/ (the wire library has no outside dependencies), and the
-# daemon files that configuration loading and message parsing need, and the
+# daemon files that configuration loading, message parsing and the token
+# endpoint's JSON answers need, and the
 # archive's From reader (fuzz_message holds it to GMime's answer).
-CORE="log crash units trust cfginclude config secret message"
+CORE="log crash units trust cfginclude config oauth_config secret message oauth_json"
 objs=()
 for f in $(cd "$SRC" && ls proto/*.c | sed 's/\.c$//') $(for c in $CORE; do echo "daemon/$c"; done) \
 	plugins/archive_sender; do

@@ -7,7 +7,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 23
+plan 35
 
 # conf FILE: a valid configuration, then the caller breaks one line.
 # Line numbers matter below: keep this text as it is.
@@ -89,3 +89,40 @@ rc_is "password_file mode 600: --check-config exits 0" 0
 
 mm nofile -c "$T/does-not-exist.conf" --check-config
 rc_is "missing configuration file: exit 78" 78
+
+# OAuth: a valid oauth2 group passes; its mistakes exit 78 at file:line.
+oauth() {
+	conf "$T/$1.conf"
+	sed -i '7s/.*/    tls = "tls";/; 8s|.*|    user = "support@example.org"; '"$2"'|' "$T/$1.conf"
+}
+printf 'client-s3cret\n' >"$T/cs"
+chmod 600 "$T/cs"
+oauth oauth-ok 'oauth2 = { provider = "microsoft"; client_id = "cid"; grant = "client_credentials"; tenant = "contoso.onmicrosoft.com"; client_secret_file = "'"$T"'/cs"; };'
+mm oauth-ok -c "$T/oauth-ok.conf" --check-config
+rc_is "oauth2 (microsoft, client credentials): --check-config exits 0" 0
+oauth oauth-cmd 'auth = "oauthbearer"; token_command = [ "/bin/echo", "tok" ];'
+mm oauth-cmd -c "$T/oauth-cmd.conf" --check-config
+rc_is "token_command: --check-config exits 0" 0
+chmod 644 "$T/cs"
+mm oauth-mode -c "$T/oauth-ok.conf" --check-config
+rc_is "group-readable client_secret_file: exit 78" 78
+check "group-readable client_secret_file: file:line and the chmod" err_has 'oauth-ok\.conf:8: .*client_secret_file .*chmod 600'
+oauth oauth-http 'oauth2 = { provider = "generic"; client_id = "c"; scope = "s"; token_url = "http://127.0.0.1/token"; };'
+mm oauth-http -c "$T/oauth-http.conf" --check-config
+rc_is "an http:// token_url: exit 78" 78
+check "an http:// token_url: named at file:line" err_has 'oauth-http\.conf:8: .*must be an https:// URL'
+oauth oauth-tenant 'oauth2 = { provider = "microsoft"; client_id = "c"; grant = "client_credentials"; client_secret = "x"; };'
+mm oauth-tenant -c "$T/oauth-tenant.conf" --check-config
+check "client credentials without a tenant: refused at file:line" err_has "oauth-tenant\.conf:8: .*needs 'tenant'"
+oauth oauth-pw 'password = "x"; oauth2 = { provider = "google"; client_id = "c"; };'
+mm oauth-pw -c "$T/oauth-pw.conf" --check-config
+check "a password next to oauth2: refused" err_has "oauth-pw\.conf:5: .*'oauth2' and a password key both set"
+mm signin-usage -c "$T/oauth-ok.conf" --sign-in support --once
+rc_is "--sign-in with --once: usage error, exit 64" 64
+chmod 600 "$T/cs"
+mm signin-cc -c "$T/oauth-ok.conf" --sign-in support
+rc_is "--sign-in of a client-credentials account: nothing to sign in, exit 64" 64
+check "--sign-in of a client-credentials account says why" err_has 'needs no person'
+mm signin-none -c "$T/oauth-ok.conf" --sign-in nobody
+rc_is "--sign-in of an unknown account: exit 64" 64
+

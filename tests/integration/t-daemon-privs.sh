@@ -140,7 +140,7 @@ rc_is "an unknown user: the daemon refuses to start (exit 78)" 78
 check "the refusal names the user" err_has 'no-such-user-mailmill.*no such user'
 
 conf "$T/big.conf" 'worker_memory = "2000G";' "$(account p2 "$T/archive/p2")"
-mm big -c "$T/big.conf" --check
+mm big -c "$T/big.conf" --check-config
 check "worker_memory above the limit: refused with the limit in units (1024G)" \
 	err_has "'worker_memory' must be at most 1099511627776 bytes \(1024G\), not 2147483648000"
 

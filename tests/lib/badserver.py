@@ -24,6 +24,19 @@ Scenario (JSON object; every key optional):
               plus STLS when tls is starttls); capa_tls: the list after STLS
   ehlo        SMTP EHLO keywords (default PIPELINING 8BITMIME SIZE ..., STARTTLS,
               AUTH PLAIN LOGIN); ehlo_tls: after STARTTLS
+  oauth       an Exchange Online-like POP3 login (tls "implicit" or "starttls"):
+              {"introspect": URL of tests/lib/idp.py's /introspect, "ca": CA file,
+               "ttl": seconds a token is honoured after it was issued (the
+               server's own expiry, shorter than the IdP says; default none),
+               "oneline": accept the one-line `AUTH XOAUTH2 <b64>` (default no:
+               "-ERR Protocol error", as Exchange Online), "mechs": SASL names
+               for CAPA (default ["XOAUTH2"])}.  A good token: "+OK"; a bad one:
+              "+ <base64 JSON challenge>", then after the client's empty line
+              "-ERR Authentication failure".  USER/PASS and AUTH PLAIN are
+              refused ("-ERR Basic authentication is disabled").  The report's
+              "oauth" lists each attempt: {"mech", "user", "token_len", "result"
+              ("ok", "refused", "oneline", "not-empty" (the client did not
+              answer the challenge with an empty line))}.
   rules       list of rules, each applied to the first matching event:
     match     regex (case-insensitive) on the command line ("RETR 2", "DELE",
               "QUIT"), or an event: "@greeting", "@eom" (SMTP end of data),
@@ -50,6 +63,9 @@ import socket
 import ssl
 import struct
 import sys
+import time
+import urllib.parse
+import urllib.request
 
 SECRET_WORDS = ("PASS", "APOP", "AUTH")
 
@@ -85,7 +101,7 @@ class Server:
         self.present = [True] * len(self.msgs)
         self.report = {"deleted": [], "remaining": list(self.uids), "accepted": [],
                        "commands": [], "sessions": 0, "secret_before_tls": False,
-                       "quit_ok": 0}
+                       "quit_ok": 0, "oauth": []}
         self.ctx = None
         if self.tlsmode != "none":
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -256,6 +272,11 @@ class Session:
             lines = sc["capa_tls"]
         elif "capa" in sc:
             lines = sc["capa"]
+        elif "oauth" in sc:
+            lines = ["TOP", "UIDL", "USER",
+                     "SASL " + " ".join(sc["oauth"].get("mechs", ["XOAUTH2"]))]
+            if self.srv.tlsmode == "starttls" and not self.tls:
+                lines.append("STLS")
         else:
             lines = ["TOP", "UIDL", "USER", "PIPELINING", "SASL PLAIN"]
             if self.srv.tlsmode == "starttls" and not self.tls:
@@ -303,6 +324,12 @@ class Session:
                 rule, full = await self.send(text, b"+OK begin TLS\r\n")
                 if rule is None or (full and rule.get("reply", "+OK").startswith("+OK")):
                     await self.starttls(text)
+            elif "oauth" in srv.sc and cmd in ("USER", "PASS") or \
+                    "oauth" in srv.sc and cmd == "AUTH" and args and args[0].upper() == "PLAIN":
+                await self.send(text, b"-ERR Basic authentication is disabled\r\n")
+            elif "oauth" in srv.sc and cmd == "AUTH" and args and \
+                    args[0].upper() in ("XOAUTH2", "OAUTHBEARER"):
+                await self.oauth_login(text, args)
             elif cmd == "USER":
                 given = args[0] if args else ""
                 await self.send(text, b"+OK\r\n")
@@ -312,15 +339,7 @@ class Session:
                                           b"-ERR [AUTH] bad credentials\r\n")
                 self.authed = ok and (rule is None or b(rule.get("reply", "+OK")).startswith(b"+OK"))
             elif cmd == "AUTH" and args and args[0].upper() == "PLAIN":
-                if len(args) > 1:
-                    resp = args[1]
-                else:
-                    self.w.write(b"+ \r\n")
-                    await self.w.drain()
-                    self.in_auth = True
-                    resp = (await self.readline()).decode("latin-1")
-                    self.in_auth = False
-                    self.log(b"AUTH-RESPONSE")
+                resp = await self.sasl_response(args)
                 try:
                     _, u, p = base64.b64decode(resp).decode("latin-1").split("\0")
                 except Exception:
@@ -383,6 +402,80 @@ class Session:
                         self.deleted.add(i)
             else:
                 await self.send(text, b"-ERR unknown command\r\n")
+
+    async def sasl_response(self, args):
+        """The initial response: on the AUTH line, or after a "+ " go-ahead."""
+        if len(args) > 1:
+            return args[1]
+        self.w.write(b"+ \r\n")
+        await self.w.drain()
+        self.in_auth = True
+        resp = (await self.readline()).decode("latin-1")
+        self.in_auth = False
+        self.log(b"AUTH-RESPONSE")
+        return resp
+
+    # ------------------------------------------------------------ OAuth
+    def introspect(self, token):
+        """(user, issued-at) of a live token, or None (blocking: run in a thread)."""
+        o = self.srv.sc["oauth"]
+        ctx = ssl.create_default_context(cafile=o["ca"])
+        body = urllib.parse.urlencode({"token": token}).encode()
+        try:
+            with urllib.request.urlopen(o["introspect"], body, context=ctx, timeout=10) as r:
+                ans = json.load(r)
+        except Exception as e:
+            sys.stderr.write("badserver: introspection failed: %s\n" % e)
+            return None
+        if ans.get("active") is not True:
+            return None
+        return ans.get("username"), ans.get("iat", 0)
+
+    async def oauth_login(self, text, args):
+        o = self.srv.sc["oauth"]
+        mech = args[0].upper()
+        entry = {"mech": mech, "user": None, "token_len": 0, "result": "refused"}
+        self.srv.report["oauth"].append(entry)
+        if mech not in o.get("mechs", ["XOAUTH2"]) or not self.tls:
+            await self.send(text, b"-ERR Unrecognized authentication type\r\n")
+            return
+        if len(args) > 1 and not o.get("oneline"):
+            entry["result"] = "oneline"
+            await self.send(text, b"-ERR Protocol error\r\n")
+            return
+        resp = await self.sasl_response(args)
+        try:
+            fields = base64.b64decode(resp, validate=True).decode("latin-1").split("\x01")
+        except Exception:
+            fields = []
+        user = token = None
+        for f in fields:
+            if f.startswith("user="):
+                user = f[5:]
+            elif f.startswith("n,a="):
+                user = f[4:].split(",", 1)[0]
+            elif f.startswith("auth=Bearer "):
+                token = f[12:]
+        entry["user"], entry["token_len"] = user, len(token or "")
+        who = None
+        if token:
+            who = await asyncio.get_running_loop().run_in_executor(None, self.introspect, token)
+        good = who is not None and who[0] == user and \
+            ("ttl" not in o or time.time() - who[1] < o["ttl"])
+        if good:
+            entry["result"] = "ok"
+            rule, _ = await self.send(text, b"+OK User successfully authenticated.\r\n")
+            self.authed = rule is None or b(rule.get("reply", "+OK")).startswith(b"+OK")
+            return
+        challenge = json.dumps({"status": "invalid_token", "schemes": "bearer",
+                                "scope": "https://outlook.office.com/POP.AccessAsUser.All"})
+        self.w.write(b"+ " + base64.b64encode(challenge.encode()) + b"\r\n")
+        await self.w.drain()
+        answer = await self.readline()
+        self.log(b"AUTH-CHALLENGE-ANSWER")
+        if answer not in (b"", b"*"):
+            entry["result"] = "not-empty"
+        await self.send(text, b"-ERR Authentication failure: unknown user name or bad password.\r\n")
 
     # ------------------------------------------------------------ SMTP
     def ehlo(self):
@@ -487,6 +580,8 @@ def main():
         loop.run_until_complete(task)
     except asyncio.CancelledError:
         pass
+    finally:
+        loop.close()  # now, not from a destructor at exit (a spurious traceback)
     srv.save()
     return 0
 

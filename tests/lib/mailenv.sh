@@ -5,6 +5,9 @@
 #
 #   mailenv.sh start DIR [--no-ssl] [--cert-host NAME] [--users "u1 u2"] [--password PW]
 #   mailenv.sh stop DIR
+#   mailenv.sh certs DIR [--cert-host NAME]   only the CA and server certificate
+#                     (DIR/ssl), for a test that needs them before Dovecot starts
+#                     (its identity provider); a later start in DIR reuses them
 #
 # Everything lives in DIR: its own dovecot.conf, a users file, one Maildir per
 # user, a CA and a server certificate made now, logs and the pid file.  No
@@ -15,6 +18,11 @@
 #
 #   --no-ssl          ssl = no: STLS is not offered and there is no POP3S port
 #   --cert-host NAME  the server certificate names only NAME (a wrong-host test)
+#   --oauth URL       also accept XOAUTH2 and OAUTHBEARER, each token checked by
+#                     RFC 7662 introspection at URL (tests/lib/idp.py) through
+#                     the oauth2 passdb; the password users keep working
+#   --sasl-socket P   a Dovecot SASL listener at path P for Postfix (mode 0666;
+#                     relative: in DIR/run); env.sh: MAILENV_SASL_SOCKET
 set -euo pipefail
 
 DOVECOT=/usr/sbin/dovecot
@@ -24,6 +32,8 @@ die() { echo "mailenv: $*" >&2; exit 1; }
 
 usage() {
 	echo "usage: $0 start DIR [--no-ssl] [--cert-host NAME] [--users LIST] [--password PW]" >&2
+	echo "                 [--oauth INTROSPECTION_URL] [--sasl-socket PATH]" >&2
+	echo "       $0 certs DIR [--cert-host NAME]" >&2
 	echo "       $0 stop DIR" >&2
 	exit 64
 }
@@ -83,8 +93,8 @@ make_certs() { # DIR CERT_HOST
 		die "generated certificate does not verify"
 }
 
-write_conf() { # DIR SSL POP3_PORT POP3S_PORT
-	local d=$1 ssl=$2 p=$3 ps=$4 listen=127.0.0.1
+write_conf() { # DIR SSL POP3_PORT POP3S_PORT OAUTH_URL SASL_SOCKET
+	local d=$1 ssl=$2 p=$3 ps=$4 oauth=$5 sasl=$6 listen=127.0.0.1
 	have_ipv6_lo && listen="127.0.0.1, ::1"
 	{
 		echo "# written by mailmill tests/lib/mailenv.sh: a private test instance"
@@ -96,7 +106,22 @@ write_conf() { # DIR SSL POP3_PORT POP3S_PORT
 		echo "log_path = $d/log/dovecot.log"
 		echo "info_log_path = $d/log/dovecot.log"
 		echo "auth_verbose = yes"
-		echo "auth_mechanisms = plain login"
+		# A refused token is the point of several OAuth tests: no 2 s penalty each.
+		# Nor the growing penalty (2 s, 4 s, ... 15 s) Dovecot puts on an address
+		# after failures: the documented way off is an unreachable penalty socket.
+		if [ -n "$oauth" ]; then
+			echo "auth_failure_delay = 0"
+			echo "service anvil {"
+			echo "  unix_listener anvil-auth-penalty {"
+			echo "    mode = 0"
+			echo "  }"
+			echo "}"
+		fi
+		if [ -n "$oauth" ]; then
+			echo "auth_mechanisms = plain login xoauth2 oauthbearer"
+		else
+			echo "auth_mechanisms = plain login"
+		fi
 		echo "disable_plaintext_auth = no"
 		echo "mail_location = maildir:~/Maildir"
 		echo "first_valid_uid = $MAIL_UID"
@@ -111,11 +136,45 @@ write_conf() { # DIR SSL POP3_PORT POP3S_PORT
 		else
 			echo "ssl = no"
 		fi
+		# With OAuth, each passdb serves its own mechanisms: a token is
+		# never compared with a password, nor a password introspected.
 		cat <<EOF
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $d/etc/users
+${oauth:+  mechanisms = plain login}
 }
+EOF
+		if [ -n "$oauth" ]; then
+			cat <<EOF
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $d/etc/oauth2.conf.ext
+}
+EOF
+			cat >"$d/etc/oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = $oauth
+username_attribute = username
+active_attribute = active
+active_value = true
+force_introspection = yes
+tls_ca_cert_file = $d/ssl/ca.crt
+timeout_msecs = 5000
+EOF
+			chmod 644 "$d/etc/oauth2.conf.ext"
+		fi
+		if [ -n "$sasl" ]; then
+			cat <<EOF
+service auth {
+  unix_listener $sasl {
+    mode = 0666
+  }
+}
+EOF
+		fi
+		cat <<EOF
 userdb {
   driver = passwd-file
   args = username_format=%u $d/etc/users
@@ -167,7 +226,7 @@ wait_port() { # PORT: up to 10 s
 master_alive() { [ -s "$1/run/master.pid" ] && kill -0 "$(cat "$1/run/master.pid")" 2>/dev/null; }
 
 start() {
-	local d=$1 ssl=yes cert_host=localhost users="user1 user2" pw=secret
+	local d=$1 ssl=yes cert_host=localhost users="user1 user2" pw=secret oauth= sasl=
 	shift
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -175,10 +234,13 @@ start() {
 		--cert-host) cert_host=${2:?}; shift ;;
 		--users) users=${2:?}; shift ;;
 		--password) pw=${2:?}; shift ;;
+		--oauth) oauth=${2:?}; shift ;;
+		--sasl-socket) sasl=${2:?}; shift ;;
 		*) usage ;;
 		esac
 		shift
 	done
+	[ -n "$oauth" ] && [ "$ssl" = no ] && die "--oauth needs TLS"
 	[ -x "$DOVECOT" ] && [ -e /usr/lib/dovecot/pop3 ] ||
 		die "Dovecot is not installed (run tests/lib/deps.sh)"
 	master_alive "$d" && die "a Dovecot already runs in $d"
@@ -203,7 +265,7 @@ start() {
 	mkdir -p "$d/etc" "$d/log" "$d/state" "$d/mail"
 	DH_FILE=/usr/share/dovecot/dh.pem
 	if [ "$ssl" = yes ]; then
-		make_certs "$d" "$cert_host"
+		[ -e "$d/ssl/premade" ] || make_certs "$d" "$cert_host"
 		if [ ! -r "$DH_FILE" ]; then
 			DH_FILE=$d/ssl/dh.pem
 			openssl dhparam -dsaparam -out "$DH_FILE" 2048 2>/dev/null
@@ -223,7 +285,7 @@ start() {
 		ports=$(free_ports 2) || die "cannot find free ports"
 		p=${ports% *}
 		[ "$ssl" = yes ] && ps=${ports#* }
-		write_conf "$d" "$ssl" "$p" "$ps"
+		write_conf "$d" "$ssl" "$p" "$ps" "$oauth" "$sasl"
 		"$DOVECOT" -c "$d/etc/dovecot.conf" -n >/dev/null 2>"$d/log/config-check.log" ||
 			{ cat "$d/log/config-check.log" >&2; die "dovecot rejects its configuration"; }
 		# No inherited stdout: a caller's pipe must not stay open.
@@ -248,6 +310,10 @@ start() {
 		echo "MAILENV_LOG='$d/log/dovecot.log'"
 		echo "MAILENV_MAIL_UID=$MAIL_UID"
 		echo "MAILENV_MAIL_GID=$MAIL_GID"
+		case $sasl in
+		/* | '') echo "MAILENV_SASL_SOCKET='$sasl'" ;;
+		*) echo "MAILENV_SASL_SOCKET='$d/run/$sasl'" ;;
+		esac
 	} >"$d/env.sh"
 }
 
@@ -286,6 +352,14 @@ case $cmd in
 start)
 	mkdir -p "$dir"
 	start "$(cd "$dir" && pwd)" "$@"
+	;;
+certs)
+	mkdir -p "$dir"
+	host=localhost
+	[ "${1:-}" = --cert-host ] && host=${2:?}
+	make_certs "$(cd "$dir" && pwd)" "$host"
+	chmod 755 "$dir" "$dir/ssl"
+	: >"$dir/ssl/premade"
 	;;
 stop)
 	[ -d "$dir" ] || exit 0

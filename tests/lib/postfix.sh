@@ -5,8 +5,14 @@
 # port of 127.0.0.1 and the virtual(8) delivery agent writing into the
 # Dovecot test environment's Maildirs (a map entry ending in "/" is a
 # Maildir), so mailmill fetches over POP3 what Postfix delivered.
-#   pf_start DIR MAP    MAP: lines "address user" (user of the Dovecot env);
-#                       sets PF_PORT; stopped by pf_stop_all (call it on exit)
+#   pf_start DIR MAP [--submission]
+#                       MAP: lines "address user" (user of the Dovecot env);
+#                       sets PF_PORT; stopped by pf_stop_all (call it on exit).
+#                       --submission: also a submission listener (PF_SUB_PORT)
+#                       that demands STARTTLS (the Dovecot env's certificate)
+#                       and SASL through Dovecot (the env must have been started
+#                       with --sasl-socket; it offers the env's mechanisms, XOAUTH2
+#                       and OAUTHBEARER with --oauth) before it relays anything
 #   pf_wait_queue DIR   until the queue is empty (up to 15 s)
 pf_dirs=()
 
@@ -16,8 +22,11 @@ pf_stop_all() {
 }
 
 pf_start() {
-	local d=$1 map=$2 a u domains
+	local d=$1 map=$2 sub=${3:-} a u domains p
 	PF_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	PF_SUB_PORT=
+	[ "$sub" = --submission ] &&
+		PF_SUB_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	mkdir -p "$d/etc" "$d/queue" "$d/data"
 	chown postfix "$d/data"
 	: >"$d/etc/vmailbox"
@@ -52,6 +61,23 @@ pf_start() {
 	smtputf8_enable = no
 	biff = no
 	EOT
+	if [ -n "$PF_SUB_PORT" ]; then
+		# A 4 KB OAuth token is about 5.5 KB of base64.  As a response after 334
+		# it is bounded by smtpd_sasl_response_limit (12288 by default: enough);
+		# on the AUTH line itself (an initial response) by line_length_limit,
+		# 2048 by default: the line is cut and Dovecot answers "Invalid base64
+		# data in initial response".  mailmill keeps to RFC 4954 (no initial
+		# response past 512 octets), but other clients do not: raised here.
+		cat >>"$d/etc/main.cf" <<-EOT
+		line_length_limit = 16384
+		smtpd_tls_cert_file = $ENV/ssl/server.crt
+		smtpd_tls_key_file = $ENV/ssl/server.key
+		smtpd_sasl_type = dovecot
+		smtpd_sasl_path = $MAILENV_SASL_SOCKET
+		smtpd_sasl_authenticated_header = no
+		smtpd_tls_loglevel = 1
+		EOT
+	fi
 	cat >"$d/etc/master.cf" <<-EOT
 	127.0.0.1:$PF_PORT inet n - n - - smtpd
 	postlog   unix-dgram n - n - 1 postlogd
@@ -71,6 +97,19 @@ pf_start() {
 	anvil     unix - - n - 1 anvil
 	scache    unix - - n - 1 scache
 	showq     unix n - n - - showq
+	tlsmgr    unix - - n 1000? 1 tlsmgr
+	EOT
+	# Only an authenticated client may send anything through submission,
+	# loopback or not: a delivered message proves the SASL login worked.
+	if [ -n "$PF_SUB_PORT" ]; then cat >>"$d/etc/master.cf"; fi <<-EOT
+	127.0.0.1:$PF_SUB_PORT inet n - n - - smtpd
+	  -o syslog_name=postfix/submission
+	  -o smtpd_tls_security_level=encrypt
+	  -o smtpd_sasl_auth_enable=yes
+	  -o smtpd_tls_auth_only=yes
+	  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+	  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+	  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
 	EOT
 	pf_dirs+=("$d")
 	if ! postfix -c "$d/etc" start >"$d/start.log" 2>&1; then
@@ -78,14 +117,19 @@ pf_start() {
 		echo "Bail out! cannot start Postfix"
 		exit 1
 	fi
-	for a in $(seq 1 100); do
-		"$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
-			"$PF_PORT" 2>/dev/null && return 0
-		sleep 0.1
+	for p in $PF_PORT $PF_SUB_PORT; do
+		u=
+		for a in $(seq 1 100); do
+			"$PY" -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' \
+				"$p" 2>/dev/null && { u=up; break; }
+			sleep 0.1
+		done
+		if [ -z "$u" ]; then
+			sed 's/^/# /' "$d/start.log" "$d/maillog" 2>/dev/null
+			echo "Bail out! Postfix does not listen on $p"
+			exit 1
+		fi
 	done
-	sed 's/^/# /' "$d/start.log" "$d/maillog" 2>/dev/null
-	echo "Bail out! Postfix does not listen on $PF_PORT"
-	exit 1
 }
 
 pf_wait_queue() {

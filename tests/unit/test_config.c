@@ -656,6 +656,124 @@ test_smtp(void **state)
 	free(err);
 }
 
+/* OAuth: the provider defaults, and every rule of oauth_config.c, each
+ * reported at its file:line. */
+static void
+test_oauth(void **state)
+{
+	char path[PATH_MAX], text[PATH_MAX * 2 + 4096], secret_open[PATH_MAX];
+	const char *pipe = "pipeline = ( { plugin = \"archive\"; } );";
+	char *err = NULL;
+	cfg *c = NULL;
+
+	(void)state;
+	write_file("cs-open", "s3cret\n", 0640, secret_open, sizeof(secret_open));
+	snprintf(text, sizeof(text),
+		 "smtp = { host = \"smtp.office365.com\"; user = \"a@example.org\";\n"
+		 "  oauth2 = { provider = \"microsoft\"; client_id = \"cid\"; }; };\n"
+		 "accounts = (\n"
+		 " { name = \"ms\"; host = \"outlook.office365.com\"; user = \"a@example.org\";\n"
+		 "   oauth2 = { provider = \"microsoft\"; client_id = \"cid\"; }; %s },\n"
+		 " { name = \"app\"; host = \"outlook.office365.com\"; user = \"b@example.org\";\n"
+		 "   auth = \"xoauth2\"; oauth2 = { provider = \"microsoft\"; client_id = \"cid\";\n"
+		 "   grant = \"client_credentials\"; tenant = \"contoso.onmicrosoft.com\";\n"
+		 "   client_secret_file = \"%s\"; timeout = \"10s\"; ca_file = \"/etc/ca.pem\"; }; %s },\n"
+		 " { name = \"gm\"; host = \"pop.gmail.com\"; user = \"c@gmail.com\";\n"
+		 "   oauth2 = { provider = \"google\"; client_id = \"g\"; client_secret = \"x\"; }; %s },\n"
+		 " { name = \"gen\"; host = \"h\"; user = \"d\"; auth = \"oauthbearer\";\n"
+		 "   oauth2 = { provider = \"generic\"; client_id = \"c\"; scope = \"mail\";\n"
+		 "   token_url = \"https://127.0.0.1:8443/token\"; }; %s },\n"
+		 " { name = \"cmd\"; host = \"h\"; user = \"e\";\n"
+		 "   token_command = [ \"/usr/local/bin/tok\", \"pop\" ]; %s }\n"
+		 ");\n", pipe, pwfile, pipe, pipe, pipe, pipe);
+	write_file("oauth-ok.conf", text, 0600, path, sizeof(path));
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("oauth: refused: %s", err);
+	assert_int_equal(c->n_accounts, 5);
+	assert_int_equal(c->accounts[0].secret.kind, SECRET_NONE);
+	assert_string_equal(c->accounts[0].oauth->token_url,
+			    "https://login.microsoftonline.com/common/oauth2/v2.0/token");
+	assert_string_equal(c->accounts[0].oauth->device_url,
+			    "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode");
+	assert_string_equal(c->accounts[0].oauth->scope,
+			    "https://outlook.office.com/POP.AccessAsUser.All offline_access");
+	assert_int_equal(c->accounts[0].oauth->timeout_s, 30);
+	assert_string_equal(c->smtp->oauth->scope,
+			    "https://outlook.office.com/SMTP.Send offline_access");
+	assert_int_equal(c->accounts[1].auth, CFG_AUTH_XOAUTH2);
+	assert_int_equal(c->accounts[1].oauth->grant, OAUTH_GRANT_CLIENT);
+	assert_string_equal(c->accounts[1].oauth->token_url, "https://login.microsoftonline.com/"
+			    "contoso.onmicrosoft.com/oauth2/v2.0/token");
+	assert_string_equal(c->accounts[1].oauth->scope, "https://outlook.office365.com/.default");
+	assert_int_equal(c->accounts[1].oauth->client_secret.kind, SECRET_FILE);
+	assert_int_equal(c->accounts[1].oauth->timeout_s, 10);
+	assert_string_equal(c->accounts[1].oauth->ca_file, "/etc/ca.pem");
+	assert_string_equal(c->accounts[2].oauth->token_url, "https://oauth2.googleapis.com/token");
+	assert_string_equal(c->accounts[2].oauth->device_url,
+			    "https://oauth2.googleapis.com/device/code");
+	assert_string_equal(c->accounts[2].oauth->scope, "https://mail.google.com/");
+	assert_string_equal(c->accounts[2].oauth->auth_url,
+			    "https://accounts.google.com/o/oauth2/v2/auth");
+	assert_int_equal(c->accounts[3].auth, CFG_AUTH_OAUTHBEARER);
+	assert_null(c->accounts[3].oauth->device_url);
+	assert_int_equal(c->accounts[4].oauth->command, 1);
+	assert_string_equal(c->accounts[4].oauth->token.argv[1], "pop");
+	cfg_free(&c);
+
+	snprintf(text, sizeof(text),
+		 "accounts = (\n"
+		 " { name = \"a\"; host = \"h\"; user = \"u\"; password = \"p\"; auth = \"plain\";\n"
+		 "   tls = \"none\"; oauth2 = { provider = \"yahoo\"; token_url = \"http://x/t\"; }; %s },\n"
+		 " { name = \"b\"; host = \"h\"; user = \"u\"; oauth2 = { provider = \"generic\";\n"
+		 "   client_id = \"c\"; grant = \"client_credentials\"; colour = 1; }; %s },\n"
+		 " { name = \"c\"; host = \"h\"; user = \"u\"; oauth2 = { provider = \"microsoft\";\n"
+		 "   client_id = \"c\"; grant = \"client_credentials\"; client_secret_file = \"%s\"; };\n"
+		 "   token_command = [ \"/bin/tok\" ]; %s },\n"
+		 " { name = \"d\"; host = \"h\"; user = \"u\"; auth = \"xoauth2\"; password = \"p\"; %s },\n"
+		 " { name = \"e\"; host = \"h\"; user = \"u\"; token_command = [ \"tok\" ]; %s },\n"
+		 " { name = \"f\"; host = \"h\"; user = \"u\"; oauth2 = { provider = \"google\";\n"
+		 "   client_id = \"c\"; grant = \"client_credentials\"; client_secret = \"s\"; timeout = \"1h\"; }; %s }\n"
+		 ");\n", pipe, pipe, secret_open, pipe, pipe, pipe, pipe);
+	write_file("oauth-bad.conf", text, 0600, path, sizeof(path));
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	assert_null(c);
+#define HAS(s) if (strstr(err, (s)) == NULL) fail_msg("missing \"%s\" in:\n%s", (s), err)
+	HAS("oauth-bad.conf:3: account \"a\": oauth2: 'provider' must be one of \"microsoft\", "
+	    "\"google\", \"generic\"");
+	HAS("oauth-bad.conf:3: account \"a\": oauth2: 'token_url' \"http://x/t\" must be an https:// URL");
+	HAS("oauth-bad.conf:3: account \"a\": oauth2: missing required setting 'client_id'");
+	HAS("oauth-bad.conf:2: account \"a\": 'oauth2' and a password key both set");
+	HAS("oauth-bad.conf:2: account \"a\": 'auth' names a password mechanism");
+	HAS("oauth-bad.conf:3: account \"a\": OAuth is never sent without TLS");
+	HAS("oauth-bad.conf:5: account \"b\": oauth2: unknown setting 'colour'");
+	HAS("oauth-bad.conf:4: account \"b\": oauth2: provider \"generic\" needs 'token_url'");
+	HAS("oauth-bad.conf:4: account \"b\": oauth2: provider \"generic\" needs 'scope'");
+	HAS("oauth-bad.conf:4: account \"b\": oauth2: grant \"client_credentials\" needs "
+	    "'client_secret' or 'client_secret_file'");
+	HAS("oauth-bad.conf:7: account \"c\": oauth2: client_secret_file");
+	HAS("mode 0640 lets group or others read");
+	HAS("oauth-bad.conf:8: account \"c\": set only one of 'oauth2' and 'token_command'");
+	HAS("oauth-bad.conf:6: account \"c\": oauth2: grant \"client_credentials\" needs 'tenant'");
+	HAS("oauth-bad.conf:9: account \"d\": 'auth' = \"xoauth2\" needs an 'oauth2' group or a "
+	    "'token_command'");
+	HAS("oauth-bad.conf:10: account \"e\": 'token_command': the program must be an absolute path");
+	HAS("oauth-bad.conf:12: account \"f\": oauth2: 'timeout' must be a duration between 1s and 600s");
+	HAS("oauth-bad.conf:11: account \"f\": oauth2: Google has no client credentials grant");
+#undef HAS
+	assert_null(strstr(err, "s3cret"));
+	free(err);
+	err = NULL;
+
+	/* The relay: OAuth needs the mailbox address. */
+	write_file("oauth-smtp.conf", "smtp = { host = \"relay\";\n"
+		   "  token_command = [ \"/bin/tok\" ]; auth = \"login\"; };\n"
+		   "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600, path, sizeof(path));
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	assert_non_null(strstr(err, "oauth-smtp.conf:1: smtp: OAuth without 'user'"));
+	assert_non_null(strstr(err, "oauth-smtp.conf:2: smtp: 'auth' names a password mechanism"));
+	free(err);
+}
+
 int
 main(void)
 {
@@ -670,6 +788,7 @@ main(void)
 		cmocka_unit_test(test_secrets),
 		cmocka_unit_test(test_secret_command_missing),
 		cmocka_unit_test(test_smtp),
+		cmocka_unit_test(test_oauth),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
