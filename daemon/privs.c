@@ -163,11 +163,15 @@ privs_check_access(const cfg *c, char **err_r)
 		close(p[0]);
 		if (privs_drop(c->user, &e) == 0)
 			e = privs_check_as_user(c);
-		for (w = e, left = e != NULL ? strlen(e) : 0; left > 0; w += n, left -= (size_t)n)
-			if ((n = write(p[1], w, left)) <= 0 && errno != EINTR)
+		for (w = e, left = e != NULL ? strlen(e) : 0; left > 0;) {
+			n = write(p[1], w, left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
 				break;
-			else if (n < 0)
-				n = 0;
+			w += n;
+			left -= (size_t)n;
+		}
 		_exit(e != NULL);
 	}
 	close(p[1]);
