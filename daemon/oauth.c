@@ -127,11 +127,12 @@ oauth_keep(store *st, const oauth_cfg *o, const char *user, const oauth_answer *
 
 /* The endpoint said no: what that means for the run. */
 static oauth_status
-oauth_refusal(store *st, const oauth_cfg *o, const char *rkey, const oauth_answer *a,
-	      long status, char **err_r)
+oauth_refusal(store *st, const oauth_cfg *o, const char *rkey, const char *refresh,
+	      const oauth_answer *a, long status, char **err_r)
 {
 	const char *e = a->error != NULL ? a->error : "";
 	char reason[400], *why = NULL;
+	int r;
 
 	snprintf(reason, sizeof reason, "%s%s%.300s", a->error != NULL ? a->error : "no error code",
 		 a->error_description != NULL ? ": " : "",
@@ -142,10 +143,17 @@ oauth_refusal(store *st, const oauth_cfg *o, const char *rkey, const oauth_answe
 		return OAUTH_TEMP;
 	}
 	if (strcmp(e, "invalid_grant") == 0 && o->grant == OAUTH_GRANT_REFRESH) {
-		if (store_token_needs_signin(st, rkey, reason, (long long)time(NULL), &why) < 0) {
+		r = store_token_needs_signin(st, rkey, refresh, reason, (long long)time(NULL), &why);
+		if (r < 0) {
 			oauth_errf(err_r, "the refresh token was refused (%s), and the store: %s",
 				   reason, why != NULL ? why : "error");
 			free(why);
+			return OAUTH_TEMP;
+		}
+		if (r > 0) {
+			/* Another process rotated it meanwhile: the new one is kept. */
+			oauth_errf(err_r, "the refresh token was refused (%s), but it had been "
+				   "replaced meanwhile: the new one is tried on the next run", reason);
 			return OAUTH_TEMP;
 		}
 		oauth_errf(err_r, "the refresh token was refused (%s)", reason);
@@ -232,7 +240,7 @@ oauth_token_get(store *st, const oauth_cfg *o, const char *user, int force, char
 	if (status == 200 && a.access_token != NULL)
 		rc = oauth_keep(st, o, user, &a, token_r, err_r);
 	else
-		rc = oauth_refusal(st, o, rkey, &a, status, err_r);
+		rc = oauth_refusal(st, o, rkey, t.refresh_token, &a, status, err_r);
 	oauth_answer_clear(&a);
 out:
 	store_token_clear(&t);
