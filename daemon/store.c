@@ -1776,6 +1776,17 @@ store_token_drop_access(store *st, const char *akey, char **err_r)
 			 err_r, "token drop");
 }
 
+/* Forget the access tokens a sign-in gave (in the caller's transaction). */
+static int
+store_token_drop_signin(store *st, const char *rkey, char **err_r)
+{
+	sqlite3_stmt *q = store_prep(st, "DELETE FROM oauth_access WHERE rkey = ?1", err_r);
+
+	return q == NULL ? -1 :
+	       store_run(st, q, sqlite3_bind_text(q, 1, rkey, -1, SQLITE_STATIC) == SQLITE_OK,
+			 err_r, "sign-in drop");
+}
+
 /* Set the sign-in's row and drop the access tokens it gave. */
 static int
 store_token_refresh_set(store *st, const char *rkey, const char *refresh, int needs,
@@ -1802,12 +1813,7 @@ store_token_refresh_set(store *st, const char *rkey, const char *refresh, int ne
 		       sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC) == SQLITE_OK &&
 		       sqlite3_bind_int64(q, 5, (sqlite3_int64)now) == SQLITE_OK,
 		       err_r, "sign-in put") == 0;
-	if (ok) {
-		q = store_prep(st, "DELETE FROM oauth_access WHERE rkey = ?1", err_r);
-		ok = q != NULL &&
-		     store_run(st, q, sqlite3_bind_text(q, 1, rkey, -1, SQLITE_STATIC) == SQLITE_OK,
-			       err_r, "sign-in drop") == 0;
-	}
+	ok = ok && store_token_drop_signin(st, rkey, err_r) == 0;
 	return store_tx_end(st, own, ok, err_r);
 }
 
@@ -1853,12 +1859,8 @@ store_token_needs_signin(store *st, const char *rkey, const char *refused, const
 		       sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC) == SQLITE_OK &&
 		       sqlite3_bind_int64(q, 4, (sqlite3_int64)now) == SQLITE_OK,
 		       err_r, "sign-in refused") == 0;
-	if (ok && (changed = sqlite3_changes(st->db) > 0)) {
-		q = store_prep(st, "DELETE FROM oauth_access WHERE rkey = ?1", err_r);
-		ok = q != NULL &&
-		     store_run(st, q, sqlite3_bind_text(q, 1, rkey, -1, SQLITE_STATIC) == SQLITE_OK,
-			       err_r, "sign-in drop") == 0;
-	}
+	if (ok && (changed = sqlite3_changes(st->db) > 0))
+		ok = store_token_drop_signin(st, rkey, err_r) == 0;
 	if (store_tx_end(st, own, ok, err_r) < 0)
 		return -1;
 	return changed ? 0 : 1;
