@@ -145,8 +145,13 @@ oauth_json_parse(const char *body, size_t len, oauth_answer *a, char **err_r)
 	}
 	p = json_parser_new_immutable();
 	if (!json_parser_load_from_data(p, body, (gssize)len, &ge)) {
-		/* json-glib's message names a position, never the content. */
-		oauth_json_errf(err_r, "not JSON: %s", ge != NULL ? ge->message : "parse error");
+		/* Only the position: json-glib's message quotes the token it
+		 * stumbled on ("unexpected string constant \"<the token>\""). */
+		const char *m = ge != NULL ? ge->message : "";
+		const char *pe = strstr(m, ": Parse error");
+
+		oauth_json_errf(err_r, "not JSON (parse error%s%.*s)", pe != NULL ? " at " : "",
+				pe != NULL && pe - m < 40 ? (int)(pe - m) : 0, m);
 		g_clear_error(&ge);
 		goto out;
 	}
