@@ -186,6 +186,20 @@ rc_is "--check-login: exit 0" 0
 check "--check-login: names the mechanism (OAUTHBEARER)" err_has OAUTHBEARER
 is "--check-login: nothing fetched or deleted" "$(hashes "$MD")" "$before"
 
+# ---------------------------------------------------- the daemon's workers sign in too
+# (a worker used to ask an OAuth account for its password and fail every run)
+"$MAILMILLD" -f -c "$C" -vv >"$T/daemon-ok.out" 2>"$T/daemon-ok.err" </dev/null &
+dpid=$!
+wait_for 10 grep -qs 'started' "$T/daemon-ok.err"
+kill -USR1 "$dpid"
+wait_for 20 [ "$(env_count)" = 0 ]
+kill -TERM "$dpid" 2>/dev/null
+wait "$dpid"
+is "daemon: a worker signs in with OAuth and fetches the message" "$(env_count)" 0
+is "daemon: no password asked of an OAuth account" \
+	"$(grep -c 'cannot get the password' "$T/daemon-ok.err")" 0
+check "daemon: the archive holds every message" archive_matches "$T/archive"
+
 # ---------------------------------------------------- device code expiry and denial
 idp_op reset
 idp approve_after=-1 slow_down= device_ttl=3
