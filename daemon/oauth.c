@@ -100,11 +100,21 @@ oauth_keep(store *st, const oauth_cfg *o, const char *user, const oauth_answer *
 	char *rkey = NULL, *akey = NULL, *why = NULL;
 	int rc;
 
+	oauth_keys(o, user, &rkey, &akey);
 	if (a->token_type != NULL && g_ascii_strcasecmp(a->token_type, "bearer") != 0) {
+		/* The access token is of no use, but a rotated refresh token may
+		 * be the only one the endpoint still takes: keep it. */
+		if (o->grant == OAUTH_GRANT_REFRESH && a->refresh_token != NULL &&
+		    store_token_signed_in(st, rkey, a->refresh_token, now, &why) < 0) {
+			log_error("oauth: %s: cannot keep the rotated refresh token: %s", user,
+				  why != NULL ? why : "store error");
+			free(why);
+		}
+		free(rkey);
+		free(akey);
 		oauth_errf(err_r, "token endpoint: token_type \"%.40s\", not Bearer", a->token_type);
 		return OAUTH_TEMP;
 	}
-	oauth_keys(o, user, &rkey, &akey);
 	rc = store_token_put(st, o->grant == OAUTH_GRANT_REFRESH ? rkey : NULL, akey,
 			     a->access_token, now, now + life,
 			     o->grant == OAUTH_GRANT_REFRESH ? a->refresh_token : NULL, &why);

@@ -204,6 +204,35 @@ test_refused_after_rotation(void **state)
 	store_token_clear(&t);
 }
 
+/* An answer whose access token is not a Bearer one is not used, but the
+ * refresh token it rotated is kept (the old one may be dead already). */
+static void
+test_not_bearer_keeps_rotation(void **state)
+{
+	oauth_cfg o;
+	oauth_answer a;
+	char *rkey = NULL, *tok = NULL, *err = NULL;
+	store_token t;
+
+	oauth_fill(&o, "pop");
+	oauth_keys(&o, "u@example.org", &rkey, NULL);
+	assert_int_equal(store_token_signed_in(st, rkey, "rt-1", 100, &err), 0);
+	memset(&a, 0, sizeof a);
+	a.access_token = (char *)"at-mac";
+	a.token_type = (char *)"mac";
+	a.refresh_token = (char *)"rt-2";
+	a.expires_in = 3600;
+	assert_int_equal(oauth_keep(st, &o, "u@example.org", &a, &tok, &err), OAUTH_TEMP);
+	assert_null(tok);
+	assert_non_null(strstr(err, "not Bearer"));
+	free(err);
+	err = NULL;
+	assert_int_equal(store_token_get(st, rkey, NULL, &t, &err), 0);
+	assert_string_equal(t.refresh_token, "rt-2");
+	store_token_clear(&t);
+	free(rkey);
+}
+
 static void
 test_fresh_from_cache(void **state)
 {
@@ -499,6 +528,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_roundtrip, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_atomic, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_refused_after_rotation, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_not_bearer_keeps_rotation, each_setup,
+						each_teardown),
 		cmocka_unit_test_setup_teardown(test_fresh_from_cache, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_refreshes, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_needs_signin_no_request, each_setup,
