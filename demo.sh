@@ -10,7 +10,8 @@ set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")" && pwd)
 DEMO=$SRC/_demo
-BUILD=${BUILD_DIR:-$SRC/_build}
+# Its own build tree: tests/run configures _build/ with other options.
+BUILD=${BUILD_DIR:-$SRC/_build-demo}
 PY=/usr/bin/python3
 cd "$SRC"
 

@@ -7,6 +7,9 @@
  * kills the process with SIGKILL, as a power cut or an OOM kill would.
  * Without the option crash_point() compiles to nothing.
  */
+/* The option is in config.h (configure --enable-crashpoints): here, so that
+ * no user of crash_point can miss it. */
+#include <config.h>
 #ifdef MM_CRASHPOINTS
 void crash_point(const char *name);
 #else

@@ -129,3 +129,108 @@ privs_chown_state(const cfg *c, char **err_r)
 	}
 	return 0;
 }
+
+/* As the worker user: why it cannot reach path (search every directory on
+ * the way) or use it with mode; NULL when it can.  g_malloc'd. */
+static char *
+privs_unreachable(const char *user, const char *what, const char *path, int mode)
+{
+	char *dir = g_strdup(path), *p, *why = NULL;
+
+	for (p = strchr(dir + 1, '/'); p != NULL && why == NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (access(dir, X_OK) < 0)
+			why = g_strdup_printf("user \"%s\" cannot reach %s %s: it cannot search %s (%s);"
+					      " give it search permission (chmod o+x %s) or move %s",
+					      user, what, path, dir, strerror(errno), dir, what);
+		*p = '/';
+	}
+	g_free(dir);
+	if (why == NULL && access(path, mode) < 0)
+		why = g_strdup_printf("user \"%s\" cannot %s %s %s: %s", user,
+				      (mode & W_OK) ? "write" : "read", what, path, strerror(errno));
+	return why;
+}
+
+/* In the child, after privs_drop: the first thing the workers need that
+ * the user cannot reach, or NULL. */
+static char *
+privs_check_as_user(const cfg *c)
+{
+	char *why = privs_unreachable(c->user, "plugin_dir", c->plugin_dir, R_OK | X_OK);
+
+	for (size_t k = 0; k < c->n_accounts && why == NULL; k++) {
+		for (size_t i = 0; i < c->accounts[k].n_stages && why == NULL; i++) {
+			const char *name = c->accounts[k].stages[i].plugin;
+			char *path = strchr(name, '/') != NULL ? g_strdup(name)
+					: g_strdup_printf("%s/%s.so", c->plugin_dir, name);
+
+			why = privs_unreachable(c->user, "plugin", path, R_OK);
+			g_free(path);
+		}
+	}
+	if (why == NULL)
+		why = privs_unreachable(c->user, "state_dir", c->state_dir, R_OK | W_OK | X_OK);
+	return why;
+}
+
+int
+privs_check_access(const cfg *c, char **err_r)
+{
+	GString *why;
+	char buf[512];
+	ssize_t n;
+	pid_t pid;
+	int p[2], status = 0;
+
+	if (c->user == NULL || geteuid() != 0)
+		return 0;
+	if (pipe(p) < 0) {
+		*err_r = g_strdup_printf("cannot make a pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		char *e = NULL, *w;
+		size_t left;
+
+		close(p[0]);
+		if (privs_drop(c->user, &e) == 0)
+			e = privs_check_as_user(c);
+		for (w = e, left = e != NULL ? strlen(e) : 0; left > 0;) {
+			n = write(p[1], w, left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			w += n;
+			left -= (size_t)n;
+		}
+		_exit(e != NULL);
+	}
+	close(p[1]);
+	why = g_string_new(NULL);
+	while ((n = read(p[0], buf, sizeof buf)) != 0) {
+		if (n > 0)
+			g_string_append_len(why, buf, n);
+		else if (errno != EINTR)
+			break;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (why->len == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+		g_string_printf(why, "cannot check what user \"%s\" can reach", c->user);
+	if (why->len > 0) {
+		*err_r = g_string_free(why, FALSE);
+		return -1;
+	}
+	g_string_free(why, TRUE);
+	return 0;
+}

@@ -33,4 +33,10 @@ int privs_limit_memory(unsigned long long bytes, char **err_r);
  * (mailmill.db, -wal, -shm) to that user and its group, so its workers can
  * write them.  0 (also when there is nothing to do), or -1 and *err_r. */
 int privs_chown_state(const cfg *c, char **err_r);
+
+/* As root with c->user set: can that user reach and read plugin_dir and
+ * every stage's plugin file, and reach and write state_dir (after
+ * privs_chown_state)?  Checked in a child that becomes the user.  0, or -1
+ * and *err_r naming the path, the user, and the directory in the way. */
+int privs_check_access(const cfg *c, char **err_r);
 #endif

@@ -282,7 +282,7 @@ sched_setup(sched *s, int *detached)
 	} else if (store_open(s->c->state_dir, 0, &s->st, &err) < 0) {
 		log_error("cannot open the store in %s: %s", s->c->state_dir, err);
 		rc = EX_TEMPFAIL;
-	} else if (privs_chown_state(s->c, &err) < 0) {
+	} else if (privs_chown_state(s->c, &err) < 0 || privs_check_access(s->c, &err) < 0) {
 		log_error("%s", err);
 		rc = EX_CONFIG;
 	} else if (!s->o->foreground) {

@@ -60,12 +60,19 @@ int
 archive_sender_plain(const char *v, char *buf, size_t size)
 {
 	const char *p, *a, *e, *at;
+	int word = 0;
 
 	/* Up to the first '<' outside quotes and comments: the display name. */
 	for (p = v; *p != '\0' && *p != '<'; p++) {
 		if ((unsigned char)*p >= 0x7f || ((unsigned char)*p < 0x20 && *p != '\t') ||
 		    strchr(",:;\\>[])", *p) != NULL)
 			return 0;  /* a list, a group, an escape, a stray ')', 8-bit: GMime's */
+		/* A phrase, even RFC 5322's obs-phrase, starts with a word: a
+		 * name that starts with a dot is not one (GMime refuses it). */
+		if (*p == '.' && !word)
+			return 0;
+		if (*p != '(' && *p != ' ' && *p != '\t')
+			word = 1;
 		if ((*p == '"' || *p == '(') && (p = archive_sender_skip(p)) == NULL)
 			return 0;
 	}

@@ -18,10 +18,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 fuzz_part(GMimeObject *parent, GMimeObject *part, gpointer arg)
 {
-	GMimeContentType *ct = g_mime_object_get_content_type(part);
+	GMimeContentType *ct;
 	size_t *n = arg;
 
 	(void)parent;
+	/* A message without a MIME part (what message_parse gives for what
+	 * GMime cannot read, an empty message) is visited with part NULL. */
+	if (!GMIME_IS_OBJECT(part))
+		return;
+	ct = g_mime_object_get_content_type(part);
 	if (ct != NULL)
 		g_free(g_mime_content_type_get_mime_type(ct));
 	if (GMIME_IS_TEXT_PART(part) && (*n)++ < 50)

@@ -2,7 +2,9 @@
 /*
  * A fuzz target built as a plain program for make check: runs every file
  * under FUZZ_CORPUS (the seeds and every input a fuzzer once crashed on) and
- * prints TAP.  A crash, a sanitizer report or a trap fails the test.
+ * prints TAP.  A crash, a sanitizer report or a trap fails the test, and so
+ * does a GLib critical (as G_DEBUG=fatal-criticals, which tests/fuzz/run.sh
+ * sets for the fuzzers): a g_return_if_fail of GMime's is a caller's bug.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <glib.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,6 +31,7 @@ main(int argc, char **argv)
 	struct dirent *de;
 	DIR *d = opendir(dir);
 
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 	if (d == NULL) {
 		printf("Bail out! cannot open %s\n", dir);
 		return 1;

@@ -46,6 +46,12 @@ done
 
 export LSAN_OPTIONS=suppressions=$SRC/tests/fuzz/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# A GLib critical (a g_return_if_fail of GMime's: a NULL object, a wrong
+# type) is a bug in the caller: it stops the fuzzer like a crash.
+# GLib stops on a breakpoint (SIGTRAP): ASan reports it and libFuzzer keeps
+# the input.
+export G_DEBUG=fatal-criticals
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_sigtrap=1
 status=0
 for t in $TARGETS; do
 	bin=$WORK/fuzz_$t

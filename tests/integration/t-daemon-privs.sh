@@ -14,19 +14,30 @@
 #  - an unknown user refuses to start (exit 78, naming it);
 #  - a detached daemon logging to syslog holds no stderr of its starter
 #    ($(mailmilld) returns) and writes its pid file;
-#  - worker_memory above its limit is refused with the limit in units.
+#  - worker_memory above its limit is refused with the limit in units;
+#  - a plugin_dir or state_dir the user cannot reach (a directory on the way
+#    it cannot search) refuses the start (exit 78), naming the user, the
+#    setting, the path and the directory in the way.
+# The workers load their plugins as nobody, so the test copies them under $T
+# (in /tmp): a clone in a private directory (/root, mode 0700) is out of
+# nobody's reach.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 18
+plan 22
 
 if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null; then
-	for i in $(seq 1 18); do skip "privileges" "needs root and a user nobody"; done
+	for i in $(seq 1 22); do skip "privileges" "needs root and a user nobody"; done
 	exit 0
 fi
 NOBODY_UID=$(id -u nobody)
 NOBODY_GID=$(id -g nobody)
 env_start srv --users "p1 p2"
+mkdir -p "$T/plugins"
+cp "$PLUGIN_DIR"/*.so "$TEST_PLUGIN_DIR/verdict.so" "$T/plugins/"
+chmod -R a+rX "$T/plugins"
+PLUGIN_DIR=$T/plugins
+TEST_PLUGIN_DIR=$T/plugins
 
 # conf FILE TOP ACCOUNTS...
 conf() {
@@ -160,3 +171,20 @@ fi
 [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
 wait_gone() { ! kill -0 "$pid" 2>/dev/null; }
 [ -n "$pid" ] && wait_for 10 wait_gone
+
+# ---------------------------------------------------------------- what nobody cannot reach
+mkdir -p "$T/private/plugins" "$T/private/state"
+cp "$PLUGIN_DIR/archive.so" "$T/private/plugins/"
+chmod 700 "$T/private"
+conf "$T/noplug.conf" 'user = "nobody";' "$(account p2 "$T/archive/p2")"
+sed -i "s|^plugin_dir = .*|plugin_dir = \"$T/private/plugins\";|" "$T/noplug.conf"
+mm noplug -f -c "$T/noplug.conf"
+rc_is "a plugin_dir nobody cannot reach: the daemon refuses to start (exit 78)" 78
+check "the refusal names the user, plugin_dir and the directory in the way" \
+	err_has "user \"nobody\" cannot reach plugin_dir $T/private/plugins: it cannot search $T/private "
+conf "$T/nostate.conf" 'user = "nobody";' "$(account p2 "$T/archive/p2")"
+sed -i "s|^state_dir = .*|state_dir = \"$T/private/state\";|" "$T/nostate.conf"
+mm nostate -f -c "$T/nostate.conf"
+rc_is "a state_dir nobody cannot reach: the daemon refuses to start (exit 78)" 78
+check "the refusal names the user, state_dir and the directory in the way" \
+	err_has "user \"nobody\" cannot reach state_dir $T/private/state: it cannot search $T/private "

@@ -88,7 +88,7 @@ wait_for() {
 
 # True when mailmilld was built with --enable-crashpoints.
 have_crashpoints() {
-	grep -Eq '^CRASH_CPPFLAGS *= *-DMM_CRASHPOINTS' "$MM_BUILDDIR/Makefile" 2>/dev/null
+	grep -Eq '^#define MM_CRASHPOINTS 1' "$MM_BUILDDIR/config.h" 2>/dev/null
 }
 
 # ------------------------------------------------------------------ Dovecot

@@ -1065,6 +1065,12 @@ test_mbox_sender(void **unused)
 		{ "alice@example.org )", 0 },
 		{ "Ali)ce <alice@example.org>", 0 },   /* found by fuzz_message */
 		{ "u@xn--examp.com", 0 },                /* found by fuzz_message */
+		{ ".Jllyerd<james@example.net>", 0 },  /* found by fuzz_message */
+		{ "(c) .x <a@example.org>", 0 },
+		{ ". <a@example.org>", 0 },
+		{ "\"\".x <a@example.org>", 1 },
+		{ "\"x\"..<a@example.org>", 1 },
+		{ "x (c) . <a@example.org>", 1 },
 		{ "Bob <bob@mail.XN--bcher-kva.example>", 0 },
 		{ "Bob <bob@xnxn--a.example>", 1 },
 		{ "Alice <alice@example.org>>", 0 },
