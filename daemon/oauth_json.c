@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "daemon/oauth_json.h"
+#include "daemon/secret.h"
 
 /* Longest text field other than a token (error descriptions, URLs). */
 #define OAUTH_JSON_TEXT_MAX 2048
@@ -175,20 +176,10 @@ out:
 	return rc;
 }
 
-static void
-oauth_json_wipe(char **s)
-{
-	if (*s != NULL) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 void
 oauth_answer_clear(oauth_answer *a)
 {
 	for (size_t i = 0; i < sizeof oauth_json_strs / sizeof oauth_json_strs[0]; i++)
-		oauth_json_wipe((char **)((char *)a + oauth_json_strs[i].off));
+		secret_wipe((char **)((char *)a + oauth_json_strs[i].off));
 	a->expires_in = a->interval = -1;
 }
