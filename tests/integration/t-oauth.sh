@@ -143,6 +143,7 @@ mm status -c "$C" --status
 check "--status shows needs sign-in" grep -qi 'needs sign-in' "$MM_OUT" "$MM_ERR"
 # The daemon (metrics.prom is the daemon's; its first runs are spread over
 # the interval, SIGUSR1 polls now): the gauge, and still no request.
+rm -f "$T/state/metrics.prom"
 "$MAILMILLD" -f -c "$C" -vv >"$T/daemon.out" 2>"$T/daemon.err" </dev/null &
 dpid=$!
 gauge='mailmill_account_needs_signin{account="acct"} 1'
@@ -150,6 +151,8 @@ for i in $(seq 100); do
 	grep -q 'started' "$T/daemon.err" && break
 	sleep 0.1
 done
+check "daemon: the gauge is in metrics.prom from the start, before any run" \
+	grep -qF "$gauge" "$T/state/metrics.prom"
 kill -USR1 "$dpid"
 for i in $(seq 100); do
 	grep -qF "$gauge" "$T/state/metrics.prom" 2>/dev/null && break
