@@ -1,6 +1,7 @@
 /* mailmill - ISC licence, see LICENSE */
 #include <config.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,10 +109,20 @@ main_check_build(void *p)
 {
 	main_check_arg *a = p;
 	pipeline **pls = calloc(a->c->n_accounts ? a->c->n_accounts : 1, sizeof *pls);
+	struct passwd *pw = a->c->user != NULL ? getpwnam(a->c->user) : NULL;
+	char *why;
 	int rc;
 
 	if (pls == NULL)
 		return EX_OSERR;
+	/* As the workers' user: what it cannot reach, said plainly (the
+	 * plugins' trust check would only say "Permission denied"). */
+	if (pw != NULL && pw->pw_uid == geteuid() && (why = privs_plugins_unreachable(a->c)) != NULL) {
+		fprintf(stderr, "mailmilld: configuration error:\n%s\n", why);
+		g_free(why);
+		free(pls);
+		return EX_CONFIG;
+	}
 	rc = main_build(a->c, a->only, a->n_only, a->dry_run, pls);
 	for (size_t k = 0; k < a->c->n_accounts; k++)
 		pipeline_free(&pls[k]);

@@ -100,11 +100,21 @@ oauth_keep(store *st, const oauth_cfg *o, const char *user, const oauth_answer *
 	char *rkey = NULL, *akey = NULL, *why = NULL;
 	int rc;
 
+	oauth_keys(o, user, &rkey, &akey);
 	if (a->token_type != NULL && g_ascii_strcasecmp(a->token_type, "bearer") != 0) {
+		/* The access token is of no use, but a rotated refresh token may
+		 * be the only one the endpoint still takes: keep it. */
+		if (o->grant == OAUTH_GRANT_REFRESH && a->refresh_token != NULL &&
+		    store_token_signed_in(st, rkey, a->refresh_token, now, &why) < 0) {
+			log_error("oauth: %s: cannot keep the rotated refresh token: %s", user,
+				  why != NULL ? why : "store error");
+			free(why);
+		}
+		free(rkey);
+		free(akey);
 		oauth_errf(err_r, "token endpoint: token_type \"%.40s\", not Bearer", a->token_type);
 		return OAUTH_TEMP;
 	}
-	oauth_keys(o, user, &rkey, &akey);
 	rc = store_token_put(st, o->grant == OAUTH_GRANT_REFRESH ? rkey : NULL, akey,
 			     a->access_token, now, now + life,
 			     o->grant == OAUTH_GRANT_REFRESH ? a->refresh_token : NULL, &why);
@@ -127,11 +137,12 @@ oauth_keep(store *st, const oauth_cfg *o, const char *user, const oauth_answer *
 
 /* The endpoint said no: what that means for the run. */
 static oauth_status
-oauth_refusal(store *st, const oauth_cfg *o, const char *rkey, const oauth_answer *a,
-	      long status, char **err_r)
+oauth_refusal(store *st, const oauth_cfg *o, const char *rkey, const char *refresh,
+	      const oauth_answer *a, long status, char **err_r)
 {
 	const char *e = a->error != NULL ? a->error : "";
 	char reason[400], *why = NULL;
+	int r;
 
 	snprintf(reason, sizeof reason, "%s%s%.300s", a->error != NULL ? a->error : "no error code",
 		 a->error_description != NULL ? ": " : "",
@@ -142,10 +153,17 @@ oauth_refusal(store *st, const oauth_cfg *o, const char *rkey, const oauth_answe
 		return OAUTH_TEMP;
 	}
 	if (strcmp(e, "invalid_grant") == 0 && o->grant == OAUTH_GRANT_REFRESH) {
-		if (store_token_needs_signin(st, rkey, reason, (long long)time(NULL), &why) < 0) {
+		r = store_token_needs_signin(st, rkey, refresh, reason, (long long)time(NULL), &why);
+		if (r < 0) {
 			oauth_errf(err_r, "the refresh token was refused (%s), and the store: %s",
 				   reason, why != NULL ? why : "error");
 			free(why);
+			return OAUTH_TEMP;
+		}
+		if (r > 0) {
+			/* Another process rotated it meanwhile: the new one is kept. */
+			oauth_errf(err_r, "the refresh token was refused (%s), but it had been "
+				   "replaced meanwhile: the new one is tried on the next run", reason);
 			return OAUTH_TEMP;
 		}
 		oauth_errf(err_r, "the refresh token was refused (%s)", reason);
@@ -232,7 +250,7 @@ oauth_token_get(store *st, const oauth_cfg *o, const char *user, int force, char
 	if (status == 200 && a.access_token != NULL)
 		rc = oauth_keep(st, o, user, &a, token_r, err_r);
 	else
-		rc = oauth_refusal(st, o, rkey, &a, status, err_r);
+		rc = oauth_refusal(st, o, rkey, t.refresh_token, &a, status, err_r);
 	oauth_answer_clear(&a);
 out:
 	store_token_clear(&t);

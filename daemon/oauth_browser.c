@@ -155,9 +155,14 @@ browser_wait(int lfd, long long deadline)
 
 			if (write(fd, page, sizeof page - 1) < 0)
 				(void)0;  /* the browser went away: the code is in hand anyway */
+			char *line;
+
 			close(fd);
 			buf[strcspn(buf, "\r\n")] = '\0';
-			return g_strdup(buf);
+			line = g_strdup(buf);
+			/* It holds the authorization code. */
+			explicit_bzero(buf, sizeof buf);
+			return line;
 		}
 		/* favicon.ico and the like */
 		static const char nf[] = "HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n";
@@ -281,6 +286,8 @@ out:
 	g_free(challenge);
 	g_free(redirect);
 	g_free(url);
+	if (req != NULL)
+		explicit_bzero(req, strlen(req));
 	g_free(req);
 	g_free(code);
 	g_free(err);

@@ -348,3 +348,18 @@ oauth_cfg_free(oauth_cfg **op)
 	free(o);
 	*op = NULL;
 }
+
+int
+oauth_cfg_pin_secret(const oauth_cfg *o, oauth_cfg *copy, char **secret_r, char **err_r)
+{
+	*secret_r = NULL;
+	if (o == NULL || o->command || o->client_secret.kind != SECRET_FILE)
+		return 0;
+	if (secret_get(&o->client_secret, secret_r, err_r) < 0)
+		return -1;
+	*copy = *o;
+	memset(&copy->client_secret, 0, sizeof copy->client_secret);
+	copy->client_secret.kind = SECRET_INLINE;
+	copy->client_secret.value = *secret_r;
+	return 1;
+}

@@ -58,6 +58,13 @@ int oauth_cfg_setting(const config_setting_t *s, oauth_cfg **o, oauth_cfg_err_fn
 void oauth_cfg_finish(const config_setting_t *g, oauth_cfg *o, oauth_for what, int has_password,
 		      oauth_cfg_err_fn *err, void *arg);
 void oauth_cfg_free(oauth_cfg **o);
+/*
+ * For a process about to drop its privileges (a worker): a client_secret_file
+ * may be readable by root only, so read it now.  1: *copy is *o with the
+ * secret inline (*secret_r, allocated: secret_wipe it after the copy's last
+ * use; the copy borrows the rest from o); 0: no file, use o; -1 and *err_r.
+ */
+int oauth_cfg_pin_secret(const oauth_cfg *o, oauth_cfg *copy, char **secret_r, char **err_r);
 
 const char *oauth_provider_name(oauth_provider p);
 #endif

@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "daemon/oauth_json.h"
+#include "daemon/secret.h"
 
 /* Longest text field other than a token (error descriptions, URLs). */
 #define OAUTH_JSON_TEXT_MAX 2048
@@ -145,8 +146,13 @@ oauth_json_parse(const char *body, size_t len, oauth_answer *a, char **err_r)
 	}
 	p = json_parser_new_immutable();
 	if (!json_parser_load_from_data(p, body, (gssize)len, &ge)) {
-		/* json-glib's message names a position, never the content. */
-		oauth_json_errf(err_r, "not JSON: %s", ge != NULL ? ge->message : "parse error");
+		/* Only the position: json-glib's message quotes the token it
+		 * stumbled on ("unexpected string constant \"<the token>\""). */
+		const char *m = ge != NULL ? ge->message : "";
+		const char *pe = strstr(m, ": Parse error");
+
+		oauth_json_errf(err_r, "not JSON (parse error%s%.*s)", pe != NULL ? " at " : "",
+				pe != NULL && pe - m < 40 ? (int)(pe - m) : 0, m);
 		g_clear_error(&ge);
 		goto out;
 	}
@@ -170,20 +176,10 @@ out:
 	return rc;
 }
 
-static void
-oauth_json_wipe(char **s)
-{
-	if (*s != NULL) {
-		explicit_bzero(*s, strlen(*s));
-		free(*s);
-		*s = NULL;
-	}
-}
-
 void
 oauth_answer_clear(oauth_answer *a)
 {
 	for (size_t i = 0; i < sizeof oauth_json_strs / sizeof oauth_json_strs[0]; i++)
-		oauth_json_wipe((char **)((char *)a + oauth_json_strs[i].off));
+		secret_wipe((char **)((char *)a + oauth_json_strs[i].off));
 	a->expires_in = a->interval = -1;
 }

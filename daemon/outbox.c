@@ -128,6 +128,12 @@ outbox_unknown(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts,
 	char *err = NULL;
 	int tx = store_begin(st, &err) == 0;
 
+	if (!tx) {
+		/* Each write below then commits on its own. */
+		log_warn("outbox: #%lld: %s", it->id, err != NULL ? err : "cannot begin");
+		free(err);
+		err = NULL;
+	}
 	if (now - it->created >= m->max_queue_time_s)
 		log_warn("outbox: #%lld <%s> to %s: outcome unknown after end of data; not retried"
 			 " (max_queue_time), the relay may have delivered it (RFC 1047)", it->id,

@@ -152,10 +152,8 @@ privs_unreachable(const char *user, const char *what, const char *path, int mode
 	return why;
 }
 
-/* In the child, after privs_drop: the first thing the workers need that
- * the user cannot reach, or NULL. */
-static char *
-privs_check_as_user(const cfg *c)
+char *
+privs_plugins_unreachable(const cfg *c)
 {
 	char *why = privs_unreachable(c->user, "plugin_dir", c->plugin_dir, R_OK | X_OK);
 
@@ -169,6 +167,16 @@ privs_check_as_user(const cfg *c)
 			g_free(path);
 		}
 	}
+	return why;
+}
+
+/* In the child, after privs_drop: the first thing the workers need that
+ * the user cannot reach, or NULL. */
+static char *
+privs_check_as_user(const cfg *c)
+{
+	char *why = privs_plugins_unreachable(c);
+
 	if (why == NULL)
 		why = privs_unreachable(c->user, "state_dir", c->state_dir, R_OK | W_OK | X_OK);
 	return why;

@@ -39,4 +39,8 @@ int privs_chown_state(const cfg *c, char **err_r);
  * privs_chown_state)?  Checked in a child that becomes the user.  0, or -1
  * and *err_r naming the path, the user, and the directory in the way. */
 int privs_check_access(const cfg *c, char **err_r);
+/* Already running as c->user: the first of plugin_dir and the stages'
+ * plugins it cannot reach or read, said as privs_check_access says it
+ * (g_malloc'd), or NULL. */
+char *privs_plugins_unreachable(const cfg *c);
 #endif

@@ -78,6 +78,7 @@ int supervise_start(sched *s, sched_acct *a, char **err_r);
 /* Kill workers past their run or message deadline (monotonic us now). */
 void supervise_check_deadlines(sched *s, gint64 now);
 void supervise_signal_all(sched *s, int sig);
+void supervise_signin(sched *s, const char *name);
 
 /* flushtimer.c */
 void flushtimer_start(sched *s);

@@ -127,6 +127,8 @@ sched_sync_accounts(sched *s)
 
 		if (!sched_selected(s, ca->name))
 			continue;
+		/* The gauge is there from the start, not only after a first run. */
+		supervise_signin(s, ca->name);
 		a = sched_find(s, ca->name);
 		if (a != NULL) {
 			int was_gone = a->gone;

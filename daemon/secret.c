@@ -316,10 +316,16 @@ secret_from_command(const char *key, char *const argv[], size_t max, int want_st
 		free(buf);
 		return -1;
 	}
-	if (secret_pipe(errp) < 0 || (want_stderr && secret_pipe(se) < 0)) {
+	if (secret_pipe(errp) < 0) {
 		secret_errf(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
 		close(out[0]);
 		close(out[1]);
+		free(buf);
+		return -1;
+	}
+	if (want_stderr && secret_pipe(se) < 0) {
+		secret_errf(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
+		close(out[0]); close(out[1]); close(errp[0]); close(errp[1]);
 		free(buf);
 		return -1;
 	}

@@ -1776,6 +1776,17 @@ store_token_drop_access(store *st, const char *akey, char **err_r)
 			 err_r, "token drop");
 }
 
+/* Forget the access tokens a sign-in gave (in the caller's transaction). */
+static int
+store_token_drop_signin(store *st, const char *rkey, char **err_r)
+{
+	sqlite3_stmt *q = store_prep(st, "DELETE FROM oauth_access WHERE rkey = ?1", err_r);
+
+	return q == NULL ? -1 :
+	       store_run(st, q, sqlite3_bind_text(q, 1, rkey, -1, SQLITE_STATIC) == SQLITE_OK,
+			 err_r, "sign-in drop");
+}
+
 /* Set the sign-in's row and drop the access tokens it gave. */
 static int
 store_token_refresh_set(store *st, const char *rkey, const char *refresh, int needs,
@@ -1802,12 +1813,7 @@ store_token_refresh_set(store *st, const char *rkey, const char *refresh, int ne
 		       sqlite3_bind_text(q, 4, reason, -1, SQLITE_STATIC) == SQLITE_OK &&
 		       sqlite3_bind_int64(q, 5, (sqlite3_int64)now) == SQLITE_OK,
 		       err_r, "sign-in put") == 0;
-	if (ok) {
-		q = store_prep(st, "DELETE FROM oauth_access WHERE rkey = ?1", err_r);
-		ok = q != NULL &&
-		     store_run(st, q, sqlite3_bind_text(q, 1, rkey, -1, SQLITE_STATIC) == SQLITE_OK,
-			       err_r, "sign-in drop") == 0;
-	}
+	ok = ok && store_token_drop_signin(st, rkey, err_r) == 0;
 	return store_tx_end(st, own, ok, err_r);
 }
 
@@ -1823,9 +1829,39 @@ store_token_signed_in(store *st, const char *rkey, const char *refresh, long lon
 }
 
 int
-store_token_needs_signin(store *st, const char *rkey, const char *reason, long long now,
-			 char **err_r)
+store_token_needs_signin(store *st, const char *rkey, const char *refused, const char *reason,
+			 long long now, char **err_r)
 {
-	return store_token_refresh_set(st, rkey, NULL, 1,
-				       reason != NULL ? reason : "sign-in needed", now, err_r);
+	sqlite3_stmt *q;
+	int own, ok, changed = 0;
+
+	if (reason == NULL)
+		reason = "sign-in needed";
+	if (refused == NULL)
+		return store_token_refresh_set(st, rkey, NULL, 1, reason, now, err_r);
+	if (rkey == NULL) {
+		store_errf(err_r, "%s: invalid sign-in", st->path);
+		return -1;
+	}
+	if (st->readonly)
+		return 0;
+	/* Only the refresh token that was refused: another process (POP3 and
+	 * SMTP share a sign-in) may have rotated it meanwhile, and the new one
+	 * must not be thrown away. */
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	q = store_prep(st, "UPDATE oauth_refresh SET refresh_token = NULL, needs_signin = 1,"
+		       " reason = ?3, updated = ?4 WHERE key = ?1 AND refresh_token = ?2", err_r);
+	ok = q != NULL &&
+	     store_run(st, q,
+		       sqlite3_bind_text(q, 1, rkey, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_text(q, 2, refused, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC) == SQLITE_OK &&
+		       sqlite3_bind_int64(q, 4, (sqlite3_int64)now) == SQLITE_OK,
+		       err_r, "sign-in refused") == 0;
+	if (ok && (changed = sqlite3_changes(st->db) > 0))
+		ok = store_token_drop_signin(st, rkey, err_r) == 0;
+	if (store_tx_end(st, own, ok, err_r) < 0)
+		return -1;
+	return changed ? 0 : 1;
 }

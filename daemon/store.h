@@ -251,9 +251,12 @@ int store_token_drop_access(store *st, const char *akey, char **err_r);
 int store_token_signed_in(store *st, const char *rkey, const char *refresh, long long now,
 			  char **err_r);
 /* The refresh token was refused for good: forgotten, with the reason, and
- * no token request is made for the sign-in until store_token_signed_in. */
-int store_token_needs_signin(store *st, const char *rkey, const char *reason, long long now,
-			     char **err_r);
+ * no token request is made for the sign-in until store_token_signed_in.
+ * refused: the refresh token the endpoint refused; when the stored one is
+ * no longer it (rotated meanwhile by another process), nothing changes and
+ * the result is 1.  NULL: whatever is stored.  0 marked, -1 error. */
+int store_token_needs_signin(store *st, const char *rkey, const char *refused,
+			     const char *reason, long long now, char **err_r);
 
 const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
 int store_schema_version(void);            /* what store_open migrates to */

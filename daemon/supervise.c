@@ -24,7 +24,6 @@
 #include "daemon/worker.h"
 #include "daemon/oauth.h"
 
-static void supervise_signin(sched *s, const char *name);
 
 #define SUPERVISE_LINE_MAX 1024     /* a longer progress line is a broken worker */
 
@@ -179,8 +178,9 @@ supervise_record(supervise_worker *w, const char *result, const char *why)
 	supervise_signin(s, w->acct->name);
 }
 
-/* The needs-sign-in gauge of an OAuth account, from the store after its run. */
-static void
+/* The needs-sign-in gauge of an OAuth account, from the store: at start, on
+ * reload and after each of its runs. */
+void
 supervise_signin(sched *s, const char *name)
 {
 	const cfg_account *a = cfg_find_account(s->c, name);

@@ -94,6 +94,7 @@ static int
 worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 {
 	cfg_account a = *acct;          /* our copy: the password goes in it */
+	oauth_cfg oc;                   /* and the OAuth client secret in this */
 	run_opts ro = *o;
 	pipeline *pl = NULL;
 	store *st = NULL;
@@ -104,14 +105,24 @@ worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 
 	memset(&stats, 0, sizeof stats);
 	stats.fail = RUN_FAIL_TEMP;
-	/* The password may be readable by root only: fetch it before dropping. */
-	if (secret_get(&acct->secret, &password, &err) < 0) {
+	/* The password (an OAuth account has none) and the client secret may
+	 * be readable by root only: fetch them before dropping. */
+	if (acct->oauth != NULL) {
+		if ((rc = oauth_cfg_pin_secret(acct->oauth, &oc, &password, &err)) < 0) {
+			log_error("%s: cannot get the client secret: %s", a.name,
+				  err != NULL ? err : "error");
+			goto fail;
+		}
+		if (rc > 0)
+			a.oauth = &oc;
+	} else if (secret_get(&acct->secret, &password, &err) < 0) {
 		log_error("%s: cannot get the password: %s", a.name, err != NULL ? err : "error");
 		goto fail;
+	} else {
+		memset(&a.secret, 0, sizeof a.secret);
+		a.secret.kind = SECRET_INLINE;
+		a.secret.value = password;
 	}
-	memset(&a.secret, 0, sizeof a.secret);
-	a.secret.kind = SECRET_INLINE;
-	a.secret.value = password;
 	if (privs_drop(c->user, &err) < 0) {
 		log_error("%s: %s", a.name, err);
 		goto fail;
@@ -198,13 +209,31 @@ worker_outbox_main(const cfg *c, int trace)
 {
 	store *st = NULL;
 	outbox_stats os;
-	char *err = NULL;
+	cfg cc;
+	cfg_smtp sm;
+	oauth_cfg oc;
+	char *err = NULL, *csecret = NULL;
 	int rc;
 
+	/* The relay's client secret may be readable by root only. */
+	if (c->smtp != NULL && (rc = oauth_cfg_pin_secret(c->smtp->oauth, &oc, &csecret,
+							   &err)) != 0) {
+		if (rc < 0) {
+			log_error("outbox: cannot get the client secret: %s", err);
+			free(err);
+			return EX_TEMPFAIL;
+		}
+		cc = *c;
+		sm = *c->smtp;
+		sm.oauth = &oc;
+		cc.smtp = &sm;
+		c = &cc;
+	}
 	if (privs_drop(c->user, &err) < 0 ||
 	    store_open(c->state_dir, 0, &st, &err) < 0) {
 		log_error("outbox: %s", err);
 		free(err);
+		secret_wipe(&csecret);
 		return EX_TEMPFAIL;
 	}
 	if (privs_limit_memory(c->worker_memory, &err) < 0) {
@@ -214,6 +243,7 @@ worker_outbox_main(const cfg *c, int trace)
 	memset(&os, 0, sizeof os);
 	rc = outbox_flush(c, st, 0, trace, &os);
 	store_close(&st);
+	secret_wipe(&csecret);
 	return rc < 0 ? EX_TEMPFAIL : EX_OK;
 }
 

@@ -315,7 +315,7 @@ open_append(const char *path, int *created_r, char **err_r)
 		if (fd >= 0)
 			*created_r = 1;
 		else if (errno == EEXIST) /* lost a race with another writer */
-			fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+			fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
 	}
 	if (fd < 0) {
 		archive_seterr(err_r, "open %s: %s", path, strerror(errno));

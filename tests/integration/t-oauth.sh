@@ -143,6 +143,7 @@ mm status -c "$C" --status
 check "--status shows needs sign-in" grep -qi 'needs sign-in' "$MM_OUT" "$MM_ERR"
 # The daemon (metrics.prom is the daemon's; its first runs are spread over
 # the interval, SIGUSR1 polls now): the gauge, and still no request.
+rm -f "$T/state/metrics.prom"
 "$MAILMILLD" -f -c "$C" -vv >"$T/daemon.out" 2>"$T/daemon.err" </dev/null &
 dpid=$!
 gauge='mailmill_account_needs_signin{account="acct"} 1'
@@ -150,6 +151,8 @@ for i in $(seq 100); do
 	grep -q 'started' "$T/daemon.err" && break
 	sleep 0.1
 done
+check "daemon: the gauge is in metrics.prom from the start, before any run" \
+	grep -qF "$gauge" "$T/state/metrics.prom"
 kill -USR1 "$dpid"
 for i in $(seq 100); do
 	grep -qF "$gauge" "$T/state/metrics.prom" 2>/dev/null && break
@@ -185,6 +188,20 @@ mm check -c "$C" --check-login --account acct -vv
 rc_is "--check-login: exit 0" 0
 check "--check-login: names the mechanism (OAUTHBEARER)" err_has OAUTHBEARER
 is "--check-login: nothing fetched or deleted" "$(hashes "$MD")" "$before"
+
+# ---------------------------------------------------- the daemon's workers sign in too
+# (a worker used to ask an OAuth account for its password and fail every run)
+"$MAILMILLD" -f -c "$C" -vv >"$T/daemon-ok.out" 2>"$T/daemon-ok.err" </dev/null &
+dpid=$!
+wait_for 10 grep -qs 'started' "$T/daemon-ok.err"
+kill -USR1 "$dpid"
+wait_for 20 [ "$(env_count)" = 0 ]
+kill -TERM "$dpid" 2>/dev/null
+wait "$dpid"
+is "daemon: a worker signs in with OAuth and fetches the message" "$(env_count)" 0
+is "daemon: no password asked of an OAuth account" \
+	"$(grep -c 'cannot get the password' "$T/daemon-ok.err")" 0
+check "daemon: the archive holds every message" archive_matches "$T/archive"
 
 # ---------------------------------------------------- device code expiry and denial
 idp_op reset

@@ -59,6 +59,10 @@ static const struct json_case cases[] = {
 	{ "an array", "[1,2]", 0, NULL, NULL, NULL, NULL, -1, -1, "not a JSON object" },
 	{ "a bare string", "\"at-123\"", 0, NULL, NULL, NULL, NULL, -1, -1, "not a JSON object" },
 	{ "truncated", "{\"access_token\":\"abc", 0, NULL, NULL, NULL, NULL, -1, -1, "not JSON" },
+	/* json-glib's own message would quote the token it stumbled on. */
+	{ "comma missing after a token", "{\"access_token\":\"secret-tok\" \"token_type\":"
+	  "\"Bearer\"}", 0, NULL, NULL, NULL, NULL, -1, -1, "not JSON (parse error at" },
+	{ "a bare token", "secret_tok_abc", 0, NULL, NULL, NULL, NULL, -1, -1, "not JSON" },
 	{ "token a number", "{\"access_token\":12345}", 0, NULL, NULL, NULL, NULL, -1, -1,
 	  "'access_token' is not a string" },
 	{ "token an object", "{\"access_token\":{\"a\":1}}", 0, NULL, NULL, NULL, NULL, -1, -1,

@@ -127,7 +127,7 @@ test_cache_roundtrip(void **state)
 	/* invalid_grant: the refresh token is gone, the reason kept, access
 	 * tokens of the sign-in forgotten. */
 	assert_int_equal(store_token_put(st, "r", "a", "at-3", 300, 3900, NULL, &err), 0);
-	assert_int_equal(store_token_needs_signin(st, "r", "invalid_grant: revoked", 400, &err), 0);
+	assert_int_equal(store_token_needs_signin(st, "r", NULL, "invalid_grant: revoked", 400, &err), 0);
 	assert_int_equal(store_token_get(st, "r", "a", &t, &err), 0);
 	assert_null(t.access_token);
 	assert_null(t.refresh_token);
@@ -172,6 +172,65 @@ test_rotation_atomic(void **state)
 	assert_null(t.access_token);
 	assert_string_equal(t.refresh_token, "rt-1");
 	store_token_clear(&t);
+}
+
+/* invalid_grant for a refresh token that another process (POP3 and SMTP
+ * share a sign-in) has rotated meanwhile: the new one is not thrown away. */
+static void
+test_refused_after_rotation(void **state)
+{
+	char *err = NULL;
+	store_token t;
+
+	assert_int_equal(store_token_signed_in(st, "r", "rt-1", 100, &err), 0);
+	/* The other process refreshes first: rt-1 -> rt-2. */
+	assert_int_equal(store_token_put(st, "r", "a", "at-2", 200, 3800, "rt-2", &err), 0);
+	/* This one's request with rt-1 was refused. */
+	assert_int_equal(store_token_needs_signin(st, "r", "rt-1", "invalid_grant: rotated", 300,
+						  &err), 1);
+	assert_int_equal(store_token_get(st, "r", "a", &t, &err), 0);
+	assert_string_equal(t.refresh_token, "rt-2");
+	assert_string_equal(t.access_token, "at-2");
+	assert_int_equal(t.needs_signin, 0);
+	store_token_clear(&t);
+	/* The stored one refused: needs sign-in. */
+	assert_int_equal(store_token_needs_signin(st, "r", "rt-2", "invalid_grant: revoked", 400,
+						  &err), 0);
+	assert_int_equal(store_token_get(st, "r", "a", &t, &err), 0);
+	assert_null(t.refresh_token);
+	assert_null(t.access_token);
+	assert_int_equal(t.needs_signin, 1);
+	assert_string_equal(t.reason, "invalid_grant: revoked");
+	store_token_clear(&t);
+}
+
+/* An answer whose access token is not a Bearer one is not used, but the
+ * refresh token it rotated is kept (the old one may be dead already). */
+static void
+test_not_bearer_keeps_rotation(void **state)
+{
+	oauth_cfg o;
+	oauth_answer a;
+	char *rkey = NULL, *tok = NULL, *err = NULL;
+	store_token t;
+
+	oauth_fill(&o, "pop");
+	oauth_keys(&o, "u@example.org", &rkey, NULL);
+	assert_int_equal(store_token_signed_in(st, rkey, "rt-1", 100, &err), 0);
+	memset(&a, 0, sizeof a);
+	a.access_token = (char *)"at-mac";
+	a.token_type = (char *)"mac";
+	a.refresh_token = (char *)"rt-2";
+	a.expires_in = 3600;
+	assert_int_equal(oauth_keep(st, &o, "u@example.org", &a, &tok, &err), OAUTH_TEMP);
+	assert_null(tok);
+	assert_non_null(strstr(err, "not Bearer"));
+	free(err);
+	err = NULL;
+	assert_int_equal(store_token_get(st, rkey, NULL, &t, &err), 0);
+	assert_string_equal(t.refresh_token, "rt-2");
+	store_token_clear(&t);
+	free(rkey);
 }
 
 static void
@@ -242,7 +301,7 @@ test_needs_signin_no_request(void **state)
 	free(reason);
 
 	oauth_keys(&o, "u@example.org", &rkey, NULL);
-	assert_int_equal(store_token_needs_signin(st, rkey, "invalid_grant: AADSTS50173", 1, &err), 0);
+	assert_int_equal(store_token_needs_signin(st, rkey, NULL, "invalid_grant: AADSTS50173", 1, &err), 0);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(oauth_token_get(st, &o, "u@example.org", i > 0, &tok, NULL, &err),
 				 OAUTH_SIGNIN);
@@ -468,6 +527,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cache_roundtrip, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_rotation_atomic, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_refused_after_rotation, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_not_bearer_keeps_rotation, each_setup,
+						each_teardown),
 		cmocka_unit_test_setup_teardown(test_fresh_from_cache, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_stale_refreshes, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_needs_signin_no_request, each_setup,
