@@ -116,6 +116,7 @@ if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null; then
 	for i in 1 2 3 4 5 6 7 8; do skip "as the worker user" "needs root and a user nobody"; done
 	exit 0
 fi
+plugins_for_worker
 mkdir -m 0755 "$T/root-owned"
 C_ARCHIVE=$T/root-owned/archive C_STATE=$T/state-nobody write_conf "$T/root.conf"
 mm root-check -c "$T/root.conf" --check-config

@@ -33,11 +33,7 @@ fi
 NOBODY_UID=$(id -u nobody)
 NOBODY_GID=$(id -g nobody)
 env_start srv --users "p1 p2"
-mkdir -p "$T/plugins"
-cp "$PLUGIN_DIR"/*.so "$TEST_PLUGIN_DIR/verdict.so" "$T/plugins/"
-chmod -R a+rX "$T/plugins"
-PLUGIN_DIR=$T/plugins
-TEST_PLUGIN_DIR=$T/plugins
+plugins_for_worker
 
 # conf FILE TOP ACCOUNTS...
 conf() {

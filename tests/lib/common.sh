@@ -20,6 +20,17 @@ MM_LIB=$MM_SRCDIR/tests/lib
 MAILMILLD=$MM_BUILDDIR/mailmilld
 PLUGIN_DIR=$MM_BUILDDIR/plugins/.libs
 TEST_PLUGIN_DIR=$MM_BUILDDIR/tests/plugins/.libs
+
+# plugins_for_worker: copies of the plugins in $T/plugins, where a worker that
+# drops to `user` can read them even when the build tree is private (a clone
+# in /root, mode 0700); PLUGIN_DIR and TEST_PLUGIN_DIR then point there.
+plugins_for_worker() {
+	mkdir -p "$T/plugins"
+	cp "$PLUGIN_DIR"/*.so "$TEST_PLUGIN_DIR/verdict.so" "$T/plugins/"
+	chmod -R a+rX "$T/plugins"
+	PLUGIN_DIR=$T/plugins
+	TEST_PLUGIN_DIR=$T/plugins
+}
 CORPUS_DIR=$MM_SRCDIR/tests/data/corpus
 PY=/usr/bin/python3
 # A run that hangs must not hang the suite.
