@@ -8,6 +8,7 @@
  * POP3 and SMTP share one token when their scopes agree, token_command runs
  * every time and reports its stderr.
  */
+#define _GNU_SOURCE /* nftw, in tmpdir.h */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,34 +30,19 @@
 #include "daemon/oauth.h"
 #include "daemon/store.h"
 
-static char tmpdir[256];
+static char topdir[] = "/tmp/mm-test-oauth.XXXXXX";
+#include "tests/unit/tmpdir.h"
+
 static char statedir[512];
 static int case_no;
 static store *st;
-
-static int
-setup(void **state)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "%s/mm-test-oauth.XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
 
 static int
 each_setup(void **state)
 {
 	char *err = NULL;
 
-	snprintf(statedir, sizeof(statedir), "%s/s%d", tmpdir, ++case_no);
+	snprintf(statedir, sizeof(statedir), "%s/s%d", topdir, ++case_no);
 	if (store_open(statedir, 0, &st, &err) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
@@ -367,7 +353,7 @@ write_script(const char *name, const char *text, char *path, size_t size)
 {
 	FILE *f;
 
-	snprintf(path, size, "%s/%s", tmpdir, name);
+	snprintf(path, size, "%s/%s", topdir, name);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(text, f);
@@ -541,5 +527,5 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_browser_sign_in, each_setup, each_teardown),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
