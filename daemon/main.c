@@ -9,18 +9,18 @@
 #include <sysexits.h>
 #include <unistd.h>
 #include <gmime/gmime.h>
-#include "daemon/config.h"
-#include "daemon/log.h"
-#include "daemon/oauth.h"
-#include "daemon/outbox.h"
-#include "daemon/pipeline.h"
-#include "daemon/plugin.h"
-#include "daemon/privs.h"
-#include "daemon/run.h"
-#include "daemon/scheduler.h"
-#include "daemon/statelock.h"
-#include "daemon/status.h"
-#include "daemon/store.h"
+#include "daemon/core/cfg.h"
+#include "daemon/core/log.h"
+#include "daemon/oauth/oauth.h"
+#include "daemon/run/outbox.h"
+#include "daemon/run/pipeline.h"
+#include "daemon/core/plugin.h"
+#include "daemon/core/privs.h"
+#include "daemon/run/run.h"
+#include "daemon/sched/scheduler.h"
+#include "daemon/core/statelock.h"
+#include "daemon/sched/status.h"
+#include "daemon/store/store.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "daemon/config.h"
+#include "daemon/core/cfg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

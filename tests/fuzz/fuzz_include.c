@@ -1,6 +1,6 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * The @include resolver (daemon/cfginclude.c) on a main file holding the
+ * The @include resolver (daemon/core/cfg_include.c) on a main file holding the
  * fuzzer's bytes, in a directory of fixed files: a plain one, one that
  * includes it, one that includes itself, one ending inside a comment, one
  * ending inside an @include name, a world-writable one and a directory.
@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <libconfig.h>
-#include "daemon/cfginclude.h"
+#include "daemon/core/cfg_include.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

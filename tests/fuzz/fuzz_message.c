@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <gmime/gmime.h>
-#include "daemon/message.h"
+#include "daemon/run/message.h"
 #include "plugins/archive.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

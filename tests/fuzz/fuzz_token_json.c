@@ -1,12 +1,12 @@
 /* mailmill - ISC licence, see LICENSE */
-/* Token and device endpoint answers (daemon/oauth_json.c): whatever the bytes,
+/* Token and device endpoint answers (daemon/oauth/oauth_json.c): whatever the bytes,
  * the parser returns an answer whose fields hold what their use allows, or
  * an error, and leaks nothing. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "daemon/oauth_json.h"
+#include "daemon/oauth/oauth_json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

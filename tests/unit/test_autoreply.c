@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <gmime/gmime.h>
 
-#include "daemon/message.h"
+#include "daemon/run/message.h"
 #include "plugins/autoreply.h"
 
 static char *ours[] = { "help@example.org", "desk@example.org", NULL };

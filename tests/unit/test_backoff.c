@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/backoff.h"
+#include "daemon/sched/backoff.h"
 
 #define EPS 1e-6
 

@@ -17,9 +17,9 @@
 
 #include <cmocka.h>
 
-#include "daemon/config.h"
-#include "daemon/log.h"
-#include "daemon/secret.h"
+#include "daemon/core/cfg.h"
+#include "daemon/core/log.h"
+#include "daemon/core/secret.h"
 
 static char tmpdir[256];
 static char pwfile[PATH_MAX];   /* a password file with mode 0600 */

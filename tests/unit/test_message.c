@@ -1,6 +1,6 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * daemon/message.c: message_head reads the first Message-ID and Date of a
+ * daemon/run/message.c: message_head reads the first Message-ID and Date of a
  * raw header with fast paths for their canonical forms and GMime for the
  * rest.  GMime is the oracle: for every input, fast path or not, the result
  * must be what GMime's decoders give for the same unfolded value.
@@ -23,7 +23,7 @@
 #include <cmocka.h>
 #include <gmime/gmime.h>
 
-#include "daemon/message.h"
+#include "daemon/run/message.h"
 
 static GDateTime *(*real_decode_date)(const char *);
 static char *(*real_decode_message_id)(const char *);

@@ -1,6 +1,6 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * The token endpoint's JSON answers (daemon/oauth_json.c): what real
+ * The token endpoint's JSON answers (daemon/oauth/oauth_json.c): what real
  * servers send (Microsoft, Google, the RFCs' examples), and what a broken or
  * hostile one might: wrong types, huge numbers, control characters, tokens
  * that could not go on a SASL line.  A rejection never quotes a token.
@@ -17,8 +17,8 @@
 
 #include <glib.h>
 
-#include "daemon/oauth.h"
-#include "daemon/oauth_json.h"
+#include "daemon/oauth/oauth.h"
+#include "daemon/oauth/oauth_json.h"
 
 struct json_case {
 	const char *what, *json;

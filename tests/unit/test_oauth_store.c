@@ -1,7 +1,7 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
  * The token cache (store_token_*) and the token manager's decisions that
- * need no token endpoint (daemon/oauth.c), against a real SQLite file in a
+ * need no token endpoint (daemon/oauth/oauth.c), against a real SQLite file in a
  * temporary directory: fresh tokens come from the cache, tokens past 80 %
  * of their lifetime do not, a rotated refresh token replaces the old one in
  * the same transaction, a sign-in that needs a person makes no request,
@@ -27,8 +27,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "daemon/oauth.h"
-#include "daemon/store.h"
+#include "daemon/oauth/oauth.h"
+#include "daemon/store/store.h"
 
 static char topdir[] = "/tmp/mm-test-oauth.XXXXXX";
 #include "tests/unit/tmpdir.h"

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/store.h"
+#include "daemon/store/store.h"
 
 static char tmpdir[256];
 static char statedir[512];

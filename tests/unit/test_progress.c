@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/progress.h"
+#include "daemon/sched/progress.h"
 
 static void
 test_start(void **state)

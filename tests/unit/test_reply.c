@@ -1,6 +1,6 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * daemon/reply.c: the RFC 3834 reply, from the original's raw header fields,
+ * daemon/run/reply.c: the RFC 3834 reply, from the original's raw header fields,
  * built both ways: as a GMime message (reply_new) and as text (reply_format,
  * parsed back here with GMime); the header tests run against both.
  *
@@ -18,8 +18,8 @@
 #include <cmocka.h>
 #include <gmime/gmime.h>
 
-#include "daemon/message.h"
-#include "daemon/reply.h"
+#include "daemon/run/message.h"
+#include "daemon/run/reply.h"
 
 #define FROM "Help Desk <help@example.org>"
 

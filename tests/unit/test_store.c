@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "daemon/store.h"
+#include "daemon/store/store.h"
 
 static char tmpdir[256];
 static char statedir[512];

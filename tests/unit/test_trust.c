@@ -20,8 +20,8 @@
 #include <cmocka.h>
 #include <libconfig.h>
 
-#include "daemon/cfginclude.h"
-#include "daemon/trust.h"
+#include "daemon/core/cfg_include.h"
+#include "daemon/core/trust.h"
 
 static char tmpdir[256];
 

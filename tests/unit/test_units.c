@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/units.h"
+#include "daemon/core/units.h"
 
 struct dur_case { const char *in; int rc; long long out; };
 struct size_case { const char *in; int rc; unsigned long long out; };

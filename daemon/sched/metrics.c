@@ -1,0 +1,336 @@
+/* mailmill - ISC licence, see LICENSE */
+#include <config.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <glib.h>
+#include "daemon/sched/metrics.h"
+
+typedef struct metrics_acct {
+	unsigned long long fetched, fetched_bytes;
+	unsigned long long processed, processed_bytes;
+	unsigned long long deleted, deleted_bytes;
+	unsigned long long kept, kept_bytes;
+	unsigned long long deferred, deferred_bytes;
+	unsigned long long skipped;
+	unsigned long long quarantined, quarantined_bytes;
+	unsigned long long runs, runs_failed;
+	long long last_success, last_run;
+	double last_seconds;
+	int needs_signin;      /* -1: not an OAuth sign-in (no gauge); 0; 1 */
+} metrics_acct;
+
+struct metrics {
+	GHashTable *accts;     /* name -> metrics_acct */
+	GHashTable *verdicts;  /* "account\tstage\tverdict" -> count (guint64 *) */
+};
+
+metrics *
+metrics_new(void)
+{
+	metrics *m = g_new0(metrics, 1);
+
+	m->accts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	m->verdicts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	return m;
+}
+
+void
+metrics_free(metrics **mp)
+{
+	if (mp == NULL || *mp == NULL)
+		return;
+	g_hash_table_destroy((*mp)->accts);
+	g_hash_table_destroy((*mp)->verdicts);
+	g_free(*mp);
+	*mp = NULL;
+}
+
+static metrics_acct *
+metrics_acct_get(metrics *m, const char *account)
+{
+	metrics_acct *a = g_hash_table_lookup(m->accts, account);
+
+	if (a == NULL) {
+		a = g_new0(metrics_acct, 1);
+		a->needs_signin = -1;
+		g_hash_table_insert(m->accts, g_strdup(account), a);
+	}
+	return a;
+}
+
+void
+metrics_verdict(metrics *m, const char *account, const char *stage, const char *verdict,
+		unsigned long long bytes)
+{
+	metrics_acct *a = metrics_acct_get(m, account);
+	char *key = g_strdup_printf("%s\t%s\t%s", account, stage != NULL && *stage ? stage : "",
+				    verdict);
+	guint64 *n = g_hash_table_lookup(m->verdicts, key);
+
+	if (n == NULL) {
+		n = g_new0(guint64, 1);
+		g_hash_table_insert(m->verdicts, key, n);
+	} else {
+		g_free(key);
+	}
+	(*n)++;
+	a->processed++;
+	a->processed_bytes += bytes;
+	if (strcmp(verdict, "defer") == 0) {
+		a->deferred++;
+		a->deferred_bytes += bytes;
+	} else if (strcmp(verdict, "keep") == 0) {
+		a->kept++;
+		a->kept_bytes += bytes;
+	}
+}
+
+void
+metrics_quarantined(metrics *m, const char *account, unsigned long long bytes)
+{
+	metrics_acct *a = metrics_acct_get(m, account);
+
+	a->quarantined++;
+	a->quarantined_bytes += bytes;
+}
+
+void
+metrics_signin(metrics *m, const char *account, int needs)
+{
+	metrics_acct_get(m, account)->needs_signin = needs ? 1 : 0;
+}
+
+void
+metrics_run(metrics *m, const char *account, const run_stats *s, int ok, long long now,
+	    double seconds)
+{
+	metrics_acct *a = metrics_acct_get(m, account);
+
+	a->runs++;
+	a->last_run = now;
+	a->last_seconds = seconds;
+	if (ok)
+		a->last_success = now;
+	else
+		a->runs_failed++;
+	if (s == NULL)
+		return;
+	a->fetched += s->fetched;
+	a->fetched_bytes += s->bytes;
+	a->deleted += s->deleted;
+	a->deleted_bytes += s->deleted_bytes;
+	a->skipped += s->skipped;
+}
+
+/* Label values: account and stage names are already [A-Za-z0-9._-]; escape anyway. */
+static void
+metrics_label(GString *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			g_string_append_c(out, '\\');
+		if (*v == '\n')
+			g_string_append(out, "\\n");
+		else
+			g_string_append_c(out, *v);
+	}
+}
+
+typedef struct metrics_outbox {
+	unsigned long long n[3], retried;
+} metrics_outbox;
+
+static int
+metrics_outbox_row(void *arg, const store_outbox_row *row)
+{
+	metrics_outbox *o = arg;
+
+	if ((unsigned)row->state < 3)
+		o->n[row->state]++;
+	if ((row->state == OUTBOX_QUEUED && row->attempts > 0) || row->attempts > 1)
+		o->retried++;
+	return 0;
+}
+
+static void
+metrics_quarantine_row(void *arg, const store_quarantine_row *row)
+{
+	GHashTable *counts = arg;
+	gpointer v = g_hash_table_lookup(counts, row->account);
+
+	g_hash_table_replace(counts, g_strdup(row->account), GINT_TO_POINTER(GPOINTER_TO_INT(v) + 1));
+}
+
+static gint
+metrics_cmp(gconstpointer a, gconstpointer b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+#define METRICS_COUNTERS(X) \
+	X(fetched, "mailmill_messages_fetched_total", "Messages fetched from the server") \
+	X(processed, "mailmill_messages_processed_total", "Messages the pipeline decided") \
+	X(deleted, "mailmill_messages_deleted_total", "Messages deleted from the server") \
+	X(kept, "mailmill_messages_kept_total", "Messages decided KEEP (left on the server)") \
+	X(deferred, "mailmill_messages_deferred_total", "Messages decided DEFER (retried next run)") \
+	X(skipped, "mailmill_messages_skipped_total", "Messages skipped (too big, bad UID)") \
+	X(quarantined, "mailmill_messages_quarantined_total", "Messages put in quarantine") \
+	X(fetched_bytes, "mailmill_fetched_bytes_total", "Bytes fetched") \
+	X(processed_bytes, "mailmill_processed_bytes_total", "Bytes of messages the pipeline decided") \
+	X(deleted_bytes, "mailmill_deleted_bytes_total", "Bytes deleted from the server (LIST sizes)") \
+	X(kept_bytes, "mailmill_kept_bytes_total", "Bytes of messages decided KEEP") \
+	X(deferred_bytes, "mailmill_deferred_bytes_total", "Bytes of messages decided DEFER") \
+	X(quarantined_bytes, "mailmill_quarantined_bytes_total", "Bytes of messages put in quarantine") \
+	X(runs, "mailmill_runs_total", "Account runs") \
+	X(runs_failed, "mailmill_runs_failed_total", "Account runs that failed, crashed or timed out")
+
+static GString *
+metrics_render(metrics *m, store *st)
+{
+	GString *out = g_string_new(NULL);
+	GPtrArray *names = g_ptr_array_new();
+	GHashTableIter it;
+	gpointer k, v;
+	guint i;
+
+	g_hash_table_iter_init(&it, m->accts);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		g_ptr_array_add(names, k);
+	g_ptr_array_sort(names, metrics_cmp);
+
+#define X(field, name, help) \
+	g_string_append(out, "# HELP " name " " help ".\n# TYPE " name " counter\n"); \
+	for (i = 0; i < names->len; i++) { \
+		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]); \
+		g_string_append(out, name "{account=\""); \
+		metrics_label(out, names->pdata[i]); \
+		g_string_append_printf(out, "\"} %llu\n", a->field); \
+	}
+	METRICS_COUNTERS(X)
+#undef X
+	g_string_append(out, "# HELP mailmill_last_success_timestamp_seconds Unix time of the last"
+			" run that completed.\n# TYPE mailmill_last_success_timestamp_seconds gauge\n");
+	for (i = 0; i < names->len; i++) {
+		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
+
+		g_string_append(out, "mailmill_last_success_timestamp_seconds{account=\"");
+		metrics_label(out, names->pdata[i]);
+		g_string_append_printf(out, "\"} %lld\n", a->last_success);
+	}
+	g_string_append(out, "# HELP mailmill_last_run_duration_seconds How long the last run"
+			" took.\n# TYPE mailmill_last_run_duration_seconds gauge\n");
+	for (i = 0; i < names->len; i++) {
+		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
+
+		g_string_append(out, "mailmill_last_run_duration_seconds{account=\"");
+		metrics_label(out, names->pdata[i]);
+		g_string_append_printf(out, "\"} %.3f\n", a->last_seconds);
+	}
+	g_string_append(out, "# HELP mailmill_account_needs_signin 1 when the account's OAuth"
+			" sign-in was refused or never made: run mailmilld --sign-in.\n"
+			"# TYPE mailmill_account_needs_signin gauge\n");
+	for (i = 0; i < names->len; i++) {
+		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
+
+		if (a->needs_signin < 0)
+			continue;
+		g_string_append(out, "mailmill_account_needs_signin{account=\"");
+		metrics_label(out, names->pdata[i]);
+		g_string_append_printf(out, "\"} %d\n", a->needs_signin);
+	}
+
+	g_ptr_array_set_size(names, 0);
+	g_hash_table_iter_init(&it, m->verdicts);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		g_ptr_array_add(names, k);
+	g_ptr_array_sort(names, metrics_cmp);
+	g_string_append(out, "# HELP mailmill_stage_verdicts_total Verdicts by the stage that"
+			" decided (stage \"\": the pipeline end).\n"
+			"# TYPE mailmill_stage_verdicts_total counter\n");
+	for (i = 0; i < names->len; i++) {
+		char **f = g_strsplit(names->pdata[i], "\t", 3);
+		guint64 *n = g_hash_table_lookup(m->verdicts, names->pdata[i]);
+
+		g_string_append(out, "mailmill_stage_verdicts_total{account=\"");
+		metrics_label(out, f[0]);
+		g_string_append(out, "\",stage=\"");
+		metrics_label(out, f[1]);
+		g_string_append(out, "\",verdict=\"");
+		metrics_label(out, f[2]);
+		g_string_append_printf(out, "\"} %" G_GUINT64_FORMAT "\n", *n);
+		g_strfreev(f);
+	}
+	g_ptr_array_free(names, TRUE);
+
+	if (st != NULL) {
+		metrics_outbox o = { { 0, 0, 0 }, 0 };
+		long long unknown = 0;
+		GHashTable *q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+		char *err = NULL;
+
+		if (store_quarantine_list(st, NULL, metrics_quarantine_row, q, &err) == 0) {
+			g_string_append(out, "# HELP mailmill_quarantine_messages Messages in quarantine"
+					" now (left on the server, skipped).\n"
+					"# TYPE mailmill_quarantine_messages gauge\n");
+			g_hash_table_iter_init(&it, q);
+			while (g_hash_table_iter_next(&it, &k, &v)) {
+				g_string_append(out, "mailmill_quarantine_messages{account=\"");
+				metrics_label(out, k);
+				g_string_append_printf(out, "\"} %d\n", GPOINTER_TO_INT(v));
+			}
+		}
+		free(err);
+		err = NULL;
+		g_hash_table_destroy(q);
+		if (store_outbox_list(st, 7u, metrics_outbox_row, &o, &err) == 0) {
+			g_string_append_printf(out,
+				"# HELP mailmill_outbox_messages Outgoing messages in the outbox by state.\n"
+				"# TYPE mailmill_outbox_messages gauge\n"
+				"mailmill_outbox_messages{state=\"queued\"} %llu\n"
+				"mailmill_outbox_messages{state=\"sent\"} %llu\n"
+				"mailmill_outbox_messages{state=\"dead\"} %llu\n"
+				"# HELP mailmill_outbox_retried_messages Outbox messages that needed"
+				" more than one attempt.\n"
+				"# TYPE mailmill_outbox_retried_messages gauge\n"
+				"mailmill_outbox_retried_messages %llu\n",
+				o.n[OUTBOX_QUEUED], o.n[OUTBOX_SENT], o.n[OUTBOX_DEAD], o.retried);
+		}
+		free(err);
+		err = NULL;
+		if (store_counter_get(st, STORE_COUNTER_UNKNOWN, &unknown, &err) == 0)
+			g_string_append_printf(out,
+				"# HELP mailmill_outbox_unknown_outcome_total Outbox sends whose end"
+				" of data went unanswered (connection lost, reset or timed out after"
+				" the final dot): retried, the relay may deliver them twice (RFC 1047).\n"
+				"# TYPE mailmill_outbox_unknown_outcome_total counter\n"
+				"mailmill_outbox_unknown_outcome_total %lld\n", unknown);
+		free(err);
+	}
+	return out;
+}
+
+int
+metrics_write(metrics *m, const char *state_dir, store *st, char **err_r)
+{
+	char *path = g_strdup_printf("%s/metrics.prom", state_dir);
+	GString *text = metrics_render(m, st);
+	GError *gerr = NULL;
+	int rc = 0;
+
+	/* g_file_set_contents writes a temporary file in the same directory,
+	 * fsyncs it and renames it over the old one. */
+	if (!g_file_set_contents(path, text->str, (gssize)text->len, &gerr)) {
+		*err_r = g_strdup_printf("cannot write %s: %s", path, gerr->message);
+		g_error_free(gerr);
+		rc = -1;
+	} else if (chmod(path, 0644) < 0) {
+		*err_r = g_strdup_printf("cannot chmod %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	g_string_free(text, TRUE);
+	g_free(path);
+	return rc;
+}

@@ -1,0 +1,134 @@
+/* mailmill - ISC licence, see LICENSE */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "daemon/sched/progress.h"
+
+#define PROGRESS_RESULT_FIELDS 9
+
+static int
+progress_fits(int n, size_t len)
+{
+	return n > 0 && (size_t)n < len ? n : -1;
+}
+
+int
+progress_format_message(char *buf, size_t len, const char *uid, unsigned long long size,
+			const char *verdict, const char *stage)
+{
+	if (verdict == NULL)
+		return progress_fits(snprintf(buf, len, "S %s %llu\n", uid, size), len);
+	return progress_fits(snprintf(buf, len, "D %s %llu %s %s\n", uid, size, verdict,
+				      stage != NULL ? stage : "-"), len);
+}
+
+int
+progress_format_error(char *buf, size_t len, const char *text)
+{
+	char clean[PROGRESS_ERROR_MAX];
+	size_t i;
+
+	snprintf(clean, sizeof clean, "%s", text);
+	for (i = 0; clean[i] != '\0'; i++)
+		if (clean[i] == '\n' || clean[i] == '\r')
+			clean[i] = ' ';
+	return progress_fits(snprintf(buf, len, "E %s\n", clean), len);
+}
+
+int
+progress_format_result(char *buf, size_t len, const run_stats *s)
+{
+	return progress_fits(snprintf(buf, len, "R %lu %lu %lu %lu %lu %llu %llu %d %d\n",
+				      s->fetched, s->deleted, s->kept, s->deferred, s->skipped,
+				      s->bytes, s->deleted_bytes, (int)s->fail, s->stopped), len);
+}
+
+/* The next space-separated word into out (max bytes with its NUL). */
+static int
+progress_word(const char **p, char *out, size_t max)
+{
+	size_t n = strcspn(*p, " ");
+
+	if (n == 0 || n >= max)
+		return -1;
+	memcpy(out, *p, n);
+	out[n] = '\0';
+	*p += n;
+	if (**p == ' ')
+		(*p)++;
+	return 0;
+}
+
+static int
+progress_number(const char **p, unsigned long long *out)
+{
+	char w[24], *end;
+
+	if (progress_word(p, w, sizeof w) < 0 || w[0] < '0' || w[0] > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(w, &end, 10);
+	return errno != 0 || *end != '\0' ? -1 : 0;
+}
+
+static int
+progress_parse_result(const char *p, progress_event *ev)
+{
+	unsigned long long v[PROGRESS_RESULT_FIELDS];
+	int i;
+
+	for (i = 0; i < PROGRESS_RESULT_FIELDS; i++)
+		if (progress_number(&p, &v[i]) < 0)
+			return -1;
+	if (*p != '\0' || v[7] > RUN_FAIL_AUTH || v[8] > 1)
+		return -1;
+	for (i = 0; i < 5; i++)
+		if (v[i] > (unsigned long long)(unsigned long)-1)
+			return -1;
+	ev->stats.fetched = (unsigned long)v[0];
+	ev->stats.deleted = (unsigned long)v[1];
+	ev->stats.kept = (unsigned long)v[2];
+	ev->stats.deferred = (unsigned long)v[3];
+	ev->stats.skipped = (unsigned long)v[4];
+	ev->stats.bytes = v[5];
+	ev->stats.deleted_bytes = v[6];
+	ev->stats.fail = (run_fail)v[7];
+	ev->stats.stopped = (int)v[8];
+	return 0;
+}
+
+int
+progress_parse(const char *line, progress_event *ev)
+{
+	const char *p = line + 2;
+
+	memset(ev, 0, sizeof *ev);
+	if (line[0] == '\0' || line[1] != ' ')
+		return -1;
+	switch (line[0]) {
+	case 'S':
+		ev->kind = PROGRESS_START;
+		return progress_word(&p, ev->uid, sizeof ev->uid) < 0 ||
+		       progress_number(&p, &ev->size) < 0 || *p != '\0' ? -1 : 0;
+	case 'D':
+		ev->kind = PROGRESS_DONE;
+		if (progress_word(&p, ev->uid, sizeof ev->uid) < 0 ||
+		    progress_number(&p, &ev->size) < 0 ||
+		    progress_word(&p, ev->verdict, sizeof ev->verdict) < 0 ||
+		    progress_word(&p, ev->stage, sizeof ev->stage) < 0 || *p != '\0')
+			return -1;
+		if (strcmp(ev->stage, "-") == 0)
+			ev->stage[0] = '\0';
+		return 0;
+	case 'E':
+		ev->kind = PROGRESS_ERROR;
+		snprintf(ev->error, sizeof ev->error, "%s", p);
+		return 0;
+	case 'R':
+		ev->kind = PROGRESS_RESULT;
+		return progress_parse_result(p, ev);
+	default:
+		return -1;
+	}
+}

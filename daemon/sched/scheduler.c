@@ -1,0 +1,361 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * Timing: every account on its own timer; a due account waits in the ready
+ * queue until one of the `workers` slots is free; after its run it is
+ * armed again, later after failures (daemon/sched/backoff.h).  Also the daemon's
+ * start and stop.  See daemon/sched/sched_int.h for the other modules.
+ */
+#include <config.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+#include <glib.h>
+#include "daemon/sched/sched_int.h"
+#include "daemon/sched/backoff.h"
+#include "daemon/core/detach.h"
+#include "daemon/core/log.h"
+#include "daemon/core/privs.h"
+#include "daemon/core/statelock.h"
+
+#define SCHED_WATCHDOG_MS 200
+
+int
+sched_selected(const sched *s, const char *name)
+{
+	int i;
+
+	if (s->o->n_only == 0)
+		return 1;
+	for (i = 0; i < s->o->n_only; i++)
+		if (strcmp(s->o->only[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The timer callbacks need both the account and the scheduler. */
+typedef struct sched_due_arg {
+	sched *s;
+	sched_acct *a;
+} sched_due_arg;
+
+static gboolean
+sched_on_due(gpointer arg)
+{
+	sched_due_arg *d = arg;
+
+	d->a->timer = 0;
+	if (!d->a->queued && !d->a->running && !d->a->gone && !d->s->stopping) {
+		d->a->queued = 1;
+		g_queue_push_tail(&d->s->ready, d->a);
+		sched_try_start(d->s);
+	}
+	return G_SOURCE_REMOVE;
+}
+
+static void
+sched_record(sched *s, const char *name, long long next, int failures)
+{
+	char *err = NULL;
+
+	if (store_schedule_put(s->st, name, next, failures, &err) < 0) {
+		log_warn("cannot record the schedule of %s: %s", name, err);
+		free(err);
+	}
+}
+
+/* Run the account after delay_s seconds (fractions count). */
+static void
+sched_arm(sched *s, sched_acct *a, double delay_s)
+{
+	sched_due_arg *d = g_new(sched_due_arg, 1);
+	guint ms;
+
+	if (a->timer != 0)
+		g_source_remove(a->timer);
+	if (delay_s < 0)
+		delay_s = 0;
+	ms = delay_s > 86400.0 * 366 ? 86400u * 366 * 1000 : (guint)(delay_s * 1000.0);
+	d->s = s;
+	d->a = a;
+	a->timer = g_timeout_add_full(G_PRIORITY_DEFAULT, ms, sched_on_due, d, g_free);
+	sched_record(s, a->name, (long long)time(NULL) + (long long)(delay_s + 0.5), a->failures);
+}
+
+static void
+sched_cancel(sched *s, sched_acct *a)
+{
+	if (a->timer != 0) {
+		g_source_remove(a->timer);
+		a->timer = 0;
+	}
+	if (a->queued) {
+		g_queue_remove(&s->ready, a);
+		a->queued = 0;
+	}
+}
+
+static sched_acct *
+sched_find(sched *s, const char *name)
+{
+	guint i;
+
+	for (i = 0; i < s->accts->len; i++) {
+		sched_acct *a = s->accts->pdata[i];
+
+		if (strcmp(a->name, name) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* Accounts of the (new) configuration: keep the state of known ones. */
+void
+sched_sync_accounts(sched *s)
+{
+	guint i;
+	size_t k;
+
+	for (i = 0; i < s->accts->len; i++)
+		((sched_acct *)s->accts->pdata[i])->gone = 1;
+	for (k = 0; k < s->c->n_accounts; k++) {
+		const cfg_account *ca = &s->c->accounts[k];
+		sched_acct *a;
+
+		if (!sched_selected(s, ca->name))
+			continue;
+		/* The gauge is there from the start, not only after a first run. */
+		supervise_signin(s, ca->name);
+		a = sched_find(s, ca->name);
+		if (a != NULL) {
+			int was_gone = a->gone;
+
+			a->gone = 0;
+			if (!was_gone || a->running || a->queued || a->timer != 0)
+				continue;
+		} else {
+			a = g_new0(sched_acct, 1);
+			a->name = g_strdup(ca->name);
+			g_ptr_array_add(s->accts, a);
+		}
+		/* Spread the first runs so that many accounts do not start at once. */
+		sched_arm(s, a, backoff_first(ca->interval_s, g_random_double()));
+	}
+	for (i = 0; i < s->accts->len; i++) {
+		sched_acct *a = s->accts->pdata[i];
+
+		if (a->gone)
+			sched_cancel(s, a);
+	}
+}
+
+void
+sched_try_start(sched *s)
+{
+	while (!s->stopping && s->workers->len < (guint)s->c->workers &&
+	       !g_queue_is_empty(&s->ready)) {
+		sched_acct *a = g_queue_pop_head(&s->ready);
+		const cfg_account *ca = cfg_find_account(s->c, a->name);
+		char *err = NULL;
+
+		a->queued = 0;
+		if (a->running || a->gone || ca == NULL)
+			continue;
+		if (supervise_start(s, a, &err) < 0) {
+			log_error("%s: cannot start a worker: %s", a->name, err);
+			free(err);
+			a->failures++;
+			sched_arm(s, a, backoff_failed(ca->interval_s, a->failures, 0,
+						       s->c->max_backoff_s, g_random_double()));
+			continue;
+		}
+		a->running = 1;
+		sched_record(s, a->name, 0, a->failures);
+	}
+}
+
+void
+sched_run_done(sched *s, sched_acct *a, sched_run_end how)
+{
+	const cfg_account *ca = cfg_find_account(s->c, a->name);
+	int auth = how == SCHED_RUN_AUTH;
+
+	a->running = 0;
+	if (how == SCHED_RUN_OK)
+		a->failures = 0;
+	else if (how != SCHED_RUN_CHARGED)
+		a->failures++;
+	if (!s->stopping && !a->gone && ca != NULL) {
+		if (how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED) {
+			sched_arm(s, a, backoff_next(ca->interval_s, g_random_double_range(-1, 1)));
+		} else {
+			double d = backoff_failed(ca->interval_s, a->failures, auth,
+						  s->c->max_backoff_s, g_random_double());
+
+			log_warn("%s: %d failed run(s) in a row%s: next try in %.0fs", a->name,
+				 a->failures, auth ? " (authentication refused: backing off harder)" : "",
+				 d);
+			sched_arm(s, a, d);
+		}
+	}
+	if (!sched_maybe_quit(s))
+		sched_try_start(s);
+}
+
+/* SIGUSR1: every account that is not running now is due now. */
+void
+sched_poll_all(sched *s)
+{
+	guint i;
+
+	for (i = 0; i < s->accts->len; i++) {
+		sched_acct *a = s->accts->pdata[i];
+
+		if (a->gone || a->running || a->queued)
+			continue;
+		if (a->timer != 0) {
+			g_source_remove(a->timer);
+			a->timer = 0;
+		}
+		a->queued = 1;
+		g_queue_push_tail(&s->ready, a);
+	}
+	sched_try_start(s);
+}
+
+/* SIGTERM: nothing new starts; the workers finish the message in hand. */
+void
+sched_stop(sched *s)
+{
+	guint i;
+
+	s->stopping = 1;
+	for (i = 0; i < s->accts->len; i++)
+		sched_cancel(s, s->accts->pdata[i]);
+	supervise_signal_all(s, SIGTERM);
+	sched_maybe_quit(s);
+}
+
+int
+sched_maybe_quit(sched *s)
+{
+	if (!s->stopping || s->workers->len > 0 || s->outbox_pid != 0)
+		return 0;
+	g_main_loop_quit(s->loop);
+	return 1;
+}
+
+void
+sched_write_metrics(sched *s)
+{
+	char *err = NULL;
+
+	if (metrics_write(s->m, s->c->state_dir, s->st, &err) < 0) {
+		log_warn("%s", err);
+		free(err);
+	}
+}
+
+static gboolean
+sched_on_watchdog(gpointer arg)
+{
+	sched *s = arg;
+	gint64 now = g_get_monotonic_time();
+
+	supervise_check_deadlines(s, now);
+	flushtimer_check_deadline(s, now);
+	return G_SOURCE_CONTINUE;
+}
+
+/* The lock, the store, the state directory's owner, and detaching: the
+ * part of the start that can fail.  Returns an exit status; -1: go on. */
+static int
+sched_setup(sched *s, int *detached)
+{
+	char *err = NULL;
+	int rc = -1;
+
+	if (statelock_take(s->c->state_dir, &s->lock_fd, &err) < 0) {
+		log_error("cannot start: %s", err);
+		rc = EX_TEMPFAIL;
+	} else if (store_open(s->c->state_dir, 0, &s->st, &err) < 0) {
+		log_error("cannot open the store in %s: %s", s->c->state_dir, err);
+		rc = EX_TEMPFAIL;
+	} else if (privs_chown_state(s->c, &err) < 0 || privs_check_access(s->c, &err) < 0) {
+		log_error("%s", err);
+		rc = EX_CONFIG;
+	} else if (!s->o->foreground) {
+		int r = detach_fork(s->c->log_target != NULL &&
+				    strcmp(s->c->log_target, "syslog") == 0, &err);
+
+		if (r == 1) {
+			rc = EX_OK;     /* the parent: the daemon goes on in the child */
+		} else if (r < 0 || statelock_set_pid(s->lock_fd, getpid()) < 0 ||
+			   detach_write_pidfile(s->c->pid_file, &err) < 0) {
+			log_error("cannot detach: %s", err != NULL ? err : strerror(errno));
+			rc = EX_OSERR;
+		} else {
+			*detached = 1;
+		}
+	}
+	free(err);
+	return rc;
+}
+
+int
+sched_main(cfg *c, const sched_opts *o)
+{
+	sched s;
+	int rc, detached = 0;
+	guint i;
+
+	memset(&s, 0, sizeof s);
+	s.c = c;
+	s.o = o;
+	s.lock_fd = -1;
+	if ((rc = sched_setup(&s, &detached)) >= 0)
+		goto out;
+	rc = EX_OK;
+	s.loop = g_main_loop_new(NULL, FALSE);
+	s.m = metrics_new();
+	s.accts = g_ptr_array_new();
+	s.workers = g_ptr_array_new();
+	g_queue_init(&s.ready);
+	signals_install(&s);
+	s.watchdog = g_timeout_add(SCHED_WATCHDOG_MS, sched_on_watchdog, &s);
+	sched_sync_accounts(&s);
+	flushtimer_start(&s);
+	sched_write_metrics(&s);
+	log_info("mailmilld %s started (pid %ld): %u account(s), %d worker(s) at most, state in %s",
+		 PACKAGE_VERSION, (long)getpid(), s.accts->len, c->workers, c->state_dir);
+	g_main_loop_run(s.loop);
+	log_info("mailmilld stopped");
+
+	signals_remove(&s);
+	g_source_remove(s.watchdog);
+	flushtimer_stop(&s);
+	for (i = 0; i < s.accts->len; i++) {
+		sched_acct *a = s.accts->pdata[i];
+
+		if (a->timer != 0)
+			g_source_remove(a->timer);
+		g_free(a->name);
+		g_free(a);
+	}
+	g_ptr_array_free(s.accts, TRUE);
+	g_ptr_array_free(s.workers, TRUE);
+	g_queue_clear(&s.ready);
+	metrics_free(&s.m);
+	g_main_loop_unref(s.loop);
+	if (detached)
+		detach_remove_pidfile(s.c->pid_file);
+out:
+	store_close(&s.st);
+	if (s.lock_fd >= 0)
+		close(s.lock_fd);
+	cfg_free(&s.c);
+	return rc;
+}

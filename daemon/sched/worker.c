@@ -1,0 +1,269 @@
+/* mailmill - ISC licence, see LICENSE */
+#include <config.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <glib.h>
+#include "daemon/sched/worker.h"
+#include "daemon/core/log.h"
+#include "daemon/run/outbox.h"
+#include "daemon/run/pipeline.h"
+#include "daemon/core/plugin.h"
+#include "daemon/core/privs.h"
+#include "daemon/sched/progress.h"
+#include "daemon/store/store.h"
+
+static volatile sig_atomic_t worker_stop;
+static int worker_fd = -1;
+
+static void
+worker_on_signal(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+}
+
+/* Best effort: a daemon that is gone cannot listen anyway. */
+static void
+worker_send(const char *line, size_t len)
+{
+	while (len > 0 && worker_fd >= 0) {
+		ssize_t n = write(worker_fd, line, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+worker_progress(void *arg, const char *uid, unsigned long long size, const char *stage,
+		const char *verdict)
+{
+	char line[PROGRESS_LINE_MAX];
+	int n = progress_format_message(line, sizeof line, uid, size, verdict, stage);
+
+	(void)arg;
+	if (n > 0)
+		worker_send(line, (size_t)n);
+}
+
+static void
+worker_report(const run_stats *s, int failed)
+{
+	char line[PROGRESS_LINE_MAX];
+	const char *e = log_last_error();
+	int n;
+
+	if (failed && e[0] != '\0' && (n = progress_format_error(line, sizeof line, e)) > 0)
+		worker_send(line, (size_t)n);
+	if ((n = progress_format_result(line, sizeof line, s)) > 0)
+		worker_send(line, (size_t)n);
+}
+
+static void
+worker_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = worker_on_signal;     /* no SA_RESTART: a blocked read sees EINTR */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int
+worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
+{
+	cfg_account a = *acct;          /* our copy: the password goes in it */
+	oauth_cfg oc;                   /* and the OAuth client secret in this */
+	run_opts ro = *o;
+	pipeline *pl = NULL;
+	store *st = NULL;
+	run_stats stats;
+	run_dial *dial;
+	char *err = NULL, *password = NULL;
+	int rc;
+
+	memset(&stats, 0, sizeof stats);
+	stats.fail = RUN_FAIL_TEMP;
+	/* The password (an OAuth account has none) and the client secret may
+	 * be readable by root only: fetch them before dropping. */
+	if (acct->oauth != NULL) {
+		if ((rc = oauth_cfg_pin_secret(acct->oauth, &oc, &password, &err)) < 0) {
+			log_error("%s: cannot get the client secret: %s", a.name,
+				  err != NULL ? err : "error");
+			goto fail;
+		}
+		if (rc > 0)
+			a.oauth = &oc;
+	} else if (secret_get(&acct->secret, &password, &err) < 0) {
+		log_error("%s: cannot get the password: %s", a.name, err != NULL ? err : "error");
+		goto fail;
+	} else {
+		memset(&a.secret, 0, sizeof a.secret);
+		a.secret.kind = SECRET_INLINE;
+		a.secret.value = password;
+	}
+	if (privs_drop(c->user, &err) < 0) {
+		log_error("%s: %s", a.name, err);
+		goto fail;
+	}
+	if (privs_limit_memory(c->worker_memory, &err) < 0) {
+		log_warn("%s: %s", a.name, err);
+		free(err);
+		err = NULL;
+	}
+	/* The server greets while the journal opens and the plugins load. */
+	dial = run_dial_start(&a);
+	if (store_open(c->state_dir, o->dry_run, &st, &err) < 0) {
+		log_error("%s: cannot open the store in %s: %s", a.name, c->state_dir, err);
+		run_dial_free(&dial);
+		goto fail;
+	}
+	if (pipeline_build(c, &a, o->dry_run, &pl, &err) < 0) {
+		log_error("%s: %s", a.name, err != NULL ? err : "cannot build the pipeline");
+		free(err);
+		run_dial_free(&dial);
+		secret_wipe(&password);
+		store_close(&st);
+		worker_report(&stats, 1);
+		return EX_CONFIG;
+	}
+	ro.stop = &worker_stop;
+	ro.progress = worker_progress;
+	ro.progress_arg = NULL;
+	rc = run_account(c, &a, pl, st, &ro, dial, &stats);
+	secret_wipe(&password);
+	worker_report(&stats, rc < 0);
+	pipeline_free(&pl);
+	store_close(&st);
+	if (rc == 0)
+		return EX_OK;
+	return stats.fail == RUN_FAIL_AUTH ? WORKER_EXIT_AUTH : EX_TEMPFAIL;
+fail:
+	free(err);
+	secret_wipe(&password);
+	store_close(&st);
+	worker_report(&stats, 1);
+	return EX_TEMPFAIL;
+}
+
+int
+worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r, int *fd_r,
+	     char **err_r)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		*err_r = g_strdup_printf("cannot make a pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		worker_fd = p[1];
+		worker_signals();
+		/* The daemon's plugins stay the daemon's: ours are loaded fresh. */
+		_exit(worker_main(c, a, o));
+	}
+	close(p[1]);
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+		*err_r = g_strdup_printf("cannot set up the pipe: %s", strerror(errno));
+		close(p[0]);
+		return -1;   /* the worker runs on; its child watch is the caller's */
+	}
+	*pid_r = pid;
+	*fd_r = p[0];
+	return 0;
+}
+
+static int
+worker_outbox_main(const cfg *c, int trace)
+{
+	store *st = NULL;
+	outbox_stats os;
+	cfg cc;
+	cfg_smtp sm;
+	oauth_cfg oc;
+	char *err = NULL, *csecret = NULL;
+	int rc;
+
+	/* The relay's client secret may be readable by root only. */
+	if (c->smtp != NULL && (rc = oauth_cfg_pin_secret(c->smtp->oauth, &oc, &csecret,
+							   &err)) != 0) {
+		if (rc < 0) {
+			log_error("outbox: cannot get the client secret: %s", err);
+			free(err);
+			return EX_TEMPFAIL;
+		}
+		cc = *c;
+		sm = *c->smtp;
+		sm.oauth = &oc;
+		cc.smtp = &sm;
+		c = &cc;
+	}
+	if (privs_drop(c->user, &err) < 0 ||
+	    store_open(c->state_dir, 0, &st, &err) < 0) {
+		log_error("outbox: %s", err);
+		free(err);
+		secret_wipe(&csecret);
+		return EX_TEMPFAIL;
+	}
+	if (privs_limit_memory(c->worker_memory, &err) < 0) {
+		log_warn("outbox: %s", err);
+		free(err);
+	}
+	memset(&os, 0, sizeof os);
+	rc = outbox_flush(c, st, 0, trace, &os);
+	store_close(&st);
+	secret_wipe(&csecret);
+	return rc < 0 ? EX_TEMPFAIL : EX_OK;
+}
+
+int
+worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* A stop waits for the flush: a message killed past its final dot
+		 * would be sent twice. */
+		worker_signals();
+		_exit(worker_outbox_main(c, trace));
+	}
+	*pid_r = pid;
+	return 0;
+}

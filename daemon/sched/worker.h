@@ -1,0 +1,42 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_WORKER_H
+#define MM_WORKER_H
+/*
+ * A worker: one account run in a forked process, so that a plugin that
+ * crashes or hangs takes down that run and not the daemon.  The worker
+ * reports its progress to the daemon over a pipe (daemon/sched/progress.h), so the
+ * daemon knows which message was in hand when the worker died or passed a
+ * deadline.
+ *
+ * In the worker: SIGTERM and SIGINT set the run's stop flag (finish the
+ * message in hand, QUIT); SIGHUP and SIGUSR1 are ignored.  The password is
+ * fetched first, then privileges are dropped (the `user` setting, when
+ * started as root) and the resource limit applied, then the store is opened
+ * and the plugins loaded: a plugin never runs as root when `user` is set
+ * (daemon/core/privs.h).  A worker_memory limit it cannot set is logged, not fatal.
+ *
+ * Exit status: 0 the run finished, 75 it failed, 77 authentication was
+ * refused, 78 the pipeline could not be built.
+ */
+#include <sys/types.h>
+#include "daemon/core/cfg.h"
+#include "daemon/run/run.h"
+
+#define WORKER_EXIT_AUTH 77
+
+/*
+ * Fork a worker for account a.  0 with *pid_r and *fd_r (the read end of
+ * the progress pipe: non-blocking, close-on-exec; the caller closes it), or
+ * -1 and *err_r (allocated).  Never returns in the worker.
+ */
+int worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r,
+		 int *fd_r, char **err_r);
+
+/*
+ * Fork a process that flushes the outbox once (daemon/run/outbox.h), with the
+ * same privileges and limits as a worker.  Exit 0, or 75 if the relay
+ * could not be reached.  0 and *pid_r, or -1 and *err_r.
+ */
+int worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r);
+
+#endif

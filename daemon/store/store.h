@@ -1,0 +1,263 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_STORE_H
+#define MM_STORE_H
+/*
+ * The store: one SQLite file, state_dir/mailmill.db (WAL, schema versioned
+ * with migrations).  Every write the daemon makes goes through here, so that
+ * another backend could live behind the same functions.
+ *
+ * The ledger holds one row per (account, uid) the pipeline has decided:
+ *   DELETE     processed; delete from the server (DELE not yet confirmed)
+ *   KEEP       processed; stays on the server, never processed again
+ *   DELETED    DELE confirmed by the server's +OK to QUIT
+ *   QUARANTINE failed too often; left on the server, skipped
+ * A uid without a row is new.  DEFER writes no row.
+ *
+ * Errors: 0 / -1 with *err_r allocated (caller frees).
+ */
+#include <stddef.h>
+
+typedef struct store store;
+
+typedef enum {
+	LEDGER_NEW = 0,
+	LEDGER_DELETE = 1,
+	LEDGER_KEEP = 2,
+	LEDGER_DELETED = 3,
+	LEDGER_QUARANTINE = 4
+} ledger_state;
+
+const char *ledger_state_name(ledger_state st);
+
+/* Creates state_dir (0700) and the database (0600) if missing.  readonly:
+ * for --dry-run; a missing database then gives an empty store, not an error,
+ * and the write functions below check their arguments, then write nothing
+ * and return 0, so a dry run takes the same code path as a real one. */
+int store_open(const char *state_dir, int readonly, store **st_r, char **err_r);
+void store_close(store **st);
+
+/* All rows of an account: fn called once per row. */
+typedef void store_ledger_fn(void *arg, const char *uid, ledger_state st, int attempts);
+int store_ledger_load(store *st, const char *account, store_ledger_fn *fn, void *arg,
+		      char **err_r);
+
+/* Transactions: all ledger writes of a batch between begin and commit. */
+int store_begin(store *st, char **err_r);
+int store_commit(store *st, char **err_r);
+/*
+ * full = 1 (the default): every commit is flushed to disk before it returns.
+ * full = 0: commits survive a crash of the process but may be lost with the
+ * last moments before a power failure (SQLite WAL, synchronous=NORMAL).  For
+ * the outbox's "sent" marks only: a flush per sent mail would bound a relay
+ * flush to the disk's flush rate, and what a power cut can cost there is a
+ * duplicate of a reply, never a lost message.
+ */
+int store_durability(store *st, int full, char **err_r);
+void store_rollback(store *st);
+
+typedef struct store_record {
+	const char *account;
+	const char *uid;
+	ledger_state state;
+	const char *message_id;   /* may be NULL */
+	unsigned long long size;
+	const char *stage;        /* the stage that decided, NULL for the pipeline end */
+	const char *verdict;      /* "done", "keep", ... */
+} store_record;
+
+/* Insert or replace the row (inside a transaction). */
+int store_ledger_put(store *st, const store_record *rec, char **err_r);
+/* Set state DELETED for these uids of the account (one transaction). */
+int store_ledger_mark_deleted(store *st, const char *account, const char *const *uids,
+			      size_t n, char **err_r);
+/* The same for every row of the account in state DELETE, in one statement:
+ * for a caller that knows those rows are exactly the messages whose
+ * deletion the server has just confirmed. */
+int store_ledger_mark_all_deleted(store *st, const char *account, char **err_r);
+/* Count a failed attempt on a message; *attempts_r the new count. */
+int store_ledger_fail(store *st, const char *account, const char *uid, const char *error,
+		      int *attempts_r, char **err_r);
+/* Forget these rows of the account (the caller found that the server no
+ * longer lists them, from a complete UIDL listing: they can never come
+ * back).  mark_deleted, fail and forget join the caller's transaction when
+ * one is open, else run in one of their own. */
+int store_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
+			char **err_r);
+
+/* One row: 1 and *state_r / *attempts_r (either may be NULL) if there is
+ * one, 0 if the uid is new, -1 and *err_r on error.  A row written by
+ * store_ledger_fail alone has state LEDGER_NEW and attempts > 0. */
+int store_ledger_get(store *st, const char *account, const char *uid, ledger_state *state_r,
+		     int *attempts_r, char **err_r);
+
+/* ----------------------------------------------------------------- outbox
+ * Mail queued by plugins, one row per message: the exact bytes and the
+ * envelope.  A row is added inside the transaction that commits the verdict
+ * of the message that caused it, so a message processed again never queues
+ * twice and a committed verdict never loses its mail.  `rcpts` holds the
+ * recipients still to deliver, one per line; `outcomes` accumulates one line
+ * per recipient decided ("rcpt code text").  Times are unix seconds.
+ */
+typedef enum { OUTBOX_QUEUED = 0, OUTBOX_SENT = 1, OUTBOX_DEAD = 2 } outbox_state;
+const char *outbox_state_name(outbox_state s);
+
+typedef struct store_outbox_row {
+	long long id;
+	const char *account, *uid, *stage;   /* uid, stage may be NULL */
+	const char *env_from;                /* "" is the null reverse-path */
+	const char *rcpts;                   /* "\n"-separated */
+	const char *message;                 /* NULL when listed without the bytes */
+	size_t len;
+	const char *message_id;              /* may be NULL */
+	unsigned flags;                      /* MM_QUEUE_* */
+	outbox_state state;
+	int attempts;
+	long long next_attempt, created, updated;
+	const char *last_error, *outcomes;   /* may be NULL */
+	int unknown_outcomes;                /* attempts whose end of data went unanswered */
+} store_outbox_row;
+
+/* Every pointer in row is borrowed for the call; return non-zero to stop. */
+typedef int store_outbox_fn(void *arg, const store_outbox_row *row);
+
+/* Add a queued row (id, state, attempts, times and outcomes of row are
+ * ignored; due at once).  Joins the caller's transaction. */
+int store_outbox_add(store *st, const store_outbox_row *row, long long now, char **err_r);
+/* Ids of queued rows with next_attempt <= due (due < 0: every queued row),
+ * oldest first, at most max.  *ids_r allocated (free), may be NULL if *n_r is 0. */
+int store_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t *n_r,
+		     char **err_r);
+/* One row with its bytes: 1 and fn called, 0 if there is no such row. */
+int store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char **err_r);
+/* Rows whose state is in mask (1 << OUTBOX_*), oldest first, without the bytes. */
+int store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char **err_r);
+/* Outcomes: appended to the row's (NULL: nothing to add).  Each writes in a
+ * transaction of its own unless one is open. */
+int store_outbox_sent(store *st, long long id, const char *outcomes, long long now, char **err_r);
+/* Still queued for `rcpts` (the recipients left), next try at next_attempt;
+ * counts an attempt. */
+int store_outbox_retry(store *st, long long id, const char *rcpts, long long next_attempt,
+		       const char *error, const char *outcomes, long long now, char **err_r);
+int store_outbox_dead(store *st, long long id, const char *error, const char *outcomes,
+		      long long now, char **err_r);
+/* The connection was lost or timed out after the final dot of row id (RFC
+ * 1047: the relay may deliver it twice): counts it on the row and in the
+ * counter STORE_COUNTER_UNKNOWN.  Joins the caller's transaction. */
+#define STORE_COUNTER_UNKNOWN "outbox_unknown_outcome"
+int store_outbox_unknown(store *st, long long id, char **err_r);
+/* A counter's value (0 if it never counted); -1 on error. */
+int store_counter_get(store *st, const char *name, long long *value_r, char **err_r);
+/* Forget sent rows last updated before `before`. */
+int store_outbox_prune(store *st, long long before, char **err_r);
+
+/* --------------------------------------------------------------------- kv
+ * The plugins' small key-value store, scoped by account and stage.  A key
+ * whose expires_at (not 0) is <= now reads as missing.
+ */
+/* 1 and *value_r (allocated, free) if present, 0 if missing, -1 on error. */
+int store_kv_get(store *st, const char *account, const char *stage, const char *key,
+		 long long now, char **value_r, char **err_r);
+/* Insert or replace (joins the caller's transaction); also forgets the
+ * scope's expired keys. */
+int store_kv_put(store *st, const char *account, const char *stage, const char *key,
+		 const char *value, long long expires_at, long long now, char **err_r);
+
+/* ------------------------------------------------------------------- runs
+ * The daemon's record of account runs and its schedule, read by --status.
+ * Only the last runs of each account are kept.
+ */
+typedef struct store_run_row {
+	const char *account;
+	long long started, finished;   /* unix seconds; 0 in store_run_last: never ran */
+	const char *result;            /* "ok", "failed", "auth", "crashed", "timeout"; NULL: never ran */
+	const char *error;             /* NULL when none */
+	unsigned long fetched, deleted, kept, deferred, skipped;
+	unsigned long long bytes;
+	long long next_run;            /* store_run_last only: unix time, 0 running, -1 unknown */
+	int failures;                  /* store_run_last only: failed runs in a row */
+} store_run_row;
+typedef void store_run_fn(void *arg, const store_run_row *row);
+
+/* Record a finished run (own transaction unless one is open). */
+int store_run_add(store *st, const store_run_row *row, char **err_r);
+/* The account's latest run and schedule: fn called once (pointers borrowed
+ * for the call), with result NULL if it never ran. */
+int store_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char **err_r);
+int store_schedule_put(store *st, const char *account, long long next_run, int failures,
+		       char **err_r);
+
+/* Put a message in quarantine: left on the server, skipped by later runs. */
+int store_ledger_quarantine(store *st, const char *account, const char *uid, char **err_r);
+typedef struct store_quarantine_row {
+	const char *account, *uid, *message_id, *last_error;   /* last two may be NULL */
+	int attempts;
+	long long updated;
+} store_quarantine_row;
+typedef void store_quarantine_fn(void *arg, const store_quarantine_row *row);
+/* Quarantined messages of the account (NULL: of all). */
+int store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, void *arg,
+			  char **err_r);
+
+/* ------------------------------------------------------------ kv_ns, seq
+ * Plugin state in a namespace not scoped to an account (e.g. "ticket:<queue>"
+ * shared by the stages of several accounts), and named sequences.
+ */
+/* 1 and *value_r (allocated, free) if present and not expired, 0 if not, -1. */
+int store_kv_ns_get(store *st, const char *ns, const char *key, long long now, char **value_r,
+		    char **err_r);
+/* Insert or replace (joins the caller's transaction); forgets expired keys of ns. */
+int store_kv_ns_put(store *st, const char *ns, const char *key, const char *value,
+		    long long expires_at, long long now, char **err_r);
+/* Insert key only if absent or expired, committed at once in a transaction
+ * of its own (never inside one): 1 if this call inserted it, 0 and
+ * *holder_r (allocated, free) the value of whoever holds it, -1 on error.
+ * Read-only store: writes nothing; 1 if the key is free. */
+int store_kv_ns_claim(store *st, const char *ns, const char *key, const char *value,
+		      long long expires_at, long long now, char **holder_r, char **err_r);
+/* The next number of the sequence (1, 2, ...), committed at once in a
+ * transaction of its own (never inside one): never handed out twice, even
+ * to another process; a crash after it leaves a gap.  Read-only store: the
+ * number a real run would get, nothing written. */
+int store_seq_next(store *st, const char *ns, const char *name, long long *value_r,
+		   char **err_r);
+
+/* ----------------------------------------------------------------- tokens
+ * OAuth tokens (daemon/oauth/oauth.c).  rkey names a sign-in (token endpoint,
+ * client, user): its refresh token and whether it needs a new sign-in;
+ * akey an access token (the same and a scope).  Keys are opaque here.
+ * Tokens are secrets: never logged, wiped when freed.
+ */
+typedef struct store_token {
+	char *access_token;            /* NULL: none cached */
+	long long obtained, expires;   /* unix seconds */
+	char *refresh_token;           /* NULL: none */
+	int needs_signin;              /* refused for good: someone must sign in */
+	char *reason;                  /* why (the server's words), or NULL */
+} store_token;
+/* Either key may be NULL (not looked up).  0 and *t (clear with
+ * store_token_clear), -1 on error. */
+int store_token_get(store *st, const char *rkey, const char *akey, store_token *t,
+		    char **err_r);
+void store_token_clear(store_token *t);
+/* A new access token; with new_refresh (needs rkey), the sign-in's refresh
+ * token is replaced in the same transaction and its needs-sign-in cleared. */
+int store_token_put(store *st, const char *rkey, const char *akey, const char *access,
+		    long long obtained, long long expires, const char *new_refresh,
+		    char **err_r);
+/* Forget a cached access token (the server refused it). */
+int store_token_drop_access(store *st, const char *akey, char **err_r);
+/* A sign-in succeeded: its refresh token stored, needs-sign-in cleared, the
+ * access tokens it gave before forgotten.  One transaction. */
+int store_token_signed_in(store *st, const char *rkey, const char *refresh, long long now,
+			  char **err_r);
+/* The refresh token was refused for good: forgotten, with the reason, and
+ * no token request is made for the sign-in until store_token_signed_in.
+ * refused: the refresh token the endpoint refused; when the stored one is
+ * no longer it (rotated meanwhile by another process), nothing changes and
+ * the result is 1.  NULL: whatever is stored.  0 marked, -1 error. */
+int store_token_needs_signin(store *st, const char *rkey, const char *refused,
+			     const char *reason, long long now, char **err_r);
+
+const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
+int store_schema_version(void);            /* what store_open migrates to */
+#endif
