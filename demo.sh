@@ -26,7 +26,7 @@ mkdir -p "$BUILD"
 if [ ! -f "$BUILD/Makefile" ]; then
 	(cd "$BUILD" && "$SRC/configure" -q)
 fi
-make -s -C "$BUILD" -j2 mailmilld plugins/archive.la >"$DEMO.build.log" 2>&1 ||
+make -s -C "$BUILD" -j2 mailmilld plugins/archive.la plugins/autoreply.la >"$DEMO.build.log" 2>&1 ||
 	{ tail -n 30 "$DEMO.build.log"; echo "build failed (see $DEMO.build.log)"; exit 1; }
 rm -f "$DEMO.build.log"
 
@@ -46,10 +46,30 @@ say "Starting a private Dovecot on loopback ($server)"
 ./tests/lib/mailenv.sh stop "$server" >/dev/null 2>&1 || true
 rm -rf "$DEMO" "$server"
 mkdir -p "$DEMO"
-trap './tests/lib/mailenv.sh stop "$server" >/dev/null 2>&1 || true' EXIT
+sink_pid=
+stop_all() {
+	[ -n "$sink_pid" ] && kill "$sink_pid" 2>/dev/null && wait "$sink_pid" 2>/dev/null
+	./tests/lib/mailenv.sh stop "$server" >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
 ./tests/lib/mailenv.sh start "$server" --users demo --password "demo-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 # shellcheck disable=SC1091
 . "$server/env.sh"
+
+# The replies go to an SMTP sink on loopback (STARTTLS with the demo's CA): it
+# keeps each message it accepts as _demo/sent/NNNN.eml.
+say "Starting an SMTP sink on loopback (_demo/sent)"
+mkdir -p "$DEMO/sent"
+"$PY" tests/lib/smtp_capture.py --outdir "$DEMO/sent" --port-file "$DEMO/sent/port" \
+	--cert "$server/ssl/server.crt" --key "$server/ssl/server.key" >"$DEMO/smtp.log" 2>&1 &
+sink_pid=$!
+for _ in $(seq 1 100); do
+	[ -s "$DEMO/sent/port" ] && break
+	sleep 0.1
+done
+[ -s "$DEMO/sent/port" ] || { cat "$DEMO/smtp.log"; echo "cannot start the SMTP sink"; exit 1; }
+SMTP_PORT=$(cat "$DEMO/sent/port")
+echo "SMTP with STARTTLS on localhost:$SMTP_PORT"
 md=$server/mail/demo/Maildir
 "$PY" tests/lib/seed.py "$md" 14 --seed demo --owner "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" >/dev/null
 for f in tests/data/corpus/*.eml; do
@@ -66,6 +86,7 @@ say "Writing $DEMO/mailmill.conf from etc/demo.conf.in"
 sed -e "s|@STATE_DIR@|$DEMO/state|" -e "s|@PLUGIN_DIR@|$BUILD/plugins/.libs|" \
 	-e "s|@PORT@|$POP3_PORT|" -e "s|@CA_FILE@|$MAILENV_CA|" -e "s|@USER@|demo|" \
 	-e "s|@PASSWORD@|$MAILENV_PASS|" -e "s|@ARCHIVE@|$DEMO/archive|" \
+	-e "s|@SMTP_PORT@|$SMTP_PORT|" \
 	etc/demo.conf.in >"$DEMO/mailmill.conf"
 chmod 600 "$DEMO/mailmill.conf"
 "$BUILD/mailmilld" -c "$DEMO/mailmill.conf" --check-config
@@ -84,6 +105,14 @@ echo "Archive: $DEMO/archive  ($archived messages, Maildir folders by month)"
 (cd "$DEMO/archive" 2>/dev/null && find . -type d -name new | sort | while read -r f; do
 	printf '  %-14s %s messages\n' "${f%/new}" "$(find "$f" -type f | wc -l)"
 done) || true
+replies=$(find "$DEMO/sent" -name '*.eml' | wc -l)
+echo "Auto-replies accepted by the SMTP sink: $replies (in _demo/sent/)"
+first=$(find "$DEMO/sent" -name '*.eml' | sort | head -n 1)
+if [ -n "$first" ]; then
+	echo "  the first one's header:"
+	sed -n '1,/^\r\{0,1\}$/p' "$first" | tr -d '\r' | grep -E '^(From|To|Subject|Auto-Submitted|In-Reply-To):' |
+		sed 's/^/    /'
+fi
 echo "Journal: $DEMO/state/mailmill.db"
 if command -v sqlite3 >/dev/null && [ -f "$DEMO/state/mailmill.db" ]; then
 	sqlite3 "$DEMO/state/mailmill.db" \
