@@ -17,6 +17,9 @@
 
 #include "daemon/store/store.h"
 
+/* The key-value scope of a stage of an account. */
+#define KV(account, stage) (&(store_kv_scope){ (account), (stage), NULL })
+
 static char tmpdir[256];
 static char statedir[512];
 static int case_no;
@@ -206,10 +209,10 @@ test_rollback_leaves_nothing(void **state)
 
 	ok_or_fail(store_begin(st, &err), err, "begin");
 	(void)add("u1", "a@x", "m\n", 100);
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "k", "v", 0, 100, &err), err, "put");
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "k", "v", 0, 100, &err), err, "put");
 	store_rollback(st);
 	assert_int_equal(due_count(-1), 0);
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 100, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 100, &v, &err), 0);
 	assert_null(v);
 }
 
@@ -422,37 +425,37 @@ test_kv(void **state)
 {
 	char *err = NULL, *v = NULL;
 
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "k", "v1", 0, 100, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 100, &v, &err), 1);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "k", "v1", 0, 100, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 100, &v, &err), 1);
 	assert_string_equal(v, "v1");
 	free(v);
 	/* scoped by account and by stage */
-	assert_int_equal(store_kv_get(st, "other", "autoreply", "k", 100, &v, &err), 0);
-	assert_int_equal(store_kv_get(st, "acct", "forward", "k", 100, &v, &err), 0);
-	ok_or_fail(store_kv_put(st, "other", "autoreply", "k", "o", 0, 100, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 100, &v, &err), 1);
+	assert_int_equal(store_kv_get(st, KV("other", "autoreply"), "k", 100, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "forward"), "k", 100, &v, &err), 0);
+	ok_or_fail(store_kv_put(st, KV("other", "autoreply"), "k", "o", 0, 100, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 100, &v, &err), 1);
 	assert_string_equal(v, "v1");
 	free(v);
 	/* replace */
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "k", "v2", 0, 101, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 101, &v, &err), 1);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "k", "v2", 0, 101, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 101, &v, &err), 1);
 	assert_string_equal(v, "v2");
 	free(v);
 	/* expiry: present before, missing at and after expires_at */
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "e", "x", 200, 100, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "e", 199, &v, &err), 1);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "e", "x", 200, 100, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "e", 199, &v, &err), 1);
 	free(v);
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "e", 200, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "e", 200, &v, &err), 0);
 	assert_null(v);
 	/* a later put forgets the scope's expired keys: even an earlier `now`
 	 * no longer finds it */
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "f", "y", 0, 250, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "e", 150, &v, &err), 0);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "f", "y", 0, 250, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "e", 150, &v, &err), 0);
 	/* bad arguments */
-	assert_int_equal(store_kv_put(st, "acct", "autoreply", NULL, "x", 0, 1, &err), -1);
+	assert_int_equal(store_kv_put(st, KV("acct", "autoreply"), NULL, "x", 0, 1, &err), -1);
 	free(err);
 	err = NULL;
-	assert_int_equal(store_kv_put(st, "acct", "autoreply", "k", "x", -1, 1, &err), -1);
+	assert_int_equal(store_kv_put(st, KV("acct", "autoreply"), "k", "x", -1, 1, &err), -1);
 	free(err);
 }
 
@@ -463,12 +466,12 @@ test_kv_commit_together(void **state)
 	char *err = NULL, *v = NULL;
 
 	ok_or_fail(store_begin(st, &err), err, "begin");
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "rate", "1", 0, 100, &err), err, "put");
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "rate", "1", 0, 100, &err), err, "put");
 	(void)add("u1", "a@x", "m\n", 100);
 	ok_or_fail(store_commit(st, &err), err, "commit");
 	store_close(&st);
 	ok_or_fail(store_open(statedir, 0, &st, &err), err, "reopen");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "rate", 100, &v, &err), 1);
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "rate", 100, &v, &err), 1);
 	assert_string_equal(v, "1");
 	free(v);
 	assert_int_equal(due_count(-1), 1);
@@ -490,10 +493,10 @@ test_readonly(void **state)
 	row.message = "m2\n";
 	row.len = 3;
 	ok_or_fail(store_outbox_add(ro, &row, 100, &err), err, "add ro");
-	ok_or_fail(store_kv_put(ro, "acct", "s", "k", "v", 0, 100, &err), err, "put ro");
+	ok_or_fail(store_kv_put(ro, KV("acct", "s"), "k", "v", 0, 100, &err), err, "put ro");
 	store_close(&ro);
 	assert_int_equal(due_count(-1), 1);
-	assert_int_equal(store_kv_get(st, "acct", "s", "k", 100, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "s"), "k", 100, &v, &err), 0);
 }
 
 int
