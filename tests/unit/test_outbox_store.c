@@ -420,6 +420,77 @@ test_due_order_and_max(void **state)
 	assert_int_equal(due_count(100), 2);
 }
 
+/* --retry and --drop: a dead or queued row made due now; one row removed. */
+static void
+test_wake_and_drop(void **state)
+{
+	char *err = NULL;
+	struct seen s = { 0 };
+	long long a = add("u1", "a@x\nb@x", "1\n", 100), b = add("u2", "c@x", "2\n", 100), n = 0;
+	long long c = add("u3", "d@x", "3\n", 100);
+
+	ok_or_fail(store_outbox_dead(st, a, "554 refused", NULL, 110, &err), err, "dead");
+	ok_or_fail(store_outbox_retry(st, b, NULL, 5000, "451 later", NULL, 110, &err), err, "retry");
+	ok_or_fail(store_outbox_sent(st, c, NULL, 110, &err), err, "sent");
+	ok_or_fail(store_outbox_wake(st, a, 200, &n, &err), err, "wake");
+	assert_int_equal(n, 1);
+	get(a, &s);
+	assert_int_equal(s.state, OUTBOX_QUEUED);
+	assert_int_equal(s.next_attempt, 200);
+	assert_int_equal(s.attempts, 1);
+	assert_string_equal(s.rcpts, "a@x\nb@x");
+	seen_clear(&s);
+	/* a sent row is not woken; all: every queued or dead row */
+	ok_or_fail(store_outbox_wake(st, c, 200, &n, &err), err, "wake sent");
+	assert_int_equal(n, 0);
+	ok_or_fail(store_outbox_wake(st, -1, 300, &n, &err), err, "wake all");
+	assert_int_equal(n, 2);
+	assert_int_equal(due_count(300), 2);
+	assert_int_equal(store_outbox_drop(st, b, &err), 1);
+	assert_int_equal(store_outbox_drop(st, b, &err), 0);
+	assert_int_equal(due_count(300), 1);
+	assert_int_equal(store_outbox_get(st, b, seen_fn, &s, &err), 0);
+}
+
+/* One claim wins in either kind of scope; an expired claim is free again. */
+static void
+test_kv_claim(void **state)
+{
+	const store_kv_scope ns = { .ns = "ticket:q" };
+	char *err = NULL, *holder = NULL, *v = NULL;
+
+	assert_int_equal(store_kv_claim(st, &ns, "t1", "me", 0, 100, &holder, &err), 1);
+	assert_null(holder);
+	assert_int_equal(store_kv_claim(st, &ns, "t1", "you", 0, 100, &holder, &err), 0);
+	assert_string_equal(holder, "me");
+	free(holder);
+	holder = NULL;
+	/* a namespace and a stage scope never share keys */
+	assert_int_equal(store_kv_get(st, KV("acct", "ticket"), "t1", 100, &v, &err), 0);
+	assert_int_equal(store_kv_claim(st, KV("acct", "ticket"), "t1", "s", 150, 100, &holder,
+					&err), 1);
+	assert_int_equal(store_kv_claim(st, KV("acct", "ticket"), "t1", "s2", 0, 120, &holder,
+					&err), 0);
+	assert_string_equal(holder, "s");
+	free(holder);
+	holder = NULL;
+	assert_int_equal(store_kv_claim(st, KV("acct", "ticket"), "t1", "s3", 0, 150, &holder,
+					&err), 1);
+	assert_int_equal(store_kv_get(st, KV("acct", "ticket"), "t1", 150, &v, &err), 1);
+	assert_string_equal(v, "s3");
+	free(v);
+	/* a scope must name a stage of an account or a namespace */
+	assert_int_equal(store_kv_get(st, &(store_kv_scope){ .account = "acct" }, "k", 1, &v, &err),
+			 -1);
+	free(err);
+	err = NULL;
+	/* never inside a transaction */
+	ok_or_fail(store_begin(st, &err), err, "begin");
+	assert_int_equal(store_kv_claim(st, &ns, "t2", "me", 0, 100, &holder, &err), -1);
+	free(err);
+	store_rollback(st);
+}
+
 static void
 test_kv(void **state)
 {
@@ -513,6 +584,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_list_and_prune, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_due_order_and_max, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_kv, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_wake_and_drop, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_kv_claim, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_kv_commit_together, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, each_setup, each_teardown),
 	};
