@@ -16,6 +16,7 @@
 #include "daemon/run/pipeline.h"
 #include "daemon/core/plugin.h"
 #include "daemon/core/privs.h"
+#include "daemon/repair.h"
 #include "daemon/run/run.h"
 #include "daemon/sched/scheduler.h"
 #include "daemon/core/statelock.h"
@@ -23,6 +24,8 @@
 #include "daemon/store/store.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
+/* Long options without a short one (no letter to collide on). */
+enum { MAIN_OPT_RELEASE = 1000, MAIN_OPT_RETRY, MAIN_OPT_DROP };
 
 static void
 main_usage(FILE *f)
@@ -35,6 +38,7 @@ main_usage(FILE *f)
 		"       mailmilld [-c FILE] --check-login [--account NAME]\n"
 		"       mailmilld [-c FILE] --sign-in NAME|smtp\n"
 		"       mailmilld [-c FILE] --outbox | --flush\n"
+		"       mailmilld [-c FILE] --release ACCOUNT UID | --retry ID|all | --drop ID\n"
 		"       mailmilld --version | --help\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
@@ -54,6 +58,10 @@ main_usage(FILE *f)
 		"                      (with the server's reasons), then exit\n"
 		"      --flush         send every queued message now (ignoring back-off), then exit;\n"
 		"                      --once also sends what is due after the accounts' runs\n"
+		"      --release ACCOUNT UID  take a quarantined message (uid as --status shows it)\n"
+		"                      out of quarantine: the next run processes it again\n"
+		"      --retry ID|all  make queued or dead mail (id as --outbox shows it) due now\n"
+		"      --drop ID       remove one mail from the outbox, unsent (logged)\n"
 		"  -a, --account NAME  only this account (may be repeated)\n"
 		"  -v, --verbose       more log output (twice: protocol trace, secrets redacted)\n"
 		"  -q, --quiet         only warnings and errors\n"
@@ -63,7 +71,7 @@ main_usage(FILE *f)
 		"Exit status: 0 every message reached a final verdict and every mail due was\n"
 		"sent; 64 usage; 75 a run failed, a message was deferred, failed or\n"
 		"quarantined, or queued mail was not delivered (the next run retries);\n"
-		"78 configuration error.\n");
+		"78 configuration error; --release, --retry, --drop: 65 no such message or id.\n");
 }
 
 static int
@@ -274,12 +282,17 @@ main(int argc, char **argv)
 		 * before --check-login; it stays one. */
 		{ "check", no_argument, NULL, 'C' },
 		{ "sign-in", required_argument, NULL, 'I' },
+		{ "release", required_argument, NULL, MAIN_OPT_RELEASE },
+		{ "retry", required_argument, NULL, MAIN_OPT_RETRY },
+		{ "drop", required_argument, NULL, MAIN_OPT_DROP },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG;
 	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
 	int show_outbox = 0, flush = 0, foreground = 0, status = 0, lock_fd = -1, check_login = 0;
 	const char *sign_in = NULL;
+	const char *release = NULL, *release_uid = NULL, *retry = NULL, *drop = NULL;
+	int n_repair;
 	char **only = calloc((size_t)argc, sizeof *only);
 	pipeline **pls = NULL;
 	cfg *c = NULL;
@@ -305,6 +318,9 @@ main(int argc, char **argv)
 		case 'S': status = 1; break;
 		case 'L': check_login = 1; break;
 		case 'I': sign_in = optarg; break;
+		case MAIN_OPT_RELEASE: release = optarg; break;
+		case MAIN_OPT_RETRY: retry = optarg; break;
+		case MAIN_OPT_DROP: drop = optarg; break;
 		case 'n': ro.dry_run = 1; break;
 		case 'a': only[n_only++] = optarg; break;
 		case 'v': verbose++; break;
@@ -315,6 +331,17 @@ main(int argc, char **argv)
 		case 'h': main_usage(stdout); free(only); return EX_OK;
 		default: main_usage(stderr); free(only); return EX_USAGE;
 		}
+	}
+	/* --release ACCOUNT UID: the uid is the one argument left. */
+	if (release != NULL && optind == argc - 1)
+		release_uid = argv[optind++];
+	n_repair = (release != NULL) + (retry != NULL) + (drop != NULL);
+	if ((release != NULL && release_uid == NULL) ||
+	    (n_repair > 0 && (n_repair > 1 || once || check || show_outbox || flush || status ||
+			      check_login || sign_in != NULL || ro.dry_run || n_only > 0))) {
+		fprintf(stderr, "mailmilld: --release ACCOUNT UID, --retry and --drop go alone\n");
+		free(only);
+		return EX_USAGE;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "mailmilld: unexpected argument '%s'\n", argv[optind]);
@@ -359,6 +386,11 @@ main(int argc, char **argv)
 	}
 	if (check_login) {
 		rc = main_check_login(c, &ro, only, n_only);
+		goto out;
+	}
+	if (n_repair > 0) {
+		rc = release != NULL ? repair_release(c, release, release_uid) :
+		     retry != NULL ? repair_retry(c, retry) : repair_drop(c, drop);
 		goto out;
 	}
 	for (i = 0; i < n_only; i++) {

@@ -319,11 +319,10 @@ api_effects_commit(store *st, GPtrArray *effects, char **err_r)
 			if (last != NULL && last != e)
 				continue;
 		}
-		if (e->is_kv && e->ns != NULL) {
-			rc = store_kv_ns_put(st, e->ns, e->key, e->value, e->expires_at, now, err_r);
-		} else if (e->is_kv) {
-			rc = store_kv_put(st, e->account, e->stage, e->key, e->value, e->expires_at,
-					  now, err_r);
+		if (e->is_kv) {
+			store_kv_scope sc = { e->account, e->stage, e->ns };
+
+			rc = store_kv_put(st, &sc, e->key, e->value, e->expires_at, now, err_r);
 		} else {
 			store_outbox_row row = {
 				.account = e->account, .uid = e->uid, .stage = e->stage,
@@ -517,8 +516,8 @@ api_kv_read(mm_ctx *ctx, const char *ns, const char *key)
 		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
 	if (api_store == NULL)
 		return NULL;
-	rc = ns != NULL ? store_kv_ns_get(api_store, ns, key, now, &v, &err)
-			: store_kv_get(api_store, ctx->account, ctx->stage, key, now, &v, &err);
+	rc = store_kv_get(api_store, &(store_kv_scope){ ctx->account, ctx->stage, ns }, key, now,
+			  &v, &err);
 	if (rc < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_kv_get%s %s%s%s: %s", ns != NULL ? "_ns" : "",
 		       ns != NULL ? ns : "", ns != NULL ? " " : "", key, err != NULL ? err : "error");
@@ -740,8 +739,8 @@ mm_kv_claim_ns(mm_ctx *ctx, const char *ns, const char *key, const char *value,
 		mm_log(ctx, MM_LOG_ERROR, "mm_kv_claim_ns: no store outside a run");
 		return -1;
 	}
-	rc = store_kv_ns_claim(api_store, ns, key, value, expires_at, (long long)time(NULL),
-			       &holder, &err);
+	rc = store_kv_claim(api_store, &(store_kv_scope){ .ns = ns }, key, value, expires_at,
+			    (long long)time(NULL), &holder, &err);
 	if (rc < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_kv_claim_ns %s %s: %s", ns, key,
 		       err != NULL ? err : "error");

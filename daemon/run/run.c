@@ -307,10 +307,17 @@ run_message(run *r, size_t ei, const buf *body)
 	if (v == MM_DEFER || v == MM_FAIL) {
 		/* Processed again next time: what it staged must not happen twice. */
 		api_effects_free(&msg.effects);
-		if (v == MM_DEFER)
+		if (v == MM_DEFER) {
 			r->stats->deferred++;
-		else
+		} else {
+			char *nerr = NULL;
+
+			/* So that --status can name it if it ends in quarantine. */
+			if (store_ledger_note(r->st, a->name, uid, mid, &nerr) < 0)
+				log_warn("%s: uid %s: %s", a->name, uid, nerr);
+			free(nerr);
 			run_failed(r, uid, stage, body->len);
+		}
 		g_free(mid);
 		return 0;
 	}

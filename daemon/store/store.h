@@ -4,7 +4,11 @@
 /*
  * The store: one SQLite file, state_dir/mailmill.db (WAL, schema versioned
  * with migrations).  Every write the daemon makes goes through here, so that
- * another backend could live behind the same functions.
+ * another backend could live behind the same functions: no function below
+ * takes a SQLite type, a table name or SQL text.  The SQLite backend is
+ * the files of daemon/store/: store.c (the handle, transactions), schema.c,
+ * ledger.c (with quarantine), outbox_store.c, kv.c, runs.c, tokens.c;
+ * store_int.h is theirs alone.
  *
  * The ledger holds one row per (account, uid) the pipeline has decided:
  *   DELETE     processed; delete from the server (DELE not yet confirmed)
@@ -149,18 +153,38 @@ int store_outbox_unknown(store *st, long long id, char **err_r);
 int store_counter_get(store *st, const char *name, long long *value_r, char **err_r);
 /* Forget sent rows last updated before `before`. */
 int store_outbox_prune(store *st, long long before, char **err_r);
+/* Make row id (id < 0: every row) due at `now` if it is queued or dead; a
+ * dead row is queued again with the recipients it had left.  *n_r the
+ * number of rows changed (0: no such queued or dead row). */
+int store_outbox_wake(store *st, long long id, long long now, long long *n_r, char **err_r);
+/* Remove row id, whatever its state: 1 removed, 0 no such row, -1 error. */
+int store_outbox_drop(store *st, long long id, char **err_r);
 
 /* --------------------------------------------------------------------- kv
- * The plugins' small key-value store, scoped by account and stage.  A key
- * whose expires_at (not 0) is <= now reads as missing.
+ * The plugins' small key-value store.  A scope is either a stage of an
+ * account (ns NULL; account and stage set) or a namespace shared by the
+ * stages of several accounts (ns set, e.g. "ticket:<queue>"; account and
+ * stage ignored); keys of two scopes never meet.  A key whose expires_at
+ * (not 0) is <= now reads as missing.  Pointers are borrowed for the call.
  */
+typedef struct store_kv_scope {
+	const char *account, *stage;
+	const char *ns;
+} store_kv_scope;
+
 /* 1 and *value_r (allocated, free) if present, 0 if missing, -1 on error. */
-int store_kv_get(store *st, const char *account, const char *stage, const char *key,
-		 long long now, char **value_r, char **err_r);
+int store_kv_get(store *st, const store_kv_scope *scope, const char *key, long long now,
+		 char **value_r, char **err_r);
 /* Insert or replace (joins the caller's transaction); also forgets the
  * scope's expired keys. */
-int store_kv_put(store *st, const char *account, const char *stage, const char *key,
-		 const char *value, long long expires_at, long long now, char **err_r);
+int store_kv_put(store *st, const store_kv_scope *scope, const char *key, const char *value,
+		 long long expires_at, long long now, char **err_r);
+/* Insert key only if absent or expired, committed at once in a transaction
+ * of its own (never inside one): 1 if this call inserted it, 0 and
+ * *holder_r (allocated, free) the value of whoever holds it, -1 on error.
+ * Read-only store: writes nothing; 1 if the key is free. */
+int store_kv_claim(store *st, const store_kv_scope *scope, const char *key, const char *value,
+		   long long expires_at, long long now, char **holder_r, char **err_r);
 
 /* ------------------------------------------------------------------- runs
  * The daemon's record of account runs and its schedule, read by --status.
@@ -188,6 +212,14 @@ int store_schedule_put(store *st, const char *account, long long next_run, int f
 
 /* Put a message in quarantine: left on the server, skipped by later runs. */
 int store_ledger_quarantine(store *st, const char *account, const char *uid, char **err_r);
+/* Remember the Message-ID of a message not yet decided (one that failed),
+ * so that --status names it if it ends in quarantine; the row's state and
+ * attempts are left as they are.  message_id NULL: nothing to do. */
+int store_ledger_note(store *st, const char *account, const char *uid, const char *message_id,
+		      char **err_r);
+/* Take a message out of quarantine: new again, no attempts counted, so the
+ * next run processes it.  1 released, 0 it was not quarantined, -1 error. */
+int store_quarantine_release(store *st, const char *account, const char *uid, char **err_r);
 typedef struct store_quarantine_row {
 	const char *account, *uid, *message_id, *last_error;   /* last two may be NULL */
 	int attempts;
@@ -198,22 +230,7 @@ typedef void store_quarantine_fn(void *arg, const store_quarantine_row *row);
 int store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, void *arg,
 			  char **err_r);
 
-/* ------------------------------------------------------------ kv_ns, seq
- * Plugin state in a namespace not scoped to an account (e.g. "ticket:<queue>"
- * shared by the stages of several accounts), and named sequences.
- */
-/* 1 and *value_r (allocated, free) if present and not expired, 0 if not, -1. */
-int store_kv_ns_get(store *st, const char *ns, const char *key, long long now, char **value_r,
-		    char **err_r);
-/* Insert or replace (joins the caller's transaction); forgets expired keys of ns. */
-int store_kv_ns_put(store *st, const char *ns, const char *key, const char *value,
-		    long long expires_at, long long now, char **err_r);
-/* Insert key only if absent or expired, committed at once in a transaction
- * of its own (never inside one): 1 if this call inserted it, 0 and
- * *holder_r (allocated, free) the value of whoever holds it, -1 on error.
- * Read-only store: writes nothing; 1 if the key is free. */
-int store_kv_ns_claim(store *st, const char *ns, const char *key, const char *value,
-		      long long expires_at, long long now, char **holder_r, char **err_r);
+/* -------------------------------------------------------------------- seq */
 /* The next number of the sequence (1, 2, ...), committed at once in a
  * transaction of its own (never inside one): never handed out twice, even
  * to another process; a crash after it leaves a gap.  Read-only store: the

@@ -17,6 +17,9 @@
 
 #include "daemon/store/store.h"
 
+/* The key-value scope of a stage of an account. */
+#define KV(account, stage) (&(store_kv_scope){ (account), (stage), NULL })
+
 static char tmpdir[256];
 static char statedir[512];
 static int case_no;
@@ -206,10 +209,10 @@ test_rollback_leaves_nothing(void **state)
 
 	ok_or_fail(store_begin(st, &err), err, "begin");
 	(void)add("u1", "a@x", "m\n", 100);
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "k", "v", 0, 100, &err), err, "put");
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "k", "v", 0, 100, &err), err, "put");
 	store_rollback(st);
 	assert_int_equal(due_count(-1), 0);
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 100, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 100, &v, &err), 0);
 	assert_null(v);
 }
 
@@ -417,42 +420,113 @@ test_due_order_and_max(void **state)
 	assert_int_equal(due_count(100), 2);
 }
 
+/* --retry and --drop: a dead or queued row made due now; one row removed. */
+static void
+test_wake_and_drop(void **state)
+{
+	char *err = NULL;
+	struct seen s = { 0 };
+	long long a = add("u1", "a@x\nb@x", "1\n", 100), b = add("u2", "c@x", "2\n", 100), n = 0;
+	long long c = add("u3", "d@x", "3\n", 100);
+
+	ok_or_fail(store_outbox_dead(st, a, "554 refused", NULL, 110, &err), err, "dead");
+	ok_or_fail(store_outbox_retry(st, b, NULL, 5000, "451 later", NULL, 110, &err), err, "retry");
+	ok_or_fail(store_outbox_sent(st, c, NULL, 110, &err), err, "sent");
+	ok_or_fail(store_outbox_wake(st, a, 200, &n, &err), err, "wake");
+	assert_int_equal(n, 1);
+	get(a, &s);
+	assert_int_equal(s.state, OUTBOX_QUEUED);
+	assert_int_equal(s.next_attempt, 200);
+	assert_int_equal(s.attempts, 1);
+	assert_string_equal(s.rcpts, "a@x\nb@x");
+	seen_clear(&s);
+	/* a sent row is not woken; all: every queued or dead row */
+	ok_or_fail(store_outbox_wake(st, c, 200, &n, &err), err, "wake sent");
+	assert_int_equal(n, 0);
+	ok_or_fail(store_outbox_wake(st, -1, 300, &n, &err), err, "wake all");
+	assert_int_equal(n, 2);
+	assert_int_equal(due_count(300), 2);
+	assert_int_equal(store_outbox_drop(st, b, &err), 1);
+	assert_int_equal(store_outbox_drop(st, b, &err), 0);
+	assert_int_equal(due_count(300), 1);
+	assert_int_equal(store_outbox_get(st, b, seen_fn, &s, &err), 0);
+}
+
+/* One claim wins in either kind of scope; an expired claim is free again. */
+static void
+test_kv_claim(void **state)
+{
+	const store_kv_scope ns = { .ns = "ticket:q" };
+	char *err = NULL, *holder = NULL, *v = NULL;
+
+	assert_int_equal(store_kv_claim(st, &ns, "t1", "me", 0, 100, &holder, &err), 1);
+	assert_null(holder);
+	assert_int_equal(store_kv_claim(st, &ns, "t1", "you", 0, 100, &holder, &err), 0);
+	assert_string_equal(holder, "me");
+	free(holder);
+	holder = NULL;
+	/* a namespace and a stage scope never share keys */
+	assert_int_equal(store_kv_get(st, KV("acct", "ticket"), "t1", 100, &v, &err), 0);
+	assert_int_equal(store_kv_claim(st, KV("acct", "ticket"), "t1", "s", 150, 100, &holder,
+					&err), 1);
+	assert_int_equal(store_kv_claim(st, KV("acct", "ticket"), "t1", "s2", 0, 120, &holder,
+					&err), 0);
+	assert_string_equal(holder, "s");
+	free(holder);
+	holder = NULL;
+	assert_int_equal(store_kv_claim(st, KV("acct", "ticket"), "t1", "s3", 0, 150, &holder,
+					&err), 1);
+	assert_int_equal(store_kv_get(st, KV("acct", "ticket"), "t1", 150, &v, &err), 1);
+	assert_string_equal(v, "s3");
+	free(v);
+	/* a scope must name a stage of an account or a namespace */
+	assert_int_equal(store_kv_get(st, &(store_kv_scope){ .account = "acct" }, "k", 1, &v, &err),
+			 -1);
+	free(err);
+	err = NULL;
+	/* never inside a transaction */
+	ok_or_fail(store_begin(st, &err), err, "begin");
+	assert_int_equal(store_kv_claim(st, &ns, "t2", "me", 0, 100, &holder, &err), -1);
+	free(err);
+	store_rollback(st);
+}
+
 static void
 test_kv(void **state)
 {
 	char *err = NULL, *v = NULL;
 
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "k", "v1", 0, 100, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 100, &v, &err), 1);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "k", "v1", 0, 100, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 100, &v, &err), 1);
 	assert_string_equal(v, "v1");
 	free(v);
 	/* scoped by account and by stage */
-	assert_int_equal(store_kv_get(st, "other", "autoreply", "k", 100, &v, &err), 0);
-	assert_int_equal(store_kv_get(st, "acct", "forward", "k", 100, &v, &err), 0);
-	ok_or_fail(store_kv_put(st, "other", "autoreply", "k", "o", 0, 100, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 100, &v, &err), 1);
+	assert_int_equal(store_kv_get(st, KV("other", "autoreply"), "k", 100, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "forward"), "k", 100, &v, &err), 0);
+	ok_or_fail(store_kv_put(st, KV("other", "autoreply"), "k", "o", 0, 100, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 100, &v, &err), 1);
 	assert_string_equal(v, "v1");
 	free(v);
 	/* replace */
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "k", "v2", 0, 101, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "k", 101, &v, &err), 1);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "k", "v2", 0, 101, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "k", 101, &v, &err), 1);
 	assert_string_equal(v, "v2");
 	free(v);
 	/* expiry: present before, missing at and after expires_at */
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "e", "x", 200, 100, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "e", 199, &v, &err), 1);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "e", "x", 200, 100, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "e", 199, &v, &err), 1);
 	free(v);
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "e", 200, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "e", 200, &v, &err), 0);
 	assert_null(v);
 	/* a later put forgets the scope's expired keys: even an earlier `now`
 	 * no longer finds it */
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "f", "y", 0, 250, &err), err, "put");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "e", 150, &v, &err), 0);
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "f", "y", 0, 250, &err), err, "put");
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "e", 150, &v, &err), 0);
 	/* bad arguments */
-	assert_int_equal(store_kv_put(st, "acct", "autoreply", NULL, "x", 0, 1, &err), -1);
+	assert_int_equal(store_kv_put(st, KV("acct", "autoreply"), NULL, "x", 0, 1, &err), -1);
 	free(err);
 	err = NULL;
-	assert_int_equal(store_kv_put(st, "acct", "autoreply", "k", "x", -1, 1, &err), -1);
+	assert_int_equal(store_kv_put(st, KV("acct", "autoreply"), "k", "x", -1, 1, &err), -1);
 	free(err);
 }
 
@@ -463,12 +537,12 @@ test_kv_commit_together(void **state)
 	char *err = NULL, *v = NULL;
 
 	ok_or_fail(store_begin(st, &err), err, "begin");
-	ok_or_fail(store_kv_put(st, "acct", "autoreply", "rate", "1", 0, 100, &err), err, "put");
+	ok_or_fail(store_kv_put(st, KV("acct", "autoreply"), "rate", "1", 0, 100, &err), err, "put");
 	(void)add("u1", "a@x", "m\n", 100);
 	ok_or_fail(store_commit(st, &err), err, "commit");
 	store_close(&st);
 	ok_or_fail(store_open(statedir, 0, &st, &err), err, "reopen");
-	assert_int_equal(store_kv_get(st, "acct", "autoreply", "rate", 100, &v, &err), 1);
+	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "rate", 100, &v, &err), 1);
 	assert_string_equal(v, "1");
 	free(v);
 	assert_int_equal(due_count(-1), 1);
@@ -490,10 +564,10 @@ test_readonly(void **state)
 	row.message = "m2\n";
 	row.len = 3;
 	ok_or_fail(store_outbox_add(ro, &row, 100, &err), err, "add ro");
-	ok_or_fail(store_kv_put(ro, "acct", "s", "k", "v", 0, 100, &err), err, "put ro");
+	ok_or_fail(store_kv_put(ro, KV("acct", "s"), "k", "v", 0, 100, &err), err, "put ro");
 	store_close(&ro);
 	assert_int_equal(due_count(-1), 1);
-	assert_int_equal(store_kv_get(st, "acct", "s", "k", 100, &v, &err), 0);
+	assert_int_equal(store_kv_get(st, KV("acct", "s"), "k", 100, &v, &err), 0);
 }
 
 int
@@ -510,6 +584,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_list_and_prune, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_due_order_and_max, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_kv, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_wake_and_drop, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_kv_claim, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_kv_commit_together, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, each_setup, each_teardown),
 	};

@@ -299,6 +299,55 @@ test_fail(void **state)
 	store_close(&st);
 }
 
+/* What store_quarantine_list reported: "account/uid <message-id> attempts". */
+static void
+collect_quarantine(void *arg, const store_quarantine_row *q)
+{
+	struct rows *r = arg;
+
+	assert_true(r->n < 64);
+	snprintf(r->line[r->n++], sizeof(r->line[0]), "%s/%s <%s> %d", q->account, q->uid,
+		 q->message_id != NULL ? q->message_id : "", q->attempts);
+}
+
+/* A failed message's Message-ID is kept for --status; --release makes it
+ * new again with no attempts, and only a quarantined message is released. */
+static void
+test_quarantine_release(void **state)
+{
+	struct rows r = { .n = 0 };
+	char *err = NULL;
+	int attempts = 0;
+	store *st = open_rw();
+
+	assert_int_equal(store_ledger_note(st, "a", "u1", "stuck@x", &err), 0);
+	assert_int_equal(store_ledger_fail(st, "a", "u1", "stage failed", &attempts, &err), 0);
+	assert_int_equal(attempts, 1);
+	assert_int_equal(store_ledger_note(st, "a", "u1", "stuck@x", &err), 0);
+	assert_int_equal(store_ledger_fail(st, "a", "u1", "stage failed", &attempts, &err), 0);
+	assert_int_equal(attempts, 2);
+	assert_int_equal(store_ledger_quarantine(st, "a", "u1", &err), 0);
+	put(st, "a", "u2", LEDGER_KEEP);
+	assert_int_equal(store_quarantine_list(st, NULL, collect_quarantine, &r, &err), 0);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.line[0], "a/u1 <stuck@x> 2");
+	assert_int_equal(sql_int("SELECT count(*) FROM ledger WHERE verdict = 'quarantine'"), 1);
+
+	assert_int_equal(store_quarantine_release(st, "a", "u2", &err), 0);  /* kept, not quarantined */
+	assert_int_equal(store_quarantine_release(st, "b", "u1", &err), 0);  /* another account */
+	assert_int_equal(store_quarantine_release(st, "a", "u1", &err), 1);
+	assert_int_equal(store_quarantine_release(st, "a", "u1", &err), 0);  /* once */
+	static const char *const want[] = { "u1=new/0", "u2=keep/0" };
+	expect_rows(st, "a", want, 2);
+	assert_int_equal(sql_int("SELECT count(*) FROM ledger WHERE uid = 'u1' AND"
+				 " last_error IS NULL AND verdict IS NULL"), 1);
+	/* A note on a decided row changes only its Message-ID. */
+	assert_int_equal(store_ledger_note(st, "a", "u2", "other@x", &err), 0);
+	static const char *const want2[] = { "u1=new/0", "u2=keep/0" };
+	expect_rows(st, "a", want2, 2);
+	store_close(&st);
+}
+
 static void
 test_forget(void **state)
 {
@@ -478,6 +527,7 @@ main(void)
 		cmocka_unit_test_setup(test_put_load, each_setup),
 		cmocka_unit_test_setup(test_transactions, each_setup),
 		cmocka_unit_test_setup(test_mark_deleted, each_setup),
+		cmocka_unit_test_setup(test_quarantine_release, each_setup),
 		cmocka_unit_test_setup(test_mark_all_deleted, each_setup),
 		cmocka_unit_test_setup(test_fail, each_setup),
 		cmocka_unit_test_setup(test_forget, each_setup),

@@ -1,0 +1,354 @@
+/* mailmill - ISC licence, see LICENSE */
+/* The ledger: one row per (account, uid) decided, and quarantine. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/store/store_int.h"
+
+const char *
+ledger_state_name(ledger_state s)
+{
+	switch (s) {
+	case LEDGER_NEW: return "new";
+	case LEDGER_DELETE: return "delete";
+	case LEDGER_KEEP: return "keep";
+	case LEDGER_DELETED: return "deleted";
+	case LEDGER_QUARANTINE: return "quarantine";
+	}
+	return "invalid";
+}
+
+static int
+store_state_ok(int v)
+{
+	return v >= LEDGER_NEW && v <= LEDGER_QUARANTINE;
+}
+
+/* Bind account (?1) and uid (?2): 1 if both bound. */
+static int
+store_bind_key(sqlite3_stmt *q, const char *account, const char *uid)
+{
+	return sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
+	       sqlite3_bind_text(q, 2, uid, -1, SQLITE_STATIC) == SQLITE_OK;
+}
+
+int
+store_ledger_load(store *st, const char *account, store_ledger_fn *fn, void *arg, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (st->db == NULL)
+		return 0;
+	q = store_prep(st, "SELECT uid, state, attempts FROM ledger WHERE account = ?1", err_r);
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK ? SQLITE_ROW :
+	     SQLITE_MISUSE;
+	while (rc == SQLITE_ROW && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *uid = store_col(q, 0);
+		int state = sqlite3_column_int(q, 1);
+
+		if (uid == NULL || !store_state_ok(state)) {
+			store_errf(err_r, "%s: ledger row of account %s has an invalid state %d",
+				   st->path, account, state);
+			store_release(st, q);
+			return -1;
+		}
+		fn(arg, uid, (ledger_state)state, sqlite3_column_int(q, 2));
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(st, err_r, "load");
+		store_release(st, q);
+		return -1;
+	}
+	store_release(st, q);
+	return 0;
+}
+
+int
+store_ledger_get(store *st, const char *account, const char *uid, ledger_state *state_r,
+		 int *attempts_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc, state;
+
+	if (st->db == NULL)
+		return 0;
+	q = store_prep(st, "SELECT state, attempts FROM ledger WHERE account = ?1 AND uid = ?2",
+		       err_r);
+	if (q == NULL)
+		return -1;
+	rc = store_bind_key(q, account, uid) ? sqlite3_step(q) : SQLITE_MISUSE;
+	if (rc == SQLITE_DONE) {
+		store_release(st, q);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		store_fail(st, err_r, "get");
+		store_release(st, q);
+		return -1;
+	}
+	state = sqlite3_column_int(q, 0);
+	if (!store_state_ok(state)) {
+		store_errf(err_r, "%s: ledger row %s/%s has an invalid state %d", st->path,
+			   account, uid, state);
+		store_release(st, q);
+		return -1;
+	}
+	if (state_r != NULL)
+		*state_r = (ledger_state)state;
+	if (attempts_r != NULL)
+		*attempts_r = sqlite3_column_int(q, 1);
+	store_release(st, q);
+	return 1;
+}
+
+int
+store_ledger_put(store *st, const store_record *rec, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (!store_state_ok((int)rec->state) || rec->size > (unsigned long long)LLONG_MAX) {
+		store_errf(err_r, "%s: invalid ledger record for %s/%s", st->path, rec->account,
+			   rec->uid);
+		return -1;
+	}
+	if (st->readonly)
+		return 0;
+	/* An upsert, not REPLACE: attempts and created survive a new verdict. */
+	q = store_prep(st, "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size,"
+		       " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+		       " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state,"
+		       " verdict = excluded.verdict, stage = excluded.stage,"
+		       " message_id = excluded.message_id, size = excluded.size,"
+		       " updated = excluded.updated", err_r);
+	if (q == NULL)
+		return -1;
+	return store_run(st, q,
+			 store_bind_key(q, rec->account, rec->uid) &&
+			 sqlite3_bind_int(q, 3, (int)rec->state) == SQLITE_OK &&
+			 sqlite3_bind_text(q, 4, rec->verdict, -1, SQLITE_STATIC) == SQLITE_OK &&
+			 sqlite3_bind_text(q, 5, rec->stage, -1, SQLITE_STATIC) == SQLITE_OK &&
+			 sqlite3_bind_text(q, 6, rec->message_id, -1, SQLITE_STATIC) == SQLITE_OK &&
+			 sqlite3_bind_int64(q, 7, (sqlite3_int64)rec->size) == SQLITE_OK &&
+			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK,
+			 err_r, "put");
+}
+
+int
+store_ledger_mark_deleted(store *st, const char *account, const char *const *uids, size_t n,
+			  char **err_r)
+{
+	sqlite3_int64 now = (sqlite3_int64)time(NULL);
+	int own, ok = 1;
+
+	if (st->readonly || n == 0)
+		return 0;
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n && ok; i++) {
+		sqlite3_stmt *q = store_prep(st, "UPDATE ledger SET state = ?4, updated = ?3"
+					     " WHERE account = ?1 AND uid = ?2", err_r);
+
+		ok = q != NULL &&
+		     store_run(st, q,
+			       store_bind_key(q, account, uids[i]) &&
+			       sqlite3_bind_int64(q, 3, now) == SQLITE_OK &&
+			       sqlite3_bind_int(q, 4, LEDGER_DELETED) == SQLITE_OK,
+			       err_r, "mark deleted") == 0;
+	}
+	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_ledger_mark_all_deleted(store *st, const char *account, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (st->readonly)
+		return 0;
+	q = store_prep(st, "UPDATE ledger SET state = ?3, updated = ?2"
+		       " WHERE account = ?1 AND state = ?4", err_r);
+	if (q == NULL)
+		return -1;
+	return store_run(st, q,
+			 sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
+			 sqlite3_bind_int64(q, 2, (sqlite3_int64)time(NULL)) == SQLITE_OK &&
+			 sqlite3_bind_int(q, 3, LEDGER_DELETED) == SQLITE_OK &&
+			 sqlite3_bind_int(q, 4, LEDGER_DELETE) == SQLITE_OK,
+			 err_r, "mark deleted");
+}
+
+int
+store_ledger_fail(store *st, const char *account, const char *uid, const char *error,
+		  int *attempts_r, char **err_r)
+{
+	char short_err[STORE_ERROR_MAX + 1];
+	sqlite3_stmt *q;
+	int own, ok;
+
+	if (st->readonly) {
+		/* Say what the count would become, write nothing. */
+		int attempts = 0;
+		if (store_ledger_get(st, account, uid, NULL, &attempts, err_r) < 0)
+			return -1;
+		*attempts_r = attempts + 1;
+		return 0;
+	}
+	snprintf(short_err, sizeof(short_err), "%s", error != NULL ? error : "");
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	q = store_prep(st, "INSERT INTO ledger (account, uid, state, attempts, last_error, created,"
+		       " updated) VALUES (?1, ?2, ?5, 1, ?3, ?4, ?4)"
+		       " ON CONFLICT (account, uid) DO UPDATE SET attempts = attempts + 1,"
+		       " last_error = excluded.last_error, updated = excluded.updated"
+		       " RETURNING attempts", err_r);
+	ok = q != NULL;
+	if (ok) {
+		if (!store_bind_key(q, account, uid) ||
+		    sqlite3_bind_text(q, 3, short_err, -1, SQLITE_STATIC) != SQLITE_OK ||
+		    sqlite3_bind_int64(q, 4, (sqlite3_int64)time(NULL)) != SQLITE_OK ||
+		    sqlite3_bind_int(q, 5, LEDGER_NEW) != SQLITE_OK ||
+		    sqlite3_step(q) != SQLITE_ROW) {
+			ok = store_fail(st, err_r, "count a failure") == 0;
+		} else {
+			*attempts_r = sqlite3_column_int(q, 0);
+			ok = store_run(st, q, 1, err_r, "count a failure") == 0;
+			q = NULL;
+		}
+		if (q != NULL)
+			store_release(st, q);
+	}
+	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
+		    char **err_r)
+{
+	int own, ok = 1;
+
+	if (st->readonly || n == 0)
+		return 0;
+	if (store_tx_begin(st, &own, err_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n && ok; i++) {
+		sqlite3_stmt *q = store_prep(st, "DELETE FROM ledger WHERE account = ?1 AND uid = ?2",
+					     err_r);
+
+		ok = q != NULL &&
+		     store_run(st, q, store_bind_key(q, account, uids[i]), err_r, "forget") == 0;
+	}
+	return store_tx_end(st, own, ok, err_r);
+}
+
+int
+store_ledger_note(store *st, const char *account, const char *uid, const char *message_id,
+		  char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (st->readonly || message_id == NULL)
+		return 0;
+	q = store_prep(st, "INSERT INTO ledger (account, uid, state, message_id, created, updated)"
+		       " VALUES (?1, ?2, ?4, ?3, ?5, ?5) ON CONFLICT (account, uid)"
+		       " DO UPDATE SET message_id = excluded.message_id", err_r);
+	if (q == NULL)
+		return -1;
+	return store_run(st, q,
+			 store_bind_key(q, account, uid) &&
+			 sqlite3_bind_text(q, 3, message_id, -1, SQLITE_STATIC) == SQLITE_OK &&
+			 sqlite3_bind_int(q, 4, LEDGER_NEW) == SQLITE_OK &&
+			 sqlite3_bind_int64(q, 5, (sqlite3_int64)time(NULL)) == SQLITE_OK,
+			 err_r, "note");
+}
+
+int
+store_ledger_quarantine(store *st, const char *account, const char *uid, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (st->readonly)
+		return 0;
+	q = store_prep(st, "UPDATE ledger SET state = ?4, verdict = ?5, updated = ?3"
+		       " WHERE account = ?1 AND uid = ?2", err_r);
+	if (q == NULL)
+		return -1;
+	return store_run(st, q,
+			 store_bind_key(q, account, uid) &&
+			 sqlite3_bind_int64(q, 3, (sqlite3_int64)time(NULL)) == SQLITE_OK &&
+			 sqlite3_bind_int(q, 4, LEDGER_QUARANTINE) == SQLITE_OK &&
+			 sqlite3_bind_text(q, 5, ledger_state_name(LEDGER_QUARANTINE), -1,
+					   SQLITE_STATIC) == SQLITE_OK,
+			 err_r, "quarantine");
+}
+
+int
+store_quarantine_release(store *st, const char *account, const char *uid, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (account == NULL || uid == NULL) {
+		store_errf(err_r, "%s: release needs an account and a uid", st->path);
+		return -1;
+	}
+	if (st->readonly || st->db == NULL)
+		return 0;
+	/* Back to "new" with no attempts counted: the next run processes it
+	 * as if it had never failed.  created stays (when it was first seen). */
+	q = store_prep(st, "UPDATE ledger SET state = ?3, verdict = NULL, attempts = 0,"
+		       " last_error = NULL, updated = ?5"
+		       " WHERE account = ?1 AND uid = ?2 AND state = ?4", err_r);
+	if (q == NULL)
+		return -1;
+	if (store_run(st, q,
+		      store_bind_key(q, account, uid) &&
+		      sqlite3_bind_int(q, 3, LEDGER_NEW) == SQLITE_OK &&
+		      sqlite3_bind_int(q, 4, LEDGER_QUARANTINE) == SQLITE_OK &&
+		      sqlite3_bind_int64(q, 5, (sqlite3_int64)time(NULL)) == SQLITE_OK,
+		      err_r, "release") < 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0;
+}
+
+int
+store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, void *arg,
+		      char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (st->db == NULL)
+		return 0;
+	q = store_prep(st, "SELECT account, uid, message_id, attempts, last_error, updated FROM ledger"
+		       " WHERE state = ?2 AND (?1 IS NULL OR account = ?1) ORDER BY account, updated",
+		       err_r);
+	if (q == NULL)
+		return -1;
+	if (sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(q, 2, LEDGER_QUARANTINE) != SQLITE_OK) {
+		store_fail(st, err_r, "quarantine");
+		store_release(st, q);
+		return -1;
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		store_quarantine_row row = {
+			.account = store_col(q, 0), .uid = store_col(q, 1),
+			.message_id = store_col(q, 2), .attempts = sqlite3_column_int(q, 3),
+			.last_error = store_col(q, 4), .updated = sqlite3_column_int64(q, 5),
+		};
+		if (row.account == NULL || row.uid == NULL)
+			continue;
+		fn(arg, &row);
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(st, err_r, "quarantine");
+		store_release(st, q);
+		return -1;
+	}
+	store_release(st, q);
+	return 0;
+}
