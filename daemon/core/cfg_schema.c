@@ -69,7 +69,7 @@ const cfg_key cfg_keys_top[] = {
 /* How an account and the relay sign in: one password key, or OAuth. */
 #define CFG_SIGN_IN_ROWS(st) \
 	CFG_KHOOK("password", st, CFG_STR, secret, cfg_hook_password, 0, \
-		  "The password (inline); exactly one password key unless OAuth"), \
+		  "The password, inline (one password key at most; none with OAuth)"), \
 	CFG_KHOOK("password_file", st, CFG_PATH, secret, cfg_hook_password_file, 0, \
 		  "A file whose first line is the password, mode 0600 or stricter"), \
 	CFG_KHOOK("password_command", st, CFG_STRLIST, secret, cfg_hook_password_command, 0, \
