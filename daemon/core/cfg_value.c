@@ -466,14 +466,14 @@ cfg_walk_key(cfg_walk *w, const cfg_key *k, const config_setting_t *s)
 		}
 		return 0;
 	case CFG_GROUP: {
-		char ctx[CFG_NAME_MAX + 8];
+		char ctx[2 * CFG_NAME_MAX + 64];
 		cfg_walk in = *w;
 
 		if (config_setting_type(s) != CONFIG_TYPE_GROUP || k->sub == NULL) {
 			cfg_walk_not_group(w, k, s);
 			return -1;
 		}
-		snprintf(ctx, sizeof ctx, "%s: ", k->name);
+		snprintf(ctx, sizeof ctx, "%s%s: ", w->ctx, k->name);
 		in.ctx = ctx;
 		in.in = k->name;
 		in.outer_ctx = w->ctx;

@@ -62,6 +62,114 @@ test_rows_sane(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ the walker */
+
+/* Every type of row, on a struct of this test's own. */
+typedef struct t_obj {
+	char *s, **l, *named;
+	unsigned long long size;
+	long long dur;
+	int e, b, n;
+} t_obj;
+
+static const char *const t_names[] = { "one", "two", NULL };
+static const cfg_key t_sub[] = {
+	CFG_KINT("n", t_obj, n, "2", 1, 9, "a number in a group"),
+	CFG_END
+};
+static const cfg_key t_keys[] = {
+	CFG_KSTR("s", t_obj, s, CFG_REQUIRED, "a string"),
+	CFG_KLIST("l", t_obj, l, "a list of strings"),
+	CFG_KSIZE("size", t_obj, size, "0", 1024, 1 << 20, "a size"),
+	CFG_KDUR("dur", t_obj, dur, "5m", 1, 3600, "a duration"),
+	CFG_KENUM("e", t_obj, e, "two", t_names, 0, "an enum"),
+	CFG_KENUM("named", t_obj, named, "one", t_names, CFG_NAMED, "an enum kept as its name"),
+	CFG_KBOOL("b", t_obj, b, "true", "a bool"),
+	CFG_K_("g", CFG_GROUP, t_obj, n, .sub = t_sub, .doc = "a group"),
+	CFG_END
+};
+
+/* Walk text against t_keys into *o; the problems found (malloc'd) or NULL. */
+static char *
+t_walk(const char *text, t_obj *o)
+{
+	cfg_errs e = { .path = "t.conf" };
+	cfg_walk w = { .e = &e, .ctx = "t: ", .obj = o };
+	config_t lc;
+
+	memset(o, 0, sizeof *o);
+	config_init(&lc);
+	assert_int_equal(config_read_string(&lc, text), CONFIG_TRUE);
+	assert_int_equal(cfg_walk_defaults(t_keys, o), 0);
+	cfg_walk_group(&w, config_root_setting(&lc), t_keys);
+	config_destroy(&lc);
+	return e.buf;
+}
+
+static void
+test_walker(void **state)
+{
+	t_obj o;
+	char *err;
+
+	(void)state;
+	err = t_walk("s = \"x\";\n", &o);
+	assert_null(err);
+	assert_string_equal(o.s, "x");
+	assert_null(o.l);
+	assert_int_equal(o.size, 0);
+	assert_int_equal(o.dur, 300);
+	assert_int_equal(o.e, 1);
+	assert_string_equal(o.named, "one");
+	assert_true(o.b);
+	assert_int_equal(o.n, 2);
+	cfg_walk_free(t_keys, &o);
+	assert_null(o.s);
+
+	err = t_walk("s = \"y\"; l = [ \"a\", \"b\" ]; size = \"2K\"; dur = \"1h\";\n"
+		     "e = \"one\"; named = \"two\"; b = false; g = { n = 9; };\n", &o);
+	assert_null(err);
+	assert_string_equal(o.l[0], "a");
+	assert_string_equal(o.l[1], "b");
+	assert_null(o.l[2]);
+	assert_int_equal(o.size, 2048);
+	assert_int_equal(o.dur, 3600);
+	assert_int_equal(o.e, 0);
+	assert_string_equal(o.named, "two");
+	assert_false(o.b);
+	assert_int_equal(o.n, 9);
+	cfg_walk_free(t_keys, &o);
+
+	err = t_walk("l = [ \"a\", \"\" ];\n"
+		     "size = \"512\";\n"
+		     "dur = \"2h\";\n"
+		     "e = \"three\";\n"
+		     "g = { n = 10; m = 2; };\n"
+		     "g2 = 5;\n", &o);
+	assert_non_null(err);
+	assert_string_equal(err,
+		"t.conf:1: t: 'l' element 2 must be a non-empty string\n"
+		"t.conf:2: t: 'size' must be at least 1K (or 0: no limit)\n"
+		"t.conf:3: t: 'dur' must be between 1s and 3600s, not 7200s\n"
+		"t.conf:4: t: 'e' must be one of \"one\", \"two\"\n"
+		"t.conf:5: t: g: 'n' must be between 1 and 9, not 10\n"
+		"t.conf:5: t: unknown setting 'm' in g\n"
+		"t.conf:6: t: unknown setting 'g2'\n"
+		"t.conf: t: missing required setting 's'\n");
+	/* Invalid values leave the defaults. */
+	assert_null(o.l);
+	assert_int_equal(o.size, 0);
+	assert_int_equal(o.dur, 300);
+	assert_int_equal(o.e, 1);
+	free(err);
+	cfg_walk_free(t_keys, &o);
+
+	err = t_walk("s = \"x\"; g = 1;\n", &o);
+	assert_string_equal(err, "t.conf:1: t: 'g' must be a group: { n = 2; }\n");
+	free(err);
+	cfg_walk_free(t_keys, &o);
+}
+
 /* ------------------------------------------------------------ the manual */
 
 typedef struct man {
@@ -349,6 +457,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_parse),
 		cmocka_unit_test(test_rows_sane),
+		cmocka_unit_test(test_walker),
 		cmocka_unit_test(test_every_key_documented),
 		cmocka_unit_test(test_no_stale_entry),
 	};
