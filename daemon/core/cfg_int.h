@@ -59,7 +59,8 @@ struct cfg_walk {
 	int n_secret;            /* password keys seen so far (the secret hooks) */
 };
 
-/* Set every row's default in w->obj (before the walk); 0, or -1 out of memory. */
+/* Set every row's default in obj (before the walk); 0, or -1: out of memory or
+ * a default that does not parse as its type (a bug test_cfg_schema catches). */
 int cfg_walk_defaults(const cfg_key *keys, void *obj);
 /* Read group g against keys into w->obj, in the file's order; then report
  * the CFG_REQUIRED keys that are absent (except CFG_FIRST ones). */
