@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <gmime/gmime.h>
 #include "daemon/core/cfg.h"
+#include "daemon/core/cfg_check.h"
 #include "daemon/core/log.h"
 #include "daemon/oauth/oauth.h"
 #include "daemon/run/outbox.h"
@@ -110,6 +111,7 @@ typedef struct main_check_arg {
 	cfg *c;
 	char **only;
 	int n_only, dry_run;
+	int setup;  /* --check-config: also what cannot work (cfg_check_setup) */
 } main_check_arg;
 
 static int
@@ -132,6 +134,18 @@ main_check_build(void *p)
 		return EX_CONFIG;
 	}
 	rc = main_build(a->c, a->only, a->n_only, a->dry_run, pls);
+	if (a->setup) {
+		char *errs = NULL, *warns = NULL;
+
+		if (cfg_check_setup(a->c, &errs, &warns) > 0) {
+			fprintf(stderr, "mailmilld: configuration error:\n%s\n", errs);
+			rc = EX_CONFIG;
+		}
+		if (warns != NULL)
+			log_warn("%s", warns);
+		g_free(errs);
+		g_free(warns);
+	}
 	for (size_t k = 0; k < a->c->n_accounts; k++)
 		pipeline_free(&pls[k]);
 	free(pls);
@@ -152,9 +166,9 @@ main_drop_error(const char *err)
  * do (an archive path it cannot create or write).
  */
 static int
-main_check(cfg *c, char **only, int n_only, int dry_run)
+main_check(cfg *c, char **only, int n_only, int dry_run, int setup)
 {
-	main_check_arg a = { c, only, n_only, dry_run };
+	main_check_arg a = { c, only, n_only, dry_run, setup };
 	char *err = NULL;
 	int rc = privs_run_as(c->user, main_check_build, main_drop_error, &a, &err);
 
@@ -431,7 +445,7 @@ main(int argc, char **argv)
 			.only = only, .n_only = n_only, .ro = ro,
 		};
 
-		if ((rc = main_check(c, only, n_only, ro.dry_run)) != EX_OK || check) {
+		if ((rc = main_check(c, only, n_only, ro.dry_run, check)) != EX_OK || check) {
 			if (rc == EX_OK)
 				printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
 				       c->n_accounts == 1 ? "" : "s");

@@ -8,6 +8,9 @@
  *
  * Ownership: cfg_load returns a cfg the caller frees with cfg_free; every
  * string and the settings pointers inside it live as long as the cfg.
+ *
+ * Every key, its type, default, range and manual line: cfg_schema.c (a new
+ * key is a row there, its field here, its entry in mailmill.conf(5)).
  */
 #include <stddef.h>
 #include <libconfig.h>
