@@ -24,8 +24,7 @@
 #include <string.h>
 #include <time.h>
 #include <mailmill/plugin.h>
-#include "autoreply.h"
-#include "settings.h"
+#include "common/autoreply_rules.h"
 
 #define AUTOREPLY_BODY_MAX (64 * 1024)
 
@@ -159,7 +158,7 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			a->rules.addresses[i] = g_ascii_strdown(v, -1);
 		}
 	}
-	if (settings_str(ctx, g, "from", &a->from) <= 0) {
+	if (mm_setting_string(ctx, g, "from", &a->from) <= 0) {
 		if (a->from == NULL)
 			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Help Desk <help@example.org>\"");
 		bad = 1;
@@ -168,10 +167,10 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			     "`from` \"%s\" is not one address", a->from);
 		bad = 1;
 	}
-	if (settings_str(ctx, g, "subject", &a->subject) < 0)
+	if (mm_setting_string(ctx, g, "subject", &a->subject) < 0)
 		bad = 1;
-	n = settings_str(ctx, g, "body", &a->body);
-	if (n < 0 || settings_str(ctx, g, "body_file", &body_file) < 0) {
+	n = mm_setting_string(ctx, g, "body", &a->body);
+	if (n < 0 || mm_setting_string(ctx, g, "body_file", &body_file) < 0) {
 		bad = 1;
 	} else if ((a->body != NULL) == (body_file != NULL)) {
 		mm_ctx_error(ctx, g, "set exactly one of `body` and `body_file`");
@@ -185,10 +184,10 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 	if (autoreply_int(ctx, g, "days", 1, 365, &a->days) < 0 ||
 	    autoreply_int(ctx, g, "max_per_hour", 1, 100000, &a->max_per_hour) < 0)
 		bad = 1;
-	if (settings_str(ctx, g, "handle", &a->handle) < 0 ||
-	    settings_str(ctx, g, "spam_header", &a->spam_header) < 0 ||
-	    settings_str(ctx, g, "spam_value", &a->spam_value) < 0 ||
-	    settings_str(ctx, g, "loop_marker", &a->marker) < 0)
+	if (mm_setting_string(ctx, g, "handle", &a->handle) < 0 ||
+	    mm_setting_string(ctx, g, "spam_header", &a->spam_header) < 0 ||
+	    mm_setting_string(ctx, g, "spam_value", &a->spam_value) < 0 ||
+	    mm_setting_string(ctx, g, "loop_marker", &a->marker) < 0)
 		bad = 1;
 	if (a->marker != NULL && (*a->marker == '\0' || strpbrk(a->marker, "\r\n") != NULL)) {
 		mm_ctx_error(ctx, config_setting_get_member(g, "loop_marker"),
@@ -199,7 +198,7 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
 		bad = 1;
 	}
-	if (settings_str(ctx, g, "verdict", &verdict) < 0) {
+	if (mm_setting_string(ctx, g, "verdict", &verdict) < 0) {
 		bad = 1;
 	} else if (verdict != NULL) {
 		if (strcmp(verdict, "pass") == 0)

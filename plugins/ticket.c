@@ -45,7 +45,6 @@
 #include <string.h>
 #include <time.h>
 #include "ticket.h"
-#include "settings.h"
 
 #define TICKET_CLAIM_TTL (7LL * 86400)
 #define TICKET_MAX_NOTIFY 50
@@ -201,8 +200,8 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 	t->acknowledge = 1;
 	t->webhook_timeout = 30;
 	t->verdict = MM_PASS;
-	if (settings_str(ctx, g, "queue", &t->queue) < 0 || settings_str(ctx, g, "prefix", &prefix) < 0 ||
-	    settings_str(ctx, g, "subject_tag", &tag) < 0)
+	if (mm_setting_string(ctx, g, "queue", &t->queue) < 0 || mm_setting_string(ctx, g, "prefix", &prefix) < 0 ||
+	    mm_setting_string(ctx, g, "subject_tag", &tag) < 0)
 		bad = 1;
 	if (t->queue == NULL)
 		t->queue = g_strdup("default");
@@ -231,7 +230,7 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		bad = 1;
 	}
 	t->ns = g_strdup_printf("ticket:%s", t->queue);
-	if (settings_str(ctx, g, "from", &t->from) <= 0) {
+	if (mm_setting_string(ctx, g, "from", &t->from) <= 0) {
 		if (t->from == NULL)
 			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Support <support@example.org>\"");
 		bad = 1;
@@ -247,10 +246,10 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		} else
 			t->acknowledge = config_setting_get_bool(s);
 	}
-	if (settings_str(ctx, g, "ack_subject", &t->ack_subject) < 0 ||
-	    settings_str(ctx, g, "ack_body", &t->ack_body) < 0 ||
-	    settings_str(ctx, g, "loop_marker", &t->marker) < 0 ||
-	    settings_str(ctx, g, "spam_header", &sh) < 0 || settings_str(ctx, g, "spam_value", &sv) < 0 ||
+	if (mm_setting_string(ctx, g, "ack_subject", &t->ack_subject) < 0 ||
+	    mm_setting_string(ctx, g, "ack_body", &t->ack_body) < 0 ||
+	    mm_setting_string(ctx, g, "loop_marker", &t->marker) < 0 ||
+	    mm_setting_string(ctx, g, "spam_header", &sh) < 0 || mm_setting_string(ctx, g, "spam_value", &sv) < 0 ||
 	    ticket_addr_list(ctx, g, "notify", &t->notify) < 0 ||
 	    ticket_addr_list(ctx, g, "addresses", &t->rules.addresses) < 0)
 		bad = 1;
@@ -258,9 +257,9 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
 		bad = 1;
 	}
-	if (settings_str(ctx, g, "json_dir", &t->json_dir) < 0 ||
-	    settings_str(ctx, g, "webhook_url", &t->webhook_url) < 0 ||
-	    settings_str(ctx, g, "webhook_ca_file", &t->webhook_ca_file) < 0)
+	if (mm_setting_string(ctx, g, "json_dir", &t->json_dir) < 0 ||
+	    mm_setting_string(ctx, g, "webhook_url", &t->webhook_url) < 0 ||
+	    mm_setting_string(ctx, g, "webhook_ca_file", &t->webhook_ca_file) < 0)
 		bad = 1;
 	if (t->json_dir != NULL && (t->json_dir[0] != '/' ||
 				    !g_file_test(t->json_dir, G_FILE_TEST_IS_DIR))) {
@@ -283,7 +282,7 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		} else
 			t->webhook_timeout = config_setting_get_int(s);
 	}
-	if (settings_str(ctx, g, "verdict", &verdict) < 0) {
+	if (mm_setting_string(ctx, g, "verdict", &verdict) < 0) {
 		bad = 1;
 	} else if (verdict != NULL) {
 		if (strcmp(verdict, "pass") == 0)

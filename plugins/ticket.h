@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <glib.h>
 #include <mailmill/plugin.h>
-#include "autoreply.h"
+#include "common/autoreply_rules.h"
 
 struct ticket {
 	char *queue, *ns;          /* ns: "ticket:<queue>", shared by every stage naming it */

@@ -14,7 +14,7 @@
 #include <gmime/gmime.h>
 
 #include "daemon/run/message.h"
-#include "plugins/autoreply.h"
+#include "plugins/common/autoreply_rules.h"
 
 static char *ours[] = { "help@example.org", "desk@example.org", NULL };
 

@@ -681,7 +681,7 @@ test_open_failure(void **unused)
 	struct maildir *md = NULL;
 	FILE *f;
 
-	assert_int_equal(archive_mkdirs(dir, &err), 0);
+	assert_int_equal(archive_mkdirs(dir, NULL, &err), 0);
 	file = g_build_filename(dir, "tmp", NULL);
 	assert_non_null(f = fopen(file, "w"));
 	fclose(f);
@@ -702,11 +702,11 @@ test_mkdirs(void **unused)
 	struct stat st;
 
 	deep = g_strdup_printf("%s/a//b/c/", dir);
-	assert_int_equal(archive_mkdirs(deep, &err), 0);
+	assert_int_equal(archive_mkdirs(deep, NULL, &err), 0);
 	assert_int_equal(stat(deep, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0700);
-	assert_int_equal(archive_mkdirs(deep, &err), 0); /* exists: fine */
+	assert_int_equal(archive_mkdirs(deep, NULL, &err), 0); /* exists: fine */
 	g_free(deep);
 	g_free(dir);
 }

@@ -1,11 +1,12 @@
 /* mailmill - ISC licence, see LICENSE */
-#ifndef MM_AUTOREPLY_H
-#define MM_AUTOREPLY_H
+#ifndef MM_AUTOREPLY_RULES_H
+#define MM_AUTOREPLY_RULES_H
 /*
  * The decisions of the autoreply plugin that need no daemon (unit-tested in
  * tests/unit/test_autoreply.c): should a message get an automatic reply at
  * all (RFC 3834 section 2, RFC 5230 section 4.6)?  autoreply_rules.c is
- * compiled into the ticket plugin too, for its acknowledgements.
+ * in plugins/common (libmmplugin), shared with the ticket plugin: its
+ * acknowledgements and its robot check (autoreply_robot_mail).
  */
 #include <stddef.h>
 #include <gmime/gmime.h>

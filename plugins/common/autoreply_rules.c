@@ -1,7 +1,7 @@
 /* mailmill - ISC licence, see LICENSE */
 #include <stdio.h>
 #include <string.h>
-#include "autoreply.h"
+#include "autoreply_rules.h"
 
 int
 autoreply_robot_sender(const char *addr)

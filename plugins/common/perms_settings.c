@@ -1,0 +1,41 @@
+/* mailmill - ISC licence, see LICENSE */
+#include <grp.h>
+#include <stdlib.h>
+#include <glib.h>
+#include "perms.h"
+
+int
+perms_settings(mm_ctx *ctx, const config_setting_t *g, perms *p)
+{
+	const config_setting_t *s;
+	char *group = NULL;
+	int bad = 0;
+
+	perms_default(p);
+	if (mm_setting_mode(ctx, g, "mode", 0777, &p->mode) < 0 ||
+	    mm_setting_mode(ctx, g, "dir_mode", 07777, &p->dir_mode) < 0)
+		bad = 1;
+	if (p->dir_mode != PERMS_DIR_MODE_DEFAULT && (p->dir_mode & 0700) != 0700) {
+		mm_ctx_error(ctx, config_setting_get_member(g, "dir_mode"),
+			     "`dir_mode` must leave the owner rwx (0700), not %04o", p->dir_mode);
+		bad = 1;
+	}
+	if (mm_setting_string(ctx, g, "group", &group) < 0) {
+		bad = 1;
+	} else if (group != NULL) {
+		struct group *gr;
+		char *end = NULL;
+		unsigned long id = strtoul(group, &end, 10);
+
+		/* A name, or a number as chgrp(1) takes it. */
+		gr = g_ascii_isdigit(group[0]) && *end == '\0' ? getgrgid((gid_t)id) : getgrnam(group);
+		s = config_setting_get_member(g, "group");
+		if (gr == NULL) {
+			mm_ctx_error(ctx, s, "`group` \"%s\" does not exist", group);
+			bad = 1;
+		} else
+			p->gid = gr->gr_gid;
+	}
+	g_free(group);
+	return bad ? -1 : 0;
+}
