@@ -97,7 +97,7 @@ archive_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
 	int bad = mm_settings_check(ctx, settings, archive_keys) < 0;
 
 	a->fmt = &archive_format_maildir;
-	if (perms_settings(ctx, settings, &a->perms) < 0)
+	if (perms_settings(ctx, settings, 1, &a->perms) < 0)
 		bad = 1;
 	s = config_setting_get_member(settings, "path");
 	if (mm_setting_string(ctx, settings, "path", &a->path) < 0)

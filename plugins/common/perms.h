@@ -33,8 +33,9 @@ int perms_apply_fd(int fd, const perms *p, int dir, const char *what, char **err
 /* The same by path (not following a final symbolic link for the group). */
 int perms_apply_path(const char *path, const perms *p, int dir, char **err_r);
 
-/* Read `mode`, `dir_mode` and `group` of the stage's settings into p
- * (defaults for those absent).  0, or -1 after mm_ctx_error (file:line):
- * a bad mode, or a group that does not exist. */
-int perms_settings(mm_ctx *ctx, const config_setting_t *g, perms *p);
+/* Read `mode`, `group` and (with_dirs: for a plugin that creates
+ * directories) `dir_mode` of the stage's settings into p (defaults for those
+ * absent).  0, or -1 after mm_ctx_error (file:line): a bad mode, or a group
+ * that does not exist. */
+int perms_settings(mm_ctx *ctx, const config_setting_t *g, int with_dirs, perms *p);
 #endif

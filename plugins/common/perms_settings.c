@@ -5,7 +5,7 @@
 #include "perms.h"
 
 int
-perms_settings(mm_ctx *ctx, const config_setting_t *g, perms *p)
+perms_settings(mm_ctx *ctx, const config_setting_t *g, int with_dirs, perms *p)
 {
 	const config_setting_t *s;
 	char *group = NULL;
@@ -13,7 +13,7 @@ perms_settings(mm_ctx *ctx, const config_setting_t *g, perms *p)
 
 	perms_default(p);
 	if (mm_setting_mode(ctx, g, "mode", 0777, &p->mode) < 0 ||
-	    mm_setting_mode(ctx, g, "dir_mode", 07777, &p->dir_mode) < 0)
+	    (with_dirs && mm_setting_mode(ctx, g, "dir_mode", 07777, &p->dir_mode) < 0))
 		bad = 1;
 	if (p->dir_mode != PERMS_DIR_MODE_DEFAULT && (p->dir_mode & 0700) != 0700) {
 		mm_ctx_error(ctx, config_setting_get_member(g, "dir_mode"),
