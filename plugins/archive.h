@@ -3,9 +3,11 @@
 #define MM_ARCHIVE_H
 /*
  * The archive plugin's internals.  archive.c is the plugin glue (settings,
- * verdicts, logging through mm_*); archive_maildir.c and archive_mbox.c are
- * plain file-system code that never calls mm_* so that tests/unit links them
- * without the daemon.
+ * verdicts, logging through mm_*; no branch on the format: it calls the
+ * format's table, struct archive_format below); archive_maildir.c and
+ * archive_mbox.c (one format each, with its table), archive_util.c (what
+ * both share) and plugins/common/perms.c are plain file-system code that
+ * never calls mm_* so that tests/unit links them without the daemon.
  *
  * Error contract: functions return 0 on success and -1 on failure with
  * *err_r set to an allocated, human-readable reason (free() it).  A few
