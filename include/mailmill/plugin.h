@@ -245,7 +245,9 @@ int mm_reply_queue(mm_ctx *ctx, mm_msg *msg, const char *from, const char *rcpt,
  *    0  absent: *out untouched, so set the default before calling;
  *   -1  present but wrong: reported with mm_ctx_error at its file:line
  *       ("`key` must be ..."), *out untouched.
- * Strings come back allocated (g_free, or g_strfreev for lists).
+ * Strings come back allocated (g_free, or g_strfreev for lists); the string
+ * or list *out held is freed when replaced, so start it as NULL or as a
+ * g_malloc'd default.
  *
  * ABI: additive.  These are new functions, nothing existing changed, so
  * MAILMILL_PLUGIN_ABI stays 1 and every version-1 plugin loads as before; a
