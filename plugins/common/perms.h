@@ -35,7 +35,7 @@ int perms_apply_path(const char *path, const perms *p, int dir, char **err_r);
 
 /* Read `mode`, `group` and (with_dirs: for a plugin that creates
  * directories) `dir_mode` of the stage's settings into p (defaults for those
- * absent).  0, or -1 after mm_ctx_error (file:line): a bad mode, or a group
- * that does not exist. */
+ * absent).  0, or -1 after mm_ctx_error (file:line): a bad mode, a group
+ * that does not exist, or one this process (the worker user) may not give. */
 int perms_settings(mm_ctx *ctx, const config_setting_t *g, int with_dirs, perms *p);
 #endif

@@ -1,8 +1,26 @@
 /* mailmill - ISC licence, see LICENSE */
 #include <grp.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <glib.h>
 #include "perms.h"
+
+/* 1 if this process may give files the group gid (chown(2): root, or a
+ * member).  init runs as the worker user, so this is the writer's answer. */
+static int
+perms_may_use(gid_t gid)
+{
+	gid_t list[256];
+	int n;
+
+	if (geteuid() == 0 || getegid() == gid)
+		return 1;
+	n = getgroups((int)G_N_ELEMENTS(list), list);
+	for (int i = 0; i < n; i++)
+		if (list[i] == gid)
+			return 1;
+	return 0;
+}
 
 int
 perms_settings(mm_ctx *ctx, const config_setting_t *g, int with_dirs, perms *p)
@@ -32,6 +50,10 @@ perms_settings(mm_ctx *ctx, const config_setting_t *g, int with_dirs, perms *p)
 		s = config_setting_get_member(g, "group");
 		if (gr == NULL) {
 			mm_ctx_error(ctx, s, "`group` \"%s\" does not exist", group);
+			bad = 1;
+		} else if (!perms_may_use(gr->gr_gid)) {
+			mm_ctx_error(ctx, s, "`group` \"%s\": this user is not a member of it, so it"
+				     " cannot give it to files", group);
 			bad = 1;
 		} else
 			p->gid = gr->gr_gid;

@@ -8,7 +8,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 17
+plan 19
 
 GROUP=mail
 if ! getent group "$GROUP" >/dev/null; then
@@ -80,3 +80,21 @@ C_STAGES="      { plugin = \"ticket\"; from = \"s@example.org\"; json_dir = \"$T
 mm tgroup -c "$T/tgroup.conf" --check-config
 check "ticket: a group that does not exist: refused with file:line" \
 	eval '[ "$MM_RC" = 78 ] && err_has "tgroup\.conf:[0-9]+: .*does not exist"'
+
+# ---- as the worker user: a group it is not in is refused at load
+if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null || id -nG nobody | grep -qw "$GROUP"; then
+	skip "user = nobody: a group it is not in" "needs root, a user nobody outside group $GROUP"
+	skip "user = nobody: its own group passes" "needs root and a user nobody"
+else
+	plugins_for_worker
+	mkdir -p "$T/given" && chown nobody "$T/given"
+	C_TOP_EXTRA='user = "nobody";' C_STATE=$T/state-nobody C_STAGES="      { plugin = \"archive\";
+        path = \"$T/given/a\"; group = \"$GROUP\"; }" write_conf "$T/notmember.conf"
+	mm notmember -c "$T/notmember.conf" --check-config
+	check "user = nobody, group $GROUP it is not in: exit 78, file:line" \
+		eval '[ "$MM_RC" = 78 ] && err_has "notmember\.conf:[0-9]+: .*not a member"'
+	C_TOP_EXTRA='user = "nobody";' C_STATE=$T/state-nobody C_STAGES="      { plugin = \"archive\";
+        path = \"$T/given/a\"; group = \"$(id -gn nobody)\"; }" write_conf "$T/member.conf"
+	mm member -c "$T/member.conf" --check-config
+	rc_is "user = nobody, its own primary group: --check-config exits 0" 0
+fi
