@@ -38,6 +38,11 @@ struct archive {
 	GHashTable *refused;     /* target paths that could not be opened (said once) */
 };
 
+/* The formats the `format` setting names; the first is the default. */
+static const struct archive_format *const archive_formats[] = {
+	&archive_format_maildir, &archive_format_mbox, NULL
+};
+
 static const char *const archive_keys[] = { "path", "format", "folder", "mode", "dir_mode",
 					     "group", NULL };
 
@@ -96,7 +101,7 @@ archive_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
 	/* Report every problem, not only the first: check the known keys too. */
 	int bad = mm_settings_check(ctx, settings, archive_keys) < 0;
 
-	a->fmt = &archive_format_maildir;
+	a->fmt = archive_formats[0];
 	if (perms_settings(ctx, settings, 1, &a->perms) < 0)
 		bad = 1;
 	s = config_setting_get_member(settings, "path");

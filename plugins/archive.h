@@ -243,7 +243,5 @@ struct archive_format {
 	void (*close)(void *t);
 };
 extern const struct archive_format archive_format_maildir, archive_format_mbox;
-/* NULL-terminated, for the `format` setting. */
-extern const struct archive_format *const archive_formats[];
 
 #endif

@@ -718,7 +718,3 @@ const struct archive_format archive_format_maildir = {
 	.recovered = maildir_fmt_recovered,
 	.close = maildir_fmt_close,
 };
-
-const struct archive_format *const archive_formats[] = {
-	&archive_format_maildir, &archive_format_mbox, NULL
-};
