@@ -5,13 +5,15 @@
  *
  *   { plugin = "archive"; path = "/srv/mail/support";
  *     format = "maildir";     # or "mbox"; default "maildir"
- *     folder = "%Y/%m"; }     # optional: strftime on the message date
+ *     folder = "%Y/%m";       # optional: strftime on the message date
+ *     mode = "0600"; dir_mode = "0700"; group = "mail"; }  # optional
  *
  * Maildir: `path` (or path/<folder>) is the Maildir.  mbox: `path` is the
  * mbox file, or with `folder` the directory holding one mbox per folder
  * name.  process() stages a message (Maildir: a file in tmp/; mbox: appended
  * under the lock, unsynced); sync() makes the whole batch durable at once
- * (group commit).
+ * (group commit).  The format is a table of operations (archive.h:
+ * struct archive_format), chosen once in init.
  * Idempotent by (account, uid): see archive.h.
  */
 #ifndef _GNU_SOURCE
@@ -26,32 +28,23 @@
 
 #include "archive.h"
 
-enum archive_format { ARCHIVE_MAILDIR, ARCHIVE_MBOX };
-
 struct archive {
 	char *path;
 	char *folder;            /* NULL: no folders */
-	enum archive_format format;
+	const struct archive_format *fmt;
+	perms perms;             /* modes and group of what it creates */
 	char host[HOST_NAME_MAX + 1];
 	GHashTable *targets;     /* target path -> struct maildir * or struct mbox * */
 	GHashTable *refused;     /* target paths that could not be opened (said once) */
 };
 
-static const char *const archive_keys[] = { "path", "format", "folder", NULL };
+/* The formats the `format` setting names; the first is the default. */
+static const struct archive_format *const archive_formats[] = {
+	&archive_format_maildir, &archive_format_mbox, NULL
+};
 
-static void
-archive_target_free(struct archive *a, void *t)
-{
-	if (a->format == ARCHIVE_MAILDIR) {
-		struct maildir *md = t;
-
-		maildir_close(&md);
-	} else {
-		struct mbox *mb = t;
-
-		mbox_close(&mb);
-	}
-}
+static const char *const archive_keys[] = { "path", "format", "folder", "mode", "dir_mode",
+					     "group", NULL };
 
 static void
 archive_free(struct archive *a)
@@ -64,33 +57,14 @@ archive_free(struct archive *a)
 
 		g_hash_table_iter_init(&it, a->targets);
 		while (g_hash_table_iter_next(&it, NULL, &t))
-			archive_target_free(a, t);
+			a->fmt->close(t);
 		g_hash_table_destroy(a->targets);
 	}
 	if (a->refused != NULL)
 		g_hash_table_destroy(a->refused);
-	free(a->path);
-	free(a->folder);
-	free(a);
-}
-
-/* A string member of the group, or NULL if absent; -1 if not a string. */
-static int
-archive_string(mm_ctx *ctx, const config_setting_t *settings, const char *key,
-	       const char **val_r, const config_setting_t **s_r)
-{
-	config_setting_t *s = config_setting_get_member(settings, key);
-
-	*val_r = NULL;
-	*s_r = s;
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-		mm_ctx_error(ctx, s, "`%s` must be a string", key);
-		return -1;
-	}
-	*val_r = config_setting_get_string(s);
-	return 0;
+	g_free(a->path);
+	g_free(a->folder);
+	g_free(a);
 }
 
 /*
@@ -104,8 +78,7 @@ archive_string(mm_ctx *ctx, const config_setting_t *settings, const char *key,
 static int
 archive_check_path(struct archive *a, mm_ctx *ctx, const config_setting_t *settings)
 {
-	enum archive_kind kind = a->folder != NULL ? ARCHIVE_KIND_FOLDERS :
-				 a->format == ARCHIVE_MAILDIR ? ARCHIVE_KIND_MAILDIR : ARCHIVE_KIND_MBOX;
+	enum archive_kind kind = a->folder != NULL ? ARCHIVE_KIND_FOLDERS : a->fmt->kind;
 	char *err = NULL;
 	int r = archive_target_check(a->path, kind, &err);
 
@@ -123,67 +96,67 @@ static int
 archive_init(mm_ctx *ctx, const config_setting_t *settings, void **state)
 {
 	const config_setting_t *s;
-	const char *path, *format, *folder;
-	struct archive *a;
-	char *err = NULL;
-
+	struct archive *a = g_new0(struct archive, 1);
+	char *format = NULL, *err = NULL;
 	/* Report every problem, not only the first: check the known keys too. */
-	int unknown = mm_settings_check(ctx, settings, archive_keys) < 0;
+	int bad = mm_settings_check(ctx, settings, archive_keys) < 0;
 
-	if (archive_string(ctx, settings, "path", &path, &s) < 0)
-		return -1;
-	if (path == NULL) {
+	a->fmt = archive_formats[0];
+	if (perms_settings(ctx, settings, 1, &a->perms) < 0)
+		bad = 1;
+	s = config_setting_get_member(settings, "path");
+	if (mm_setting_string(ctx, settings, "path", &a->path) < 0)
+		goto fail;
+	if (a->path == NULL) {
 		mm_ctx_error(ctx, settings, "`path` is required");
-		return -1;
+		goto fail;
 	}
-	if (path[0] != '/' || strlen(path) > PATH_MAX / 2) {
-		mm_ctx_error(ctx, s, "`path` must be an absolute path, not \"%s\"", path);
-		return -1;
-	}
-	if ((a = calloc(1, sizeof(*a))) == NULL || (a->path = strdup(path)) == NULL) {
-		mm_ctx_error(ctx, s, "out of memory");
-		archive_free(a);
-		return -1;
+	if (a->path[0] != '/' || strlen(a->path) > PATH_MAX / 2) {
+		mm_ctx_error(ctx, s, "`path` must be an absolute path, not \"%s\"", a->path);
+		goto fail;
 	}
 	/* "/srv/mail/" and "/srv/mail" are the same place; keep "/" as is. */
 	for (size_t n = strlen(a->path); n > 1 && a->path[n - 1] == '/'; n--)
 		a->path[n - 1] = '\0';
-	if (archive_string(ctx, settings, "format", &format, &s) < 0)
+	if (mm_setting_string(ctx, settings, "format", &format) < 0)
 		goto fail;
-	if (format == NULL || strcmp(format, "maildir") == 0) {
-		a->format = ARCHIVE_MAILDIR;
-	} else if (strcmp(format, "mbox") == 0) {
-		a->format = ARCHIVE_MBOX;
-	} else {
-		mm_ctx_error(ctx, s, "`format` must be \"maildir\" or \"mbox\", not \"%s\"", format);
-		goto fail;
-	}
-	if (archive_string(ctx, settings, "folder", &folder, &s) < 0)
-		goto fail;
-	if (folder != NULL) {
-		if (archive_folder_check(folder, &err) < 0) {
-			mm_ctx_error(ctx, s, "%s", err != NULL ? err : "out of memory");
-			free(err);
+	if (format != NULL) {
+		const struct archive_format *const *f;
+
+		for (f = archive_formats; *f != NULL && strcmp((*f)->name, format) != 0; f++)
+			;
+		if (*f == NULL) {
+			mm_ctx_error(ctx, config_setting_get_member(settings, "format"),
+				     "`format` must be \"maildir\" or \"mbox\", not \"%s\"", format);
 			goto fail;
 		}
-		if ((a->folder = strdup(folder)) == NULL)
-			goto fail;
+		a->fmt = *f;
 	}
-	if (a->format == ARCHIVE_MBOX && a->folder == NULL && strcmp(a->path, "/") == 0) {
+	if (mm_setting_string(ctx, settings, "folder", &a->folder) < 0)
+		goto fail;
+	if (a->folder != NULL && archive_folder_check(a->folder, &err) < 0) {
+		mm_ctx_error(ctx, config_setting_get_member(settings, "folder"), "%s",
+			     err != NULL ? err : "out of memory");
+		free(err);
+		goto fail;
+	}
+	if (a->fmt->kind == ARCHIVE_KIND_MBOX && a->folder == NULL && strcmp(a->path, "/") == 0) {
 		mm_ctx_error(ctx, settings, "`path` must name the mbox file");
 		goto fail;
 	}
 	if (gethostname(a->host, sizeof(a->host) - 1) < 0 || a->host[0] == '\0')
 		strcpy(a->host, "localhost");
-	if (unknown)
+	if (bad)
 		goto fail;
 	if (archive_check_path(a, ctx, settings) < 0)
 		goto fail;
 	a->targets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	a->refused = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_free(format);
 	*state = a;
 	return 0;
 fail:
+	g_free(format);
 	archive_free(a);
 	return -1;
 }
@@ -220,15 +193,10 @@ archive_target(struct archive *a, const char *path, mm_ctx *ctx)
 {
 	void *t = g_hash_table_lookup(a->targets, path);
 	char *err = NULL;
-	int r;
 
 	if (t != NULL)
 		return t;
-	if (a->format == ARCHIVE_MAILDIR)
-		r = maildir_open(path, a->host, (struct maildir **)&t, &err);
-	else
-		r = mbox_open(path, (struct mbox **)&t, &err);
-	if (r < 0) {
+	if (a->fmt->open(path, a->host, &a->perms, &t, &err) < 0) {
 		/* Once per run and target: every message after it is deferred too. */
 		if (!g_hash_table_contains(a->refused, path)) {
 			mm_log(ctx, MM_LOG_ERROR, "%s; deferring its messages",
@@ -238,9 +206,9 @@ archive_target(struct archive *a, const char *path, mm_ctx *ctx)
 		free(err);
 		return NULL;
 	}
-	if (a->format == ARCHIVE_MAILDIR && maildir_recovered(t) > 0)
+	if (a->fmt->recovered(t) > 0)
 		mm_log(ctx, MM_LOG_WARNING, "%s: %zu file(s) an interrupted run left incomplete"
-		       " moved to tmp/; their messages are fetched again", path, maildir_recovered(t));
+		       " moved to tmp/; their messages are fetched again", path, a->fmt->recovered(t));
 	g_hash_table_insert(a->targets, g_strdup(path), t);
 	return t;
 }
@@ -312,11 +280,10 @@ archive_process(void *state, mm_msg *msg, mm_ctx *ctx)
 		g_free(target);
 		return MM_DEFER;
 	}
-	if (a->format == ARCHIVE_MAILDIR)
-		r = maildir_stage(t, digest, raw, len, &err);
-	else
-		r = mbox_stage(t, digest, archive_sender(msg, sender, sizeof(sender)),
-			       mm_msg_date(msg), raw, len, &err);
+	/* Only a format that writes a From_ line pays for reading the sender. */
+	r = a->fmt->stage(t, digest, a->fmt->needs_sender ? archive_sender(msg, sender, sizeof(sender))
+							  : NULL,
+			  mm_msg_date(msg), raw, len, &err);
 	if (r < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "uid %s not archived: %s", uid,
 		       err != NULL ? err : "out of memory");
@@ -344,13 +311,13 @@ archive_sync(void *state, mm_ctx *ctx)
 	 * (and not written again) by the rerun of the deferred batch. */
 	g_hash_table_iter_init(&it, a->targets);
 	while (g_hash_table_iter_next(&it, &key, &t)) {
-		size_t n = a->format == ARCHIVE_MAILDIR ? maildir_pending(t) : mbox_pending(t);
+		size_t n = a->fmt->pending(t);
 		char *err = NULL;
 		int r;
 
 		if (n == 0)
 			continue;
-		r = a->format == ARCHIVE_MAILDIR ? maildir_commit(t, &err) : mbox_commit(t, &err);
+		r = a->fmt->commit(t, &err);
 		if (r < 0) {
 			mm_log(ctx, MM_LOG_ERROR, "%zu message(s) not archived: %s", n,
 			       err != NULL ? err : "out of memory");

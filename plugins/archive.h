@@ -3,9 +3,11 @@
 #define MM_ARCHIVE_H
 /*
  * The archive plugin's internals.  archive.c is the plugin glue (settings,
- * verdicts, logging through mm_*); archive_maildir.c and archive_mbox.c are
- * plain file-system code that never calls mm_* so that tests/unit links them
- * without the daemon.
+ * verdicts, logging through mm_*; no branch on the format: it calls the
+ * format's table, struct archive_format below); archive_maildir.c and
+ * archive_mbox.c (one format each, with its table), archive_util.c (what
+ * both share) and plugins/common/perms.c are plain file-system code that
+ * never calls mm_* so that tests/unit links them without the daemon.
  *
  * Error contract: functions return 0 on success and -1 on failure with
  * *err_r set to an allocated, human-readable reason (free() it).  A few
@@ -20,8 +22,9 @@
 #include <sys/types.h>
 #include <sys/time.h>
 #include <glib.h>
+#include "common/perms.h"
 
-/* ---- shared helpers (archive_maildir.c) ---- */
+/* ---- shared helpers (archive_util.c) ---- */
 
 #define ARCHIVE_DIGEST_LEN 16 /* hex chars: the first 64 bits of SHA-256 */
 
@@ -42,10 +45,11 @@ int archive_folder_check(const char *pattern, char **err_r);
 int archive_folder_expand(const char *pattern, long long when, char **dir_r, char **err_r);
 
 /*
- * mkdir -p `dir` with mode 0700.  Every directory it creates is made
- * durable (fsync of the new directory and of its parent).  0 if it exists.
+ * mkdir -p `dir` with p's dir_mode and group (NULL: 0700, no group).  Every
+ * directory it creates is made durable (fsync of the new directory and of
+ * its parent).  0 if it exists (its mode is left alone).
  */
-int archive_mkdirs(const char *dir, char **err_r);
+int archive_mkdirs(const char *dir, const perms *p, char **err_r);
 
 /* fsync the directory `dir`. */
 int archive_fsync_dir(const char *dir, char **err_r);
@@ -118,6 +122,10 @@ struct maildir;
  * crash) are removed.  `host` is the raw host name.
  */
 int maildir_open(const char *dir, const char *host, struct maildir **md_r, char **err_r);
+/* The same, creating directories and files with p's modes and group (NULL:
+ * the defaults; p is copied). */
+int maildir_open_perms(const char *dir, const char *host, const perms *p, struct maildir **md_r,
+		       char **err_r);
 /* How many files a crashed run left short, moved to tmp/ by maildir_open. */
 size_t maildir_recovered(const struct maildir *md);
 /*
@@ -203,6 +211,9 @@ void mbox_format(GString *out, const char *sender, long long date,
 struct mbox;
 /* Refuses a `file` or index that exists and is not a regular file. */
 int mbox_open(const char *file, struct mbox **mb_r, char **err_r);
+/* The same, creating the mbox, its index and missing directories with p's
+ * modes and group (NULL: the defaults; p is copied). */
+int mbox_open_perms(const char *file, const perms *p, struct mbox **mb_r, char **err_r);
 /* 1 if already archived or staged (nothing done), 0 staged, -1 error. */
 int mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long date,
 	       const char *data, size_t len, char **err_r);
@@ -211,5 +222,26 @@ int mbox_commit(struct mbox *mb, char **err_r);
 void mbox_abort(struct mbox *mb);
 const char *mbox_file(const struct mbox *mb); /* borrowed */
 void mbox_close(struct mbox **mb);
+
+/* ---- the formats (archive_maildir.c, archive_mbox.c) ----
+ *
+ * One table of operations per format, as fdm's delivery backends are, so
+ * that the plugin glue (archive.c) never branches on the format.  `t` is the
+ * format's open target (struct maildir *, struct mbox *).
+ */
+struct archive_format {
+	const char *name;       /* the `format` setting's value */
+	enum archive_kind kind; /* what `path` is without `folder` */
+	int needs_sender;       /* stage() takes the envelope sender (else NULL) */
+	int (*open)(const char *path, const char *host, const perms *p, void **t_r, char **err_r);
+	/* 1 already there, 0 staged, -1 error (archive's contract above). */
+	int (*stage)(void *t, const char *digest, const char *sender, long long date,
+		     const char *data, size_t len, char **err_r);
+	size_t (*pending)(const void *t);
+	int (*commit)(void *t, char **err_r);
+	size_t (*recovered)(const void *t); /* files a crashed run left short */
+	void (*close)(void *t);
+};
+extern const struct archive_format archive_format_maildir, archive_format_mbox;
 
 #endif

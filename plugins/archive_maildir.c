@@ -6,7 +6,7 @@
  * order made the moves wait for the flushes and held a 10,000-message run
  * to 0.75 of the disk's limit.  A file moved before its flush is covered by
  * a marker that the next run checks after a crash (archive_recover.c).
- * Also the helpers archive_mbox.c shares.  Nothing here calls mm_*:
+ * Nothing here calls mm_*:
  * tests/unit/test_maildir links this file without the daemon.
  */
 #ifndef _GNU_SOURCE
@@ -50,6 +50,7 @@ struct maildir_staged {
 struct maildir {
 	char *dir, *tmp, *new, *cur; /* g_malloc'd paths */
 	char *host;                  /* sanitised */
+	perms perms;                 /* of the directories and files it creates */
 	pid_t pid;
 	int rootfd, tmpfd, newfd;    /* opened once: no path walks per message */
 	GHashTable *known;           /* digests in new/, cur/ or staged */
@@ -69,183 +70,6 @@ struct maildir {
 	guint unflushed;             /* files staged since the last flush began */
 	int stop;
 };
-
-void
-archive_seterr(char **err_r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err_r == NULL)
-		return;
-	va_start(ap, fmt);
-	if (vasprintf(err_r, fmt, ap) < 0)
-		*err_r = NULL; /* callers print "out of memory" for NULL */
-	va_end(ap);
-}
-
-void
-archive_digest(const char *account, const char *uid, char digest_r[ARCHIVE_DIGEST_LEN + 1])
-{
-	GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
-
-	/* The NUL keeps ("ab", "c") and ("a", "bc") apart. */
-	g_checksum_update(ck, (const guchar *)account, (gssize)strlen(account));
-	g_checksum_update(ck, (const guchar *)"", 1);
-	g_checksum_update(ck, (const guchar *)uid, (gssize)strlen(uid));
-	memcpy(digest_r, g_checksum_get_string(ck), ARCHIVE_DIGEST_LEN);
-	digest_r[ARCHIVE_DIGEST_LEN] = '\0';
-	g_checksum_free(ck);
-}
-
-int
-archive_folder_check(const char *pattern, char **err_r)
-{
-	size_t len = strlen(pattern);
-	char *probe;
-
-	if (len == 0 || len > 255) {
-		archive_seterr(err_r, "folder pattern must be 1 to 255 bytes");
-		return -1;
-	}
-	if (pattern[0] == '/' || strstr(pattern, "..") != NULL || strchr(pattern, '\\') != NULL) {
-		archive_seterr(err_r, "folder pattern \"%s\" must be relative, without \"..\" or '\\'", pattern);
-		return -1;
-	}
-	for (const char *p = pattern; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			archive_seterr(err_r, "folder pattern holds a control character");
-			return -1;
-		}
-	}
-	/* Catch conversions that always make a bad name (%n, %t, a '.' first). */
-	if (archive_folder_expand(pattern, 946684800LL, &probe, err_r) < 0)
-		return -1;
-	free(probe);
-	return 0;
-}
-
-static int
-folder_component_ok(const char *s, size_t n)
-{
-	if (n == 0 || s[0] == '.')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '\\')
-			return 0;
-	return 1;
-}
-
-int
-archive_folder_expand(const char *pattern, long long when, char **dir_r, char **err_r)
-{
-	char buf[512];
-	struct tm tm;
-	time_t t = (time_t)when;
-	size_t n;
-
-	if ((long long)t != when || localtime_r(&t, &tm) == NULL) {
-		archive_seterr(err_r, "message date %lld out of range", when);
-		return -1;
-	}
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	n = strftime(buf, sizeof(buf), pattern, &tm);
-#pragma GCC diagnostic pop
-	if (n == 0) {
-		archive_seterr(err_r, "folder pattern \"%s\" gives an empty or too long name", pattern);
-		return -1;
-	}
-	for (const char *p = buf;;) {
-		const char *slash = strchr(p, '/');
-		size_t clen = slash != NULL ? (size_t)(slash - p) : strlen(p);
-
-		if (!folder_component_ok(p, clen)) {
-			archive_seterr(err_r, "folder pattern \"%s\" gives the unsafe name \"%s\"", pattern, buf);
-			return -1;
-		}
-		if (slash == NULL)
-			break;
-		p = slash + 1;
-	}
-	if ((*dir_r = strdup(buf)) == NULL) {
-		archive_seterr(err_r, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-int
-archive_fsync_dir(const char *dir, char **err_r)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0) {
-		archive_seterr(err_r, "open %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (fsync(fd) < 0) {
-		int e = errno;
-
-		(void)close(fd); /* the fsync error is the one to report */
-		archive_seterr(err_r, "fsync %s: %s", dir, strerror(e));
-		return -1;
-	}
-	if (close(fd) < 0) {
-		archive_seterr(err_r, "close %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-archive_mkdirs(const char *dir, char **err_r)
-{
-	struct stat st;
-	char *path;
-	int ret = -1;
-
-	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	if ((path = strdup(dir)) == NULL) {
-		archive_seterr(err_r, "out of memory");
-		return -1;
-	}
-	for (char *p = path + 1;; p++) {
-		char save = *p;
-
-		if (save != '/' && save != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0700) == 0) {
-			char *parent = g_path_get_dirname(path);
-			int r = archive_fsync_dir(path, err_r);
-
-			/* The new entry exists only once its parent is on disk. */
-			if (r == 0)
-				r = archive_fsync_dir(parent, err_r);
-			g_free(parent);
-			if (r < 0)
-				goto out;
-		} else if (errno != EEXIST) {
-			archive_seterr(err_r, "mkdir %s: %s", path, strerror(errno));
-			goto out;
-		} else if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			archive_seterr(err_r, "%s exists and is not a directory", path);
-			goto out;
-		}
-		*p = save;
-		if (save == '\0')
-			break;
-		while (p[1] == '/')
-			p++;
-		if (p[1] == '\0')
-			break;
-	}
-	ret = 0;
-out:
-	free(path);
-	return ret;
-}
 
 char *
 maildir_hostname(const char *host)
@@ -407,7 +231,19 @@ maildir_staged_free(void *p)
 int
 maildir_open(const char *dir, const char *host, struct maildir **md_r, char **err_r)
 {
+	return maildir_open_perms(dir, host, NULL, md_r, err_r);
+}
+
+int
+maildir_open_perms(const char *dir, const char *host, const perms *p, struct maildir **md_r,
+		   char **err_r)
+{
 	struct maildir *md = g_new0(struct maildir, 1);
+
+	if (p != NULL)
+		md->perms = *p;
+	else
+		perms_default(&md->perms);
 
 	md->dir = g_strdup(dir);
 	md->tmp = g_build_filename(dir, "tmp", NULL);
@@ -424,8 +260,9 @@ maildir_open(const char *dir, const char *host, struct maildir **md_r, char **er
 		goto fail;
 	}
 	if (archive_maildir_usable(md->dir, err_r) < 0 ||
-	    archive_mkdirs(md->tmp, err_r) < 0 || archive_mkdirs(md->new, err_r) < 0 ||
-	    archive_mkdirs(md->cur, err_r) < 0)
+	    archive_mkdirs(md->tmp, &md->perms, err_r) < 0 ||
+	    archive_mkdirs(md->new, &md->perms, err_r) < 0 ||
+	    archive_mkdirs(md->cur, &md->perms, err_r) < 0)
 		goto fail;
 	if ((md->rootfd = open(md->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (md->tmpfd = open(md->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
@@ -479,23 +316,6 @@ maildir_dirfd_check(int *fd, const char *path, char **err_r)
 	if (*fd >= 0)
 		(void)close(*fd); /* read-only directory */
 	*fd = nfd;
-	return 0;
-}
-
-int
-archive_write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
 	return 0;
 }
 
@@ -560,7 +380,8 @@ maildir_write(struct maildir *md, const char *digest, const char *data, size_t l
 			archive_seterr(err_r, "out of memory");
 			return -1;
 		}
-		fd = openat(md->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = openat(md->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			    md->perms.mode);
 		if (fd >= 0 || errno != EEXIST || tries == 2)
 			break;
 		free(name);
@@ -570,6 +391,10 @@ maildir_write(struct maildir *md, const char *digest, const char *data, size_t l
 		archive_seterr(err_r, "create %s/%s: %s", md->tmp, name, strerror(errno));
 		free(name);
 		return -1;
+	}
+	if (perms_apply_fd(fd, &md->perms, 0, name, err_r) < 0) {
+		(void)close(fd);
+		goto fail;
 	}
 	if (archive_write_all(fd, data, len) < 0) {
 		e = errno;
@@ -840,3 +665,56 @@ maildir_close(struct maildir **mdp)
 	g_free(md);
 	*mdp = NULL;
 }
+
+/* ---- the format table (archive.h) ---- */
+
+static int
+maildir_fmt_open(const char *path, const char *host, const perms *p, void **t_r, char **err_r)
+{
+	return maildir_open_perms(path, host, p, (struct maildir **)t_r, err_r);
+}
+
+static int
+maildir_fmt_stage(void *t, const char *digest, const char *sender, long long date,
+		  const char *data, size_t len, char **err_r)
+{
+	return maildir_stage(t, digest, data, len, err_r);
+}
+
+static size_t
+maildir_fmt_pending(const void *t)
+{
+	return maildir_pending(t);
+}
+
+static int
+maildir_fmt_commit(void *t, char **err_r)
+{
+	return maildir_commit(t, err_r);
+}
+
+static size_t
+maildir_fmt_recovered(const void *t)
+{
+	return maildir_recovered(t);
+}
+
+static void
+maildir_fmt_close(void *t)
+{
+	struct maildir *md = t;
+
+	maildir_close(&md);
+}
+
+const struct archive_format archive_format_maildir = {
+	.name = "maildir",
+	.kind = ARCHIVE_KIND_MAILDIR,
+	.needs_sender = 0,
+	.open = maildir_fmt_open,
+	.stage = maildir_fmt_stage,
+	.pending = maildir_fmt_pending,
+	.commit = maildir_fmt_commit,
+	.recovered = maildir_fmt_recovered,
+	.close = maildir_fmt_close,
+};

@@ -45,6 +45,7 @@ struct mbox_staged {
 
 struct mbox {
 	char *file, *idx;
+	perms perms;        /* of the files and directories it creates */
 	GHashTable *known;  /* digests archived or staged */
 	GArray *staged;     /* struct mbox_staged, this batch's */
 	GString *buf;       /* formatted messages not written yet */
@@ -262,16 +263,26 @@ out:
 int
 mbox_open(const char *file, struct mbox **mb_r, char **err_r)
 {
+	return mbox_open_perms(file, NULL, mb_r, err_r);
+}
+
+int
+mbox_open_perms(const char *file, const perms *p, struct mbox **mb_r, char **err_r)
+{
 	struct mbox *mb = g_new0(struct mbox, 1);
 	char *parent = g_path_get_dirname(file);
 	int r;
 
+	if (p != NULL)
+		mb->perms = *p;
+	else
+		perms_default(&mb->perms);
 	mb->file = g_strdup(file);
 	mb->idx = g_strdup_printf("%s.mailmill-idx", file);
 	/* Before anything opens it: opening a FIFO would block, a device
 	 * would take the mail. */
 	r = archive_mbox_usable(mb->file, err_r) < 0 || archive_mbox_usable(mb->idx, err_r) < 0 ?
-	    -1 : archive_mkdirs(parent, err_r);
+	    -1 : archive_mkdirs(parent, &mb->perms, err_r);
 	g_free(parent);
 	mb->known = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	mb->staged = g_array_new(FALSE, FALSE, sizeof(struct mbox_staged));
@@ -304,16 +315,21 @@ mbox_file(const struct mbox *mb)
 
 /* Open for appending; *created_r says whether the file is new. */
 static int
-open_append(const char *path, int *created_r, char **err_r)
+open_append(const char *path, const perms *p, int *created_r, char **err_r)
 {
 	/* O_NONBLOCK: a FIFO planted since mbox_open must not hang the run. */
 	int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 
 	if (fd < 0 && errno == ENOENT) {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, p->mode);
 		if (fd >= 0)
 			*created_r = 1;
+		if (fd >= 0 && perms_apply_fd(fd, p, 0, path, err_r) < 0) {
+			(void)close(fd); /* empty and new: the next run tries again */
+			(void)unlink(path);
+			return -1;
+		}
 		else if (errno == EEXIST) /* lost a race with another writer */
 			fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
 	}
@@ -416,10 +432,10 @@ mbox_begin_batch(struct mbox *mb, char **err_r)
 		return -1;
 	}
 	mb->created = 0;
-	if ((mb->fd = open_append(mb->file, &mb->created, err_r)) < 0)
+	if ((mb->fd = open_append(mb->file, &mb->perms, &mb->created, err_r)) < 0)
 		return -1;
 	if (mbox_lock(mb->fd, mb->file, err_r) < 0 ||
-	    (mb->ifd = open_append(mb->idx, &mb->created, err_r)) < 0)
+	    (mb->ifd = open_append(mb->idx, &mb->perms, &mb->created, err_r)) < 0)
 		goto fail;
 	if (fstat(mb->fd, &st) < 0 || fstat(mb->ifd, &ist) < 0) {
 		archive_seterr(err_r, "stat %s: %s", mb->file, strerror(errno));
@@ -669,3 +685,57 @@ mbox_close(struct mbox **mbp)
 	g_free(mb);
 	*mbp = NULL;
 }
+
+/* ---- the format table (archive.h) ---- */
+
+static int
+mbox_fmt_open(const char *path, const char *host, const perms *p, void **t_r, char **err_r)
+{
+	return mbox_open_perms(path, p, (struct mbox **)t_r, err_r);
+}
+
+static int
+mbox_fmt_stage(void *t, const char *digest, const char *sender, long long date, const char *data,
+	       size_t len, char **err_r)
+{
+	return mbox_stage(t, digest, sender, date, data, len, err_r);
+}
+
+static size_t
+mbox_fmt_pending(const void *t)
+{
+	return mbox_pending(t);
+}
+
+static int
+mbox_fmt_commit(void *t, char **err_r)
+{
+	return mbox_commit(t, err_r);
+}
+
+/* An mbox batch is truncated back on failure: nothing is ever left short. */
+static size_t
+mbox_fmt_recovered(const void *t)
+{
+	return 0;
+}
+
+static void
+mbox_fmt_close(void *t)
+{
+	struct mbox *mb = t;
+
+	mbox_close(&mb);
+}
+
+const struct archive_format archive_format_mbox = {
+	.name = "mbox",
+	.kind = ARCHIVE_KIND_MBOX,
+	.needs_sender = 1,
+	.open = mbox_fmt_open,
+	.stage = mbox_fmt_stage,
+	.pending = mbox_fmt_pending,
+	.commit = mbox_fmt_commit,
+	.recovered = mbox_fmt_recovered,
+	.close = mbox_fmt_close,
+};

@@ -24,10 +24,10 @@
 #include <string.h>
 #include <time.h>
 #include <mailmill/plugin.h>
-#include "autoreply.h"
-#include "settings.h"
+#include "common/autoreply_rules.h"
 
 #define AUTOREPLY_BODY_MAX (64 * 1024)
+#define AUTOREPLY_MAX_ADDRESSES 100
 
 struct autoreply {
 	autoreply_rules rules;
@@ -60,26 +60,6 @@ autoreply_free(void *p)
 	g_free(a->spam_header);
 	g_free(a->spam_value);
 	g_free(a);
-}
-
-static int
-autoreply_int(mm_ctx *ctx, const config_setting_t *g, const char *key, long long min,
-	      long long max, long long *out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64) {
-		mm_ctx_error(ctx, s, "`%s` must be a number", key);
-		return -1;
-	}
-	*out = config_setting_get_int64(s);
-	if (*out < min || *out > max) {
-		mm_ctx_error(ctx, s, "`%s` must be between %lld and %lld", key, min, max);
-		return -1;
-	}
-	return 1;
 }
 
 static int
@@ -131,35 +111,19 @@ static int
 autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 {
 	struct autoreply *a = g_new0(struct autoreply, 1);
-	const config_setting_t *s;
-	char *verdict = NULL, *body_file = NULL;
+	char *body_file = NULL;
 	int bad = mm_settings_check(ctx, g, autoreply_keys) < 0, n;
 
 	a->days = 7;
 	a->max_per_hour = 30;
 	a->verdict = MM_PASS;
-	s = config_setting_get_member(g, "addresses");
-	if (s == NULL || (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-			  config_setting_type(s) != CONFIG_TYPE_LIST) ||
-	    (n = config_setting_length(s)) < 1) {
-		mm_ctx_error(ctx, s != NULL ? s : g, "`addresses` is required: a list of the addresses"
+	n = mm_setting_addresses(ctx, g, "addresses", AUTOREPLY_MAX_ADDRESSES, &a->rules.addresses);
+	if (n == 0)
+		mm_ctx_error(ctx, g, "`addresses` is required: a list of the addresses"
 			     " this responder answers for, e.g. [ \"help@example.org\" ]");
+	if (n <= 0)
 		bad = 1;
-	} else {
-		a->rules.addresses = g_new0(char *, (size_t)n + 1);
-		for (int i = 0; i < n; i++) {
-			const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-			const char *v = config_setting_get_string(e);
-
-			if (v == NULL || strchr(v, '@') == NULL || strpbrk(v, " <>\t") != NULL) {
-				mm_ctx_error(ctx, s, "`addresses` element %d must be a bare address", i + 1);
-				bad = 1;
-				v = "";
-			}
-			a->rules.addresses[i] = g_ascii_strdown(v, -1);
-		}
-	}
-	if (settings_str(ctx, g, "from", &a->from) <= 0) {
+	if (mm_setting_string(ctx, g, "from", &a->from) <= 0) {
 		if (a->from == NULL)
 			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Help Desk <help@example.org>\"");
 		bad = 1;
@@ -168,10 +132,10 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			     "`from` \"%s\" is not one address", a->from);
 		bad = 1;
 	}
-	if (settings_str(ctx, g, "subject", &a->subject) < 0)
+	if (mm_setting_string(ctx, g, "subject", &a->subject) < 0)
 		bad = 1;
-	n = settings_str(ctx, g, "body", &a->body);
-	if (n < 0 || settings_str(ctx, g, "body_file", &body_file) < 0) {
+	n = mm_setting_string(ctx, g, "body", &a->body);
+	if (n < 0 || mm_setting_string(ctx, g, "body_file", &body_file) < 0) {
 		bad = 1;
 	} else if ((a->body != NULL) == (body_file != NULL)) {
 		mm_ctx_error(ctx, g, "set exactly one of `body` and `body_file`");
@@ -182,13 +146,13 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		bad = 1;
 	}
 	g_free(body_file);
-	if (autoreply_int(ctx, g, "days", 1, 365, &a->days) < 0 ||
-	    autoreply_int(ctx, g, "max_per_hour", 1, 100000, &a->max_per_hour) < 0)
+	if (mm_setting_int(ctx, g, "days", 1, 365, &a->days) < 0 ||
+	    mm_setting_int(ctx, g, "max_per_hour", 1, 100000, &a->max_per_hour) < 0)
 		bad = 1;
-	if (settings_str(ctx, g, "handle", &a->handle) < 0 ||
-	    settings_str(ctx, g, "spam_header", &a->spam_header) < 0 ||
-	    settings_str(ctx, g, "spam_value", &a->spam_value) < 0 ||
-	    settings_str(ctx, g, "loop_marker", &a->marker) < 0)
+	if (mm_setting_string(ctx, g, "handle", &a->handle) < 0 ||
+	    mm_setting_string(ctx, g, "spam_header", &a->spam_header) < 0 ||
+	    mm_setting_string(ctx, g, "spam_value", &a->spam_value) < 0 ||
+	    mm_setting_string(ctx, g, "loop_marker", &a->marker) < 0)
 		bad = 1;
 	if (a->marker != NULL && (*a->marker == '\0' || strpbrk(a->marker, "\r\n") != NULL)) {
 		mm_ctx_error(ctx, config_setting_get_member(g, "loop_marker"),
@@ -199,22 +163,9 @@ autoreply_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
 		bad = 1;
 	}
-	if (settings_str(ctx, g, "verdict", &verdict) < 0) {
+	if (mm_setting_verdict(ctx, g, "verdict", MM_VERDICT_BIT(MM_PASS) | MM_VERDICT_BIT(MM_DONE) |
+			       MM_VERDICT_BIT(MM_KEEP), &a->verdict) < 0)
 		bad = 1;
-	} else if (verdict != NULL) {
-		if (strcmp(verdict, "pass") == 0)
-			a->verdict = MM_PASS;
-		else if (strcmp(verdict, "done") == 0)
-			a->verdict = MM_DONE;
-		else if (strcmp(verdict, "keep") == 0)
-			a->verdict = MM_KEEP;
-		else {
-			mm_ctx_error(ctx, config_setting_get_member(g, "verdict"),
-				     "`verdict` must be \"pass\", \"done\" or \"keep\"");
-			bad = 1;
-		}
-	}
-	g_free(verdict);
 	if (bad) {
 		autoreply_free(a);
 		return -1;

@@ -23,6 +23,7 @@
  * An added header is seen by later stages through mm_msg_mime(); the raw
  * bytes, which the archive stores, stay as fetched.
  */
+#include <limits.h>
 #include <string.h>
 #include <mailmill/plugin.h>
 #include "filter.h"
@@ -54,7 +55,8 @@ filter_free(void *p)
 	g_free(f);
 }
 
-/* A string member: 1 and *out (borrowed) if set, 0 if absent, -1 if not a string. */
+/* A string member: 1 and *out (borrowed) if set, 0 if absent, -1 if not a
+ * string.  Not mm_setting_string: "" is a valid `match` or `body`. */
 static int
 filter_str(mm_ctx *ctx, const config_setting_t *g, const char *key, const char **out)
 {
@@ -70,21 +72,15 @@ filter_str(mm_ctx *ctx, const config_setting_t *g, const char *key, const char *
 	return 1;
 }
 
+/* A size in bytes, "50M" or a number; *out -1 when absent. */
 static int
 filter_size(mm_ctx *ctx, const config_setting_t *g, const char *key, long long *out)
 {
-	const config_setting_t *s = config_setting_get_member(g, key);
+	unsigned long long v;
+	int rc = mm_setting_size(ctx, g, key, (unsigned long long)LLONG_MAX, &v);
 
-	*out = -1;
-	if (s == NULL)
-		return 0;
-	if ((config_setting_type(s) != CONFIG_TYPE_INT &&
-	     config_setting_type(s) != CONFIG_TYPE_INT64) || config_setting_get_int64(s) < 0) {
-		mm_ctx_error(ctx, s, "`%s` must be a number of bytes (0 or more)", key);
-		return -1;
-	}
-	*out = config_setting_get_int64(s);
-	return 1;
+	*out = rc > 0 ? (long long)v : -1;
+	return rc;
 }
 
 /* An address list: "user@domain", "domain", "@domain" or ".domain". */
@@ -92,36 +88,23 @@ static int
 filter_list(mm_ctx *ctx, const config_setting_t *g, const char *key, char ***out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
-	int i, n;
+	int rc = mm_setting_strings(ctx, g, key, FILTER_MAX_LIST, out), bad = 0;
 
-	if (s == NULL)
-		return 0;
-	if ((config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
-	    || (n = config_setting_length(s)) < 1 || n > FILTER_MAX_LIST) {
-		mm_ctx_error(ctx, s, "`%s` must be a list of 1 to %d addresses or domains, e.g."
-			     " [ \"bob@example.org\", \"example.net\", \".example.com\" ]", key,
-			     FILTER_MAX_LIST);
-		return -1;
-	}
-	*out = g_new0(char *, (size_t)n + 1);
-	for (i = 0; i < n; i++) {
-		const char *v = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
-		const char *at = v != NULL ? strchr(v, '@') : NULL;
+	for (int i = 0; rc > 0 && (*out)[i] != NULL; i++) {
+		char *v = (*out)[i];
+		const char *at = strchr(v, '@');
 
-		if (v == NULL || *v == '\0' || strpbrk(v, " \t<>,;\"") != NULL ||
+		if (strpbrk(v, " \t<>,;\"") != NULL ||
 		    (at != NULL && (at[1] == '\0' || strchr(at + 1, '@') != NULL)) ||
 		    (v[0] == '.' && v[1] == '\0')) {
 			mm_ctx_error(ctx, s, "`%s` element %d must be an address, a domain, \"@domain\""
 				     " or \".domain\"", key, i + 1);
-			(*out)[i] = g_strdup("");
-			continue;
+			bad = 1;
 		}
 		(*out)[i] = g_ascii_strdown(v, -1);
+		g_free(v);
 	}
-	for (i = 0; i < n; i++)
-		if ((*out)[i][0] == '\0')
-			return -1;
-	return 1;
+	return bad ? -1 : rc;
 }
 
 static int
@@ -137,21 +120,6 @@ filter_regex(mm_ctx *ctx, const config_setting_t *g, const char *key, int nocase
 		return -1;
 	}
 	return 0;
-}
-
-static int
-filter_verdict_parse(const char *v, mm_verdict *out)
-{
-	static const struct { const char *n; mm_verdict v; } names[] = {
-		{ "pass", MM_PASS }, { "done", MM_DONE }, { "keep", MM_KEEP }, { "defer", MM_DEFER },
-	};
-
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		if (strcmp(v, names[i].n) == 0) {
-			*out = names[i].v;
-			return 0;
-		}
-	return -1;
 }
 
 /* "Name: value": a header name of printable ASCII without ':', a value without line breaks. */
@@ -173,9 +141,10 @@ filter_header_parse(const char *text, char **name, char **value)
 static int
 filter_action_parse(mm_ctx *ctx, const config_setting_t *g, filter_rule *r)
 {
-	const char *verdict = NULL, *add = NULL, *to = NULL;
-	int nv = filter_str(ctx, g, "verdict", &verdict), na = filter_str(ctx, g, "add_header", &add);
-	int ng = filter_str(ctx, g, "goto", &to);
+	const char *add = NULL, *to = NULL;
+	int nv = mm_setting_verdict(ctx, g, "verdict", MM_VERDICT_BIT(MM_PASS) | MM_VERDICT_BIT(MM_DONE) |
+				    MM_VERDICT_BIT(MM_KEEP) | MM_VERDICT_BIT(MM_DEFER), &r->verdict);
+	int na = filter_str(ctx, g, "add_header", &add), ng = filter_str(ctx, g, "goto", &to);
 
 	if (nv < 0 || na < 0 || ng < 0)
 		return -1;
@@ -184,13 +153,8 @@ filter_action_parse(mm_ctx *ctx, const config_setting_t *g, filter_rule *r)
 			     r->name);
 		return -1;
 	}
-	if (verdict != NULL) {
+	if (nv > 0) {
 		r->act = FILTER_ACT_VERDICT;
-		if (filter_verdict_parse(verdict, &r->verdict) < 0) {
-			mm_ctx_error(ctx, config_setting_get_member(g, "verdict"), "%s: `verdict` must be"
-				     " \"pass\", \"done\", \"keep\" or \"defer\"", r->name);
-			return -1;
-		}
 	} else if (add != NULL) {
 		r->act = FILTER_ACT_HEADER;
 		if (filter_header_parse(add, &r->add_name, &r->add_value) < 0) {
@@ -216,7 +180,6 @@ filter_action_parse(mm_ctx *ctx, const config_setting_t *g, filter_rule *r)
 static int
 filter_rule_parse(mm_ctx *ctx, const config_setting_t *g, size_t idx, filter_rule *r)
 {
-	const config_setting_t *s;
 	const char *name = NULL, *header = NULL, *match = NULL, *body = NULL;
 	int bad = mm_settings_check(ctx, g, filter_rule_keys) < 0, nocase = 0, conds = 0, rc;
 
@@ -226,13 +189,8 @@ filter_rule_parse(mm_ctx *ctx, const config_setting_t *g, size_t idx, filter_rul
 		bad = 1;
 	r->name = name != NULL ? g_strdup_printf("rule \"%s\"", name) :
 		  g_strdup_printf("rule %zu", idx + 1);
-	if ((s = config_setting_get_member(g, "nocase")) != NULL) {
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-			mm_ctx_error(ctx, s, "`nocase` must be true or false");
-			bad = 1;
-		}
-		nocase = config_setting_get_bool(s);
-	}
+	if (mm_setting_bool(ctx, g, "nocase", &nocase) < 0)
+		bad = 1;
 	rc = filter_str(ctx, g, "header", &header);
 	if (rc < 0 || filter_str(ctx, g, "match", &match) < 0) {
 		bad = 1;
@@ -263,21 +221,16 @@ filter_rule_parse(mm_ctx *ctx, const config_setting_t *g, size_t idx, filter_rul
 	if ((rc = filter_list(ctx, g, "to", &r->to)) < 0)
 		bad = 1;
 	conds += rc > 0;
+	/* Sizes as the core writes them ("50M"); a plain number is bytes. */
 	if ((rc = filter_size(ctx, g, "size_over", &r->size_over)) < 0)
 		bad = 1;
 	conds += rc > 0;
 	if ((rc = filter_size(ctx, g, "size_under", &r->size_under)) < 0)
 		bad = 1;
 	conds += rc > 0;
-	if ((s = config_setting_get_member(g, "attachment")) != NULL) {
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-			mm_ctx_error(ctx, s, "`attachment` must be true or false");
-			bad = 1;
-		} else {
-			r->attachment = config_setting_get_bool(s);
-			conds++;
-		}
-	}
+	if ((rc = mm_setting_bool(ctx, g, "attachment", &r->attachment)) < 0)
+		bad = 1;
+	conds += rc > 0;
 	if (conds == 0 && !bad) {
 		mm_ctx_error(ctx, g, "%s: no condition: set at least one of header/match, from, to,"
 			     " size_over, size_under, attachment, body", r->name);

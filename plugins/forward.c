@@ -60,23 +60,6 @@ forward_addr_ok(const char *v)
 	       strlen(v) <= 254;
 }
 
-/* A string setting: 1 if set (*out g_strdup'd), 0 if absent, -1 if wrong. */
-static int
-forward_str(mm_ctx *ctx, const config_setting_t *g, const char *key, int may_be_empty, char **out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_STRING ||
-	    (!may_be_empty && *config_setting_get_string(s) == '\0')) {
-		mm_ctx_error(ctx, s, "`%s` must be a %sstring", key, may_be_empty ? "" : "non-empty ");
-		return -1;
-	}
-	*out = g_strdup(config_setting_get_string(s));
-	return 1;
-}
-
 static char *
 forward_addr_of(const char *from)
 {
@@ -101,30 +84,24 @@ forward_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 {
 	struct forward *f = g_new0(struct forward, 1);
 	const config_setting_t *s = config_setting_get_member(g, "to");
-	char *mode = NULL, *verdict = NULL;
+	char *mode = NULL;
+	const char *sender = NULL;
 	int bad = mm_settings_check(ctx, g, forward_keys) < 0, n;
 
 	f->verdict = MM_PASS;
-	if (s == NULL || (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-			  config_setting_type(s) != CONFIG_TYPE_LIST) ||
-	    (n = config_setting_length(s)) < 1 || n > FORWARD_MAX_TO) {
-		mm_ctx_error(ctx, s != NULL ? s : g, "`to` is required: a list of 1 to %d addresses",
-			     FORWARD_MAX_TO);
+	/* Strings, not mm_setting_addresses: a recipient's local part keeps its case. */
+	n = mm_setting_strings(ctx, g, "to", FORWARD_MAX_TO, &f->to);
+	if (n == 0)
+		mm_ctx_error(ctx, g, "`to` is required: a list of 1 to %d addresses", FORWARD_MAX_TO);
+	if (n <= 0)
 		bad = 1;
-	} else {
-		f->to = g_new0(char *, (size_t)n + 1);
-		for (int i = 0; i < n; i++) {
-			const char *v = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
-
-			if (!forward_addr_ok(v)) {
-				mm_ctx_error(ctx, s, "`to` element %d must be a bare address", i + 1);
-				bad = 1;
-				v = "";
-			}
-			f->to[f->n_to++] = g_strdup(v);
+	for (f->n_to = 0; f->to != NULL && f->to[f->n_to] != NULL; f->n_to++) {
+		if (!forward_addr_ok(f->to[f->n_to])) {
+			mm_ctx_error(ctx, s, "`to` element %zu must be a bare address", f->n_to + 1);
+			bad = 1;
 		}
 	}
-	if (forward_str(ctx, g, "from", 0, &f->from) <= 0) {
+	if (mm_setting_string(ctx, g, "from", &f->from) <= 0) {
 		if (f->from == NULL)
 			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Forwarder <fwd@example.org>\"");
 		bad = 1;
@@ -133,15 +110,21 @@ forward_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			     f->from);
 		bad = 1;
 	}
-	if (forward_str(ctx, g, "sender", 1, &f->sender) < 0) {
+	/* "" is allowed here (the null sender): read by hand. */
+	if ((s = config_setting_get_member(g, "sender")) != NULL &&
+	    (sender = config_setting_get_string(s)) == NULL) {
+		mm_ctx_error(ctx, s, "`sender` must be a string");
 		bad = 1;
-	} else if (f->sender != NULL && *f->sender != '\0' && !forward_addr_ok(f->sender)) {
+	} else if (sender != NULL && *sender != '\0' && !forward_addr_ok(sender)) {
 		mm_ctx_error(ctx, config_setting_get_member(g, "sender"),
 			     "`sender` must be a bare address or \"\"");
 		bad = 1;
 	}
-	if (forward_str(ctx, g, "mode", 0, &mode) < 0 || forward_str(ctx, g, "verdict", 0, &verdict) < 0 ||
-	    forward_str(ctx, g, "loop_marker", 0, &f->marker) < 0)
+	f->sender = g_strdup(sender);
+	if (mm_setting_string(ctx, g, "mode", &mode) < 0 ||
+	    mm_setting_verdict(ctx, g, "verdict", MM_VERDICT_BIT(MM_PASS) | MM_VERDICT_BIT(MM_DONE) |
+			       MM_VERDICT_BIT(MM_KEEP), &f->verdict) < 0 ||
+	    mm_setting_string(ctx, g, "loop_marker", &f->marker) < 0)
 		bad = 1;
 	if (mode != NULL && strcmp(mode, "redirect") != 0 && strcmp(mode, "attach") != 0) {
 		mm_ctx_error(ctx, config_setting_get_member(g, "mode"),
@@ -149,19 +132,7 @@ forward_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		bad = 1;
 	}
 	f->mode = mode != NULL && strcmp(mode, "attach") == 0 ? FORWARD_ATTACH : FORWARD_REDIRECT;
-	if (verdict != NULL) {
-		if (strcmp(verdict, "done") == 0)
-			f->verdict = MM_DONE;
-		else if (strcmp(verdict, "keep") == 0)
-			f->verdict = MM_KEEP;
-		else if (strcmp(verdict, "pass") != 0) {
-			mm_ctx_error(ctx, config_setting_get_member(g, "verdict"),
-				     "`verdict` must be \"pass\", \"done\" or \"keep\"");
-			bad = 1;
-		}
-	}
 	g_free(mode);
-	g_free(verdict);
 	if (bad) {
 		forward_free(f);
 		return -1;

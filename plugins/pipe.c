@@ -64,25 +64,14 @@ pipe_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 	ps->timeout_s = 60;
 	ps->on_success = MM_DONE;
 	s = config_setting_get_member(g, "command");
-	if (s == NULL || (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-			  config_setting_type(s) != CONFIG_TYPE_LIST) ||
-	    (n = config_setting_length(s)) < 1 || n > PIPE_MAX_ARGS) {
-		mm_ctx_error(ctx, s != NULL ? s : g, "`command` is required: a list of 1 to %d strings,"
+	n = mm_setting_strings(ctx, g, "command", PIPE_MAX_ARGS, &ps->argv);
+	if (n == 0)
+		mm_ctx_error(ctx, g, "`command` is required: a list of 1 to %d strings,"
 			     " the program (an absolute path) and its arguments; no shell",
 			     PIPE_MAX_ARGS);
+	if (n <= 0) {
 		bad = 1;
 	} else {
-		ps->argv = g_new0(char *, (size_t)n + 1);
-		for (int i = 0; i < n; i++) {
-			const char *v = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
-
-			if (v == NULL) {
-				mm_ctx_error(ctx, s, "`command` element %d must be a string", i + 1);
-				bad = 1;
-				v = "";
-			}
-			ps->argv[i] = g_strdup(v);
-		}
 		if (ps->argv[0][0] != '/') {
 			mm_ctx_error(ctx, s, "`command`: \"%s\" must be an absolute path", ps->argv[0]);
 			bad = 1;
@@ -91,31 +80,11 @@ pipe_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			bad = 1;
 		}
 	}
-	if ((s = config_setting_get_member(g, "timeout")) != NULL) {
-		if ((config_setting_type(s) != CONFIG_TYPE_INT &&
-		     config_setting_type(s) != CONFIG_TYPE_INT64) ||
-		    config_setting_get_int64(s) < 1 || config_setting_get_int64(s) > PIPE_TIMEOUT_MAX) {
-			mm_ctx_error(ctx, s, "`timeout` must be 1 to %d seconds", PIPE_TIMEOUT_MAX);
-			bad = 1;
-		} else {
-			ps->timeout_s = config_setting_get_int64(s);
-		}
-	}
-	if ((s = config_setting_get_member(g, "on_success")) != NULL) {
-		const char *v = config_setting_type(s) == CONFIG_TYPE_STRING ?
-				config_setting_get_string(s) : "";
-
-		if (strcmp(v, "done") == 0)
-			ps->on_success = MM_DONE;
-		else if (strcmp(v, "keep") == 0)
-			ps->on_success = MM_KEEP;
-		else if (strcmp(v, "pass") == 0)
-			ps->on_success = MM_PASS;
-		else {
-			mm_ctx_error(ctx, s, "`on_success` must be \"done\", \"keep\" or \"pass\"");
-			bad = 1;
-		}
-	}
+	/* A duration ("2m"); a plain number is seconds, as before. */
+	if (mm_setting_duration(ctx, g, "timeout", 1, PIPE_TIMEOUT_MAX, &ps->timeout_s) < 0 ||
+	    mm_setting_verdict(ctx, g, "on_success", MM_VERDICT_BIT(MM_DONE) | MM_VERDICT_BIT(MM_KEEP) |
+			       MM_VERDICT_BIT(MM_PASS), &ps->on_success) < 0)
+		bad = 1;
 	if (bad) {
 		pipe_free(ps);
 		return -1;

@@ -10,8 +10,18 @@
  *     acknowledge = true; ack_subject = "{tag} {subject}"; ack_body = "...";
  *     notify = [ "staff@example.org" ];
  *     json_dir = "/var/lib/mailmill/tickets";
- *     webhook_url = "https://helpdesk.example.org/hook"; webhook_timeout = 30;
+ *     mode = "0600"; group = "helpdesk";    # json_dir files
+ *     webhook_url = "https://helpdesk.example.org/hook"; webhook_timeout = "30s";
+ *     open_for_robots = false;            # bounces, lists, auto-replies
  *     verdict = "pass"; }
+ *
+ * Robots (ticket_robot): a bounce, an automatic reply, list or bulk mail
+ * opens no ticket unless open_for_robots is set: it passes on (one log line
+ * says why) with no ticket, acknowledgement or notification.  One that
+ * threads into an existing ticket (In-Reply-To, References, or the tag of a
+ * ticket its sender takes part in) is still recorded as a follow-up, so
+ * staff see an out-of-office answer or a bounce of their reply; follow-ups
+ * are never acknowledged.
  *
  * State, in the namespace "ticket:<queue>" (mm_kv_*_ns), staged with the
  * message and committed with its verdict:
@@ -45,7 +55,6 @@
 #include <string.h>
 #include <time.h>
 #include "ticket.h"
-#include "settings.h"
 
 #define TICKET_CLAIM_TTL (7LL * 86400)
 #define TICKET_MAX_NOTIFY 50
@@ -54,7 +63,8 @@
 static const char *const ticket_keys[] = {
 	"queue", "prefix", "subject_tag", "from", "acknowledge", "ack_subject", "ack_body",
 	"notify", "addresses", "loop_marker", "spam_header", "spam_value", "json_dir",
-	"webhook_url", "webhook_ca_file", "webhook_timeout", "verdict", NULL
+	"webhook_url", "webhook_ca_file", "webhook_timeout", "verdict", "mode", "group",
+	"open_for_robots", NULL
 };
 
 static const char ticket_default_body[] =
@@ -90,33 +100,6 @@ ticket_free(void *p)
 	g_free(t->webhook_url);
 	g_free(t->webhook_ca_file);
 	g_free(t);
-}
-
-/* A list of bare addresses, lower case, NULL-terminated; 0 absent, -1 wrong. */
-static int
-ticket_addr_list(mm_ctx *ctx, const config_setting_t *g, const char *key, char ***out)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-	int n;
-
-	if (s == NULL)
-		return 0;
-	if ((config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST) ||
-	    (n = config_setting_length(s)) < 1 || n > TICKET_MAX_NOTIFY) {
-		mm_ctx_error(ctx, s, "`%s` must be a list of 1 to %d addresses", key, TICKET_MAX_NOTIFY);
-		return -1;
-	}
-	*out = g_new0(char *, (size_t)n + 1);
-	for (int i = 0; i < n; i++) {
-		const char *v = config_setting_get_string(config_setting_get_elem(s, (unsigned)i));
-
-		if (v == NULL || strchr(v, '@') == NULL || strpbrk(v, " <>\t\r\n") != NULL) {
-			mm_ctx_error(ctx, s, "`%s` element %d must be a bare address", key, i + 1);
-			return -1;
-		}
-		(*out)[i] = g_ascii_strdown(v, -1);
-	}
-	return 1;
 }
 
 /* The bare address (lower case) of the first mailbox in a list, or NULL. */
@@ -194,15 +177,15 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 {
 	struct ticket *t = g_new0(struct ticket, 1);
 	const config_setting_t *s;
-	char *prefix = NULL, *tag = NULL, *verdict = NULL, *sh = NULL, *sv = NULL;
+	char *prefix = NULL, *tag = NULL, *sh = NULL, *sv = NULL;
 	int bad = mm_settings_check(ctx, g, ticket_keys) < 0;
 	GString *fmt;
 
 	t->acknowledge = 1;
 	t->webhook_timeout = 30;
 	t->verdict = MM_PASS;
-	if (settings_str(ctx, g, "queue", &t->queue) < 0 || settings_str(ctx, g, "prefix", &prefix) < 0 ||
-	    settings_str(ctx, g, "subject_tag", &tag) < 0)
+	if (mm_setting_string(ctx, g, "queue", &t->queue) < 0 || mm_setting_string(ctx, g, "prefix", &prefix) < 0 ||
+	    mm_setting_string(ctx, g, "subject_tag", &tag) < 0)
 		bad = 1;
 	if (t->queue == NULL)
 		t->queue = g_strdup("default");
@@ -231,7 +214,7 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 		bad = 1;
 	}
 	t->ns = g_strdup_printf("ticket:%s", t->queue);
-	if (settings_str(ctx, g, "from", &t->from) <= 0) {
+	if (mm_setting_string(ctx, g, "from", &t->from) <= 0) {
 		if (t->from == NULL)
 			mm_ctx_error(ctx, g, "`from` is required, e.g. \"Support <support@example.org>\"");
 		bad = 1;
@@ -240,27 +223,24 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			     t->from);
 		bad = 1;
 	}
-	if ((s = config_setting_get_member(g, "acknowledge")) != NULL) {
-		if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
-			mm_ctx_error(ctx, s, "`acknowledge` must be true or false");
-			bad = 1;
-		} else
-			t->acknowledge = config_setting_get_bool(s);
-	}
-	if (settings_str(ctx, g, "ack_subject", &t->ack_subject) < 0 ||
-	    settings_str(ctx, g, "ack_body", &t->ack_body) < 0 ||
-	    settings_str(ctx, g, "loop_marker", &t->marker) < 0 ||
-	    settings_str(ctx, g, "spam_header", &sh) < 0 || settings_str(ctx, g, "spam_value", &sv) < 0 ||
-	    ticket_addr_list(ctx, g, "notify", &t->notify) < 0 ||
-	    ticket_addr_list(ctx, g, "addresses", &t->rules.addresses) < 0)
+	if (mm_setting_bool(ctx, g, "acknowledge", &t->acknowledge) < 0 ||
+	    mm_setting_bool(ctx, g, "open_for_robots", &t->open_for_robots) < 0 ||
+	    perms_settings(ctx, g, 0, &t->perms) < 0)
+		bad = 1;
+	if (mm_setting_string(ctx, g, "ack_subject", &t->ack_subject) < 0 ||
+	    mm_setting_string(ctx, g, "ack_body", &t->ack_body) < 0 ||
+	    mm_setting_string(ctx, g, "loop_marker", &t->marker) < 0 ||
+	    mm_setting_string(ctx, g, "spam_header", &sh) < 0 || mm_setting_string(ctx, g, "spam_value", &sv) < 0 ||
+	    mm_setting_addresses(ctx, g, "notify", TICKET_MAX_NOTIFY, &t->notify) < 0 ||
+	    mm_setting_addresses(ctx, g, "addresses", TICKET_MAX_NOTIFY, &t->rules.addresses) < 0)
 		bad = 1;
 	if (sv != NULL && sh == NULL) {
 		mm_ctx_error(ctx, g, "`spam_value` needs `spam_header`");
 		bad = 1;
 	}
-	if (settings_str(ctx, g, "json_dir", &t->json_dir) < 0 ||
-	    settings_str(ctx, g, "webhook_url", &t->webhook_url) < 0 ||
-	    settings_str(ctx, g, "webhook_ca_file", &t->webhook_ca_file) < 0)
+	if (mm_setting_string(ctx, g, "json_dir", &t->json_dir) < 0 ||
+	    mm_setting_string(ctx, g, "webhook_url", &t->webhook_url) < 0 ||
+	    mm_setting_string(ctx, g, "webhook_ca_file", &t->webhook_ca_file) < 0)
 		bad = 1;
 	if (t->json_dir != NULL && (t->json_dir[0] != '/' ||
 				    !g_file_test(t->json_dir, G_FILE_TEST_IS_DIR))) {
@@ -275,30 +255,11 @@ ticket_init(mm_ctx *ctx, const config_setting_t *g, void **state)
 			     "`webhook_url` must be an http:// or https:// URL");
 		bad = 1;
 	}
-	if ((s = config_setting_get_member(g, "webhook_timeout")) != NULL) {
-		if (config_setting_type(s) != CONFIG_TYPE_INT ||
-		    config_setting_get_int(s) < 1 || config_setting_get_int(s) > 600) {
-			mm_ctx_error(ctx, s, "`webhook_timeout` must be 1 to 600 seconds");
-			bad = 1;
-		} else
-			t->webhook_timeout = config_setting_get_int(s);
-	}
-	if (settings_str(ctx, g, "verdict", &verdict) < 0) {
+	/* A duration ("30s", "2m"); a plain number is seconds, as before. */
+	if (mm_setting_duration(ctx, g, "webhook_timeout", 1, 600, &t->webhook_timeout) < 0 ||
+	    mm_setting_verdict(ctx, g, "verdict", MM_VERDICT_BIT(MM_PASS) | MM_VERDICT_BIT(MM_DONE) |
+			       MM_VERDICT_BIT(MM_KEEP), &t->verdict) < 0)
 		bad = 1;
-	} else if (verdict != NULL) {
-		if (strcmp(verdict, "pass") == 0)
-			t->verdict = MM_PASS;
-		else if (strcmp(verdict, "done") == 0)
-			t->verdict = MM_DONE;
-		else if (strcmp(verdict, "keep") == 0)
-			t->verdict = MM_KEEP;
-		else {
-			mm_ctx_error(ctx, config_setting_get_member(g, "verdict"),
-				     "`verdict` must be \"pass\", \"done\" or \"keep\"");
-			bad = 1;
-		}
-	}
-	g_free(verdict);
 	g_free(prefix);
 	g_free(tag);
 	t->rules.spam_header = sh;
@@ -732,6 +693,18 @@ ticket_process(void *state, mm_msg *msg, mm_ctx *ctx)
 		g_free(known);
 	}
 	opened = n == 0;
+	if (opened && !t->open_for_robots) {
+		char why_buf[200];
+		const char *why = autoreply_robot_mail(ticket_walk, msg, g_mime_message_get_mime_part(m),
+							   why_buf, sizeof why_buf);
+
+		if (why != NULL) {
+			mm_log(ctx, MM_LOG_INFO, "uid %s: no ticket opened: %s (open_for_robots ="
+			       " true would open one)", mm_msg_uid(msg), why);
+			v = MM_PASS;
+			goto out;
+		}
+	}
 	ckey = mid != NULL ? g_strdup_printf("claim:%s", mid)
 			   : g_strdup_printf("claim-uid:%s\t%s", mm_msg_account(msg), mm_msg_uid(msg));
 	rc = ticket_claim(t, ctx, msg, ckey, &n, &opened);

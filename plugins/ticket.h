@@ -9,7 +9,8 @@
 #include <stddef.h>
 #include <glib.h>
 #include <mailmill/plugin.h>
-#include "autoreply.h"
+#include "common/autoreply_rules.h"
+#include "common/perms.h"
 
 struct ticket {
 	char *queue, *ns;          /* ns: "ticket:<queue>", shared by every stage naming it */
@@ -21,8 +22,10 @@ struct ticket {
 	char **notify;             /* NULL-terminated, lower case; NULL: none */
 	autoreply_rules rules;
 	char *json_dir;
+	perms perms;               /* json_dir files: mode and group */
+	int open_for_robots;       /* 1: bounces, lists, auto-replies open tickets too */
 	char *webhook_url, *webhook_ca_file;
-	long webhook_timeout;      /* seconds */
+	long long webhook_timeout; /* seconds */
 	mm_verdict verdict;
 	GPtrArray *pending;        /* ticket_file *: written, not yet durable (sync()) */
 	int curl_ready;

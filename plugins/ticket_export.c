@@ -66,13 +66,22 @@ ticket_write_tmp(struct ticket *t, mm_ctx *ctx, const char *name, const void *da
 {
 	ticket_file *f = g_new0(ticket_file, 1);
 	const char *p = data;
+	char *err = NULL;
 	int fd;
 
 	f->tmp = g_strdup_printf("%s/.%s.tmp", t->json_dir, name);
 	f->final = g_strdup_printf("%s/%s", t->json_dir, name);
-	fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+	fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, t->perms.mode);
 	if (fd < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "%s: %s", f->tmp, strerror(errno));
+		ticket_file_free(f);
+		return -1;
+	}
+	if (perms_apply_fd(fd, &t->perms, 0, f->tmp, &err) < 0) {
+		mm_log(ctx, MM_LOG_ERROR, "%s", err != NULL ? err : "out of memory");
+		free(err);
+		close(fd);
+		unlink(f->tmp);
 		ticket_file_free(f);
 		return -1;
 	}
@@ -422,7 +431,7 @@ ticket_export_post(struct ticket *t, mm_ctx *ctx, const char *json, const char *
 	     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
 	     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
 	     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-	     curl_easy_setopt(c, CURLOPT_TIMEOUT, t->webhook_timeout) == CURLE_OK &&
+	     curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)t->webhook_timeout) == CURLE_OK &&
 	     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK &&
 	     curl_easy_setopt(c, CURLOPT_POSTFIELDS, json) == CURLE_OK &&
 	     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json)) == CURLE_OK &&

@@ -235,6 +235,58 @@ int mm_reply_queue(mm_ctx *ctx, mm_msg *msg, const char *from, const char *rcpt,
 		   const char *subject, const char *const *extra, const char *body,
 		   unsigned flags);
 
+/* ---- setting helpers (appended; still ABI 1) ----
+ *
+ * Typed readers for a stage's settings, with the core's rules and messages:
+ * durations "90s", "5m", "2h", "7d" (a bare number is seconds), sizes
+ * "512K", "50M", "2G" (a bare number is bytes, powers of 1024).  Each reads
+ * the member `key` of the group `g` and returns
+ *    1  present and valid: *out set (replacing what it held);
+ *    0  absent: *out untouched, so set the default before calling;
+ *   -1  present but wrong: reported with mm_ctx_error at its file:line
+ *       ("`key` must be ..."), *out untouched.
+ * Strings come back allocated (g_free, or g_strfreev for lists); the string
+ * or list *out held is freed when replaced, so start it as NULL or as a
+ * g_malloc'd default.
+ *
+ * ABI: additive.  These are new functions, nothing existing changed, so
+ * MAILMILL_PLUGIN_ABI stays 1 and every version-1 plugin loads as before; a
+ * plugin that calls them on a daemon without them fails at dlopen (RTLD_NOW)
+ * naming the missing mm_setting_* symbol.  Test MAILMILL_PLUGIN_SETTINGS at
+ * compile time to build against older headers.
+ */
+#define MAILMILL_PLUGIN_SETTINGS 1
+/* A non-empty string. */
+int mm_setting_string(mm_ctx *ctx, const config_setting_t *g, const char *key, char **out);
+/* true or false. */
+int mm_setting_bool(mm_ctx *ctx, const config_setting_t *g, const char *key, int *out);
+/* A whole number in [min, max]. */
+int mm_setting_int(mm_ctx *ctx, const config_setting_t *g, const char *key, long long min,
+		   long long max, long long *out);
+/* A duration in [min, max] seconds: "90s", "5m", "2h", "7d" or a number of seconds. */
+int mm_setting_duration(mm_ctx *ctx, const config_setting_t *g, const char *key,
+			long long min, long long max, long long *seconds_r);
+/* A size of at most max bytes: "512K", "50M", "2G" or a number of bytes. */
+int mm_setting_size(mm_ctx *ctx, const config_setting_t *g, const char *key,
+		    unsigned long long max, unsigned long long *bytes_r);
+/* A list (or array) of 1 to max non-empty strings, NULL-terminated (g_strfreev). */
+int mm_setting_strings(mm_ctx *ctx, const config_setting_t *g, const char *key, size_t max,
+		       char ***out);
+/* A list of 1 to max bare addresses ("a@b.example": one '@', no blanks or
+ * angle brackets), lower-cased, NULL-terminated (g_strfreev). */
+int mm_setting_addresses(mm_ctx *ctx, const config_setting_t *g, const char *key, size_t max,
+			 char ***out);
+/* A verdict by name: "pass", "done", "keep", "defer" or "fail", limited to
+ * those whose bit (1u << MM_x) is set in `allowed`. */
+#define MM_VERDICT_BIT(v) (1u << (unsigned)(v))
+int mm_setting_verdict(mm_ctx *ctx, const config_setting_t *g, const char *key,
+		       unsigned allowed, mm_verdict *out);
+/* A file mode, octal as chmod(1) writes it: a string ("0640", "640") or a
+ * number read as those digits (0640 and 640 both mean rw-r-----: libconfig
+ * has no octal numbers); bits outside `allowed_bits` (e.g. 0777) are refused. */
+int mm_setting_mode(mm_ctx *ctx, const config_setting_t *g, const char *key,
+		    unsigned allowed_bits, unsigned *mode_r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/smtp.sh"
+. "$(dirname "$0")/../lib/mkmsg.sh"
 mm_setup
 smtp_setup
 plan 34
@@ -20,26 +21,6 @@ smtp_start cap
 M=$T/msgs
 mkdir -p "$M"
 DB=$T/state/mailmill.db
-
-# mkmsg USER NAME FROM MSGID SUBJECT [header lines...]: a message into USER's Maildir.
-mkmsg() {
-	local user=$1 name=$2 from=$3 mid=$4 subject=$5 h f
-	shift 5
-	f=$M/$name.eml
-	{
-		echo "Return-Path: <$from>"
-		echo "From: <$from>"
-		echo "To: Support <support@example.org>"
-		echo "Subject: $subject"
-		echo "Message-ID: <$mid>"
-		echo "Date: Mon, 01 Jan 2024 10:00:00 +0000"
-		for h in "$@"; do echo "$h"; done
-		echo
-		echo "Body of $name."
-	} >"$f"
-	env_user "$user"
-	env_seed_files "$f"
-}
 
 # Two accounts, one queue.
 conf() {
@@ -55,7 +36,10 @@ conf() {
 			echo "{ name = \"box$a\"; host = \"localhost\"; port = $POP3_PORT; tls = \"none\";"
 			echo "  user = \"user$a\"; password = \"$MAILENV_PASS\"; allow_plaintext_password = true;"
 			echo "  pipeline = ("
-			echo "    { plugin = \"ticket\"; queue = \"support\"; from = \"Support <support@example.org>\"; },"
+			# open_for_robots: here list and auto-submitted mail open tickets, to
+			# check that they get no acknowledgement (t-ticket-robots: the default).
+			echo "    { plugin = \"ticket\"; queue = \"support\"; from = \"Support <support@example.org>\";"
+			echo "      open_for_robots = true; },"
 			echo "    { plugin = \"archive\"; path = \"$T/archive$a\"; } ); }"
 		done
 		echo ");"

@@ -14,7 +14,7 @@
 #include <gmime/gmime.h>
 
 #include "daemon/run/message.h"
-#include "plugins/autoreply.h"
+#include "plugins/common/autoreply_rules.h"
 
 static char *ours[] = { "help@example.org", "desk@example.org", NULL };
 
@@ -234,6 +234,49 @@ test_expand(void **state)
 	}
 }
 
+/* autoreply_robot_mail (the ticket plugin's "opens no ticket" check), on
+ * the raw header and on the parsed message with its top-level part. */
+static void
+test_robot_mail(void **state)
+{
+	static const struct { const char *headers, *want; } cases[] = {
+		{ "Return-Path: <>\n", "null sender" },
+		{ "Return-Path:  < > \n", NULL },  /* not "<>": an odd, empty-ish path is no proof */
+		{ "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\n", "MAILER-DAEMON" },
+		{ "From: mailer-daemon-fan@example.net\n", NULL },
+		{ "Auto-Submitted: auto-generated\n", "Auto-Submitted" },
+		{ "Auto-Submitted: no\n", NULL },
+		{ "Precedence: junk\n", "Precedence: junk" },
+		{ "Precedence: first-class\n", NULL },
+		{ "List-Unsubscribe: <mailto:leave@example.org>\n", "mailing list" },
+		{ "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status;"
+		  " boundary=b\n", "delivery status report" },
+		{ "MIME-Version: 1.0\nContent-Type: multipart/report;"
+		  " report-type=disposition-notification; boundary=b\n", NULL },
+		{ "X-Mailer: a person's client\n", NULL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text = g_strdup_printf("%sSubject: s\nTo: help@example.org\n\n--b\n\nx\n--b--\n",
+					     cases[i].headers);
+		GMimeMessage *m = parse(text);
+		char buf[256], buf2[256];
+		const char *a = autoreply_robot_mail(walk_raw, text, NULL, buf, sizeof buf);
+		const char *b = autoreply_robot_mail(walk_mime, m, g_mime_message_get_mime_part(m), buf2,
+						     sizeof buf2);
+
+		if ((a == NULL) != (cases[i].want == NULL) ||
+		    (a != NULL && strstr(a, cases[i].want) == NULL))
+			fail_msg("case %zu raw: got %s, want %s", i, a ? a : "a person",
+				 cases[i].want ? cases[i].want : "a person");
+		if ((b == NULL) != (a == NULL) || (b != NULL && strcmp(a, b) != 0))
+			fail_msg("case %zu: raw %s, parsed %s", i, a ? a : "a person", b ? b : "a person");
+		g_object_unref(m);
+		g_free(text);
+	}
+}
+
 int
 main(void)
 {
@@ -243,6 +286,7 @@ main(void)
 		cmocka_unit_test(test_reason_bounded),
 		cmocka_unit_test(test_robot_sender),
 		cmocka_unit_test(test_expand),
+		cmocka_unit_test(test_robot_mail),
 	};
 	int rc;
 

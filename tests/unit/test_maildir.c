@@ -237,6 +237,61 @@ test_deliver_byte_exact(void **unused)
 	g_free(dir);
 }
 
+/* The `mode`, `dir_mode` and `group` settings (perms): exact whatever the
+ * umask, for a Maildir's directories and files and an mbox and its index. */
+static void
+test_perms(void **unused)
+{
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL, *sub, *path, *name;
+	char *file, *idx, *a, *nd;
+	struct maildir *md;
+	struct mbox *mb;
+	struct stat st;
+	perms p;
+	mode_t old = umask(077);
+
+	perms_default(&p);
+	p.mode = 0640;
+	p.dir_mode = 0750;
+	p.gid = getegid(); /* a group this process may give: its own */
+	sub = g_build_filename(dir, "a", "b", NULL);
+	assert_int_equal(maildir_open_perms(sub, "h", &p, &md, &err), 0);
+	archive_digest("acct", "p1", digest);
+	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	maildir_close(&md);
+	a = g_build_filename(dir, "a", NULL);
+	nd = g_build_filename(sub, "new", NULL);
+	assert_int_equal(stat(a, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(stat(nd, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0750);
+	assert_int_equal(st.st_gid, getegid());
+	path = only_file(nd, &name);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
+	g_free(path);
+	g_free(name);
+	g_free(a);
+	g_free(nd);
+	p.mode = 0660;
+	file = g_build_filename(dir, "m", "box", NULL);
+	idx = g_strdup_printf("%s.mailmill-idx", file);
+	assert_int_equal(mbox_open_perms(file, &p, &mb, &err), 0);
+	assert_int_equal(mbox_stage(mb, digest, "a@b.example", 0, message, MESSAGE_LEN, &err), 0);
+	assert_int_equal(mbox_commit(mb, &err), 0);
+	mbox_close(&mb);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0660);
+	assert_int_equal(stat(idx, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0660);
+	umask(old);
+	g_free(file);
+	g_free(idx);
+	g_free(sub);
+	g_free(dir);
+}
+
 /* Many messages in one commit (the syncfs path), all distinct and exact. */
 static void
 test_unique_names_group_commit(void **unused)
@@ -681,7 +736,7 @@ test_open_failure(void **unused)
 	struct maildir *md = NULL;
 	FILE *f;
 
-	assert_int_equal(archive_mkdirs(dir, &err), 0);
+	assert_int_equal(archive_mkdirs(dir, NULL, &err), 0);
 	file = g_build_filename(dir, "tmp", NULL);
 	assert_non_null(f = fopen(file, "w"));
 	fclose(f);
@@ -702,11 +757,11 @@ test_mkdirs(void **unused)
 	struct stat st;
 
 	deep = g_strdup_printf("%s/a//b/c/", dir);
-	assert_int_equal(archive_mkdirs(deep, &err), 0);
+	assert_int_equal(archive_mkdirs(deep, NULL, &err), 0);
 	assert_int_equal(stat(deep, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0700);
-	assert_int_equal(archive_mkdirs(deep, &err), 0); /* exists: fine */
+	assert_int_equal(archive_mkdirs(deep, NULL, &err), 0); /* exists: fine */
 	g_free(deep);
 	g_free(dir);
 }
@@ -1110,6 +1165,7 @@ main(void)
 		cmocka_unit_test(test_hostname),
 		cmocka_unit_test(test_name),
 		cmocka_unit_test(test_deliver_byte_exact),
+		cmocka_unit_test(test_perms),
 		cmocka_unit_test(test_unique_names_group_commit),
 		cmocka_unit_test(test_duplicate_after_crash),
 		cmocka_unit_test(test_crash_before_commit),

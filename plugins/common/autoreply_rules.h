@@ -1,11 +1,12 @@
 /* mailmill - ISC licence, see LICENSE */
-#ifndef MM_AUTOREPLY_H
-#define MM_AUTOREPLY_H
+#ifndef MM_AUTOREPLY_RULES_H
+#define MM_AUTOREPLY_RULES_H
 /*
  * The decisions of the autoreply plugin that need no daemon (unit-tested in
  * tests/unit/test_autoreply.c): should a message get an automatic reply at
  * all (RFC 3834 section 2, RFC 5230 section 4.6)?  autoreply_rules.c is
- * compiled into the ticket plugin too, for its acknowledgements.
+ * in plugins/common (libmmplugin), shared with the ticket plugin: its
+ * acknowledgements and its robot check (autoreply_robot_mail).
  */
 #include <stddef.h>
 #include <gmime/gmime.h>
@@ -33,6 +34,17 @@ const char *autoreply_skip(const autoreply_rules *r, autoreply_walk_fn walk, voi
 /* 1 if the address's local part is one that never gets automatic replies
  * (MAILER-DAEMON, postmaster, owner-*, *-request, noreply and the like). */
 int autoreply_robot_sender(const char *addr);
+/*
+ * NULL if the message whose fields walk(src) gives was written by a person;
+ * else why it comes from a robot, as text for the log (static, or in buf):
+ * a bounce (Return-Path <>, From MAILER-DAEMON, multipart/report with
+ * report-type delivery-status), Auto-Submitted other than "no", list mail
+ * (any List-* field), Precedence bulk, junk or list.  `top`, the message's
+ * parsed top-level part or NULL, is checked too: once parsed, GMime keeps
+ * Content-Type with the part, not among the message's header fields.
+ */
+const char *autoreply_robot_mail(autoreply_walk_fn walk, void *src, GMimeObject *top, char *buf,
+				 size_t n);
 /* Template expansion: {subject} and {sender}; other text as is.  g_free. */
 char *autoreply_expand(const char *tmpl, const char *subject, const char *sender);
 #endif
