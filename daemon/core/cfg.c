@@ -12,6 +12,7 @@
 
 #include "daemon/core/cfg_include.h"
 #include "daemon/core/cfg.h"
+#include "daemon/core/cfg_schedule.h"
 #include "daemon/core/log.h"
 #include "daemon/core/trust.h"
 #include "daemon/core/units.h"
@@ -624,6 +625,8 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 			cfg_get_count(e, s, ctx, 1, 100, &a->max_attempts);
 		} else if (oauth_cfg_setting(s, &a->oauth, cfg_oauth_err,
 					     &(cfg_oauth_ctx){ e, ctx })) {
+			continue;
+		} else if (cfg_schedule_setting(s, a, cfg_oauth_err, &(cfg_oauth_ctx){ e, ctx })) {
 			continue;
 		} else {
 			cfg_err(e, s, ctx, "unknown setting '%s'", k);
