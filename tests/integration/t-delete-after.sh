@@ -16,7 +16,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 25
+plan 26
 N=6
 DAY=86400
 
@@ -115,3 +115,5 @@ sleep 2   # a run at start would have begun by now
 is "... and does not run again (runs recorded: 1)" "$(runs)" 1
 kill -TERM "$DPID"
 wait "$DPID" 2>/dev/null
+mm at-status -c "$T/at.conf" --status
+check "--status: runs at $slot, not every interval" grep -q "^account acct (.*, at $slot)$" "$MM_OUT"
