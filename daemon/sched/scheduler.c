@@ -11,6 +11,7 @@
 #include <config.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -105,6 +106,42 @@ sched_arm(sched *s, sched_acct *a, double delay_s)
 
 static gboolean sched_on_at(gpointer arg);
 
+/* The wall clock of the `at` times.  The test build (configure
+ * --enable-crashpoints) starts it at MAILMILL_TEST_NOW (unix seconds) when
+ * set, so that a test can put the daemon seconds before a slot on a DST
+ * day; a release build has no such variable. */
+static time_t
+sched_now(void)
+{
+#ifdef MM_CRASHPOINTS
+	static int init;
+	static long long offset;
+
+	if (!init) {
+		const char *v = getenv("MAILMILL_TEST_NOW");
+
+		init = 1;
+		if (v != NULL && *v != '\0')
+			offset = strtoll(v, NULL, 10) - (long long)time(NULL);
+	}
+	return (time_t)((long long)time(NULL) + offset);
+#else
+	return time(NULL);
+#endif
+}
+
+/* The account's next slot, for the log. */
+static const char *
+sched_at_when(const sched_acct *a, char *buf, size_t len)
+{
+	time_t due = (time_t)a->at_due;
+	struct tm lt;
+
+	if (localtime_r(&due, &lt) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M %Z", &lt) == 0)
+		snprintf(buf, len, "%lld", a->at_due);
+	return buf;
+}
+
 /* The account's next slot after now, and its timer (none without `at`). */
 static void
 sched_at_arm(sched *s, sched_acct *a, const cfg_account *ca, time_t now)
@@ -138,22 +175,25 @@ sched_on_at(gpointer arg)
 	sched *s = d->s;
 	sched_acct *a = d->a;
 	const cfg_account *ca = cfg_find_account(s->c, a->name);
-	time_t now = time(NULL);
+	time_t now = sched_now();
+	char when[64];
 
 	a->at_timer = 0;
 	if (ca == NULL || a->gone || s->stopping)
 		return G_SOURCE_REMOVE;
-	if ((long long)now >= a->at_due) {
-		/* Once per slot, however late the timer (several slots slept
-		 * through are one run); a run in progress began before the
-		 * slot, so it runs again after. */
-		log_debug("%s: scheduled run (`at`)", a->name);
-		if (a->running)
-			a->at_pending = 1;
-		else
-			sched_due_now(s, a);
+	if ((long long)now < a->at_due) {
+		sched_at_arm(s, a, ca, now);  /* woken early: the same slot again */
+		return G_SOURCE_REMOVE;
 	}
-	sched_at_arm(s, a, ca, now);  /* woken early: the same slot again */
+	/* Once per slot, however late the timer (several slots slept through
+	 * are one run); a run in progress began before the slot, so it runs
+	 * again after. */
+	if (a->running)
+		a->at_pending = 1;
+	else
+		sched_due_now(s, a);
+	sched_at_arm(s, a, ca, now);
+	log_info("%s: scheduled run; next at %s", a->name, sched_at_when(a, when, sizeof when));
 	return G_SOURCE_REMOVE;
 }
 
@@ -176,7 +216,7 @@ sched_at_missed(sched *s, const cfg_account *ca)
 		free(err);
 		return 1;
 	}
-	return at_missed(ca->at, ca->n_at, (time_t)started, time(NULL));
+	return at_missed(ca->at, ca->n_at, (time_t)started, sched_now());
 }
 
 /* Start or reload: the `at` timer, and the first run of an account that
@@ -184,16 +224,12 @@ sched_at_missed(sched *s, const cfg_account *ca)
 static void
 sched_at_start(sched *s, sched_acct *a, const cfg_account *ca)
 {
-	time_t due;
-	struct tm lt;
-	char when[64] = "?";
+	char when[64];
 
-	sched_at_arm(s, a, ca, time(NULL));
+	sched_at_arm(s, a, ca, sched_now());
 	if (ca->n_at == 0)
 		return;
-	due = (time_t)a->at_due;
-	if (localtime_r(&due, &lt) != NULL)
-		strftime(when, sizeof when, "%Y-%m-%d %H:%M %Z", &lt);
+	sched_at_when(a, when, sizeof when);
 	if (ca->at_only && sched_at_missed(s, ca)) {
 		log_info("%s: a scheduled time passed since its last run: running it now; next at %s",
 			 a->name, when);
@@ -260,7 +296,7 @@ sched_sync_accounts(sched *s)
 
 			a->gone = 0;
 			if (!was_gone || a->running || a->queued || a->timer != 0) {
-				sched_at_arm(s, a, ca, time(NULL));  /* the times may have changed */
+				sched_at_arm(s, a, ca, sched_now());  /* the times may have changed */
 				continue;
 			}
 		} else {

@@ -9,14 +9,12 @@
 #    back in the real store file: "31 days later" without waiting.
 #  - a dry run says what it would delete and deletes nothing;
 #  - keep = true never deletes, however old; with delete_after it is refused;
-#  - bad `at` and `delete_after` values: file:line errors;
-#  - the daemon with `at` and no `interval`: started after a slot that no run
-#    covered, it runs once at start; restarted after that run, it does not
-#    run again (it waits for the next slot).
+#  - bad `at` and `delete_after` values: file:line errors.
+# The `at` times of the daemon: t-at.sh.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 26
+plan 21
 N=6
 DAY=86400
 
@@ -89,31 +87,3 @@ else
 	not_ok "bad at times and durations: each refused with file:line (exit 78)"
 	show "$MM_ERR"
 fi
-
-# The daemon, `at` only: a slot two minutes ago that no run covered.
-slot=$(date -d '-2 min' +%H:%M)
-env_seed 2 --offset $((N + 5))
-C_STATE=$T/state-at C_ARCHIVE=$T/archive-at C_ACCOUNT_EXTRA="at = [ \"$slot\" ];" \
-	write_conf "$T/at.conf"
-runs() { sqlite3 "$T/state-at/mailmill.db" "SELECT count(*) FROM runs WHERE account = 'acct';" 2>/dev/null || echo 0; }
-one_run() { [ "$(runs)" = 1 ]; }
-DLOG=$T/at-1.log
-"$MAILMILLD" -f -c "$T/at.conf" >"$DLOG" 2>&1 </dev/null &
-DPID=$!
-wait_for 30 one_run
-check "at, started after a missed slot: runs at once" one_run
-check "... and says why" grep -q "a scheduled time passed since its last run: running it now; next at .* $slot" "$DLOG"
-kill -TERM "$DPID"
-wait "$DPID" 2>/dev/null
-DLOG=$T/at-2.log
-"$MAILMILLD" -f -c "$T/at.conf" >"$DLOG" 2>&1 </dev/null &
-DPID=$!
-started() { grep -q "next scheduled run at .* $slot" "$DLOG"; }
-wait_for 20 started
-check "restarted after the run that covered the slot: waits for the next one" started
-sleep 2   # a run at start would have begun by now
-is "... and does not run again (runs recorded: 1)" "$(runs)" 1
-kill -TERM "$DPID"
-wait "$DPID" 2>/dev/null
-mm at-status -c "$T/at.conf" --status
-check "--status: runs at $slot, not every interval" grep -q "^account acct (.*, at $slot)$" "$MM_OUT"
