@@ -347,6 +347,7 @@ sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 {
 	const cfg_account *ca = cfg_find_account(s->c, a->name);
 	int auth = how == SCHED_RUN_AUTH, at_pending = a->at_pending;
+	int ok = how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED;
 
 	a->running = 0;
 	a->at_pending = 0;
@@ -355,11 +356,15 @@ sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 	else if (how != SCHED_RUN_CHARGED)
 		a->failures++;
 	if (!s->stopping && !a->gone && ca != NULL) {
-		if (at_pending) {
-			sched_arm(s, a, 0);
-		} else if ((how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED) && ca->at_only) {
+		if (ok && at_pending) {
+			sched_arm(s, a, 0);  /* after a failure the retry serves the slot */
+		} else if (ok && ca->at_only) {
+			if (a->timer != 0) {  /* a retry armed before a slot ran it */
+				g_source_remove(a->timer);
+				a->timer = 0;
+			}
 			sched_record(s, a->name, a->at_due, a->failures);  /* the `at` timer's */
-		} else if (how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED) {
+		} else if (ok) {
 			sched_arm(s, a, backoff_next(ca->interval_s, g_random_double_range(-1, 1)));
 		} else {
 			double d = backoff_failed(ca->interval_s, a->failures, auth,
