@@ -51,6 +51,12 @@ typedef struct cfg_account {
 	long long connect_timeout_s;       /* default 30 */
 	cfg_end end;                       /* `pipeline_end` = "keep"|"done"|"defer", default keep */
 	int max_attempts;                  /* failed tries on one message before quarantine, default 3 */
+	/* Schedule and ageing (daemon/core/cfg_schedule.c). */
+#define CFG_AT_MAX 48
+	int at[CFG_AT_MAX];                /* `at`: minutes after local midnight, ascending */
+	size_t n_at;                       /* 0: no `at`, the account runs every interval */
+	int at_only;                       /* `at` without `interval`: runs only at those times */
+	long long delete_after_s;          /* `delete_after`: done mail stays this long; 0: unset */
 	cfg_stage *stages;
 	size_t n_stages;
 	const char *file;                  /* where the account is defined */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "daemon/core/cfg_int.h"
+#include "daemon/core/cfg_schedule.h"
 
 /* ------------------------------------------------------------ hooks */
 
@@ -195,6 +196,18 @@ cfg_hook_oauth(cfg_walk *w, const cfg_key *k, const config_setting_t *s, void *f
 
 	(void)k;
 	return oauth_cfg_setting(s, field, cfg_oauth_err, &oc) ? 0 : -1;
+}
+
+/* `at` and `delete_after`: cfg_schedule.c reads them (it looks at their
+ * siblings `interval` and `keep` too). */
+int
+cfg_hook_schedule(cfg_walk *w, const cfg_key *k, const config_setting_t *s, void *field)
+{
+	cfg_oauth_ctx oc = { w->e, w->ctx };
+
+	(void)k;
+	(void)field;
+	return cfg_schedule_setting(s, w->obj, cfg_oauth_err, &oc) ? 0 : -1;
 }
 
 /* After the group: what OAuth needs (oauth_config.c) and what it rules out

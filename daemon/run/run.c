@@ -324,7 +324,8 @@ run_message(run *r, size_t ei, const buf *body)
 	it = &r->batch[r->n_batch++];
 	snprintf(it->uid, sizeof it->uid, "%s", uid);
 	it->entry = ei;
-	it->state = v == MM_DONE && !a->keep ? LEDGER_DELETE : LEDGER_KEEP;
+	/* With delete_after, done mail stays until the journal ages it (store_aging_promote, store.h). */
+	it->state = v == MM_DONE && !a->keep && a->delete_after_s == 0 ? LEDGER_DELETE : LEDGER_KEEP;
 	it->message_id = mid; /* the batch owns it now */
 	it->size = body->len;
 	it->stage = stage;
@@ -749,6 +750,22 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
 	api_run_set(st);
 
+	/* delete_after: done mail first seen long enough ago is journalled for
+	 * deletion now; the plan below DELEs it like any such row. */
+	if (a->delete_after_s > 0 && !a->keep) {
+		size_t aged = 0;
+
+		if (store_aging_promote(st, a->name, (long long)time(NULL) - a->delete_after_s,
+					!o->dry_run, &aged, &err) < 0) {
+			log_error("%s: cannot age the journal: %s", a->name, err);
+			free(err);
+			run_dial_free(&dial);
+			goto out;
+		}
+		if (aged > 0)
+			log_info("%s: %zu message(s) older than delete_after %s deleted", a->name,
+				 aged, o->dry_run ? "would be" : "will be");
+	}
 	if (store_ledger_load(st, a->name, run_ledger_row, r->ledger, &err) < 0) {
 		log_error("%s: cannot read the journal: %s", a->name, err);
 		free(err);

@@ -14,8 +14,9 @@
  *   signals.c     signals_    SIGTERM/SIGINT, SIGHUP, SIGUSR1
  *   privs.c       privs_      the `user` and `worker_memory` settings
  *
- * with two pure modules of their own (unit-tested): backoff.h (when an
- * account runs next) and progress.h (the worker's progress lines).
+ * with pure modules of their own (unit-tested): backoff.h (when an account
+ * runs next), at.h (its `at` slots in local time) and progress.h (the
+ * worker's progress lines).
  *
  * Everything runs in the GLib main loop's thread: no locking.
  */
@@ -32,6 +33,9 @@ typedef struct sched_acct {
 	int running;
 	int gone;             /* removed by a reload */
 	int failures;         /* failed runs in a row */
+	guint at_timer;       /* until the next `at` slot (daemon/sched/at.h); 0: none */
+	long long at_due;     /* that slot, unix time */
+	int at_pending;       /* a slot came while it ran: run again after */
 } sched_acct;
 
 typedef struct sched {

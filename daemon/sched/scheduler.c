@@ -2,12 +2,16 @@
 /*
  * Timing: every account on its own timer; a due account waits in the ready
  * queue until one of the `workers` slots is free; after its run it is
- * armed again, later after failures (daemon/sched/backoff.h).  Also the daemon's
- * start and stop.  See daemon/sched/sched_int.h for the other modules.
+ * armed again, later after failures (daemon/sched/backoff.h).  An account
+ * with `at` times has a second timer for those (daemon/sched/at.h); with
+ * `at` and no `interval` it has only that one, and a run after a failure.
+ * Also the daemon's start and stop.  See daemon/sched/sched_int.h for the
+ * other modules.
  */
 #include <config.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -16,6 +20,7 @@
 #include <glib.h>
 #include "daemon/sched/sched_int.h"
 #include "daemon/sched/backoff.h"
+#include "daemon/sched/at.h"
 #include "daemon/core/detach.h"
 #include "daemon/core/log.h"
 #include "daemon/core/privs.h"
@@ -42,17 +47,24 @@ typedef struct sched_due_arg {
 	sched_acct *a;
 } sched_due_arg;
 
+/* Queue the account for a worker unless it waits or runs already. */
+static void
+sched_due_now(sched *s, sched_acct *a)
+{
+	if (!a->queued && !a->running && !a->gone && !s->stopping) {
+		a->queued = 1;
+		g_queue_push_tail(&s->ready, a);
+		sched_try_start(s);
+	}
+}
+
 static gboolean
 sched_on_due(gpointer arg)
 {
 	sched_due_arg *d = arg;
 
 	d->a->timer = 0;
-	if (!d->a->queued && !d->a->running && !d->a->gone && !d->s->stopping) {
-		d->a->queued = 1;
-		g_queue_push_tail(&d->s->ready, d->a);
-		sched_try_start(d->s);
-	}
+	sched_due_now(d->s, d->a);
 	return G_SOURCE_REMOVE;
 }
 
@@ -85,6 +97,150 @@ sched_arm(sched *s, sched_acct *a, double delay_s)
 	sched_record(s, a->name, (long long)time(NULL) + (long long)(delay_s + 0.5), a->failures);
 }
 
+/* ------------------------------------------------------------ `at` slots */
+
+/* The timer waits at most this long before it reads the wall clock again:
+ * GLib's timers follow the monotonic clock, which a suspended host or a
+ * clock set by hand leaves behind. */
+#define SCHED_AT_RECHECK_S 3600
+
+static gboolean sched_on_at(gpointer arg);
+
+/* The wall clock of the `at` times.  The test build (configure
+ * --enable-crashpoints) starts it at MAILMILL_TEST_NOW (unix seconds) when
+ * set, so that a test can put the daemon seconds before a slot on a DST
+ * day; a release build has no such variable. */
+static time_t
+sched_now(void)
+{
+#ifdef MM_CRASHPOINTS
+	static int init;
+	static long long offset;
+
+	if (!init) {
+		const char *v = getenv("MAILMILL_TEST_NOW");
+
+		init = 1;
+		if (v != NULL && *v != '\0')
+			offset = strtoll(v, NULL, 10) - (long long)time(NULL);
+	}
+	return (time_t)((long long)time(NULL) + offset);
+#else
+	return time(NULL);
+#endif
+}
+
+/* The account's next slot, for the log. */
+static const char *
+sched_at_when(const sched_acct *a, char *buf, size_t len)
+{
+	time_t due = (time_t)a->at_due;
+	struct tm lt;
+
+	if (localtime_r(&due, &lt) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M %Z", &lt) == 0)
+		snprintf(buf, len, "%lld", a->at_due);
+	return buf;
+}
+
+/* The account's next slot after now, and its timer (none without `at`). */
+static void
+sched_at_arm(sched *s, sched_acct *a, const cfg_account *ca, time_t now)
+{
+	sched_due_arg *d;
+	long long wait;
+
+	if (a->at_timer != 0) {
+		g_source_remove(a->at_timer);
+		a->at_timer = 0;
+	}
+	if (ca->n_at == 0) {
+		a->at_due = 0;
+		return;
+	}
+	a->at_due = (long long)at_next(ca->at, ca->n_at, now);
+	wait = a->at_due - (long long)now;
+	if (wait > SCHED_AT_RECHECK_S)
+		wait = SCHED_AT_RECHECK_S;
+	d = g_new(sched_due_arg, 1);
+	d->s = s;
+	d->a = a;
+	a->at_timer = g_timeout_add_full(G_PRIORITY_DEFAULT, (guint)wait * 1000u, sched_on_at, d,
+					 g_free);
+}
+
+static gboolean
+sched_on_at(gpointer arg)
+{
+	sched_due_arg *d = arg;
+	sched *s = d->s;
+	sched_acct *a = d->a;
+	const cfg_account *ca = cfg_find_account(s->c, a->name);
+	time_t now = sched_now();
+	char when[64];
+
+	a->at_timer = 0;
+	if (ca == NULL || a->gone || s->stopping)
+		return G_SOURCE_REMOVE;
+	if ((long long)now < a->at_due) {
+		sched_at_arm(s, a, ca, now);  /* woken early: the same slot again */
+		return G_SOURCE_REMOVE;
+	}
+	/* Once per slot, however late the timer (several slots slept through
+	 * are one run); a run in progress began before the slot, so it runs
+	 * again after. */
+	if (a->running)
+		a->at_pending = 1;
+	else
+		sched_due_now(s, a);
+	sched_at_arm(s, a, ca, now);
+	log_info("%s: scheduled run; next at %s", a->name, sched_at_when(a, when, sizeof when));
+	return G_SOURCE_REMOVE;
+}
+
+static void
+sched_last_started(void *arg, const store_run_row *row)
+{
+	*(long long *)arg = row->result != NULL ? row->started : 0;
+}
+
+/* A daemon (re)started: has a slot passed since the account's last run
+ * began (or did it never run)?  Then it runs once now, for all of them. */
+static int
+sched_at_missed(sched *s, const cfg_account *ca)
+{
+	long long started = 0;
+	char *err = NULL;
+
+	if (store_run_last(s->st, ca->name, sched_last_started, &started, &err) < 0) {
+		log_warn("%s: cannot read its last run: %s: running it now", ca->name, err);
+		free(err);
+		return 1;
+	}
+	return at_missed(ca->at, ca->n_at, (time_t)started, sched_now());
+}
+
+/* Start or reload: the `at` timer, and the first run of an account that
+ * runs only at those times. */
+static void
+sched_at_start(sched *s, sched_acct *a, const cfg_account *ca)
+{
+	char when[64];
+
+	sched_at_arm(s, a, ca, sched_now());
+	if (ca->n_at == 0)
+		return;
+	sched_at_when(a, when, sizeof when);
+	if (ca->at_only && sched_at_missed(s, ca)) {
+		log_info("%s: a scheduled time passed since its last run: running it now; next at %s",
+			 a->name, when);
+		sched_arm(s, a, 0);
+	} else {
+		log_info("%s: next scheduled run at %s", a->name, when);
+		if (ca->at_only)
+			sched_record(s, a->name, a->at_due, a->failures);
+	}
+}
+
 static void
 sched_cancel(sched *s, sched_acct *a)
 {
@@ -92,6 +248,11 @@ sched_cancel(sched *s, sched_acct *a)
 		g_source_remove(a->timer);
 		a->timer = 0;
 	}
+	if (a->at_timer != 0) {
+		g_source_remove(a->at_timer);
+		a->at_timer = 0;
+	}
+	a->at_pending = 0;
 	if (a->queued) {
 		g_queue_remove(&s->ready, a);
 		a->queued = 0;
@@ -134,15 +295,19 @@ sched_sync_accounts(sched *s)
 			int was_gone = a->gone;
 
 			a->gone = 0;
-			if (!was_gone || a->running || a->queued || a->timer != 0)
+			if (!was_gone || a->running || a->queued || a->timer != 0) {
+				sched_at_arm(s, a, ca, sched_now());  /* the times may have changed */
 				continue;
+			}
 		} else {
 			a = g_new0(sched_acct, 1);
 			a->name = g_strdup(ca->name);
 			g_ptr_array_add(s->accts, a);
 		}
 		/* Spread the first runs so that many accounts do not start at once. */
-		sched_arm(s, a, backoff_first(ca->interval_s, g_random_double()));
+		if (!ca->at_only)
+			sched_arm(s, a, backoff_first(ca->interval_s, g_random_double()));
+		sched_at_start(s, a, ca);
 	}
 	for (i = 0; i < s->accts->len; i++) {
 		sched_acct *a = s->accts->pdata[i];
@@ -181,15 +346,25 @@ void
 sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 {
 	const cfg_account *ca = cfg_find_account(s->c, a->name);
-	int auth = how == SCHED_RUN_AUTH;
+	int auth = how == SCHED_RUN_AUTH, at_pending = a->at_pending;
+	int ok = how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED;
 
 	a->running = 0;
+	a->at_pending = 0;
 	if (how == SCHED_RUN_OK)
 		a->failures = 0;
 	else if (how != SCHED_RUN_CHARGED)
 		a->failures++;
 	if (!s->stopping && !a->gone && ca != NULL) {
-		if (how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED) {
+		if (ok && at_pending) {
+			sched_arm(s, a, 0);  /* after a failure the retry serves the slot */
+		} else if (ok && ca->at_only) {
+			if (a->timer != 0) {  /* a retry armed before a slot ran it */
+				g_source_remove(a->timer);
+				a->timer = 0;
+			}
+			sched_record(s, a->name, a->at_due, a->failures);  /* the `at` timer's */
+		} else if (ok) {
 			sched_arm(s, a, backoff_next(ca->interval_s, g_random_double_range(-1, 1)));
 		} else {
 			double d = backoff_failed(ca->interval_s, a->failures, auth,
@@ -342,6 +517,8 @@ sched_main(cfg *c, const sched_opts *o)
 
 		if (a->timer != 0)
 			g_source_remove(a->timer);
+		if (a->at_timer != 0)
+			g_source_remove(a->at_timer);
 		g_free(a->name);
 		g_free(a);
 	}

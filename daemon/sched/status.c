@@ -138,8 +138,12 @@ status_print(const cfg *c, FILE *out)
 		const cfg_account *a = &c->accounts[k];
 
 		sc.quarantined = 0;
-		fprintf(out, "\naccount %s (%s@%s:%s, every %llds)\n", a->name, a->user, a->host,
-			a->port, a->interval_s);
+		fprintf(out, "\naccount %s (%s@%s:%s, ", a->name, a->user, a->host, a->port);
+		if (!a->at_only)
+			fprintf(out, "every %llds%s", a->interval_s, a->n_at > 0 ? " and " : "");
+		for (size_t i = 0; i < a->n_at; i++)   /* `at` times */
+			fprintf(out, "%s%02d:%02d", i > 0 ? ", " : "at ", a->at[i] / 60, a->at[i] % 60);
+		fprintf(out, ")\n");
 		if (status_signin(&sc, c, st, a->name, a->oauth, a->user, &err) < 0 ||
 		    store_run_last(st, a->name, status_run, &sc, &err) < 0 ||
 		    store_quarantine_list(st, a->name, status_quarantine, &sc, &err) < 0)
