@@ -47,6 +47,7 @@ typedef struct run {
 	store *st;
 	const run_opts *o;
 	run_stats *stats;
+	api_batch *api;        /* the API's side of the run: store, staged effects */
 	pop3_session *s;
 	pop3_entry *entries;
 	size_t n_entries;
@@ -124,7 +125,7 @@ run_commit_batch(run *r)
 		};
 
 		if (store_ledger_put(r->st, &rec, &err) < 0 ||
-		    api_effects_commit(r->st, it->effects, &err) < 0) {
+		    api_batch_commit(r->api, it->effects, &err) < 0) {
 			store_rollback(r->st);
 			goto fail;
 		}
@@ -151,7 +152,7 @@ fail:
 out:
 	/* Committed or not, the staged effects are done with: in the store, or
 	 * dropped with their messages' verdicts. */
-	api_pending_clear();
+	api_batch_clear(r->api);
 	for (i = 0; i < r->n_batch; i++) {
 		g_free(r->batch[i].message_id);
 		api_effects_free(&r->batch[i].effects);
@@ -287,9 +288,8 @@ run_message(run *r, size_t ei, const buf *body)
 	msg.uid = uid;
 	msg.account = a->name;
 	msg.date = date;
-	api_msg_set(&msg);
+	msg.batch = r->api;
 	v = pipeline_run(r->pl, &msg, &stage);
-	api_msg_set(NULL);
 	api_msg_release(&msg);
 	if (msg.mime != NULL) {
 		/* A stage parsed the tree (and may have changed it): read from it. */
@@ -323,7 +323,7 @@ run_message(run *r, size_t ei, const buf *body)
 	it->stage = stage;
 	it->verdict = v;
 	it->effects = msg.effects;
-	api_pending_add(it->effects);
+	api_batch_add(r->api, it->effects);
 	if (it->state == LEDGER_KEEP)
 		r->stats->kept++;
 	r->batch_bytes += body->len;
@@ -740,7 +740,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	r->stats = stats;
 	r->ledger = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
-	api_run_set(st);
+	r->api = api_batch_new(st);
 
 	if (store_ledger_load(st, a->name, run_ledger_row, r->ledger, &err) < 0) {
 		log_error("%s: cannot read the journal: %s", a->name, err);
@@ -820,7 +820,7 @@ out:
 		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
 		 stats->bytes, stats->deleted, stats->kept, stats->deferred, stats->skipped);
-	api_run_set(NULL);
+	api_batch_free(&r->api);
 	pop3_close(&r->s);
 	free(r->entries);
 	g_hash_table_destroy(r->ledger);
