@@ -478,14 +478,6 @@ api_queue(mm_ctx *ctx, mm_msg *msg, char *data, size_t len, const char *env_from
 		}
 		g_string_append_printf(rs, "%s%s", i > 0 ? "\n" : "", rcpts[i]);
 	}
-	if (ctx->dry_run) {
-		char *mid = api_header(data, len, "Message-ID");
-
-		mm_log(ctx, MM_LOG_INFO, "dry run: would queue %zu bytes <%s> from <%s> to %s",
-		       len, mid != NULL ? mid : "", env_from != NULL ? env_from : "", rs->str);
-		g_free(mid);
-		/* Staged all the same, for --test to show; a dry run commits nothing. */
-	}
 	e = g_new0(api_effect, 1);
 	e->account = g_strdup(ctx->account);
 	e->stage = g_strdup(ctx->stage);
@@ -507,8 +499,13 @@ api_queue(mm_ctx *ctx, mm_msg *msg, char *data, size_t len, const char *env_from
 	}
 	e->flags = flags;
 	api_stage(msg, e);
-	mm_log(ctx, MM_LOG_DEBUG, "staged %zu bytes %s to %s", len,
-	       e->message_id != NULL ? e->message_id : "", e->rcpts);
+	/* Staged in a dry run too, for --test to show; a dry run commits nothing. */
+	if (ctx->dry_run)
+		mm_log(ctx, MM_LOG_INFO, "dry run: would queue %zu bytes <%s> from <%s> to %s", len,
+		       e->message_id != NULL ? e->message_id : "", e->env_from, e->rcpts);
+	else
+		mm_log(ctx, MM_LOG_DEBUG, "staged %zu bytes %s to %s", len,
+		       e->message_id != NULL ? e->message_id : "", e->rcpts);
 	return 0;
 }
 
@@ -653,6 +650,14 @@ mm_msg_headers(mm_msg *msg, mm_header_fn fn, void *arg)
 			return rc;
 	}
 	return 0;
+}
+
+void
+api_msg_init(mm_msg *msg, api_batch *b, const char *raw, size_t len, const char *uid,
+	     const char *account, long long date)
+{
+	*msg = (mm_msg){ .raw = raw, .len = len, .uid = uid, .account = account, .date = date,
+			 .batch = b };
 }
 
 void

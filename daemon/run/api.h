@@ -91,6 +91,11 @@ int api_batch_commit(api_batch *b, GPtrArray *effects, char **err_r);
  */
 typedef void api_note_fn(void *arg, const char *stage, mm_log_level level, const char *text);
 void api_batch_notes(api_batch *b, api_note_fn *fn, void *arg);
+/* A message for pipeline_run, in the batch b: raw, uid and account borrowed
+ * (they outlive msg); the rest zero.  api_msg_release frees what the API
+ * caches in it; the run frees its mime and effects. */
+void api_msg_init(mm_msg *msg, api_batch *b, const char *raw, size_t len, const char *uid,
+		  const char *account, long long date);
 /* Free what the API cached in msg (not msg itself, nor its mime). */
 void api_msg_release(mm_msg *msg);
 /* Roughly the bytes effects hold (mail and values), for bounding a batch. */

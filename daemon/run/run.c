@@ -282,13 +282,7 @@ run_message(run *r, size_t ei, const buf *body)
 		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
 	/* The header only: mm_msg_mime parses the tree if a stage asks for it. */
 	message_head(body->data, body->len, &mid, &date);
-	memset(&msg, 0, sizeof msg);
-	msg.raw = body->data;
-	msg.len = body->len;
-	msg.uid = uid;
-	msg.account = a->name;
-	msg.date = date;
-	msg.batch = r->api;
+	api_msg_init(&msg, r->api, body->data, body->len, uid, a->name, date);
 	v = pipeline_run(r->pl, &msg, &stage);
 	api_msg_release(&msg);
 	if (msg.mime != NULL) {
