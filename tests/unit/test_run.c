@@ -176,6 +176,9 @@ sql_exec(world *w, const char *sql)
 /* A mailbox of one message, uid u; the end of a run. */
 #define LIST1(u) "<LIST", ">+OK\r\n1 200\r\n.\r\n", "<UIDL", ">+OK\r\n1 " u "\r\n.\r\n"
 #define BYE "<QUIT", ">+OK bye\r\n"
+/* A mailbox of three messages, uids p1, p2, p3. */
+#define LIST3(p) "<LIST", ">+OK\r\n1 200\r\n2 200\r\n3 200\r\n.\r\n", \
+	"<UIDL", ">+OK\r\n1 " p "1\r\n2 " p "2\r\n3 " p "3\r\n.\r\n"
 
 /* An autoreply stage, then the stages given. */
 #define REPLY_STAGE "{ plugin = \"" AUTOREPLY_SO "\"; addresses = [ \"help@example.org\" ];" \
@@ -189,8 +192,7 @@ test_commit(void **state)
 {
 	static const char *const script[] = {
 		GREET,
-		"<LIST", ">+OK\r\n1 200\r\n2 200\r\n3 200\r\n.\r\n",
-		"<UIDL", ">+OK\r\n1 u1\r\n2 u2\r\n3 u3\r\n.\r\n",
+		LIST3("u"),
 		"<RETR 1", MSG("m1", "alice@example.net", "one"),
 		"<RETR 2", MSG("m2", "alice@example.net", "two"),
 		"<RETR 3", MSG("m3", "bob@example.net", "three"),
@@ -371,6 +373,42 @@ test_keep(void **state)
 	world_close(&w);
 }
 
+#define FILTER_SO MM_TEST_BUILDDIR "/plugins/.libs/filter.so"
+
+/* The pipeline: a stage's goto skips the stages between (the deferring one),
+ * a header a stage adds is seen by the later ones, and a message no stage
+ * decides gets the account's pipeline_end. */
+static void
+test_pipeline_goto(void **state)
+{
+	static const char *const script[] = {
+		GREET,
+		LIST3("g"),
+		"<RETR 1", MSG("g1", "ivan@example.net", "skip [hold]"),
+		"<RETR 2", MSG("g2", "judy@example.net", "stay [hold]"),
+		"<RETR 3", MSG("g3", "ken@example.net", "plain"),
+		"<DELE 1", ">+OK\r\n", BYE, NULL
+	};
+	world w;
+
+	(void)state;
+	world_open(&w, "pipeline_end = \"keep\";",
+		   "{ plugin = \"" FILTER_SO "\"; rules = ("
+		   "  { header = \"Subject\"; match = \"skip\"; add_header = \"X-Skip: [last]\"; },"
+		   "  { header = \"Subject\"; match = \"skip\"; goto = \"last\"; } ); },"
+		   "{ plugin = \"" VERDICT_SO "\"; name = \"hold\"; verdict = \"defer\";"
+		   "  subject_contains = \"[hold]\"; },"
+		   "{ plugin = \"" FILTER_SO "\"; name = \"last\"; rules = ("
+		   "  { header = \"X-Skip\"; match = \"last\"; verdict = \"done\"; } ); }");
+	assert_int_equal(world_run(&w, script), 0);
+	assert_int_equal(ledger_of(&w, "g1"), LEDGER_DELETED);   /* jumped over hold, then done */
+	assert_int_equal(ledger_of(&w, "g2"), LEDGER_NEW);       /* deferred */
+	assert_int_equal(ledger_of(&w, "g3"), LEDGER_KEEP);      /* pipeline_end */
+	assert_int_equal(w.stats.deferred, 1);
+	assert_int_equal(w.stats.kept, 1);
+	world_close(&w);
+}
+
 int
 main(void)
 {
@@ -381,6 +419,7 @@ main(void)
 		cmocka_unit_test(test_rollback),
 		cmocka_unit_test(test_quit_lost),
 		cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_pipeline_goto),
 	};
 	int rc;
 
