@@ -48,7 +48,7 @@ struct mm_msg {
  * `effects`.  run.c owns what happens next: on DONE or KEEP it moves the
  * array into its batch (api_batch_add makes it visible to mm_kv_get until
  * the batch is committed or dropped) and writes it with api_batch_commit in
- * the transaction of the verdicts; on DEFER it frees it.  In a dry run
+ * the transaction of the verdicts; on DEFER or FAIL it frees it.  In a dry run
  * mm_queue stages too (--test prints the mail); the run commits nothing.
  */
 typedef struct api_effect {
