@@ -19,6 +19,7 @@
 #include "daemon/core/privs.h"
 #include "daemon/repair.h"
 #include "daemon/run/run.h"
+#include "daemon/run/trymsg.h"
 #include "daemon/sched/scheduler.h"
 #include "daemon/core/statelock.h"
 #include "daemon/sched/status.h"
@@ -38,6 +39,7 @@ main_usage(FILE *f)
 		"       mailmilld [-c FILE] --check-config\n"
 		"       mailmilld [-c FILE] --check-login [--account NAME]\n"
 		"       mailmilld [-c FILE] --sign-in NAME|smtp\n"
+		"       mailmilld [-c FILE] --test FILE|- [--commit] [--account NAME]\n"
 		"       mailmilld [-c FILE] --outbox | --flush\n"
 		"       mailmilld [-c FILE] --release ACCOUNT UID | --retry ID|all | --drop ID\n"
 		"       mailmilld --version | --help\n"
@@ -54,6 +56,10 @@ main_usage(FILE *f)
 		"                      fetches, deletes and sends nothing\n"
 		"      --sign-in NAME  OAuth device sign-in for account NAME (or \"smtp\"): shows\n"
 		"                      a URL and a code to enter there, waits, stores the token\n"
+		"      --test FILE   run one account's pipeline on the message in FILE (- for\n"
+		"                    stdin), no server: each stage's verdict, the mail it would\n"
+		"                    queue; writes nothing\n"
+		"      --commit      with --test: really process it (store, outbox, archive)\n"
 		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
 		"      --outbox        show the mail queued for the smtp relay and the dead letters\n"
 		"                      (with the server's reasons), then exit\n"
@@ -299,14 +305,17 @@ main(int argc, char **argv)
 		{ "release", required_argument, NULL, MAIN_OPT_RELEASE },
 		{ "retry", required_argument, NULL, MAIN_OPT_RETRY },
 		{ "drop", required_argument, NULL, MAIN_OPT_DROP },
+		{ "test", required_argument, NULL, 'T' },
+		{ "commit", no_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG;
 	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
 	int show_outbox = 0, flush = 0, foreground = 0, status = 0, lock_fd = -1, check_login = 0;
-	const char *sign_in = NULL;
 	const char *release = NULL, *release_uid = NULL, *retry = NULL, *drop = NULL;
 	int n_repair;
+	const char *sign_in = NULL, *test_msg = NULL;
+	int test_commit = 0;
 	char **only = calloc((size_t)argc, sizeof *only);
 	pipeline **pls = NULL;
 	cfg *c = NULL;
@@ -335,6 +344,8 @@ main(int argc, char **argv)
 		case MAIN_OPT_RELEASE: release = optarg; break;
 		case MAIN_OPT_RETRY: retry = optarg; break;
 		case MAIN_OPT_DROP: drop = optarg; break;
+		case 'T': test_msg = optarg; break;
+		case 'M': test_commit = 1; break;
 		case 'n': ro.dry_run = 1; break;
 		case 'a': only[n_only++] = optarg; break;
 		case 'v': verbose++; break;
@@ -372,6 +383,13 @@ main(int argc, char **argv)
 	    (once || check || show_outbox || flush || status || ro.dry_run ||
 	     (check_login && sign_in != NULL) || (sign_in != NULL && n_only > 0))) {
 		fprintf(stderr, "mailmilld: --check-login (with --account) and --sign-in go alone\n");
+		free(only);
+		return EX_USAGE;
+	}
+	if ((test_msg != NULL && (once || check || show_outbox || flush || status || ro.dry_run ||
+				  check_login || sign_in != NULL)) ||
+	    (test_commit && test_msg == NULL)) {
+		fprintf(stderr, "mailmilld: --test (with --commit, --account) goes alone\n");
 		free(only);
 		return EX_USAGE;
 	}
@@ -414,6 +432,10 @@ main(int argc, char **argv)
 			rc = EX_USAGE;
 			goto out;
 		}
+	}
+	if (test_msg != NULL) {
+		rc = trymsg_main(c, only, n_only, test_msg, test_commit, stdout);
+		goto out;
 	}
 	if (status) {
 		rc = status_print(c, stdout);

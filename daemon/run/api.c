@@ -1,8 +1,9 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * The functions a plugin may call (include/mailmill/plugin.h).  Linked into
- * mailmilld directly and exported with -export-dynamic, so that dlopen'd
- * plugins resolve them against the running daemon.
+ * The functions a plugin may call (include/mailmill/plugin.h).  Part of the
+ * core library; mailmilld (and the tests that load plugins) link all of it
+ * and export it (-export-dynamic, Makefile.am), so that dlopen'd plugins
+ * resolve these against the running program.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,19 +34,28 @@ mm_ctx_dry_run(const mm_ctx *ctx)
 	return ctx->dry_run;
 }
 
+/* mm_log's lines while a message is in hand, for --test (api_batch_notes). */
+static api_note_fn *
+api_note_of(const mm_ctx *ctx, void **arg_r);
+
 void
 mm_log(mm_ctx *ctx, mm_log_level level, const char *fmt, ...)
 {
 	char text[2048];
+	void *arg = NULL;
+	api_note_fn *note = api_note_of(ctx, &arg);
 	va_list ap;
 
 	/* Not formatted to be dropped: the archive logs a debug line per message. */
-	if ((int)level > log_level())
+	if ((int)level > log_level() && note == NULL)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
-	log_msg((int)level, "%s: %s: %s", ctx->account, ctx->stage, text);
+	if (note != NULL)
+		note(arg, ctx->stage, level, text);
+	if ((int)level <= log_level())
+		log_msg((int)level, "%s: %s: %s", ctx->account, ctx->stage, text);
 }
 
 void
@@ -178,15 +188,16 @@ mm_msg_date(mm_msg *msg)
 #define API_MAX_KEY 512
 #define API_MAX_VALUE 4096
 
-/* mailmilld processes one message at a time: these say which, and where
- * mm_kv_get looks (mm_kv_get has no message argument). */
-static store *api_store;
-static mm_msg *api_cur_msg;
-/* The latest staged put of each key in the batch not yet committed, by
- * api_kv_index_key (a scan of the whole batch per mm_kv_get made an
- * auto-responder quadratic in the batch size).  Values borrowed from the
- * batch's effects, which outlive the entries (api_pending_clear). */
-static GHashTable *api_pending;
+struct api_batch {
+	store *st;             /* borrowed; NULL: none */
+	/* The latest staged put of each key in the batch not yet committed, by
+	 * api_kv_index_key (a scan of the whole batch per mm_kv_get made an
+	 * auto-responder quadratic in the batch size).  Values borrowed from the
+	 * batch's effects, which outlive the entries (api_batch_clear). */
+	GHashTable *pending;
+	api_note_fn *note;
+	void *note_arg;
+};
 
 /* "account\x1fstage\x1fkey", or "\x1ens\x1fkey" for a namespace: g_free. */
 static char *
@@ -197,30 +208,70 @@ api_kv_index_key(const char *account, const char *stage, const char *ns, const c
 	return g_strconcat(account, "\x1f", stage, "\x1f", key, NULL);
 }
 
-void
-api_run_set(store *st)
+api_batch *
+api_batch_new(store *st)
 {
-	api_store = st;
+	api_batch *b = g_new0(api_batch, 1);
+
+	b->st = st;
+	b->pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	return b;
 }
 
 void
-api_msg_set(mm_msg *msg)
+api_batch_free(api_batch **b)
 {
-	api_cur_msg = msg;
+	if (*b == NULL)
+		return;
+	g_hash_table_destroy((*b)->pending);
+	g_free(*b);
+	*b = NULL;
 }
 
 void
-api_pending_add(GPtrArray *effects)
+api_batch_notes(api_batch *b, api_note_fn *fn, void *arg)
+{
+	b->note = fn;
+	b->note_arg = arg;
+}
+
+/* The batch of the message the stage has in hand, or NULL (init, sync). */
+static api_batch *
+api_batch_of(const mm_ctx *ctx)
+{
+	return ctx->msg != NULL ? ctx->msg->batch : NULL;
+}
+
+static api_note_fn *
+api_note_of(const mm_ctx *ctx, void **arg_r)
+{
+	const api_batch *b = api_batch_of(ctx);
+
+	if (b == NULL)
+		return NULL;
+	*arg_r = b->note_arg;
+	return b->note;
+}
+
+/* The store the stage reads and claims in: its batch's, or NULL. */
+static store *
+api_store_of(const mm_ctx *ctx)
+{
+	const api_batch *b = api_batch_of(ctx);
+
+	return b != NULL ? b->st : NULL;
+}
+
+void
+api_batch_add(api_batch *b, GPtrArray *effects)
 {
 	if (effects == NULL)
 		return;
-	if (api_pending == NULL)
-		api_pending = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	for (guint i = 0; i < effects->len; i++) {
 		api_effect *e = g_ptr_array_index(effects, i);
 
 		if (e->is_kv)
-			g_hash_table_replace(api_pending,
+			g_hash_table_replace(b->pending,
 					     api_kv_index_key(e->account, e->stage, e->ns, e->key), e);
 	}
 }
@@ -241,22 +292,23 @@ api_effects_size(const GPtrArray *effects)
 }
 
 void
-api_pending_clear(void)
+api_batch_clear(api_batch *b)
 {
-	if (api_pending != NULL)
-		g_hash_table_remove_all(api_pending);
+	g_hash_table_remove_all(b->pending);
 }
 
 /* The latest staged put of a key in this message, else in the pending batch. */
 static const api_effect *
 api_kv_staged(const mm_ctx *ctx, const char *ns, const char *key)
 {
+	const mm_msg *msg = ctx->msg;
+	const api_batch *b = api_batch_of(ctx);
 	const api_effect *e = NULL;
 	char *k;
 
-	for (guint i = api_cur_msg != NULL && api_cur_msg->effects != NULL ?
-		       api_cur_msg->effects->len : 0; e == NULL && i > 0; i--) {
-		const api_effect *c = g_ptr_array_index(api_cur_msg->effects, i - 1);
+	for (guint i = msg != NULL && msg->effects != NULL ? msg->effects->len : 0;
+	     e == NULL && i > 0; i--) {
+		const api_effect *c = g_ptr_array_index(msg->effects, i - 1);
 
 		if (c->is_kv && strcmp(c->key, key) == 0 &&
 		    (ns != NULL ? c->ns != NULL && strcmp(c->ns, ns) == 0
@@ -264,10 +316,10 @@ api_kv_staged(const mm_ctx *ctx, const char *ns, const char *key)
 				  strcmp(c->account, ctx->account) == 0))
 			e = c;
 	}
-	if (e != NULL || api_pending == NULL)
+	if (e != NULL || b == NULL)
 		return e;
 	k = api_kv_index_key(ctx->account, ctx->stage, ns, key);
-	e = g_hash_table_lookup(api_pending, k);
+	e = g_hash_table_lookup(b->pending, k);
 	g_free(k);
 	return e;
 }
@@ -299,8 +351,9 @@ api_effects_free(GPtrArray **effects)
 }
 
 int
-api_effects_commit(store *st, GPtrArray *effects, char **err_r)
+api_batch_commit(api_batch *b, GPtrArray *effects, char **err_r)
 {
+	store *st = b->st;
 	long long now = (long long)time(NULL);
 	guint i;
 
@@ -311,9 +364,9 @@ api_effects_commit(store *st, GPtrArray *effects, char **err_r)
 		/* A key put again later in the batch (a responder's counter, put
 		 * by every message) is written once: the batch is one transaction,
 		 * so only its last value is ever seen. */
-		if (e->is_kv && api_pending != NULL) {
+		if (e->is_kv) {
 			char *k = api_kv_index_key(e->account, e->stage, e->ns, e->key);
-			const api_effect *last = g_hash_table_lookup(api_pending, k);
+			const api_effect *last = g_hash_table_lookup(b->pending, k);
 
 			g_free(k);
 			if (last != NULL && last != e)
@@ -424,16 +477,6 @@ api_queue(mm_ctx *ctx, mm_msg *msg, char *data, size_t len, const char *env_from
 		}
 		g_string_append_printf(rs, "%s%s", i > 0 ? "\n" : "", rcpts[i]);
 	}
-	if (ctx->dry_run) {
-		char *mid = api_header(data, len, "Message-ID");
-
-		mm_log(ctx, MM_LOG_INFO, "dry run: would queue %zu bytes <%s> from <%s> to %s",
-		       len, mid != NULL ? mid : "", env_from != NULL ? env_from : "", rs->str);
-		g_free(mid);
-		g_string_free(rs, TRUE);
-		g_free(data);
-		return 0;
-	}
 	e = g_new0(api_effect, 1);
 	e->account = g_strdup(ctx->account);
 	e->stage = g_strdup(ctx->stage);
@@ -455,8 +498,13 @@ api_queue(mm_ctx *ctx, mm_msg *msg, char *data, size_t len, const char *env_from
 	}
 	e->flags = flags;
 	api_stage(msg, e);
-	mm_log(ctx, MM_LOG_DEBUG, "staged %zu bytes %s to %s", len,
-	       e->message_id != NULL ? e->message_id : "", e->rcpts);
+	/* Staged in a dry run too, for --test to show; a dry run commits nothing. */
+	if (ctx->dry_run)
+		mm_log(ctx, MM_LOG_INFO, "dry run: would queue %zu bytes <%s> from <%s> to %s", len,
+		       e->message_id != NULL ? e->message_id : "", e->env_from, e->rcpts);
+	else
+		mm_log(ctx, MM_LOG_DEBUG, "staged %zu bytes %s to %s", len,
+		       e->message_id != NULL ? e->message_id : "", e->rcpts);
 	return 0;
 }
 
@@ -509,14 +557,15 @@ api_kv_read(mm_ctx *ctx, const char *ns, const char *key)
 {
 	long long now = (long long)time(NULL);
 	const api_effect *e = api_kv_staged(ctx, ns, key);
+	store *st = api_store_of(ctx);
 	char *v = NULL, *err = NULL, *g;
 	int rc;
 
 	if (e != NULL)
 		return e->expires_at != 0 && e->expires_at <= now ? NULL : g_strdup(e->value);
-	if (api_store == NULL)
+	if (st == NULL)
 		return NULL;
-	rc = store_kv_get(api_store, &(store_kv_scope){ ctx->account, ctx->stage, ns }, key, now,
+	rc = store_kv_get(st, &(store_kv_scope){ ctx->account, ctx->stage, ns }, key, now,
 			  &v, &err);
 	if (rc < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_kv_get%s %s%s%s: %s", ns != NULL ? "_ns" : "",
@@ -600,6 +649,14 @@ mm_msg_headers(mm_msg *msg, mm_header_fn fn, void *arg)
 			return rc;
 	}
 	return 0;
+}
+
+void
+api_msg_init(mm_msg *msg, api_batch *b, const char *raw, size_t len, const char *uid,
+	     const char *account, long long date)
+{
+	*msg = (mm_msg){ .raw = raw, .len = len, .uid = uid, .account = account, .date = date,
+			 .batch = b };
 }
 
 void
@@ -735,11 +792,11 @@ mm_kv_claim_ns(mm_ctx *ctx, const char *ns, const char *key, const char *value,
 		       " holder_r", API_MAX_VALUE);
 		return -1;
 	}
-	if (api_store == NULL) {
+	if (api_store_of(ctx) == NULL) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_kv_claim_ns: no store outside a run");
 		return -1;
 	}
-	rc = store_kv_claim(api_store, &(store_kv_scope){ .ns = ns }, key, value, expires_at,
+	rc = store_kv_claim(api_store_of(ctx), &(store_kv_scope){ .ns = ns }, key, value, expires_at,
 			    (long long)time(NULL), &holder, &err);
 	if (rc < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_kv_claim_ns %s %s: %s", ns, key,
@@ -762,11 +819,11 @@ mm_seq_next(mm_ctx *ctx, const char *ns, const char *name, long long *value_r)
 	if (value_r == NULL || !api_ns_ok(ctx, "mm_seq_next", ns, name))
 		return -1;
 	*value_r = 0;
-	if (api_store == NULL) {
+	if (api_store_of(ctx) == NULL) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_seq_next: no store outside a run");
 		return -1;
 	}
-	if (store_seq_next(api_store, ns, name, value_r, &err) < 0) {
+	if (store_seq_next(api_store_of(ctx), ns, name, value_r, &err) < 0) {
 		mm_log(ctx, MM_LOG_ERROR, "mm_seq_next %s %s: %s", ns, name,
 		       err != NULL ? err : "error");
 		free(err);

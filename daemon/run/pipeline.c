@@ -18,7 +18,16 @@ struct pipeline {
 	pipeline_stage *stages;
 	size_t n;
 	const char **names;    /* the stages' names, for mm_ctx_has_stage */
+	pipeline_watch_fn *watch;
+	void *watch_arg;
 };
+
+void
+pipeline_watch(pipeline *pl, pipeline_watch_fn *fn, void *arg)
+{
+	pl->watch = fn;
+	pl->watch_arg = arg;
+}
 
 const char *
 mm_verdict_name(mm_verdict v)
@@ -115,10 +124,14 @@ pipeline_run(pipeline *pl, mm_msg *msg, const char **stage_r)
 
 		g_free(msg->goto_stage);
 		msg->goto_stage = NULL;
+		st->ctx.msg = msg;
 		v = st->plugin->process(st->state, msg, &st->ctx);
+		st->ctx.msg = NULL;
 		/* The stage has acted (a ticket opened, a reply queued) but the
 		 * message's verdict is not recorded yet. */
 		crash_point("plugin");
+		if (pl->watch != NULL)
+			pl->watch(pl->watch_arg, st->ctx.stage, msg, v);
 		jump = msg->goto_stage;
 		msg->goto_stage = NULL;
 		if (v == MM_PASS && jump != NULL) {

@@ -27,6 +27,13 @@ void pipeline_free(pipeline **pl);
  * verdict is then MM_PASS and the account's pipeline_end applies.
  */
 mm_verdict pipeline_run(pipeline *pl, mm_msg *msg, const char **stage_r);
+/*
+ * --test: fn is called after each stage that processed a message, with the
+ * stage's name (borrowed), the message and what the stage returned (before a
+ * jump or an invalid verdict is handled).  fn NULL: none.
+ */
+typedef void pipeline_watch_fn(void *arg, const char *stage, mm_msg *msg, mm_verdict v);
+void pipeline_watch(pipeline *pl, pipeline_watch_fn *fn, void *arg);
 /* Call every stage's sync hook; -1 if any failed (all are still called). */
 int pipeline_sync(pipeline *pl);
 const char *mm_verdict_name(mm_verdict v);

@@ -47,6 +47,7 @@ typedef struct run {
 	store *st;
 	const run_opts *o;
 	run_stats *stats;
+	api_batch *api;        /* the API's side of the run: store, staged effects */
 	pop3_session *s;
 	pop3_entry *entries;
 	size_t n_entries;
@@ -124,7 +125,7 @@ run_commit_batch(run *r)
 		};
 
 		if (store_ledger_put(r->st, &rec, &err) < 0 ||
-		    api_effects_commit(r->st, it->effects, &err) < 0) {
+		    api_batch_commit(r->api, it->effects, &err) < 0) {
 			store_rollback(r->st);
 			goto fail;
 		}
@@ -151,7 +152,7 @@ fail:
 out:
 	/* Committed or not, the staged effects are done with: in the store, or
 	 * dropped with their messages' verdicts. */
-	api_pending_clear();
+	api_batch_clear(r->api);
 	for (i = 0; i < r->n_batch; i++) {
 		g_free(r->batch[i].message_id);
 		api_effects_free(&r->batch[i].effects);
@@ -281,15 +282,8 @@ run_message(run *r, size_t ei, const buf *body)
 		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
 	/* The header only: mm_msg_mime parses the tree if a stage asks for it. */
 	message_head(body->data, body->len, &mid, &date);
-	memset(&msg, 0, sizeof msg);
-	msg.raw = body->data;
-	msg.len = body->len;
-	msg.uid = uid;
-	msg.account = a->name;
-	msg.date = date;
-	api_msg_set(&msg);
+	api_msg_init(&msg, r->api, body->data, body->len, uid, a->name, date);
 	v = pipeline_run(r->pl, &msg, &stage);
-	api_msg_set(NULL);
 	api_msg_release(&msg);
 	if (msg.mime != NULL) {
 		/* A stage parsed the tree (and may have changed it): read from it. */
@@ -331,7 +325,7 @@ run_message(run *r, size_t ei, const buf *body)
 	it->stage = stage;
 	it->verdict = v;
 	it->effects = msg.effects;
-	api_pending_add(it->effects);
+	api_batch_add(r->api, it->effects);
 	if (it->state == LEDGER_KEEP)
 		r->stats->kept++;
 	r->batch_bytes += body->len;
@@ -748,7 +742,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 	r->stats = stats;
 	r->ledger = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
-	api_run_set(st);
+	r->api = api_batch_new(st);
 
 	/* delete_after: done mail first seen long enough ago is journalled for
 	 * deletion now; the plan below DELEs it like any such row. */
@@ -844,7 +838,7 @@ out:
 		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
 		 stats->bytes, stats->deleted, stats->kept, stats->deferred, stats->skipped);
-	api_run_set(NULL);
+	api_batch_free(&r->api);
 	pop3_close(&r->s);
 	free(r->entries);
 	g_hash_table_destroy(r->ledger);

@@ -26,6 +26,7 @@
 #include "proto/linebuf.h"
 #include "proto/net.h"
 #include "proto/pop3.h"
+#include "tests/unit/script_server.h"
 #include "tests/unit/tls_relay.h"
 
 /* ------------------------------------------------------------ status lines */
@@ -355,139 +356,6 @@ test_body_cap(void **state)
 }
 
 /* ------------------------------------------------------------ scripted server */
-
-/*
- * A script is a list of steps run by a forked child on its end of a
- * socketpair:
- *   "<LINE"  read one CRLF-terminated command, which must be LINE
- *   ">TEXT"  send TEXT at once
- *   "}TEXT"  send TEXT a few bytes at a time, pausing between writes
- *   "E"      read until EOF: the client must send nothing more
- *   "Zms"    sleep ms milliseconds
- *   "X"      close the connection now (and stop)
- * The child's exit status is 0, or the number of the step that failed.
- */
-static int
-srv_read_line(int fd, char *line, size_t size)
-{
-	size_t n = 0;
-	char c;
-
-	for (;;) {
-		ssize_t r = read(fd, &c, 1);
-
-		if (r <= 0)
-			return -1;
-		if (c == '\n')
-			break;
-		if (n + 1 >= size)
-			return -1;
-		line[n++] = c;
-	}
-	if (n == 0 || line[n - 1] != '\r')
-		return -1; /* a client line must end in CRLF */
-	line[n - 1] = '\0';
-	return 0;
-}
-
-static int
-srv_write(int fd, const char *p, size_t len, size_t chunk)
-{
-	while (len > 0) {
-		size_t n = len < chunk ? len : chunk;
-		ssize_t w = write(fd, p, n);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-		if (chunk < 64)
-			usleep(300);
-	}
-	return 0;
-}
-
-static int
-srv_run(int fd, const char *const *script)
-{
-	char line[16384], c; /* an OAuth response is 6 KB and more */
-	int i;
-
-	for (i = 0; script[i] != NULL; i++) {
-		const char *st = script[i];
-
-		switch (st[0]) {
-		case '<':
-			if (srv_read_line(fd, line, sizeof(line)) < 0) {
-				fprintf(stderr, "server step %d: no line (wanted \"%s\")\n", i + 1,
-					st + 1);
-				return i + 1;
-			}
-			if (strcmp(line, st + 1) != 0) {
-				fprintf(stderr, "server step %d: got \"%s\", wanted \"%s\"\n", i + 1,
-					line, st + 1);
-				return i + 1;
-			}
-			break;
-		case '>':
-		case '}':
-			if (srv_write(fd, st + 1, strlen(st + 1), st[0] == '>' ? 65536 : 3) < 0)
-				return i + 1;
-			break;
-		case 'E':
-			if (read(fd, &c, 1) != 0) {
-				fprintf(stderr, "server step %d: the client sent more\n", i + 1);
-				return i + 1;
-			}
-			break;
-		case 'Z':
-			usleep((useconds_t)atoi(st + 1) * 1000);
-			break;
-		case 'X':
-			close(fd);
-			return 0;
-		default:
-			return i + 1;
-		}
-	}
-	return 0;
-}
-
-typedef struct {
-	pid_t pid;
-	int fd;
-} server;
-
-static server
-server_start(const char *const *script)
-{
-	server sv;
-	int p[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
-	sv.pid = fork();
-	assert_true(sv.pid >= 0);
-	if (sv.pid == 0) {
-		close(p[0]);
-		signal(SIGPIPE, SIG_IGN);
-		alarm(20); /* never outlive a test that went wrong */
-		_exit(srv_run(p[1], script));
-	}
-	close(p[1]);
-	sv.fd = p[0];
-	return sv;
-}
-
-static void
-server_done(server sv)
-{
-	int status;
-
-	assert_int_equal(waitpid(sv.pid, &status, 0), sv.pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) != 0)
-		fail_msg("the scripted server failed at step %d", WEXITSTATUS(status));
-}
 
 /* Everything the trace callback saw, one "C: ..." / "S: ..." per line. */
 static char trace_text[65536];
@@ -1318,32 +1186,14 @@ test_connect_capa(void **state)
 		">+OK ready\r\n", "<CAPA", ">-ERR what is CAPA?\r\n",
 		"<NOOP", ">+OK\r\n", "<QUIT", ">+OK\r\n", "E", NULL,
 	};
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t salen = sizeof(sa);
 	pop3_options opt = { .host = "127.0.0.1", .command_timeout_ms = 5000 };
 	pop3_session *s = NULL;
 	char port[16], *err = NULL;
-	server sv;
-	int lfd;
+	int n;
+	server sv = server_listen(script, &n);
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
-	snprintf(port, sizeof(port), "%u", (unsigned)ntohs(sa.sin_port));
+	snprintf(port, sizeof(port), "%d", n);
 	opt.port = port;
-	sv.pid = fork();
-	assert_true(sv.pid >= 0);
-	if (sv.pid == 0) {
-		int fd = accept(lfd, NULL, NULL);
-
-		signal(SIGPIPE, SIG_IGN);
-		alarm(20);
-		_exit(fd < 0 ? 99 : srv_run(fd, script));
-	}
-	close(lfd);
 	/* A server without CAPA is plain RFC 1939: connecting still succeeds. */
 	assert_int_equal(pop3_connect(&opt, &s, &err), POP3_OK);
 	assert_null(err);
