@@ -14,7 +14,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 26
+plan 28
 
 D=$T/dest
 # A make started by this test must not talk to the jobserver of the `make
@@ -84,6 +84,21 @@ fi
 check "... into the plugindir of mailmill.pc" test -f "$plugindir/subjecttag.so"
 check "... compiled against the installed header" grep -qF -- "$D$prefix/include/mailmill/plugin.h" "$T/example/subjecttag.d"
 
+# The EXAMPLE section of the installed mailmill-plugin(3), as a reader would
+# copy it: it must compile against the SDK, and mailmilld must load it.
+man3=$(find "$D" -name mailmill-plugin.3 -path '*/man3/*' | head -n1)
+LC_ALL=C.UTF-8 MANWIDTH=200 man -l "$man3" 2>/dev/null |
+	awk '/^EXAMPLE/ { f = 1 } f && /#include <mailmill\/plugin.h>/ { c = 1 }
+		c { sub(/^       +/, ""); print } c && /^ *};/ { exit }' >"$T/bigkeep.c"
+# shellcheck disable=SC2046
+if cc -Wall -Wextra -Werror -std=gnu11 -fPIC $(pkg-config --cflags mailmill) -shared \
+	-o "$T/bigkeep.so" "$T/bigkeep.c" >"$T/bigkeep.out" 2>&1; then
+	ok "the EXAMPLE of mailmill-plugin(3) compiles against the installed SDK"
+else
+	not_ok "the EXAMPLE of mailmill-plugin(3) compiles against the installed SDK"
+	show "$T/bigkeep.out"
+fi
+
 # ---- the installed mailmilld runs it
 # shellcheck disable=SC2034 # read by mm and write_conf (common.sh)
 MAILMILLD=$D$exe
@@ -115,6 +130,10 @@ C_STAGES=$(stages 'match = "invoice"; nocase = true; header = "X-Class"; value =
 	write_conf "$T/sdk.conf"
 C_STAGES=$(stages 'match = "(invoice";') write_conf "$T/badre.conf"
 C_STAGES=$(stages 'match = "x"; colour = "red";') write_conf "$T/badkey.conf"
+
+C_STAGES="      { plugin = \"$T/bigkeep.so\"; max_size = 100; }" write_conf "$T/bigkeep.conf"
+mm bigkeep -c "$T/bigkeep.conf" --check-config
+rc_is "... and mailmilld loads it: --check-config exits 0" 0
 
 mm badre -c "$T/badre.conf" --check-config
 rc_is "a bad regex in the example's settings: exit 78" 78
