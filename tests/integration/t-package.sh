@@ -76,8 +76,9 @@ check "ReadWritePaths= is /var/lib/mailmill, nothing under /usr/local" \
 m=$R/usr/share/man
 check "mailmilld(8), mailmill.conf(5), mailmill-plugin(3) are installed" \
 	test -f "$m/man8/mailmilld.8.gz" -a -f "$m/man5/mailmill.conf.5.gz" -a -f "$m/man3/mailmill-plugin.3.gz"
-check "mailmilld(8) names /etc/mailmill/mailmill.conf and no /usr/local path" \
-	sh -c 'zcat "$1" | grep -q /etc/mailmill/mailmill.conf && ! zcat "$1" | grep -q /usr/local' sh "$m/man8/mailmilld.8.gz"
+check "mailmilld(8) names /etc/mailmill/mailmill.conf; no man page names /usr/local" \
+	sh -c 'zcat "$1" | grep -q /etc/mailmill/mailmill.conf && ! zcat "$@" | grep -q /usr/local' \
+	sh "$m/man8/mailmilld.8.gz" "$m/man5/mailmill.conf.5.gz" "$m/man3/mailmill-plugin.3.gz"
 # man --warnings: groff's complaints (bad requests, unknown escapes), none
 # allowed; a line too long to fill at 80 columns is layout, not an error.
 manwarn=
