@@ -14,7 +14,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@"
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 23
+plan 24
 
 for tool in dpkg-buildpackage dh lintian; do
 	if ! command -v "$tool" >/dev/null; then
@@ -98,6 +98,9 @@ check "both are conffiles" sh -c 'grep -qx /etc/mailmill/mailmill.conf "$1" &&
 	grep -qx /etc/mailmill/mailmill.conf.example "$1"' sh "$T/control/conffiles"
 check "postinst makes the system user mailmill and /var/lib/mailmill" \
 	sh -c 'grep -q "adduser --system" "$1" && grep -q "install -d -m 0700 -o mailmill" "$1"' sh "$T/control/postinst"
+check "the maintainer scripts parse (sh -n)" \
+	sh -c 'for f; do sh -n "$f" || exit 1; done' sh "$T"/control/preinst "$T"/control/postinst \
+	"$T"/control/prerm "$T"/control/postrm
 check "postinst enables the unit (dh_installsystemd)" grep -q "deb-systemd-helper enable 'mailmill.service'" "$T/control/postinst"
 
 pc=$(find "$R/usr/lib" -name mailmill.pc | head -n1)
