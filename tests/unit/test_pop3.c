@@ -26,6 +26,7 @@
 #include "proto/linebuf.h"
 #include "proto/net.h"
 #include "proto/pop3.h"
+#include "tests/unit/script_server.h"
 #include "tests/unit/tls_relay.h"
 
 /* ------------------------------------------------------------ status lines */
@@ -354,140 +355,7 @@ test_body_cap(void **state)
 	buf_free(&out);
 }
 
-/* ------------------------------------------------------------ scripted server */
-
-/*
- * A script is a list of steps run by a forked child on its end of a
- * socketpair:
- *   "<LINE"  read one CRLF-terminated command, which must be LINE
- *   ">TEXT"  send TEXT at once
- *   "}TEXT"  send TEXT a few bytes at a time, pausing between writes
- *   "E"      read until EOF: the client must send nothing more
- *   "Zms"    sleep ms milliseconds
- *   "X"      close the connection now (and stop)
- * The child's exit status is 0, or the number of the step that failed.
- */
-static int
-srv_read_line(int fd, char *line, size_t size)
-{
-	size_t n = 0;
-	char c;
-
-	for (;;) {
-		ssize_t r = read(fd, &c, 1);
-
-		if (r <= 0)
-			return -1;
-		if (c == '\n')
-			break;
-		if (n + 1 >= size)
-			return -1;
-		line[n++] = c;
-	}
-	if (n == 0 || line[n - 1] != '\r')
-		return -1; /* a client line must end in CRLF */
-	line[n - 1] = '\0';
-	return 0;
-}
-
-static int
-srv_write(int fd, const char *p, size_t len, size_t chunk)
-{
-	while (len > 0) {
-		size_t n = len < chunk ? len : chunk;
-		ssize_t w = write(fd, p, n);
-
-		if (w <= 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-		if (chunk < 64)
-			usleep(300);
-	}
-	return 0;
-}
-
-static int
-srv_run(int fd, const char *const *script)
-{
-	char line[16384], c; /* an OAuth response is 6 KB and more */
-	int i;
-
-	for (i = 0; script[i] != NULL; i++) {
-		const char *st = script[i];
-
-		switch (st[0]) {
-		case '<':
-			if (srv_read_line(fd, line, sizeof(line)) < 0) {
-				fprintf(stderr, "server step %d: no line (wanted \"%s\")\n", i + 1,
-					st + 1);
-				return i + 1;
-			}
-			if (strcmp(line, st + 1) != 0) {
-				fprintf(stderr, "server step %d: got \"%s\", wanted \"%s\"\n", i + 1,
-					line, st + 1);
-				return i + 1;
-			}
-			break;
-		case '>':
-		case '}':
-			if (srv_write(fd, st + 1, strlen(st + 1), st[0] == '>' ? 65536 : 3) < 0)
-				return i + 1;
-			break;
-		case 'E':
-			if (read(fd, &c, 1) != 0) {
-				fprintf(stderr, "server step %d: the client sent more\n", i + 1);
-				return i + 1;
-			}
-			break;
-		case 'Z':
-			usleep((useconds_t)atoi(st + 1) * 1000);
-			break;
-		case 'X':
-			close(fd);
-			return 0;
-		default:
-			return i + 1;
-		}
-	}
-	return 0;
-}
-
-typedef struct {
-	pid_t pid;
-	int fd;
-} server;
-
-static server
-server_start(const char *const *script)
-{
-	server sv;
-	int p[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
-	sv.pid = fork();
-	assert_true(sv.pid >= 0);
-	if (sv.pid == 0) {
-		close(p[0]);
-		signal(SIGPIPE, SIG_IGN);
-		alarm(20); /* never outlive a test that went wrong */
-		_exit(srv_run(p[1], script));
-	}
-	close(p[1]);
-	sv.fd = p[0];
-	return sv;
-}
-
-static void
-server_done(server sv)
-{
-	int status;
-
-	assert_int_equal(waitpid(sv.pid, &status, 0), sv.pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) != 0)
-		fail_msg("the scripted server failed at step %d", WEXITSTATUS(status));
-}
+/* ------------------------------------ scripted server (tests/unit/script_server.h) */
 
 /* Everything the trace callback saw, one "C: ..." / "S: ..." per line. */
 static char trace_text[65536];
@@ -505,7 +373,7 @@ trace_collect(void *arg, char dir, const char *line, size_t len)
 }
 
 static pop3_session *
-session(server sv, size_t max_line, int timeout_ms)
+session(script_server sv, size_t max_line, int timeout_ms)
 {
 	pop3_options opt = { .command_timeout_ms = timeout_ms > 0 ? timeout_ms : 5000,
 			     .max_line = max_line };
@@ -550,7 +418,7 @@ test_dialogue(void **state)
 	static const char *const bodies[] = {
 		"Subject: one\n\n.stuffed\n", "Subject: two\n\n..\n.\nend\n", "\n",
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	pop3_entry *e = NULL;
 	unsigned long count, i;
@@ -612,7 +480,7 @@ test_dialogue(void **state)
 	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
 	pop3_close(&s);
 	assert_null(s);
-	server_done(sv);
+	script_server_finish(&sv);
 
 	assert_null(strstr(trace_text, "s3cret"));
 	assert_non_null(strstr(trace_text, "C: PASS <redacted>\n"));
@@ -635,7 +503,7 @@ test_pass_in_use(void **state)
 		"<QUIT", ">+OK\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	char *err = NULL;
 
@@ -648,7 +516,7 @@ test_pass_in_use(void **state)
 	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
 	assert_int_equal(pop3_last_code(s), POP3_RC_NONE);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_null(strstr(trace_text, "hunter2"));
 	assert_non_null(strstr(trace_text, "S: -ERR [IN-USE]"));
 }
@@ -662,7 +530,7 @@ test_pass_auth_failed(void **state)
 		"<PASS wrong", ">-ERR [AUTH] Authentication failed.\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	char *err = NULL;
 
@@ -673,7 +541,7 @@ test_pass_auth_failed(void **state)
 	assert_false(pop3_rcode_is_temporary(pop3_last_code(s)));
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 /* RFC 1939's own example: the digest of timestamp + "tanstaaf". */
@@ -685,13 +553,13 @@ test_apop(void **state)
 		"<APOP mrose c4c9334bac560ecc979e58001b3e22fb", ">+OK maildrop has 1 message\r\n",
 		"<QUIT", ">+OK\r\n", "E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 
 	assert_int_equal(pop3_apop(s, "mrose", "tanstaaf", NULL), POP3_OK);
 	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_non_null(strstr(trace_text, "C: APOP mrose <redacted>\n"));
 	assert_null(strstr(trace_text, "c4c9334b"));
 }
@@ -700,7 +568,7 @@ static void
 test_apop_without_timestamp(void **state)
 {
 	static const char *const script[] = { ">+OK ready\r\n", "E", NULL };
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	char *err = NULL;
 
@@ -709,7 +577,7 @@ test_apop_without_timestamp(void **state)
 	assert_non_null(strstr(err, "timestamp"));
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 static void
@@ -722,7 +590,7 @@ test_auth_plain(void **state)
 		"<AGFsaWNlAHMzY3JldCBwYXNz", ">+OK Logged in.\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	char *err = NULL;
 
@@ -731,7 +599,7 @@ test_auth_plain(void **state)
 	free(err);
 	assert_int_equal(pop3_auth(s, "PLAIN", "alice", "s3cret pass", NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_null(strstr(trace_text, "AGFsaWNl"));
 	assert_null(strstr(trace_text, "s3cret"));
 	assert_non_null(strstr(trace_text, "C: AUTH PLAIN\nS: + \nC: <redacted>\n"));
@@ -747,7 +615,7 @@ test_auth_login(void **state)
 		"<czNjcmV0IHBhc3M=", ">-ERR [AUTH] Authentication failed.\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	char *err = NULL;
 
@@ -756,7 +624,7 @@ test_auth_login(void **state)
 	assert_int_equal(pop3_last_code(s), POP3_RC_AUTH);
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_null(strstr(trace_text, "YWxpY2U="));
 	assert_null(strstr(trace_text, "czNjcmV0"));
 }
@@ -773,7 +641,7 @@ test_retr_too_big(void **state)
 		"<RETR 2", ">+OK\r\nsmall\r\n.\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	buf b = { .max = 64 };
 	char *err = NULL;
@@ -788,7 +656,7 @@ test_retr_too_big(void **state)
 	assert_int_equal(pop3_retr(s, 2, &b, &err), POP3_OK);
 	assert_string_equal(b.data, "small\n");
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	buf_free(&b);
 }
 
@@ -799,7 +667,7 @@ test_close_mid_retr(void **state)
 		GREETING,
 		"<RETR 1", ">+OK\r\nSubject: cut\r\n\r\nhalf a bo", "X", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	buf b = { .max = 4096 };
 	char *err = NULL;
@@ -809,7 +677,7 @@ test_close_mid_retr(void **state)
 	assert_non_null(strstr(err, "RETR 1: "));
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	buf_free(&b);
 }
 
@@ -829,7 +697,7 @@ test_retr_err_then_top(void **state)
 		"<QUIT", ">-ERR [SYS/TEMP] some deleted messages not removed\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	buf b = { .max = 4096 };
 	unsigned long long size;
@@ -856,7 +724,7 @@ test_retr_err_then_top(void **state)
 	assert_int_equal(pop3_last_code(s), POP3_RC_SYS_TEMP);
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	buf_free(&b);
 }
 
@@ -870,7 +738,7 @@ test_uidl_marks(void **state)
 		"<UIDL", ">+OK\r\n1 a\r\n1 b\r\n.\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	pop3_entry *e = NULL;
 	size_t n;
@@ -895,7 +763,7 @@ test_uidl_marks(void **state)
 	assert_int_equal(pop3_listing_ignored(s), 0);
 	free(e);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 static void
@@ -909,7 +777,7 @@ test_list_bad(void **state)
 	};
 
 	{
-		server sv = server_start(list_capped);
+		script_server sv = script_server_start(list_capped);
 		pop3_session *s = session(sv, 0, 0);
 		pop3_entry *e = (pop3_entry *)1;
 		size_t n = 99;
@@ -924,10 +792,10 @@ test_list_bad(void **state)
 		assert_int_equal(pop3_noop(s, &err), POP3_EUSAGE);
 		free(err);
 		pop3_close(&s);
-		server_done(sv);
+		script_server_finish(&sv);
 	}
 	{
-		server sv = server_start(stat_bad);
+		script_server sv = script_server_start(stat_bad);
 		pop3_session *s = session(sv, 0, 0);
 		unsigned long c;
 		unsigned long long o;
@@ -937,7 +805,7 @@ test_list_bad(void **state)
 		assert_string_equal(err, "STAT: bad reply \"+OK -1 10\"");
 		free(err);
 		pop3_close(&s);
-		server_done(sv);
+		script_server_finish(&sv);
 	}
 }
 
@@ -988,7 +856,7 @@ test_listing_one_bad_message(void **state)
 			GREETING, "<LIST", list, "<UIDL", uidl, "<RETR 2", "}+OK\r\ngood\r\n.\r\n",
 			"E", NULL,
 		};
-		server sv;
+		script_server sv;
 		pop3_session *s;
 		pop3_entry *e = NULL;
 		size_t n = 0;
@@ -997,7 +865,7 @@ test_listing_one_bad_message(void **state)
 
 		snprintf(list, sizeof list, "}+OK\r\n%s2 7\r\n.\r\n", cases[i].list);
 		snprintf(uidl, sizeof uidl, "}+OK\r\n%s2 good\r\n.\r\n", cases[i].uidl);
-		sv = server_start(script);
+		sv = script_server_start(script);
 		s = session(sv, 0, 0);
 		if (pop3_list(s, 10, &e, &n, &err) != POP3_OK)
 			fail_msg("case %zu: LIST: %s", i, err);
@@ -1024,7 +892,7 @@ test_listing_one_bad_message(void **state)
 		free(e);
 		buf_free(&b);
 		pop3_close(&s);
-		server_done(sv);
+		script_server_finish(&sv);
 	}
 }
 
@@ -1034,7 +902,7 @@ test_listing_one_bad_message(void **state)
  */
 /* The message after the bad one comes whole; then the session ends. */
 static void
-retr_good_and_close(pop3_session *s, server sv, buf *b)
+retr_good_and_close(pop3_session *s, script_server sv, buf *b)
 {
 	char *err = NULL;
 
@@ -1043,7 +911,7 @@ retr_good_and_close(pop3_session *s, server sv, buf *b)
 	assert_string_equal(b->data, "good\n");
 	buf_free(b);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 static void
@@ -1074,7 +942,7 @@ test_retr_long_line(void **state)
 		const char *script1[] = {
 			GREETING, "<RETR 1", a, m, z, "<RETR 2", ">+OK\r\ngood\r\n.\r\n", "E", NULL,
 		};
-		server sv;
+		script_server sv;
 		pop3_session *s;
 		buf b = { .max = 4 * 1024 * 1024 };
 		char *err = NULL;
@@ -1082,7 +950,7 @@ test_retr_long_line(void **state)
 		if (round == 0) {
 			a[0] = '>';
 			memcpy(a + 1, wire, n);
-			sv = server_start(script0);
+			sv = script_server_start(script0);
 		} else {
 			m[0] = '}';
 			z[0] = '>';
@@ -1092,7 +960,7 @@ test_retr_long_line(void **state)
 			memcpy(z + 1, wire + cut + 100, n - cut - 100);
 			z[n - cut - 100 + 1] = '\0';
 			a[0] = '>';
-			sv = server_start(script1);
+			sv = script_server_start(script1);
 		}
 		s = session(sv, 0, 0);
 		if (pop3_retr(s, 1, &b, &err) != POP3_OK)
@@ -1119,7 +987,7 @@ test_retr_long_line_too_big(void **state)
 	const char *script[] = {
 		GREETING, "<RETR 1", wire, "<RETR 2", ">+OK\r\ngood\r\n.\r\n", "E", NULL,
 	};
-	server sv;
+	script_server sv;
 	pop3_session *s;
 	buf b = { .max = 1200000 };
 	char *err = NULL;
@@ -1129,7 +997,7 @@ test_retr_long_line_too_big(void **state)
 	memset(wire + n, 'B', big);
 	n += big;
 	sprintf(wire + n, "\r\n.\r\n");
-	sv = server_start(script);
+	sv = script_server_start(script);
 	s = session(sv, 0, 0);
 	assert_int_equal(pop3_retr(s, 1, &b, &err), POP3_ETOOBIG);
 	assert_true(b.len <= 1200000);
@@ -1145,7 +1013,7 @@ test_stls_not_offered(void **state)
 	static const char *const script[] = {
 		GREETING, "<CAPA", ">+OK\r\nUSER\r\nUIDL\r\n.\r\n", "E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_options opt = { .tls = POP3_TLS_STLS, .host = "localhost",
 			     .command_timeout_ms = 5000 };
 	pop3_session *s = (pop3_session *)1;
@@ -1155,7 +1023,7 @@ test_stls_not_offered(void **state)
 	assert_null(s);
 	assert_non_null(strstr(err, "STLS"));
 	free(err);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 /* Plain text after the go-ahead is an injection attempt. */
@@ -1167,7 +1035,7 @@ test_stls_injection(void **state)
 		"<STLS", ">+OK Begin TLS negotiation now.\r\n+OK injected\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_options opt = { .tls = POP3_TLS_STLS, .host = "localhost",
 			     .command_timeout_ms = 5000 };
 	pop3_session *s = NULL;
@@ -1177,7 +1045,7 @@ test_stls_injection(void **state)
 	assert_null(s);
 	assert_non_null(strstr(err, "injection"));
 	free(err);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 static void
@@ -1187,7 +1055,7 @@ test_stls_refused(void **state)
 		GREETING, "<CAPA", ">+OK\r\nSTLS\r\n.\r\n",
 		"<STLS", ">-ERR [SYS/TEMP] TLS not available right now\r\n", "E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	char *err = NULL;
 
@@ -1198,7 +1066,7 @@ test_stls_refused(void **state)
 	assert_int_equal(pop3_user(s, "alice", &err), POP3_EUSAGE);
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 static void
@@ -1214,7 +1082,7 @@ test_bad_greetings(void **state)
 	size_t i;
 
 	for (i = 0; i < 3; i++) {
-		server sv = server_start(scripts[i]);
+		script_server sv = script_server_start(scripts[i]);
 		pop3_session *s = (pop3_session *)1;
 		char *err = NULL;
 
@@ -1224,7 +1092,7 @@ test_bad_greetings(void **state)
 		if (msg[i] != NULL)
 			assert_string_equal(err, msg[i]);
 		free(err);
-		server_done(sv);
+		script_server_finish(&sv);
 	}
 }
 
@@ -1244,7 +1112,7 @@ test_long_line_and_timeout(void **state)
 		"<NOOP", ">+OK\r\n", "E", NULL,
 	};
 	static const char *const silent[] = { GREETING, "<NOOP", "E", NULL };
-	server sv = server_start(long_line);
+	script_server sv = script_server_start(long_line);
 	pop3_session *s = session(sv, 64, 0);
 	buf b = { .max = 4096 };
 	char *err = NULL;
@@ -1255,18 +1123,18 @@ test_long_line_and_timeout(void **state)
 	free(err);
 	err = NULL;
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 
-	sv = server_start(long_body);
+	sv = script_server_start(long_body);
 	s = session(sv, 64, 0);
 	assert_int_equal(pop3_retr(s, 1, &b, NULL), POP3_OK);
 	assert_int_equal(b.len, 84); /* 83 characters and LF */
 	assert_int_equal(pop3_noop(s, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	buf_free(&b);
 
-	sv = server_start(silent);
+	sv = script_server_start(silent);
 	s = session(sv, 0, 300);
 	t0 = net_now_ms();
 	assert_int_equal(pop3_noop(s, &err), POP3_EIO);
@@ -1274,7 +1142,7 @@ test_long_line_and_timeout(void **state)
 	assert_non_null(strstr(err, "timed out"));
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 /* Arguments that would smuggle a second command are refused before sending. */
@@ -1282,7 +1150,7 @@ static void
 test_bad_arguments(void **state)
 {
 	static const char *const script[] = { GREETING, "E", NULL };
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	char *err = NULL, longarg[300], longpass[1100];
 
@@ -1306,7 +1174,7 @@ test_bad_arguments(void **state)
 	assert_int_equal(pop3_auth(s, "PLAIN", "alice", longpass, &err), POP3_EUSAGE);
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_int_equal(trace_len, strlen("S: +OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\n"));
 }
 
@@ -1318,32 +1186,12 @@ test_connect_capa(void **state)
 		">+OK ready\r\n", "<CAPA", ">-ERR what is CAPA?\r\n",
 		"<NOOP", ">+OK\r\n", "<QUIT", ">+OK\r\n", "E", NULL,
 	};
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t salen = sizeof(sa);
 	pop3_options opt = { .host = "127.0.0.1", .command_timeout_ms = 5000 };
 	pop3_session *s = NULL;
-	char port[16], *err = NULL;
-	server sv;
-	int lfd;
+	char *err = NULL;
+	script_server sv = script_server_listen(script);
 
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(lfd >= 0);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
-	snprintf(port, sizeof(port), "%u", (unsigned)ntohs(sa.sin_port));
-	opt.port = port;
-	sv.pid = fork();
-	assert_true(sv.pid >= 0);
-	if (sv.pid == 0) {
-		int fd = accept(lfd, NULL, NULL);
-
-		signal(SIGPIPE, SIG_IGN);
-		alarm(20);
-		_exit(fd < 0 ? 99 : srv_run(fd, script));
-	}
-	close(lfd);
+	opt.port = sv.port;
 	/* A server without CAPA is plain RFC 1939: connecting still succeeds. */
 	assert_int_equal(pop3_connect(&opt, &s, &err), POP3_OK);
 	assert_null(err);
@@ -1351,7 +1199,7 @@ test_connect_capa(void **state)
 	assert_int_equal(pop3_noop(s, NULL), POP3_OK);
 	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 }
 
 /* ------------------------------------------------------------ bodies through the session */
@@ -1390,7 +1238,7 @@ retr_in_pieces(const char *const *pieces, size_t npieces, int ok, buf *b, char *
 	const char *script[32];
 	char *own[16];
 	size_t i, n = 0, nown = 0;
-	server sv;
+	script_server sv;
 	pop3_session *s;
 	pop3_status st;
 
@@ -1412,7 +1260,7 @@ retr_in_pieces(const char *const *pieces, size_t npieces, int ok, buf *b, char *
 	if (ok)
 		script[n++] = "<NOOP";
 	script[n++] = NULL;
-	sv = server_start(script);
+	sv = script_server_start(script);
 	s = session(sv, 0, 0);
 	st = pop3_retr(s, 1, b, err);
 	if (st == POP3_OK && ok) {
@@ -1421,7 +1269,7 @@ retr_in_pieces(const char *const *pieces, size_t npieces, int ok, buf *b, char *
 	}
 	pop3_close(&s);
 	if (ok) {
-		server_done(sv);
+		script_server_finish(&sv);
 	} else {
 		int status;
 
@@ -1443,7 +1291,7 @@ test_pipe_numbers(void **state)
 		">-ERR no such message\r\n+OK\r\n-ERR [SYS/TEMP] later\r\n",
 		"E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	buf b = { .max = 4096 };
 	char *err = NULL;
@@ -1463,7 +1311,7 @@ test_pipe_numbers(void **state)
 	assert_true(strstr(trace_text, "C: RETR 18446744073709551615\nC: DELE 0\n"
 				       "C: RETR 1000000007\n") != NULL);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	buf_free(&b);
 }
 
@@ -1535,7 +1383,7 @@ test_body_drip_pipelined(void **state)
 		"}+OK\r\n..one\r\n\r\n.\r\n+OK\r\n...two\r\nx\ry\r\r\n.\r\n",
 		"<NOOP", ">+OK\r\n", "E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	buf b = { .max = 4096 };
 
@@ -1549,7 +1397,7 @@ test_body_drip_pipelined(void **state)
 	assert_memory_equal(b.data, "..two\nx\ry\r\n", 11);
 	assert_int_equal(pop3_noop(s, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	buf_free(&b);
 }
 
@@ -1669,38 +1517,8 @@ test_body_random(void **state)
 
 /* ------------------------------------------------------------ OAuth (TLS) */
 
-/* As server_start, with the script behind real TLS (tests/unit/tls_relay). */
-static server
-server_start_tls(const char *const *script)
-{
-	server sv;
-	int p[2];
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
-	fflush(stdout);
-	sv.pid = fork();
-	assert_true(sv.pid >= 0);
-	if (sv.pid == 0) {
-		pid_t relay;
-		int plain, rc;
-
-		close(p[0]);
-		signal(SIGPIPE, SIG_IGN);
-		alarm(90);
-		if ((plain = tls_relay_start(p[1], &relay)) < 0)
-			_exit(99);
-		rc = srv_run(plain, script);
-		close(plain);
-		waitpid(relay, NULL, 0);
-		_exit(rc);
-	}
-	close(p[1]);
-	sv.fd = p[0];
-	return sv;
-}
-
 static pop3_session *
-session_tls(server sv)
+session_tls(script_server sv)
 {
 	pop3_options opt = { .tls = POP3_TLS_IMPLICIT, .host = "localhost", .port = "995",
 			     .ca_file = tls_relay_ca(),
@@ -1739,7 +1557,7 @@ test_oauth_xoauth2(void **state)
 		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+OK User successfully authenticated.\r\n",
 		"<QUIT", ">+OK\r\n", "E", NULL,
 	};
-	server sv = server_start_tls(script);
+	script_server sv = script_server_start_tls(script);
 	pop3_session *s = session_tls(sv);
 	const char *used = "unset";
 
@@ -1747,7 +1565,7 @@ test_oauth_xoauth2(void **state)
 	assert_string_equal(used, "XOAUTH2");
 	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_non_null(strstr(trace_text, "C: AUTH XOAUTH2\nS: + \nC: <redacted>\nS: +OK"));
 	assert_null(strstr(trace_text, tok));
 	assert_null(strstr(trace_text, resp + 1));
@@ -1765,7 +1583,7 @@ test_oauth_oauthbearer_4k(void **state)
 		"<AUTH OAUTHBEARER", ">+\r\n", resp, ">+OK\r\n",
 		"<STAT", ">+OK 0 0\r\n", "E", NULL,
 	};
-	server sv = server_start_tls(script);
+	script_server sv = script_server_start_tls(script);
 	pop3_session *s = session_tls(sv);
 	const char *used = NULL;
 	unsigned long n;
@@ -1776,7 +1594,7 @@ test_oauth_oauthbearer_4k(void **state)
 	assert_string_equal(used, "OAUTHBEARER");
 	assert_int_equal(pop3_stat(s, &n, &o, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_non_null(strstr(trace_text, "C: AUTH OAUTHBEARER\nS: +\nC: <redacted>\n"));
 	assert_null(strstr(trace_text, "eyJ0eXAi"));
 	free(resp);
@@ -1795,7 +1613,7 @@ test_oauth_xoauth2_refused(void **state)
 		/* The session stays usable after a refusal. */
 		"<QUIT", ">+OK\r\n", "E", NULL,
 	};
-	server sv = server_start_tls(script);
+	script_server sv = script_server_start_tls(script);
 	pop3_session *s = session_tls(sv);
 	char *err = NULL;
 
@@ -1809,7 +1627,7 @@ test_oauth_xoauth2_refused(void **state)
 	free(err);
 	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_null(strstr(trace_text, "eyJ0eXAi"));
 	assert_non_null(strstr(trace_text, "C: <redacted>\nS: + eyJzdGF0dXMi"));
 	free(resp);
@@ -1826,20 +1644,20 @@ test_oauth_oauthbearer_refused(void **state)
 		"<AUTH OAUTHBEARER", ">+ \r\n", NULL, ">+ " CHALLENGE "\r\n",
 		"<AQ==", ">-ERR [AUTH] token expired\r\n", "E", NULL,
 	};
-	server sv;
+	script_server sv;
 	pop3_session *s;
 	char *err = NULL, *esc = expect_b64(1, "a=2Cb@example.com", tok);
 
 	free(resp);
 	script[5] = esc; /* RFC 5801: "," in the user name is sent as "=2C" */
-	sv = server_start_tls(script);
+	sv = script_server_start_tls(script);
 	s = session_tls(sv);
 	assert_int_equal(pop3_auth_oauth(s, NULL, "a,b@example.com", tok, NULL, &err), POP3_EAUTH);
 	assert_non_null(strstr(err, "token expired"));
 	assert_non_null(strstr(err, "invalid_token"));
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	free(esc);
 	free(tok);
 }
@@ -1857,7 +1675,7 @@ test_oauth_refused_plainly(void **state)
 		"<AUTH XOAUTH2", ">+ \r\n", resp, ">+ " CHALLENGE "\r\n", "<", ">+ again\r\n",
 		"<*", ">-ERR cancelled\r\n", "E", NULL,
 	};
-	server sv = server_start_tls(script);
+	script_server sv = script_server_start_tls(script);
 	pop3_session *s = session_tls(sv);
 	char *err = NULL;
 
@@ -1871,7 +1689,7 @@ test_oauth_refused_plainly(void **state)
 	assert_non_null(strstr(err, "invalid_token"));
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_null(strstr(trace_text, "eyJ0eXAi"));
 	free(resp);
 	free(tok);
@@ -1884,7 +1702,7 @@ test_oauth_needs_tls(void **state)
 	static const char *const script[] = {
 		GREETING, "<CAPA", CAPA_OAUTH("XOAUTH2 OAUTHBEARER"), "E", NULL,
 	};
-	server sv = server_start(script);
+	script_server sv = script_server_start(script);
 	pop3_session *s = session(sv, 0, 0);
 	const char *used = NULL;
 	char *err = NULL;
@@ -1900,7 +1718,7 @@ test_oauth_needs_tls(void **state)
 			 POP3_EUSAGE);
 	free(err);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_null(strstr(trace_text, "C: AUTH"));
 }
 
@@ -1911,7 +1729,7 @@ test_oauth_usage(void **state)
 	static const char *const script[] = {
 		GREETING, "<CAPA", CAPA_OAUTH("LOGIN"), "<QUIT", ">+OK\r\n", "E", NULL,
 	};
-	server sv = server_start_tls(script);
+	script_server sv = script_server_start_tls(script);
 	pop3_session *s = session_tls(sv);
 	const char *used = "unset";
 	char *err = NULL;
@@ -1935,7 +1753,7 @@ test_oauth_usage(void **state)
 	free(err);
 	assert_int_equal(pop3_quit(s, NULL), POP3_OK);
 	pop3_close(&s);
-	server_done(sv);
+	script_server_finish(&sv);
 	assert_null(strstr(trace_text, "C: AUTH"));
 }
 
