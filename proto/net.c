@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "proto/buf.h"
+#include "proto/clock.h"
 #include "proto/linebuf.h"
 #include "proto/err.h"
 #include "proto/net.h"
@@ -46,15 +47,6 @@ struct net_conn {
 	char *peer; /* for messages */
 };
 
-long long
-net_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Milliseconds poll() may wait before `deadline`: -1 forever, 0 expired. */
 static int
 net_poll_ms(long long deadline)
@@ -63,7 +55,7 @@ net_poll_ms(long long deadline)
 
 	if (deadline == 0)
 		return -1;
-	left = deadline - net_now_ms();
+	left = deadline - clock_now_ms();
 	if (left <= 0)
 		return 0;
 	return left > INT32_MAX ? INT32_MAX : (int)left;
@@ -96,7 +88,7 @@ net_wait(int fd, short events, long long deadline)
 static int
 net_expired(const net_conn *c)
 {
-	return c->deadline != 0 && net_now_ms() >= c->deadline;
+	return c->deadline != 0 && clock_now_ms() >= c->deadline;
 }
 
 /* Mark the connection broken; *err_r gets msg (already allocated). */
@@ -237,7 +229,7 @@ net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
 		*err_r = err_fmt("connect: no host or port given");
 		return -1;
 	}
-	deadline = timeout_ms > 0 ? net_now_ms() + timeout_ms : 0;
+	deadline = timeout_ms > 0 ? clock_now_ms() + timeout_ms : 0;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -252,7 +244,7 @@ net_connect(const char *host, const char *port, int timeout_ms, size_t max_line,
 		naddr++;
 	for (ai = res; ai != NULL; ai = ai->ai_next, i++) {
 		net_addr_name(ai, name, sizeof(name));
-		now = net_now_ms();
+		now = clock_now_ms();
 		if (deadline != 0 && now >= deadline) {
 			reason = "not tried, out of time";
 			slice = 0;
@@ -345,7 +337,7 @@ net_tls_describe(const net_conn *c)
 void
 net_deadline(net_conn *c, int ms)
 {
-	c->deadline = ms > 0 ? net_now_ms() + ms : 0;
+	c->deadline = ms > 0 ? clock_now_ms() + ms : 0;
 }
 
 int

@@ -18,8 +18,6 @@
 
 typedef struct net_conn net_conn;
 
-long long net_now_ms(void); /* CLOCK_MONOTONIC in ms */
-
 /*
  * Connect to host:port, trying every address getaddrinfo returns until one
  * answers, within timeout_ms in all (each address gets a share of what is

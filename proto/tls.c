@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "proto/clock.h"
 #include "proto/err.h"
 #include "proto/tls.h"
 
@@ -38,15 +39,6 @@ struct tls_conn {
 	char *host;
 	char desc[128];
 };
-
-static long long
-tls_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ socket BIO */
 
@@ -135,7 +127,7 @@ tls_wait(tls_conn *t, int ssl_err, long long deadline_ms)
 		if (deadline_ms == 0) {
 			left = -1;
 		} else {
-			left = deadline_ms - tls_now_ms();
+			left = deadline_ms - clock_now_ms();
 			if (left <= 0) {
 				errno = ETIMEDOUT;
 				return -1;

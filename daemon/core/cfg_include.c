@@ -9,6 +9,7 @@
 
 #include "daemon/core/cfg_include.h"
 #include "daemon/core/trust.h"
+#include "proto/err.h"
 
 /* A configuration file bigger than this is a mistake, not a configuration. */
 #define CFGINCLUDE_MAX_SIZE (16 * 1024 * 1024)
@@ -39,11 +40,11 @@ inc_read(inc_scan *s, const char *file, const char *where, char **buf_r, size_t 
 	int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0) {
-		s->err = g_strdup_printf("%s%s: %s", where, file, strerror(errno));
+		s->err = err_fmt("%s%s: %s", where, file, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode)) {
-		s->err = g_strdup_printf("%s%s is not a regular file", where, file);
+		s->err = err_fmt("%s%s is not a regular file", where, file);
 		close(fd);
 		return -1;
 	}
@@ -54,14 +55,14 @@ inc_read(inc_scan *s, const char *file, const char *where, char **buf_r, size_t 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			s->err = g_strdup_printf("%s%s: %s", where, file, strerror(errno));
+			s->err = err_fmt("%s%s: %s", where, file, strerror(errno));
 			break;
 		}
 		if (r == 0)
 			break;
 		if (b->len + (size_t)r > CFGINCLUDE_MAX_SIZE) {
-			s->err = g_strdup_printf("%s%s: larger than %d bytes", where, file,
-						 CFGINCLUDE_MAX_SIZE);
+			s->err = err_fmt("%s%s: larger than %d bytes", where, file,
+					 CFGINCLUDE_MAX_SIZE);
 			break;
 		}
 		g_string_append_len(b, chunk, r);
@@ -109,29 +110,29 @@ inc_follow(inc_scan *s, const char *shown, int line)
 	full = s->incdir != NULL ? g_strdup_printf("%s/%s", s->incdir, name) : g_strdup(name);
 	where = g_strdup_printf("%s:%d: @include \"%s\": ", shown, line, name);
 	if (++s->files > CFGINCLUDE_MAX_FILES) {
-		s->err = g_strdup_printf("%smore than %d @include in all", where,
-					 CFGINCLUDE_MAX_FILES);
+		s->err = err_fmt("%smore than %d @include in all", where,
+				 CFGINCLUDE_MAX_FILES);
 	} else if (s->depth >= CFGINCLUDE_MAX_DEPTH) {
-		s->err = g_strdup_printf("%s@include nested more than %d deep", where,
-					 CFGINCLUDE_MAX_DEPTH - 1);
+		s->err = err_fmt("%s@include nested more than %d deep", where,
+				 CFGINCLUDE_MAX_DEPTH - 1);
 	} else if (stat(full, &sb) < 0) {
-		s->err = g_strdup_printf("%s%s: %s", where, full, strerror(errno));
+		s->err = err_fmt("%s%s: %s", where, full, strerror(errno));
 	} else if (S_ISDIR(sb.st_mode)) {
-		s->err = g_strdup_printf("%s%s is a directory, not a file", where, full);
+		s->err = err_fmt("%s%s is a directory, not a file", where, full);
 	} else if (trust_check_path(full, "@include file", &why) < 0) {
-		s->err = g_strdup_printf("%s%s", where, why);
+		s->err = err_fmt("%s%s", where, why);
 	} else {
 		for (int i = 0; i < s->depth; i++) {
 			if (s->open[i].dev == sb.st_dev && s->open[i].ino == sb.st_ino) {
-				s->err = g_strdup_printf("%s%s includes itself (a cycle)", where,
-							 full);
+				s->err = err_fmt("%s%s includes itself (a cycle)", where,
+						 full);
 				break;
 			}
 		}
 		if (s->err == NULL)
 			rc = inc_file(s, full, full);
 	}
-	g_free(why);
+	free(why);
 	g_free(where);
 	g_free(full);
 	g_free(name);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/core/detach.h"
+#include "proto/err.h"
 
 int
 detach_fork(int quiet_stderr, char **err_r)
@@ -17,19 +18,19 @@ detach_fork(int quiet_stderr, char **err_r)
 
 	pid = fork();
 	if (pid < 0) {
-		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		*err_r = err_fmt("cannot fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid > 0)
 		return 1;
 	if (setsid() < 0 || chdir("/") < 0) {
-		*err_r = g_strdup_printf("cannot detach: %s", strerror(errno));
+		*err_r = err_fmt("cannot detach: %s", strerror(errno));
 		return -1;
 	}
 	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
 	    (quiet_stderr && dup2(fd, STDERR_FILENO) < 0)) {
-		*err_r = g_strdup_printf("cannot open /dev/null: %s", strerror(errno));
+		*err_r = err_fmt("cannot open /dev/null: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -63,7 +64,7 @@ detach_write_pidfile(const char *path, char **err_r)
 	g_free(tmp);
 	return 0;
 fail:
-	*err_r = g_strdup_printf("cannot write the pid file %s: %s", path, strerror(errno));
+	*err_r = err_fmt("cannot write the pid file %s: %s", path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include "daemon/core/plugin.h"
 #include "daemon/core/trust.h"
+#include "proto/err.h"
 
 typedef struct plugin_lib {
 	char *path;
@@ -42,7 +43,7 @@ plugin_load(const char *plugin_dir, const char *name, const struct mailmill_plug
 	if (strchr(name, '/') != NULL)
 		path = g_strdup(name);
 	else if (!plugin_name_ok(name)) {
-		*err_r = g_strdup_printf("plugin name '%s' is not a plain name; give a path", name);
+		*err_r = err_fmt("plugin name '%s' is not a plain name; give a path", name);
 		return -1;
 	} else
 		path = g_strdup_printf("%s/%s.so", plugin_dir, name);
@@ -65,23 +66,23 @@ plugin_load(const char *plugin_dir, const char *name, const struct mailmill_plug
 	}
 	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
-		*err_r = g_strdup_printf("plugin %s: cannot load: %s", path, dlerror());
+		*err_r = err_fmt("plugin %s: cannot load: %s", path, dlerror());
 		g_free(path);
 		return -1;
 	}
 	desc = dlsym(h, "mailmill_plugin");
 	if (desc == NULL) {
-		*err_r = g_strdup_printf("plugin %s: no symbol 'mailmill_plugin': not a mailmill plugin",
-					 path);
+		*err_r = err_fmt("plugin %s: no symbol 'mailmill_plugin': not a mailmill plugin",
+				 path);
 		goto fail;
 	}
 	if (desc->abi != MAILMILL_PLUGIN_ABI) {
-		*err_r = g_strdup_printf("plugin %s: built for plugin ABI %u, this mailmilld speaks ABI %u;"
-					 " rebuild the plugin", path, desc->abi, MAILMILL_PLUGIN_ABI);
+		*err_r = err_fmt("plugin %s: built for plugin ABI %u, this mailmilld speaks ABI %u;"
+				 " rebuild the plugin", path, desc->abi, MAILMILL_PLUGIN_ABI);
 		goto fail;
 	}
 	if (desc->name == NULL || desc->init == NULL || desc->process == NULL) {
-		*err_r = g_strdup_printf("plugin %s: descriptor lacks name, init or process", path);
+		*err_r = err_fmt("plugin %s: descriptor lacks name, init or process", path);
 		goto fail;
 	}
 	lib = g_new0(plugin_lib, 1);

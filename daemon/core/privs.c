@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/core/privs.h"
+#include "proto/err.h"
 
 static struct passwd *
 privs_lookup(const char *user, char **err_r)
@@ -21,8 +22,8 @@ privs_lookup(const char *user, char **err_r)
 	errno = 0;
 	pw = getpwnam(user);
 	if (pw == NULL)
-		*err_r = g_strdup_printf("user \"%s\": %s", user,
-					 errno ? strerror(errno) : "no such user");
+		*err_r = err_fmt("user \"%s\": %s", user,
+				 errno ? strerror(errno) : "no such user");
 	return pw;
 }
 
@@ -37,12 +38,12 @@ privs_drop(const char *user, char **err_r)
 		return -1;
 	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0) {
-		*err_r = g_strdup_printf("cannot become user \"%s\": %s", user, strerror(errno));
+		*err_r = err_fmt("cannot become user \"%s\": %s", user, strerror(errno));
 		return -1;
 	}
 	/* setuid from root drops the saved id too; make sure it cannot come back. */
 	if (pw->pw_uid != 0 && setuid(0) == 0) {
-		*err_r = g_strdup_printf("could regain root after becoming \"%s\"", user);
+		*err_r = err_fmt("could regain root after becoming \"%s\"", user);
 		return -1;
 	}
 	return 0;
@@ -60,7 +61,7 @@ privs_run_as(const char *user, int (*fn)(void *arg), void (*on_drop_error)(const
 		return fn(arg);
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
-		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		*err_r = err_fmt("cannot fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {
@@ -75,15 +76,15 @@ privs_run_as(const char *user, int (*fn)(void *arg), void (*on_drop_error)(const
 	}
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
-			*err_r = g_strdup_printf("waiting for the check as user %s: %s", user,
-						 strerror(errno));
+			*err_r = err_fmt("waiting for the check as user %s: %s", user,
+					 strerror(errno));
 			return -1;
 		}
 	}
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
-	*err_r = g_strdup_printf("the check as user %s was killed by signal %d", user,
-				 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	*err_r = err_fmt("the check as user %s was killed by signal %d", user,
+			 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 	return -1;
 }
 
@@ -96,8 +97,8 @@ privs_limit_memory(unsigned long long bytes, char **err_r)
 		return 0;
 	rl.rlim_cur = rl.rlim_max = (rlim_t)bytes;
 	if (setrlimit(RLIMIT_AS, &rl) < 0) {
-		*err_r = g_strdup_printf("cannot limit memory to %llu bytes: %s", bytes,
-					 strerror(errno));
+		*err_r = err_fmt("cannot limit memory to %llu bytes: %s", bytes,
+				 strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -120,8 +121,8 @@ privs_chown_state(const cfg *c, char **err_r)
 
 		/* lchown: a symbolic link planted there does not redirect us. */
 		if (lchown(p, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT) {
-			*err_r = g_strdup_printf("cannot chown %s to %s: %s", p, c->user,
-						 strerror(errno));
+			*err_r = err_fmt("cannot chown %s to %s: %s", p, c->user,
+					 strerror(errno));
 			g_free(p);
 			return -1;
 		}
@@ -194,12 +195,12 @@ privs_check_access(const cfg *c, char **err_r)
 	if (c->user == NULL || geteuid() != 0)
 		return 0;
 	if (pipe(p) < 0) {
-		*err_r = g_strdup_printf("cannot make a pipe: %s", strerror(errno));
+		*err_r = err_fmt("cannot make a pipe: %s", strerror(errno));
 		return -1;
 	}
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
-		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		*err_r = err_fmt("cannot fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
@@ -236,7 +237,8 @@ privs_check_access(const cfg *c, char **err_r)
 	if (why->len == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		g_string_printf(why, "cannot check what user \"%s\" can reach", c->user);
 	if (why->len > 0) {
-		*err_r = g_string_free(why, FALSE);
+		*err_r = strdup(why->str);
+		g_string_free(why, TRUE);
 		return -1;
 	}
 	g_string_free(why, TRUE);

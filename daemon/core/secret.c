@@ -15,6 +15,7 @@
 
 #include "daemon/core/secret.h"
 #include "daemon/core/trust.h"
+#include "proto/clock.h"
 
 /* A password longer than this is a mistake (or the wrong file). */
 #define SECRET_MAX 4096
@@ -195,15 +196,6 @@ secret_from_file(const char *key, const char *path, char **pw_r, char **err_r)
 	return rc;
 }
 
-static long long
-secret_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Child side: never returns.  Only async-signal-safe calls after fork. */
 static void
 secret_child(char *const argv[], int out_fd, int err_fd, int stderr_fd)
@@ -250,7 +242,7 @@ secret_reap(pid_t pid, long long deadline, int *status_r)
 			*status_r = 0;
 			return 0;
 		}
-		if (secret_now_ms() >= deadline) {
+		if (clock_now_ms() >= deadline) {
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			while (waitpid(pid, status_r, 0) < 0 && errno == EINTR)
@@ -303,7 +295,7 @@ secret_from_command(const char *key, char *const argv[], size_t max, int want_st
 	size_t len = 0, elen = 0, drained = 0;
 	int out[2], errp[2], se[2] = { -1, -1 }, status = 0, reaped = 0, timed_out = 0;
 	int exec_errno = 0, rc, out_open = 1;
-	long long deadline = secret_now_ms() + secret_timeout_ms;
+	long long deadline = clock_now_ms() + secret_timeout_ms;
 	const char *cmd = argv[0];
 	pid_t pid;
 
@@ -362,7 +354,7 @@ secret_from_command(const char *key, char *const argv[], size_t max, int want_st
 	 */
 	for (;;) {
 		char sink[1024];
-		long long left = deadline - secret_now_ms();
+		long long left = deadline - clock_now_ms();
 		struct pollfd pfd[2] = { { .fd = out_open ? out[0] : -1, .events = POLLIN },
 					 { .fd = se[0], .events = POLLIN } };
 		ssize_t r;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/core/statelock.h"
+#include "proto/err.h"
 
 #define STATELOCK_FILE "mailmilld.lock"
 
@@ -49,13 +50,13 @@ statelock_take(const char *state_dir, int *fd_r, char **err_r)
 
 	*fd_r = -1;
 	if (g_mkdir_with_parents(state_dir, 0700) < 0) {
-		*err_r = g_strdup_printf("cannot create %s: %s", state_dir, strerror(errno));
+		*err_r = err_fmt("cannot create %s: %s", state_dir, strerror(errno));
 		g_free(path);
 		return -1;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0644);
 	if (fd < 0) {
-		*err_r = g_strdup_printf("cannot open %s: %s", path, strerror(errno));
+		*err_r = err_fmt("cannot open %s: %s", path, strerror(errno));
 		g_free(path);
 		return -1;
 	}
@@ -64,19 +65,19 @@ statelock_take(const char *state_dir, int *fd_r, char **err_r)
 		long holder = statelock_read_pid(fd);
 
 		if (e == EWOULDBLOCK && holder > 0)
-			*err_r = g_strdup_printf("%s is in use by another mailmilld, pid %ld (it holds %s)",
-						 state_dir, holder, path);
+			*err_r = err_fmt("%s is in use by another mailmilld, pid %ld (it holds %s)",
+					 state_dir, holder, path);
 		else if (e == EWOULDBLOCK)
-			*err_r = g_strdup_printf("%s is in use by another mailmilld (it holds %s)",
-						 state_dir, path);
+			*err_r = err_fmt("%s is in use by another mailmilld (it holds %s)",
+					 state_dir, path);
 		else
-			*err_r = g_strdup_printf("cannot lock %s: %s", path, strerror(e));
+			*err_r = err_fmt("cannot lock %s: %s", path, strerror(e));
 		close(fd);
 		g_free(path);
 		return -1;
 	}
 	if (statelock_set_pid(fd, getpid()) < 0) {
-		*err_r = g_strdup_printf("cannot write %s: %s", path, strerror(errno));
+		*err_r = err_fmt("cannot write %s: %s", path, strerror(errno));
 		close(fd);
 		g_free(path);
 		return -1;

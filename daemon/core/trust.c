@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "daemon/core/trust.h"
+#include "proto/err.h"
 
 /* Who owns it, for the message: "nobody (uid 65534)". */
 static char *
@@ -50,13 +51,13 @@ trust_bad_owner(const char *what, const char *path, const char *kind, const char
 	char *me = geteuid() != 0 ? trust_owner_name(geteuid()) : NULL;
 
 	if (strcmp(path, file) == 0)
-		*err_r = g_strdup_printf("%s %s is owned by %s, not by root%s%s: refused; run: "
-					 "chown %s %s", what, path, owner, me ? " or " : "",
-					 me ? me : "", fix, file);
+		*err_r = err_fmt("%s %s is owned by %s, not by root%s%s: refused; run: "
+				 "chown %s %s", what, path, owner, me ? " or " : "",
+				 me ? me : "", fix, file);
 	else
-		*err_r = g_strdup_printf("%s %s: %s %s is owned by %s, not by root%s%s: refused; "
-					 "run: chown %s %s", what, path, kind, file, owner,
-					 me ? " or " : "", me ? me : "", fix, file);
+		*err_r = err_fmt("%s %s: %s %s is owned by %s, not by root%s%s: refused; "
+				 "run: chown %s %s", what, path, kind, file, owner,
+				 me ? " or " : "", me ? me : "", fix, file);
 	g_free(owner);
 	g_free(fix);
 	g_free(me);
@@ -70,20 +71,20 @@ trust_check_parent(const char *what, const char *path, const char *dir, char **e
 	struct stat sb;
 
 	if (stat(dir, &sb) < 0) {
-		*err_r = g_strdup_printf("%s %s: cannot check directory %s: %s", what, path, dir,
-					 strerror(errno));
+		*err_r = err_fmt("%s %s: cannot check directory %s: %s", what, path, dir,
+				 strerror(errno));
 		return -1;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
-		*err_r = g_strdup_printf("%s %s: %s is not a directory", what, path, dir);
+		*err_r = err_fmt("%s %s: %s is not a directory", what, path, dir);
 		return -1;
 	}
 	if (!trust_owner_ok(&sb))
 		return trust_bad_owner(what, path, "directory", dir, &sb, err_r);
 	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX)) {
-		*err_r = g_strdup_printf("%s %s: directory %s has mode %04o: group or others can "
-					 "replace what is in it: refused; run: chmod go-w %s",
-					 what, path, dir, (unsigned)(sb.st_mode & 07777), dir);
+		*err_r = err_fmt("%s %s: directory %s has mode %04o: group or others can "
+				 "replace what is in it: refused; run: chmod go-w %s",
+				 what, path, dir, (unsigned)(sb.st_mode & 07777), dir);
 		return -1;
 	}
 	return 0;
@@ -123,24 +124,24 @@ trust_check(const char *path, const char *what, int want_dir, char **err_r)
 	int rc;
 
 	if (stat(path, &sb) < 0) {
-		*err_r = g_strdup_printf("%s %s: %s", what, path, strerror(errno));
+		*err_r = err_fmt("%s %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (want_dir && !S_ISDIR(sb.st_mode)) {
-		*err_r = g_strdup_printf("%s %s is not a directory", what, path);
+		*err_r = err_fmt("%s %s is not a directory", what, path);
 		return -1;
 	}
 	if (!want_dir && !S_ISREG(sb.st_mode)) {
-		*err_r = g_strdup_printf("%s %s is %s, not a regular file", what, path,
-					 S_ISDIR(sb.st_mode) ? "a directory" : "a special file");
+		*err_r = err_fmt("%s %s is %s, not a regular file", what, path,
+				 S_ISDIR(sb.st_mode) ? "a directory" : "a special file");
 		return -1;
 	}
 	if (!trust_owner_ok(&sb))
 		return trust_bad_owner(what, path, "", path, &sb, err_r);
 	if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-		*err_r = g_strdup_printf("%s %s has mode %04o: group or others can change it: "
-					 "refused; run: chmod go-w %s", what, path,
-					 (unsigned)(sb.st_mode & 07777), path);
+		*err_r = err_fmt("%s %s has mode %04o: group or others can change it: "
+				 "refused; run: chmod go-w %s", what, path,
+				 (unsigned)(sb.st_mode & 07777), path);
 		return -1;
 	}
 	if (path[0] == '/') {
@@ -148,8 +149,8 @@ trust_check(const char *path, const char *what, int want_dir, char **err_r)
 	} else if (getcwd(cwd, sizeof cwd) != NULL) {
 		abs = g_strdup_printf("%s/%s", cwd, path);
 	} else {
-		*err_r = g_strdup_printf("%s %s: cannot find the current directory: %s", what,
-					 path, strerror(errno));
+		*err_r = err_fmt("%s %s: cannot find the current directory: %s", what,
+				 path, strerror(errno));
 		return -1;
 	}
 	rc = trust_walk(what, path, abs, err_r);
@@ -157,7 +158,7 @@ trust_check(const char *path, const char *what, int want_dir, char **err_r)
 		/* The directories the links lead through, too. */
 		real = realpath(path, NULL);
 		if (real == NULL) {
-			*err_r = g_strdup_printf("%s %s: %s", what, path, strerror(errno));
+			*err_r = err_fmt("%s %s: %s", what, path, strerror(errno));
 			rc = -1;
 		} else if (strcmp(real, abs) != 0) {
 			rc = trust_walk(what, path, real, err_r);

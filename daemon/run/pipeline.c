@@ -6,6 +6,7 @@
 #include "daemon/core/plugin.h"
 #include "daemon/core/log.h"
 #include "daemon/core/crash.h"
+#include "proto/err.h"
 
 typedef struct pipeline_stage {
 	const struct mailmill_plugin *plugin;
@@ -65,14 +66,14 @@ pipeline_build(const cfg *c, const cfg_account *a, int dry_run, pipeline **pl_r,
 		st->ctx.n_stages = a->n_stages;
 		st->ctx.index = i;
 		if (plugin_load(c->plugin_dir, cs->plugin, &st->plugin, &err) < 0) {
-			*err_r = g_strdup_printf("%s:%d: account %s, stage %s: %s", cs->file, cs->line,
-						 a->name, cs->name, err);
+			*err_r = err_fmt("%s:%d: account %s, stage %s: %s", cs->file, cs->line,
+					 a->name, cs->name, err);
 			free(err);
 			goto fail;
 		}
 		if (st->plugin->init(&st->ctx, cs->settings, &st->state) < 0) {
-			*err_r = g_strdup_printf("%s:%d: account %s, stage %s: plugin %s refused its settings",
-						 cs->file, cs->line, a->name, cs->name, st->plugin->name);
+			*err_r = err_fmt("%s:%d: account %s, stage %s: plugin %s refused its settings",
+					 cs->file, cs->line, a->name, cs->name, st->plugin->name);
 			goto fail;
 		}
 		st->inited = 1;

@@ -67,8 +67,8 @@ int run_charge(store *st, const char *account, const char *uid, const char *why,
 /*
  * Connect to a's server now, for the run_account that follows: the caller
  * opens the journal and loads the plugins while the server starts its
- * login process (its greeting came 17-20 ms after the connect on loopback,
- * longer than opening a new journal).  A failure is kept and reported by
+ * login process (docs/design.md, "Measurements behind the interfaces").
+ * A failure is kept and reported by
  * run_account.  NULL only when out of memory (run_account then connects).
  */
 typedef struct run_dial run_dial;

@@ -21,6 +21,7 @@
 #include "daemon/core/log.h"
 #include "daemon/core/statelock.h"
 #include "daemon/store/store.h"
+#include "proto/err.h"
 
 /* The largest message read: a mailbox export's, not a mailbox's. */
 #define TRYMSG_MAX (256U * 1024 * 1024)
@@ -32,7 +33,7 @@ typedef struct trymsg {
 } trymsg;
 
 /* The message in path ("-": stdin), line ends as a POP3 fetch gives them
- * (LF).  0 and *data_r (g_string_free), or -1 and *err_r (g_free). */
+ * (LF).  0 and *data_r (g_string_free), or -1 and *err_r (free). */
 static int
 trymsg_read(const char *path, GString **data_r, char **err_r)
 {
@@ -43,23 +44,23 @@ trymsg_read(const char *path, GString **data_r, char **err_r)
 	size_t n, i, j;
 
 	if (f == NULL) {
-		*err_r = g_strdup_printf("%s: %s", path, strerror(errno));
+		*err_r = err_fmt("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	d = g_string_sized_new(sizeof chunk);
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
 		if (d->len + n > TRYMSG_MAX) {
-			*err_r = g_strdup_printf("%s: larger than %u bytes", path, TRYMSG_MAX);
+			*err_r = err_fmt("%s: larger than %u bytes", path, TRYMSG_MAX);
 			break;
 		}
 		g_string_append_len(d, chunk, (gssize)n);
 	}
 	if (*err_r == NULL && ferror(f))
-		*err_r = g_strdup_printf("%s: %s", is_stdin ? "standard input" : path, strerror(errno));
+		*err_r = err_fmt("%s: %s", is_stdin ? "standard input" : path, strerror(errno));
 	if (!is_stdin)
 		fclose(f);
 	if (*err_r == NULL && d->len == 0)
-		*err_r = g_strdup_printf("%s: empty", is_stdin ? "standard input" : path);
+		*err_r = err_fmt("%s: empty", is_stdin ? "standard input" : path);
 	if (*err_r != NULL) {
 		g_string_free(d, TRUE);
 		return -1;
@@ -312,12 +313,12 @@ trymsg_main(const cfg *c, char **only, int n_only, const char *path, int commit,
 		return EX_USAGE;
 	if (trymsg_read(path, &data, &err) < 0) {
 		fprintf(stderr, "mailmilld: --test: %s\n", err);
-		g_free(err);
+		free(err);
 		return EX_NOINPUT;
 	}
 	if (pipeline_build(c, a, !commit, &pl, &err) < 0) {
 		fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
-		g_free(err);
+		free(err);
 		g_string_free(data, TRUE);
 		return EX_CONFIG;
 	}

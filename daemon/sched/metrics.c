@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <glib.h>
 #include "daemon/sched/metrics.h"
+#include "proto/err.h"
 
 typedef struct metrics_acct {
 	unsigned long long fetched, fetched_bytes;
@@ -323,11 +324,11 @@ metrics_write(metrics *m, const char *state_dir, store *st, char **err_r)
 	/* g_file_set_contents writes a temporary file in the same directory,
 	 * fsyncs it and renames it over the old one. */
 	if (!g_file_set_contents(path, text->str, (gssize)text->len, &gerr)) {
-		*err_r = g_strdup_printf("cannot write %s: %s", path, gerr->message);
+		*err_r = err_fmt("cannot write %s: %s", path, gerr->message);
 		g_error_free(gerr);
 		rc = -1;
 	} else if (chmod(path, 0644) < 0) {
-		*err_r = g_strdup_printf("cannot chmod %s: %s", path, strerror(errno));
+		*err_r = err_fmt("cannot chmod %s: %s", path, strerror(errno));
 		rc = -1;
 	}
 	g_string_free(text, TRUE);

@@ -23,6 +23,7 @@
 #include "daemon/sched/progress.h"
 #include "daemon/sched/worker.h"
 #include "daemon/oauth/oauth.h"
+#include "proto/err.h"
 
 
 #define SUPERVISE_LINE_MAX 1024     /* a longer progress line is a broken worker */
@@ -277,7 +278,7 @@ supervise_start(sched *s, sched_acct *a, char **err_r)
 	int fd;
 
 	if (ca == NULL) {
-		*err_r = g_strdup_printf("no account %s", a->name);
+		*err_r = err_fmt("no account %s", a->name);
 		return -1;
 	}
 	if (worker_spawn(s->c, ca, &s->o->ro, &pid, &fd, err_r) < 0)

@@ -17,6 +17,7 @@
 #include "daemon/core/privs.h"
 #include "daemon/sched/progress.h"
 #include "daemon/store/store.h"
+#include "proto/err.h"
 
 static volatile sig_atomic_t worker_stop;
 static int worker_fd = -1;
@@ -175,13 +176,13 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) < 0) {
-		*err_r = g_strdup_printf("cannot make a pipe: %s", strerror(errno));
+		*err_r = err_fmt("cannot make a pipe: %s", strerror(errno));
 		return -1;
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		*err_r = err_fmt("cannot fork: %s", strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		return -1;
@@ -195,7 +196,7 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 	}
 	close(p[1]);
 	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
-		*err_r = g_strdup_printf("cannot set up the pipe: %s", strerror(errno));
+		*err_r = err_fmt("cannot set up the pipe: %s", strerror(errno));
 		close(p[0]);
 		return -1;   /* the worker runs on; its child watch is the caller's */
 	}
@@ -255,7 +256,7 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		*err_r = g_strdup_printf("cannot fork: %s", strerror(errno));
+		*err_r = err_fmt("cannot fork: %s", strerror(errno));
 		return -1;
 	}
 	if (pid == 0) {

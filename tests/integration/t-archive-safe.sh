@@ -12,6 +12,7 @@
 # the daemon's start (exit 78) and SIGHUP (refused, the old one kept).
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 openssl
 mm_setup
 plan 34
 

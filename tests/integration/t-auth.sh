@@ -7,6 +7,7 @@
 # plain-text password over an unencrypted connection needs explicit consent.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 openssl
 mm_setup
 plan 12
 

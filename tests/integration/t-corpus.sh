@@ -6,6 +6,7 @@
 # Maildir and to an mbox, and none is left on the server.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 openssl
 mm_setup
 plan 6
 

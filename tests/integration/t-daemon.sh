@@ -16,6 +16,7 @@
 #    batch loses nothing and deletes nothing unprocessed.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 sqlite3 openssl
 mm_setup
 plan 27
 

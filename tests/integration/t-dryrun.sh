@@ -5,6 +5,7 @@
 # max_size leaves a bigger message on the server, unfetched, and says so.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 sqlite3 openssl
 mm_setup
 plan 12
 

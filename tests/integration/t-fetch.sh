@@ -9,6 +9,7 @@
 # more than one batch sends the DELEs of committed batches within the fetch.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 sqlite3 openssl
 mm_setup
 plan 36
 N=14

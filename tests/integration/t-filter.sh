@@ -12,6 +12,7 @@
 # backward jump, no condition, two actions).
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 sqlite3 openssl
 mm_setup
 plan 26
 

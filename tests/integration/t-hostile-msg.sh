@@ -9,6 +9,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
+need python3
 hostile_setup
 M=$T/hmsgs
 mkdir -p "$M"

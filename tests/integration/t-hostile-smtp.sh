@@ -11,6 +11,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
+need python3
 hostile_setup
 SMTPSEND=$MM_BUILDDIR/tests/lib/smtpsend
 CASES=28

@@ -9,6 +9,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
+need python3 openssl
 hostile_setup
 CASES=17
 plan $((CASES * 5 + 1))

@@ -6,6 +6,7 @@
 # lines) and -v (debug lines).
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 sqlite3 openssl
 mm_setup
 plan 11
 N=7

@@ -6,6 +6,7 @@
 # a second run adds nothing; folder = "%Y/%m" splits a Maildir archive by date.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 openssl
 mm_setup
 plan 8
 

@@ -13,6 +13,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
 . "$(dirname "$0")/../lib/oauth.sh"
+need dovecot python3 curl openssl
 oauth_setup
 C=$T/acct.conf
 

@@ -15,6 +15,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/smtp.sh"
 . "$(dirname "$0")/../lib/hostile.sh"
+need dovecot python3 aiosmtpd sqlite3 openssl
 mm_setup
 trap 'smtp_stop_all; bs_cleanup' EXIT
 plan 68

@@ -8,6 +8,7 @@
 # plugin may serve two stages.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 openssl
 mm_setup
 plan 19
 

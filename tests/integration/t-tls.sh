@@ -6,6 +6,7 @@
 # deleted, over POP3S and over STLS.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot python3 openssl
 mm_setup
 plan 10
 

@@ -2,6 +2,8 @@
 #
 # Sourced by tests/integration/t-*.sh (bash).  Provides:
 #   TAP: plan N, ok DESC, not_ok DESC, check DESC CMD..., skip DESC REASON, diag TEXT
+#   need WHAT...            before plan: skip the whole script ("1..0 # SKIP") when
+#                           a server or tool it needs is not installed
 #   mm_setup                work dir $T (under /tmp: Dovecot's unprivileged
 #                           processes must reach it) and an EXIT trap that
 #                           always stops every server this script started
@@ -33,6 +35,10 @@ plugins_for_worker() {
 }
 CORPUS_DIR=$MM_SRCDIR/tests/data/corpus
 PY=/usr/bin/python3
+# The Dovecot binary (tests/lib/mailenv.sh uses the same); another path, e.g.
+# one that does not exist, shows what a machine without Dovecot does.
+MM_DOVECOT=${MM_DOVECOT:-/usr/sbin/dovecot}
+export MM_DOVECOT
 # A run that hangs must not hang the suite.
 MM_TIMEOUT=${MM_TIMEOUT:-60}
 
@@ -50,6 +56,42 @@ not_ok() {
 	echo "not ok $tap_n - $*"
 }
 skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $1 # SKIP ${2:-}"; }
+
+# mm_have WHAT: is this server, tool or Python module installed?  Only
+# absence counts: an installed server that fails to start is a failure.
+mm_have() {
+	case $1 in
+	dovecot) [ -x "$MM_DOVECOT" ] && [ -e /usr/lib/dovecot/pop3 ] ;;
+	postfix) command -v postfix >/dev/null 2>&1 ;;
+	python3) [ -x "$PY" ] ;;
+	aiosmtpd) [ -x "$PY" ] && "$PY" -c 'import aiosmtpd' >/dev/null 2>&1 ;;
+	curl | openssl | sqlite3) command -v "$1" >/dev/null 2>&1 ;;
+	*) echo "Bail out! need: unknown requirement '$1'"; exit 1 ;;
+	esac
+}
+# need WHAT...: call before plan.  Skips the whole script (TAP "1..0 # SKIP",
+# counted as skipped by tests/run) unless everything named is installed.
+need() {
+	local w missing=
+	for w in "$@"; do
+		mm_have "$w" || missing="$missing $w"
+	done
+	[ -z "$missing" ] && return 0
+	echo "1..0 # SKIP not installed:$missing"
+	exit 0
+}
+# mm_skip_rest WHAT: the safety net of env_start and the other starters for a
+# script that did not say `need WHAT`: if WHAT is absent, the tests not run
+# yet are skipped (or the whole script, before its plan) instead of failing.
+mm_skip_rest() {
+	mm_have "$1" && return 0
+	if [ "$tap_plan" = 0 ]; then
+		echo "1..0 # SKIP not installed: $1"
+	else
+		while [ "$tap_n" -lt "$tap_plan" ]; do skip "not run" "not installed: $1"; done
+	fi
+	exit 0
+}
 # check DESC CMD...: one test from a command's status.
 check() {
 	local desc=$1
@@ -109,6 +151,7 @@ env_start() {
 	local name=$1
 	shift
 	ENV=$T/$name
+	mm_skip_rest dovecot
 	mm_envs+=("$ENV")
 	if ! "$MM_LIB/mailenv.sh" start "$ENV" "$@" >"$T/$name.start.log" 2>&1; then
 		cat "$T/$name.start.log" | sed 's/^/# /'

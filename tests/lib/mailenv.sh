@@ -25,7 +25,7 @@
 #                     relative: in DIR/run); env.sh: MAILENV_SASL_SOCKET
 set -euo pipefail
 
-DOVECOT=/usr/sbin/dovecot
+DOVECOT=${MM_DOVECOT:-/usr/sbin/dovecot}
 PY=/usr/bin/python3
 
 die() { echo "mailenv: $*" >&2; exit 1; }

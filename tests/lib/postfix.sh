@@ -23,6 +23,7 @@ pf_stop_all() {
 
 pf_start() {
 	local d=$1 map=$2 sub=${3:-} a u domains p
+	mm_skip_rest postfix
 	PF_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	PF_SUB_PORT=
 	[ "$sub" = --submission ] &&

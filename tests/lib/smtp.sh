@@ -20,6 +20,7 @@ smtp_setup() { trap 'smtp_stop_all; mm_cleanup' EXIT; }
 smtp_start() {
 	local name=$1 tls=0 args=() i
 	shift
+	mm_skip_rest aiosmtpd
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--tls) tls=1 ;;

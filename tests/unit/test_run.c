@@ -88,13 +88,14 @@ static int
 world_run(world *w, const char *const *script)
 {
 	run_opts o = { .dry_run = 0 };
-	int port = 0, rc;
-	server sv = server_listen(script, &port);
+	int rc;
+	script_server sv = script_server_listen(script);
 
 	free(w->c->accounts[0].port);   /* cfg_free frees it with free() */
-	assert_true(asprintf(&w->c->accounts[0].port, "%d", port) > 0);
+	w->c->accounts[0].port = strdup(sv.port);
+	assert_non_null(w->c->accounts[0].port);
 	rc = run_account(w->c, &w->c->accounts[0], w->pl, w->st, &o, NULL, &w->stats);
-	server_done(sv);
+	script_server_finish(&sv);
 	return rc;
 }
 

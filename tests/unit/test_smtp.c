@@ -23,6 +23,7 @@
 
 #include "proto/b64.h"
 #include "proto/smtp.h"
+#include "tests/unit/script_server.h"
 #include "tests/unit/tls_relay.h"
 
 /* ------------------------------------------------------------ reply parser */
@@ -331,155 +332,7 @@ test_data_encoder(void **state)
 	}
 }
 
-/* ------------------------------------------------------------ scripted server */
-
-/*
- * Script steps: "C:line" the client must send exactly this line; "S:text"
- * the server sends text + CRLF (text may hold several CRLF-separated lines);
- * "D:data" the client sends message data that must equal data + ".\r\n";
- * "X" the server hangs up; "E" the client must send nothing more and close;
- * "R" the server resets the connection (RST: SO_LINGER 0, TCP only); "H" the
- * server answers nothing more and reads until the client leaves.
- */
-static void
-server_run(int fd, const char *const *script)
-{
-	FILE *in = fdopen(dup(fd), "r");
-	char line[16384]; /* an OAuth response is 6 KB and more */
-	size_t i;
-
-	if (in == NULL)
-		_exit(2);
-	for (i = 0; script[i] != NULL; i++) {
-		const char *st = script[i];
-
-		if (strncmp(st, "S:", 2) == 0) {
-			/* one write, so that a client reading it sees it all at once */
-			int n = snprintf(line, sizeof(line), "%s\r\n", st + 2);
-
-			if (n < 0 || (size_t)n >= sizeof(line) || write(fd, line, (size_t)n) != n)
-				_exit(3);
-		} else if (strncmp(st, "C:", 2) == 0) {
-			size_t n;
-
-			if (fgets(line, sizeof(line), in) == NULL) {
-				fprintf(stderr, "# server: EOF, expected \"%s\"\n", st + 2);
-				_exit(4);
-			}
-			n = strlen(line);
-			if (n < 2 || line[n - 2] != '\r' || line[n - 1] != '\n' ||
-			    (line[n - 2] = '\0', strcmp(line, st + 2) != 0)) {
-				fprintf(stderr, "# server: got \"%s\", expected \"%s\"\n", line,
-					st + 2);
-				_exit(5);
-			}
-		} else if (strncmp(st, "D:", 2) == 0) {
-			char data[8192] = "";
-			size_t have = 0;
-
-			while (fgets(line, sizeof(line), in) != NULL) {
-				size_t n = strlen(line);
-
-				if (have + n >= sizeof(data))
-					_exit(6);
-				memcpy(data + have, line, n + 1);
-				have += n;
-				if (strcmp(line, ".\r\n") == 0)
-					break;
-			}
-			if (have < 3 || strcmp(data + have - 3, ".\r\n") != 0 ||
-			    have - 3 != strlen(st + 2) || memcmp(data, st + 2, have - 3) != 0) {
-				fprintf(stderr, "# server: data differs: \"%s\"\n", data);
-				_exit(7);
-			}
-		} else if (strcmp(st, "X") == 0) {
-			_exit(0);
-		} else if (strcmp(st, "R") == 0) {
-			struct linger lg = { 1, 0 };
-
-			if (setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) < 0)
-				_exit(9);
-			fclose(in);
-			close(fd);
-			_exit(0);
-		} else if (strcmp(st, "H") == 0) {
-			while (fgets(line, sizeof(line), in) != NULL)
-				;
-		} else if (strcmp(st, "E") == 0) {
-			if (fgets(line, sizeof(line), in) != NULL) {
-				fprintf(stderr, "# server: expected EOF, got \"%s\"\n", line);
-				_exit(8);
-			}
-		}
-	}
-	_exit(0);
-}
-
-static pid_t
-server_start(const char *const *script, int *fd_r)
-{
-	int sv[2];
-	pid_t pid;
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		close(sv[0]);
-		server_run(sv[1], script);
-	}
-	close(sv[1]);
-	*fd_r = sv[0];
-	return pid;
-}
-
-/* The same over TCP on 127.0.0.1, where a reset (RST) can be scripted. */
-static pid_t
-server_start_tcp(const char *const *script, int *fd_r)
-{
-	struct sockaddr_in sa;
-	socklen_t salen = sizeof(sa);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), fd;
-	pid_t pid;
-
-	assert_true(lfd >= 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int c = accept(lfd, NULL, NULL);
-
-		if (c < 0)
-			_exit(10);
-		close(lfd);
-		server_run(c, script);
-	}
-	close(lfd);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	*fd_r = fd;
-	return pid;
-}
-
-static void
-server_finish(pid_t pid)
-{
-	int status;
-
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		fail_msg("scripted server failed (status %d)", status);
-}
+/* ------------------------------------ scripted server (tests/unit/script_server.h) */
 
 static smtp_options
 test_options(void)
@@ -513,27 +366,27 @@ static void
 test_pipelined_one_refused(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake ESMTP",
-		"C:EHLO client.test",
-		"S:250-fake greets client.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n"
-		"250-8BITMIME\r\n250 ENHANCEDSTATUSCODES",
+		">220 fake ESMTP\r\n",
+		"<EHLO client.test",
+		">250-fake greets client.test\r\n250-PIPELINING\r\n250-SIZE 100000\r\n"
+		"250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n",
 		/* all four arrive before any reply is sent: no reply, no progress */
-		"C:MAIL FROM:<a@x.test> SIZE=30",
-		"C:RCPT TO:<b@x.test>",
-		"C:RCPT TO:<c@x.test>",
-		"C:DATA",
-		"S:250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go ahead",
-		"D:" MSG1_WIRE,
-		"S:250 2.0.0 queued as X1",
+		"<MAIL FROM:<a@x.test> SIZE=30",
+		"<RCPT TO:<b@x.test>",
+		"<RCPT TO:<c@x.test>",
+		"<DATA",
+		">250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go ahead\r\n",
+		"D" MSG1_WIRE,
+		">250 2.0.0 queued as X1\r\n",
 		/* the same connection carries a second message: 8-bit, DSN not offered */
-		"C:MAIL FROM:<> SIZE=14 BODY=8BITMIME",
-		"C:RCPT TO:<b@x.test>",
-		"C:DATA",
-		"S:250 ok\r\n250 ok\r\n354 go",
-		"D:caf\xc3\xa9\r\n..\r\n",
-		"S:250 2.0.0 queued as X2",
-		"C:QUIT",
-		"S:221 2.0.0 bye",
+		"<MAIL FROM:<> SIZE=14 BODY=8BITMIME",
+		"<RCPT TO:<b@x.test>",
+		"<DATA",
+		">250 ok\r\n250 ok\r\n354 go\r\n",
+		"Dcaf\xc3\xa9\r\n..\r\n",
+		">250 2.0.0 queued as X2\r\n",
+		"<QUIT",
+		">221 2.0.0 bye\r\n",
 		NULL
 	};
 	const char *rcpts[] = { "b@x.test", "c@x.test" };
@@ -543,10 +396,9 @@ test_pipelined_one_refused(void **state)
 	smtp_rcpt_result res[2];
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_string_equal(smtp_greeting(s), "fake ESMTP");
 	assert_true(smtp_has_ext(s, "pipelining"));
 	assert_int_equal(smtp_max_size(s), 100000);
@@ -571,7 +423,7 @@ test_pipelined_one_refused(void **state)
 	smtp_results_clear(res, 1);
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* No PIPELINING: one command at a time; 4xx at MAIL, then 5xx at end of data. */
@@ -579,25 +431,25 @@ static void
 test_mail_4xx_then_data_5xx(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250-fake\r\n250-SIZE\r\n250 DSN",
-		"C:MAIL FROM:<a@x.test> SIZE=30 RET=HDRS",
-		"S:451 4.3.0 try again later",
-		"C:RSET",
-		"S:250 ok",
-		"C:MAIL FROM:<a@x.test> SIZE=30 RET=HDRS",
-		"S:250 ok",
-		"C:RCPT TO:<b@x.test> NOTIFY=NEVER",
-		"S:250 ok",
-		"C:DATA",
-		"S:354 go",
-		"D:" MSG1_WIRE,
-		"S:554 5.6.0 content rejected",
-		"C:NOOP",
-		"S:250 ok",
-		"C:QUIT",
-		"S:221 bye",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250-fake\r\n250-SIZE\r\n250 DSN\r\n",
+		"<MAIL FROM:<a@x.test> SIZE=30 RET=HDRS",
+		">451 4.3.0 try again later\r\n",
+		"<RSET",
+		">250 ok\r\n",
+		"<MAIL FROM:<a@x.test> SIZE=30 RET=HDRS",
+		">250 ok\r\n",
+		"<RCPT TO:<b@x.test> NOTIFY=NEVER",
+		">250 ok\r\n",
+		"<DATA",
+		">354 go\r\n",
+		"D" MSG1_WIRE,
+		">554 5.6.0 content rejected\r\n",
+		"<NOOP",
+		">250 ok\r\n",
+		"<QUIT",
+		">221 bye\r\n",
 		NULL
 	};
 	const char *rcpts[] = { "b@x.test" };
@@ -607,10 +459,9 @@ test_mail_4xx_then_data_5xx(void **state)
 	smtp_rcpt_result res[1];
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_max_size(s), 0);
 	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), mail_opts,
 				       rcpt_opts, res, &err), SMTP_ETEMP);
@@ -636,7 +487,7 @@ test_mail_4xx_then_data_5xx(void **state)
 	assert_int_equal(smtp_noop(s, &err), SMTP_OK);
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* SIZE: an oversized message is refused before MAIL; HELO when EHLO is unknown. */
@@ -644,21 +495,20 @@ static void
 test_size_refusal(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250-fake\r\n250 SIZE 29",
-		"C:QUIT",
-		"S:221 bye",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250-fake\r\n250 SIZE 29\r\n",
+		"<QUIT",
+		">221 bye\r\n",
 		NULL
 	};
 	const char *rcpts[] = { "b@x.test" };
 	smtp_options o = test_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), NULL, NULL,
 				       NULL, &err), SMTP_ETOOBIG);
 	assert_non_null(strstr(err, "30 bytes"));
@@ -667,27 +517,27 @@ test_size_refusal(void **state)
 	assert_true(smtp_usable(s));
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 static void
 test_helo_fallback(void **state)
 {
 	static const char *const script[] = {
-		"S:220 old server",
-		"C:EHLO client.test",
-		"S:502 5.5.2 command not recognized",
-		"C:HELO client.test",
-		"S:250 old server",
-		"C:MAIL FROM:<a@x.test>",
-		"S:250 ok",
-		"C:RCPT TO:<b@x.test>",
-		"S:550 no",
-		"C:RCPT TO:<c@x.test>",
-		"S:450 later",
+		">220 old server\r\n",
+		"<EHLO client.test",
+		">502 5.5.2 command not recognized\r\n",
+		"<HELO client.test",
+		">250 old server\r\n",
+		"<MAIL FROM:<a@x.test>",
+		">250 ok\r\n",
+		"<RCPT TO:<b@x.test>",
+		">550 no\r\n",
+		"<RCPT TO:<c@x.test>",
+		">450 later\r\n",
 		/* nobody to send to: no DATA */
-		"C:RSET",
-		"S:250 ok",
+		"<RSET",
+		">250 ok\r\n",
 		"E",
 		NULL
 	};
@@ -696,10 +546,9 @@ test_helo_fallback(void **state)
 	smtp_rcpt_result res[2];
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_false(smtp_has_ext(s, "SIZE"));
 	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 2, MSG1, strlen(MSG1), NULL, NULL,
 				       res, &err), SMTP_ETEMP);
@@ -709,7 +558,7 @@ test_helo_fallback(void **state)
 	assert_int_equal(res[1].code, 450);
 	smtp_results_clear(res, 2);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* The trace never shows AUTH data, PLAIN or LOGIN. */
@@ -717,32 +566,31 @@ static void
 test_auth_trace_redacted(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250-fake\r\n250 AUTH LOGIN PLAIN",
-		"C:AUTH PLAIN AHVzZXIxAHNlY3JldA==",
-		"S:235 2.7.0 ok",
-		"C:AUTH LOGIN",
-		"S:334 VXNlcm5hbWU6",
-		"C:dXNlcjE=",
-		"S:334 UGFzc3dvcmQ6",
-		"C:c2VjcmV0",
-		"S:535 5.7.8 bad credentials",
-		"C:QUIT",
-		"S:221 bye",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250-fake\r\n250 AUTH LOGIN PLAIN\r\n",
+		"<AUTH PLAIN AHVzZXIxAHNlY3JldA==",
+		">235 2.7.0 ok\r\n",
+		"<AUTH LOGIN",
+		">334 VXNlcm5hbWU6\r\n",
+		"<dXNlcjE=",
+		">334 UGFzc3dvcmQ6\r\n",
+		"<c2VjcmV0",
+		">535 5.7.8 bad credentials\r\n",
+		"<QUIT",
+		">221 bye\r\n",
 		NULL
 	};
 	static char tr[8192];
 	smtp_options o = test_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid;
+	script_server sv;
 
 	/* without TLS nothing is sent unless the caller allows it */
 	o.allow_plaintext_auth = 0;
-	pid = server_start(script, &fd);
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	sv = script_server_start(script);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_auth(s, "PLAIN", "user1", "secret", &err), SMTP_EUSAGE);
 	free(err);
 	err = NULL;
@@ -751,13 +599,13 @@ test_auth_trace_redacted(void **state)
 	free(err);
 	err = NULL;
 	smtp_close(&s);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	kill(sv.pid, SIGTERM);
+	waitpid(sv.pid, NULL, 0);
 
 	o.allow_plaintext_auth = 1;
 	tr[0] = '\0';
-	pid = server_start(script, &fd);
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	sv = script_server_start(script);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	smtp_set_trace(s, trace_collect, tr);
 	assert_true(smtp_has_auth(s, "plain"));
 	assert_int_equal(smtp_auth(s, "PLAIN", "user1", "secret", &err), SMTP_OK);
@@ -768,7 +616,7 @@ test_auth_trace_redacted(void **state)
 	assert_true(smtp_usable(s));
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 
 	assert_non_null(strstr(tr, "C: AUTH PLAIN <redacted>\n"));
 	assert_non_null(strstr(tr, "C: AUTH LOGIN\n"));
@@ -784,25 +632,24 @@ static void
 test_starttls_required(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250-fake\r\n250 AUTH PLAIN",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250-fake\r\n250 AUTH PLAIN\r\n",
 		"E",
 		NULL
 	};
 	smtp_options o = test_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
 	o.tls = SMTP_TLS_STARTTLS;
 	o.host = "localhost";
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_ETLS);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_ETLS);
 	assert_null(s);
 	assert_non_null(strstr(err, "STARTTLS"));
 	free(err);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* Plain text after the go-ahead is an injection: nothing more is sent. */
@@ -810,26 +657,25 @@ static void
 test_starttls_injection(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250-fake\r\n250 STARTTLS",
-		"C:STARTTLS",
-		"S:220 go ahead\r\n250-injected\r\n250 AUTH PLAIN",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250-fake\r\n250 STARTTLS\r\n",
+		"<STARTTLS",
+		">220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n",
 		"E",
 		NULL
 	};
 	smtp_options o = test_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
 	o.tls = SMTP_TLS_STARTTLS;
 	o.host = "localhost";
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_ETLS);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_ETLS);
 	assert_non_null(strstr(err, "injection"));
 	free(err);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* The connection drops after the final dot: outcome unknown, not a failure. */
@@ -837,16 +683,16 @@ static void
 test_lost_after_dot(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250 fake",
-		"C:MAIL FROM:<a@x.test>",
-		"S:250 ok",
-		"C:RCPT TO:<b@x.test>",
-		"S:250 ok",
-		"C:DATA",
-		"S:354 go",
-		"D:" MSG1_WIRE,
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250 fake\r\n",
+		"<MAIL FROM:<a@x.test>",
+		">250 ok\r\n",
+		"<RCPT TO:<b@x.test>",
+		">250 ok\r\n",
+		"<DATA",
+		">354 go\r\n",
+		"D" MSG1_WIRE,
 		"X",
 		NULL
 	};
@@ -855,10 +701,9 @@ test_lost_after_dot(void **state)
 	smtp_rcpt_result res[1];
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), NULL, NULL,
 				       res, &err), SMTP_EUNKNOWN);
 	assert_non_null(strstr(err, "outcome unknown"));
@@ -872,7 +717,7 @@ test_lost_after_dot(void **state)
 	free(err);
 	smtp_results_clear(res, 1);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /*
@@ -889,16 +734,16 @@ test_unknown_after_dot(void **state)
 
 	for (k = 0; k < sizeof(ends) / sizeof(ends[0]); k++) {
 		const char *const script[] = {
-			"S:220 fake",
-			"C:EHLO client.test",
-			"S:250-fake\r\n250 PIPELINING",
-			"C:MAIL FROM:<a@x.test>",
-			"C:RCPT TO:<b@x.test>",
-			"C:RCPT TO:<c@x.test>",
-			"C:RCPT TO:<d@x.test>",
-			"C:DATA",
-			"S:250 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n250 2.1.5 ok\r\n354 go",
-			"D:" MSG1_WIRE,
+			">220 fake\r\n",
+			"<EHLO client.test",
+			">250-fake\r\n250 PIPELINING\r\n",
+			"<MAIL FROM:<a@x.test>",
+			"<RCPT TO:<b@x.test>",
+			"<RCPT TO:<c@x.test>",
+			"<RCPT TO:<d@x.test>",
+			"<DATA",
+			">250 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n250 2.1.5 ok\r\n354 go\r\n",
+			"D" MSG1_WIRE,
 			ends[k],
 			NULL
 		};
@@ -907,12 +752,11 @@ test_unknown_after_dot(void **state)
 		smtp_rcpt_result res[3];
 		smtp_session *s = NULL;
 		char *err = NULL;
-		int fd;
-		pid_t pid;
+		script_server sv;
 
 		o.data_end_timeout_ms = 300;  /* "H": the reply never comes */
-		pid = server_start_tcp(script, &fd);
-		assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+		sv = script_server_start_tcp(script);
+		assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 		assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 3, MSG1, strlen(MSG1), NULL,
 					       NULL, res, &err), SMTP_EUNKNOWN);
 		if (strstr(err, "outcome unknown") == NULL)
@@ -930,7 +774,7 @@ test_unknown_after_dot(void **state)
 		free(err);
 		smtp_results_clear(res, 3);
 		smtp_close(&s);
-		server_finish(pid);
+		script_server_finish(&sv);
 	}
 }
 
@@ -940,14 +784,14 @@ static void
 test_lost_before_data(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250-fake\r\n250 PIPELINING",
-		"C:MAIL FROM:<a@x.test>",
-		"C:RCPT TO:<b@x.test>",
-		"C:RCPT TO:<c@x.test>",
-		"C:DATA",
-		"S:250 ok\r\n250 2.1.5 ok",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250-fake\r\n250 PIPELINING\r\n",
+		"<MAIL FROM:<a@x.test>",
+		"<RCPT TO:<b@x.test>",
+		"<RCPT TO:<c@x.test>",
+		"<DATA",
+		">250 ok\r\n250 2.1.5 ok\r\n",
 		"X",
 		NULL
 	};
@@ -956,10 +800,9 @@ test_lost_before_data(void **state)
 	smtp_rcpt_result res[2];
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 2, MSG1, strlen(MSG1), NULL, NULL,
 				       res, &err), SMTP_EIO);
 	free(err);
@@ -968,7 +811,7 @@ test_lost_before_data(void **state)
 	assert_true(smtp_status_is_temporary(res[0].status));
 	smtp_results_clear(res, 2);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* RFC 2920: every RCPT refused but DATA accepted: an empty message, then RSET. */
@@ -976,19 +819,19 @@ static void
 test_pipelined_all_refused(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250-fake\r\n250 PIPELINING",
-		"C:MAIL FROM:<a@x.test>",
-		"C:RCPT TO:<b@x.test>",
-		"C:DATA",
-		"S:250 ok\r\n550 5.1.1 unknown\r\n354 go",
-		"C:.",
-		"S:554 5.5.1 no valid recipients",
-		"C:RSET",
-		"S:250 ok",
-		"C:QUIT",
-		"S:221 bye",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250-fake\r\n250 PIPELINING\r\n",
+		"<MAIL FROM:<a@x.test>",
+		"<RCPT TO:<b@x.test>",
+		"<DATA",
+		">250 ok\r\n550 5.1.1 unknown\r\n354 go\r\n",
+		"<.",
+		">554 5.5.1 no valid recipients\r\n",
+		"<RSET",
+		">250 ok\r\n",
+		"<QUIT",
+		">221 bye\r\n",
 		NULL
 	};
 	const char *rcpts[] = { "b@x.test" };
@@ -996,10 +839,9 @@ test_pipelined_all_refused(void **state)
 	smtp_rcpt_result res[1];
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_sendmail(s, "a@x.test", rcpts, 1, MSG1, strlen(MSG1), NULL, NULL,
 				       res, &err), SMTP_EPERM);
 	free(err);
@@ -1009,7 +851,7 @@ test_pipelined_all_refused(void **state)
 	smtp_results_clear(res, 1);
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* A non-ASCII address without SMTPUTF8, or one that would break the line:
@@ -1018,11 +860,11 @@ static void
 test_envelope_checks(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake",
-		"C:EHLO client.test",
-		"S:250 fake",
-		"C:QUIT",
-		"S:221 bye",
+		">220 fake\r\n",
+		"<EHLO client.test",
+		">250 fake\r\n",
+		"<QUIT",
+		">221 bye\r\n",
 		NULL
 	};
 	const char *utf8[] = { "j\xc3\xb6rg@x.test" };
@@ -1032,10 +874,9 @@ test_envelope_checks(void **state)
 	smtp_options o = test_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_sendmail(s, "a@x.test", utf8, 1, "x\n", 2, NULL, NULL, NULL, &err),
 			 SMTP_EPERM);
 	assert_non_null(strstr(err, "SMTPUTF8"));
@@ -1051,42 +892,10 @@ test_envelope_checks(void **state)
 	err = NULL;
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 }
 
 /* ------------------------------------------------------------ OAuth (TLS) */
-
-/* As server_start, with the script behind real TLS (tests/unit/tls_relay). */
-static pid_t
-server_start_tls(const char *const *script, int *fd_r)
-{
-	int sv[2];
-	pid_t pid;
-
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		pid_t relay;
-		int plain;
-
-		close(sv[0]);
-		alarm(90);
-		if ((plain = tls_relay_start(sv[1], &relay)) < 0)
-			_exit(99);
-		if (fork() == 0)
-			server_run(plain, script);
-		close(plain);
-		waitpid(relay, NULL, 0);
-		/* the script's own status decides */
-		_exit(wait(&plain) > 0 && WIFEXITED(plain) ? WEXITSTATUS(plain) : 98);
-	}
-	close(sv[1]);
-	*fd_r = sv[0];
-	return pid;
-}
 
 static smtp_options
 tls_options(void)
@@ -1111,28 +920,27 @@ static void
 test_oauth_xoauth2_inline(void **state)
 {
 	char *tok = tls_relay_token(40);
-	char *line = tls_relay_oauth_line("C:AUTH XOAUTH2 ", 0, "box@example.com", tok, "465");
+	char *line = tls_relay_oauth_line("<AUTH XOAUTH2 ", 0, "box@example.com", tok, "465");
 	const char *script[] = {
-		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH PLAIN XOAUTH2",
-		line, "S:235 2.7.0 Accepted", "C:QUIT", "S:221 bye", NULL,
+		">220 fake\r\n", "<EHLO client.test", ">250-fake\r\n250 AUTH PLAIN XOAUTH2\r\n",
+		line, ">235 2.7.0 Accepted\r\n", "<QUIT", ">221 bye\r\n", NULL,
 	};
 	static char tr[8192];
 	smtp_options o = tls_options();
 	smtp_session *s = NULL;
 	const char *used = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start_tls(script, &fd);
+	script_server sv = script_server_start_tls(script);
 
 	tr[0] = '\0';
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_true(smtp_is_tls(s));
 	smtp_set_trace(s, trace_collect, tr);
 	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", tok, &used, &err), SMTP_OK);
 	assert_string_equal(used, "XOAUTH2");
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 	assert_non_null(strstr(tr, "C: AUTH XOAUTH2 <redacted>\nS: 235"));
 	assert_null(strstr(tr, tok));
 	free(line);
@@ -1144,29 +952,28 @@ static void
 test_oauth_oauthbearer_4k(void **state)
 {
 	char *tok = tls_relay_token(4096);
-	char *line = tls_relay_oauth_line("C:", 1, "box@example.com", tok, "465");
+	char *line = tls_relay_oauth_line("<", 1, "box@example.com", tok, "465");
 	const char *script[] = {
-		"S:220 fake", "C:EHLO client.test",
-		"S:250-fake\r\n250-AUTH PLAIN XOAUTH2 OAUTHBEARER\r\n250 SIZE 1000",
-		"C:AUTH OAUTHBEARER", "S:334 ", line, "S:235 2.7.0 Accepted",
-		"C:QUIT", "S:221 bye", NULL,
+		">220 fake\r\n", "<EHLO client.test",
+		">250-fake\r\n250-AUTH PLAIN XOAUTH2 OAUTHBEARER\r\n250 SIZE 1000\r\n",
+		"<AUTH OAUTHBEARER", ">334 \r\n", line, ">235 2.7.0 Accepted\r\n",
+		"<QUIT", ">221 bye\r\n", NULL,
 	};
 	static char tr[8192];
 	smtp_options o = tls_options();
 	smtp_session *s = NULL;
 	const char *used = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start_tls(script, &fd);
+	script_server sv = script_server_start_tls(script);
 
 	tr[0] = '\0';
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	smtp_set_trace(s, trace_collect, tr);
 	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", tok, &used, &err), SMTP_OK);
 	assert_string_equal(used, "OAUTHBEARER");
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 	assert_non_null(strstr(tr, "C: AUTH OAUTHBEARER\nS: 334 \nC: <redacted>\nS: 235"));
 	assert_null(strstr(tr, "eyJ0eXAi"));
 	free(line);
@@ -1178,22 +985,21 @@ static void
 test_oauth_xoauth2_refused(void **state)
 {
 	char *tok = tls_relay_token(3000);
-	char *line = tls_relay_oauth_line("C:", 0, "box@example.com", tok, "465");
+	char *line = tls_relay_oauth_line("<", 0, "box@example.com", tok, "465");
 	const char *script[] = {
-		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH XOAUTH2",
-		"C:AUTH XOAUTH2", "S:334 ", line, "S:" GOOGLE_CHALLENGE,
-		"C:", "S:535-5.7.8 Username and Password not accepted.\r\n535 5.7.8 Learn more",
-		"C:QUIT", "S:221 bye", NULL,
+		">220 fake\r\n", "<EHLO client.test", ">250-fake\r\n250 AUTH XOAUTH2\r\n",
+		"<AUTH XOAUTH2", ">334 \r\n", line, ">" GOOGLE_CHALLENGE "\r\n",
+		"<", ">535-5.7.8 Username and Password not accepted.\r\n535 5.7.8 Learn more\r\n",
+		"<QUIT", ">221 bye\r\n", NULL,
 	};
 	static char tr[8192];
 	smtp_options o = tls_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start_tls(script, &fd);
+	script_server sv = script_server_start_tls(script);
 
 	tr[0] = '\0';
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	smtp_set_trace(s, trace_collect, tr);
 	assert_int_equal(smtp_auth_oauth(s, "XOAUTH2", "box@example.com", tok, NULL, &err),
 			 SMTP_EAUTH);
@@ -1206,7 +1012,7 @@ test_oauth_xoauth2_refused(void **state)
 	assert_true(smtp_usable(s));
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 	assert_null(strstr(tr, "eyJ0eXAi"));
 	free(line);
 	free(tok);
@@ -1217,26 +1023,26 @@ static void
 test_oauth_oauthbearer_refused(void **state)
 {
 	char *tok = tls_relay_token(30);
-	char *line = tls_relay_oauth_line("C:AUTH OAUTHBEARER ", 1, "box@example.com", tok, "465");
+	char *line = tls_relay_oauth_line("<AUTH OAUTHBEARER ", 1, "box@example.com", tok, "465");
 	const char *script[] = {
-		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH OAUTHBEARER",
-		line, "S:" GOOGLE_CHALLENGE, "C:AQ==", "S:454 4.7.0 Temporary authentication failure",
+		">220 fake\r\n", "<EHLO client.test", ">250-fake\r\n250 AUTH OAUTHBEARER\r\n",
+		line, ">" GOOGLE_CHALLENGE "\r\n", "<AQ==",
+		">454 4.7.0 Temporary authentication failure\r\n",
 		NULL,
 	};
 	smtp_options o = tls_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start_tls(script, &fd);
+	script_server sv = script_server_start_tls(script);
 
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", tok, NULL, &err),
 			 SMTP_ETEMP);
 	assert_non_null(strstr(err, "454"));
 	assert_non_null(strstr(err, "bearer mac"));
 	free(err);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 	free(line);
 	free(tok);
 }
@@ -1246,20 +1052,19 @@ static void
 test_oauth_needs_tls(void **state)
 {
 	static const char *const script[] = {
-		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH XOAUTH2 OAUTHBEARER",
-		"C:QUIT", "S:221 bye", NULL,
+		">220 fake\r\n", "<EHLO client.test", ">250-fake\r\n250 AUTH XOAUTH2 OAUTHBEARER\r\n",
+		"<QUIT", ">221 bye\r\n", NULL,
 	};
 	static char tr[8192];
 	smtp_options o = test_options();
 	smtp_session *s = NULL;
 	const char *used = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid = server_start(script, &fd);
+	script_server sv = script_server_start(script);
 
 	o.allow_plaintext_auth = 1;
 	tr[0] = '\0';
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	smtp_set_trace(s, trace_collect, tr);
 	assert_int_equal(smtp_auth_oauth(s, NULL, "box@example.com", "tok", &used, &err),
 			 SMTP_EUSAGE);
@@ -1273,7 +1078,7 @@ test_oauth_needs_tls(void **state)
 	err = NULL;
 	assert_int_equal(smtp_quit(s, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 	assert_null(strstr(tr, "C: AUTH"));
 }
 
@@ -1283,26 +1088,25 @@ test_plain_long_not_inline(void **state)
 {
 	char pass[600], *raw, *b, *line;
 	const char *script[] = {
-		"S:220 fake", "C:EHLO client.test", "S:250-fake\r\n250 AUTH PLAIN",
-		"C:AUTH PLAIN", "S:334 ", NULL, "S:235 ok", NULL,
+		">220 fake\r\n", "<EHLO client.test", ">250-fake\r\n250 AUTH PLAIN\r\n",
+		"<AUTH PLAIN", ">334 \r\n", NULL, ">235 ok\r\n", NULL,
 	};
 	smtp_options o = tls_options();
 	smtp_session *s = NULL;
 	char *err = NULL;
-	int fd;
-	pid_t pid;
+	script_server sv;
 
 	memset(pass, 'p', sizeof(pass) - 1);
 	pass[sizeof(pass) - 1] = '\0';
 	assert_true(asprintf(&raw, "%cuser1%c%s", 0, 0, pass) > 0);
 	b = b64_encode(raw, 7 + strlen(pass), NULL);
-	assert_true(asprintf(&line, "C:%s", b) > 0);
+	assert_true(asprintf(&line, "<%s", b) > 0);
 	script[5] = line;
-	pid = server_start_tls(script, &fd);
-	assert_int_equal(smtp_from_fd(fd, &o, &s, &err), SMTP_OK);
+	sv = script_server_start_tls(script);
+	assert_int_equal(smtp_from_fd(sv.fd, &o, &s, &err), SMTP_OK);
 	assert_int_equal(smtp_auth(s, NULL, "user1", pass, &err), SMTP_OK);
 	smtp_close(&s);
-	server_finish(pid);
+	script_server_finish(&sv);
 	free(raw);
 	free(b);
 	free(line);
