@@ -13,6 +13,7 @@
 # The arithmetic itself, across years and zones: tests/unit/test_at.c.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot sqlite3 openssl
 mm_setup
 plan 12
 

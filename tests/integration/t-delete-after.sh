@@ -13,6 +13,7 @@
 # The `at` times of the daemon: t-at.sh.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot sqlite3 openssl
 mm_setup
 plan 21
 N=6

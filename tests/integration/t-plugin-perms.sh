@@ -7,6 +7,7 @@
 # 0600 / 0700; and bad values refused at load with file:line.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot openssl
 mm_setup
 plan 19
 

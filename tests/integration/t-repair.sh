@@ -12,6 +12,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/smtp.sh"
+need dovecot python3 aiosmtpd sqlite3 openssl
 mm_setup
 smtp_setup
 plan 38

@@ -13,6 +13,7 @@
 # routes by that header, and each archive holds exactly its messages.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need dovecot openssl
 mm_setup
 plan 28
 

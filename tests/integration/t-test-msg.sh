@@ -8,6 +8,7 @@
 # queued, the archive written, and the same message fed again does nothing.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
+need sqlite3
 mm_setup
 plan 23
 

@@ -12,6 +12,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/smtp.sh"
 . "$(dirname "$0")/../lib/mkmsg.sh"
+need dovecot python3 aiosmtpd sqlite3 openssl
 mm_setup
 smtp_setup
 plan 19
