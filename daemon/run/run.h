@@ -24,6 +24,10 @@ typedef struct run_opts {
 	void (*progress)(void *arg, const char *uid, unsigned long long size, const char *stage,
 			 const char *verdict);
 	void *progress_arg;
+	/* Called once the run knows how many messages it will fetch. */
+	void (*planned)(void *arg, unsigned long n);
+	int meter;     /* the worker draws a progress line on the terminal (--once) */
+	unsigned long limit;   /* fetch at most this many messages per run; 0: all */
 	/* Where OAuth tokens are cached: a writable store even in a dry run (a
 	 * rotated refresh token must not be lost); NULL: the run's store. */
 	store *tokens;
