@@ -93,7 +93,8 @@ main_build(cfg *c, char **only, int n_only, int dry_run, pipeline **pls)
 		if (!main_selected(c->accounts[k].name, only, n_only))
 			continue;
 		if (pipeline_build(c, &c->accounts[k], dry_run, &pls[k], &err) < 0) {
-			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+			if (err != NULL)
+				fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
 			free(err);
 			return EX_CONFIG;
 		}

@@ -826,9 +826,10 @@ durable:
 out:
 	if (rc < 0 && stats->fail == RUN_FAIL_NONE)
 		stats->fail = RUN_FAIL_TEMP;
-	/* A cron line every few minutes saying "nothing new" is noise. */
-	log_msg(rc == 0 && stats->fetched == 0 && stats->deleted == 0 && stats->skipped == 0 &&
-		r->limited == 0 ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+	/* A cron line every few minutes saying "nothing new" is noise; so is
+	 * this one after a failure to connect or list, already logged. */
+	log_msg((rc == 0 && stats->fetched == 0 && stats->deleted == 0 && stats->skipped == 0 &&
+		 r->limited == 0) || (rc < 0 && stats->listed == 0) ? LOG_LVL_DEBUG : LOG_LVL_INFO,
 		"%s: run %s in %.2fs: %lu listed, %lu fetched (%llu bytes), %lu deleted, %lu kept,"
 		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,

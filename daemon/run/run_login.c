@@ -77,6 +77,20 @@ run_oauth_failed(const char *config_path, const char *what, int status, const ch
 	}
 }
 
+/* Whether err names the server already: its host, or ":port" on its own. */
+static int
+run_names_server(const char *err, const cfg_account *a)
+{
+	size_t n = strlen(a->port);
+
+	if (strstr(err, a->host) != NULL)
+		return 1;
+	for (const char *p = strchr(err, ':'); p != NULL; p = strchr(p + 1, ':'))
+		if (strncmp(p + 1, a->port, n) == 0 && (p[1 + n] < '0' || p[1 + n] > '9'))
+			return 1;
+	return 0;
+}
+
 static int
 run_connect_once(const cfg_account *a, run_dial **dial, pop3_trace_fn *trace, void *targ,
 		 pop3_session **s_r)
@@ -98,8 +112,12 @@ run_connect_once(const cfg_account *a, run_dial **dial, pop3_trace_fn *trace, vo
 	}
 	run_dial_free(dial);
 	if (ps != POP3_OK) {
-		log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
-			  err != NULL ? err : "out of memory");
+		/* Most of proto/'s errors name the address already: said once. */
+		if (err != NULL && run_names_server(err, a))
+			log_error("%s: cannot connect: %s", a->name, err);
+		else
+			log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
+				  err != NULL ? err : "out of memory");
 		free(err);
 		return -1;
 	}

@@ -191,7 +191,8 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 		goto out;
 	}
 	if (pipeline_build(c, &a, o->dry_run, &pl, &err) < 0) {
-		log_error("%s: %s", a.name, err != NULL ? err : "cannot build the pipeline");
+		if (err != NULL)
+			log_error("%s: %s", a.name, err);
 		rc = EX_CONFIG;
 		goto out;
 	}
