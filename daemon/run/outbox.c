@@ -210,8 +210,9 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 			g_string_append_printf(outcomes, "%s refused: %d %s%s%s\n", rcpts[i],
 					       res[i].code, res[i].enhanced,
 					       res[i].enhanced[0] ? " " : "", text);
-			g_string_append_printf(refused, "%s%s (%s)", refused->len ? ", " : "",
-					       rcpts[i], text);
+			g_string_append_printf(refused, "%s%s (%d %s%s%s)", refused->len ? ", " : "",
+					       rcpts[i], res[i].code, res[i].enhanced,
+					       res[i].enhanced[0] ? " " : "", text);
 		} else {
 			unknown += rs == SMTP_EUNKNOWN;
 			g_string_append_printf(left, "%s%s", left->len ? "\n" : "", rcpts[i]);

@@ -16,7 +16,8 @@
 typedef struct run_opts {
 	int dry_run;   /* fetch and run the pipeline; write, delete, send nothing */
 	int trace;     /* log the POP3 dialogue at debug level (secrets redacted) */
-	/* Hooks for the daemon's workers (daemon/sched/worker.c); NULL for --once. */
+	/* Hooks for the worker that runs the account (daemon/sched/worker.c),
+	 * for the daemon and --once alike; NULL elsewhere (tests). */
 	volatile sig_atomic_t *stop;   /* non-zero: finish the message in hand, DELE what
 					* was committed, QUIT; fetch nothing more */
 	/* Called when a message starts through the pipeline (verdict NULL) and

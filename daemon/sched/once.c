@@ -21,13 +21,14 @@
 
 #define ONCE_POLL_MS 200
 
-static volatile sig_atomic_t once_stop;
+static volatile sig_atomic_t once_stop;   /* SIGINT/SIGTERM received, capped at 2 */
 
 static void
 once_on_signal(int sig)
 {
 	(void)sig;
-	once_stop = 1;
+	if (once_stop < 2)
+		once_stop++;
 }
 
 typedef struct once_totals {
@@ -50,19 +51,21 @@ once_wait(const cfg *c, pid_t pid, int fd, watch *w, const char **killed)
 
 		if (!eof && poll(&p, 1, ONCE_POLL_MS) > 0)
 			eof = watch_drain(w, fd);
-		else if (eof)
-			g_usleep(ONCE_POLL_MS * 1000);
-		r = waitpid(pid, &status, WNOHANG);
+		/* At the end of the pipe the worker is exiting: wait for it (a
+		 * signal interrupts the wait).  Before, it may have died while a
+		 * child of a plugin holds the pipe. */
+		r = waitpid(pid, &status, eof ? 0 : WNOHANG);
 		if (r == pid || (r < 0 && errno != EINTR)) {
 			/* Gone: whatever it wrote is in the pipe now. */
 			if (!eof)
 				watch_drain(w, fd);
 			return r == pid ? status : 0;
 		}
-		if (once_stop && !stop_sent) {
-			/* Finish the message in hand, as the daemon's workers do. */
-			kill(pid, SIGTERM);
-			stop_sent = 1;
+		/* As in the daemon: the first signal lets the worker finish the
+		 * message in hand, a second kills it. */
+		if (once_stop > stop_sent) {
+			kill(pid, once_stop == 1 ? SIGTERM : SIGKILL);
+			stop_sent = once_stop;
 		}
 		now = g_get_monotonic_time();
 		if (*killed != NULL)

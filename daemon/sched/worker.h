@@ -3,7 +3,9 @@
 #define MM_WORKER_H
 /*
  * A worker: one account run in a forked process, so that a plugin that
- * crashes or hangs takes down that run and not the daemon.  The worker
+ * crashes or hangs takes down that run and not the daemon.  The daemon
+ * (supervise.c) and --once (once.c) both run every account this way: one
+ * path, one privilege drop, the secret resolved once.  The worker
  * reports its progress to the daemon over a pipe (daemon/sched/progress.h), so the
  * daemon knows which message was in hand when the worker died or passed a
  * deadline.

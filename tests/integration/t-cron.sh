@@ -9,9 +9,9 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 29
+plan 33
 
-env_start srv --users "owner rec bad lim dry chk big"
+env_start srv --users "owner rec bad lim dry stop chk big"
 
 # ---------------------------------------------------------------- user = nobody
 env_user owner
@@ -85,6 +85,26 @@ rc_is "--dry-run --limit 3: exit 0" 0
 sleep 0.5   # Dovecot logs the session's end after its reply to QUIT
 check "--dry-run --limit 3: Dovecot sent 3 messages (retr=3), deleted none" \
 	eval "grep 'pop3(dry)' '$MAILENV_LOG' | grep -q 'retr=3/.*del=0/10'"
+
+# ---------------------------------------------------------------- stopped by a signal
+env_user stop
+env_seed 3 --seed stop
+C_STATE=$T/state-stop C_STAGES="{ plugin = \"$TEST_PLUGIN_DIR/verdict.so\"; verdict = \"pass\"; sleep_ms = 1500; },
+      { plugin = \"archive\"; path = \"$T/archive-stop\"; }" write_conf "$T/stop.conf"
+"$MAILMILLD" -c "$T/stop.conf" --once >"$T/stop.out" 2>"$T/stop.err" </dev/null &
+spid=$!
+# Signed in: the first message is in the verdict's 1.5 s sleep soon after.
+timeout 20 sh -c "until grep -q 'Login: user=<stop>' '$MAILENV_LOG'; do sleep 0.1; done"
+sleep 0.7
+kill -TERM "$spid"
+src=0; wait "$spid" || src=$?
+is "SIGTERM: --once exits 75" "$src" 75
+check "SIGTERM: the message in hand is finished, the rest left on the server" \
+	eval "[ \$(archive_count '$T/archive-stop') -ge 1 ] && [ \$(env_count) -ge 1 ] &&
+	      [ \$((\$(archive_count '$T/archive-stop') + \$(env_count))) = 3 ]"
+check "SIGTERM: the last line says it was stopped" grep -q 'stopped by a signal' "$T/stop.err"
+is "SIGTERM: the run is recorded" \
+	"$(sqlite3 "$T/state-stop/mailmill.db" "SELECT count(*) FROM runs WHERE account = 'acct'")" 1
 
 # ---------------------------------------------------------------- --check-login
 env_user chk

@@ -17,7 +17,7 @@
 . "$(dirname "$0")/../lib/hostile.sh"
 mm_setup
 trap 'smtp_stop_all; bs_cleanup' EXIT
-plan 68
+plan 70
 
 env_start srv --users "user1 user2 user3 user4 user5 user6 dot1 dot2 dot3 dot4"
 M=$T/msgs
@@ -57,6 +57,9 @@ check "redirect: the refusal is kept per recipient" \
 	sh -c "sqlite3 '$T/st1/mailmill.db' 'SELECT outcomes FROM outbox' | grep -q 'nobody@example.net refused: 550 5.1.1'"
 check "redirect: the success is kept per recipient" \
 	sh -c "sqlite3 '$T/st1/mailmill.db' 'SELECT outcomes FROM outbox' | grep -q 'ok@example.net sent: 250'"
+check "redirect: the log's sent line names the recipient" err_has 'sent to ok@example.net \(1 of 2 recipient'
+is "redirect: the refusal is one log line naming the recipient" \
+	"$(grep -c 'refused for nobody@example.net (.*550' "$MM_ERR")" 1
 
 # --- 4xx, then success on a later flush
 env_user user2
