@@ -74,8 +74,11 @@ supervise_finish(supervise_worker *w)
 	} else {
 		if (strcmp(result, "auth") == 0)
 			how = SCHED_RUN_AUTH;
-		log_error("%s: run %s: %s", a->name, how == SCHED_RUN_AUTH ?
-			  "failed: AUTHENTICATION refused" : result, why);
+		/* What the worker logged itself is not said twice; the back-off
+		 * line that follows says that the run failed. */
+		if (w->w.error[0] == '\0')
+			log_error("%s: run %s: %s", a->name, how == SCHED_RUN_AUTH ?
+				  "failed: AUTHENTICATION refused" : result, why);
 	}
 	watch_record(&w->w, s->c, s->st, result, why);
 	sched_write_metrics(s);

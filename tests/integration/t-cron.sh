@@ -9,7 +9,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 33
+plan 34
 
 env_start srv --users "owner rec bad lim dry stop chk big"
 
@@ -62,6 +62,13 @@ is "failed connect: the address is named once in it" \
 mm bad-status -c "$T/bad.conf" --status
 check "failed connect: --status shows the failed run and its error" eval \
 	"grep -q 'last run: .*: failed' '$MM_OUT' && grep -q 'error: .*Connection refused' '$MM_OUT'"
+# The daemon's worker runs the same code: one line there too.
+C_PORT=1 C_ACCOUNT_EXTRA='interval = "10s";' C_ARCHIVE=$T/archive-bad C_STATE=$T/state-badd write_conf "$T/badd.conf"
+"$MAILMILLD" -f -c "$T/badd.conf" >"$T/badd.log" 2>&1 </dev/null &
+dpid=$!
+timeout 30 sh -c "until grep -q 'failed run(s) in a row' '$T/badd.log'; do sleep 0.2; done"
+kill -TERM "$dpid"; wait "$dpid" 2>/dev/null
+is "failed connect, daemon: one line says so" "$(grep -c 'Connection refused' "$T/badd.log")" 1
 C_STAGES='{ plugin = "archive"; path = "'$T'/x"; format = "bogus"; }' C_STATE=$T/state-bad \
 	write_conf "$T/badset.conf"
 mm badset -c "$T/badset.conf" --once
