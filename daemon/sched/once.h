@@ -8,7 +8,8 @@
  * deadlines (run_timeout, message_timeout; a message in hand when a worker
  * dies or is killed is charged toward quarantine).  Each run is recorded
  * in the store (--status) and state_dir/metrics.prom is written after it,
- * as the daemon does; then the outbox is flushed.  A dry run records and
+ * as the daemon does; then the outbox is flushed, in a process of its own
+ * as the daemon's flush is (as `user`).  A dry run records and
  * writes nothing.  On a terminal (not systemd's journal) the worker draws
  * a progress line (run_opts.meter).
  *

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/sched/worker.h"
@@ -256,36 +257,59 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 	return 0;
 }
 
+/* The relay's secrets that may be readable by root only, read before the
+ * drop into *cc (a copy of c, its smtp group copied into *sm): the OAuth
+ * client secret, a password_file.  0 (*secret_r to wipe), or -1 logged. */
 static int
-worker_outbox_main(const cfg *c, int trace)
+worker_outbox_secrets(const cfg *c, cfg *cc, cfg_smtp *sm, oauth_cfg *oc, char **secret_r)
+{
+	char *err = NULL;
+	int rc;
+
+	*cc = *c;
+	if (c->smtp == NULL)
+		return 0;
+	*sm = *c->smtp;
+	cc->smtp = sm;
+	if ((rc = oauth_cfg_pin_secret(c->smtp->oauth, oc, secret_r, &err)) > 0) {
+		sm->oauth = oc;
+	} else if (rc == 0 && c->smtp->oauth == NULL && c->smtp->user != NULL &&
+		   c->smtp->secret.kind == SECRET_FILE &&
+		   (rc = secret_get(&c->smtp->secret, secret_r, &err)) == 0) {
+		memset(&sm->secret, 0, sizeof sm->secret);
+		sm->secret.kind = SECRET_INLINE;
+		sm->secret.value = *secret_r;
+	}
+	if (rc < 0) {
+		log_error("outbox: cannot get the %s: %s", c->smtp->oauth != NULL ?
+			  "client secret" : "password", err != NULL ? err : "error");
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The flush as a worker; fd >= 0: its result goes there as one line
+ * "O rc due sent retried dead refused unknown" (worker_flush_outbox). */
+static int
+worker_outbox_main(const cfg *c, int trace, int fd)
 {
 	store *st = NULL;
 	outbox_stats os;
 	cfg cc;
 	cfg_smtp sm;
 	oauth_cfg oc;
-	char *err = NULL, *csecret = NULL;
+	char *err = NULL, *pinned = NULL;
 	int rc;
 
-	/* The relay's client secret may be readable by root only. */
-	if (c->smtp != NULL && (rc = oauth_cfg_pin_secret(c->smtp->oauth, &oc, &csecret,
-							   &err)) != 0) {
-		if (rc < 0) {
-			log_error("outbox: cannot get the client secret: %s", err);
-			free(err);
-			return EX_TEMPFAIL;
-		}
-		cc = *c;
-		sm = *c->smtp;
-		sm.oauth = &oc;
-		cc.smtp = &sm;
-		c = &cc;
-	}
+	if (worker_outbox_secrets(c, &cc, &sm, &oc, &pinned) < 0)
+		return EX_TEMPFAIL;
+	c = &cc;
 	if (privs_drop(c->user, &err) < 0 ||
 	    store_open(c->state_dir, 0, &st, &err) < 0) {
 		log_error("outbox: %s", err);
 		free(err);
-		secret_wipe(&csecret);
+		secret_wipe(&pinned);
 		return EX_TEMPFAIL;
 	}
 	if (privs_limit_memory(c->worker_memory, &err) < 0) {
@@ -295,8 +319,59 @@ worker_outbox_main(const cfg *c, int trace)
 	memset(&os, 0, sizeof os);
 	rc = outbox_flush(c, st, 0, trace, &os);
 	store_close(&st);
-	secret_wipe(&csecret);
+	secret_wipe(&pinned);
+	if (fd >= 0)
+		dprintf(fd, "O %d %lu %lu %lu %lu %lu %lu\n", rc, os.due, os.sent, os.retried, os.dead,
+			os.refused_rcpts, os.unknown);
 	return rc < 0 ? EX_TEMPFAIL : EX_OK;
+}
+
+int
+worker_flush_outbox(const cfg *c, int trace, outbox_stats *os)
+{
+	char line[256];
+	size_t len = 0;
+	pid_t pid;
+	int p[2], status = 0, rc = -1;
+
+	memset(os, 0, sizeof *os);
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_error("outbox: cannot make a pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		log_error("outbox: cannot fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		worker_signals();
+		_exit(worker_outbox_main(c, trace, p[1]));
+	}
+	close(p[1]);
+	while (len < sizeof line - 1) {
+		ssize_t n = read(p[0], line + len, sizeof line - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(p[0]);
+	line[len] = '\0';
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status))
+		log_error("outbox: the flush process crashed (signal %d, %s)", WTERMSIG(status),
+			  strsignal(WTERMSIG(status)));
+	else if (sscanf(line, "O %d %lu %lu %lu %lu %lu %lu", &rc, &os->due, &os->sent,
+			&os->retried, &os->dead, &os->refused_rcpts, &os->unknown) != 7)
+		rc = -1;     /* it failed before flushing, and said why */
+	return rc < 0 ? -1 : 0;
 }
 
 int
@@ -314,7 +389,7 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 		/* A stop waits for the flush: a message killed past its final dot
 		 * would be sent twice. */
 		worker_signals();
-		_exit(worker_outbox_main(c, trace));
+		_exit(worker_outbox_main(c, trace, -1));
 	}
 	*pid_r = pid;
 	return 0;

@@ -22,6 +22,7 @@
  */
 #include <sys/types.h>
 #include "daemon/core/cfg.h"
+#include "daemon/run/outbox.h"
 #include "daemon/run/run.h"
 
 #define WORKER_EXIT_AUTH 77
@@ -40,5 +41,11 @@ int worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *p
  * could not be reached.  0 and *pid_r, or -1 and *err_r.
  */
 int worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r);
+/*
+ * --once: the same flush, waited for; its counts into *os.  0 when the relay
+ * took its decisions, -1 when it could not be reached, the process failed
+ * before flushing or crashed (logged).
+ */
+int worker_flush_outbox(const cfg *c, int trace, outbox_stats *os);
 
 #endif
