@@ -1,5 +1,6 @@
 /* mailmill - ISC licence, see LICENSE */
 #include <config.h>
+#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
@@ -20,8 +21,8 @@
 #include "daemon/repair.h"
 #include "daemon/run/run.h"
 #include "daemon/run/trymsg.h"
+#include "daemon/sched/once.h"
 #include "daemon/sched/scheduler.h"
-#include "daemon/core/statelock.h"
 #include "daemon/sched/status.h"
 #include "daemon/store/store.h"
 
@@ -34,7 +35,7 @@ main_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mailmilld [-c FILE] [-f] [--account NAME] [-v|-q]\n"
-		"       mailmilld [-c FILE] --once [--dry-run] [--account NAME] [-v|-q]\n"
+		"       mailmilld [-c FILE] --once [--dry-run] [--limit N] [--account NAME] [-v|-q]\n"
 		"       mailmilld [-c FILE] --status\n"
 		"       mailmilld [-c FILE] --check-config\n"
 		"       mailmilld [-c FILE] --check-login [--account NAME]\n"
@@ -61,6 +62,8 @@ main_usage(FILE *f)
 		"                    queue; writes nothing\n"
 		"      --commit      with --test: really process it (store, outbox, archive)\n"
 		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
+		"                      (without --limit it fetches the whole mailbox)\n"
+		"      --limit N       --once: at most N new messages per account run\n"
 		"      --outbox        show the mail queued for the smtp relay and the dead letters\n"
 		"                      (with the server's reasons), then exit\n"
 		"      --flush         send every queued message now (ignoring back-off), then exit;\n"
@@ -105,7 +108,8 @@ main_build(cfg *c, char **only, int n_only, int dry_run, pipeline **pls)
 		if (!main_selected(c->accounts[k].name, only, n_only))
 			continue;
 		if (pipeline_build(c, &c->accounts[k], dry_run, &pls[k], &err) < 0) {
-			fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+			if (err != NULL)
+				fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
 			free(err);
 			return EX_CONFIG;
 		}
@@ -198,16 +202,6 @@ main_absolute(const char *path)
 	abs = g_build_filename(cwd, path, NULL);
 	g_free(cwd);
 	return abs;
-}
-
-/* Some account or the relay gets OAuth tokens that the store caches. */
-static int
-main_uses_tokens(const cfg *c)
-{
-	for (size_t k = 0; k < c->n_accounts; k++)
-		if (c->accounts[k].oauth != NULL && !c->accounts[k].oauth->command)
-			return 1;
-	return c->smtp != NULL && c->smtp->oauth != NULL && !c->smtp->oauth->command;
 }
 
 /* --sign-in NAME|smtp: the device sign-in, then the token is stored. */
@@ -307,26 +301,22 @@ main(int argc, char **argv)
 		{ "drop", required_argument, NULL, MAIN_OPT_DROP },
 		{ "test", required_argument, NULL, 'T' },
 		{ "commit", no_argument, NULL, 'M' },
+		{ "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG;
 	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
-	int show_outbox = 0, flush = 0, foreground = 0, status = 0, lock_fd = -1, check_login = 0;
+	int show_outbox = 0, flush = 0, foreground = 0, status = 0, check_login = 0;
 	const char *release = NULL, *release_uid = NULL, *retry = NULL, *drop = NULL;
 	int n_repair;
 	const char *sign_in = NULL, *test_msg = NULL;
 	int test_commit = 0;
 	char **only = calloc((size_t)argc, sizeof *only);
-	pipeline **pls = NULL;
 	cfg *c = NULL;
-	store *st = NULL, *tok_st = NULL;
-	run_dial *dial = NULL;
+	store *st = NULL;
 	run_opts ro = { .dry_run = 0 };
 	outbox_stats os = { 0 };
-	unsigned long n_failed_runs = 0, n_open = 0;
-	int flush_failed = 0;
-	char *err = NULL;
-	size_t k;
+	char *err = NULL, *end;
 
 	if (only == NULL)
 		return EX_OSERR;
@@ -347,6 +337,17 @@ main(int argc, char **argv)
 		case 'T': test_msg = optarg; break;
 		case 'M': test_commit = 1; break;
 		case 'n': ro.dry_run = 1; break;
+		case 'l':
+			errno = 0;
+			ro.limit = strtoul(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-' ||
+			    ro.limit == 0) {
+				fprintf(stderr, "mailmilld: --limit wants a number of messages"
+					" (1 or more), not '%s'\n", optarg);
+				free(only);
+				return EX_USAGE;
+			}
+			break;
 		case 'a': only[n_only++] = optarg; break;
 		case 'v': verbose++; break;
 		case 'q': quiet = 1; break;
@@ -393,8 +394,9 @@ main(int argc, char **argv)
 		free(only);
 		return EX_USAGE;
 	}
-	if ((ro.dry_run && !once && !check) || (status && (once || check || show_outbox || flush))) {
-		fprintf(stderr, "mailmilld: --dry-run needs --once; --status goes alone\n");
+	if ((ro.dry_run && !once && !check) || (ro.limit != 0 && !once) ||
+	    (status && (once || check || show_outbox || flush))) {
+		fprintf(stderr, "mailmilld: --dry-run and --limit need --once; --status goes alone\n");
 		free(only);
 		return EX_USAGE;
 	}
@@ -458,7 +460,13 @@ main(int argc, char **argv)
 	}
 	/* Every selected account's plugins are loaded and their settings checked
 	 * before anything runs: a bad stage is a configuration error. */
-	if (check || !once) {
+	if ((rc = main_check(c, only, n_only, ro.dry_run, check)) != EX_OK || check) {
+		if (rc == EX_OK)
+			printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
+			       c->n_accounts == 1 ? "" : "s");
+		goto out;
+	}
+	if (!once) {
 		/* The daemon changes to "/" when it detaches; SIGHUP reads the file again. */
 		char *abs = main_absolute(path);
 		sched_opts so = {
@@ -467,86 +475,17 @@ main(int argc, char **argv)
 			.only = only, .n_only = n_only, .ro = ro,
 		};
 
-		if ((rc = main_check(c, only, n_only, ro.dry_run, check)) != EX_OK || check) {
-			if (rc == EX_OK)
-				printf("%s: configuration OK (%zu account%s)\n", path, c->n_accounts,
-				       c->n_accounts == 1 ? "" : "s");
-			g_free(abs);
-			goto out;
-		}
 		/* The workers load their own plugins. */
 		rc = sched_main(c, &so);
 		c = NULL;
 		g_free(abs);
 		goto out;
 	}
-	/* --once runs here, as whoever started it: its plugins are checked as that. */
-	pls = calloc(c->n_accounts ? c->n_accounts : 1, sizeof *pls);
-	if (pls == NULL) {
-		rc = EX_OSERR;
-		goto out;
-	}
-	if ((rc = main_build(c, only, n_only, ro.dry_run, pls)) != EX_OK)
-		goto out;
-	/* Not next to a daemon or another run on the same journal. */
-	if (!ro.dry_run && statelock_take(c->state_dir, &lock_fd, &err) < 0) {
-		log_error("cannot run: %s", err);
-		free(err);
-		rc = EX_TEMPFAIL;
-		goto out;
-	}
-	/* The first account's server gets the connect now and greets while
-	 * the journal opens. */
-	for (k = 0; k < c->n_accounts && pls[k] == NULL; k++)
-		;
-	if (k < c->n_accounts)
-		dial = run_dial_start(&c->accounts[k]);
-	if (store_open(c->state_dir, ro.dry_run, &st, &err) < 0 ||
-	    (ro.dry_run && main_uses_tokens(c) && store_open(c->state_dir, 0, &tok_st, &err) < 0)) {
-		log_error("cannot open the store in %s: %s", c->state_dir, err);
-		free(err);
-		run_dial_free(&dial);
-		rc = EX_TEMPFAIL;
-		goto out;
-	}
-	/* A dry run writes nothing but the token cache: a rotated refresh
-	 * token must not be lost. */
-	ro.tokens = tok_st;
-	for (k = 0; k < c->n_accounts; k++) {
-		run_stats stats;
-
-		if (pls[k] == NULL)
-			continue;
-		if (run_account(c, &c->accounts[k], pls[k], st, &ro, dial, &stats) < 0) {
-			rc = EX_TEMPFAIL;
-			n_failed_runs++;
-		} else if (!run_settled(&stats)) {
-			rc = EX_TEMPFAIL;
-		}
-		n_open += stats.deferred + stats.failed + stats.unsettled;
-		dial = NULL; /* taken over */
-	}
-	/* Mail the runs queued goes out now, over one relay connection; what
-	 * fails stays queued for the next run. */
-	if (!ro.dry_run && ((flush_failed = outbox_flush(c, st, 0, ro.trace, &os) < 0) ||
-			    !outbox_settled(&os)))
-		rc = EX_TEMPFAIL;
-	/* cron mails this line: why the status is not 0, in one place. */
-	if (rc == EX_TEMPFAIL)
-		log_warn("exit 75: %lu account run(s) failed, %lu message(s) deferred, failed or"
-			 " left on the server; outbox: %lu deferred, %lu dead, %lu recipient(s)"
-			 " refused%s%s", n_failed_runs, n_open, os.retried, os.dead,
-			 os.refused_rcpts, flush_failed ? ", the flush failed" : "",
-			 ro.dry_run ? " (dry run)" : "");
+	/* --once: each account in a worker, as the daemon runs it; its plugins
+	 * were checked above as the workers' user. */
+	rc = once_main(c, &ro, only, n_only);
 out:
-	if (pls != NULL)
-		for (k = 0; c != NULL && k < c->n_accounts; k++)
-			pipeline_free(&pls[k]);
-	free(pls);
 	store_close(&st);
-	store_close(&tok_st);
-	if (lock_fd >= 0)
-		close(lock_fd);
 	plugin_unload_all();
 	cfg_free(&c);
 	g_mime_shutdown();

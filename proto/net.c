@@ -332,6 +332,12 @@ net_tls_describe(const net_conn *c)
 	return c->tls != NULL ? tls_describe(c->tls) : "";
 }
 
+const char *
+net_tls_cert(const net_conn *c)
+{
+	return c->tls != NULL ? tls_cert(c->tls) : "";
+}
+
 /* ------------------------------------------------------------ deadlines */
 
 void

@@ -44,6 +44,7 @@ int net_from_fd(int fd, size_t max_line, net_conn **conn_r, char **err_r);
 int net_starttls(net_conn *c, const char *host, const char *ca_file, char **err_r);
 int net_is_tls(const net_conn *c);
 const char *net_tls_describe(const net_conn *c); /* "" without TLS; borrowed */
+const char *net_tls_cert(const net_conn *c);     /* tls_cert; "" without TLS */
 
 /*
  * Every following I/O must finish within ms from now (<= 0: no deadline).

@@ -586,6 +586,12 @@ pop3_tls_describe(const pop3_session *s)
 	return s->conn != NULL ? net_tls_describe(s->conn) : "";
 }
 
+const char *
+pop3_tls_cert(const pop3_session *s)
+{
+	return s->conn != NULL ? net_tls_cert(s->conn) : "";
+}
+
 int
 pop3_has_apop(const pop3_session *s)
 {
@@ -639,6 +645,30 @@ int
 pop3_has_capa(const pop3_session *s, const char *name)
 {
 	return capa_line(s, name) != NULL;
+}
+
+size_t
+pop3_capa_text(const pop3_session *s, char *out, size_t len)
+{
+	size_t off = 0, n = 0;
+
+	if (len == 0)
+		return 0;
+	out[0] = '\0';
+	while (s->capa_known && s->capa.data != NULL && off < s->capa.len && n + 1 < len) {
+		const char *l = s->capa.data + off;
+		int w = snprintf(out + n, len - n, "%s%s", n > 0 ? ", " : "", l);
+
+		if (w < 0)
+			break;
+		n += (size_t)w < len - n ? (size_t)w : len - n - 1;
+		off += strlen(l) + 1;
+	}
+	/* The server's text: printable ASCII only. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7e)
+			out[i] = '?';
+	return n;
 }
 
 int

@@ -112,11 +112,15 @@ pop3_rcode pop3_last_code(const pop3_session *s);
 const char *pop3_greeting(const pop3_session *s);       /* borrowed */
 int pop3_is_tls(const pop3_session *s);
 const char *pop3_tls_describe(const pop3_session *s);   /* borrowed */
+const char *pop3_tls_cert(const pop3_session *s);       /* tls_cert; borrowed */
 
 /* CAPA: fills the session's capability set (also done by stls/connect). */
 pop3_status pop3_capa(pop3_session *s, char **err_r);
 /* 1 if the last CAPA listed `name` (e.g. "UIDL", "PIPELINING", "STLS", "TOP"). */
 int pop3_has_capa(const pop3_session *s, const char *name);
+/* The capability lines, ", "-separated, into out (len bytes, NUL-terminated,
+ * cut to fit, non-printable bytes as '?'); its length.  "" before CAPA. */
+size_t pop3_capa_text(const pop3_session *s, char *out, size_t len);
 /* 1 if SASL mechanism `mech` is in the CAPA SASL line. */
 int pop3_has_sasl(const pop3_session *s, const char *mech);
 /* 1 if the greeting carried an APOP timestamp. */

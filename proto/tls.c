@@ -38,6 +38,7 @@ struct tls_conn {
 	int sys_errno; /* last socket error seen by the BIO */
 	char *host;
 	char desc[128];
+	char cert[512];    /* the server certificate's subject and expiry */
 };
 
 /* ------------------------------------------------------------ socket BIO */
@@ -176,6 +177,26 @@ tls_describe_failure(tls_conn *t, const char *what, int ssl_err)
 		return err_fmt("TLS: %s with %s failed: %s (is the server speaking TLS on this port?)",
 				what, t->host, reason);
 	return err_fmt("TLS: %s with %s failed: %s", what, t->host, reason);
+}
+
+/* "subject CN=..., expires Dec  4 21:00:00 2027 GMT" of the peer's
+ * certificate into t->cert ("" if none or out of memory). */
+static void
+tls_cert_describe(tls_conn *t)
+{
+	X509 *x = SSL_get1_peer_certificate(t->ssl);
+	BIO *b = BIO_new(BIO_s_mem());
+	char *p = NULL;
+	long n;
+
+	t->cert[0] = '\0';
+	if (x != NULL && b != NULL && BIO_puts(b, "subject ") > 0 &&
+	    X509_NAME_print_ex(b, X509_get_subject_name(x), 0, XN_FLAG_ONELINE) >= 0 &&
+	    BIO_puts(b, ", expires ") > 0 && ASN1_TIME_print(b, X509_get0_notAfter(x)) &&
+	    (n = BIO_get_mem_data(b, &p)) > 0)
+		snprintf(t->cert, sizeof(t->cert), "%.*s", (int)n, p);
+	BIO_free(b);
+	X509_free(x);
 }
 
 static int
@@ -322,6 +343,7 @@ tls_connect(int fd, const char *host, const char *ca_file, long long deadline_ms
 	}
 	snprintf(t->desc, sizeof(t->desc), "%s %s", SSL_get_version(t->ssl),
 		 SSL_CIPHER_get_name(SSL_get_current_cipher(t->ssl)));
+	tls_cert_describe(t);
 	*tls_r = t;
 	return 0;
 fail:
@@ -433,6 +455,12 @@ const char *
 tls_describe(tls_conn *t)
 {
 	return t->desc;
+}
+
+const char *
+tls_cert(tls_conn *t)
+{
+	return t->cert;
 }
 
 void

@@ -30,6 +30,9 @@ int tls_write(tls_conn *t, const void *buf, size_t len, long long deadline_ms, c
 size_t tls_pending(tls_conn *t);
 /* Human-readable "TLSv1.3 TLS_AES_256_GCM_SHA384" (borrowed). */
 const char *tls_describe(tls_conn *t);
+/* "subject CN = host, expires Dec  4 21:00:00 2027 GMT": the server's
+ * certificate (borrowed; "" if it could not be described). */
+const char *tls_cert(tls_conn *t);
 /*
  * MD5 of data as 32 lowercase hex digits and a NUL, for APOP (RFC 1939),
  * which is defined on MD5; kept here so that OpenSSL stays in one file.

@@ -11,6 +11,7 @@
 static int log_lvl = LOG_LVL_INFO;
 static int log_syslog;
 static char log_last[512];
+static char log_bar[256];   /* the status line on the terminal, "" none */
 
 void
 log_open(const char *target, int level)
@@ -63,9 +64,24 @@ log_vmsg(int level, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
-	/* One fprintf per line so lines from concurrent processes stay whole. */
-	fprintf(stderr, "%s.%03ld mailmilld[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000),
-		(long)getpid(), names[level], line);
+	/* One fprintf per line so lines from concurrent processes stay whole;
+	 * a status line is wiped first and drawn again under it. */
+	fprintf(stderr, "%s%s.%03ld mailmilld[%ld] %s: %s\n%s", log_bar[0] ? "\r\033[K" : "",
+		stamp, (long)(tv.tv_usec / 1000), (long)getpid(), names[level], line, log_bar);
+}
+
+void
+log_status(const char *text)
+{
+	if (text == NULL || text[0] == '\0') {
+		if (log_bar[0] != '\0')
+			fputs("\r\033[K", stderr);
+		log_bar[0] = '\0';
+	} else {
+		snprintf(log_bar, sizeof log_bar, "%s", text);
+		fprintf(stderr, "\r\033[K%s", log_bar);
+	}
+	fflush(stderr);
 }
 
 const char *

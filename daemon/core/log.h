@@ -18,6 +18,9 @@ void log_vmsg(int level, const char *fmt, va_list ap);
 /* The text of the last error logged in this process ("" if none): a worker
  * reports it to the daemon as the reason its run failed. */
 const char *log_last_error(void);
+/* A line kept at the bottom of the terminal (a progress meter; stderr, not
+ * syslog): log lines are written above it.  NULL or "": wipe it. */
+void log_status(const char *text);
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)

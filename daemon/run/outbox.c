@@ -78,13 +78,24 @@ outbox_oneline(const char *text)
 	return t;
 }
 
+/* "\n"-separated recipients as the log shows them, "a, b" (g_free). */
+static char *
+outbox_rcpt_list(const char *rcpts)
+{
+	gchar **v = g_strsplit(rcpts, "\n", -1);
+	char *s = g_strjoinv(", ", v);
+
+	g_strfreev(v);
+	return s;
+}
+
 /* A temporary failure of the whole row: retry later, or give up when it
  * has been queued for max_queue_time. */
 static void
 outbox_temp(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts, const char *error,
 	    const char *outcomes, long long now, outbox_stats *stats, int quiet)
 {
-	char *err = NULL;
+	char *err = NULL, *to = outbox_rcpt_list(rcpts);
 	int rc;
 
 	if (now - it->created >= m->max_queue_time_s) {
@@ -92,7 +103,7 @@ outbox_temp(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts, co
 					    now - it->created, error);
 
 		log_error("outbox: #%lld <%s> to %s: dead: %s", it->id,
-			  it->message_id != NULL ? it->message_id : "", rcpts, why);
+			  it->message_id != NULL ? it->message_id : "", to, why);
 		rc = store_outbox_dead(st, it->id, why, outcomes, now, &err);
 		g_free(why);
 		stats->dead++;
@@ -103,10 +114,11 @@ outbox_temp(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts, co
 			next = it->created + m->max_queue_time_s;
 		log_msg(quiet ? LOG_LVL_DEBUG : LOG_LVL_WARNING,
 			"outbox: #%lld <%s> to %s: deferred (%s), next try in %lld s", it->id,
-			it->message_id != NULL ? it->message_id : "", rcpts, error, next - now);
+			it->message_id != NULL ? it->message_id : "", to, error, next - now);
 		rc = store_outbox_retry(st, it->id, rcpts, next, error, outcomes, now, &err);
 		stats->retried++;
 	}
+	g_free(to);
 	if (rc < 0) {
 		log_error("outbox: #%lld: cannot record the outcome: %s", it->id, err);
 		free(err);
@@ -125,7 +137,7 @@ outbox_unknown(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts,
 	       const char *error, const char *outcomes, long long now, outbox_stats *stats)
 {
 	const char *mid = it->message_id != NULL ? it->message_id : "";
-	char *err = NULL;
+	char *err = NULL, *to = outbox_rcpt_list(rcpts);
 	int tx = store_begin(st, &err) == 0;
 
 	if (!tx) {
@@ -137,10 +149,11 @@ outbox_unknown(const cfg_smtp *m, store *st, outbox_item *it, const char *rcpts,
 	if (now - it->created >= m->max_queue_time_s)
 		log_warn("outbox: #%lld <%s> to %s: outcome unknown after end of data; not retried"
 			 " (max_queue_time), the relay may have delivered it (RFC 1047)", it->id,
-			 mid, rcpts);
+			 mid, to);
 	else
 		log_warn("outbox: #%lld <%s> to %s: outcome unknown after end of data; will retry,"
-			 " the relay may deliver it twice (RFC 1047)", it->id, mid, rcpts);
+			 " the relay may deliver it twice (RFC 1047)", it->id, mid, to);
+	g_free(to);
 	stats->unknown++;
 	if (store_outbox_unknown(st, it->id, &err) < 0) {
 		log_error("outbox: #%lld: cannot count the unknown outcome: %s", it->id, err);
@@ -168,6 +181,7 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 	size_t n = g_strv_length(rcpts), i;
 	smtp_rcpt_result *res = g_new0(smtp_rcpt_result, n ? n : 1);
 	GString *outcomes = g_string_new(NULL), *left = g_string_new(NULL);
+	GString *sent_to = g_string_new(NULL), *refused = g_string_new(NULL);
 	unsigned long sent = 0, unknown = 0;
 	long long now;
 	char *err = NULL, *e1, *serr = NULL;
@@ -187,6 +201,7 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 
 		if (rs == SMTP_OK) {
 			sent++;
+			g_string_append_printf(sent_to, "%s%s", sent_to->len ? ", " : "", rcpts[i]);
 			g_string_append_printf(outcomes, "%s sent: %d %s%s%s\n", rcpts[i], res[i].code,
 					       res[i].enhanced, res[i].enhanced[0] ? " " : "", text);
 		} else if (rs == SMTP_EPERM || rs == SMTP_ETOOBIG || rs == SMTP_EUSAGE ||
@@ -195,14 +210,20 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 			g_string_append_printf(outcomes, "%s refused: %d %s%s%s\n", rcpts[i],
 					       res[i].code, res[i].enhanced,
 					       res[i].enhanced[0] ? " " : "", text);
-			log_warn("outbox: #%lld <%s>: %s refused: %s", it->id,
-				 it->message_id != NULL ? it->message_id : "", rcpts[i], text);
+			g_string_append_printf(refused, "%s%s (%d %s%s%s)", refused->len ? ", " : "",
+					       rcpts[i], res[i].code, res[i].enhanced,
+					       res[i].enhanced[0] ? " " : "", text);
 		} else {
 			unknown += rs == SMTP_EUNKNOWN;
 			g_string_append_printf(left, "%s%s", left->len ? "\n" : "", rcpts[i]);
 		}
 		g_free(text);
 	}
+	/* Refusals are said once: here, or in the "dead" line when every
+	 * recipient was refused. */
+	if (refused->len > 0 && (sent > 0 || left->len > 0))
+		log_warn("outbox: #%lld <%s>: refused for %s", it->id,
+			 it->message_id != NULL ? it->message_id : "", refused->str);
 	if (unknown > 0) {
 		outbox_unknown(m, st, it, left->str, e1, outcomes->len ? outcomes->str : NULL, now,
 			       stats);
@@ -210,14 +231,16 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 		outbox_temp(m, st, it, left->str, e1, outcomes->len ? outcomes->str : NULL, now,
 			    stats, 0);
 	} else if (sent > 0) {
-		log_info("outbox: #%lld <%s> from <%s>: sent to %lu of %zu recipient(s)", it->id,
-			 it->message_id != NULL ? it->message_id : "", it->env_from, sent, n);
+		log_info("outbox: #%lld <%s> from <%s>: sent to %s (%lu of %zu recipient(s))",
+			 it->id, it->message_id != NULL ? it->message_id : "", it->env_from,
+			 sent_to->str, sent, n);
 		if (store_outbox_sent(st, it->id, outcomes->str, now, &serr) < 0)
 			log_error("outbox: #%lld: sent, but cannot record it: %s", it->id, serr);
 		stats->sent++;
 	} else {
-		log_error("outbox: #%lld <%s>: dead: %s", it->id,
-			  it->message_id != NULL ? it->message_id : "", e1);
+		log_error("outbox: #%lld <%s>: dead: %s%s", it->id,
+			  it->message_id != NULL ? it->message_id : "",
+			  refused->len > 0 ? "refused for " : "", refused->len > 0 ? refused->str : e1);
 		if (store_outbox_dead(st, it->id, e1, outcomes->str, now, &serr) < 0)
 			log_error("outbox: #%lld: cannot record it: %s", it->id, serr);
 		stats->dead++;
@@ -231,6 +254,8 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 	g_free(res);
 	g_string_free(outcomes, TRUE);
 	g_string_free(left, TRUE);
+	g_string_free(sent_to, TRUE);
+	g_string_free(refused, TRUE);
 	g_strfreev(rcpts);
 	return ret;
 }

@@ -72,6 +72,12 @@ pipeline_build(const cfg *c, const cfg_account *a, int dry_run, pipeline **pl_r,
 			goto fail;
 		}
 		if (st->plugin->init(&st->ctx, cs->settings, &st->state) < 0) {
+			/* A plugin that said why (mm_ctx_error, with file:line) is
+			 * not followed by a second line saying that it refused. */
+			if (st->ctx.errors > 0) {
+				*err_r = NULL;
+				goto fail;
+			}
 			*err_r = err_fmt("%s:%d: account %s, stage %s: plugin %s refused its settings",
 					 cs->file, cs->line, a->name, cs->name, st->plugin->name);
 			goto fail;

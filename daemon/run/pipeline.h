@@ -13,8 +13,9 @@ typedef struct pipeline pipeline;
 
 /*
  * Load the plugins of every stage and init them with their settings.
- * 0 and *pl_r (caller frees with pipeline_free), or -1 and *err_r (allocated;
- * the plugins' own file:line errors have already been logged).
+ * 0 and *pl_r (caller frees with pipeline_free), or -1 and *err_r (allocated),
+ * or -1 and *err_r NULL when a plugin has logged its own file:line errors
+ * (mm_ctx_error): nothing more to say.
  */
 int pipeline_build(const cfg *c, const cfg_account *a, int dry_run, pipeline **pl_r,
 		   char **err_r);

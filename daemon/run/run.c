@@ -59,6 +59,7 @@ typedef struct run {
 	unsigned long long batch_bytes;
 	unsigned long long batch_staged; /* api_effects_size of the batch */
 	int listing_partial;   /* LIST or UIDL left lines out: the listing is not all */
+	unsigned long limited; /* new messages not fetched because of o->limit */
 } run;
 
 /* Installed on every session: the "quit" crash point must fire whether or
@@ -374,8 +375,17 @@ run_plan(run *r, GArray *fetch)
 			r->stats->skipped++;
 			continue;
 		}
+		if (r->o->limit != 0 && fetch->len >= r->o->limit) {
+			r->limited++;
+			continue;
+		}
 		g_array_append_val(fetch, i);
 	}
+	if (r->limited > 0)
+		log_info("%s: --limit %lu: %lu more message(s) left for a later run", a->name,
+			 r->o->limit, r->limited);
+	if (r->o->planned != NULL)
+		r->o->planned(r->o->progress_arg, fetch->len);
 }
 
 static int
@@ -834,7 +844,11 @@ durable:
 out:
 	if (rc < 0 && stats->fail == RUN_FAIL_NONE)
 		stats->fail = RUN_FAIL_TEMP;
-	log_info("%s: run %s in %.2fs: %lu listed, %lu fetched (%llu bytes), %lu deleted, %lu kept,"
+	/* A cron line every few minutes saying "nothing new" is noise; so is
+	 * this one after a failure to connect or list, already logged. */
+	log_msg((rc == 0 && stats->fetched == 0 && stats->deleted == 0 && stats->skipped == 0 &&
+		 r->limited == 0) || (rc < 0 && stats->listed == 0) ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+		"%s: run %s in %.2fs: %lu listed, %lu fetched (%llu bytes), %lu deleted, %lu kept,"
 		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
 		 stats->bytes, stats->deleted, stats->kept, stats->deferred, stats->skipped);

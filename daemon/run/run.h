@@ -16,7 +16,8 @@
 typedef struct run_opts {
 	int dry_run;   /* fetch and run the pipeline; write, delete, send nothing */
 	int trace;     /* log the POP3 dialogue at debug level (secrets redacted) */
-	/* Hooks for the daemon's workers (daemon/sched/worker.c); NULL for --once. */
+	/* Hooks for the worker that runs the account (daemon/sched/worker.c),
+	 * for the daemon and --once alike; NULL elsewhere (tests). */
 	volatile sig_atomic_t *stop;   /* non-zero: finish the message in hand, DELE what
 					* was committed, QUIT; fetch nothing more */
 	/* Called when a message starts through the pipeline (verdict NULL) and
@@ -24,6 +25,10 @@ typedef struct run_opts {
 	void (*progress)(void *arg, const char *uid, unsigned long long size, const char *stage,
 			 const char *verdict);
 	void *progress_arg;
+	/* Called once the run knows how many messages it will fetch. */
+	void (*planned)(void *arg, unsigned long n);
+	int meter;     /* the worker draws a progress line on the terminal (--once) */
+	unsigned long limit;   /* fetch at most this many messages per run; 0: all */
 	/* Where OAuth tokens are cached: a writable store even in a dry run (a
 	 * rotated refresh token must not be lost); NULL: the run's store. */
 	store *tokens;

@@ -77,6 +77,20 @@ run_oauth_failed(const char *config_path, const char *what, int status, const ch
 	}
 }
 
+/* Whether err names the server already: its host, or ":port" on its own. */
+static int
+run_names_server(const char *err, const cfg_account *a)
+{
+	size_t n = strlen(a->port);
+
+	if (strstr(err, a->host) != NULL)
+		return 1;
+	for (const char *p = strchr(err, ':'); p != NULL; p = strchr(p + 1, ':'))
+		if (strncmp(p + 1, a->port, n) == 0 && (p[1 + n] < '0' || p[1 + n] > '9'))
+			return 1;
+	return 0;
+}
+
 static int
 run_connect_once(const cfg_account *a, run_dial **dial, pop3_trace_fn *trace, void *targ,
 		 pop3_session **s_r)
@@ -98,8 +112,12 @@ run_connect_once(const cfg_account *a, run_dial **dial, pop3_trace_fn *trace, vo
 	}
 	run_dial_free(dial);
 	if (ps != POP3_OK) {
-		log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
-			  err != NULL ? err : "out of memory");
+		/* Most of proto/'s errors name the address already: said once. */
+		if (err != NULL && run_names_server(err, a))
+			log_error("%s: cannot connect: %s", a->name, err);
+		else
+			log_error("%s: cannot connect to %s:%s: %s", a->name, a->host, a->port,
+				  err != NULL ? err : "out of memory");
 		free(err);
 		return -1;
 	}
@@ -250,7 +268,7 @@ run_check_login(const cfg *c, const cfg_account *a, store *st, const run_opts *o
 	run_fail fail;
 	unsigned long count = 0;
 	unsigned long long octets = 0;
-	char *err = NULL;
+	char *err = NULL, capa[1024];
 	int rc = -1;
 
 	if (run_sign_in(a, st, c->path, NULL, run_check_trace, (void *)o, &s, &how, &fail) < 0) {
@@ -264,10 +282,20 @@ run_check_login(const cfg *c, const cfg_account *a, store *st, const run_opts *o
 		free(err);
 		goto out;
 	}
+	pop3_capa_text(s, capa, sizeof capa);
 	fprintf(out, "account %s: %s:%s, %s, signed in with %s as %s; %lu message(s), %llu "
 		"bytes; nothing changed\n", a->name, a->host, a->port,
 		pop3_is_tls(s) ? pop3_tls_describe(s) : "no TLS", how != NULL ? how : "-", a->user,
 		count, octets);
+	/* The details, one per line, for a person checking a new setup. */
+	fprintf(out, "  connect:  %s:%s\n", a->host, a->port);
+	if (pop3_is_tls(s))
+		fprintf(out, "  TLS:      %s; certificate %s\n", pop3_tls_describe(s), pop3_tls_cert(s));
+	else
+		fprintf(out, "  TLS:      none\n");
+	fprintf(out, "  login:    %s as %s\n", how != NULL ? how : "-", a->user);
+	fprintf(out, "  CAPA:     %s\n", capa[0] != '\0' ? capa : "(none)");
+	fprintf(out, "  STAT:     %lu message(s), %llu bytes\n", count, octets);
 	if (pop3_quit(s, &err) != POP3_OK) {
 		log_debug("%s: QUIT: %s", a->name, err != NULL ? err : "failed");
 		free(err);

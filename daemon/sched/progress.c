@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "daemon/sched/progress.h"
 
 #define PROGRESS_RESULT_FIELDS 9
@@ -42,6 +43,45 @@ progress_format_result(char *buf, size_t len, const run_stats *s)
 	return progress_fits(snprintf(buf, len, "R %lu %lu %lu %lu %lu %llu %llu %d %d\n",
 				      s->fetched, s->deleted, s->kept, s->deferred, s->skipped,
 				      s->bytes, s->deleted_bytes, (int)s->fail, s->stopped), len);
+}
+
+int
+progress_format_totals(char *buf, size_t len, const run_stats *s)
+{
+	return progress_fits(snprintf(buf, len, "T %lu %lu %lu\n", s->listed, s->failed,
+				      s->unsettled), len);
+}
+
+int
+progress_format_meter(char *buf, size_t len, const char *account, unsigned long done,
+		      unsigned long total, double seconds)
+{
+	int n;
+
+	if (done == 0 || seconds <= 0)
+		n = snprintf(buf, len, "%s: %lu/%lu messages", account, done, total);
+	else {
+		double rate = (double)done / seconds;
+		double eta = done < total ? (double)(total - done) / rate : 0;
+		unsigned long e = eta > 359999 ? 359999 : (unsigned long)(eta + 0.5);
+
+		if (e >= 3600)
+			n = snprintf(buf, len, "%s: %lu/%lu messages, %.1f msg/s, ETA %lu:%02lu:%02lu",
+				     account, done, total, rate, e / 3600, e / 60 % 60, e % 60);
+		else
+			n = snprintf(buf, len, "%s: %lu/%lu messages, %.1f msg/s, ETA %lu:%02lu",
+				     account, done, total, rate, e / 60, e % 60);
+	}
+	if (n < 0)
+		return 0;
+	return (size_t)n < len ? n : (int)len - 1;
+}
+
+int
+progress_meter_wanted(void)
+{
+	return isatty(STDERR_FILENO) && getenv("JOURNAL_STREAM") == NULL &&
+	       getenv("INVOCATION_ID") == NULL;
 }
 
 /* The next space-separated word into out (max bytes with its NUL). */
@@ -128,6 +168,18 @@ progress_parse(const char *line, progress_event *ev)
 	case 'R':
 		ev->kind = PROGRESS_RESULT;
 		return progress_parse_result(p, ev);
+	case 'T': {
+		unsigned long long v[3];
+
+		ev->kind = PROGRESS_TOTALS;
+		for (int i = 0; i < 3; i++)
+			if (progress_number(&p, &v[i]) < 0 || v[i] > (unsigned long)-1)
+				return -1;
+		ev->stats.listed = (unsigned long)v[0];
+		ev->stats.failed = (unsigned long)v[1];
+		ev->stats.unsettled = (unsigned long)v[2];
+		return *p != '\0' ? -1 : 0;
+	}
 	default:
 		return -1;
 	}

@@ -8,6 +8,7 @@
  *   S uid size                      a message went into the pipeline
  *   D uid size verdict stage        it was decided (stage "-": the pipeline end)
  *   E text                          the last error logged (once, before R)
+ *   T listed failed unsettled       the rest of the run's counts (before R)
  *   R fetched deleted kept deferred skipped bytes deleted_bytes fail stopped
  *
  * so the daemon knows which message was in hand when the worker died or
@@ -25,7 +26,9 @@
 #define PROGRESS_ERROR_MAX 512
 #define PROGRESS_LINE_MAX 768     /* the longest line progress_format_* writes */
 
-typedef enum { PROGRESS_START, PROGRESS_DONE, PROGRESS_ERROR, PROGRESS_RESULT } progress_kind;
+typedef enum {
+	PROGRESS_START, PROGRESS_DONE, PROGRESS_ERROR, PROGRESS_RESULT, PROGRESS_TOTALS
+} progress_kind;
 
 typedef struct progress_event {
 	progress_kind kind;
@@ -34,7 +37,8 @@ typedef struct progress_event {
 	char verdict[PROGRESS_VERDICT_MAX];
 	char stage[PROGRESS_STAGE_MAX];    /* "" for the pipeline end */
 	char error[PROGRESS_ERROR_MAX];
-	run_stats stats;                   /* PROGRESS_RESULT */
+	run_stats stats;                   /* PROGRESS_RESULT; listed, failed and
+					    * unsettled: PROGRESS_TOTALS */
 } progress_event;
 
 /* One line (without its '\n'): 0 and *ev, or -1 if it is malformed (an
@@ -52,4 +56,16 @@ int progress_format_message(char *buf, size_t len, const char *uid, unsigned lon
 			    const char *verdict, const char *stage);
 int progress_format_error(char *buf, size_t len, const char *text);
 int progress_format_result(char *buf, size_t len, const run_stats *s);
+int progress_format_totals(char *buf, size_t len, const run_stats *s);
+
+/*
+ * The progress line --once draws on a terminal for an account's run:
+ * "NAME: n/N messages, R msg/s, ETA m:ss" (the rate and ETA once a message
+ * is done).  Its length, cut to fit len.
+ */
+int progress_format_meter(char *buf, size_t len, const char *account, unsigned long done,
+			  unsigned long total, double seconds);
+/* Whether to draw it: stderr is a terminal and not systemd's journal
+ * (JOURNAL_STREAM, INVOCATION_ID unset). */
+int progress_meter_wanted(void);
 #endif

@@ -37,7 +37,8 @@ reload_build(void *p)
 		if (!sched_selected(a->s, a->c->accounts[k].name))
 			continue;
 		if (pipeline_build(a->c, &a->c->accounts[k], 0, &pl, &err) < 0) {
-			log_error(RELOAD_FAILED ":\n%s", err);
+			log_error(RELOAD_FAILED ":%s%s", err != NULL ? "\n" : " the error above",
+				  err != NULL ? err : "");
 			free(err);
 			rc = 1;
 		}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/sched/worker.h"
@@ -45,16 +46,55 @@ worker_send(const char *line, size_t len)
 	}
 }
 
+/* The terminal's progress line (--once on a tty): this worker's account. */
+typedef struct worker_meter {
+	const char *account;
+	unsigned long done, total;
+	gint64 t0, drawn;       /* monotonic us */
+} worker_meter;
+
+static void
+worker_meter_draw(worker_meter *m, int force)
+{
+	char line[256];
+	gint64 now = g_get_monotonic_time();
+
+	/* Five redraws a second are enough to read and cost nothing. */
+	if (!force && now - m->drawn < G_USEC_PER_SEC / 5)
+		return;
+	m->drawn = now;
+	progress_format_meter(line, sizeof line, m->account, m->done, m->total,
+			      (double)(now - m->t0) / 1e6);
+	log_status(line);
+}
+
+static void
+worker_planned(void *arg, unsigned long n)
+{
+	worker_meter *m = arg;
+
+	if (m == NULL || n == 0)
+		return;
+	m->total = n;
+	m->t0 = g_get_monotonic_time();
+	worker_meter_draw(m, 1);
+}
+
 static void
 worker_progress(void *arg, const char *uid, unsigned long long size, const char *stage,
 		const char *verdict)
 {
+	worker_meter *m = arg;
 	char line[PROGRESS_LINE_MAX];
 	int n = progress_format_message(line, sizeof line, uid, size, verdict, stage);
 
-	(void)arg;
 	if (n > 0)
 		worker_send(line, (size_t)n);
+	/* "quarantine" follows the "fail" of the same message. */
+	if (m != NULL && m->total > 0 && verdict != NULL && strcmp(verdict, "quarantine") != 0) {
+		m->done++;
+		worker_meter_draw(m, m->done == m->total);
+	}
 }
 
 static void
@@ -65,6 +105,8 @@ worker_report(const run_stats *s, int failed)
 	int n;
 
 	if (failed && e[0] != '\0' && (n = progress_format_error(line, sizeof line, e)) > 0)
+		worker_send(line, (size_t)n);
+	if ((n = progress_format_totals(line, sizeof line, s)) > 0)
 		worker_send(line, (size_t)n);
 	if ((n = progress_format_result(line, sizeof line, s)) > 0)
 		worker_send(line, (size_t)n);
@@ -91,34 +133,41 @@ worker_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/*
+ * One account run, for the daemon and --once alike: the secret is resolved
+ * here, once, as root (it may be readable by root only), then privileges
+ * are dropped, the journal opened, the plugins loaded, and run_account
+ * runs.  Its exit status is the worker's (worker.h).
+ */
 static int
-worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
+worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 {
 	cfg_account a = *acct;          /* our copy: the password goes in it */
 	oauth_cfg oc;                   /* and the OAuth client secret in this */
 	run_opts ro = *o;
+	worker_meter meter = { .account = acct->name };
 	pipeline *pl = NULL;
-	store *st = NULL;
+	store *st = NULL, *tok_st = NULL;
 	run_stats stats;
-	run_dial *dial;
+	run_dial *dial = NULL;
 	char *err = NULL, *password = NULL;
-	int rc;
+	int rc = EX_TEMPFAIL;
 
 	memset(&stats, 0, sizeof stats);
 	stats.fail = RUN_FAIL_TEMP;
-	/* The password (an OAuth account has none) and the client secret may
-	 * be readable by root only: fetch them before dropping. */
 	if (acct->oauth != NULL) {
-		if ((rc = oauth_cfg_pin_secret(acct->oauth, &oc, &password, &err)) < 0) {
+		int pinned = oauth_cfg_pin_secret(acct->oauth, &oc, &password, &err);
+
+		if (pinned < 0) {
 			log_error("%s: cannot get the client secret: %s", a.name,
 				  err != NULL ? err : "error");
-			goto fail;
+			goto out;
 		}
-		if (rc > 0)
+		if (pinned > 0)
 			a.oauth = &oc;
 	} else if (secret_get(&acct->secret, &password, &err) < 0) {
 		log_error("%s: cannot get the password: %s", a.name, err != NULL ? err : "error");
-		goto fail;
+		goto out;
 	} else {
 		memset(&a.secret, 0, sizeof a.secret);
 		a.secret.kind = SECRET_INLINE;
@@ -126,7 +175,7 @@ worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 	}
 	if (privs_drop(c->user, &err) < 0) {
 		log_error("%s: %s", a.name, err);
-		goto fail;
+		goto out;
 	}
 	if (privs_limit_memory(c->worker_memory, &err) < 0) {
 		log_warn("%s: %s", a.name, err);
@@ -135,37 +184,41 @@ worker_main(const cfg *c, const cfg_account *acct, const run_opts *o)
 	}
 	/* The server greets while the journal opens and the plugins load. */
 	dial = run_dial_start(&a);
-	if (store_open(c->state_dir, o->dry_run, &st, &err) < 0) {
+	if (store_open(c->state_dir, o->dry_run, &st, &err) < 0 ||
+	    /* A dry run writes nothing but the token cache: a rotated refresh
+	     * token must not be lost. */
+	    (o->dry_run && a.oauth != NULL && !a.oauth->command &&
+	     store_open(c->state_dir, 0, &tok_st, &err) < 0)) {
 		log_error("%s: cannot open the store in %s: %s", a.name, c->state_dir, err);
-		run_dial_free(&dial);
-		goto fail;
+		goto out;
 	}
 	if (pipeline_build(c, &a, o->dry_run, &pl, &err) < 0) {
-		log_error("%s: %s", a.name, err != NULL ? err : "cannot build the pipeline");
-		free(err);
-		run_dial_free(&dial);
-		secret_wipe(&password);
-		store_close(&st);
-		worker_report(&stats, 1);
-		return EX_CONFIG;
+		if (err != NULL)
+			log_error("%s: %s", a.name, err);
+		rc = EX_CONFIG;
+		goto out;
 	}
 	ro.stop = &worker_stop;
 	ro.progress = worker_progress;
-	ro.progress_arg = NULL;
+	ro.planned = worker_planned;
+	ro.progress_arg = o->meter ? &meter : NULL;
+	ro.tokens = tok_st;
 	rc = run_account(c, &a, pl, st, &ro, dial, &stats);
-	secret_wipe(&password);
-	worker_report(&stats, rc < 0);
-	pipeline_free(&pl);
-	store_close(&st);
+	dial = NULL;   /* taken over */
 	if (rc == 0)
-		return EX_OK;
-	return stats.fail == RUN_FAIL_AUTH ? WORKER_EXIT_AUTH : EX_TEMPFAIL;
-fail:
+		rc = EX_OK;
+	else
+		rc = stats.fail == RUN_FAIL_AUTH ? WORKER_EXIT_AUTH : EX_TEMPFAIL;
+out:
+	log_status(NULL);
 	free(err);
+	run_dial_free(&dial);
 	secret_wipe(&password);
+	worker_report(&stats, rc != EX_OK);
+	pipeline_free(&pl);
+	store_close(&tok_st);
 	store_close(&st);
-	worker_report(&stats, 1);
-	return EX_TEMPFAIL;
+	return rc;
 }
 
 int
@@ -192,7 +245,7 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 		worker_fd = p[1];
 		worker_signals();
 		/* The daemon's plugins stay the daemon's: ours are loaded fresh. */
-		_exit(worker_main(c, a, o));
+		_exit(worker_run(c, a, o));
 	}
 	close(p[1]);
 	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
@@ -205,36 +258,59 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 	return 0;
 }
 
+/* The relay's secrets that may be readable by root only, read before the
+ * drop into *cc (a copy of c, its smtp group copied into *sm): the OAuth
+ * client secret, a password_file.  0 (*secret_r to wipe), or -1 logged. */
 static int
-worker_outbox_main(const cfg *c, int trace)
+worker_outbox_secrets(const cfg *c, cfg *cc, cfg_smtp *sm, oauth_cfg *oc, char **secret_r)
+{
+	char *err = NULL;
+	int rc;
+
+	*cc = *c;
+	if (c->smtp == NULL)
+		return 0;
+	*sm = *c->smtp;
+	cc->smtp = sm;
+	if ((rc = oauth_cfg_pin_secret(c->smtp->oauth, oc, secret_r, &err)) > 0) {
+		sm->oauth = oc;
+	} else if (rc == 0 && c->smtp->oauth == NULL && c->smtp->user != NULL &&
+		   c->smtp->secret.kind == SECRET_FILE &&
+		   (rc = secret_get(&c->smtp->secret, secret_r, &err)) == 0) {
+		memset(&sm->secret, 0, sizeof sm->secret);
+		sm->secret.kind = SECRET_INLINE;
+		sm->secret.value = *secret_r;
+	}
+	if (rc < 0) {
+		log_error("outbox: cannot get the %s: %s", c->smtp->oauth != NULL ?
+			  "client secret" : "password", err != NULL ? err : "error");
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The flush as a worker; fd >= 0: its result goes there as one line
+ * "O rc due sent retried dead refused unknown" (worker_flush_outbox). */
+static int
+worker_outbox_main(const cfg *c, int trace, int fd)
 {
 	store *st = NULL;
 	outbox_stats os;
 	cfg cc;
 	cfg_smtp sm;
 	oauth_cfg oc;
-	char *err = NULL, *csecret = NULL;
+	char *err = NULL, *pinned = NULL;
 	int rc;
 
-	/* The relay's client secret may be readable by root only. */
-	if (c->smtp != NULL && (rc = oauth_cfg_pin_secret(c->smtp->oauth, &oc, &csecret,
-							   &err)) != 0) {
-		if (rc < 0) {
-			log_error("outbox: cannot get the client secret: %s", err);
-			free(err);
-			return EX_TEMPFAIL;
-		}
-		cc = *c;
-		sm = *c->smtp;
-		sm.oauth = &oc;
-		cc.smtp = &sm;
-		c = &cc;
-	}
+	if (worker_outbox_secrets(c, &cc, &sm, &oc, &pinned) < 0)
+		return EX_TEMPFAIL;
+	c = &cc;
 	if (privs_drop(c->user, &err) < 0 ||
 	    store_open(c->state_dir, 0, &st, &err) < 0) {
 		log_error("outbox: %s", err);
 		free(err);
-		secret_wipe(&csecret);
+		secret_wipe(&pinned);
 		return EX_TEMPFAIL;
 	}
 	if (privs_limit_memory(c->worker_memory, &err) < 0) {
@@ -244,8 +320,59 @@ worker_outbox_main(const cfg *c, int trace)
 	memset(&os, 0, sizeof os);
 	rc = outbox_flush(c, st, 0, trace, &os);
 	store_close(&st);
-	secret_wipe(&csecret);
+	secret_wipe(&pinned);
+	if (fd >= 0)
+		dprintf(fd, "O %d %lu %lu %lu %lu %lu %lu\n", rc, os.due, os.sent, os.retried, os.dead,
+			os.refused_rcpts, os.unknown);
 	return rc < 0 ? EX_TEMPFAIL : EX_OK;
+}
+
+int
+worker_flush_outbox(const cfg *c, int trace, outbox_stats *os)
+{
+	char line[256];
+	size_t len = 0;
+	pid_t pid;
+	int p[2], status = 0, rc = -1;
+
+	memset(os, 0, sizeof *os);
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_error("outbox: cannot make a pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		log_error("outbox: cannot fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		worker_signals();
+		_exit(worker_outbox_main(c, trace, p[1]));
+	}
+	close(p[1]);
+	while (len < sizeof line - 1) {
+		ssize_t n = read(p[0], line + len, sizeof line - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(p[0]);
+	line[len] = '\0';
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFSIGNALED(status))
+		log_error("outbox: the flush process crashed (signal %d, %s)", WTERMSIG(status),
+			  strsignal(WTERMSIG(status)));
+	else if (sscanf(line, "O %d %lu %lu %lu %lu %lu %lu", &rc, &os->due, &os->sent,
+			&os->retried, &os->dead, &os->refused_rcpts, &os->unknown) != 7)
+		rc = -1;     /* it failed before flushing, and said why */
+	return rc < 0 ? -1 : 0;
 }
 
 int
@@ -263,7 +390,7 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 		/* A stop waits for the flush: a message killed past its final dot
 		 * would be sent twice. */
 		worker_signals();
-		_exit(worker_outbox_main(c, trace));
+		_exit(worker_outbox_main(c, trace, -1));
 	}
 	*pid_r = pid;
 	return 0;

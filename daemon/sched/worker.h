@@ -3,7 +3,9 @@
 #define MM_WORKER_H
 /*
  * A worker: one account run in a forked process, so that a plugin that
- * crashes or hangs takes down that run and not the daemon.  The worker
+ * crashes or hangs takes down that run and not the daemon.  The daemon
+ * (supervise.c) and --once (once.c) both run every account this way: one
+ * path, one privilege drop, the secret resolved once.  The worker
  * reports its progress to the daemon over a pipe (daemon/sched/progress.h), so the
  * daemon knows which message was in hand when the worker died or passed a
  * deadline.
@@ -20,6 +22,7 @@
  */
 #include <sys/types.h>
 #include "daemon/core/cfg.h"
+#include "daemon/run/outbox.h"
 #include "daemon/run/run.h"
 
 #define WORKER_EXIT_AUTH 77
@@ -38,5 +41,11 @@ int worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *p
  * could not be reached.  0 and *pid_r, or -1 and *err_r.
  */
 int worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r);
+/*
+ * --once: the same flush, waited for; its counts into *os.  0 when the relay
+ * took its decisions, -1 when it could not be reached, the process failed
+ * before flushing or crashed (logged).
+ */
+int worker_flush_outbox(const cfg *c, int trace, outbox_stats *os);
 
 #endif

@@ -58,7 +58,7 @@ conf() {
 
 # killed DESC POINT: the last run died by SIGKILL at the crash point.
 killed() {
-	if [ "$MM_RC" = 137 ] && err_has 'crash point reached'; then
+	if mm_crashed; then
 		ok "$1: killed with SIGKILL at $2"
 	else
 		not_ok "$1: killed with SIGKILL at $2"

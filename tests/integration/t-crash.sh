@@ -31,7 +31,7 @@ crash_case() {
 	C_ARCHIVE=$a C_STATE=$s C_FORMAT=$fmt write_conf "$T/$u.conf"
 
 	MM_ENV_EXTRA="MAILMILL_CRASH=$point" mm "$u-crash" -c "$T/$u.conf" --once
-	if [ "$MM_RC" = 137 ] && err_has 'crash point reached'; then
+	if mm_crashed; then
 		ok "$u: killed with SIGKILL at $point"
 	else
 		not_ok "$u: killed with SIGKILL at $point"

@@ -32,7 +32,7 @@ check "every message archived at once, byte for byte" archive_matches "$T/archiv
 is "every message left on the server, unchanged" "$(hashes "$MD")" "$server_before"
 is "journal: every message done and kept for now" "$(done_rows)" "$N"
 
-mm da-2 -c "$T/da.conf" --once
+mm da-2 -c "$T/da.conf" --once -v   # -v: a run with nothing to do logs its summary at debug level
 rc_is "second run exits 0" 0
 check "second run: nothing fetched or processed again" err_has "$N listed, 0 fetched"
 is "second run: the server unchanged" "$(hashes "$MD")" "$server_before"

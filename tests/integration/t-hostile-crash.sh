@@ -38,7 +38,7 @@ else
 		C_FORMAT=$fmt C_ARCHIVE=$a hconf "$name"
 		# shellcheck disable=SC2086
 		MM_ENV_EXTRA="MAILMILL_CRASH=$point" mm "$name-crash" -c "$T/$name.conf" --once $args
-		if [ "$MM_RC" = 137 ] && err_has 'crash point reached'; then
+		if mm_crashed; then
 			ok "$name: killed with SIGKILL at $point"
 		else
 			not_ok "$name: killed with SIGKILL at $point"

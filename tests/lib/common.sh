@@ -245,6 +245,13 @@ rc_is() {
 	fi
 }
 err_has() { grep -Eq -- "$1" "$MM_ERR" "$MM_OUT"; }
+# The last mm reached its crash point and was killed there: --once itself
+# (137: a crash point in the outbox flush) or, as in the daemon, the
+# account's worker (--once then records the crash and exits 75).
+mm_crashed() {
+	err_has 'crash point reached' &&
+		{ [ "$MM_RC" = 137 ] || { [ "$MM_RC" = 75 ] && err_has 'crashed \(signal 9'; }; }
+}
 
 # write_conf FILE: a one-account configuration.  Knobs (all optional):
 #   C_NAME (acct)  C_HOST (localhost)  C_PORT ($POP3_PORT)  C_TLS (none)

@@ -171,6 +171,54 @@ test_round_trip(void **state)
 	assert_int_equal(progress_format_message(line, 8, "abcdef", 42, NULL, NULL), -1);
 }
 
+/* The T line carries the counts --once needs for its exit status. */
+static void
+test_totals(void **state)
+{
+	progress_event ev;
+	run_stats s;
+	char line[PROGRESS_LINE_MAX];
+	int n;
+
+	(void)state;
+	memset(&s, 0, sizeof s);
+	s.listed = 10;
+	s.failed = 2;
+	s.unsettled = 1;
+	n = progress_format_totals(line, sizeof line, &s);
+	assert_true(n > 0);
+	line[n - 1] = '\0';
+	assert_int_equal(progress_parse(line, &ev), 0);
+	assert_int_equal(ev.kind, PROGRESS_TOTALS);
+	assert_int_equal(ev.stats.listed, 10);
+	assert_int_equal(ev.stats.failed, 2);
+	assert_int_equal(ev.stats.unsettled, 1);
+	assert_int_equal(progress_parse("T 1 2", &ev), -1);
+	assert_int_equal(progress_parse("T 1 2 3 4", &ev), -1);
+	assert_int_equal(progress_parse("T 1 x 3", &ev), -1);
+	assert_int_equal(progress_parse("T 1 2 99999999999999999999999", &ev), -1);
+}
+
+static void
+test_meter(void **state)
+{
+	char line[256];
+
+	(void)state;
+	progress_format_meter(line, sizeof line, "acct", 0, 5000, 0);
+	assert_string_equal(line, "acct: 0/5000 messages");
+	/* 100 in 2 s: 50 msg/s, 4900 left: 98 s. */
+	progress_format_meter(line, sizeof line, "acct", 100, 5000, 2.0);
+	assert_string_equal(line, "acct: 100/5000 messages, 50.0 msg/s, ETA 1:38");
+	progress_format_meter(line, sizeof line, "acct", 1, 10000, 1.0);
+	assert_string_equal(line, "acct: 1/10000 messages, 1.0 msg/s, ETA 2:46:39");
+	progress_format_meter(line, sizeof line, "acct", 7, 7, 1.0);
+	assert_string_equal(line, "acct: 7/7 messages, 7.0 msg/s, ETA 0:00");
+	/* Cut to fit, always terminated. */
+	assert_int_equal(progress_format_meter(line, 8, "account", 1, 2, 1.0), 7);
+	assert_string_equal(line, "account");
+}
+
 int
 main(void)
 {
@@ -181,6 +229,8 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_field_bounds),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_totals),
+		cmocka_unit_test(test_meter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
