@@ -1,0 +1,361 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * What a fetched message's verdict does: into the batch, the batch into the
+ * journal with its effects (group commit), a failure counted toward
+ * quarantine; and after QUIT, the deletions it confirmed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <glib.h>
+#include "proto/pop3.h"
+#include "daemon/run/run.h"
+#include "daemon/run/run_int.h"
+#include "daemon/run/api.h"
+#include "daemon/core/crash.h"
+#include "daemon/core/log.h"
+#include "daemon/run/message.h"
+
+int
+run_commit_batch(run *r)
+{
+	char *err = NULL;
+	size_t i;
+	int rc = 0;
+
+	if (r->n_batch == 0)
+		return 0;
+	if (r->o->dry_run) {
+		for (i = 0; i < r->n_batch; i++)
+			if (r->batch[i].state == LEDGER_DELETE)
+				g_array_append_val(r->dele, r->batch[i].entry);
+		goto out;
+	}
+	crash_point("sync");
+	if (pipeline_sync(r->pl) < 0) {
+		log_error("%s: could not make %zu message(s) durable: all left on the server for the next run",
+			  r->a->name, r->n_batch);
+		r->stats->deferred += r->n_batch;
+		rc = -1;
+		goto out;
+	}
+	if (store_begin(r->st, &err) < 0)
+		goto fail;
+	for (i = 0; i < r->n_batch; i++) {
+		run_item *it = &r->batch[i];
+		store_record rec = {
+			.account = r->a->name, .uid = it->uid, .state = it->state,
+			.message_id = it->message_id, .size = it->size, .stage = it->stage,
+			.verdict = mm_verdict_name(it->verdict),
+		};
+
+		if (store_ledger_put(r->st, &rec, &err) < 0 ||
+		    api_batch_commit(r->api, it->effects, &err) < 0) {
+			store_rollback(r->st);
+			goto fail;
+		}
+	}
+	if (store_commit(r->st, &err) < 0) {
+		store_rollback(r->st);
+		goto fail;
+	}
+	crash_point("commit");
+	for (i = 0; i < r->n_batch; i++) {
+		run_item *it = &r->batch[i];
+
+		g_hash_table_replace(r->ledger, g_strdup(it->uid), GINT_TO_POINTER((int)it->state + 1));
+		if (it->state == LEDGER_DELETE)
+			g_array_append_val(r->dele, it->entry);
+	}
+	goto out;
+fail:
+	log_error("%s: journal commit failed: %s: %zu message(s) left on the server", r->a->name,
+		  err != NULL ? err : "error", r->n_batch);
+	free(err);
+	r->stats->deferred += r->n_batch;
+	rc = -1;
+out:
+	/* Committed or not, the staged effects are done with: in the store, or
+	 * dropped with their messages' verdicts. */
+	api_batch_clear(r->api);
+	for (i = 0; i < r->n_batch; i++) {
+		g_free(r->batch[i].message_id);
+		api_effects_free(&r->batch[i].effects);
+	}
+	r->n_batch = 0;
+	r->batch_bytes = 0;
+	r->batch_staged = 0;
+	return rc;
+}
+
+/* Identity without UIDL: "sha256:" and 63 of the digest's 64 hex digits, so
+ * that it fits where a POP3 UID (at most 70 characters) goes. */
+static void
+run_digest_uid(const buf *body, char uid[71])
+{
+	gchar *hex = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)body->data,
+						 body->len);
+
+	snprintf(uid, 71, "sha256:%.63s", hex);
+	g_free(hex);
+}
+
+int
+run_settled(const run_stats *s)
+{
+	return s->deferred == 0 && s->failed == 0 && s->unsettled == 0;
+}
+
+int
+run_charge(store *st, const char *account, const char *uid, const char *why, int max_attempts)
+{
+	int attempts = 0;
+	char *err = NULL;
+
+	if (store_ledger_fail(st, account, uid, why, &attempts, &err) < 0) {
+		log_error("%s: uid %s: cannot record the failure (%s): %s", account, uid, why, err);
+		free(err);
+		return -1;
+	}
+	if (attempts < max_attempts) {
+		log_error("%s: uid %s: %s (attempt %d of %d; tried again on the next run)", account,
+			  uid, why, attempts, max_attempts);
+		return 0;
+	}
+	if (store_ledger_quarantine(st, account, uid, &err) < 0) {
+		log_error("%s: uid %s: cannot quarantine: %s", account, uid, err);
+		free(err);
+		return -1;
+	}
+	log_error("%s: uid %s: QUARANTINED after %d failed attempts (last: %s): left on the server"
+		  " and skipped from now on; see mailmilld --status", account, uid, attempts, why);
+	return 1;
+}
+
+/* The message failed: it stays on the server and the attempt counts toward
+ * quarantine (a dry run counts nothing). */
+static void
+run_failed_why(run *r, const char *uid, const char *why, const char *stage, size_t size)
+{
+	if (r->o->dry_run) {
+		log_info("%s: uid %s: %s (dry run: not counted)", r->a->name, uid, why);
+		return;
+	}
+	if (run_charge(r->st, r->a->name, uid, why, r->a->max_attempts) == 1 &&
+	    r->o->progress != NULL)
+		r->o->progress(r->o->progress_arg, uid, size, stage, "quarantine");
+}
+
+/* A stage said MM_FAIL. */
+static void
+run_failed(run *r, const char *uid, const char *stage, size_t size)
+{
+	char why[160];
+
+	r->stats->failed++;
+	snprintf(why, sizeof why, "stage %s failed", stage != NULL ? stage : "-");
+	run_failed_why(r, uid, why, stage, size);
+}
+
+/*
+ * Fetching entries[ei] failed (a -ERR, too big, its reply broken or cut):
+ * with a UID it counts toward quarantine, so that a message the server
+ * cannot or will not give does not hold the mailbox for ever.  Without one
+ * (identity by digest) there is nothing to count it against.
+ */
+void
+run_fetch_failed(run *r, size_t ei, const char *why)
+{
+	const pop3_entry *e = &r->entries[ei];
+
+	if (e->uid_state == POP3_UID_OK)
+		run_failed_why(r, e->uid, why, NULL, (size_t)e->size);
+}
+
+int
+run_message(run *r, size_t ei, const buf *body)
+{
+	const cfg_account *a = r->a;
+	pop3_entry *e = &r->entries[ei];
+	run_item *it;
+	const char *stage = NULL;
+	char *mid = NULL;
+	long long date = (long long)time(NULL);
+	mm_msg msg;
+	mm_verdict v;
+	char uid[72];
+	gint64 t0 = g_get_monotonic_time();
+
+	crash_point("retr");
+	r->stats->fetched++;
+	r->stats->bytes += body->len;
+	if (e->uid_state == POP3_UID_OK)
+		snprintf(uid, sizeof uid, "%s", e->uid);
+	else {
+		ledger_state known;
+
+		run_digest_uid(body, e->uid);
+		snprintf(uid, sizeof uid, "%s", e->uid);
+		known = run_ledger_get(r, uid);
+		if (known != LEDGER_NEW) {
+			if ((known == LEDGER_DELETE || known == LEDGER_DELETED) && !a->keep)
+				g_array_append_val(r->dele, ei);
+			return 0;
+		}
+	}
+	if (r->o->progress != NULL)
+		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
+	/* The header only: mm_msg_mime parses the tree if a stage asks for it. */
+	message_head(body->data, body->len, &mid, &date);
+	api_msg_init(&msg, r->api, body->data, body->len, uid, a->name, date);
+	v = pipeline_run(r->pl, &msg, &stage);
+	api_msg_release(&msg);
+	if (msg.mime != NULL) {
+		/* A stage parsed the tree (and may have changed it): read from it. */
+		g_free(mid);
+		mid = g_strdup(g_mime_message_get_message_id(msg.mime));
+		g_object_unref(msg.mime);
+	}
+	if (v == MM_PASS)
+		v = a->end == CFG_END_DONE ? MM_DONE : a->end == CFG_END_DEFER ? MM_DEFER : MM_KEEP;
+	log_info("%s: uid %s: <%s>, %zu bytes, %s: %s in %.3fs%s", a->name, uid, mid != NULL ? mid : "",
+		 body->len, stage != NULL ? stage : "pipeline end", mm_verdict_name(v),
+		 (double)(g_get_monotonic_time() - t0) / 1e6, r->o->dry_run ? " (dry run)" : "");
+	if (r->o->progress != NULL)
+		r->o->progress(r->o->progress_arg, uid, body->len, stage, mm_verdict_name(v));
+	if (v == MM_DEFER || v == MM_FAIL) {
+		/* Processed again next time: what it staged must not happen twice. */
+		api_effects_free(&msg.effects);
+		if (v == MM_DEFER) {
+			r->stats->deferred++;
+		} else {
+			char *nerr = NULL;
+
+			/* So that --status can name it if it ends in quarantine. */
+			if (store_ledger_note(r->st, a->name, uid, mid, &nerr) < 0)
+				log_warn("%s: uid %s: %s", a->name, uid, nerr);
+			free(nerr);
+			run_failed(r, uid, stage, body->len);
+		}
+		g_free(mid);
+		return 0;
+	}
+	it = &r->batch[r->n_batch++];
+	snprintf(it->uid, sizeof it->uid, "%s", uid);
+	it->entry = ei;
+	/* With delete_after, done mail stays until the journal ages it (store_aging_promote, store.h). */
+	it->state = v == MM_DONE && !a->keep && a->delete_after_s == 0 ? LEDGER_DELETE : LEDGER_KEEP;
+	it->message_id = mid; /* the batch owns it now */
+	it->size = body->len;
+	it->stage = stage;
+	it->verdict = v;
+	it->effects = msg.effects;
+	api_batch_add(r->api, it->effects);
+	if (it->state == LEDGER_KEEP)
+		r->stats->kept++;
+	r->batch_bytes += body->len;
+	r->batch_staged += api_effects_size(it->effects);
+	if (r->n_batch == RUN_BATCH_MAX || r->batch_bytes >= RUN_BATCH_BYTES ||
+	    r->batch_staged >= RUN_BATCH_STAGED)
+		return run_commit_batch(r);
+	return 0;
+}
+
+/*
+ * Record that QUIT deleted these uids.  When they are all the account's rows
+ * waiting for deletion (the usual case: every DELE accepted), one statement
+ * marks them; a row per uid cost 17k instructions (a fifth of an archive
+ * run's).  Every deleted uid is in r->ledger: DELE goes only to messages
+ * journalled for deletion.
+ */
+static int
+run_mark_deleted(const run *r, const GPtrArray *deleted, char **err_r)
+{
+	GHashTableIter it;
+	gpointer state;
+	size_t pending = 0, confirmed = 0;
+
+	if (deleted->len == 0)
+		return 0;
+	g_hash_table_iter_init(&it, r->ledger);
+	while (g_hash_table_iter_next(&it, NULL, &state))
+		if (GPOINTER_TO_INT(state) == (int)LEDGER_DELETE + 1)
+			pending++;
+	for (guint i = 0; i < deleted->len; i++)
+		if (run_ledger_get(r, g_ptr_array_index(deleted, i)) == LEDGER_DELETE)
+			confirmed++;
+	if (pending == confirmed)
+		return store_ledger_mark_all_deleted(r->st, r->a->name, err_r);
+	return store_ledger_mark_deleted(r->st, r->a->name, (const char *const *)deleted->pdata,
+					 deleted->len, err_r);
+}
+
+/* The journal's uids (borrowed) that the listing lacks, into missing: 0;
+ * -1 if a listed message had no valid UID or the listing left lines out
+ * (nothing can be concluded). */
+static int
+run_missing(const run *r, GPtrArray *missing)
+{
+	GHashTable *listed = g_hash_table_new(g_str_hash, g_str_equal);
+	GHashTableIter it;
+	gpointer uid;
+
+	if (r->listing_partial) {
+		g_hash_table_destroy(listed);
+		return -1;
+	}
+	for (size_t i = 0; i < r->n_entries; i++) {
+		if (r->entries[i].uid_state != POP3_UID_OK) {
+			g_hash_table_destroy(listed);
+			return -1;
+		}
+		g_hash_table_add(listed, r->entries[i].uid);
+	}
+	g_hash_table_iter_init(&it, r->ledger);
+	while (g_hash_table_iter_next(&it, &uid, NULL))
+		if (!g_hash_table_contains(listed, uid))
+			g_ptr_array_add(missing, uid);
+	g_hash_table_destroy(listed);
+	return 0;
+}
+
+/*
+ * After QUIT is sent: open a transaction that marks what this run deleted
+ * and forgets the rows of messages the server no longer lists; the caller
+ * commits it once QUIT succeeds.  Not a durability point: if a crash loses
+ * it, the rows say "to delete" and the next run forgets them (the server
+ * no longer lists them) or deletes again.  So no flush at its commit.
+ * 0 with the transaction open, -1 (logged, nothing open) otherwise.
+ */
+int
+run_after_quit(run *r, const GPtrArray *deleted)
+{
+	GPtrArray *present = g_ptr_array_new();
+	char *err = NULL;
+	int rc = -1;
+
+	if (store_durability(r->st, 0, &err) < 0 || store_begin(r->st, &err) < 0)
+		goto out;
+	if (run_mark_deleted(r, deleted, &err) < 0) {
+		store_rollback(r->st);
+		goto out;
+	}
+	/* Only when every message had a valid UID, or we could forget a live
+	 * one.  The rows are those loaded at the start and committed since. */
+	if (run_missing(r, present) == 0 &&
+	    store_ledger_forget(r->st, r->a->name, (const char *const *)present->pdata,
+				present->len, &err) < 0) {
+		store_rollback(r->st);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0) {
+		log_error("%s: cannot record deletions: %s", r->a->name,
+			  err != NULL ? err : "error");
+		free(err);
+	}
+	g_ptr_array_free(present, TRUE);
+	return rc;
+}
