@@ -323,7 +323,8 @@ ticket_process(void *state, mm_msg *msg, mm_ctx *ctx)
 	opened = n == 0;
 	if (opened && !t->open_for_robots) {
 		char why_buf[200];
-		const char *why = autoreply_robot_mail(ticket_walk_headers, msg, g_mime_message_get_mime_part(m),
+		const char *why = autoreply_robot_mail(ticket_walk_headers, msg,
+							   g_mime_message_get_mime_part(m),
 							   why_buf, sizeof why_buf);
 
 		if (why != NULL) {
