@@ -5,7 +5,8 @@
  * The archive plugin's internals.  archive.c is the plugin glue (settings,
  * verdicts, logging through mm_*; no branch on the format: it calls the
  * format's table, struct archive_format below); archive_maildir.c and
- * archive_mbox.c (one format each, with its table), archive_util.c (what
+ * archive_mbox.c (one format each, with its table; archive_maildir_flush.c
+ * and archive_mbox_write.c their threads and batches), archive_util.c (what
  * both share) and plugins/common/perms.c are plain file-system code that
  * never calls mm_* so that tests/unit links them without the daemon.
  *
@@ -18,6 +19,7 @@
  * uid), written into every Maildir file name and every mbox index line, so
  * a rerun after a crash finds what it already delivered.
  */
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <sys/time.h>
@@ -243,5 +245,105 @@ struct archive_format {
 	void (*close)(void *t);
 };
 extern const struct archive_format archive_format_maildir, archive_format_mbox;
+
+
+/* ---- inside the formats (archive_maildir*.c, archive_mbox*.c) ----
+ *
+ * The targets' layout, shared by each format's two files; the rest of the
+ * plugin uses the functions above only.
+ */
+/*
+ * The flusher starts writing back after this many files, so that the
+ * commit's flush finds little left to write.  Every 256 files cost more
+ * (each syncfs is a journal commit and a cache flush, and they took CPU
+ * from the server); 512, 2048 and 4096 measured a little slower, flushing
+ * only at the commit slower still (its wait outlasts the RETR window).
+ */
+#define MAILDIR_FLUSH_EVERY 1024
+
+struct maildir_staged {
+	char digest[ARCHIVE_DIGEST_LEN + 1];
+	char *name; /* in new/ */
+};
+
+struct maildir {
+	char *dir, *tmp, *new, *cur; /* g_malloc'd paths */
+	char *host;                  /* sanitised */
+	perms perms;                 /* of the directories and files it creates */
+	pid_t pid;
+	int rootfd, tmpfd, newfd;    /* opened once: no path walks per message */
+	GHashTable *known;           /* digests in new/, cur/ or staged */
+	GPtrArray *staged;           /* struct maildir_staged *, in new/, not durable yet */
+	struct archive_mark mark;    /* fd -1 until the first message is staged */
+	size_t recovered;            /* files a crashed run left short, moved to tmp/ */
+	int unclean;                 /* a rollback left a file: keep the marker */
+	/* The flusher (maildir_flusher): a thread that starts the write-back
+	 * of staged files while later messages are fetched, so that a commit
+	 * finds most of its batch on disk.  lock guards unflushed and stop. */
+	pthread_t flusher;
+	int has_flusher;             /* started, in flusher_pid */
+	int flushfd;                 /* the flusher's own: rootfd may be renewed meanwhile */
+	pid_t flusher_pid;           /* a forked child has no flusher thread */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	guint unflushed;             /* files staged since the last flush began */
+	int stop;
+};
+
+struct mbox_staged {
+	char digest[ARCHIVE_DIGEST_LEN + 1];
+};
+
+struct mbox {
+	char *file, *idx;
+	perms perms;        /* of the files and directories it creates */
+	GHashTable *known;  /* digests archived or staged */
+	GArray *staged;     /* struct mbox_staged, this batch's */
+	GString *buf;       /* formatted messages not written yet */
+	GString *lines;     /* their index lines */
+	int broken;         /* a failed commit could not be undone */
+	/* The open batch (fd >= 0): both files locked/open since its first stage. */
+	int fd, ifd, created;
+	off_t base, ibase;  /* lengths before the batch: the rollback point */
+	unsigned long long off; /* where the next message goes in the mbox */
+	char *failed;       /* a chunk could not be written: the batch is lost */
+	/* The writer (mbox_writer): a thread that writes a full chunk (its index
+	 * lines made durable first) while the next one is formatted, so the
+	 * fetch does not wait for each index fsync.  lock guards wbuf, wlines,
+	 * wstart, busy, stop and werr. */
+	pthread_t writer;
+	int has_writer;     /* started, in writer_pid */
+	pid_t writer_pid;   /* a forked child has no writer thread */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	GString *wbuf, *wlines; /* the chunk handed over (busy) */
+	unsigned long long wstart; /* its offset in the mbox */
+	int busy, stop;
+	char *werr;         /* the writer's error (free), reported at the next hand-over */
+};
+
+/* archive_maildir_flush.c: start the flusher unless it runs in this process
+ * (without it the commit's flush does all the work); remove what the batch
+ * put into new/ so that the next run delivers it afresh. */
+void maildir_flusher_start(struct maildir *md);
+void maildir_rollback(struct maildir *md);
+
+/* archive_mbox_write.c: a batch's files (archive_mbox.c formats and stages). */
+/* First message of a batch: lock the mbox and note where the batch starts. */
+int mbox_begin_batch(struct mbox *mb, char **err_r);
+/* Close the batch's files (dropping the lock); -1 if a close failed. */
+int mbox_end_batch(struct mbox *mb, char **err_r);
+/* Forget this batch's digests (nothing on disk changes). */
+void mbox_forget_staged(struct mbox *mb);
+/* Both files back to their lengths before the batch; its messages forgotten. */
+void mbox_rollback(struct mbox *mb);
+/* A chunk's index lines, durable, then its messages (not durable yet). */
+int mbox_write_chunk(struct mbox *mb, GString *buf, GString *lines, unsigned long long start,
+		     char **err_r);
+/* Until the writer is idle; then its error, if any (the caller frees). */
+char *mbox_writer_wait(struct mbox *mb);
+/* Hand the full chunk to the writer (after the previous one is done): 0, or
+ * -1 and *err_r with the writer's error on the previous chunk. */
+int mbox_hand_over(struct mbox *mb, char **err_r);
 
 #endif

@@ -2,9 +2,11 @@
 #ifndef MM_TICKET_H
 #define MM_TICKET_H
 /*
- * The ticket plugin's parts: ticket.c (settings, threading, numbering,
- * acknowledgement), ticket_export.c (the JSON document, attachments, files
- * renamed in sync(), the webhook), ticket_json.c (string escaping).
+ * The ticket plugin's parts: ticket.c (settings, taking a message in),
+ * ticket_thread.c (threading, numbering, the claim, recorded state),
+ * ticket_reply.c (acknowledgement, staff notification), ticket_export.c
+ * (the JSON document, attachments, files renamed in sync(), the webhook),
+ * ticket_json.c (string escaping).
  */
 #include <stddef.h>
 #include <glib.h>
@@ -31,6 +33,9 @@ struct ticket {
 	int curl_ready;
 };
 
+/* Most notify addresses (and of `addresses`). */
+#define TICKET_MAX_NOTIFY 50
+
 /* One ticket event, as exported. */
 typedef struct ticket_event {
 	long long number;
@@ -38,6 +43,41 @@ typedef struct ticket_event {
 	const char *account, *uid, *message_id, *from, *subject;
 	long long received, date;
 } ticket_event;
+
+/* ---- ticket_thread.c ---- */
+/* The ticket number in the subject's tag (ours: this prefix), or 0. */
+long long ticket_tag_find(const struct ticket *t, const char *subject);
+/* The tag of ticket n.  g_free. */
+char *ticket_tag(const struct ticket *t, long long n);
+/* 1 if the message carries our X-Loop marker. */
+int ticket_ours(const struct ticket *t, GMimeMessage *m);
+/* The ticket a Message-ID belongs to, or 0. */
+long long ticket_by_id(struct ticket *t, mm_ctx *ctx, const char *id);
+/* Threading by In-Reply-To, then References rightmost first; *how: which. */
+long long ticket_by_refs(struct ticket *t, mm_ctx *ctx, GMimeMessage *m, const char **how);
+/* 1 if addr is the requester or a participant of ticket n. */
+int ticket_member(struct ticket *t, mm_ctx *ctx, long long n, const char *addr);
+/* Stage value under the key fmt makes, in the ticket namespace (mm_kv_put_ns). */
+int ticket_put(struct ticket *t, mm_ctx *ctx, mm_msg *msg, const char *value, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Participants of a new ticket: the requester, and whoever is in Cc. */
+int ticket_record_open(struct ticket *t, mm_ctx *ctx, mm_msg *msg, long long n, const char *sender);
+/*
+ * Who is taking this message in: our own earlier claim (a retry: same
+ * number), a fresh one (0), or somebody else's (-1: defer; -2: failed).
+ * *n_io: the number threading chose (0: a new ticket); replaced by the
+ * claim's, and *opened_io with it.
+ */
+int ticket_claim(struct ticket *t, mm_ctx *ctx, mm_msg *msg, const char *ckey, long long *n_io,
+		 int *opened_io);
+
+/* ---- ticket_reply.c ---- */
+/* autoreply_walk_fn over the daemon's header fields. */
+int ticket_walk_headers(void *msg, autoreply_field_fn fn, void *arg);
+/* Acknowledge a new ticket (RFC 3834 rules); the ack's Message-ID is recorded. */
+void ticket_ack(struct ticket *t, mm_ctx *ctx, mm_msg *msg, long long n, const char *tag);
+/* Tell the staff (except the sender); their replies thread by References. */
+void ticket_notify(struct ticket *t, mm_ctx *ctx, mm_msg *msg, const ticket_event *ev);
 
 /* ---- ticket_json.c ---- */
 /* Append s as a JSON string (quotes included); invalid UTF-8 is replaced. */

@@ -57,6 +57,7 @@ struct pop3_session {
 	size_t pipe_head, pipe_n;
 };
 
+/* ---- the wire (pop3_wire.c) ---- */
 /* *err_r = an allocated message (nothing if err_r is NULL). */
 /* Server text made safe for a log line into dst: no control bytes, bounded. */
 /* Set the message and return st; a fatal st marks the session broken. */
