@@ -24,6 +24,7 @@
 #include "daemon/sched/once.h"
 #include "daemon/sched/scheduler.h"
 #include "daemon/sched/status.h"
+#include "daemon/sched/worker.h"
 #include "daemon/store/store.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
@@ -453,9 +454,16 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			free(err);
 			rc = EX_TEMPFAIL;
-		} else if (flush && (outbox_flush(c, st, 1, ro.trace, &os) < 0 ||
-				     !outbox_settled(&os))) {
-			rc = EX_TEMPFAIL;
+		} else if (flush && privs_chown_state(c, &err) < 0) {
+			log_error("%s", err);
+			free(err);
+			rc = EX_CONFIG;
+		} else if (flush) {
+			/* As --once and the daemon flush: in a process of its own,
+			 * as `user`, within worker_memory. */
+			store_close(&st);
+			if (worker_flush_outbox(c, 1, ro.trace, &os) < 0 || !outbox_settled(&os))
+				rc = EX_TEMPFAIL;
 		}
 		goto out;
 	}
