@@ -349,16 +349,16 @@ trymsg_drop_error(const char *err)
 
 /* --commit as root with `user`: the state is made and handed over as the
  * daemon and --once do (store created, chowned, checked), then the run is
- * the user's.  0, or -1 and *err_r (free). */
+ * the user's.  0; or the exit status (as --once's) and *err_r (free). */
 static int
 trymsg_prepare_state(const cfg *c, char **err_r)
 {
 	store *st = NULL;
 
 	if (store_open(c->state_dir, 0, &st, err_r) < 0)
-		return -1;
+		return EX_TEMPFAIL;
 	store_close(&st);
-	return privs_chown_state(c, err_r) < 0 || privs_check_access(c, err_r) < 0 ? -1 : 0;
+	return privs_chown_state(c, err_r) < 0 || privs_check_access(c, err_r) < 0 ? EX_CONFIG : 0;
 }
 
 int
@@ -385,12 +385,14 @@ trymsg_main(const cfg *c, char **only, int n_only, const char *path, int commit,
 	}
 	/* --commit writes the store, so not next to a daemon or a run; the
 	 * lock stays with this process while the run (perhaps a child) works. */
-	if (statelock_take(c->state_dir, &lock_fd, &err) < 0 ||
-	    trymsg_prepare_state(c, &err) < 0 ||
-	    (rc = privs_run_as(c->user, trymsg_job_run, trymsg_drop_error, &j, &err)) < 0) {
+	if (statelock_take(c->state_dir, &lock_fd, &err) < 0)
+		rc = EX_TEMPFAIL;
+	else if ((rc = trymsg_prepare_state(c, &err)) == 0 &&
+		 (rc = privs_run_as(c->user, trymsg_job_run, trymsg_drop_error, &j, &err)) < 0)
+		rc = EX_TEMPFAIL;
+	if (err != NULL) {
 		log_error("cannot commit: %s", err);
 		free(err);
-		rc = EX_TEMPFAIL;
 	}
 	if (lock_fd >= 0)
 		close(lock_fd);
