@@ -24,6 +24,7 @@
 #include "daemon/sched/once.h"
 #include "daemon/sched/scheduler.h"
 #include "daemon/sched/status.h"
+#include "daemon/sched/worker.h"
 #include "daemon/store/store.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
@@ -57,10 +58,11 @@ main_usage(FILE *f)
 		"                      fetches, deletes and sends nothing\n"
 		"      --sign-in NAME  OAuth device sign-in for account NAME (or \"smtp\"): shows\n"
 		"                      a URL and a code to enter there, waits, stores the token\n"
-		"      --test FILE   run one account's pipeline on the message in FILE (- for\n"
-		"                    stdin), no server: each stage's verdict, the mail it would\n"
-		"                    queue; writes nothing\n"
-		"      --commit      with --test: really process it (store, outbox, archive)\n"
+		"      --test FILE     run one account's pipeline on the message in FILE (- for\n"
+		"                      stdin), no server: each stage's verdict, the mail it\n"
+		"                      would queue; writes nothing\n"
+		"      --commit        with --test: really process it (store, outbox, archive;\n"
+		"                      as `user` when started as root)\n"
 		"  -n, --dry-run       fetch and run the pipeline, but delete, write and send nothing\n"
 		"                      (without --limit it fetches the whole mailbox)\n"
 		"      --limit N       --once: at most N new messages per account run\n"
@@ -72,7 +74,7 @@ main_usage(FILE *f)
 		"                      out of quarantine: the next run processes it again\n"
 		"      --retry ID|all  make queued or dead mail (id as --outbox shows it) due now\n"
 		"      --drop ID       remove one mail from the outbox, unsent (logged)\n"
-		"  -a, --account NAME  only this account (may be repeated)\n"
+		"  -a, --account NAME  only this account (may be repeated; --test takes one)\n"
 		"  -v, --verbose       more log output (twice: protocol trace, secrets redacted)\n"
 		"  -q, --quiet         only warnings and errors\n"
 		"  -V, --version       print the version\n"
@@ -452,9 +454,16 @@ main(int argc, char **argv)
 			log_error("%s", err);
 			free(err);
 			rc = EX_TEMPFAIL;
-		} else if (flush && (outbox_flush(c, st, 1, ro.trace, &os) < 0 ||
-				     !outbox_settled(&os))) {
-			rc = EX_TEMPFAIL;
+		} else if (flush && privs_chown_state(c, &err) < 0) {
+			log_error("%s", err);
+			free(err);
+			rc = EX_CONFIG;
+		} else if (flush) {
+			/* As --once and the daemon flush: in a process of its own,
+			 * as `user`, within worker_memory. */
+			store_close(&st);
+			if (worker_flush_outbox(c, 1, ro.trace, &os) < 0 || !outbox_settled(&os))
+				rc = EX_TEMPFAIL;
 		}
 		goto out;
 	}

@@ -266,16 +266,13 @@ int pop3_uid_valid(const char *uid, size_t len);
  */
 int pop3_ml_line(const char *line, size_t len, const char **data_r, size_t *len_r);
 /*
- * One line (without its line end) of a RETR/TOP body: 0 at the terminating
- * ".", 1 after appending the unstuffed line and "\n" to out, -1 if out
- * refused it (errno EFBIG past out->max, or ENOMEM).  The session reads
- * bodies through this, so feeding it from a linebuf tests the real path.
- */
-int pop3_body_line(const char *line, size_t len, buf *out);
-/*
- * The same for a piece of a line (net_getline_part): first says the piece
- * starts a line (only then is a dot unstuffed or the end seen), whole that
- * it ends one (only then is "\n" appended).  pop3_body_line is (1, 1).
+ * A piece of a line (without its line end; net_getline_part) of a RETR/TOP
+ * body: 0 at the terminating ".", 1 after appending the unstuffed piece (and
+ * "\n" when it ends the line) to out, -1 if out refused it (errno EFBIG past
+ * out->max, or ENOMEM).  first says the piece starts a line (only then is a
+ * dot unstuffed or the end seen), whole that it ends one; a whole line is
+ * (1, 1).  The session reads bodies through this, so feeding it from a
+ * linebuf tests the real path.
  */
 int pop3_body_piece(const char *line, size_t len, int first, int whole, buf *out);
 /*

@@ -231,12 +231,6 @@ pop3_ml_line(const char *line, size_t len, const char **data_r, size_t *len_r)
 }
 
 int
-pop3_body_line(const char *line, size_t len, buf *out)
-{
-	return pop3_body_piece(line, len, 1, 1, out);
-}
-
-int
 pop3_body_piece(const char *line, size_t len, int first, int whole, buf *out)
 {
 	const char *data = line;

@@ -26,12 +26,6 @@ log_open(const char *target, int level)
 	log_lvl = level;
 }
 
-void
-log_set_level(int level)
-{
-	log_lvl = level;
-}
-
 int
 log_level(void)
 {

@@ -11,7 +11,6 @@ enum { LOG_LVL_ERROR = 0, LOG_LVL_WARNING = 1, LOG_LVL_INFO = 2, LOG_LVL_DEBUG =
 
 /* target: "stderr" or "syslog".  Safe to call again (reload). */
 void log_open(const char *target, int level);
-void log_set_level(int level);
 int log_level(void);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(int level, const char *fmt, va_list ap);

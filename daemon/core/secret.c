@@ -16,6 +16,7 @@
 #include "daemon/core/secret.h"
 #include "daemon/core/trust.h"
 #include "proto/clock.h"
+#include "proto/err.h"
 
 /* A password longer than this is a mistake (or the wrong file). */
 #define SECRET_MAX 4096
@@ -25,21 +26,6 @@
 #define SECRET_STDERR_MAX 400
 
 static int secret_timeout_ms = 10000;
-
-static void secret_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-secret_errf(char **err_r, const char *fmt, ...)
-{
-	va_list ap;
-	char tmp[512];
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (err_r != NULL)
-		*err_r = strdup(tmp);
-}
 
 void
 secret_set_command_timeout_ms(int ms)
@@ -85,25 +71,25 @@ secret_first_line(char *buf, size_t len, int complete, const char *what, char **
 	size_t n;
 
 	if (nl == NULL && !complete) {
-		secret_errf(err_r, "%s: first line longer than %zu bytes", what, len - 1);
+		err_set(err_r, "%s: first line longer than %zu bytes", what, len - 1);
 		return -1;
 	}
 	n = nl != NULL ? (size_t)(nl - buf) : len;
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	if (memchr(buf, '\0', n) != NULL) {
-		secret_errf(err_r, "%s: %s contains a NUL byte", what,
-			    strstr(what, "token") != NULL ? "the token" : "password");
+		err_set(err_r, "%s: %s contains a NUL byte", what,
+			strstr(what, "token") != NULL ? "the token" : "password");
 		return -1;
 	}
 	if (n == 0) {
-		secret_errf(err_r, "%s: %s is empty", what,
-			    strstr(what, "token") != NULL ? "the token" : "password");
+		err_set(err_r, "%s: %s is empty", what,
+			strstr(what, "token") != NULL ? "the token" : "password");
 		return -1;
 	}
 	*pw_r = malloc(n + 1);
 	if (*pw_r == NULL) {
-		secret_errf(err_r, "%s: out of memory", what);
+		err_set(err_r, "%s: out of memory", what);
 		return -1;
 	}
 	memcpy(*pw_r, buf, n);
@@ -116,9 +102,9 @@ static int
 secret_mode_ok(const char *key, const char *path, const struct stat *sb, char **err_r)
 {
 	if (sb->st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) {
-		secret_errf(err_r, "%s %s: mode %04o lets group or others read or "
-			    "change it; run: chmod 600 %s", key, path,
-			    (unsigned)(sb->st_mode & 07777), path);
+		err_set(err_r, "%s %s: mode %04o lets group or others read or "
+			"change it; run: chmod 600 %s", key, path,
+			(unsigned)(sb->st_mode & 07777), path);
 		return -1;
 	}
 	return 0;
@@ -130,11 +116,11 @@ secret_check_file_as(const char *key, const char *path, char **err_r)
 	struct stat sb;
 
 	if (stat(path, &sb) < 0) {
-		secret_errf(err_r, "%s %s: %s", key, path, strerror(errno));
+		err_set(err_r, "%s %s: %s", key, path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		secret_errf(err_r, "%s %s: not a regular file", key, path);
+		err_set(err_r, "%s %s: not a regular file", key, path);
 		return -1;
 	}
 	if (secret_mode_ok(key, path, &sb, err_r) < 0)
@@ -161,12 +147,12 @@ secret_from_file(const char *key, const char *path, char **pw_r, char **err_r)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		secret_errf(err_r, "%s %s: %s", key, path, strerror(errno));
+		err_set(err_r, "%s %s: %s", key, path, strerror(errno));
 		return -1;
 	}
 	/* Checked on the open file, so a swap after the check does not matter. */
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		secret_errf(err_r, "%s %s: not a regular file", key, path);
+		err_set(err_r, "%s %s: not a regular file", key, path);
 		close(fd);
 		return -1;
 	}
@@ -179,7 +165,7 @@ secret_from_file(const char *key, const char *path, char **pw_r, char **err_r)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			secret_errf(err_r, "%s %s: %s", key, path, strerror(errno));
+			err_set(err_r, "%s %s: %s", key, path, strerror(errno));
 			close(fd);
 			explicit_bzero(buf, sizeof(buf));
 			return -1;
@@ -300,30 +286,30 @@ secret_from_command(const char *key, char *const argv[], size_t max, int want_st
 	pid_t pid;
 
 	if ((buf = malloc(max)) == NULL) {
-		secret_errf(err_r, "%s %s: out of memory", key, cmd);
+		err_set(err_r, "%s %s: out of memory", key, cmd);
 		return -1;
 	}
 	if (secret_pipe(out) < 0) {
-		secret_errf(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
+		err_set(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
 		free(buf);
 		return -1;
 	}
 	if (secret_pipe(errp) < 0) {
-		secret_errf(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
+		err_set(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
 		close(out[0]);
 		close(out[1]);
 		free(buf);
 		return -1;
 	}
 	if (want_stderr && secret_pipe(se) < 0) {
-		secret_errf(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
+		err_set(err_r, "%s %s: pipe: %s", key, cmd, strerror(errno));
 		close(out[0]); close(out[1]); close(errp[0]); close(errp[1]);
 		free(buf);
 		return -1;
 	}
 	pid = fork();
 	if (pid < 0) {
-		secret_errf(err_r, "%s %s: fork: %s", key, cmd, strerror(errno));
+		err_set(err_r, "%s %s: fork: %s", key, cmd, strerror(errno));
 		close(out[0]); close(out[1]); close(errp[0]); close(errp[1]);
 		if (se[0] >= 0) {
 			close(se[0]);
@@ -422,7 +408,7 @@ secret_from_command(const char *key, char *const argv[], size_t max, int want_st
 			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	}
 	if (why[0] != '\0') {
-		secret_errf(err_r, "%s %s: %s%s%s", key, cmd, why, etext[0] ? ": " : "", etext);
+		err_set(err_r, "%s %s: %s%s%s", key, cmd, why, etext[0] ? ": " : "", etext);
 		rc = -1;
 	} else {
 		rc = secret_first_line(buf, len, len < max, key, pw_r, err_r);
@@ -439,7 +425,7 @@ secret_get(const secret *s, char **pw_r, char **err_r)
 	switch (s->kind) {
 	case SECRET_INLINE:
 		if (s->value == NULL || (*pw_r = strdup(s->value)) == NULL) {
-			secret_errf(err_r, "password: out of memory");
+			err_set(err_r, "password: out of memory");
 			return -1;
 		}
 		return 0;
@@ -448,7 +434,7 @@ secret_get(const secret *s, char **pw_r, char **err_r)
 					err_r);
 	case SECRET_COMMAND:
 		if (s->argv == NULL || s->argv[0] == NULL) {
-			secret_errf(err_r, "password_command: empty command");
+			err_set(err_r, "password_command: empty command");
 			return -1;
 		}
 		return secret_from_command(s->key != NULL ? s->key : "password_command", s->argv,
@@ -457,6 +443,6 @@ secret_get(const secret *s, char **pw_r, char **err_r)
 	case SECRET_NONE:
 		break;
 	}
-	secret_errf(err_r, "no password configured");
+	err_set(err_r, "no password configured");
 	return -1;
 }

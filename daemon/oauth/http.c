@@ -8,6 +8,7 @@
 #include <glib.h>
 
 #include "daemon/oauth/http.h"
+#include "proto/err.h"
 
 typedef struct http_sink {
 	GString *buf;
@@ -30,21 +31,6 @@ http_write(char *data, size_t size, size_t n, void *arg)
 	}
 	g_string_append_len(s->buf, data, (gssize)len);
 	return len;
-}
-
-static void http_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Errors are malloc'd (the callers free them with free()). */
-static void
-http_errf(char **err_r, const char *fmt, ...)
-{
-	char tmp[600];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	*err_r = strdup(tmp);
 }
 
 static int http_ready;
@@ -103,7 +89,7 @@ http_post_form(const char *url, const http_field *fields, size_t n_fields, const
 	memset(ans, 0, sizeof *ans);
 	*err_r = NULL;
 	if (strncmp(url, "https://", 8) != 0) {
-		http_errf(err_r, "%s: not an https URL", url);
+		err_set(err_r, "%s: not an https URL", url);
 		goto fail;
 	}
 	if (http_init(err_r) < 0)
@@ -138,12 +124,12 @@ http_post_form(const char *url, const http_field *fields, size_t n_fields, const
 	}
 	rc = curl_easy_perform(c);
 	if (sink.too_big) {
-		http_errf(err_r, "%s: the answer is larger than %zu bytes", url, max_bytes);
+		err_set(err_r, "%s: the answer is larger than %zu bytes", url, max_bytes);
 		goto fail;
 	}
 	if (rc != CURLE_OK) {
 		/* libcurl's messages name the host and the cause, never the body. */
-		http_errf(err_r, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		err_set(err_r, "%s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		goto fail;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &ans->status);

@@ -10,23 +10,12 @@
 #include "daemon/oauth/oauth.h"
 #include "daemon/oauth/http.h"
 #include "daemon/core/log.h"
+#include "proto/err.h"
 
 /* A server that gives no lifetime: assume an hour (RFC 6749 leaves it open). */
 #define OAUTH_DEFAULT_LIFETIME 3600LL
 /* Refresh at this share of the lifetime (per cent). */
 #define OAUTH_REFRESH_AT 80
-
-void
-oauth_errf(char **err_r, const char *fmt, ...)
-{
-	char tmp[800];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	*err_r = strdup(tmp);
-}
 
 void
 oauth_keys(const oauth_cfg *o, const char *user, char **rkey_r, char **akey_r)
@@ -66,7 +55,7 @@ oauth_post(const oauth_cfg *o, const char *url, const char *const *kv, size_t n,
 	f[nf++] = (http_field){ "client_id", o->client_id };
 	if (o->client_secret.kind != SECRET_NONE) {
 		if (secret_get(&o->client_secret, &csecret, &why) < 0) {
-			oauth_errf(err_r, "client secret: %s", why != NULL ? why : "error");
+			err_set(err_r, "client secret: %s", why != NULL ? why : "error");
 			free(why);
 			return OAUTH_TEMP;
 		}
@@ -75,14 +64,14 @@ oauth_post(const oauth_cfg *o, const char *url, const char *const *kv, size_t n,
 	rc = http_post_form(url, f, nf, o->ca_file, (long)o->timeout_s, OAUTH_JSON_MAX, &ans, &why);
 	secret_wipe(&csecret);
 	if (rc < 0) {
-		oauth_errf(err_r, "token endpoint: %s", why != NULL ? why : "error");
+		err_set(err_r, "token endpoint: %s", why != NULL ? why : "error");
 		free(why);
 		return OAUTH_TEMP;
 	}
 	*status_r = ans.status;
 	if (oauth_json_parse(ans.body, ans.len, a, &why) < 0) {
-		oauth_errf(err_r, "token endpoint %s: HTTP %ld, the answer is unreadable (%s)", url,
-			   ans.status, why != NULL ? why : "error");
+		err_set(err_r, "token endpoint %s: HTTP %ld, the answer is unreadable (%s)", url,
+			ans.status, why != NULL ? why : "error");
 		free(why);
 		http_answer_clear(&ans);
 		return OAUTH_TEMP;
@@ -112,7 +101,7 @@ oauth_keep(store *st, const oauth_cfg *o, const char *user, const oauth_answer *
 		}
 		free(rkey);
 		free(akey);
-		oauth_errf(err_r, "token endpoint: token_type \"%.40s\", not Bearer", a->token_type);
+		err_set(err_r, "token endpoint: token_type \"%.40s\", not Bearer", a->token_type);
 		return OAUTH_TEMP;
 	}
 	rc = store_token_put(st, o->grant == OAUTH_GRANT_REFRESH ? rkey : NULL, akey,
@@ -121,12 +110,12 @@ oauth_keep(store *st, const oauth_cfg *o, const char *user, const oauth_answer *
 	free(rkey);
 	free(akey);
 	if (rc < 0) {
-		oauth_errf(err_r, "cannot keep the token: %s", why != NULL ? why : "store error");
+		err_set(err_r, "cannot keep the token: %s", why != NULL ? why : "store error");
 		free(why);
 		return OAUTH_TEMP;
 	}
 	if ((*token_r = strdup(a->access_token)) == NULL) {
-		oauth_errf(err_r, "out of memory");
+		err_set(err_r, "out of memory");
 		return OAUTH_TEMP;
 	}
 	log_debug("oauth: new access token for %s, valid %llds%s", user, life,
@@ -149,27 +138,27 @@ oauth_refusal(store *st, const oauth_cfg *o, const char *rkey, const char *refre
 		 a->error_description != NULL ? a->error_description : "");
 	if (status >= 500 || status == 429 || strcmp(e, "temporarily_unavailable") == 0 ||
 	    (a->error == NULL && a->access_token == NULL)) {
-		oauth_errf(err_r, "token endpoint: HTTP %ld (%s): try again later", status, reason);
+		err_set(err_r, "token endpoint: HTTP %ld (%s): try again later", status, reason);
 		return OAUTH_TEMP;
 	}
 	if (strcmp(e, "invalid_grant") == 0 && o->grant == OAUTH_GRANT_REFRESH) {
 		r = store_token_needs_signin(st, rkey, refresh, reason, (long long)time(NULL), &why);
 		if (r < 0) {
-			oauth_errf(err_r, "the refresh token was refused (%s), and the store: %s",
-				   reason, why != NULL ? why : "error");
+			err_set(err_r, "the refresh token was refused (%s), and the store: %s",
+				reason, why != NULL ? why : "error");
 			free(why);
 			return OAUTH_TEMP;
 		}
 		if (r > 0) {
 			/* Another process rotated it meanwhile: the new one is kept. */
-			oauth_errf(err_r, "the refresh token was refused (%s), but it had been "
-				   "replaced meanwhile: the new one is tried on the next run", reason);
+			err_set(err_r, "the refresh token was refused (%s), but it had been "
+				"replaced meanwhile: the new one is tried on the next run", reason);
 			return OAUTH_TEMP;
 		}
-		oauth_errf(err_r, "the refresh token was refused (%s)", reason);
+		err_set(err_r, "the refresh token was refused (%s)", reason);
 		return OAUTH_SIGNIN;
 	}
-	oauth_errf(err_r, "token endpoint refused the request: HTTP %ld (%s)", status, reason);
+	err_set(err_r, "token endpoint refused the request: HTTP %ld (%s)", status, reason);
 	return OAUTH_REFUSED;
 }
 
@@ -180,15 +169,15 @@ oauth_from_command(const oauth_cfg *o, char **token_r, char **err_r)
 	char *why = NULL;
 
 	if (secret_get(&o->token, token_r, &why) < 0) {
-		oauth_errf(err_r, "%s", why != NULL ? why : "token_command failed");
+		err_set(err_r, "%s", why != NULL ? why : "token_command failed");
 		free(why);
 		return OAUTH_TEMP;
 	}
 	for (const char *p = *token_r; *p; p++) {
 		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
 			secret_wipe(token_r);
-			oauth_errf(err_r, "token_command %s: the token holds a space or a byte "
-				   "outside printable ASCII", o->token.argv[0]);
+			err_set(err_r, "token_command %s: the token holds a space or a byte "
+				"outside printable ASCII", o->token.argv[0]);
 			return OAUTH_TEMP;
 		}
 	}
@@ -214,7 +203,7 @@ oauth_token_get(store *st, const oauth_cfg *o, const char *user, int force, char
 		return oauth_from_command(o, token_r, err_r);
 	oauth_keys(o, user, &rkey, &akey);
 	if (store_token_get(st, o->grant == OAUTH_GRANT_REFRESH ? rkey : NULL, akey, &t, &why) < 0) {
-		oauth_errf(err_r, "cannot read the token cache: %s", why != NULL ? why : "error");
+		err_set(err_r, "cannot read the token cache: %s", why != NULL ? why : "error");
 		free(why);
 		rc = OAUTH_TEMP;
 		goto out;
@@ -230,10 +219,10 @@ oauth_token_get(store *st, const oauth_cfg *o, const char *user, int force, char
 	}
 	if (o->grant == OAUTH_GRANT_REFRESH && (t.needs_signin || t.refresh_token == NULL)) {
 		if (t.needs_signin)
-			oauth_errf(err_r, "the refresh token was refused earlier (%s)",
-				   t.reason != NULL ? t.reason : "invalid_grant");
+			err_set(err_r, "the refresh token was refused earlier (%s)",
+				t.reason != NULL ? t.reason : "invalid_grant");
 		else
-			oauth_errf(err_r, "never signed in");
+			err_set(err_r, "never signed in");
 		rc = OAUTH_SIGNIN;
 		goto out;
 	}

@@ -61,8 +61,6 @@ oauth_status oauth_sign_in_browser(store *st, const oauth_cfg *o, const char *us
 char *oauth_pkce_challenge(const char *verifier);
 char *oauth_redirect_param(const char *request_line, const char *name);
 
-/* For oauth_*.c: *err_r = the formatted message (malloc'd). */
-void oauth_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* For oauth.c and oauth_signin.c: the store keys of a sign-in (allocated). */
 void oauth_keys(const oauth_cfg *o, const char *user, char **rkey_r, char **akey_r);
 /* POST to url and read the JSON answer; OAUTH_OK and *a (any HTTP status

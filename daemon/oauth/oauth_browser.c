@@ -21,6 +21,7 @@
 #include <glib.h>
 
 #include "daemon/oauth/oauth.h"
+#include "proto/err.h"
 
 #define BROWSER_WAIT_S 600
 #define BROWSER_REQUEST_MAX 8192
@@ -111,7 +112,7 @@ browser_listen(int *port_r, char **err_r)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 || listen(fd, 4) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
-		oauth_errf(err_r, "cannot listen on 127.0.0.1: %s", strerror(errno));
+		err_set(err_r, "cannot listen on 127.0.0.1: %s", strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -186,12 +187,12 @@ oauth_sign_in_browser(store *st, const oauth_cfg *o, const char *user, FILE *out
 
 	*err_r = NULL;
 	if (auth == NULL) {
-		oauth_errf(err_r, "oauth2 of %s has no 'auth_url'", user);
+		err_set(err_r, "oauth2 of %s has no 'auth_url'", user);
 		rc = OAUTH_REFUSED;
 		goto out;
 	}
 	if (verifier == NULL || state == NULL) {
-		oauth_errf(err_r, "no random numbers: %s", strerror(errno));
+		err_set(err_r, "no random numbers: %s", strerror(errno));
 		goto out;
 	}
 	if ((lfd = browser_listen(&port, err_r)) < 0)
@@ -221,8 +222,8 @@ oauth_sign_in_browser(store *st, const oauth_cfg *o, const char *user, FILE *out
 	fflush(out);
 	req = browser_wait(lfd, (long long)time(NULL) + BROWSER_WAIT_S);
 	if (req == NULL) {
-		oauth_errf(err_r, "nobody came back from the browser within %d minutes; run "
-			     "--sign-in again", BROWSER_WAIT_S / 60);
+		err_set(err_r, "nobody came back from the browser within %d minutes; run "
+			  "--sign-in again", BROWSER_WAIT_S / 60);
 		rc = OAUTH_SIGNIN;
 		goto out;
 	}
@@ -232,8 +233,8 @@ oauth_sign_in_browser(store *st, const oauth_cfg *o, const char *user, FILE *out
 		err = oauth_redirect_param(req, "error");
 		code = oauth_redirect_param(req, "code");
 		if (got_state == NULL || strcmp(got_state, state) != 0) {
-			oauth_errf(err_r, "the browser came back without this sign-in's state: "
-				     "ignored; run --sign-in again");
+			err_set(err_r, "the browser came back without this sign-in's state: "
+				  "ignored; run --sign-in again");
 			g_free(got_state);
 			rc = OAUTH_SIGNIN;
 			goto out;
@@ -241,7 +242,7 @@ oauth_sign_in_browser(store *st, const oauth_cfg *o, const char *user, FILE *out
 		g_free(got_state);
 	}
 	if (err != NULL || code == NULL) {
-		oauth_errf(err_r, "the sign-in was refused (%.100s)", err != NULL ? err : "no code");
+		err_set(err_r, "the sign-in was refused (%.100s)", err != NULL ? err : "no code");
 		rc = OAUTH_SIGNIN;
 		goto out;
 	}
@@ -254,16 +255,16 @@ oauth_sign_in_browser(store *st, const oauth_cfg *o, const char *user, FILE *out
 	if (rc != OAUTH_OK)
 		goto out;
 	if (status != 200 || a.access_token == NULL || a.refresh_token == NULL) {
-		oauth_errf(err_r, "token endpoint: HTTP %ld: %s%s%.300s", status,
-			     a.error != NULL ? a.error : "no refresh token in the answer",
-			     a.error_description != NULL ? ": " : "",
-			     a.error_description != NULL ? a.error_description : "");
+		err_set(err_r, "token endpoint: HTTP %ld: %s%s%.300s", status,
+			  a.error != NULL ? a.error : "no refresh token in the answer",
+			  a.error_description != NULL ? ": " : "",
+			  a.error_description != NULL ? a.error_description : "");
 		rc = status >= 500 ? OAUTH_TEMP : OAUTH_REFUSED;
 	} else {
 		oauth_keys(o, user, &rkey, NULL);
 		if (store_token_signed_in(st, rkey, a.refresh_token, (long long)time(NULL), &why) < 0) {
-			oauth_errf(err_r, "signed in, but the token cannot be stored: %s",
-				     why != NULL ? why : "error");
+			err_set(err_r, "signed in, but the token cannot be stored: %s",
+				  why != NULL ? why : "error");
 			free(why);
 			rc = OAUTH_TEMP;
 		} else if ((rc = oauth_keep(st, o, user, &a, &token, err_r)) == OAUTH_OK) {

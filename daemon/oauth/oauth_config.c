@@ -122,6 +122,20 @@ oauth_path(const oauth_ctx *c, const config_setting_t *s, char **out)
 	return 0;
 }
 
+const char *const oauth_cfg_keys[] = { "provider", "client_id", "client_secret",
+				       "client_secret_file", "tenant", "token_url",
+				       "device_url", "auth_url", "scope", "grant",
+				       "ca_file", "timeout", NULL };
+
+static int
+oauth_known_key(const char *k)
+{
+	for (const char *const *p = oauth_cfg_keys; *p != NULL; p++)
+		if (strcmp(*p, k) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 oauth_group(const oauth_ctx *c, const config_setting_t *g, oauth_cfg *o)
 {
@@ -136,7 +150,11 @@ oauth_group(const oauth_ctx *c, const config_setting_t *g, oauth_cfg *o)
 		const config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
 		const char *k = config_setting_name(s);
 
-		if (strcmp(k, "provider") == 0) {
+		/* The table is what the group accepts (the manual's check reads
+		 * it): a branch below for a key not in it is never reached. */
+		if (!oauth_known_key(k)) {
+			oauth_err(c, s, "oauth2: unknown setting '%s'", k);
+		} else if (strcmp(k, "provider") == 0) {
 			if (oauth_enum(c, s, oauth_provider_names, &v) == 0)
 				o->provider = (oauth_provider)v;
 		} else if (strcmp(k, "client_id") == 0) {
@@ -190,7 +208,7 @@ oauth_group(const oauth_ctx *c, const config_setting_t *g, oauth_cfg *o)
 			else
 				o->timeout_s = t;
 		} else {
-			oauth_err(c, s, "oauth2: unknown setting '%s'", k);
+			oauth_err(c, s, "oauth2: '%s' is in oauth_cfg_keys but not read", k);
 		}
 	}
 	if (n_secret > 1)

@@ -42,6 +42,10 @@ typedef struct oauth_cfg {
  * group when a key is missing), msg one line without the context. */
 typedef void oauth_cfg_err_fn(void *arg, const config_setting_t *s, const char *msg);
 
+/* Every key an `oauth2` group accepts, NULL-terminated; anything else is
+ * refused.  test_cfg_schema checks each is in mailmill.conf(5). */
+extern const char *const oauth_cfg_keys[];
+
 /*
  * Called by config.c for the keys `oauth2` and `token_command` of an
  * account or of `smtp`: 1 if k is one of them (taken, problems reported),

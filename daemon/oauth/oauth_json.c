@@ -7,25 +7,12 @@
 
 #include "daemon/oauth/oauth_json.h"
 #include "daemon/core/secret.h"
+#include "proto/err.h"
 
 /* Longest text field other than a token (error descriptions, URLs). */
 #define OAUTH_JSON_TEXT_MAX 2048
 /* A lifetime or interval beyond a year is nonsense from a server. */
 #define OAUTH_JSON_SECONDS_MAX (366LL * 86400)
-
-static void oauth_json_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-oauth_json_errf(char **err_r, const char *fmt, ...)
-{
-	char tmp[300];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	*err_r = strdup(tmp);
-}
 
 /* A token goes on a SASL line and into an HTTP form: printable ASCII. */
 static int
@@ -71,20 +58,20 @@ oauth_json_string(JsonObject *o, const oauth_json_str *f, oauth_answer *a, char 
 	if (n == NULL || JSON_NODE_HOLDS_NULL(n))
 		return 0;
 	if (!JSON_NODE_HOLDS_VALUE(n) || json_node_get_value_type(n) != G_TYPE_STRING) {
-		oauth_json_errf(err_r, "'%s' is not a string", f->name);
+		err_set(err_r, "'%s' is not a string", f->name);
 		return -1;
 	}
 	v = json_node_get_string(n);
 	if (v == NULL || strlen(v) > max) {
-		oauth_json_errf(err_r, "'%s' is longer than %zu bytes", f->name, max);
+		err_set(err_r, "'%s' is longer than %zu bytes", f->name, max);
 		return -1;
 	}
 	if (f->token ? !oauth_json_token_ok(v) : !oauth_json_text_ok(v)) {
-		oauth_json_errf(err_r, "'%s' holds characters it may not", f->name);
+		err_set(err_r, "'%s' holds characters it may not", f->name);
 		return -1;
 	}
 	if ((*(char **)((char *)a + f->off) = strdup(v)) == NULL) {
-		oauth_json_errf(err_r, "out of memory");
+		err_set(err_r, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -116,8 +103,8 @@ oauth_json_seconds(JsonObject *o, const char *name, long long *out, char **err_r
 			v = (long long)d;
 	}
 	if (v < 0 || v > OAUTH_JSON_SECONDS_MAX) {
-		oauth_json_errf(err_r, "'%s' is not a number of seconds (0 to %lld)", name,
-				OAUTH_JSON_SECONDS_MAX);
+		err_set(err_r, "'%s' is not a number of seconds (0 to %lld)", name,
+			OAUTH_JSON_SECONDS_MAX);
 		return -1;
 	}
 	*out = v;
@@ -137,11 +124,11 @@ oauth_json_parse(const char *body, size_t len, oauth_answer *a, char **err_r)
 	a->expires_in = a->interval = -1;
 	*err_r = NULL;
 	if (len > OAUTH_JSON_MAX) {
-		oauth_json_errf(err_r, "answer larger than %d bytes", OAUTH_JSON_MAX);
+		err_set(err_r, "answer larger than %d bytes", OAUTH_JSON_MAX);
 		return -1;
 	}
 	if (len == 0 || memchr(body, '\0', len) != NULL) {
-		oauth_json_errf(err_r, len == 0 ? "empty answer" : "answer holds a NUL byte");
+		err_set(err_r, len == 0 ? "empty answer" : "answer holds a NUL byte");
 		return -1;
 	}
 	p = json_parser_new_immutable();
@@ -151,14 +138,14 @@ oauth_json_parse(const char *body, size_t len, oauth_answer *a, char **err_r)
 		const char *m = ge != NULL ? ge->message : "";
 		const char *pe = strstr(m, ": Parse error");
 
-		oauth_json_errf(err_r, "not JSON (parse error%s%.*s)", pe != NULL ? " at " : "",
-				pe != NULL && pe - m < 40 ? (int)(pe - m) : 0, m);
+		err_set(err_r, "not JSON (parse error%s%.*s)", pe != NULL ? " at " : "",
+			pe != NULL && pe - m < 40 ? (int)(pe - m) : 0, m);
 		g_clear_error(&ge);
 		goto out;
 	}
 	root = json_parser_get_root(p);
 	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
-		oauth_json_errf(err_r, "not a JSON object");
+		err_set(err_r, "not a JSON object");
 		goto out;
 	}
 	o = json_node_get_object(root);

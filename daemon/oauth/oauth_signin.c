@@ -10,6 +10,7 @@
 
 #include "daemon/oauth/oauth.h"
 #include "daemon/core/log.h"
+#include "proto/err.h"
 
 /* RFC 8628 3.5: a slow_down adds 5 s to the interval. */
 #define SIGNIN_SLOW_DOWN 5
@@ -42,14 +43,14 @@ signin_start(const oauth_cfg *o, oauth_answer *a, char **err_r)
 		return rc;
 	if (status != 200 || a->device_code == NULL || a->user_code == NULL ||
 	    (a->verification_uri == NULL && a->verification_uri_complete == NULL)) {
-		oauth_errf(err_r, "device endpoint %s: HTTP %ld: %s%s%.300s%s", o->device_url, status,
-			    a->error != NULL ? a->error : "no device code in the answer",
-			    a->error_description != NULL ? ": " : "",
-			    a->error_description != NULL ? a->error_description : "",
-			    o->provider == OAUTH_GOOGLE && a->error != NULL &&
-			    strcmp(a->error, "invalid_scope") == 0 ?
-			    " (Google does not allow Gmail's scope in the device sign-in: see "
-			    "README, \"Gmail and Google Workspace\")" : "");
+		err_set(err_r, "device endpoint %s: HTTP %ld: %s%s%.300s%s", o->device_url, status,
+			 a->error != NULL ? a->error : "no device code in the answer",
+			 a->error_description != NULL ? ": " : "",
+			 a->error_description != NULL ? a->error_description : "",
+			 o->provider == OAUTH_GOOGLE && a->error != NULL &&
+			 strcmp(a->error, "invalid_scope") == 0 ?
+			 " (Google does not allow Gmail's scope in the device sign-in: see "
+			 "README, \"Gmail and Google Workspace\")" : "");
 		rc = status >= 500 || status == 429 ? OAUTH_TEMP : OAUTH_REFUSED;
 		oauth_answer_clear(a);
 		return rc;
@@ -67,17 +68,17 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 
 	*err_r = NULL;
 	if (o->command || o->grant != OAUTH_GRANT_REFRESH) {
-		oauth_errf(err_r, "%s: nobody signs in: %s", user,
-			    o->command ? "the token comes from token_command" :
-			    "grant \"client_credentials\" needs no person");
+		err_set(err_r, "%s: nobody signs in: %s", user,
+			 o->command ? "the token comes from token_command" :
+			 "grant \"client_credentials\" needs no person");
 		return OAUTH_REFUSED;
 	}
 	/* Google refuses Gmail's scope in its device sign-in. */
 	if (o->provider == OAUTH_GOOGLE || (o->device_url == NULL && o->auth_url != NULL))
 		return oauth_sign_in_browser(st, o, user, out, err_r);
 	if (o->device_url == NULL) {
-		oauth_errf(err_r, "oauth2 of %s has neither 'device_url' nor 'auth_url' (provider "
-			    "\"generic\" needs one for --sign-in)", user);
+		err_set(err_r, "oauth2 of %s has neither 'device_url' nor 'auth_url' (provider "
+			 "\"generic\" needs one for --sign-in)", user);
 		return OAUTH_REFUSED;
 	}
 	if ((rc = signin_start(o, &dev, err_r)) != OAUTH_OK)
@@ -106,7 +107,7 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 		/* The server says expired_token; this only stops a server that
 		 * never does. */
 		if ((long long)time(NULL) > deadline + interval + SIGNIN_GRACE) {
-			oauth_errf(err_r, "the code expired before the sign-in; run --sign-in again");
+			err_set(err_r, "the code expired before the sign-in; run --sign-in again");
 			rc = OAUTH_SIGNIN;
 			break;
 		}
@@ -120,9 +121,9 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 		}
 		if (status == 200 && a.access_token != NULL) {
 			if (a.refresh_token == NULL) {
-				oauth_errf(err_r, "signed in, but the server gave no refresh token: "
-					    "the scope needs offline_access (Microsoft) or the client "
-					    "is not allowed to refresh");
+				err_set(err_r, "signed in, but the server gave no refresh token: "
+					 "the scope needs offline_access (Microsoft) or the client "
+					 "is not allowed to refresh");
 				oauth_answer_clear(&a);
 				rc = OAUTH_REFUSED;
 				break;
@@ -130,8 +131,8 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 			oauth_keys(o, user, &rkey, NULL);
 			if (store_token_signed_in(st, rkey, a.refresh_token, (long long)time(NULL),
 						  &why) < 0) {
-				oauth_errf(err_r, "signed in, but the token cannot be stored: %s",
-					    why != NULL ? why : "error");
+				err_set(err_r, "signed in, but the token cannot be stored: %s",
+					 why != NULL ? why : "error");
 				free(why);
 				rc = OAUTH_TEMP;
 			} else {
@@ -157,18 +158,18 @@ oauth_sign_in(store *st, const oauth_cfg *o, const char *user, FILE *out, char *
 			continue;
 		}
 		if (a.error != NULL && strcmp(a.error, "expired_token") == 0) {
-			oauth_errf(err_r, "the code expired before the sign-in; run --sign-in again");
+			err_set(err_r, "the code expired before the sign-in; run --sign-in again");
 			rc = OAUTH_SIGNIN;
 		} else if (a.error != NULL && strcmp(a.error, "access_denied") == 0) {
-			oauth_errf(err_r, "the sign-in was refused (access_denied)%s%.300s",
-				    a.error_description != NULL ? ": " : "",
-				    a.error_description != NULL ? a.error_description : "");
+			err_set(err_r, "the sign-in was refused (access_denied)%s%.300s",
+				 a.error_description != NULL ? ": " : "",
+				 a.error_description != NULL ? a.error_description : "");
 			rc = OAUTH_SIGNIN;
 		} else {
-			oauth_errf(err_r, "token endpoint: HTTP %ld: %s%s%.300s", status,
-				    a.error != NULL ? a.error : "no token in the answer",
-				    a.error_description != NULL ? ": " : "",
-				    a.error_description != NULL ? a.error_description : "");
+			err_set(err_r, "token endpoint: HTTP %ld: %s%s%.300s", status,
+				 a.error != NULL ? a.error : "no token in the answer",
+				 a.error_description != NULL ? ": " : "",
+				 a.error_description != NULL ? a.error_description : "");
 			rc = status >= 500 ? OAUTH_TEMP : OAUTH_REFUSED;
 		}
 		oauth_answer_clear(&a);

@@ -19,6 +19,7 @@
 #include "daemon/run/message.h"
 #include "daemon/run/pipeline.h"
 #include "daemon/core/log.h"
+#include "daemon/core/privs.h"
 #include "daemon/core/statelock.h"
 #include "daemon/store/store.h"
 #include "proto/err.h"
@@ -298,47 +299,101 @@ trymsg_process(trymsg *t, const cfg_account *a, pipeline *pl, store *st, const G
 	return rc;
 }
 
-int
-trymsg_main(const cfg *c, char **only, int n_only, const char *path, int commit, FILE *out)
+/* What --test does once the message is read: as the invoker, or for
+ * --commit as `user` (privs_run_as), so that what the stages create is
+ * the workers' as in a run. */
+typedef struct trymsg_job {
+	const cfg *c;
+	const cfg_account *a;
+	const GString *data;
+	int commit;
+	FILE *out;
+} trymsg_job;
+
+static int
+trymsg_job_run(void *arg)
 {
-	const cfg_account *a = trymsg_account(c, only, n_only);
-	trymsg t = { .out = out };
-	GString *data = NULL;
+	const trymsg_job *j = arg;
+	trymsg t = { .out = j->out };
 	pipeline *pl = NULL;
 	store *st = NULL;
 	char *err = NULL;
+	int rc;
+
+	if (pipeline_build(j->c, j->a, !j->commit, &pl, &err) < 0) {
+		fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
+		free(err);
+		return EX_CONFIG;
+	}
+	if (store_open(j->c->state_dir, !j->commit, &st, &err) < 0) {
+		log_error("cannot %s: %s", j->commit ? "commit" : "open the store", err);
+		free(err);
+		pipeline_free(&pl);
+		return EX_TEMPFAIL;
+	}
+	t.notes = g_string_new(NULL);
+	rc = trymsg_process(&t, j->a, pl, st, j->data, j->commit);
+	g_string_free(t.notes, TRUE);
+	if (t.before != NULL)
+		g_ptr_array_unref(t.before);
+	store_close(&st);
+	pipeline_free(&pl);
+	return rc;
+}
+
+static void
+trymsg_drop_error(const char *err)
+{
+	log_error("--test --commit: %s", err);
+}
+
+/* --commit as root with `user`: the state is made and handed over as the
+ * daemon and --once do (store created, chowned, checked), then the run is
+ * the user's.  0; or the exit status (as --once's) and *err_r (free). */
+static int
+trymsg_prepare_state(const cfg *c, char **err_r)
+{
+	store *st = NULL;
+
+	if (store_open(c->state_dir, 0, &st, err_r) < 0)
+		return EX_TEMPFAIL;
+	store_close(&st);
+	return privs_chown_state(c, err_r) < 0 || privs_check_access(c, err_r) < 0 ? EX_CONFIG : 0;
+}
+
+int
+trymsg_main(const cfg *c, char **only, int n_only, const char *path, int commit, FILE *out)
+{
+	trymsg_job j = { .c = c, .a = trymsg_account(c, only, n_only), .commit = commit,
+			 .out = out };
+	GString *data = NULL;
+	char *err = NULL;
 	int rc, lock_fd = -1;
 
-	if (a == NULL)
+	if (j.a == NULL)
 		return EX_USAGE;
 	if (trymsg_read(path, &data, &err) < 0) {
 		fprintf(stderr, "mailmilld: --test: %s\n", err);
 		free(err);
 		return EX_NOINPUT;
 	}
-	if (pipeline_build(c, a, !commit, &pl, &err) < 0) {
-		fprintf(stderr, "mailmilld: configuration error:\n%s\n", err);
-		free(err);
+	j.data = data;
+	if (!commit) {
+		rc = trymsg_job_run(&j);
 		g_string_free(data, TRUE);
-		return EX_CONFIG;
+		return rc;
 	}
-	/* A test reads the store as it is; --commit writes it, so not next to
-	 * a daemon or a run. */
-	if ((commit && statelock_take(c->state_dir, &lock_fd, &err) < 0) ||
-	    store_open(c->state_dir, !commit, &st, &err) < 0) {
-		log_error("cannot %s: %s", commit ? "commit" : "open the store", err);
-		free(err);
+	/* --commit writes the store, so not next to a daemon or a run; the
+	 * lock stays with this process while the run (perhaps a child) works. */
+	if (statelock_take(c->state_dir, &lock_fd, &err) < 0)
 		rc = EX_TEMPFAIL;
-		goto out;
+	else if ((rc = trymsg_prepare_state(c, &err)) == 0 &&
+		 (rc = privs_run_as(c->user, trymsg_job_run, trymsg_drop_error, &j, &err)) < 0)
+		rc = EX_TEMPFAIL;
+	if (err != NULL) {
+		log_error("cannot commit: %s", err);
+		free(err);
 	}
-	t.notes = g_string_new(NULL);
-	rc = trymsg_process(&t, a, pl, st, data, commit);
-	g_string_free(t.notes, TRUE);
-	if (t.before != NULL)
-		g_ptr_array_unref(t.before);
-out:
-	store_close(&st);
-	pipeline_free(&pl);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	g_string_free(data, TRUE);

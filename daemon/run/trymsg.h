@@ -9,7 +9,9 @@
  * queued is printed in full instead.  With commit it is a real run of that
  * one message: side effects made durable, the verdict, its outgoing mail and
  * the plugins' state committed in one transaction under the message's
- * digest ("sha256:..."), so feeding the same message again does nothing.
+ * digest ("sha256:..."), so feeding the same message again does nothing;
+ * started as root with `user` set, the commit runs as that user (as
+ * --once's workers do), so what the stages create is the user's.
  * The report goes to out (stdout); plugins' log lines go to the log too.
  */
 #include <stdio.h>

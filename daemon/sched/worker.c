@@ -290,10 +290,11 @@ worker_outbox_secrets(const cfg *c, cfg *cc, cfg_smtp *sm, oauth_cfg *oc, char *
 	return 0;
 }
 
-/* The flush as a worker; fd >= 0: its result goes there as one line
+/* The flush as a worker (all: every queued message, ignoring back-off);
+ * fd >= 0: its result goes there as one line
  * "O rc due sent retried dead refused unknown" (worker_flush_outbox). */
 static int
-worker_outbox_main(const cfg *c, int trace, int fd)
+worker_outbox_main(const cfg *c, int all, int trace, int fd)
 {
 	store *st = NULL;
 	outbox_stats os;
@@ -318,7 +319,7 @@ worker_outbox_main(const cfg *c, int trace, int fd)
 		free(err);
 	}
 	memset(&os, 0, sizeof os);
-	rc = outbox_flush(c, st, 0, trace, &os);
+	rc = outbox_flush(c, st, all, trace, &os);
 	store_close(&st);
 	secret_wipe(&pinned);
 	if (fd >= 0)
@@ -328,7 +329,7 @@ worker_outbox_main(const cfg *c, int trace, int fd)
 }
 
 int
-worker_flush_outbox(const cfg *c, int trace, outbox_stats *os)
+worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
 {
 	char line[256];
 	size_t len = 0;
@@ -350,7 +351,7 @@ worker_flush_outbox(const cfg *c, int trace, outbox_stats *os)
 	if (pid == 0) {
 		close(p[0]);
 		worker_signals();
-		_exit(worker_outbox_main(c, trace, p[1]));
+		_exit(worker_outbox_main(c, all, trace, p[1]));
 	}
 	close(p[1]);
 	while (len < sizeof line - 1) {
@@ -390,7 +391,7 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 		/* A stop waits for the flush: a message killed past its final dot
 		 * would be sent twice. */
 		worker_signals();
-		_exit(worker_outbox_main(c, trace, -1));
+		_exit(worker_outbox_main(c, 0, trace, -1));
 	}
 	*pid_r = pid;
 	return 0;

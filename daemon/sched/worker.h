@@ -42,10 +42,11 @@ int worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *p
  */
 int worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r);
 /*
- * --once: the same flush, waited for; its counts into *os.  0 when the relay
- * took its decisions, -1 when it could not be reached, the process failed
- * before flushing or crashed (logged).
+ * --once and --flush: the same flush, waited for (all: every queued message
+ * now, ignoring back-off, for --flush); its counts into *os.  0 when the
+ * relay took its decisions, -1 when it could not be reached, the process
+ * failed before flushing or crashed (logged).
  */
-int worker_flush_outbox(const cfg *c, int trace, outbox_stats *os);
+int worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "daemon/store/store_int.h"
+#include "proto/err.h"
 
 enum { KV_STAGE, KV_NS };
 
@@ -54,8 +55,8 @@ kv_kind(store *st, const store_kv_scope *sc, char **err_r)
 		return KV_NS;
 	if (sc != NULL && sc->account != NULL && sc->stage != NULL)
 		return KV_STAGE;
-	store_errf(err_r, "%s: a key-value scope needs an account and a stage, or a namespace",
-		   st->path);
+	err_set(err_r, "%s: a key-value scope needs an account and a stage, or a namespace",
+		st->path);
 	return -1;
 }
 
@@ -105,7 +106,7 @@ store_kv_get(store *st, const store_kv_scope *scope, const char *key, long long 
 		*value_r = strdup(v != NULL ? v : "");
 		store_release(st, q);
 		if (*value_r == NULL) {
-			store_errf(err_r, "out of memory");
+			err_set(err_r, "out of memory");
 			return -1;
 		}
 		return 1;
@@ -144,7 +145,7 @@ static int
 kv_args_ok(store *st, const char *key, const char *value, long long expires_at, char **err_r)
 {
 	if (key == NULL || value == NULL || expires_at < 0) {
-		store_errf(err_r, "%s: invalid key-value pair", st->path);
+		err_set(err_r, "%s: invalid key-value pair", st->path);
 		return 0;
 	}
 	return 1;
@@ -186,8 +187,8 @@ store_kv_claim(store *st, const store_kv_scope *scope, const char *key, const ch
 	if ((kind = kv_kind(st, scope, err_r)) < 0 || !kv_args_ok(st, key, value, expires_at, err_r))
 		return -1;
 	if (st->in_tx) {
-		store_errf(err_r, "%s: a claim commits on its own, not inside a transaction",
-			   st->path);
+		err_set(err_r, "%s: a claim commits on its own, not inside a transaction",
+			st->path);
 		return -1;
 	}
 	if (st->readonly) {
@@ -223,12 +224,12 @@ store_seq_next(store *st, const char *ns, const char *name, long long *value_r, 
 
 	*value_r = 0;
 	if (ns == NULL || name == NULL) {
-		store_errf(err_r, "%s: a sequence needs a namespace and a name", st->path);
+		err_set(err_r, "%s: a sequence needs a namespace and a name", st->path);
 		return -1;
 	}
 	if (st->in_tx) {
-		store_errf(err_r, "%s: a sequence commits on its own, not inside a transaction",
-			   st->path);
+		err_set(err_r, "%s: a sequence commits on its own, not inside a transaction",
+			st->path);
 		return -1;
 	}
 	if (st->db == NULL) {

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "daemon/store/store_int.h"
+#include "proto/err.h"
 
 const char *
 ledger_state_name(ledger_state s)
@@ -52,8 +53,8 @@ store_ledger_load(store *st, const char *account, store_ledger_fn *fn, void *arg
 		int state = sqlite3_column_int(q, 1);
 
 		if (uid == NULL || !store_state_ok(state)) {
-			store_errf(err_r, "%s: ledger row of account %s has an invalid state %d",
-				   st->path, account, state);
+			err_set(err_r, "%s: ledger row of account %s has an invalid state %d",
+				st->path, account, state);
 			store_release(st, q);
 			return -1;
 		}
@@ -93,8 +94,8 @@ store_ledger_get(store *st, const char *account, const char *uid, ledger_state *
 	}
 	state = sqlite3_column_int(q, 0);
 	if (!store_state_ok(state)) {
-		store_errf(err_r, "%s: ledger row %s/%s has an invalid state %d", st->path,
-			   account, uid, state);
+		err_set(err_r, "%s: ledger row %s/%s has an invalid state %d", st->path,
+			account, uid, state);
 		store_release(st, q);
 		return -1;
 	}
@@ -112,8 +113,8 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 	sqlite3_stmt *q;
 
 	if (!store_state_ok((int)rec->state) || rec->size > (unsigned long long)LLONG_MAX) {
-		store_errf(err_r, "%s: invalid ledger record for %s/%s", st->path, rec->account,
-			   rec->uid);
+		err_set(err_r, "%s: invalid ledger record for %s/%s", st->path, rec->account,
+			rec->uid);
 		return -1;
 	}
 	if (st->readonly)
@@ -292,7 +293,7 @@ store_quarantine_release(store *st, const char *account, const char *uid, char *
 	sqlite3_stmt *q;
 
 	if (account == NULL || uid == NULL) {
-		store_errf(err_r, "%s: release needs an account and a uid", st->path);
+		err_set(err_r, "%s: release needs an account and a uid", st->path);
 		return -1;
 	}
 	if (st->readonly || st->db == NULL)

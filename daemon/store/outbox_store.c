@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon/store/store_int.h"
+#include "proto/err.h"
 
 const char *
 outbox_state_name(outbox_state s)
@@ -26,7 +27,7 @@ store_outbox_add(store *st, const store_outbox_row *row, long long now, char **e
 
 	if (row->account == NULL || row->env_from == NULL || row->rcpts == NULL ||
 	    row->rcpts[0] == '\0' || row->message == NULL || row->len > (size_t)INT_MAX) {
-		store_errf(err_r, "%s: invalid outbox row", st->path);
+		err_set(err_r, "%s: invalid outbox row", st->path);
 		return -1;
 	}
 	if (st->readonly)
@@ -69,7 +70,7 @@ store_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t
 	if (max > 100000)
 		max = 100000;
 	if ((ids = calloc(max, sizeof(*ids))) == NULL) {
-		store_errf(err_r, "out of memory");
+		err_set(err_r, "out of memory");
 		return -1;
 	}
 	q = store_prep(st, "SELECT id FROM outbox WHERE state = ?3 AND (?1 < 0 OR next_attempt <= ?1)"
@@ -154,7 +155,7 @@ store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char *
 		return -1;
 	}
 	if (store_outbox_fill(q, &row) < 0) {
-		store_errf(err_r, "%s: outbox row %lld is invalid", st->path, id);
+		err_set(err_r, "%s: outbox row %lld is invalid", st->path, id);
 		store_release(st, q);
 		return -1;
 	}
@@ -183,7 +184,7 @@ store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char
 		return -1;
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (store_outbox_fill(q, &row) < 0) {
-			store_errf(err_r, "%s: an outbox row is invalid", st->path);
+			err_set(err_r, "%s: an outbox row is invalid", st->path);
 			store_release(st, q);
 			return -1;
 		}
@@ -236,7 +237,7 @@ store_outbox_update(store *st, long long id, int state, const char *rcpts, long 
 			       sqlite3_bind_int(q, 8, count) == SQLITE_OK,
 			       err_r, "outbox update") == 0;
 	if (ok && sqlite3_changes(st->db) != 1) {
-		store_errf(err_r, "%s: no outbox row %lld", st->path, id);
+		err_set(err_r, "%s: no outbox row %lld", st->path, id);
 		ok = 0;
 	}
 	return store_tx_end(st, own, ok, err_r);
@@ -253,7 +254,7 @@ store_outbox_retry(store *st, long long id, const char *rcpts, long long next_at
 		   const char *error, const char *outcomes, long long now, char **err_r)
 {
 	if (rcpts != NULL && rcpts[0] == '\0') {
-		store_errf(err_r, "%s: outbox row %lld: a retry needs recipients", st->path, id);
+		err_set(err_r, "%s: outbox row %lld: a retry needs recipients", st->path, id);
 		return -1;
 	}
 	return store_outbox_update(st, id, OUTBOX_QUEUED, rcpts, next_attempt, error, outcomes,
@@ -282,7 +283,7 @@ store_outbox_unknown(store *st, long long id, char **err_r)
 	ok = q != NULL && store_run(st, q, sqlite3_bind_int64(q, 1, (sqlite3_int64)id) == SQLITE_OK,
 				    err_r, "outbox unknown") == 0;
 	if (ok && sqlite3_changes(st->db) != 1) {
-		store_errf(err_r, "%s: no outbox row %lld", st->path, id);
+		err_set(err_r, "%s: no outbox row %lld", st->path, id);
 		ok = 0;
 	}
 	if (ok) {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "daemon/store/store_int.h"
+#include "proto/err.h"
 
 /*
  * Schema migrations, in order.  Migration i brings the database from
@@ -155,8 +156,8 @@ store_migrate(store *st, char **err_r)
 	if (store_user_version(st, &v, err_r) < 0)
 		goto fail;
 	if (v > STORE_SCHEMA_VERSION) {
-		store_errf(err_r, "%s: schema version %d is newer than this mailmill knows (%d); "
-			   "was it written by a later release?", st->path, v, STORE_SCHEMA_VERSION);
+		err_set(err_r, "%s: schema version %d is newer than this mailmill knows (%d); "
+			"was it written by a later release?", st->path, v, STORE_SCHEMA_VERSION);
 		goto fail;
 	}
 	for (; v < STORE_SCHEMA_VERSION; v++) {

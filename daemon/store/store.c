@@ -15,28 +15,16 @@
 #include <unistd.h>
 
 #include "daemon/store/store_int.h"
+#include "proto/err.h"
 
 #define STORE_FILE "mailmill.db"
 #define STORE_BUSY_MS 10000
 
-void
-store_errf(char **err_r, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (err_r != NULL)
-		*err_r = strdup(tmp);
-}
-
 int
 store_fail(store *st, char **err_r, const char *what)
 {
-	store_errf(err_r, "%s: %s: %s", st->path, what,
-		   st->db != NULL ? sqlite3_errmsg(st->db) : "no database");
+	err_set(err_r, "%s: %s: %s", st->path, what,
+		st->db != NULL ? sqlite3_errmsg(st->db) : "no database");
 	return -1;
 }
 
@@ -46,7 +34,7 @@ store_exec(store *st, const char *sql, char **err_r)
 	char *msg = NULL;
 
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		store_errf(err_r, "%s: %s", st->path, msg != NULL ? msg : sqlite3_errmsg(st->db));
+		err_set(err_r, "%s: %s", st->path, msg != NULL ? msg : sqlite3_errmsg(st->db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -97,20 +85,20 @@ store_create_files(const char *state_dir, const char *path, char **err_r)
 	int fd;
 
 	if (store_mkdirs(state_dir) < 0) {
-		store_errf(err_r, "state_dir %s: cannot create: %s", state_dir, strerror(errno));
+		err_set(err_r, "state_dir %s: cannot create: %s", state_dir, strerror(errno));
 		return -1;
 	}
 	if (stat(state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		store_errf(err_r, "state_dir %s: not a directory", state_dir);
+		err_set(err_r, "state_dir %s: not a directory", state_dir);
 		return -1;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
-		store_errf(err_r, "%s: %s", path, strerror(errno));
+		err_set(err_r, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &sb) == 0 && sb.st_size == 0 && fchmod(fd, 0600) < 0) {
-		store_errf(err_r, "%s: chmod: %s", path, strerror(errno));
+		err_set(err_r, "%s: chmod: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -135,7 +123,7 @@ store_pragmas(store *st, char **err_r)
 	     sqlite3_stricmp((const char *)sqlite3_column_text(q, 0), "wal") == 0;
 	sqlite3_finalize(q);
 	if (!ok) {
-		store_errf(err_r, "%s: cannot switch to WAL journal mode", st->path);
+		err_set(err_r, "%s: cannot switch to WAL journal mode", st->path);
 		return -1;
 	}
 	/*
@@ -159,14 +147,14 @@ store_open(const char *state_dir, int readonly, store **st_r, char **err_r)
 	*st_r = NULL;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
-		store_errf(err_r, "out of memory");
+		err_set(err_r, "out of memory");
 		return -1;
 	}
 	st->readonly = readonly;
 	size_t n = strlen(state_dir) + sizeof("/" STORE_FILE);
 	if ((st->path = malloc(n)) == NULL) {
 		free(st);
-		store_errf(err_r, "out of memory");
+		err_set(err_r, "out of memory");
 		return -1;
 	}
 	snprintf(st->path, n, "%s/%s", state_dir, STORE_FILE);
@@ -204,9 +192,9 @@ store_open(const char *state_dir, int readonly, store **st_r, char **err_r)
 				*st_r = st;
 				return 0;
 			}
-			store_errf(err_r, "%s: schema version %d, this mailmill needs %d; a dry run "
-				   "does not upgrade it, a normal run does", st->path, v,
-				   store_schema_version());
+			err_set(err_r, "%s: schema version %d, this mailmill needs %d; a dry run "
+				"does not upgrade it, a normal run does", st->path, v,
+				store_schema_version());
 			goto fail;
 		}
 	} else if (store_migrate(st, err_r) < 0) {
@@ -253,7 +241,7 @@ int
 store_begin(store *st, char **err_r)
 {
 	if (st->in_tx) {
-		store_errf(err_r, "%s: a transaction is already open", st->path);
+		err_set(err_r, "%s: a transaction is already open", st->path);
 		return -1;
 	}
 	/* IMMEDIATE: the write lock now, not at the first write, so that a
@@ -268,7 +256,7 @@ int
 store_commit(store *st, char **err_r)
 {
 	if (!st->in_tx) {
-		store_errf(err_r, "%s: commit without a transaction", st->path);
+		err_set(err_r, "%s: commit without a transaction", st->path);
 		return -1;
 	}
 	if (!st->readonly && store_step(st, "COMMIT", err_r, "commit") < 0) {

@@ -34,8 +34,6 @@ struct store {
 	long long kv_expired_at;
 };
 
-/* *err_r = the formatted message (allocated), when err_r is not NULL. */
-void store_errf(char **err_r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "path: what: SQLite's message"; returns -1. */
 int store_fail(store *st, char **err_r, const char *what);
 /* Run SQL text without parameters (migrations, pragmas). */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "daemon/store/store_int.h"
+#include "proto/err.h"
 
 static char *
 store_dup_col(sqlite3_stmt *q, int i)
@@ -91,7 +92,7 @@ store_token_put(store *st, const char *rkey, const char *akey, const char *acces
 	int own, ok;
 
 	if (akey == NULL || access == NULL || (new_refresh != NULL && rkey == NULL)) {
-		store_errf(err_r, "%s: invalid token", st->path);
+		err_set(err_r, "%s: invalid token", st->path);
 		return -1;
 	}
 	if (st->readonly)
@@ -158,7 +159,7 @@ store_token_refresh_set(store *st, const char *rkey, const char *refresh, int ne
 	int own, ok;
 
 	if (rkey == NULL) {
-		store_errf(err_r, "%s: invalid sign-in", st->path);
+		err_set(err_r, "%s: invalid sign-in", st->path);
 		return -1;
 	}
 	if (st->readonly)
@@ -184,7 +185,7 @@ store_token_signed_in(store *st, const char *rkey, const char *refresh, long lon
 		      char **err_r)
 {
 	if (refresh == NULL) {
-		store_errf(err_r, "%s: no refresh token", st->path);
+		err_set(err_r, "%s: no refresh token", st->path);
 		return -1;
 	}
 	return store_token_refresh_set(st, rkey, refresh, 0, NULL, now, err_r);
@@ -202,7 +203,7 @@ store_token_needs_signin(store *st, const char *rkey, const char *refused, const
 	if (refused == NULL)
 		return store_token_refresh_set(st, rkey, NULL, 1, reason, now, err_r);
 	if (rkey == NULL) {
-		store_errf(err_r, "%s: invalid sign-in", st->path);
+		err_set(err_r, "%s: invalid sign-in", st->path);
 		return -1;
 	}
 	if (st->readonly)

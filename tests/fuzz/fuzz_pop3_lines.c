@@ -93,7 +93,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (pop3_parse_uidl_line(line, len, &no, uid, &uid_ok) == 0 && uid_ok &&
 				    !pop3_uid_valid(uid, strlen(uid)))
 					__builtin_trap();
-				if (pop3_ml_line(line, len, &d, &dl) == 0 || pop3_body_line(line, len, &body) <= 0)
+				if (pop3_ml_line(line, len, &d, &dl) == 0 ||
+				    pop3_body_piece(line, len, 1, 1, &body) <= 0)
 					done = 1;
 				if (body.len > body.max)
 					__builtin_trap();

@@ -7,7 +7,7 @@
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 mm_setup
-plan 35
+plan 36
 
 # conf FILE: a valid configuration, then the caller breaks one line.
 # Line numbers matter below: keep this text as it is.
@@ -35,6 +35,20 @@ else not_ok "--version prints the version, exit 0"; fi
 mm help --help
 if [ "$MM_RC" = 0 ] && grep -q -- '--check-config' "$MM_OUT"; then ok "--help prints usage, exit 0"
 else not_ok "--help prints usage, exit 0"; fi
+# The options: main.c's table, --help and mailmilld(8) name the same ones
+# ("--check", the old abbreviation of --check-config, is kept out of sight).
+help_opts=$(grep -o -- '--[a-z][a-z-]*' "$MM_OUT" | sort -u)
+table_opts=$(sed -n '/longopts\[\] = {/,/NULL, 0, NULL, 0/p' "$MM_SRCDIR/daemon/main.c" |
+	grep -o '{ "[a-z-]*"' | sed 's/{ "/--/; s/"$//' | grep -vx -- --check | sort -u)
+man_opts=$(sed -n '/^\.SH OPTIONS/,/^\.SH /p' "$MM_SRCDIR/docs/mailmilld.8" |
+	grep -o '\\-\\-[a-z][a-z\\-]*' | sed 's/\\-/-/g' | sort -u)
+if [ -n "$table_opts" ] && [ "$help_opts" = "$table_opts" ] && [ "$man_opts" = "$table_opts" ]; then
+	ok "main.c's options, --help and mailmilld(8) OPTIONS agree"
+else
+	not_ok "main.c's options, --help and mailmilld(8) OPTIONS agree"
+	diff <(echo "$table_opts") <(echo "$help_opts") | sed 's/^/# table vs help: /'
+	diff <(echo "$table_opts") <(echo "$man_opts") | sed 's/^/# table vs man: /'
+fi
 mm badopt --no-such-option
 rc_is "unknown option: exit 64" 64
 

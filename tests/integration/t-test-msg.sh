@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need sqlite3
 mm_setup
-plan 23
+plan 26
 
 DB=$T/state/mailmill.db
 cat >"$T/c.conf" <<CONF
@@ -106,4 +106,34 @@ if [ "$MM_RC" = 0 ] && out_has "processed before" && [ "$(files "$T/arch/new")" 
 else
 	not_ok "the same message fed again: nothing done"
 	show "$MM_OUT"
+fi
+
+# ---- --commit as root with `user`: the run is the user's, as --once's
+if [ "$(id -u)" -eq 0 ] && getent passwd nobody >/dev/null; then
+	plugins_for_worker
+	mkdir -p "$T/nb"
+	chown nobody "$T/nb"          # the operator's part: the archive is the worker user's
+	cat >"$T/nb.conf" <<CONF
+user = "nobody";
+state_dir = "$T/nb-state";
+plugin_dir = "$PLUGIN_DIR";
+log = { level = "info"; target = "stderr"; };
+accounts = (
+  { name = "arch"; host = "127.0.0.1"; port = 1; tls = "none";
+    user = "u"; password = "p"; allow_plaintext_password = true;
+    pipeline = ( { plugin = "archive"; path = "$T/nb/arch"; } ); }
+);
+CONF
+	chmod 600 "$T/nb.conf"
+	mm nb -c "$T/nb.conf" --test "$T/m3.eml" --account arch --commit
+	rc_is "user = nobody: --test --commit as root exits 0" 0
+	if [ "$(files "$T/nb/arch/new")" = 1 ] && [ "$(find "$T/nb/arch" ! -user nobody | wc -l)" = 0 ]; then
+		ok "user = nobody: the archive's directories and file belong to nobody"
+	else
+		not_ok "user = nobody: the archive's directories and file belong to nobody"
+		find "$T/nb/arch" -printf '# %u %p\n'
+	fi
+	is "user = nobody: the store belongs to nobody" "$(stat -c %U "$T/nb-state/mailmill.db")" nobody
+else
+	for i in 1 2 3; do skip "user = nobody" "needs root and a user nobody"; done
 fi

@@ -20,6 +20,7 @@
 #include <glib.h>
 
 #include "daemon/core/cfg_int.h"
+#include "daemon/oauth/oauth_config.h"
 
 #ifndef MM_TEST_SRCDIR
 #define MM_TEST_SRCDIR "."
@@ -307,6 +308,20 @@ man_find(int from, int to, const char *key, man_entry *e)
 	return f.hit ? 0 : -1;
 }
 
+/* The lines [*from, *to) of the .RS ... .RE inside entry parent (name). */
+static void
+man_nested_range(const man_entry *parent, const char *name, int *from, int *to)
+{
+	for (*from = parent->head + 1; *from < parent->end && strncmp(M.lines[*from], ".RS", 3) != 0;
+	     (*from)++)
+		;
+	if (*from == parent->end)
+		fail_msg("mailmill.conf.5: the entry '%s' lists no keys (.RS .TP ... .RE)", name);
+	(*from)++;
+	for (*to = *from; *to < parent->end && strncmp(M.lines[*to], ".RE", 3) != 0; (*to)++)
+		;
+}
+
 /* Where group g's entries are: its section, or inside its parent's .RS. */
 static void
 man_group_range(const cfg_schema_group *g, int *from, int *to)
@@ -319,14 +334,7 @@ man_group_range(const cfg_schema_group *g, int *from, int *to)
 		return;
 	if (man_find(*from, *to, g->parent, &parent) < 0)
 		fail_msg("mailmill.conf.5, %s: no entry '%s'", g->section, g->parent);
-	for (*from = parent.head + 1; *from < parent.end && strncmp(M.lines[*from], ".RS", 3) != 0;
-	     (*from)++)
-		;
-	if (*from == parent.end)
-		fail_msg("mailmill.conf.5: the entry '%s' lists no keys (.RS .TP ... .RE)", g->parent);
-	(*from)++;
-	for (*to = *from; *to < parent.end && strncmp(M.lines[*to], ".RE", 3) != 0; (*to)++)
-		;
+	man_nested_range(&parent, g->parent, from, to);
 }
 
 static char *
@@ -451,6 +459,87 @@ test_no_stale_entry(void **state)
 		fail_msg("%d entries of the manual the parser does not accept", s.bad);
 }
 
+/* ------------------------------------------------- the oauth2 group's keys */
+
+static int oauth_unknown;
+
+static void
+oauth_err_cb(void *arg, const config_setting_t *set, const char *msg)
+{
+	(void)arg;
+	(void)set;
+	if (strstr(msg, "unknown setting") != NULL || strstr(msg, "not read") != NULL) {
+		fprintf(stderr, "oauth2: %s\n", msg);
+		oauth_unknown++;
+	}
+}
+
+/* The parser takes key (whatever it says of the value) and refuses
+ * another name: oauth_cfg_keys is the group's whole vocabulary. */
+static int
+oauth_accepts(const char *key)
+{
+	char text[200];
+	config_t cf;
+	oauth_cfg *o = NULL;
+	int before = oauth_unknown;
+
+	config_init(&cf);
+	snprintf(text, sizeof text, "oauth2 = { %s = \"x\"; };", key);
+	assert_int_equal(config_read_string(&cf, text), CONFIG_TRUE);
+	assert_int_equal(oauth_cfg_setting(config_lookup(&cf, "oauth2"), &o, oauth_err_cb, NULL),
+			 1);
+	oauth_cfg_free(&o);
+	config_destroy(&cf);
+	return oauth_unknown == before;
+}
+
+/* Every key of an oauth2 group (oauth_config.c is not table-driven like
+ * cfg_schema.c, its table is oauth_cfg_keys) has its entry in the
+ * account's oauth2 entry of the manual, and every entry there is a key. */
+static void
+test_oauth2_keys_documented(void **state)
+{
+	man_entry parent, e;
+	int from, to, bad = 0;
+
+	(void)state;
+	oauth_unknown = 0;
+	assert_false(oauth_accepts("no_such_key"));
+	oauth_unknown = 0;
+	if (man_section("ACCOUNT SETTINGS", &from, &to) < 0 || man_find(from, to, "oauth2", &parent) < 0)
+		fail_msg("mailmill.conf.5, ACCOUNT SETTINGS: no entry 'oauth2'");
+	man_nested_range(&parent, "oauth2", &from, &to);
+	for (const char *const *k = oauth_cfg_keys; *k != NULL; k++) {
+		if (!oauth_accepts(*k)) {
+			fprintf(stderr, "oauth2: '%s' is in oauth_cfg_keys but refused\n", *k);
+			bad++;
+		}
+		if (man_find(from, to, *k, &e) < 0) {
+			fprintf(stderr, "mailmill.conf.5, ACCOUNT SETTINGS, oauth2: '%s': no entry "
+				"(.TP, then .B %s)\n", *k, *k);
+			bad++;
+		}
+	}
+	for (int i = from; i < to; i++) {
+		char **keys;
+
+		if (strncmp(M.lines[i], ".TP", 3) != 0 || i + 1 >= to)
+			continue;
+		keys = man_head_keys(M.lines[i + 1]);
+		for (char **k = keys; *k != NULL; k++) {
+			if (!oauth_accepts(*k)) {
+				fprintf(stderr, "mailmill.conf.5, oauth2: '%s' is documented, but the "
+					"parser does not know it\n", *k);
+				bad++;
+			}
+		}
+		g_strfreev(keys);
+	}
+	if (bad > 0)
+		fail_msg("%d problem(s) between the manual and the oauth2 group's keys", bad);
+}
+
 int
 main(void)
 {
@@ -460,6 +549,7 @@ main(void)
 		cmocka_unit_test(test_walker),
 		cmocka_unit_test(test_every_key_documented),
 		cmocka_unit_test(test_no_stale_entry),
+		cmocka_unit_test(test_oauth2_keys_documented),
 	};
 
 	return cmocka_run_group_tests(tests, man_setup, man_teardown);

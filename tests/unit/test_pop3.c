@@ -326,7 +326,7 @@ test_body_chunks(void **state)
 				off += n;
 				continue;
 			}
-			r = pop3_body_line(line, len, &out);
+			r = pop3_body_piece(line, len, 1, 1, &out);
 			assert_int_not_equal(r, -1);
 			done = r == 0;
 		}
@@ -347,12 +347,12 @@ test_body_cap(void **state)
 {
 	buf out = { .max = 10 };
 
-	assert_int_equal(pop3_body_line("12345678", 8, &out), 1); /* 9 bytes with LF */
-	assert_int_equal(pop3_body_line("", 0, &out), 1);         /* 10 */
+	assert_int_equal(pop3_body_piece("12345678", 8, 1, 1, &out), 1); /* 9 bytes with LF */
+	assert_int_equal(pop3_body_piece("", 0, 1, 1, &out), 1);         /* 10 */
 	errno = 0;
-	assert_int_equal(pop3_body_line("x", 1, &out), -1);
+	assert_int_equal(pop3_body_piece("x", 1, 1, 1, &out), -1);
 	assert_int_equal(errno, EFBIG);
-	assert_int_equal(pop3_body_line(".", 1, &out), 0);
+	assert_int_equal(pop3_body_piece(".", 1, 1, 1, &out), 0);
 	buf_free(&out);
 }
 
@@ -1207,8 +1207,8 @@ test_connect_capa(void **state)
 /* ------------------------------------------------------------ bodies through the session */
 
 /*
- * The reference: what the per-line path (linebuf + pop3_body_line) makes of
- * a whole body, into out.  1 at the terminator, -1 where buf refused (errno).
+ * The reference: what the per-line path (linebuf + pop3_body_piece, whole
+ * lines) makes of a whole body, into out.  1 at the terminator, -1 where buf refused (errno).
  */
 static int
 ref_body(const char *wire, size_t len, buf *out)
@@ -1222,7 +1222,7 @@ ref_body(const char *wire, size_t len, buf *out)
 	assert_int_equal(linebuf_feed(&lb, wire, len), 0);
 	do {
 		assert_int_equal(linebuf_next(&lb, &line, &n), 1);
-		r = pop3_body_line(line, n, out);
+		r = pop3_body_piece(line, n, 1, 1, out);
 	} while (r == 1);
 	linebuf_free(&lb);
 	return r == 0 ? 1 : -1;
