@@ -147,7 +147,6 @@ size_t maildir_pending(const struct maildir *md);
 int maildir_commit(struct maildir *md, char **err_r);
 /* Remove staged, uncommitted files. */
 void maildir_abort(struct maildir *md);
-const char *maildir_dir(const struct maildir *md); /* borrowed */
 /* Aborts what is staged, frees, sets *md to NULL.  NULL is fine. */
 void maildir_close(struct maildir **md);
 
@@ -222,7 +221,6 @@ int mbox_stage(struct mbox *mb, const char *digest, const char *sender, long lon
 size_t mbox_pending(const struct mbox *mb);
 int mbox_commit(struct mbox *mb, char **err_r);
 void mbox_abort(struct mbox *mb);
-const char *mbox_file(const struct mbox *mb); /* borrowed */
 void mbox_close(struct mbox **mb);
 
 /* ---- the formats (archive_maildir.c, archive_mbox.c) ----

@@ -422,12 +422,6 @@ maildir_pending(const struct maildir *md)
 	return md->staged->len;
 }
 
-const char *
-maildir_dir(const struct maildir *md)
-{
-	return md->dir;
-}
-
 void
 maildir_abort(struct maildir *md)
 {

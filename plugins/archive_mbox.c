@@ -275,12 +275,6 @@ mbox_pending(const struct mbox *mb)
 	return mb->staged->len;
 }
 
-const char *
-mbox_file(const struct mbox *mb)
-{
-	return mb->file;
-}
-
 int
 mbox_stage(struct mbox *mb, const char *digest, const char *sender, long long date,
 	   const char *data, size_t len, char **err_r)

@@ -207,7 +207,7 @@ body_room(const buf *out)
 /*
  * The body lines already buffered, straight into out: one scan for each LF,
  * one copy per line, no call per line.  It does exactly what
- * pop3_get_line + pop3_body_line do for each line (strip one CR before the
+ * pop3_get_line + pop3_body_piece (whole lines) do for each line (strip one CR before the
  * LF, unstuff a leading dot, end at "."), and leaves anything that needs
  * their checks or their error to them: a line past net's cap, a line that
  * would pass out's cap, a line not yet complete, out of memory.  1 once the

@@ -3,7 +3,8 @@
 #define MM_API_H
 /*
  * What stands behind the opaque handles of include/mailmill/plugin.h.  Only
- * daemon/ sees these structs; daemon/run/api.c implements the mm_* functions.
+ * daemon/ sees these structs; daemon/run/api.c, api_kv.c and api_mail.c
+ * implement the mm_* functions.
  */
 #include <stddef.h>
 #include <glib.h>

@@ -297,6 +297,8 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 		else
 			log_error("outbox: relay %s:%s: %s: nothing sent, %zu message(s) stay queued",
 				  c->smtp->host, c->smtp->port, e1, n);
+		free(err);
+		err = NULL;
 		/* Every due row waited for this relay: each counts the attempt and
 		 * eventually expires like any other temporary failure.  One
 		 * transaction for them all (not a disk flush per row), and the
@@ -311,8 +313,15 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 		for (i = 0; i < n; i++) {
 			outbox_item it = { 0 };
 
-			if (store_outbox_get(st, ids[i], outbox_copy, &it, &err) == 1)
+			int got = store_outbox_get(st, ids[i], outbox_copy, &it, &err);
+
+			if (got == 1)
 				outbox_temp(c->smtp, st, &it, it.rcpts, e1, NULL, now, stats, 1);
+			else if (got < 0) {
+				log_warn("outbox: %s", err);
+				free(err);
+				err = NULL;
+			}
 			outbox_item_clear(&it);
 		}
 		if (tx && store_commit(st, &err) < 0) {

@@ -222,12 +222,11 @@ fail:
 }
 
 static int
-run_connect(run *r, const cfg *c, run_dial *dial)
+run_connect(run *r, run_dial *dial)
 {
 	const char *how = NULL;
 	run_fail fail = RUN_FAIL_TEMP;
 
-	(void)c;
 	if (run_sign_in(r->a, r->o->tokens != NULL ? r->o->tokens : r->st, r->o->config_path, dial,
 			run_trace, r, &r->s, &how, &fail) < 0) {
 		r->stats->fail = fail;
@@ -238,7 +237,7 @@ run_connect(run *r, const cfg *c, run_dial *dial)
 }
 
 int
-run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
+run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	    run_dial *dial, run_stats *stats)
 {
 	run *r = g_new0(run, 1);
@@ -280,7 +279,7 @@ run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st, const r
 		run_dial_free(&dial);
 		goto out;
 	}
-	if (run_connect(r, c, dial) < 0 || run_list(r) < 0)
+	if (run_connect(r, dial) < 0 || run_list(r) < 0)
 		goto out;
 	stats->listed = r->n_entries;
 	window = pop3_has_capa(r->s, "PIPELINING") ? RUN_WINDOW : 1;

@@ -81,7 +81,7 @@ run_dial *run_dial_start(const cfg_account *a);
 void run_dial_free(run_dial **d);
 /* One run of account a; `dial` (NULL, or from run_dial_start for a) is
  * taken over. */
-int run_account(const cfg *c, const cfg_account *a, pipeline *pl, store *st,
+int run_account(const cfg_account *a, pipeline *pl, store *st,
 		const run_opts *o, run_dial *dial, run_stats *stats);
 /*
  * --check-login: connect, TLS, authenticate, CAPA, STAT; print what was

@@ -203,7 +203,7 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 	ro.planned = worker_planned;
 	ro.progress_arg = o->meter ? &meter : NULL;
 	ro.tokens = tok_st;
-	rc = run_account(c, &a, pl, st, &ro, dial, &stats);
+	rc = run_account(&a, pl, st, &ro, dial, &stats);
 	dial = NULL;   /* taken over */
 	if (rc == 0)
 		rc = EX_OK;

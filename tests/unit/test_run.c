@@ -94,7 +94,7 @@ world_run(world *w, const char *const *script)
 	free(w->c->accounts[0].port);   /* cfg_free frees it with free() */
 	w->c->accounts[0].port = strdup(sv.port);
 	assert_non_null(w->c->accounts[0].port);
-	rc = run_account(w->c, &w->c->accounts[0], w->pl, w->st, &o, NULL, &w->stats);
+	rc = run_account(&w->c->accounts[0], w->pl, w->st, &o, NULL, &w->stats);
 	script_server_finish(&sv);
 	return rc;
 }
