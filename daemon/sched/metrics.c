@@ -67,14 +67,29 @@ metrics_verdict(metrics *m, const char *account, const char *stage, const char *
 		unsigned long long bytes)
 {
 	metrics_acct *a = metrics_acct_get(m, account);
-	char *key = g_strdup_printf("%s\t%s\t%s", account, stage != NULL && *stage ? stage : "",
-				    verdict);
-	guint64 *n = g_hash_table_lookup(m->verdicts, key);
+	/* Looked up in a buffer on the stack: this runs for every message, and
+	 * the key is allocated only the first time it is seen. */
+	char buf[512];
+	const char *st = stage != NULL && *stage ? stage : "";
+	size_t la = strlen(account), ls = strlen(st), lv = strlen(verdict);
+	char *key = buf;
+	guint64 *n;
+
+	if (la + ls + lv + 3 <= sizeof buf) {
+		memcpy(buf, account, la);
+		buf[la] = '\t';
+		memcpy(buf + la + 1, st, ls);
+		buf[la + 1 + ls] = '\t';
+		memcpy(buf + la + 2 + ls, verdict, lv + 1);
+	} else {
+		key = g_strdup_printf("%s\t%s\t%s", account, st, verdict);
+	}
+	n = g_hash_table_lookup(m->verdicts, key);
 
 	if (n == NULL) {
 		n = g_new0(guint64, 1);
-		g_hash_table_insert(m->verdicts, key, n);
-	} else {
+		g_hash_table_insert(m->verdicts, key == buf ? g_strdup(buf) : key, n);
+	} else if (key != buf) {
 		g_free(key);
 	}
 	(*n)++;
@@ -143,18 +158,6 @@ metrics_label(GString *out, const char *v)
 typedef struct metrics_outbox {
 	unsigned long long n[3], retried;
 } metrics_outbox;
-
-static int
-metrics_outbox_row(void *arg, const store_outbox_row *row)
-{
-	metrics_outbox *o = arg;
-
-	if ((unsigned)row->state < 3)
-		o->n[row->state]++;
-	if ((row->state == OUTBOX_QUEUED && row->attempts > 0) || row->attempts > 1)
-		o->retried++;
-	return 0;
-}
 
 static void
 metrics_quarantine_row(void *arg, const store_quarantine_row *row)
@@ -286,7 +289,7 @@ metrics_render(metrics *m, store *st)
 		free(err);
 		err = NULL;
 		g_hash_table_destroy(q);
-		if (store_outbox_list(st, 7u, metrics_outbox_row, &o, &err) == 0) {
+		if (store_outbox_counts(st, o.n, &o.retried, &err) == 0) {
 			g_string_append_printf(out,
 				"# HELP mailmill_outbox_messages Outgoing messages in the outbox by state.\n"
 				"# TYPE mailmill_outbox_messages gauge\n"

@@ -80,10 +80,11 @@ watch_line(watch *w, const char *line)
 int
 watch_drain(watch *w, int fd)
 {
-	char buf[4096];
+	char buf[16384];
 
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof buf);
+		size_t off = 0;
 		char *nl;
 
 		if (n < 0 && errno == EINTR)
@@ -93,11 +94,13 @@ watch_drain(watch *w, int fd)
 		if (n == 0)
 			return 1;
 		g_string_append_len(w->in, buf, n);
-		while ((nl = memchr(w->in->str, '\n', w->in->len)) != NULL) {
+		/* Every whole line, then one erase: a read holds many lines. */
+		while ((nl = memchr(w->in->str + off, '\n', w->in->len - off)) != NULL) {
 			*nl = '\0';
-			watch_line(w, w->in->str);
-			g_string_erase(w->in, 0, nl - w->in->str + 1);
+			watch_line(w, w->in->str + off);
+			off = (size_t)(nl - w->in->str) + 1;
 		}
+		g_string_erase(w->in, 0, (gssize)off);
 		if (w->in->len > WATCH_LINE_MAX)
 			g_string_truncate(w->in, 0);
 	}

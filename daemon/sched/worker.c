@@ -232,6 +232,10 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 		*err_r = err_fmt("cannot make a pipe: %s", strerror(errno));
 		return -1;
 	}
+	/* Room for thousands of progress lines, so that a parent reading them
+	 * in batches (once.c) never stalls the worker; the default 64 KB is
+	 * kept where the system refuses more. */
+	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {

@@ -205,6 +205,43 @@ store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char
 	return 0;
 }
 
+int
+store_outbox_counts(store *st, unsigned long long n_r[3], unsigned long long *retried_r,
+		    char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	n_r[0] = n_r[1] = n_r[2] = 0;
+	*retried_r = 0;
+	if (st->db == NULL)
+		return 0;
+	q = store_prep(st, "SELECT state, count(*), sum((state = ?1 AND attempts > 0)"
+		       " OR attempts > 1) FROM outbox GROUP BY state", err_r);
+	if (q == NULL)
+		return -1;
+	if (sqlite3_bind_int(q, 1, OUTBOX_QUEUED) != SQLITE_OK) {
+		store_release(st, q);
+		return store_fail(st, err_r, "outbox");
+	}
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int state = sqlite3_column_int(q, 0);
+		sqlite3_int64 n = sqlite3_column_int64(q, 1), r = sqlite3_column_int64(q, 2);
+
+		if (state >= 0 && state < 3 && n >= 0)
+			n_r[state] = (unsigned long long)n;
+		if (r > 0)
+			*retried_r += (unsigned long long)r;
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(st, err_r, "outbox");
+		store_release(st, q);
+		return -1;
+	}
+	store_release(st, q);
+	return 0;
+}
+
 /* One UPDATE of a row's state with the common bindings. */
 static int
 store_outbox_update(store *st, long long id, int state, const char *rcpts, long long next,

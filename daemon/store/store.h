@@ -151,6 +151,11 @@ int store_outbox_due(store *st, long long due, size_t max, long long **ids_r, si
 int store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char **err_r);
 /* Rows whose state is in mask (1 << OUTBOX_*), oldest first, without the bytes. */
 int store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char **err_r);
+/* How many rows are in each state (n_r[OUTBOX_QUEUED..OUTBOX_DEAD]) and how
+ * many needed more than one attempt (a queued row: any attempt), counted by
+ * the store, not row by row: the metrics ask after every run. */
+int store_outbox_counts(store *st, unsigned long long n_r[3], unsigned long long *retried_r,
+			char **err_r);
 /* Outcomes: appended to the row's (NULL: nothing to add).  Each writes in a
  * transaction of its own unless one is open. */
 int store_outbox_sent(store *st, long long id, const char *outcomes, long long now, char **err_r);
