@@ -10,19 +10,42 @@
 #include "daemon/core/detach.h"
 #include "proto/err.h"
 
+/* The detached process's end of the pipe its starter waits on. */
+static int detach_ready_fd = -1;
+
 int
 detach_fork(int quiet_stderr, char **err_r)
 {
 	pid_t pid;
-	int fd;
+	int fd, p[2];
 
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		*err_r = err_fmt("cannot make a pipe: %s", strerror(errno));
+		return -1;
+	}
 	pid = fork();
 	if (pid < 0) {
 		*err_r = err_fmt("cannot fork: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
 		return -1;
 	}
-	if (pid > 0)
-		return 1;
+	if (pid > 0) {
+		/* Whoever started the daemon may read its pid file as soon as
+		 * this returns: wait for detach_ready, or for the end of the
+		 * pipe if it died first. */
+		char c;
+		ssize_t n;
+
+		close(p[1]);
+		do
+			n = read(p[0], &c, 1);
+		while (n < 0 && errno == EINTR);
+		close(p[0]);
+		return n == 1 ? 1 : 2;
+	}
+	close(p[0]);
+	detach_ready_fd = p[1];
 	if (setsid() < 0 || chdir("/") < 0) {
 		*err_r = err_fmt("cannot detach: %s", strerror(errno));
 		return -1;
@@ -37,6 +60,18 @@ detach_fork(int quiet_stderr, char **err_r)
 	}
 	close(fd);
 	return 0;
+}
+
+void
+detach_ready(void)
+{
+	if (detach_ready_fd < 0)
+		return;
+	if (write(detach_ready_fd, "", 1) < 0) {
+		/* The starter is gone: nobody waits for the answer. */
+	}
+	close(detach_ready_fd);
+	detach_ready_fd = -1;
 }
 
 int

@@ -10,9 +10,13 @@
  * file (mailmilld 2>>/var/log/mailmill.log) keeps the log there.
  */
 
-/* 1 in the original process (which should return from main with 0), 0 in
- * the detached one, -1 and *err_r (allocated) on failure. */
+/* 0 in the detached process, which calls detach_ready once it runs (its pid
+ * file written); in the original one, once that happened: 1 (return from
+ * main with 0), or 2 if the detached process ended before (it logged why);
+ * -1 and *err_r (allocated) on failure. */
 int detach_fork(int quiet_stderr, char **err_r);
+/* Tell the original process that the daemon runs; later calls do nothing. */
+void detach_ready(void);
 /* Write the pid file atomically (tmp + rename), mode 0644. */
 int detach_write_pidfile(const char *path, char **err_r);
 /* Remove it if it still holds our pid. */

@@ -468,12 +468,16 @@ sched_setup(sched *s, int *detached)
 
 		if (r == 1) {
 			rc = EX_OK;     /* the parent: the daemon goes on in the child */
+		} else if (r == 2) {
+			log_error("the detached daemon stopped while starting (its log says why)");
+			rc = EX_OSERR;
 		} else if (r < 0 || statelock_set_pid(s->lock_fd, getpid()) < 0 ||
 			   detach_write_pidfile(s->c->pid_file, &err) < 0) {
 			log_error("cannot detach: %s", err != NULL ? err : strerror(errno));
 			rc = EX_OSERR;
 		} else {
 			*detached = 1;
+			detach_ready();
 		}
 	}
 	free(err);
