@@ -31,7 +31,7 @@ printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n#define PACKAGE_S
 # daemon files that configuration loading, message parsing and the token
 # endpoint's JSON answers need, and the
 # archive's From reader (fuzz_message holds it to GMime's answer).
-CORE="core/log core/crash core/units core/trust core/cfg_include core/cfg core/cfg_value core/cfg_schema core/cfg_account oauth/oauth_config core/secret run/message oauth/oauth_json"
+CORE="core/log core/crash core/units core/trust core/cfg_include core/cfg core/cfg_value core/cfg_schema core/cfg_schedule core/cfg_account oauth/oauth_config core/secret run/message oauth/oauth_json"
 objs=()
 for f in $(cd "$SRC" && ls proto/*.c | sed 's/\.c$//') $(for c in $CORE; do echo "daemon/$c"; done) \
 	plugins/archive_sender; do
