@@ -86,19 +86,6 @@ main_usage(FILE *f)
 		"78 configuration error; --release, --retry, --drop: 65 no such message or id.\n");
 }
 
-static int
-main_selected(const char *name, char **only, int n_only)
-{
-	int i;
-
-	if (n_only == 0)
-		return 1;
-	for (i = 0; i < n_only; i++)
-		if (strcmp(only[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 /* Build (load and check) every selected account's pipeline into pls. */
 static int
 main_build(cfg *c, char **only, int n_only, int dry_run, pipeline **pls)
@@ -107,7 +94,7 @@ main_build(cfg *c, char **only, int n_only, int dry_run, pipeline **pls)
 	size_t k;
 
 	for (k = 0; k < c->n_accounts; k++) {
-		if (!main_selected(c->accounts[k].name, only, n_only))
+		if (!cfg_selected(c->accounts[k].name, only, n_only))
 			continue;
 		if (pipeline_build(c, &c->accounts[k], dry_run, &pls[k], &err) < 0) {
 			if (err != NULL)
@@ -264,12 +251,12 @@ main_check_login(const cfg *c, const run_opts *ro, char **only, int n_only)
 		return EX_TEMPFAIL;
 	}
 	for (size_t k = 0; k < c->n_accounts; k++) {
-		if (!main_selected(c->accounts[k].name, only, n_only))
+		if (!cfg_selected(c->accounts[k].name, only, n_only))
 			continue;
 		if (run_check_login(c, &c->accounts[k], st, ro, stdout) < 0)
 			rc = EX_TEMPFAIL;
 	}
-	if (c->smtp != NULL && (n_only == 0 || main_selected("smtp", only, n_only)) &&
+	if (c->smtp != NULL && (n_only == 0 || cfg_selected("smtp", only, n_only)) &&
 	    outbox_check_login(c, st, ro->trace, stdout) < 0)
 		rc = EX_TEMPFAIL;
 	store_close(&st);

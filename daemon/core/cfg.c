@@ -159,3 +159,12 @@ cfg_find_account(const cfg *c, const char *name)
 	}
 	return NULL;
 }
+
+int
+cfg_selected(const char *name, char *const *only, int n_only)
+{
+	for (int i = 0; i < n_only; i++)
+		if (strcmp(only[i], name) == 0)
+			return 1;
+	return n_only == 0;
+}

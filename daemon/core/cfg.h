@@ -116,4 +116,6 @@ typedef struct cfg {
 int cfg_load(const char *path, cfg **cfg_r, char **err_r);
 void cfg_free(cfg **c);
 const cfg_account *cfg_find_account(const cfg *c, const char *name);
+/* 1 if name is among the n_only names of --account (or none was given). */
+int cfg_selected(const char *name, char *const *only, int n_only);
 #endif

@@ -140,15 +140,6 @@ once_account(const cfg *c, const cfg_account *a, const run_opts *ro, store *st, 
 	watch_clear(&w);
 }
 
-static int
-once_selected(const char *name, char **only, int n_only)
-{
-	for (int i = 0; i < n_only; i++)
-		if (strcmp(only[i], name) == 0)
-			return 1;
-	return n_only == 0;
-}
-
 int
 once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 {
@@ -191,7 +182,7 @@ once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 	sigaction(SIGTERM, &sa, &old_term);
 	m = metrics_new();
 	for (size_t k = 0; k < c->n_accounts && !once_stop; k++)
-		if (once_selected(c->accounts[k].name, only, n_only))
+		if (cfg_selected(c->accounts[k].name, only, n_only))
 			once_account(c, &c->accounts[k], &ro, st, m, &t);
 	/* Mail the runs queued goes out now, over one relay connection; what
 	 * fails stays queued for the next run. */

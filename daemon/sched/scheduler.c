@@ -31,14 +31,7 @@
 int
 sched_selected(const sched *s, const char *name)
 {
-	int i;
-
-	if (s->o->n_only == 0)
-		return 1;
-	for (i = 0; i < s->o->n_only; i++)
-		if (strcmp(s->o->only[i], name) == 0)
-			return 1;
-	return 0;
+	return cfg_selected(name, s->o->only, s->o->n_only);
 }
 
 /* The timer callbacks need both the account and the scheduler. */
