@@ -25,7 +25,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot python3 sqlite3 openssl
 mm_setup
-plan 22
+plan 23
 
 if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null; then
 	for i in $(seq 1 22); do skip "privileges" "needs root and a user nobody"; done
@@ -168,6 +168,18 @@ fi
 [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
 wait_gone() { ! kill -0 "$pid" 2>/dev/null; }
 [ -n "$pid" ] && wait_for 10 wait_gone
+
+# A detached daemon that stops before it runs (its pid file cannot be
+# written): the starting command says so and fails, instead of exiting 0.
+conf "$T/det2.conf" "pid_file = \"$T/no-such-dir/mailmilld.pid\";" "$(account p2 "$T/archive/p2")"
+out=$(timeout 10 "$MAILMILLD" -c "$T/det2.conf" 2>&1 </dev/null)
+rc=$?
+if [ "$rc" -eq 71 ] && printf '%s' "$out" | grep -q 'stopped while starting'; then
+	ok "detached, the pid file cannot be written: the start fails (71) and says so"
+else
+	not_ok "detached, the pid file cannot be written: the start fails (71) and says so"
+	diag "rc $rc, output: $out"
+fi
 
 # ---------------------------------------------------------------- what nobody cannot reach
 mkdir -p "$T/private/plugins" "$T/private/state"

@@ -283,6 +283,31 @@ test_retry_then_sent(void **state)
 	free(err);
 }
 
+/* The metrics' gauges: rows by state, and those that needed another try. */
+static void
+test_counts(void **state)
+{
+	char *err = NULL;
+	unsigned long long n[3], retried;
+	long long q1 = add("u1", "a@x", "m\n", 100), q2 = add("u2", "a@x", "m\n", 100);
+	long long s1 = add("u3", "a@x", "m\n", 100), s2 = add("u4", "a@x", "m\n", 100);
+	long long d1 = add("u5", "a@x", "m\n", 100);
+
+	ok_or_fail(store_outbox_counts(st, n, &retried, &err), err, "counts");
+	assert_true(n[OUTBOX_QUEUED] == 5 && n[OUTBOX_SENT] == 0 && n[OUTBOX_DEAD] == 0);
+	assert_true(retried == 0);
+	/* queued after one try, sent at once, sent at the second, dead at once */
+	ok_or_fail(store_outbox_retry(st, q2, NULL, 400, "451 later", NULL, 110, &err), err, "r");
+	ok_or_fail(store_outbox_sent(st, s1, NULL, 110, &err), err, "s1");
+	ok_or_fail(store_outbox_retry(st, s2, NULL, 400, "451 later", NULL, 110, &err), err, "r2");
+	ok_or_fail(store_outbox_sent(st, s2, NULL, 400, &err), err, "s2");
+	ok_or_fail(store_outbox_dead(st, d1, "550 no", NULL, 110, &err), err, "d1");
+	ok_or_fail(store_outbox_counts(st, n, &retried, &err), err, "counts");
+	assert_true(n[OUTBOX_QUEUED] == 2 && n[OUTBOX_SENT] == 2 && n[OUTBOX_DEAD] == 1);
+	assert_true(retried == 2);   /* q2 (queued, one try) and s2 (two tries) */
+	(void)q1;
+}
+
 static void
 test_dead(void **state)
 {
@@ -580,6 +605,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_invalid_rows, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_retry_then_sent, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_dead, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_counts, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_counted, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_prune, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_due_order_and_max, each_setup, each_teardown),
