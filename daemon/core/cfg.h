@@ -24,6 +24,11 @@ typedef enum {
 } cfg_auth;
 /* What happens to a message that no stage claimed (DONE/KEEP/DEFER). */
 typedef enum { CFG_END_KEEP = 0, CFG_END_DONE, CFG_END_DEFER } cfg_end;
+/* The mail source of an account. */
+typedef enum { CFG_PROTO_POP3 = 0, CFG_PROTO_IMAP } cfg_protocol;
+/* What a source does with a message the pipeline finished (verdict done),
+ * once its verdict is durable: POP3 knows only delete (and keep). */
+typedef enum { CFG_AFTER_DELETE = 0, CFG_AFTER_MOVE, CFG_AFTER_FLAG, CFG_AFTER_KEEP } cfg_after;
 
 typedef struct cfg_stage {
 	char *plugin;                      /* `plugin`: a name in plugin_dir, or a path with '/' */
@@ -35,8 +40,9 @@ typedef struct cfg_stage {
 
 typedef struct cfg_account {
 	char *name;
+	cfg_protocol protocol;             /* `protocol`, default pop3 */
 	char *host;
-	char *port;                        /* default "995" for tls, else "110" */
+	char *port;                        /* default 995/993 for tls, else 110/143 */
 	cfg_tls tls;                       /* default implicit */
 	char *ca_file;                     /* NULL: system store */
 	char *user;
@@ -45,7 +51,14 @@ typedef struct cfg_account {
 	cfg_auth auth;                     /* with oauth: auto, xoauth2 or oauthbearer */
 	int allow_plaintext_password;      /* default 0 */
 	long long interval_s;              /* default 300 */
-	int keep;                          /* default 0 */
+	int keep;                          /* default 0; set too by after = "keep" */
+	/* IMAP (protocol = "imap"); cfg_account.c refuses them for POP3. */
+	char **folders;                    /* `folders`, NULL-terminated; default { "INBOX" } */
+	size_t n_folders;
+	cfg_after after;                   /* `after`, default delete; keep = true is keep */
+	char *move_to;                     /* `move_to`, default "Processed" (after = "move") */
+	char *flag;                        /* `flag`, default "\\Seen" (after = "flag") */
+	int idle;                          /* `idle`, default 0: IMAP IDLE in the daemon */
 	unsigned long long max_size;       /* default 50M; 0 = no limit */
 	long long timeout_s;               /* per-command deadline, default 60 */
 	long long connect_timeout_s;       /* default 30 */

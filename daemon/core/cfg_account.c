@@ -330,6 +330,67 @@ cfg_hook_pipeline(cfg_walk *w, const cfg_key *k, const config_setting_t *s, void
 
 /* ------------------------------------------------------------ an account */
 
+/* The IMAP keys: refused for POP3, which can only delete or keep; `keep` and
+ * `after` agree; the folder list gets its default. */
+static void
+cfg_account_source(cfg_errs *e, const config_setting_t *g, const char *ctx, cfg_account *a)
+{
+	static const char *const imap_only[] = { "folders", "after", "move_to", "flag", "idle",
+						 NULL };
+	const config_setting_t *after = config_setting_get_member(g, "after");
+
+	if (a->protocol == CFG_PROTO_POP3) {
+		for (size_t i = 0; imap_only[i] != NULL; i++) {
+			const config_setting_t *s = config_setting_get_member(g, imap_only[i]);
+
+			if (s != NULL)
+				cfg_err(e, s, ctx, "'%s' needs protocol = \"imap\" (POP3 can only"
+					" delete or keep: see 'keep')", imap_only[i]);
+		}
+		return;
+	}
+	if (a->keep && after != NULL && a->after != CFG_AFTER_KEEP)
+		cfg_err(e, after, ctx, "'after' = \"%s\" contradicts keep = true",
+			config_setting_get_string(after));
+	if (a->keep)
+		a->after = CFG_AFTER_KEEP;
+	else if (a->after == CFG_AFTER_KEEP)
+		a->keep = 1;
+	if (a->after != CFG_AFTER_MOVE && config_setting_get_member(g, "move_to") != NULL)
+		cfg_err(e, config_setting_get_member(g, "move_to"), ctx,
+			"'move_to' needs after = \"move\"");
+	if (a->after != CFG_AFTER_FLAG && config_setting_get_member(g, "flag") != NULL)
+		cfg_err(e, config_setting_get_member(g, "flag"), ctx, "'flag' needs after = \"flag\"");
+	if (a->folders == NULL) {
+		if ((a->folders = calloc(2, sizeof(*a->folders))) == NULL ||
+		    (a->folders[0] = strdup("INBOX")) == NULL)
+			cfg_err(e, g, ctx, "out of memory");
+	}
+	a->n_folders = 0;
+	while (a->folders != NULL && a->folders[a->n_folders] != NULL)
+		a->n_folders++;
+	if (a->n_folders == 0)
+		cfg_err(e, config_setting_get_member(g, "folders"), ctx, "'folders' is empty");
+	for (size_t i = 0; i < a->n_folders; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(a->folders[i], a->folders[j]) == 0)
+				cfg_err(e, config_setting_get_member(g, "folders"), ctx,
+					"folder \"%s\" is listed twice", a->folders[i]);
+		}
+		if (a->after == CFG_AFTER_MOVE && strcmp(a->folders[i], a->move_to) == 0)
+			cfg_err(e, config_setting_get_member(g, "folders"), ctx, "folder \"%s\" is"
+				" also move_to: done mail would be read again", a->folders[i]);
+		if (strpbrk(a->folders[i], "\r\n\"\\") != NULL)
+			cfg_err(e, config_setting_get_member(g, "folders"), ctx,
+				"folder \"%s\": quotes, backslashes and line ends are refused",
+				a->folders[i]);
+	}
+	if (a->flag != NULL && (strpbrk(a->flag, " ()[]{%*\"\r\n") != NULL ||
+				(a->flag[0] == '\\' && strchr(a->flag + 1, '\\') != NULL)))
+		cfg_err(e, config_setting_get_member(g, "flag"), ctx,
+			"'flag' \"%s\" is not an IMAP flag or keyword", a->flag);
+}
+
 static void
 cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *a)
 {
@@ -371,8 +432,11 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 			"'password_command'");
 	}
 	if (config_setting_get_member(g, "port") == NULL &&
-	    (a->port = strdup(a->tls == CFG_TLS_IMPLICIT ? "995" : "110")) == NULL)
+	    (a->port = strdup(a->protocol == CFG_PROTO_IMAP ?
+			      (a->tls == CFG_TLS_IMPLICIT ? "993" : "143") :
+			      (a->tls == CFG_TLS_IMPLICIT ? "995" : "110"))) == NULL)
 		cfg_err(e, g, ctx, "out of memory");
+	cfg_account_source(e, g, ctx, a);
 	cfg_secret_finish(e, g, ctx, w.n_secret, a->oauth, a->tls, a->allow_plaintext_password);
 }
 

@@ -67,6 +67,7 @@ typedef struct store_record {
 	unsigned long long size;
 	const char *stage;        /* the stage that decided, NULL for the pipeline end */
 	const char *verdict;      /* "done", "keep", ... */
+	const char *digest;       /* IMAP: hex SHA-256 of the message as fetched; NULL */
 } store_record;
 
 /* Insert or replace the row (inside a transaction). */
@@ -87,6 +88,19 @@ int store_ledger_fail(store *st, const char *account, const char *uid, const cha
  * one is open, else run in one of their own. */
 int store_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
 			char **err_r);
+
+/*
+ * IMAP: a row of the account for the same message under another key (a
+ * Gmail label shows one message in several folders; a new UIDVALIDITY
+ * renumbers a folder): same digest, and same message_id (NULL matches a row
+ * without one).  1 and *uid_r (allocated, caller frees; may be NULL) and
+ * *state_r (may be NULL) of one such row, preferring a decided one; 0 if
+ * none; -1 and *err_r.  The key of an IMAP row is "FOLDER;UIDVALIDITY=V/;UID=N"
+ * (RFC 5092's form), so (account, folder, uidvalidity, uid) is its key.
+ */
+int store_ledger_find_digest(store *st, const char *account, const char *message_id,
+			     const char *digest, char **uid_r, ledger_state *state_r,
+			     char **err_r);
 
 /* One row: 1 and *state_r / *attempts_r (either may be NULL) if there is
  * one, 0 if the uid is new, -1 and *err_r on error.  A row written by
@@ -295,6 +309,30 @@ int store_token_signed_in(store *st, const char *rkey, const char *refresh, long
  * the result is 1.  NULL: whatever is stored.  0 marked, -1 error. */
 int store_token_needs_signin(store *st, const char *rkey, const char *refused,
 			     const char *reason, long long now, char **err_r);
+
+/* ----------------------------------------------------------------- leases
+ * Several daemons on one database share the accounts: a run of an account is
+ * claimed with a lease (owner, expiry, and a fencing counter that grows with
+ * every claim).  On a store only one daemon can use (SQLite, held by the
+ * state lock) a claim always succeeds.  owner: "host:pid" or the like.
+ */
+/* 1 and *fence_r: claimed (free, expired, or already ours); 0: another
+ * owner holds a live lease; -1 and *err_r. */
+int store_lease_claim(store *st, const char *account, const char *owner, long long ttl_s,
+		      long long *fence_r, char **err_r);
+/* Extend our lease by ttl_s from now: 0; -1 and *err_r if it is no longer
+ * ours with this fence (lost: stop, commit nothing) or on error. */
+int store_lease_renew(store *st, const char *account, const char *owner, long long fence,
+		      long long ttl_s, char **err_r);
+/* Give it up (the run ended): 0 or -1. */
+int store_lease_release(store *st, const char *account, const char *owner, long long fence,
+			char **err_r);
+/* From now on every store_commit of this handle first checks, in the same
+ * transaction, that (account, owner, fence) still holds the lease, and fails
+ * (rolled back, -1) if not: a daemon that lost its lease commits nothing.
+ * account NULL: no check (the default). */
+int store_fence_set(store *st, const char *account, const char *owner, long long fence,
+		    char **err_r);
 
 const char *store_path(const store *st);   /* state_dir/mailmill.db; borrowed */
 int store_schema_version(void);            /* what store_open migrates to */
