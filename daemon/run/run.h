@@ -33,6 +33,17 @@ typedef struct run_opts {
 	 * rotated refresh token must not be lost); NULL: the run's store. */
 	store *tokens;
 	const char *config_path;   /* named in the "needs sign-in" line */
+	/* Several daemons on one database (daemon/sched, PostgreSQL): the lease
+	 * this run holds on its account, NULL when there is none to hold.  The
+	 * run fences its store with it (store_fence_set: a commit after the
+	 * lease is lost fails) and renews it (store_lease_renew) before it
+	 * changes anything on the server (DELE and QUIT, MOVE, STORE, EXPUNGE):
+	 * if the renewal fails it changes nothing and the run fails. */
+	const struct run_lease {
+		const char *owner;
+		long long fence;
+		long long ttl_s;
+	} *lease;
 } run_opts;
 
 /* Why a run failed, for the scheduler's back-off. */

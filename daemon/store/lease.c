@@ -40,3 +40,10 @@ store_fence_set(store *st, const char *account, const char *owner, long long fen
 	(void)st; (void)account; (void)owner; (void)fence; (void)err_r;
 	return 0;
 }
+
+int
+store_lease_list(store *st, store_lease_fn *fn, void *arg, char **err_r)
+{
+	(void)st; (void)fn; (void)arg; (void)err_r;
+	return 0;
+}

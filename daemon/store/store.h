@@ -327,6 +327,11 @@ int store_lease_renew(store *st, const char *account, const char *owner, long lo
 /* Give it up (the run ended): 0 or -1. */
 int store_lease_release(store *st, const char *account, const char *owner, long long fence,
 			char **err_r);
+/* Every live lease, for --status and the metrics: fn once per lease (strings
+ * borrowed for the call).  SQLite: none.  0 or -1. */
+typedef void store_lease_fn(void *arg, const char *account, const char *owner, long long fence,
+			    long long expires);
+int store_lease_list(store *st, store_lease_fn *fn, void *arg, char **err_r);
 /* From now on every store_commit of this handle first checks, in the same
  * transaction, that (account, owner, fence) still holds the lease, and fails
  * (rolled back, -1) if not: a daemon that lost its lease commits nothing.
