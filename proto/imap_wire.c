@@ -121,30 +121,33 @@ imap_send(imap_session *s, const char *label, const char *tag, const char *line,
 static void
 sink_chunk(imap_session *s, const char *data, size_t len)
 {
-	s->sink_got += len;
 	if (s->sink == NULL || s->sink_full)
 		return;
 	if (buf_append(s->sink, data, len) < 0)
 		s->sink_full = 1;
 }
 
+/* The response as the trace shows it: on one line, a body as "{N bytes}". */
 static void
 trace_response(imap_session *s)
 {
 	const char *raw;
-	size_t len = imap_parser_raw(s->parser, &raw), i;
+	size_t len = imap_parser_raw(s->parser, &raw), i, o = 0;
 	char line[4096];
 
 	if (s->trace == NULL)
 		return;
-	if (len > sizeof(line))
-		len = sizeof(line);
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len && o + 8 < sizeof(line); i++) {
 		unsigned char c = (unsigned char)raw[i];
 
-		line[i] = c == '\n' ? ' ' : c == '\0' ? '~' : c < 0x20 || c == 0x7f ? '?' : (char)c;
+		if (c == '\0' && o > 0 && line[o - 1] == '}') {
+			memcpy(line + o - 1, " bytes}", 7);
+			o += 6;
+			continue;
+		}
+		line[o++] = c == '\n' ? ' ' : c < 0x20 || c == 0x7f ? '?' : (char)c;
 	}
-	imap_trace(s, 'S', line, len);
+	imap_trace(s, 'S', line, o);
 }
 
 imap_status
