@@ -335,6 +335,68 @@ test_starttls_refusals(void **state)
 	expect_connect(junk, IMAP_TLS_NONE, IMAP_EPROTO, NULL);
 }
 
+/* STARTTLS for real: what was said in plain text no longer counts. */
+static void
+test_starttls(void **state)
+{
+	const char *script[] = {
+		">* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=PLAIN] hi\r\n",
+		"<A1 STARTTLS", ">A1 OK Begin TLS negotiation now\r\n", "T",
+		"<A2 CAPABILITY", ">* CAPABILITY IMAP4rev1 IDLE\r\nA2 OK\r\n",
+		"<A3 LOGIN \"user\" \"pass\"", ">A3 OK [CAPABILITY IMAP4rev1 IDLE MOVE] in\r\n",
+		"<A4 LOGOUT", ">* BYE\r\nA4 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = NULL;
+	char *err = NULL;
+
+	assert_int_equal(start(sv, IMAP_TLS_STARTTLS, &s, &err), IMAP_OK);
+	assert_true(imap_is_tls(s));
+	assert_false(imap_has_capa(s, "LOGINDISABLED"));
+	assert_false(imap_has_auth(s, "PLAIN"));
+	assert_int_equal(imap_login(s, "user", "pass", NULL), IMAP_OK);
+	assert_int_equal(imap_logout(s, NULL), IMAP_OK);
+	finish(&s, &sv);
+}
+
+/* OAuth accepted: XOAUTH2 with SASL-IR, OAUTHBEARER after the "+" without it. */
+static void
+test_oauth_ok(void **state)
+{
+	char *tok = tls_relay_token(3000);
+	char *x = tls_relay_oauth_line("<A1 AUTHENTICATE XOAUTH2 ", 0, "box@example.com", tok, "993");
+	char *b = tls_relay_oauth_line("<", 1, "box@example.com", tok, "993");
+	const char *script1[] = {
+		">* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi\r\n",
+		x, ">A1 OK [CAPABILITY IMAP4rev1 IDLE] in\r\n", "E", NULL,
+	};
+	const char *script2[] = {
+		">* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=OAUTHBEARER] hi\r\n",
+		"<A1 AUTHENTICATE OAUTHBEARER", ">+ \r\n", b, ">A1 OK [CAPABILITY IMAP4rev1] in\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start_tls(script1);
+	imap_session *s = NULL;
+	const char *used = NULL;
+
+	assert_int_equal(start(sv, IMAP_TLS_IMPLICIT, &s, NULL), IMAP_OK);
+	assert_int_equal(imap_auth_oauth(s, NULL, "box@example.com", tok, &used, NULL), IMAP_OK);
+	assert_string_equal(used, "XOAUTH2");
+	assert_true(imap_has_capa(s, "IDLE"));
+	finish(&s, &sv);
+	assert_non_null(strstr(trace_text, "C: A1 AUTHENTICATE XOAUTH2 <redacted>\n"));
+	assert_null(strstr(trace_text, tok));
+	sv = script_server_start_tls(script2);
+	assert_int_equal(start(sv, IMAP_TLS_IMPLICIT, &s, NULL), IMAP_OK);
+	assert_int_equal(imap_auth_oauth(s, NULL, "box@example.com", tok, &used, NULL), IMAP_OK);
+	assert_string_equal(used, "OAUTHBEARER");
+	finish(&s, &sv);
+	assert_null(strstr(trace_text, tok));
+	free(x);
+	free(b);
+	free(tok);
+}
+
 static void
 test_preauth(void **state)
 {
@@ -815,6 +877,8 @@ main(void)
 		cmocka_unit_test(test_oauth_refused),
 		cmocka_unit_test(test_oauth_needs_tls),
 		cmocka_unit_test(test_starttls_refusals),
+		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_oauth_ok),
 		cmocka_unit_test(test_preauth),
 		cmocka_unit_test(test_select),
 		cmocka_unit_test(test_listing),
