@@ -96,6 +96,7 @@ session_start(net_conn *c, const imap_options *opt, imap_trace_fn *fn, void *arg
 		opt->command_timeout_ms : 60000;
 	s->capa.max = IMAP_CAPA_MAX;
 	if (opt != NULL) {
+		s->lf_line_ends = opt->lf_line_ends;
 		lim.max_line = opt->max_line;
 		lim.max_literal = opt->max_literal;
 	}

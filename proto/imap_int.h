@@ -30,6 +30,7 @@ struct imap_session {
 	net_conn *conn;
 	char *host, *port, *ca_file;
 	int command_timeout_ms;
+	int lf_line_ends;
 	imap_trace_fn *trace;
 	void *trace_arg;
 	imap_parser *parser;

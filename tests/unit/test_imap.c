@@ -619,6 +619,36 @@ test_pipelined_bodies_first(void **state)
 	finish(&s, &sv);
 }
 
+/* lf_line_ends: bodies as pop3_retr gives them (early or in turn). */
+static void
+test_fetch_lf(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 7 (BODY.PEEK[])", "<A4 UID FETCH 8 (BODY.PEEK[])",
+		">* 2 FETCH (UID 8 BODY[] {4}\r\nz\r\n\r)\r\n"
+		"* 1 FETCH (BODY[] {13}\r\nA: b\r\n\r\nx\ry\r\n UID 7)\r\nA3 OK\r\nA4 OK\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_options opt = { .command_timeout_ms = 5000, .lf_line_ends = 1 };
+	imap_session *s = NULL;
+	buf out = { .max = 100 };
+
+	assert_int_equal(imap_from_fd(sv.fd, &opt, &s, NULL), IMAP_OK);
+	assert_int_equal(imap_login(s, "user", "pass", NULL), IMAP_OK);
+	assert_int_equal(imap_select(s, "INBOX", NULL, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 7, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 8, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, NULL), IMAP_OK);
+	assert_string_equal(out.data, "A: b\n\nx\ry\n");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, NULL), IMAP_OK);
+	assert_string_equal(out.data, "z\n\r");
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
 /* A body over out->max is read and dropped: ETOOBIG, the session usable. */
 static void
 test_fetch_too_big(void **state)
@@ -884,6 +914,7 @@ main(void)
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_pipelined_fetch),
 		cmocka_unit_test(test_pipelined_bodies_first),
+		cmocka_unit_test(test_fetch_lf),
 		cmocka_unit_test(test_fetch_too_big),
 		cmocka_unit_test(test_fetch_huge_and_cut),
 		cmocka_unit_test(test_move),
