@@ -160,6 +160,43 @@ test_login_literal_plus(void **state)
 	finish(&s, &sv);
 }
 
+/* LITERAL- (RFC 7888): non-synchronizing literals up to 4096 bytes (LOGIN's
+ * arguments are at most 1024). */
+static void
+test_login_literal_minus(void **state)
+{
+	const char *script[] = {
+		">* OK [CAPABILITY IMAP4rev1 LITERAL-] hi\r\n",
+		"<A1 LOGIN \"user\" {4+}", "<p\xc3\xa4s", ">A1 NO [AUTHENTICATIONFAILED] no\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = session(sv);
+
+	assert_int_equal(imap_login(s, "user", "p\xc3\xa4s", NULL), IMAP_EAUTH);
+	finish(&s, &sv);
+}
+
+/* A mailbox known to be empty: the listing sends nothing. */
+static void
+test_empty_mailbox(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, "<A2 SELECT \"Empty\"", ">* 0 EXISTS\r\nA2 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = session(sv);
+	imap_entry *e = (imap_entry *)1;
+	size_t n = 9;
+
+	assert_int_equal(imap_login(s, "user", "pass", NULL), IMAP_OK);
+	assert_int_equal(imap_select(s, "Empty", NULL, NULL), IMAP_OK);
+	assert_int_equal(imap_uid_list(s, 1, 0, &e, &n, NULL), IMAP_OK);
+	assert_null(e);
+	assert_int_equal(n, 0);
+	finish(&s, &sv);
+}
+
 static void
 test_logindisabled(void **state)
 {
@@ -901,7 +938,9 @@ main(void)
 		cmocka_unit_test(test_login),
 		cmocka_unit_test(test_login_literal),
 		cmocka_unit_test(test_login_literal_plus),
+		cmocka_unit_test(test_login_literal_minus),
 		cmocka_unit_test(test_logindisabled),
+		cmocka_unit_test(test_empty_mailbox),
 		cmocka_unit_test(test_sasl_ir),
 		cmocka_unit_test(test_sasl_continuation),
 		cmocka_unit_test(test_sasl_extra_challenge),
