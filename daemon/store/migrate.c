@@ -22,10 +22,10 @@ struct store_copy_table {
 
 static const struct store_copy_table store_copy_tables[] = {
 	{ "ledger", "SELECT account, uid, state, verdict, stage, message_id, size, attempts,"
-	  " last_error, created, updated FROM ledger",
+	  " last_error, created, updated, digest FROM ledger",
 	  "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size, attempts,"
-	  " last_error, created, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-	  11, -1, NULL },
+	  " last_error, created, updated, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+	  " $10, $11, $12)", 12, -1, NULL },
 	{ "outbox", "SELECT id, account, uid, stage, env_from, rcpts, message, message_id, flags,"
 	  " state, attempts, next_attempt, created, updated, last_error, outcomes,"
 	  " unknown_outcomes FROM outbox",
