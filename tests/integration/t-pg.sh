@@ -4,15 +4,16 @@
 # The daemon on the PostgreSQL store, end to end: a private PostgreSQL and a
 # private Dovecot on loopback, --once fetching, archiving and deleting with
 # its journal in PostgreSQL; the database gone before a run and in the
-# middle of one (exit 75, nothing deleted, everything resumes); and
-# --migrate-store moving a SQLite journal into an empty database.
+# middle of one (exit 75, nothing deleted, everything resumes);
+# --migrate-store moving a SQLite journal into an empty database; and TLS to
+# the database, verified.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 . "$MM_LIB/pg.sh"
 need dovecot python3
 pg_need
 mm_setup
-plan 25
+plan 29
 pg_start "$T/pg"
 env_start pop
 
@@ -100,3 +101,22 @@ if [ "$MM_RC" = 75 ] && err_has 'already holds'; then ok "a second --migrate-sto
 else not_ok "a second --migrate-store is refused"; show "$MM_ERR"; fi
 mm mig3 -c "$T/mig.conf" --once
 is "after the migration nothing is processed twice" "$(archive_count "$T/archive2")" 4
+
+# --- TLS to the database: verified against the CA (the test CA of the
+# Dovecot environment signed the server's certificate), no plain fallback.
+env_user user1
+pg_ssl "$ENV/ssl/server.crt" "$ENV/ssl/server.key"
+tls_conf() { # SSLMODE SSLROOTCERT
+	C_TOP_EXTRA="store = { driver = \"postgresql\"; conninfo = \"host=localhost port=$PG_PORT dbname=mailmill user=mailmill\";
+	  password_file = \"$PG_PASSFILE\"; sslmode = \"$1\"; sslrootcert = \"$2\"; };" write_conf "$T/tls.conf"
+}
+tls_conf disable "$MAILENV_CA"
+mm notls -c "$T/tls.conf" --once
+rc_is "a server that requires TLS refuses sslmode disable: exit 75" 75
+tls_conf verify-full "$MAILENV_CA"
+mm tls -c "$T/tls.conf" --once
+rc_is "sslmode verify-full with the server's CA: exit 0" 0
+tls_conf verify-full /etc/ssl/certs/ca-certificates.crt
+mm badca -c "$T/tls.conf" --once
+rc_is "another CA: exit 75" 75
+check "... the certificate is what failed" err_has 'certificate verify failed|SSL error'

@@ -10,6 +10,8 @@
 #                           PG_PASSFILE (the password, mode 0600) and PG_BIN;
 #                           stopped by the EXIT trap
 #   pg_stop / pg_restart    stop the server (fast), start it again
+#   pg_ssl CERT KEY         TLS on with that certificate; TCP connections
+#                           without TLS refused from then on (hostssl)
 #   pg_sql SQL              run SQL as the test's superuser, unaligned output
 #   pg_createdb NAME        another database on the same server
 # The server runs as an unprivileged user when the test runs as root
@@ -91,6 +93,17 @@ pg_restart() {
 	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 30 \
 		-o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories=$PG_DIR" \
 		start >"$PG_DIR/pg_ctl.log" 2>&1
+}
+
+pg_ssl() {
+	cp "$1" "$PG_DIR/data/server.crt"
+	cp "$2" "$PG_DIR/data/server.key"
+	chmod 600 "$PG_DIR/data/server.key"
+	[ -n "$PG_USER_OS" ] && chown "$PG_USER_OS" "$PG_DIR/data/server.crt" "$PG_DIR/data/server.key"
+	echo "ssl = on" >>"$PG_DIR/data/postgresql.conf"
+	sed -i 's/^host\([[:space:]]\)/hostssl\1/' "$PG_DIR/data/pg_hba.conf"
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -w reload >/dev/null
+	sleep 1
 }
 
 pg_sql() {
