@@ -13,7 +13,7 @@
 need dovecot python3
 pg_need
 mm_setup
-plan 29
+plan 32
 pg_start "$T/pg"
 env_start pop
 
@@ -34,8 +34,15 @@ C_TOP_EXTRA=$(store_conf mailmill) write_conf "$T/pg.conf"
 mm check -c "$T/pg.conf" --check-config
 rc_is "the store group passes --check-config" 0
 
-# --- a run with its journal in PostgreSQL
+# --- a dry run before the first run: an empty database stays empty
 env_seed 5
+mm dry -c "$T/pg.conf" --once --dry-run
+rc_is "--dry-run on a database without the schema: exit 0" 0
+is "--dry-run: nothing written, not even the schema" \
+	"$(pg_sql "SELECT count(*) FROM pg_tables WHERE tablename = 'ledger'")" 0
+is "--dry-run: nothing deleted" "$(env_count)" 5
+
+# --- a run with its journal in PostgreSQL
 mm once1 -c "$T/pg.conf" --once
 rc_is "--once on PostgreSQL: exit 0" 0
 check "every message archived once" archive_matches "$T/archive"
