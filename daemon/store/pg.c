@@ -100,12 +100,21 @@ static int
 pgs_connect(store *st, char **err_r)
 {
 	struct pgs *pg = st->pg;
-	const char *kw[8], *val[8];
+	const char *kw[16], *val[16];
 	int n = 0;
 
-	kw[n] = "dbname"; val[n++] = pg->conninfo;      /* expanded: the whole conninfo */
+	/* Defaults the conninfo may override (it comes after them): a server
+	 * that vanished without closing the connection (a partition, a host
+	 * gone) is noticed in about a minute, not when the run's deadline
+	 * kills the worker. */
 	kw[n] = "application_name"; val[n++] = "mailmill";
 	kw[n] = "connect_timeout"; val[n++] = "10";
+	kw[n] = "keepalives_idle"; val[n++] = "30";
+	kw[n] = "keepalives_interval"; val[n++] = "10";
+	kw[n] = "keepalives_count"; val[n++] = "3";
+	kw[n] = "tcp_user_timeout"; val[n++] = "60000";
+	kw[n] = "dbname"; val[n++] = pg->conninfo;      /* expanded: the whole conninfo */
+	/* What the configuration says in keys of their own comes last. */
 	if (pg->password != NULL) {
 		kw[n] = "password"; val[n++] = pg->password;
 	}
