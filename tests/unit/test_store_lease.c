@@ -285,6 +285,30 @@ test_seq_processes(void **state)
 	assert_int_equal(n, PROCS * EACH);
 }
 
+/* One namespace key claimed by two daemons: one gets it, the other is told
+ * who holds it (the ticket plugin's claim on a Message-ID). */
+static void
+test_kv_claim_two(void **state)
+{
+	store_kv_scope ns = { .ns = "ticket:q" };
+	char *err = NULL, *holder = NULL;
+	store *other = NULL;
+
+	(void)state;
+	assert_int_equal(tsb_open(statedir, 0, &other, &err), 0);
+	assert_int_equal(store_kv_claim(st, &ns, "claim:m1", "host1", 1000, 100, &holder, &err), 1);
+	assert_null(holder);
+	assert_int_equal(store_kv_claim(other, &ns, "claim:m1", "host2", 1000, 100, &holder, &err),
+			 0);
+	assert_string_equal(holder, "host1");
+	free(holder);
+	holder = NULL;
+	/* Expired: the next claimer gets it. */
+	assert_int_equal(store_kv_claim(other, &ns, "claim:m1", "host2", 2000, 1000, &holder, &err),
+			 1);
+	store_close(&other);
+}
+
 /* PostgreSQL: a connection lost fails the call in hand (and a transaction
  * with everything in it), and the next call connects again. */
 static void
@@ -331,6 +355,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_outbox_claims, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_seq_processes, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_kv_claim_two, each_setup, each_teardown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
