@@ -1,0 +1,448 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * The IDLE watcher process (daemon/sched/idlewatch.h).  Each watched folder
+ * is a session that is either down (waiting for its next try) or idling;
+ * the loop connects what is due, polls every idling socket and the control
+ * pipe, reads what came, renews what is due, and sleeps until the next of
+ * those.  Connecting and renewing block for one session at a time (within
+ * the account's timeouts); what other sessions receive meanwhile waits in
+ * their sockets and is read right after.
+ */
+#include <config.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib.h>
+#include "daemon/sched/idlewatch.h"
+#include "daemon/sched/backoff.h"
+#include "daemon/sched/worker.h"
+#include "daemon/core/log.h"
+#include "daemon/core/privs.h"
+#include "proto/imap.h"
+
+#define IW_RETRY_S 2             /* back-off base: 4 s, 8 s, ... max_backoff */
+#define IW_SHORT_LIFE_S 60       /* dropped sooner than this: counts as a failure */
+#define IW_PARENT_CHECK_MS 30000 /* the longest sleep without asking getppid() */
+
+static volatile sig_atomic_t iw_stop;
+
+static void
+iw_on_signal(int sig)
+{
+	(void)sig;
+	iw_stop = 1;
+}
+
+/* An account with its secret resolved (worker_pin_secret). */
+typedef struct iw_acct {
+	cfg_account a;
+	oauth_cfg oc;
+	char *secret;
+} iw_acct;
+
+/* One watched folder. */
+typedef struct iw_sess {
+	const iw_acct *acct;
+	const char *folder;            /* borrowed from the configuration */
+	imap_session *s;               /* NULL: down */
+	uint32_t count;                /* messages in the folder as far as we know */
+	unsigned long seen_exists, seen_expunge;   /* the session's counters, read */
+	uint32_t uidvalidity, uidnext; /* at the last EXAMINE; 0: never opened */
+	int failures;                  /* tries in a row that failed */
+	int auth_refused;              /* the last failure was a refused login */
+	int never;                     /* the server cannot IDLE: tried rarely */
+	gint64 next_try;               /* monotonic us, while down */
+	gint64 renew_at;               /* monotonic us, while idling */
+	gint64 up_since;               /* monotonic us */
+} iw_sess;
+
+typedef struct iw {
+	const cfg *c;
+	int out_fd, ctl_fd;
+	pid_t parent;
+	gint64 renew_us;
+	iw_acct *accts;
+	size_t n_accts;
+	iw_sess *sess;
+	size_t n_sess;
+} iw;
+
+/* The renewal period: IDLEWATCH_RENEW_S, or the test's. */
+static gint64
+iw_renew_period_us(void)
+{
+	const char *v = getenv("MAILMILL_TEST_IDLE_RENEW");
+	long long n;
+	char *end;
+
+	if (v != NULL && *v != '\0') {
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno == 0 && *end == '\0' && n >= 1 && n <= IDLEWATCH_RENEW_S)
+			return n * G_USEC_PER_SEC;
+		log_warn("IDLE: ignoring MAILMILL_TEST_IDLE_RENEW=%s (1..%d seconds)", v,
+			 IDLEWATCH_RENEW_S);
+	}
+	return (gint64)IDLEWATCH_RENEW_S * G_USEC_PER_SEC;
+}
+
+/* Spread renewals over the last tenth of the period, never after it. */
+static gint64
+iw_next_renew(const iw *w, gint64 now)
+{
+	return now + w->renew_us - (gint64)(g_random_double() * 0.1 * (double)w->renew_us);
+}
+
+/* "N account": best effort, the daemon polls at the interval anyway. */
+static void
+iw_report(iw *w, const iw_sess *x)
+{
+	char line[512];
+	int n = snprintf(line, sizeof line, "N %s\n", x->acct->a.name);
+	const char *p = line;
+
+	log_debug("%s/%s: new mail", x->acct->a.name, x->folder);
+	if (n <= 0 || (size_t)n >= sizeof line)
+		return;
+	while (n > 0) {
+		ssize_t k = write(w->out_fd, p, (size_t)n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		p += k;
+		n -= (int)k;
+	}
+}
+
+/* Sign in with the account's password (LOGIN, or AUTHENTICATE as
+ * configured): IMAP_OK, or a status with *err_r. */
+static imap_status
+iw_sign_in(const cfg_account *a, imap_session *s, char **err_r)
+{
+	const char *pw = a->secret.value;
+
+	if (imap_is_authenticated(s))
+		return IMAP_OK;
+	if (a->oauth != NULL) {
+		*err_r = strdup("IDLE does not sign in with OAuth yet");
+		return IMAP_EUSAGE;
+	}
+	if (!imap_is_tls(s) && !a->allow_plaintext_password) {
+		*err_r = strdup("refusing to send the password without TLS"
+				  " (allow_plaintext_password is false)");
+		return IMAP_EUSAGE;
+	}
+	if (a->auth == CFG_AUTH_PLAIN || a->auth == CFG_AUTH_LOGIN)
+		return imap_authenticate(s, a->auth == CFG_AUTH_PLAIN ? "PLAIN" : "LOGIN", a->user,
+					 pw != NULL ? pw : "", err_r);
+	if (imap_has_capa(s, "LOGINDISABLED") && imap_has_auth(s, "PLAIN"))
+		return imap_authenticate(s, "PLAIN", a->user, pw != NULL ? pw : "", err_r);
+	return imap_login(s, a->user, pw != NULL ? pw : "", err_r);
+}
+
+/* Connect, sign in, EXAMINE, IDLE: 0, or -1 and *err_r (*auth_r: the login
+ * was refused; *never_r: the server does not offer IDLE). */
+static int
+iw_open(iw_sess *x, imap_mailbox *mb, int *auth_r, int *never_r, char **err_r)
+{
+	const cfg_account *a = &x->acct->a;
+	imap_options o;
+	imap_status st;
+
+	memset(&o, 0, sizeof o);
+	o.host = a->host;
+	o.port = a->port;
+	o.tls = a->tls == CFG_TLS_IMPLICIT ? IMAP_TLS_IMPLICIT :
+		a->tls == CFG_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE;
+	o.ca_file = a->ca_file;
+	o.connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
+	o.command_timeout_ms = (int)(a->timeout_s * 1000);
+	*auth_r = *never_r = 0;
+	if ((st = imap_connect(&o, &x->s, err_r)) != IMAP_OK)
+		return -1;
+	if ((st = iw_sign_in(a, x->s, err_r)) != IMAP_OK) {
+		*auth_r = st == IMAP_EAUTH && !imap_code_is_temporary(imap_last_code(x->s));
+		return -1;
+	}
+	if (!imap_has_capa(x->s, "IDLE")) {
+		*never_r = 1;
+		*err_r = strdup("the server does not offer IDLE");
+		return -1;
+	}
+	/* EXAMINE: read-only, the watcher changes nothing (not even \Recent). */
+	if (imap_examine(x->s, x->folder, mb, err_r) != IMAP_OK ||
+	    imap_idle_start(x->s, err_r) != IMAP_OK)
+		return -1;
+	return 0;
+}
+
+static void
+iw_take_counters(iw_sess *x)
+{
+	const imap_counters *k = imap_counters_get(x->s);
+
+	x->seen_exists = k->n_exists;
+	x->seen_expunge = k->n_expunge;
+}
+
+static void
+iw_down(iw *w, iw_sess *x, gint64 now, const char *why)
+{
+	const cfg_account *a = &x->acct->a;
+	double d;
+
+	imap_close(&x->s);
+	if (x->never) {
+		d = (double)w->c->max_backoff_s;
+	} else if (x->up_since != 0 && now - x->up_since >= IW_SHORT_LIFE_S * G_USEC_PER_SEC) {
+		/* It had been up a while: try again at once (spread a little). */
+		x->failures = 0;
+		d = g_random_double();
+	} else {
+		x->failures++;
+		d = backoff_failed(IW_RETRY_S, x->failures, x->auth_refused, w->c->max_backoff_s,
+				   g_random_double());
+	}
+	x->up_since = 0;
+	x->next_try = now + (gint64)(d * (double)G_USEC_PER_SEC);
+	log_warn("%s/%s: IDLE watch failed: %s; trying again in %.0fs (polled every %llds meanwhile)",
+		 a->name, x->folder, why, d, (long long)a->interval_s);
+}
+
+static void
+iw_connect(iw *w, iw_sess *x, gint64 now)
+{
+	imap_mailbox mb;
+	char *err = NULL;
+	int auth = 0, never = 0;
+
+	memset(&mb, 0, sizeof mb);
+	if (iw_open(x, &mb, &auth, &never, &err) < 0) {
+		x->auth_refused = auth;
+		x->never = never;
+		iw_down(w, x, g_get_monotonic_time(), err != NULL ? err : "error");
+		free(err);
+		return;
+	}
+	now = g_get_monotonic_time();
+	if (x->failures > 0)
+		log_info("%s/%s: IDLE watch back after %d failed tr%s", x->acct->a.name, x->folder,
+			 x->failures, x->failures == 1 ? "y" : "ies");
+	else if (x->uidvalidity == 0)
+		log_info("%s/%s: watching with IDLE (%u messages)", x->acct->a.name, x->folder,
+			 mb.exists);
+	else
+		log_info("%s/%s: IDLE watch reconnected", x->acct->a.name, x->folder);
+	/* Mail that came while the session was away (a server restart, a
+	 * dropped link): UIDNEXT moved, or the folder is another one now. */
+	if (x->uidvalidity != 0 && (mb.uidvalidity != x->uidvalidity || mb.uidnext == 0 ||
+				    mb.uidnext > x->uidnext))
+		iw_report(w, x);
+	x->uidvalidity = mb.uidvalidity != 0 ? mb.uidvalidity : 1;
+	x->uidnext = mb.uidnext;
+	x->count = mb.exists;
+	x->failures = 0;
+	x->auth_refused = 0;
+	x->never = 0;
+	x->up_since = now;
+	x->renew_at = iw_next_renew(w, now);
+	iw_take_counters(x);
+}
+
+/* What came since the last look: a grown count is new mail.  An EXPUNGE
+ * and an EXISTS read together are counted as if the EXISTS came first:
+ * at worst a run too many, never a message missed. */
+static void
+iw_account_for(iw *w, iw_sess *x)
+{
+	const imap_counters *k = imap_counters_get(x->s);
+	unsigned long gone = k->n_expunge - x->seen_expunge;
+	uint32_t after = x->count > gone ? x->count - (uint32_t)gone : 0;
+
+	if (k->n_exists != x->seen_exists) {
+		if (k->exists > after)
+			iw_report(w, x);
+		after = k->exists > gone ? k->exists - (uint32_t)gone : 0;
+	}
+	x->count = after;
+	iw_take_counters(x);
+}
+
+static void
+iw_read(iw *w, iw_sess *x, gint64 now)
+{
+	unsigned events = 0;
+	char *err = NULL;
+
+	if (imap_idle_read(x->s, &events, &err) != IMAP_OK) {
+		/* An EXISTS read just before the end still counts. */
+		iw_account_for(w, x);
+		iw_down(w, x, now, err != NULL ? err : "connection lost");
+		free(err);
+		return;
+	}
+	if (events != 0)
+		iw_account_for(w, x);
+}
+
+/* DONE, then IDLE again: the server's 30 minutes start anew. */
+static void
+iw_renew(iw *w, iw_sess *x, gint64 now)
+{
+	char *err = NULL;
+	imap_status st = imap_idle_done(x->s, &err);
+
+	if (st == IMAP_OK) {
+		iw_account_for(w, x);   /* what came with the DONE */
+		st = imap_idle_start(x->s, &err);
+	}
+	if (st != IMAP_OK) {
+		iw_down(w, x, now, err != NULL ? err : "error");
+		free(err);
+		return;
+	}
+	iw_account_for(w, x);
+	x->renew_at = iw_next_renew(w, g_get_monotonic_time());
+	log_debug("%s/%s: IDLE renewed", x->acct->a.name, x->folder);
+}
+
+/* The accounts to watch, their secrets resolved (failures logged). */
+static void
+iw_setup(iw *w, char *const *only, int n_only)
+{
+	size_t k, i, n = 0;
+
+	w->accts = g_new0(iw_acct, w->c->n_accounts > 0 ? w->c->n_accounts : 1);
+	for (k = 0; k < w->c->n_accounts; k++) {
+		const cfg_account *ca = &w->c->accounts[k];
+		iw_acct *ia = &w->accts[w->n_accts];
+
+		if (ca->protocol != CFG_PROTO_IMAP || !ca->idle ||
+		    !cfg_selected(ca->name, only, n_only))
+			continue;
+		/* Without its secret the account is still polled by its workers,
+		 * which say why they cannot sign in either. */
+		if (worker_pin_secret(ca, &ia->a, &ia->oc, &ia->secret) < 0)
+			continue;
+		w->n_accts++;
+		n += ca->n_folders;
+	}
+	w->sess = g_new0(iw_sess, n > 0 ? n : 1);
+	for (k = 0; k < w->n_accts; k++) {
+		for (i = 0; i < w->accts[k].a.n_folders; i++) {
+			iw_sess *x = &w->sess[w->n_sess++];
+
+			x->acct = &w->accts[k];
+			x->folder = w->accts[k].a.folders[i];
+		}
+	}
+}
+
+static void
+iw_cleanup(iw *w)
+{
+	size_t k;
+
+	for (k = 0; k < w->n_sess; k++)
+		imap_close(&w->sess[k].s);
+	for (k = 0; k < w->n_accts; k++)
+		secret_wipe(&w->accts[k].secret);
+	g_free(w->sess);
+	g_free(w->accts);
+}
+
+/* One turn: connect what is due, poll, read, renew.  0, or 1 to end. */
+static int
+iw_turn(iw *w, struct pollfd *pf, size_t *idx)
+{
+	gint64 now = g_get_monotonic_time(), wake = now + IW_PARENT_CHECK_MS * 1000LL;
+	size_t k, n = 1;
+	int ready = 0, r, ms;
+
+	for (k = 0; k < w->n_sess && !iw_stop; k++) {
+		iw_sess *x = &w->sess[k];
+
+		if (x->s == NULL && x->next_try <= now) {
+			iw_connect(w, x, now);
+			now = g_get_monotonic_time();
+		}
+	}
+	pf[0].fd = w->ctl_fd;
+	pf[0].events = POLLIN;
+	for (k = 0; k < w->n_sess; k++) {
+		iw_sess *x = &w->sess[k];
+		gint64 t = x->s != NULL ? x->renew_at : x->next_try;
+
+		if (t < wake)
+			wake = t;
+		if (x->s == NULL)
+			continue;
+		if (imap_idle_pending(x->s))
+			ready = 1;
+		pf[n].fd = imap_fd(x->s);
+		pf[n].events = POLLIN;
+		idx[n++] = k;
+	}
+	ms = ready || wake <= now ? 0 : (int)((wake - now + 999) / 1000);
+	if (iw_stop)
+		return 1;
+	r = poll(pf, n, ms);
+	if (r < 0 && errno != EINTR) {
+		log_error("IDLE watcher: poll: %s", strerror(errno));
+		return 1;
+	}
+	if (iw_stop || (r > 0 && pf[0].revents != 0) || getppid() != w->parent)
+		return 1;   /* stopped, or the daemon is gone */
+	now = g_get_monotonic_time();
+	for (k = 1; k < n; k++) {
+		iw_sess *x = &w->sess[idx[k]];
+
+		if (x->s != NULL && ((r > 0 && pf[k].revents != 0) || imap_idle_pending(x->s)))
+			iw_read(w, x, now);
+		if (x->s != NULL && x->renew_at <= now)
+			iw_renew(w, x, now);
+	}
+	return 0;
+}
+
+int
+idlewatch_main(const cfg *c, char *const *only, int n_only, int out_fd, int ctl_fd)
+{
+	struct pollfd *pf;
+	size_t *idx;
+	char *err = NULL;
+	iw w;
+
+	memset(&w, 0, sizeof w);
+	w.c = c;
+	w.out_fd = out_fd;
+	w.ctl_fd = ctl_fd;
+	w.parent = getppid();
+	worker_signals(iw_on_signal);
+	iw_setup(&w, only, n_only);
+	if (privs_drop(c->user, &err) < 0) {
+		log_error("IDLE watcher: %s", err);
+		free(err);
+		iw_cleanup(&w);
+		return 78;
+	}
+	w.renew_us = iw_renew_period_us();
+	log_info("IDLE watcher %ld: %zu folder(s) of %zu account(s)", (long)getpid(), w.n_sess,
+		 w.n_accts);
+	pf = g_new0(struct pollfd, w.n_sess + 1);
+	idx = g_new0(size_t, w.n_sess + 1);
+	while (!iw_turn(&w, pf, idx))
+		;
+	g_free(pf);
+	g_free(idx);
+	iw_cleanup(&w);
+	log_debug("IDLE watcher %ld stopped", (long)getpid());
+	return 0;
+}
