@@ -267,8 +267,13 @@ iw_account_for(iw *w, iw_sess *x)
 	uint32_t after = x->count > gone ? x->count - (uint32_t)gone : 0;
 
 	if (k->n_exists != x->seen_exists) {
-		if (k->exists > after)
+		if (k->exists > after) {
 			iw_report(w, x);
+			/* UIDNEXT grew at least as much: a reconnection then
+			 * reports only mail that came while it was away. */
+			if (x->uidnext != 0)
+				x->uidnext += k->exists - after;
+		}
 		after = k->exists > gone ? k->exists - (uint32_t)gone : 0;
 	}
 	x->count = after;
