@@ -23,6 +23,8 @@
 #include "daemon/sched/worker.h"
 #include "daemon/core/log.h"
 #include "daemon/core/privs.h"
+#include "daemon/run/run_login.h"
+#include "daemon/store/store.h"
 #include "proto/imap.h"
 
 #define IW_RETRY_S 2             /* back-off base: 4 s, 8 s, ... max_backoff */
@@ -65,6 +67,7 @@ typedef struct iw {
 	const cfg *c;
 	int out_fd, ctl_fd;
 	pid_t parent;
+	store *tokens;                 /* OAuth accounts' token cache; NULL without */
 	gint64 renew_us;
 	iw_acct *accts;
 	size_t n_accts;
@@ -121,54 +124,20 @@ iw_report(iw *w, const iw_sess *x)
 	}
 }
 
-/* Sign in with the account's password (LOGIN, or AUTHENTICATE as
- * configured): IMAP_OK, or a status with *err_r. */
-static imap_status
-iw_sign_in(const cfg_account *a, imap_session *s, char **err_r)
-{
-	const char *pw = a->secret.value;
-
-	if (imap_is_authenticated(s))
-		return IMAP_OK;
-	if (a->oauth != NULL) {
-		*err_r = strdup("IDLE does not sign in with OAuth yet");
-		return IMAP_EUSAGE;
-	}
-	if (!imap_is_tls(s) && !a->allow_plaintext_password) {
-		*err_r = strdup("refusing to send the password without TLS"
-				  " (allow_plaintext_password is false)");
-		return IMAP_EUSAGE;
-	}
-	if (a->auth == CFG_AUTH_PLAIN || a->auth == CFG_AUTH_LOGIN)
-		return imap_authenticate(s, a->auth == CFG_AUTH_PLAIN ? "PLAIN" : "LOGIN", a->user,
-					 pw != NULL ? pw : "", err_r);
-	if (imap_has_capa(s, "LOGINDISABLED") && imap_has_auth(s, "PLAIN"))
-		return imap_authenticate(s, "PLAIN", a->user, pw != NULL ? pw : "", err_r);
-	return imap_login(s, a->user, pw != NULL ? pw : "", err_r);
-}
-
-/* Connect, sign in, EXAMINE, IDLE: 0, or -1 and *err_r (*auth_r: the login
- * was refused; *never_r: the server does not offer IDLE). */
+/* Connect and sign in as the account's runs do (run_imap_sign_in, which
+ * logs why it could not), EXAMINE, IDLE: 0, or -1 and *err_r (*auth_r: the
+ * login was refused; *never_r: the server does not offer IDLE). */
 static int
-iw_open(iw_sess *x, imap_mailbox *mb, int *auth_r, int *never_r, char **err_r)
+iw_open(iw *w, iw_sess *x, imap_mailbox *mb, int *auth_r, int *never_r, char **err_r)
 {
-	const cfg_account *a = &x->acct->a;
-	imap_options o;
-	imap_status st;
+	const char *how = NULL;
+	run_fail fail = RUN_FAIL_TEMP;
 
-	memset(&o, 0, sizeof o);
-	o.host = a->host;
-	o.port = a->port;
-	o.tls = a->tls == CFG_TLS_IMPLICIT ? IMAP_TLS_IMPLICIT :
-		a->tls == CFG_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE;
-	o.ca_file = a->ca_file;
-	o.connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
-	o.command_timeout_ms = (int)(a->timeout_s * 1000);
 	*auth_r = *never_r = 0;
-	if ((st = imap_connect(&o, &x->s, err_r)) != IMAP_OK)
-		return -1;
-	if ((st = iw_sign_in(a, x->s, err_r)) != IMAP_OK) {
-		*auth_r = st == IMAP_EAUTH && !imap_code_is_temporary(imap_last_code(x->s));
+	if (run_imap_sign_in(&x->acct->a, w->tokens, w->c->path, NULL, NULL, &x->s, &how,
+			     &fail) < 0) {
+		*auth_r = fail == RUN_FAIL_AUTH;
+		*err_r = strdup(*auth_r ? "sign-in refused" : "cannot connect or sign in");
 		return -1;
 	}
 	if (!imap_has_capa(x->s, "IDLE")) {
@@ -224,7 +193,7 @@ iw_connect(iw *w, iw_sess *x, gint64 now)
 	int auth = 0, never = 0;
 
 	memset(&mb, 0, sizeof mb);
-	if (iw_open(x, &mb, &auth, &never, &err) < 0) {
+	if (iw_open(w, x, &mb, &auth, &never, &err) < 0) {
 		x->auth_refused = auth;
 		x->never = never;
 		iw_down(w, x, g_get_monotonic_time(), err != NULL ? err : "error");
@@ -361,6 +330,7 @@ iw_cleanup(iw *w)
 		secret_wipe(&w->accts[k].secret);
 	g_free(w->sess);
 	g_free(w->accts);
+	store_close(&w->tokens);
 }
 
 /* One turn: connect what is due, poll, read, renew.  0, or 1 to end. */
@@ -421,7 +391,7 @@ int
 idlewatch_main(const cfg *c, char *const *only, int n_only, int out_fd, int ctl_fd)
 {
 	struct pollfd *pf;
-	size_t *idx;
+	size_t *idx, k;
 	char *err = NULL;
 	iw w;
 
@@ -437,6 +407,16 @@ idlewatch_main(const cfg *c, char *const *only, int n_only, int out_fd, int ctl_
 		free(err);
 		iw_cleanup(&w);
 		return 78;
+	}
+	for (k = 0; k < w.n_accts && w.tokens == NULL; k++) {
+		if (w.accts[k].a.oauth != NULL && store_open(c->state_dir, 0, &w.tokens, &err) < 0) {
+			/* Those accounts then fail to sign in, and say so. */
+			log_error("IDLE watcher: cannot open the store in %s: %s", c->state_dir,
+				  err);
+			free(err);
+			err = NULL;
+			break;
+		}
 	}
 	w.renew_us = iw_renew_period_us();
 	log_info("IDLE watcher %ld: %zu folder(s) of %zu account(s)", (long)getpid(), w.n_sess,

