@@ -1,15 +1,19 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
  * The IDLE watcher process (daemon/sched/idlewatch.h).  Each watched folder
- * is a session that is either down (waiting for its next try) or idling;
- * the loop connects what is due, polls every idling socket and the control
- * pipe, reads what came, renews what is due, and sleeps until the next of
- * those.  Connecting and renewing block for one session at a time (within
- * the account's timeouts); what other sessions receive meanwhile waits in
- * their sockets and is read right after.
+ * is a session that is down (waiting for its next try), opening, or
+ * idling.  The loop hands what is due to a few connector threads (connect,
+ * sign in, EXAMINE, IDLE: a server that does not answer holds one of them
+ * for its timeouts, never the loop), polls every idling socket, the
+ * connectors' wake-up pipe and the control pipe, reads what came, renews
+ * what is due, and sleeps until the next of those.  A session belongs to
+ * its connector while opening and to the loop otherwise; the hand-over is
+ * the queue.  A renewal blocks the loop for one session (within its command
+ * timeout): a server that takes DONE but never answers costs that, once.
  */
 #include <config.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -30,6 +34,7 @@
 #define IW_RETRY_S 2             /* back-off base: 4 s, 8 s, ... max_backoff */
 #define IW_SHORT_LIFE_S 60       /* dropped sooner than this: counts as a failure */
 #define IW_PARENT_CHECK_MS 30000 /* the longest sleep without asking getppid() */
+#define IW_CONNECTORS 4          /* connector threads */
 
 static volatile sig_atomic_t iw_stop;
 
@@ -51,7 +56,12 @@ typedef struct iw_acct {
 typedef struct iw_sess {
 	const iw_acct *acct;
 	const char *folder;            /* borrowed from the configuration */
-	imap_session *s;               /* NULL: down */
+	imap_session *s;               /* NULL: down or opening */
+	int opening;                   /* a connector has it: the fields below */
+	imap_session *os;              /* the connector's session */
+	imap_mailbox omb;              /* what its EXAMINE said */
+	int orc, oauth, onever;        /* iw_open's result */
+	char *oerr;
 	uint32_t count;                /* messages in the folder as far as we know */
 	unsigned long seen_exists, seen_expunge;   /* the session's counters, read */
 	uint32_t uidvalidity, uidnext; /* at the last EXAMINE; 0: never opened */
@@ -73,6 +83,9 @@ typedef struct iw {
 	size_t n_accts;
 	iw_sess *sess;
 	size_t n_sess;
+	GThreadPool *pool;             /* connectors: iw_open_job */
+	GAsyncQueue *opened;           /* iw_sess * they are done with */
+	int wake[2];                   /* a byte per session opened */
 } iw;
 
 /* The renewal period: IDLEWATCH_RENEW_S, or the test's. */
@@ -128,26 +141,27 @@ iw_report(iw *w, const iw_sess *x)
  * logs why it could not), EXAMINE, IDLE: 0, or -1 and *err_r (*auth_r: the
  * login was refused; *never_r: the server does not offer IDLE). */
 static int
-iw_open(iw *w, iw_sess *x, imap_mailbox *mb, int *auth_r, int *never_r, char **err_r)
+iw_open(iw *w, iw_sess *x, imap_session **s_r, imap_mailbox *mb, int *auth_r, int *never_r,
+	char **err_r)
 {
 	const char *how = NULL;
 	run_fail fail = RUN_FAIL_TEMP;
 
 	*auth_r = *never_r = 0;
-	if (run_imap_sign_in(&x->acct->a, w->tokens, w->c->path, NULL, NULL, &x->s, &how,
+	if (run_imap_sign_in(&x->acct->a, w->tokens, w->c->path, NULL, NULL, s_r, &how,
 			     &fail) < 0) {
 		*auth_r = fail == RUN_FAIL_AUTH;
 		*err_r = strdup(*auth_r ? "sign-in refused" : "cannot connect or sign in");
 		return -1;
 	}
-	if (!imap_has_capa(x->s, "IDLE")) {
+	if (!imap_has_capa(*s_r, "IDLE")) {
 		*never_r = 1;
 		*err_r = strdup("the server does not offer IDLE");
 		return -1;
 	}
 	/* EXAMINE: read-only, the watcher changes nothing (not even \Recent). */
-	if (imap_examine(x->s, x->folder, mb, err_r) != IMAP_OK ||
-	    imap_idle_start(x->s, err_r) != IMAP_OK)
+	if (imap_examine(*s_r, x->folder, mb, err_r) != IMAP_OK ||
+	    imap_idle_start(*s_r, err_r) != IMAP_OK)
 		return -1;
 	return 0;
 }
@@ -185,21 +199,42 @@ iw_down(iw *w, iw_sess *x, gint64 now, const char *why)
 		 a->name, x->folder, why, d, (long long)a->interval_s);
 }
 
+/* In a connector thread. */
 static void
-iw_connect(iw *w, iw_sess *x, gint64 now)
+iw_open_job(gpointer data, gpointer arg)
 {
-	imap_mailbox mb;
-	char *err = NULL;
-	int auth = 0, never = 0;
+	iw_sess *x = data;
+	iw *w = arg;
+	ssize_t n;
 
-	memset(&mb, 0, sizeof mb);
-	if (iw_open(w, x, &mb, &auth, &never, &err) < 0) {
-		x->auth_refused = auth;
-		x->never = never;
-		iw_down(w, x, g_get_monotonic_time(), err != NULL ? err : "error");
-		free(err);
+	memset(&x->omb, 0, sizeof x->omb);
+	x->oerr = NULL;
+	x->orc = iw_open(w, x, &x->os, &x->omb, &x->oauth, &x->onever, &x->oerr);
+	g_async_queue_push(w->opened, x);
+	do
+		n = write(w->wake[1], "o", 1);
+	while (n < 0 && errno == EINTR);
+}
+
+/* Back from its connector: idling, or down again. */
+static void
+iw_opened(iw *w, iw_sess *x)
+{
+	const imap_mailbox mb = x->omb;
+	gint64 now;
+
+	x->opening = 0;
+	if (x->orc < 0) {
+		imap_close(&x->os);
+		x->auth_refused = x->oauth;
+		x->never = x->onever;
+		iw_down(w, x, g_get_monotonic_time(), x->oerr != NULL ? x->oerr : "error");
+		free(x->oerr);
+		x->oerr = NULL;
 		return;
 	}
+	x->s = x->os;
+	x->os = NULL;
 	now = g_get_monotonic_time();
 	if (x->failures > 0)
 		log_info("%s/%s: IDLE watch back after %d failed tr%s", x->acct->a.name, x->folder,
@@ -333,30 +368,43 @@ iw_cleanup(iw *w)
 	store_close(&w->tokens);
 }
 
-/* One turn: connect what is due, poll, read, renew.  0, or 1 to end. */
+/* Sessions back from their connectors. */
+static void
+iw_take_opened(iw *w)
+{
+	char bytes[256];
+	iw_sess *x;
+
+	while (read(w->wake[0], bytes, sizeof bytes) > 0)
+		;
+	while ((x = g_async_queue_try_pop(w->opened)) != NULL)
+		iw_opened(w, x);
+}
+
+/* One turn: open what is due, poll, read, renew.  0, or 1 to end. */
 static int
 iw_turn(iw *w, struct pollfd *pf, size_t *idx)
 {
 	gint64 now = g_get_monotonic_time(), wake = now + IW_PARENT_CHECK_MS * 1000LL;
-	size_t k, n = 1;
+	size_t k, n = 2;
 	int ready = 0, r, ms;
 
-	for (k = 0; k < w->n_sess && !iw_stop; k++) {
-		iw_sess *x = &w->sess[k];
-
-		if (x->s == NULL && x->next_try <= now) {
-			iw_connect(w, x, now);
-			now = g_get_monotonic_time();
-		}
-	}
 	pf[0].fd = w->ctl_fd;
 	pf[0].events = POLLIN;
+	pf[1].fd = w->wake[0];
+	pf[1].events = POLLIN;
 	for (k = 0; k < w->n_sess; k++) {
 		iw_sess *x = &w->sess[k];
-		gint64 t = x->s != NULL ? x->renew_at : x->next_try;
 
-		if (t < wake)
-			wake = t;
+		if (x->opening)
+			continue;
+		if (x->s == NULL && x->next_try <= now) {
+			x->opening = 1;
+			g_thread_pool_push(w->pool, x, NULL);
+			continue;
+		}
+		if ((x->s != NULL ? x->renew_at : x->next_try) < wake)
+			wake = x->s != NULL ? x->renew_at : x->next_try;
 		if (x->s == NULL)
 			continue;
 		if (imap_idle_pending(x->s))
@@ -376,7 +424,7 @@ iw_turn(iw *w, struct pollfd *pf, size_t *idx)
 	if (iw_stop || (r > 0 && pf[0].revents != 0) || getppid() != w->parent)
 		return 1;   /* stopped, or the daemon is gone */
 	now = g_get_monotonic_time();
-	for (k = 1; k < n; k++) {
+	for (k = 2; k < n; k++) {
 		iw_sess *x = &w->sess[idx[k]];
 
 		if (x->s != NULL && ((r > 0 && pf[k].revents != 0) || imap_idle_pending(x->s)))
@@ -384,6 +432,8 @@ iw_turn(iw *w, struct pollfd *pf, size_t *idx)
 		if (x->s != NULL && x->renew_at <= now)
 			iw_renew(w, x, now);
 	}
+	if (r > 0 && pf[1].revents != 0)
+		iw_take_opened(w);
 	return 0;
 }
 
@@ -421,13 +471,23 @@ idlewatch_main(const cfg *c, char *const *only, int n_only, int out_fd, int ctl_
 	w.renew_us = iw_renew_period_us();
 	log_info("IDLE watcher %ld: %zu folder(s) of %zu account(s)", (long)getpid(), w.n_sess,
 		 w.n_accts);
-	pf = g_new0(struct pollfd, w.n_sess + 1);
-	idx = g_new0(size_t, w.n_sess + 1);
+	if (pipe2(w.wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_error("IDLE watcher: cannot make a pipe: %s", strerror(errno));
+		iw_cleanup(&w);
+		return 71;
+	}
+	w.opened = g_async_queue_new();
+	w.pool = g_thread_pool_new(iw_open_job, &w, IW_CONNECTORS, FALSE, NULL);
+	pf = g_new0(struct pollfd, w.n_sess + 2);
+	idx = g_new0(size_t, w.n_sess + 2);
 	while (!iw_turn(&w, pf, idx))
 		;
-	g_free(pf);
-	g_free(idx);
-	iw_cleanup(&w);
+	/* Connectors still busy keep their sessions and the accounts until
+	 * the process ends, which is now: only the loop's sessions are
+	 * closed, nothing they use is freed. */
+	g_thread_pool_free(w.pool, TRUE, FALSE);
+	for (k = 0; k < w.n_sess; k++)
+		imap_close(&w.sess[k].s);
 	log_debug("IDLE watcher %ld stopped", (long)getpid());
 	return 0;
 }
