@@ -78,6 +78,7 @@ typedef struct iw {
 	int out_fd, ctl_fd;
 	pid_t parent;
 	store *tokens;                 /* OAuth accounts' token cache; NULL without */
+	GMutex tokens_lock;            /* one connector at a time uses it (and HTTP) */
 	gint64 renew_us;
 	iw_acct *accts;
 	size_t n_accts;
@@ -147,9 +148,15 @@ iw_open(iw *w, iw_sess *x, imap_session **s_r, imap_mailbox *mb, int *auth_r, in
 	const char *how = NULL;
 	run_fail fail = RUN_FAIL_TEMP;
 
+	int rc;
+
 	*auth_r = *never_r = 0;
-	if (run_imap_sign_in(&x->acct->a, w->tokens, w->c->path, NULL, NULL, s_r, &how,
-			     &fail) < 0) {
+	if (x->acct->a.oauth != NULL)
+		g_mutex_lock(&w->tokens_lock);
+	rc = run_imap_sign_in(&x->acct->a, w->tokens, w->c->path, NULL, NULL, s_r, &how, &fail);
+	if (x->acct->a.oauth != NULL)
+		g_mutex_unlock(&w->tokens_lock);
+	if (rc < 0) {
 		*auth_r = fail == RUN_FAIL_AUTH;
 		*err_r = strdup(*auth_r ? "sign-in refused" : "cannot connect or sign in");
 		return -1;

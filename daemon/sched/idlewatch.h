@@ -9,9 +9,9 @@
  * reconnection, when UIDNEXT moved while it was away).  It fetches,
  * changes and deletes nothing: the folder is opened with EXAMINE.
  *
- * All sessions share one poll() loop.  A session that fails (refused,
- * dropped, BYE, timed out) is opened again with back-off
- * (daemon/sched/backoff.h), each on its own; IDLE is ended with DONE and
+ * All sessions share one poll() loop (a few connector threads open them).
+ * A session that fails (refused, dropped, BYE, timed out) is opened again
+ * with back-off (daemon/sched/backoff.h), each on its own; IDLE is ended with DONE and
  * issued again every IDLEWATCH_RENEW_S seconds (a little earlier, spread),
  * before the 30 minutes after which servers may drop it.  For tests,
  * MAILMILL_TEST_IDLE_RENEW (seconds, >= 1) replaces that period.
