@@ -457,6 +457,7 @@ idlewatch_main(const cfg *c, char *const *only, int n_only, int out_fd, int ctl_
 	w.out_fd = out_fd;
 	w.ctl_fd = ctl_fd;
 	w.parent = getppid();
+	g_mutex_init(&w.tokens_lock);
 	worker_signals(iw_on_signal);
 	iw_setup(&w, only, n_only);
 	if (privs_drop(c->user, &err) < 0) {
