@@ -24,6 +24,7 @@
 #include <glib.h>
 #include "daemon/sched/idlewatch.h"
 #include "daemon/sched/backoff.h"
+#include "daemon/sched/idlecount.h"
 #include "daemon/sched/worker.h"
 #include "daemon/core/log.h"
 #include "daemon/core/privs.h"
@@ -62,9 +63,8 @@ typedef struct iw_sess {
 	imap_mailbox omb;              /* what its EXAMINE said */
 	int orc, oauth, onever;        /* iw_open's result */
 	char *oerr;
-	uint32_t count;                /* messages in the folder as far as we know */
-	unsigned long seen_exists, seen_expunge;   /* the session's counters, read */
-	uint32_t uidvalidity, uidnext; /* at the last EXAMINE; 0: never opened */
+	idlecount n;                   /* what the folder holds (daemon/sched/idlecount.h) */
+	uint32_t uidvalidity;          /* at the last EXAMINE; 0: never opened */
 	int failures;                  /* tries in a row that failed */
 	int auth_refused;              /* the last failure was a refused login */
 	int never;                     /* the server cannot IDLE: tried rarely */
@@ -174,15 +174,6 @@ iw_open(iw *w, iw_sess *x, imap_session **s_r, imap_mailbox *mb, int *auth_r, in
 }
 
 static void
-iw_take_counters(iw_sess *x)
-{
-	const imap_counters *k = imap_counters_get(x->s);
-
-	x->seen_exists = k->n_exists;
-	x->seen_expunge = k->n_expunge;
-}
-
-static void
 iw_down(iw *w, iw_sess *x, gint64 now, const char *why)
 {
 	const cfg_account *a = &x->acct->a;
@@ -253,42 +244,27 @@ iw_opened(iw *w, iw_sess *x)
 		log_info("%s/%s: IDLE watch reconnected", x->acct->a.name, x->folder);
 	/* Mail that came while the session was away (a server restart, a
 	 * dropped link): UIDNEXT moved, or the folder is another one now. */
-	if (x->uidvalidity != 0 && (mb.uidvalidity != x->uidvalidity || mb.uidnext == 0 ||
-				    mb.uidnext > x->uidnext))
+	if (x->uidvalidity != 0 && (mb.uidvalidity != x->uidvalidity ||
+				    idlecount_missed(&x->n, mb.uidnext)))
 		iw_report(w, x);
 	x->uidvalidity = mb.uidvalidity != 0 ? mb.uidvalidity : 1;
-	x->uidnext = mb.uidnext;
-	x->count = mb.exists;
 	x->failures = 0;
 	x->auth_refused = 0;
 	x->never = 0;
 	x->up_since = now;
 	x->renew_at = iw_next_renew(w, now);
-	iw_take_counters(x);
+	idlecount_open(&x->n, mb.exists, mb.uidnext, imap_counters_get(x->s)->n_exists,
+		       imap_counters_get(x->s)->n_expunge);
 }
 
-/* What came since the last look: a grown count is new mail.  An EXPUNGE
- * and an EXISTS read together are counted as if the EXISTS came first:
- * at worst a run too many, never a message missed. */
+/* What came since the last look (daemon/sched/idlecount.h). */
 static void
 iw_account_for(iw *w, iw_sess *x)
 {
 	const imap_counters *k = imap_counters_get(x->s);
-	unsigned long gone = k->n_expunge - x->seen_expunge;
-	uint32_t after = x->count > gone ? x->count - (uint32_t)gone : 0;
 
-	if (k->n_exists != x->seen_exists) {
-		if (k->exists > after) {
-			iw_report(w, x);
-			/* UIDNEXT grew at least as much: a reconnection then
-			 * reports only mail that came while it was away. */
-			if (x->uidnext != 0)
-				x->uidnext += k->exists - after;
-		}
-		after = k->exists > gone ? k->exists - (uint32_t)gone : 0;
-	}
-	x->count = after;
-	iw_take_counters(x);
+	if (idlecount_update(&x->n, k->exists, k->n_exists, k->n_expunge))
+		iw_report(w, x);
 }
 
 static void
