@@ -12,13 +12,14 @@
 #    comes back, and new mail is again processed within seconds;
 #  - the server restarts, with mail delivered while it was down: the watch
 #    comes back and that mail is processed without waiting for the interval;
-#  - SIGHUP starts a new watcher (the old one ends); SIGTERM ends both the
-#    daemon and its watcher; --once does not watch.
+#  - a watcher killed is started again; SIGHUP starts a new watcher (the
+#    old one ends); SIGTERM ends both the daemon and its watcher; --once
+#    does not watch.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 17
+plan 19
 
 env_start srv
 DOVECOT_CONF=$ENV/etc/dovecot.conf
@@ -68,7 +69,7 @@ kill -USR1 $DPID
 wait_for 20 eval '[ "$(runs)" -ge 1 ]'
 r0=$(runs)
 
-# 5-6: new mail in INBOX, then in Other
+# 5-8: new mail in INBOX, then in Other
 t0=$SECONDS
 env_seed 1 --seed 1
 if delivered_within 10 1; then
@@ -91,7 +92,7 @@ lf_hashes() { find "$@" -type f | sort | while read -r f; do tr -d '\r' <"$f" | 
 check "each message archived once" eval \
 	'[ "$(lf_hashes "$T/archive/new" "$T/archive/cur")" = "$(lf_hashes "$EXPECTED")" ]'
 
-# 8-10: the server drops the connections
+# 9-11: the server drops the connections
 doveadm -c "$DOVECOT_CONF" kick user1 >"$T/kick.out" 2>&1
 check "a dropped watch is logged" wait_for 10 log_has 'acct/(INBOX|Other): IDLE watch failed'
 check "and comes back" wait_for 20 eval \
@@ -106,7 +107,7 @@ else
 	show "$DLOG" 30
 fi
 
-# 11-12: the server restarts (same ports), mail delivered while it was down
+# 12-13: the server restarts (same ports), mail delivered while it was down
 n_back=$(log_count 'acct/INBOX: IDLE watch (back|reconnected)')
 "$MM_LIB/mailenv.sh" stop "$ENV" >/dev/null 2>&1
 env_seed 1 --seed 4
@@ -120,19 +121,27 @@ else
 	show "$DLOG" 30
 fi
 
-# 13-14: SIGHUP: a new watcher, the old one ends
+# 14-15: a watcher that dies is started again (with back-off)
+n_watch=$(log_count 'acct/INBOX: watching with IDLE')
+kill -KILL "$W1"
+check "a watcher killed is logged" wait_for 10 log_has "IDLE watcher $W1 crashed \\(signal 9"
+check "and started again, watching" wait_for 30 eval \
+	"[ \"\$(watcher_pid)\" != $W1 ] && [ \"\$(log_count 'acct/INBOX: watching with IDLE')\" -gt $n_watch ]"
+W1=$(watcher_pid)
+
+# 16-17: SIGHUP: a new watcher, the old one ends
 kill -HUP $DPID
 check "SIGHUP starts a new watcher" wait_for 10 eval '[ "$(watcher_pid)" != "$W1" ]'
 W2=$(watcher_pid)
 check "and the old one ends" wait_for 10 eval '! kill -0 "$W1" 2>/dev/null'
 
-# 15: SIGTERM ends the daemon and its watcher
+# 18: SIGTERM ends the daemon and its watcher
 kill -TERM $DPID
 wait_for 15 eval '! kill -0 $DPID 2>/dev/null'
 check "SIGTERM ends the daemon and its watcher" \
 	eval '! kill -0 $DPID 2>/dev/null && ! kill -0 "$W2" 2>/dev/null'
 
-# 16: --once ignores idle: it runs and exits, and watches nothing
+# 19: --once ignores idle: it runs and exits, and watches nothing
 env_seed 1 --seed 5
 mm once --once -c "$T/conf"
 if [ "$MM_RC" = 0 ] && archived 5 && ! err_has 'IDLE'; then
