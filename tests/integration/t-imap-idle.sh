@@ -14,14 +14,16 @@
 #    comes back and that mail is processed without waiting for the interval;
 #  - a watcher killed is started again; SIGHUP starts a new watcher (the
 #    old one ends); SIGTERM ends both the daemon and its watcher; --once
-#    does not watch.
+#    does not watch;
+#  - started as root with user = "nobody", the watcher runs as nobody.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 19
+plan 20
 
 env_start srv
+plugins_for_worker   # for the daemon that drops to nobody (20)
 DOVECOT_CONF=$ENV/etc/dovecot.conf
 # The second folder, empty, before the daemon starts (Maildir++).
 mkdir -p "$MD/.Other/cur" "$MD/.Other/new" "$MD/.Other/tmp"
@@ -151,3 +153,30 @@ else
 	diag "exit $MM_RC"
 	show "$MM_ERR" 20
 fi
+
+# 20: as root with `user`, the watcher drops to it like the workers
+if [ "$(id -u)" -ne 0 ] || ! getent passwd nobody >/dev/null; then
+	skip "the watcher runs as user" "needs root and a user nobody"
+	exit 0
+fi
+mkdir -p "$T/archive2"
+chown nobody "$T/archive2"
+C_STATE=$T/state2 C_ARCHIVE=$T/archive2 C_TOP_EXTRA='user = "nobody";' C_PROTOCOL=imap \
+	C_PORT=$IMAPS_PORT C_TLS=tls C_ACCOUNT_EXTRA='interval = "1h"; idle = true;' \
+	write_conf "$T/conf2"
+DLOG=$T/daemon2.log
+"$MAILMILLD" -f -c "$T/conf2" >"$DLOG" 2>&1 </dev/null &
+DPID=$!
+wait_for 20 log_has 'acct/INBOX: watching with IDLE'
+W3=$(watcher_pid)
+env_seed 1 --seed 6
+wait_for 15 eval '[ "$(archive_count "$T/archive2")" -ge 1 ]'
+if [ -n "$W3" ] && [ "$(ps -o user= -p "$W3" 2>/dev/null)" = nobody ] &&
+	[ "$(archive_count "$T/archive2")" -ge 1 ]; then
+	ok "started as root with user = nobody, the watcher runs as nobody (and the mail is processed)"
+else
+	not_ok "started as root with user = nobody, the watcher runs as nobody"
+	show "$DLOG" 20
+fi
+kill -TERM $DPID
+wait_for 15 eval '! kill -0 $DPID 2>/dev/null'
