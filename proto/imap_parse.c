@@ -27,7 +27,7 @@
 #define DEF_MAX_DEPTH 16
 #define DEF_MAX_TOKENS 100000
 /* Beyond this a literal size is nonsense (and would overflow our sums). */
-#define LITERAL_SIZE_MAX (1ULL << 62)
+#define LITERAL_SIZE_MAX (1ULL << 63)
 
 enum { ST_LINE = 0, ST_LITERAL, ST_BODY };
 
@@ -210,7 +210,8 @@ line_done(imap_parser *p)
 	size_t open;
 	int r;
 
-	if (memchr(p->raw.data + p->seg_start, '\0', p->raw.len - p->seg_start) != NULL)
+	if (p->raw.len > p->seg_start &&
+	    memchr(p->raw.data + p->seg_start, '\0', p->raw.len - p->seg_start) != NULL)
 		return perr(p, "NUL byte in a response line");
 	r = literal_at_end(p->raw.data, p->seg_start, p->raw.len, &n, &open);
 	if (r < 0)

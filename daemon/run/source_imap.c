@@ -21,7 +21,11 @@
 #include "daemon/core/log.h"
 
 #define IMAP_MAX_MESSAGES 1000000UL   /* a folder listing longer than this is refused */
-#define IMAP_WINDOW 512               /* proto/imap takes at most 1024 in flight */
+/* UID FETCHes in flight (proto/imap takes at most 1024). */
+#define IMAP_WINDOW 512
+/* ... and their bytes: Dovecot answers pipelined fetches together, and a
+ * body that arrives before its turn waits in the session's memory. */
+#define IMAP_WINDOW_BYTES (32ULL * 1024 * 1024)
 /* Where the run remembers each folder's UIDVALIDITY (store_kv). */
 #define IMAP_KV_STAGE "imap:uidvalidity"
 
@@ -391,6 +395,7 @@ const run_source_ops run_source_imap = {
 	.redo_deleted = 0,
 	.digests = 1,
 	.effects_after_fetch = 1,
+	.window_bytes = IMAP_WINDOW_BYTES,
 	.verb = "finish", .verbing = "finishing", .verbed = "finished",
 	.fetch_cmd = "UID FETCH", .fetch_refused = "the server refused UID FETCH",
 };
