@@ -61,7 +61,7 @@ typedef struct iw_sess {
 	int opening;                   /* a connector has it: the fields below */
 	imap_session *os;              /* the connector's session */
 	imap_mailbox omb;              /* what its EXAMINE said */
-	int orc, oauth, onever;        /* iw_open's result */
+	int orc, orefused, onever;     /* iw_open's result */
 	char *oerr;
 	idlecount n;                   /* what the folder holds (daemon/sched/idlecount.h) */
 	uint32_t uidvalidity;          /* at the last EXAMINE; 0: never opened */
@@ -207,7 +207,7 @@ iw_open_job(gpointer data, gpointer arg)
 
 	memset(&x->omb, 0, sizeof x->omb);
 	x->oerr = NULL;
-	x->orc = iw_open(w, x, &x->os, &x->omb, &x->oauth, &x->onever, &x->oerr);
+	x->orc = iw_open(w, x, &x->os, &x->omb, &x->orefused, &x->onever, &x->oerr);
 	g_async_queue_push(w->opened, x);
 	do
 		n = write(w->wake[1], "o", 1);
@@ -224,7 +224,7 @@ iw_opened(iw *w, iw_sess *x)
 	x->opening = 0;
 	if (x->orc < 0) {
 		imap_close(&x->os);
-		x->auth_refused = x->oauth;
+		x->auth_refused = x->orefused;
 		x->never = x->onever;
 		iw_down(w, x, g_get_monotonic_time(), x->oerr != NULL ? x->oerr : "error");
 		free(x->oerr);
@@ -234,12 +234,12 @@ iw_opened(iw *w, iw_sess *x)
 	x->s = x->os;
 	x->os = NULL;
 	now = g_get_monotonic_time();
-	if (x->failures > 0)
+	if (x->uidvalidity == 0)
+		log_info("%s/%s: watching with IDLE (%u messages)%s", x->acct->a.name, x->folder,
+			 mb.exists, x->failures > 0 ? " after failed tries" : "");
+	else if (x->failures > 0)
 		log_info("%s/%s: IDLE watch back after %d failed tr%s", x->acct->a.name, x->folder,
 			 x->failures, x->failures == 1 ? "y" : "ies");
-	else if (x->uidvalidity == 0)
-		log_info("%s/%s: watching with IDLE (%u messages)", x->acct->a.name, x->folder,
-			 mb.exists);
 	else
 		log_info("%s/%s: IDLE watch reconnected", x->acct->a.name, x->folder);
 	/* Mail that came while the session was away (a server restart, a
