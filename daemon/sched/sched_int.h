@@ -12,6 +12,8 @@
  *   flushtimer.c  flushtimer_ the outbox flush on its own timer
  *   reload.c      reload_     SIGHUP: a new configuration, or the old one
  *   signals.c     signals_    SIGTERM/SIGINT, SIGHUP, SIGUSR1
+ *   idle.c        idle_       the IMAP IDLE watcher process: "new mail
+ *                             for X" runs X now (daemon/sched/idlewatch.h)
  *   privs.c       privs_      the `user` and `worker_memory` settings
  *
  * with pure modules of their own (unit-tested): backoff.h (when an account
@@ -36,7 +38,10 @@ typedef struct sched_acct {
 	guint at_timer;       /* until the next `at` slot (daemon/sched/at.h); 0: none */
 	long long at_due;     /* that slot, unix time */
 	int at_pending;       /* a slot came while it ran: run again after */
+	int again;            /* new mail (IDLE) came while it ran: run again after */
 } sched_acct;
+
+typedef struct idle_sup idle_sup;
 
 typedef struct sched {
 	cfg *c;                       /* the current configuration (owned) */
@@ -54,6 +59,7 @@ typedef struct sched {
 	guint outbox_timer;           /* flushtimer.c's */
 	pid_t outbox_pid;             /* a flush running, 0 none */
 	gint64 outbox_deadline;
+	idle_sup *idle;               /* idle.c's; NULL until an account idles */
 } sched;
 
 /* How a worker's run ended, for sched_run_done(). */
@@ -69,6 +75,9 @@ int sched_selected(const sched *s, const char *name);
 void sched_sync_accounts(sched *s);
 void sched_try_start(sched *s);
 void sched_poll_all(sched *s);
+/* New mail for the account (IDLE): run it as soon as a worker is free, or
+ * once more after the run in progress.  Unknown names are ignored. */
+void sched_run_now(sched *s, const char *name);
 void sched_stop(sched *s);
 /* A worker of account a is gone: arm its next run, start what waits. */
 void sched_run_done(sched *s, sched_acct *a, sched_run_end how);
@@ -91,6 +100,16 @@ void flushtimer_stop(sched *s);
 
 /* reload.c: SIGHUP; a broken new configuration keeps the old one. */
 void reload_config(sched *s);
+
+/* idle.c */
+/* Start, or start anew for a new configuration, the watcher of the
+ * selected accounts with idle = true; none when there are none. */
+void idle_sync(sched *s);
+/* Send sig to the watcher (and one still ending); it is not restarted. */
+void idle_signal(sched *s, int sig);
+/* 1 while a watcher process has not been reaped. */
+int idle_alive(const sched *s);
+void idle_free(sched *s);
 
 /* signals.c */
 void signals_install(sched *s);

@@ -246,6 +246,7 @@ sched_cancel(sched *s, sched_acct *a)
 		a->at_timer = 0;
 	}
 	a->at_pending = 0;
+	a->again = 0;
 	if (a->queued) {
 		g_queue_remove(&s->ready, a);
 		a->queued = 0;
@@ -308,6 +309,7 @@ sched_sync_accounts(sched *s)
 		if (a->gone)
 			sched_cancel(s, a);
 	}
+	idle_sync(s);
 }
 
 void
@@ -339,11 +341,12 @@ void
 sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 {
 	const cfg_account *ca = cfg_find_account(s->c, a->name);
-	int auth = how == SCHED_RUN_AUTH, at_pending = a->at_pending;
+	int auth = how == SCHED_RUN_AUTH, at_pending = a->at_pending || a->again;
 	int ok = how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED;
 
 	a->running = 0;
 	a->at_pending = 0;
+	a->again = 0;
 	if (how == SCHED_RUN_OK)
 		a->failures = 0;
 	else if (how != SCHED_RUN_CHARGED)
@@ -394,6 +397,20 @@ sched_poll_all(sched *s)
 	sched_try_start(s);
 }
 
+void
+sched_run_now(sched *s, const char *name)
+{
+	sched_acct *a = sched_find(s, name);
+
+	if (a == NULL || a->gone || s->stopping)
+		return;
+	log_debug("%s: new mail (IDLE)", a->name);
+	if (a->running)
+		a->again = 1;
+	else
+		sched_due_now(s, a);
+}
+
 /* SIGTERM: nothing new starts; the workers finish the message in hand. */
 void
 sched_stop(sched *s)
@@ -404,13 +421,14 @@ sched_stop(sched *s)
 	for (i = 0; i < s->accts->len; i++)
 		sched_cancel(s, s->accts->pdata[i]);
 	supervise_signal_all(s, SIGTERM);
+	idle_signal(s, SIGTERM);
 	sched_maybe_quit(s);
 }
 
 int
 sched_maybe_quit(sched *s)
 {
-	if (!s->stopping || s->workers->len > 0 || s->outbox_pid != 0)
+	if (!s->stopping || s->workers->len > 0 || s->outbox_pid != 0 || idle_alive(s))
 		return 0;
 	g_main_loop_quit(s->loop);
 	return 1;
@@ -519,6 +537,7 @@ sched_main(cfg *c, const sched_opts *o)
 		g_free(a->name);
 		g_free(a);
 	}
+	idle_free(&s);
 	g_ptr_array_free(s.accts, TRUE);
 	g_ptr_array_free(s.workers, TRUE);
 	g_queue_clear(&s.ready);

@@ -23,6 +23,7 @@ signals_on_stop(gpointer arg)
 		log_warn("stopping now: killing %u worker(s); what they had committed is safe",
 			 s->workers->len);
 		supervise_signal_all(s, SIGKILL);
+		idle_signal(s, SIGKILL);
 		return G_SOURCE_CONTINUE;
 	}
 	log_info("stopping: %u worker(s) finish the message in hand and QUIT", s->workers->len);

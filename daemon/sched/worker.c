@@ -112,15 +112,15 @@ worker_report(const run_stats *s, int failed)
 		worker_send(line, (size_t)n);
 }
 
-static void
-worker_signals(void)
+void
+worker_signals(void (*on_stop)(int))
 {
 	struct sigaction sa;
 	sigset_t none;
 
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = worker_on_signal;     /* no SA_RESTART: a blocked read sees EINTR */
+	sa.sa_handler = on_stop;     /* no SA_RESTART: a blocked read sees EINTR */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
@@ -133,6 +133,36 @@ worker_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+int
+worker_pin_secret(const cfg_account *acct, cfg_account *a, oauth_cfg *oc, char **secret_r)
+{
+	char *err = NULL;
+
+	*a = *acct;
+	*secret_r = NULL;
+	if (acct->oauth != NULL) {
+		int pinned = oauth_cfg_pin_secret(acct->oauth, oc, secret_r, &err);
+
+		if (pinned < 0) {
+			log_error("%s: cannot get the client secret: %s", a->name,
+				  err != NULL ? err : "error");
+			free(err);
+			return -1;
+		}
+		if (pinned > 0)
+			a->oauth = oc;
+	} else if (secret_get(&acct->secret, secret_r, &err) < 0) {
+		log_error("%s: cannot get the password: %s", a->name, err != NULL ? err : "error");
+		free(err);
+		return -1;
+	} else {
+		memset(&a->secret, 0, sizeof a->secret);
+		a->secret.kind = SECRET_INLINE;
+		a->secret.value = *secret_r;
+	}
+	return 0;
+}
+
 /*
  * One account run, for the daemon and --once alike: the secret is resolved
  * here, once, as root (it may be readable by root only), then privileges
@@ -142,7 +172,7 @@ worker_signals(void)
 static int
 worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 {
-	cfg_account a = *acct;          /* our copy: the password goes in it */
+	cfg_account a;                  /* our copy: the password goes in it */
 	oauth_cfg oc;                   /* and the OAuth client secret in this */
 	run_opts ro = *o;
 	worker_meter meter = { .account = acct->name };
@@ -155,24 +185,8 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 
 	memset(&stats, 0, sizeof stats);
 	stats.fail = RUN_FAIL_TEMP;
-	if (acct->oauth != NULL) {
-		int pinned = oauth_cfg_pin_secret(acct->oauth, &oc, &password, &err);
-
-		if (pinned < 0) {
-			log_error("%s: cannot get the client secret: %s", a.name,
-				  err != NULL ? err : "error");
-			goto out;
-		}
-		if (pinned > 0)
-			a.oauth = &oc;
-	} else if (secret_get(&acct->secret, &password, &err) < 0) {
-		log_error("%s: cannot get the password: %s", a.name, err != NULL ? err : "error");
+	if (worker_pin_secret(acct, &a, &oc, &password) < 0)
 		goto out;
-	} else {
-		memset(&a.secret, 0, sizeof a.secret);
-		a.secret.kind = SECRET_INLINE;
-		a.secret.value = password;
-	}
 	if (privs_drop(c->user, &err) < 0) {
 		log_error("%s: %s", a.name, err);
 		goto out;
@@ -247,7 +261,7 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 	if (pid == 0) {
 		close(p[0]);
 		worker_fd = p[1];
-		worker_signals();
+		worker_signals(worker_on_signal);
 		/* The daemon's plugins stay the daemon's: ours are loaded fresh. */
 		_exit(worker_run(c, a, o));
 	}
@@ -354,7 +368,7 @@ worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		worker_signals();
+		worker_signals(worker_on_signal);
 		_exit(worker_outbox_main(c, all, trace, p[1]));
 	}
 	close(p[1]);
@@ -394,7 +408,7 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 	if (pid == 0) {
 		/* A stop waits for the flush: a message killed past its final dot
 		 * would be sent twice. */
-		worker_signals();
+		worker_signals(worker_on_signal);
 		_exit(worker_outbox_main(c, 0, trace, -1));
 	}
 	*pid_r = pid;

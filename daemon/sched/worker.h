@@ -28,6 +28,23 @@
 #define WORKER_EXIT_AUTH 77
 
 /*
+ * The signals of a process forked by the daemon (a worker, the outbox flush,
+ * the IDLE watcher): SIGTERM and SIGINT call on_stop (without SA_RESTART: a
+ * blocked read or poll sees EINTR); SIGHUP, SIGUSR1 and SIGPIPE are ignored;
+ * SIGCHLD is the default; nothing is blocked.
+ */
+void worker_signals(void (*on_stop)(int));
+
+/*
+ * The account's secret, resolved as a worker does it (before dropping
+ * privileges: it may be readable by root only): *a becomes a copy of acct
+ * whose password is inline (or whose OAuth client secret is pinned into
+ * *oc).  0 and *secret_r (wipe it with secret_wipe once a is no longer
+ * used; may be NULL), or -1 (logged with the account's name).
+ */
+int worker_pin_secret(const cfg_account *acct, cfg_account *a, oauth_cfg *oc, char **secret_r);
+
+/*
  * Fork a worker for account a.  0 with *pid_r and *fd_r (the read end of
  * the progress pipe: non-blocking, close-on-exec; the caller closes it), or
  * -1 and *err_r (allocated).  Never returns in the worker.

@@ -10,7 +10,8 @@
 # the real relay of the mail-loop and OAuth SMTP tests; curl: the OAuth tests
 # drive their identity provider with it; tzdata: test_at's time zones;
 # libpq-dev, postgresql: the PostgreSQL store and its private test server
-# (initdb, pg_ctl); debhelper, dpkg-dev, lintian: the Debian package build of
+# (initdb, pg_ctl); dovecot-imapd: the IMAP listeners of the same private
+# Dovecot; debhelper, dpkg-dev, lintian: the Debian package build of
 # tests/integration/t-package.sh.)
 set -eu
 
