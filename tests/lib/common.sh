@@ -62,6 +62,7 @@ skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $1 # SKIP ${2:-}"; }
 mm_have() {
 	case $1 in
 	dovecot) [ -x "$MM_DOVECOT" ] && [ -e /usr/lib/dovecot/pop3 ] ;;
+	dovecot-imap) [ -x "$MM_DOVECOT" ] && [ -e /usr/lib/dovecot/imap ] && [ -e /usr/lib/dovecot/pop3 ] ;;
 	postfix) command -v postfix >/dev/null 2>&1 ;;
 	python3) [ -x "$PY" ] ;;
 	aiosmtpd) [ -x "$PY" ] && "$PY" -c 'import aiosmtpd' >/dev/null 2>&1 ;;
@@ -189,6 +190,23 @@ env_seed_files() {
 	done
 }
 
+# env_seed_folder FOLDER N [seed.py options]: as env_seed, into the IMAP
+# folder FOLDER (Maildir++: $MD/.FOLDER; a new folder is made).
+env_seed_folder() {
+	local f=$1
+	shift
+	"$PY" "$MM_LIB/seed.py" "$MD/.$f" "$@" --expected "$EXPECTED" \
+		--owner "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" >>"$ENV/seed.log"
+	: >>"$MD/.$f/maildirfolder"
+	chown -R "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" "$MD/.$f" 2>/dev/null || true
+}
+
+# imapc COMMAND ARGS...: tests/lib/imapc.py as the current user, over plain
+# IMAP: another mail client, to seed, flag and read back the server's state.
+imapc() { "$PY" "$MM_LIB/imapc.py" "$IMAP_PORT" "$MM_USER" "$MAILENV_PASS" "$@"; }
+# imap_count FOLDER: messages in FOLDER (0 when it does not exist).
+imap_count() { imapc state "$1" 2>/dev/null | wc -l; }
+
 # Messages on the server for the user (Dovecot moves new/ to cur/ when it sees them).
 env_count() { find "$MD/new" "$MD/cur" -type f | wc -l; }
 
@@ -259,8 +277,10 @@ mm_crashed() {
 #   C_STATE ($T/state)  C_ARCHIVE ($T/archive)  C_FORMAT (maildir)
 #   C_ACCOUNT_EXTRA (lines inside the account)  C_STAGES (replaces the pipeline)
 #   C_TOP_EXTRA (lines at top level)
+#   C_PROTOCOL (pop3; "imap": protocol = "imap" and the port default $IMAP_PORT)
 write_conf() {
 	local f=$1 tls=${C_TLS:-none} port=${C_PORT:-$POP3_PORT} ca=${C_CA-$MAILENV_CA}
+	[ "${C_PROTOCOL:-pop3}" = imap ] && port=${C_PORT:-$IMAP_PORT}
 	{
 		echo "# written by tests/lib/common.sh"
 		echo "state_dir = \"${C_STATE:-$T/state}\";"
@@ -269,6 +289,7 @@ write_conf() {
 		[ -n "${C_TOP_EXTRA:-}" ] && echo "$C_TOP_EXTRA"
 		echo "accounts = ("
 		echo "  { name = \"${C_NAME:-acct}\";"
+		[ "${C_PROTOCOL:-pop3}" != pop3 ] && echo "    protocol = \"$C_PROTOCOL\";"
 		echo "    host = \"${C_HOST:-localhost}\"; port = $port;"
 		echo "    tls = \"$tls\";"
 		[ "$tls" != none ] && [ -n "$ca" ] && echo "    ca_file = \"$ca\";"

@@ -9,13 +9,14 @@
 # the OAuth token endpoint; libjson-glib-dev: token endpoint answers; postfix:
 # the real relay of the mail-loop and OAuth SMTP tests; curl: the OAuth tests
 # drive their identity provider with it; tzdata: test_at's time zones;
+# dovecot-imapd: the IMAP listeners of the same private Dovecot;
 # debhelper, dpkg-dev, lintian: the Debian package build of
 # tests/integration/t-package.sh.)
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
-dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3
+dovecot-core dovecot-pop3d dovecot-imapd openssl ca-certificates python3 python3-aiosmtpd sqlite3
 libcurl4-openssl-dev libjson-glib-dev postfix curl tzdata debhelper dpkg-dev lintian"
 
 missing=

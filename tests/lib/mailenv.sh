@@ -1,7 +1,7 @@
 #!/bin/bash
 # mailmill - ISC licence, see LICENSE
 #
-# A private Dovecot POP3 server on loopback for tests and the demo.
+# A private Dovecot POP3 and IMAP server on loopback for tests and the demo.
 #
 #   mailenv.sh start DIR [--no-ssl] [--cert-host NAME] [--users "u1 u2"] [--password PW]
 #   mailenv.sh stop DIR
@@ -15,6 +15,9 @@
 # Ports are picked at start from the kernel's free ones, so several
 # environments can run side by side (make -j2 check).  After start, DIR/env.sh
 # holds what a test needs (ports, CA file, Maildir paths); source it.
+# When dovecot-imapd is installed the same mailboxes are also served over
+# IMAP (IMAP_PORT: plain and STARTTLS; IMAPS_PORT: implicit TLS), folders as
+# Maildir++ (~/Maildir/.NAME); env.sh then says MAILENV_IMAP=yes.
 #
 #   --no-ssl          ssl = no: STLS is not offered and there is no POP3S port
 #   --cert-host NAME  the server certificate names only NAME (a wrong-host test)
@@ -93,12 +96,18 @@ make_certs() { # DIR CERT_HOST
 		die "generated certificate does not verify"
 }
 
-write_conf() { # DIR SSL POP3_PORT POP3S_PORT OAUTH_URL SASL_SOCKET
-	local d=$1 ssl=$2 p=$3 ps=$4 oauth=$5 sasl=$6 listen=127.0.0.1
+have_imap() { [ -e /usr/lib/dovecot/imap ] && [ -e /usr/lib/dovecot/imap-login ]; }
+
+write_conf() { # DIR SSL POP3_PORT POP3S_PORT OAUTH_URL SASL_SOCKET IMAP_PORT IMAPS_PORT
+	local d=$1 ssl=$2 p=$3 ps=$4 oauth=$5 sasl=$6 ip=$7 ips=$8 listen=127.0.0.1
 	have_ipv6_lo && listen="127.0.0.1, ::1"
 	{
 		echo "# written by mailmill tests/lib/mailenv.sh: a private test instance"
-		echo "protocols = pop3"
+		if [ "$ip" != 0 ]; then
+			echo "protocols = pop3 imap"
+		else
+			echo "protocols = pop3"
+		fi
 		echo "listen = $listen"
 		echo "base_dir = $d/run"
 		echo "state_dir = $d/state"
@@ -190,13 +199,27 @@ service pop3-login {
 }
 service imap-login {
   inet_listener imap {
-    port = 0
+    port = $ip
   }
   inet_listener imaps {
-    port = 0
+    port = $ips
+    ssl = yes
   }
 }
 EOF
+		# IMAP folders as Maildir++ (.NAME under the Maildir, '.' between
+		# levels), the layout a test seeds by writing files.
+		if [ "$ip" != 0 ]; then
+			cat <<EOF
+namespace inbox {
+  inbox = yes
+  separator = .
+}
+protocol imap {
+  mail_max_userip_connections = 50
+}
+EOF
+		fi
 		if [ "$(id -u)" -ne 0 ]; then
 			# Unprivileged: every Dovecot process runs as the caller.
 			cat <<EOF
@@ -207,6 +230,9 @@ service anvil {
   chroot =
 }
 service pop3-login {
+  chroot =
+}
+service imap-login {
   chroot =
 }
 EOF
@@ -280,17 +306,20 @@ start() {
 	chmod 644 "$d/etc/users" # test passwords only; auth runs as 'dovecot'
 	chown -R "$MAIL_UID:$MAIL_GID" "$d/mail"
 
-	local try ports p ps=0
+	local try ports p ps=0 ip=0 ips=0 imap=no
+	have_imap && imap=yes
 	for try in 1 2 3 4 5; do
-		ports=$(free_ports 2) || die "cannot find free ports"
-		p=${ports% *}
-		[ "$ssl" = yes ] && ps=${ports#* }
-		write_conf "$d" "$ssl" "$p" "$ps" "$oauth" "$sasl"
+		ports=$(free_ports 4) || die "cannot find free ports"
+		read -r p ps ip ips <<<"$ports"
+		[ "$ssl" = yes ] || ps=0 ips=0
+		[ "$imap" = yes ] || ip=0 ips=0
+		write_conf "$d" "$ssl" "$p" "$ps" "$oauth" "$sasl" "$ip" "$ips"
 		"$DOVECOT" -c "$d/etc/dovecot.conf" -n >/dev/null 2>"$d/log/config-check.log" ||
 			{ cat "$d/log/config-check.log" >&2; die "dovecot rejects its configuration"; }
 		# No inherited stdout: a caller's pipe must not stay open.
 		if "$DOVECOT" -c "$d/etc/dovecot.conf" </dev/null >>"$d/log/start.log" 2>&1 &&
-			wait_port "$p" && { [ "$ps" = 0 ] || wait_port "$ps"; }; then
+			wait_port "$p" && { [ "$ps" = 0 ] || wait_port "$ps"; } &&
+			{ [ "$ip" = 0 ] || wait_port "$ip"; } && { [ "$ips" = 0 ] || wait_port "$ips"; }; then
 			break
 		fi
 		stop "$d" >/dev/null 2>&1 || true
@@ -303,6 +332,9 @@ start() {
 		echo "MAILENV_DIR='$d'"
 		echo "POP3_PORT=$p"
 		echo "POP3S_PORT=$ps"
+		echo "MAILENV_IMAP=$imap"
+		echo "IMAP_PORT=$ip"
+		echo "IMAPS_PORT=$ips"
 		echo "MAILENV_SSL=$ssl"
 		echo "MAILENV_CA='$d/ssl/ca.crt'"
 		echo "MAILENV_USERS='$users'"
