@@ -107,6 +107,24 @@ store_ledger_get(store *st, const char *account, const char *uid, ledger_state *
 	return 1;
 }
 
+/* The row's digest (IMAP), in the caller's transaction. */
+static int
+store_digest_put(store *st, const store_record *rec, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (rec->digest == NULL)
+		return 0;
+	q = store_prep(st, "INSERT OR REPLACE INTO ledger_digest (account, uid, digest)"
+		       " VALUES (?1, ?2, ?3)", err_r);
+	if (q == NULL)
+		return -1;
+	return store_run(st, q,
+			 store_bind_key(q, rec->account, rec->uid) &&
+			 sqlite3_bind_text(q, 3, rec->digest, -1, SQLITE_STATIC) == SQLITE_OK,
+			 err_r, "put digest");
+}
+
 int
 store_ledger_put(store *st, const store_record *rec, char **err_r)
 {
@@ -136,7 +154,56 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 			 sqlite3_bind_text(q, 6, rec->message_id, -1, SQLITE_STATIC) == SQLITE_OK &&
 			 sqlite3_bind_int64(q, 7, (sqlite3_int64)rec->size) == SQLITE_OK &&
 			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK,
-			 err_r, "put");
+			 err_r, "put") < 0 ? -1 : store_digest_put(st, rec, err_r);
+}
+
+int
+store_ledger_find_digest(store *st, const char *account, const char *message_id,
+			 const char *digest, char **uid_r, ledger_state *state_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc, state;
+
+	if (uid_r != NULL)
+		*uid_r = NULL;
+	if (st->db == NULL || digest == NULL)
+		return 0;
+	/* A decided row first (state 0 is a row of failed attempts only). */
+	q = store_prep(st, "SELECT l.uid, l.state FROM ledger_digest d JOIN ledger l"
+		       " ON l.account = d.account AND l.uid = d.uid"
+		       " WHERE d.account = ?1 AND d.digest = ?2 AND l.message_id IS ?3"
+		       " ORDER BY l.state = 0, l.updated DESC LIMIT 1", err_r);
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_text(q, 2, digest, -1, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_text(q, 3, message_id, -1, SQLITE_STATIC) == SQLITE_OK ?
+	     sqlite3_step(q) : SQLITE_MISUSE;
+	if (rc == SQLITE_DONE) {
+		store_release(st, q);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		store_fail(st, err_r, "find by digest");
+		store_release(st, q);
+		return -1;
+	}
+	state = sqlite3_column_int(q, 1);
+	if (!store_state_ok(state)) {
+		err_set(err_r, "%s: ledger row of %s has an invalid state %d", st->path, account,
+			state);
+		store_release(st, q);
+		return -1;
+	}
+	if (state_r != NULL)
+		*state_r = (ledger_state)state;
+	if (uid_r != NULL && (*uid_r = strdup((const char *)sqlite3_column_text(q, 0))) == NULL) {
+		store_release(st, q);
+		err_set(err_r, "out of memory");
+		return -1;
+	}
+	store_release(st, q);
+	return 1;
 }
 
 int
@@ -240,6 +307,10 @@ store_ledger_forget(store *st, const char *account, const char *const *uids, siz
 		sqlite3_stmt *q = store_prep(st, "DELETE FROM ledger WHERE account = ?1 AND uid = ?2",
 					     err_r);
 
+		ok = q != NULL &&
+		     store_run(st, q, store_bind_key(q, account, uids[i]), err_r, "forget") == 0;
+		q = ok ? store_prep(st, "DELETE FROM ledger_digest WHERE account = ?1 AND uid = ?2",
+				    err_r) : NULL;
 		ok = q != NULL &&
 		     store_run(st, q, store_bind_key(q, account, uids[i]), err_r, "forget") == 0;
 	}
