@@ -184,8 +184,9 @@ imap_close(imap_session **sp)
 		return;
 	net_close(&s->conn);
 	imap_parser_free(&s->parser);
-	for (size_t i = 0; i < IMAP_PIPE_MAX; i++)
+	for (size_t i = 0; s->pipe != NULL && i < IMAP_PIPE_MAX; i++)
 		buf_free(&s->pipe[i].body);
+	free(s->pipe);
 	buf_free(&s->scratch);
 	free(s->host);
 	free(s->port);

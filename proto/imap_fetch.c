@@ -284,6 +284,8 @@ imap_send_fetch(imap_session *s, uint32_t uid, char **err_r)
 	if (s->pipe_n >= IMAP_PIPE_MAX)
 		return imap_fail(s, IMAP_EUSAGE, err_r, "UID FETCH: %d commands already in flight",
 				 IMAP_PIPE_MAX);
+	if (s->pipe == NULL && (s->pipe = calloc(IMAP_PIPE_MAX, sizeof(*s->pipe))) == NULL)
+		return imap_fail(s, IMAP_EIO, err_r, "UID FETCH: out of memory");
 	slot = (s->pipe_head + s->pipe_n) % IMAP_PIPE_MAX;
 	imap_next_tag(s, s->pipe[slot].tag);
 	s->pipe[slot].uid = uid;

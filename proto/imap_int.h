@@ -50,12 +50,13 @@ struct imap_session {
 	 * that comes before its turn waits in its slot (early: 1 kept, 2 over
 	 * the cap).
 	 */
-	struct {
+	struct imap_slot {
 		uint32_t uid;
 		char tag[16];
 		int early;
 		buf body;
-	} pipe[IMAP_PIPE_MAX];
+	} *pipe;            /* IMAP_PIPE_MAX slots, allocated by the first fetch
+	                     * (an idling session never needs them) */
 	size_t pipe_head, pipe_n;
 	/* the body sink of the response being read (imap_read) */
 	buf *sink;

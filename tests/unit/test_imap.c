@@ -39,7 +39,8 @@ trace_collect(void *arg, char dir, const char *line, size_t len)
 static imap_status
 start(script_server sv, imap_tls_mode tls, imap_session **s_r, char **err_r)
 {
-	imap_options opt = { .command_timeout_ms = 5000, .tls = tls, .host = "localhost",
+	/* room for a handshake under valgrind (tests/run) */
+	imap_options opt = { .command_timeout_ms = 60000, .tls = tls, .host = "localhost",
 			     .port = "993", .ca_file = tls_relay_ca() };
 
 	trace_len = 0;
