@@ -8,7 +8,12 @@
  * of them to the -m folder (RFC 6851), then LOGOUT.
  *
  *   rawimap [-t] [-C cafile] [-N name] [-f folder] [-m move_to] [-c chunk]
- *           [-d maildir] host port user pass
+ *           [-u window] [-d maildir] host port user pass
+ *
+ * -u: fetch as a UID-keyed client does instead: UID SEARCH ALL, then one
+ * UID FETCH <uid> (BODY.PEEK[]) per message, at most `window` in flight
+ * (what proto/imap sends), to tell the server's cost per command from its
+ * cost per message.
  *
  * Without -d every message is written to /dev/null: the server's limit.
  * With -d each message (LF line ends) becomes a file in maildir/tmp, renamed
@@ -115,14 +120,53 @@ static char *uid_set(long *uids, long n)
 	return s;
 }
 
+/* UID SEARCH ALL: the folder's UIDs (exactly total of them), ascending. */
+static long *search_all(long total)
+{
+	long *u = calloc((size_t)total + 1, sizeof *u), n = 0;
+	size_t len;
+	if (u == NULL)
+		rawio_die("out of memory");
+	rawio_command("q UID SEARCH ALL\r\n");
+	for (;;) {
+		char *l = rawio_line(&len);
+		if (strncmp(l, "* SEARCH", 8) == 0) {
+			for (char *p = l + 8; *p == ' ';) {
+				long v = strtol(p + 1, &p, 10);
+				if (n == total || v <= 0)
+					rawio_die("SEARCH: more UIDs than EXISTS, or a bad one");
+				u[n++] = v;
+			}
+		} else if (tag_is(l, "q")) {
+			if (strncmp(l + 2, "OK", 2) != 0 || n != total)
+				rawio_die("SEARCH: %s (%ld of %ld UIDs)", l, n, total);
+			return u;
+		}
+	}
+}
+
+/* One write of UID FETCH commands for want[from..until): the new count sent. */
+static long send_uid_fetches(const long *want, long from, long total, long until)
+{
+	char b[64 * 1024];
+	size_t bl = 0;
+	while (from < total && from < until && bl + 64 < sizeof b) {
+		bl += (size_t)snprintf(b + bl, sizeof b - bl, "u%ld UID FETCH %ld (BODY.PEEK[])\r\n",
+				       from, want[from]);
+		from++;
+	}
+	rawio_write(b, bl);
+	return from;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cafile = NULL, *name = "localhost", *maildir = NULL;
 	const char *folder = "INBOX", *move_to = NULL;
-	long chunk = 1000;
+	long chunk = 1000, window = 0;
 	int c, use_tls = 0;
 	rawio_name = "rawimap";
-	while ((c = getopt(argc, argv, "tC:N:f:m:c:d:")) != -1) {
+	while ((c = getopt(argc, argv, "tC:N:f:m:c:u:d:")) != -1) {
 		switch (c) {
 		case 't': use_tls = 1; break;
 		case 'C': cafile = optarg; break;
@@ -130,13 +174,14 @@ int main(int argc, char **argv)
 		case 'f': folder = optarg; break;
 		case 'm': move_to = optarg; break;
 		case 'c': chunk = strtol(optarg, NULL, 10); break;
+		case 'u': window = strtol(optarg, NULL, 10); break;
 		case 'd': maildir = optarg; break;
 		default: return 2;
 		}
 	}
-	if (argc - optind != 4 || chunk < 1) {
+	if (argc - optind != 4 || chunk < 1 || window < 0 || window > 4096) {
 		fprintf(stderr, "usage: rawimap [-t] [-C cafile] [-N name] [-f folder] [-m move_to] "
-				"[-c chunk] [-d maildir] host port user pass\n");
+				"[-c chunk] [-u 1..4096] [-d maildir] host port user pass\n");
 		return 2;
 	}
 	rawio_store_open(maildir);
@@ -167,20 +212,27 @@ int main(int argc, char **argv)
 	if (total < 0 || total > MAX_MSGS)
 		rawio_die("SELECT gave no usable EXISTS");
 
-	/* All FETCH commands at once: they are a few bytes each, and the server
-	 * answers them in order while we read. */
-	long nchunks = (total + chunk - 1) / chunk;
-	for (long k = 0; k < nchunks; k++) {
-		long lo = k * chunk + 1, hi = lo + chunk - 1 < total ? lo + chunk - 1 : total;
-		rawio_command("f%ld FETCH %ld:%ld (UID BODY.PEEK[])\r\n", k, lo, hi);
-	}
 	long *uids = calloc((size_t)total + 1, sizeof *uids);
 	if (uids == NULL)
 		rawio_die("out of memory");
+	long nchunks = (total + chunk - 1) / chunk, *want = NULL, sent = 0;
+	if (window > 0) {
+		want = search_all(total);
+		nchunks = total;
+	} else {
+		/* All FETCH commands at once: they are a few bytes each, and the
+		 * server answers them in order while we read. */
+		for (long k = 0; k < nchunks; k++) {
+			long lo = k * chunk + 1, hi = lo + chunk - 1 < total ? lo + chunk - 1 : total;
+			rawio_command("f%ld FETCH %ld:%ld (UID BODY.PEEK[])\r\n", k, lo, hi);
+		}
+	}
 	long got = 0, bytes = 0, done = 0;
 	while (done < nchunks) {
+		if (want != NULL && sent < total && sent - done <= window / 2)
+			sent = send_uid_fetches(want, sent, total, done + window);
 		l = rawio_line(&n);
-		if (l[0] == 'f') {
+		if (l[0] == 'f' || l[0] == 'u') {
 			if (strncmp(strchr(l, ' ') ? strchr(l, ' ') + 1 : l, "OK", 2) != 0)
 				rawio_die("FETCH: %s", l);
 			done++;
@@ -202,6 +254,8 @@ int main(int argc, char **argv)
 		if (uid <= 0)
 			rawio_die("FETCH response without UID");
 		uids[got++] = uid;
+		if (want != NULL && uid != want[got - 1])
+			rawio_die("UID FETCH %ld answered with UID %ld", want[got - 1], uid);
 		rawio_store(got);
 		bytes += (long)rawio_msg_len;
 	}
@@ -234,6 +288,7 @@ int main(int argc, char **argv)
 	rawio_command("z LOGOUT\r\n");
 	expect_tagged_ok("z");
 	free(uids);
+	free(want);
 	printf("messages=%ld bytes=%ld\n", got, bytes);
 	return 0;
 }

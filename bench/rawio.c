@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define RBUF_SIZE (256 * 1024)
-#define MAX_LINE (64 * 1024)
+#define MAX_LINE (200 * 1024)
 
 const char *rawio_name = "rawio";
 char *rawio_msg;
