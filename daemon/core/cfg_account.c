@@ -430,7 +430,9 @@ cfg_account_parse(cfg_errs *e, const config_setting_t *g, int idx, cfg_account *
 	cfg_walk_group(&w, g, cfg_keys_account);
 
 	if (a->oauth != NULL) {
-		cfg_oauth_finish(e, g, ctx, a->oauth, OAUTH_FOR_POP3, w.n_secret,
+		/* Exchange Online's IMAP and POP3 scopes differ. */
+		cfg_oauth_finish(e, g, ctx, a->oauth, a->protocol == CFG_PROTO_IMAP ?
+				 OAUTH_FOR_IMAP : OAUTH_FOR_POP3, w.n_secret,
 				 a->auth != CFG_AUTH_AUTO && a->auth != CFG_AUTH_XOAUTH2 &&
 				 a->auth != CFG_AUTH_OAUTHBEARER, a->tls);
 	} else if (a->auth == CFG_AUTH_XOAUTH2 || a->auth == CFG_AUTH_OAUTHBEARER) {

@@ -15,6 +15,7 @@
 #define MS_BASE "https://login.microsoftonline.com/"
 #define MS_SCOPE_POP3 "https://outlook.office.com/POP.AccessAsUser.All offline_access"
 #define MS_SCOPE_SMTP "https://outlook.office.com/SMTP.Send offline_access"
+#define MS_SCOPE_IMAP "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
 #define MS_SCOPE_APP "https://outlook.office365.com/.default"
 #define GOOGLE_TOKEN "https://oauth2.googleapis.com/token"
 #define GOOGLE_DEVICE "https://oauth2.googleapis.com/device/code"
@@ -336,7 +337,8 @@ oauth_cfg_finish(const config_setting_t *g, oauth_cfg *o, oauth_for what, int ha
 			 o->tenant ? o->tenant : "");
 		nomem |= oauth_default(&o->device_url, url);
 		nomem |= oauth_default(&o->scope, app ? MS_SCOPE_APP :
-				       what == OAUTH_FOR_SMTP ? MS_SCOPE_SMTP : MS_SCOPE_POP3);
+				       what == OAUTH_FOR_SMTP ? MS_SCOPE_SMTP :
+				       what == OAUTH_FOR_IMAP ? MS_SCOPE_IMAP : MS_SCOPE_POP3);
 	} else if (o->provider == OAUTH_GOOGLE) {
 		nomem |= oauth_default(&o->token_url, GOOGLE_TOKEN);
 		nomem |= oauth_default(&o->device_url, GOOGLE_DEVICE);

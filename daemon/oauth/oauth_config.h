@@ -18,7 +18,7 @@
 typedef enum { OAUTH_MICROSOFT = 0, OAUTH_GOOGLE, OAUTH_GENERIC } oauth_provider;
 typedef enum { OAUTH_GRANT_REFRESH = 0, OAUTH_GRANT_CLIENT } oauth_grant;
 /* Which server the token is for: the default scopes differ. */
-typedef enum { OAUTH_FOR_POP3 = 0, OAUTH_FOR_SMTP } oauth_for;
+typedef enum { OAUTH_FOR_POP3 = 0, OAUTH_FOR_SMTP, OAUTH_FOR_IMAP } oauth_for;
 
 typedef struct oauth_cfg {
 	int command;                 /* 1: token_command (only `token` below is set) */

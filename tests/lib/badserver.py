@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # mailmill - ISC licence, see LICENSE
-"""A scriptable, misbehaving POP3 / SMTP server for the hostile-world tests.
+"""A scriptable, misbehaving POP3 / SMTP / IMAP server for the hostile-world tests.
 
     badserver.py SCENARIO.json PORTFILE REPORT.json
 
@@ -12,7 +12,8 @@ messages it accepted (SMTP end of data answered 250), every command it saw
 (secrets redacted) and whether a secret arrived before TLS.  Stops on SIGTERM.
 
 Scenario (JSON object; every key optional):
-  mode        "pop3" (default) or "smtp"
+  mode        "pop3" (default), "smtp" or "imap" (tests/lib/badimap.py says
+              what the IMAP mode answers and its own keys)
   tls         "none" (default), "implicit", "starttls"
   cert, key   PEM files for TLS (make them at test time, tests/data/tls/mkcerts.sh)
   user, pass  accepted credentials (default "user1" / "secret"); "any" accepts all
@@ -67,6 +68,8 @@ import time
 import urllib.parse
 import urllib.request
 
+import badimap
+
 SECRET_WORDS = ("PASS", "APOP", "AUTH")
 
 
@@ -109,13 +112,20 @@ class Server:
 
     def save(self):
         self.report["sessions"] = self.sessions
-        self.report["remaining"] = [u for u, p in zip(self.uids, self.present) if p]
+        if self.mode == "imap":
+            badimap.report(self)
+        else:
+            self.report["remaining"] = [u for u, p in zip(self.uids, self.present) if p]
         tmp = self.reportfile + ".tmp"
         with open(tmp, "w") as f:
             json.dump(self.report, f, indent=1)
         os.replace(tmp, self.reportfile)
 
     def rule_for(self, event, session):
+        # The IMAP mode looked the rule up already (badimap.isend).
+        forced, self.forced = getattr(self, "forced", None), None
+        if forced is not None:
+            return forced[0]
         for i, r in enumerate(self.sc.get("rules", [])):
             if not re.search(r["match"], event, re.I):
                 continue
@@ -159,7 +169,7 @@ class Cut(Exception):
     """The rule ended the session (close, reset, hang)."""
 
 
-class Session:
+class Session(badimap.ImapMixin):
     def __init__(self, srv, reader, writer, n):
         self.srv = srv
         self.r = reader
@@ -260,6 +270,8 @@ class Session:
         try:
             if self.srv.mode == "smtp":
                 await self.smtp()
+            elif self.srv.mode == "imap":
+                await self.imap()
             else:
                 await self.pop3()
         except Cut:

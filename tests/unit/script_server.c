@@ -317,3 +317,30 @@ script_server_finish(script_server *sv)
 	if (WEXITSTATUS(status) != 0)
 		fail_msg("the scripted server failed at step %d", WEXITSTATUS(status));
 }
+
+static char trace_text[65536];
+static size_t trace_len;
+
+void
+script_trace_reset(void)
+{
+	trace_len = 0;
+	trace_text[0] = '\0';
+}
+
+void
+script_trace_collect(void *arg, char dir, const char *line, size_t len)
+{
+	int n = snprintf(trace_text + trace_len, sizeof(trace_text) - trace_len, "%c: %.*s\n",
+			 dir, (int)len, line);
+
+	(void)arg;
+	if (n > 0 && (size_t)n < sizeof(trace_text) - trace_len)
+		trace_len += (size_t)n;
+}
+
+const char *
+script_trace_text(void)
+{
+	return trace_text;
+}

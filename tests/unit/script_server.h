@@ -54,4 +54,14 @@ int script_server_bind(char port[8]);
 void script_server_finish(script_server *sv);
 /* Play script on fd in this process: 0, or the number of the failed step. */
 int script_server_run(int fd, const char *const *script);
+
+/*
+ * The client's protocol trace, for assertions: script_trace_collect is a
+ * trace callback for the protocol clients (arg unused) that appends
+ * "C: line\n" or "S: line\n" to one static buffer (64 KB; the rest is
+ * dropped); script_trace_reset empties it; script_trace_text is its text.
+ */
+void script_trace_reset(void);
+void script_trace_collect(void *arg, char dir, const char *line, size_t len);
+const char *script_trace_text(void);
 #endif

@@ -679,6 +679,27 @@ test_smtp(void **state)
 
 /* OAuth: the provider defaults, and every rule of oauth_config.c, each
  * reported at its file:line. */
+/* Exchange Online's IMAP scope for an IMAP account: its POP3 token would be
+ * refused ("NO AUTHENTICATE failed."). */
+static void
+test_oauth_imap_scope(void **state)
+{
+	char path[PATH_MAX];
+	char *err = NULL;
+	cfg *c = NULL;
+
+	(void)state;
+	write_file("oauth-imap.conf",
+		   "accounts = ( { name = \"ms\"; protocol = \"imap\"; host = \"outlook.office365.com\";\n"
+		   "  user = \"a@example.org\"; oauth2 = { provider = \"microsoft\"; client_id = \"cid\"; };\n"
+		   "  pipeline = ( { plugin = \"archive\"; } ); } );\n", 0600, path, sizeof(path));
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("oauth imap: refused: %s", err);
+	assert_string_equal(c->accounts[0].oauth->scope,
+			    "https://outlook.office.com/IMAP.AccessAsUser.All offline_access");
+	cfg_free(&c);
+}
+
 static void
 test_oauth(void **state)
 {
@@ -810,6 +831,7 @@ main(void)
 		cmocka_unit_test(test_secret_command_missing),
 		cmocka_unit_test(test_smtp),
 		cmocka_unit_test(test_oauth),
+		cmocka_unit_test(test_oauth_imap_scope),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
