@@ -116,6 +116,7 @@ typedef struct cfg {
 	long long max_backoff_s;           /* cap of the failure back-off, default 3600 */
 	unsigned long long worker_memory;  /* RLIMIT_AS of a worker, 0 = unlimited (default) */
 	long long outbox_interval_s;       /* the daemon flushes the outbox this often, default 60 */
+	char *metrics_listen;              /* "addr:port" for /metrics and /healthz; NULL: none */
 	cfg_account *accounts;
 	size_t n_accounts;
 	cfg_smtp *smtp;                    /* NULL: no `smtp` group, nothing can be sent */
@@ -129,6 +130,12 @@ typedef struct cfg {
 int cfg_load(const char *path, cfg **cfg_r, char **err_r);
 void cfg_free(cfg **c);
 const cfg_account *cfg_find_account(const cfg *c, const char *name);
+/*
+ * metrics_listen's value: "127.0.0.1:9101" or "[::1]:9101", a numeric
+ * address and port, into *sa_r.  0, or -1 and *err_r (allocated).
+ */
+struct sockaddr_storage;
+int cfg_listen_addr(const char *addr, struct sockaddr_storage *sa_r, char **err_r);
 /* 1 if name is among the n_only names of --account (or none was given). */
 int cfg_selected(const char *name, char *const *only, int n_only);
 #endif
