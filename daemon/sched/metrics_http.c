@@ -164,6 +164,14 @@ metrics_http_start(const char *addr, metrics_http **h_r, char **err_r)
 	return 0;
 }
 
+unsigned
+metrics_http_port(const metrics_http *h)
+{
+	const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+
+	return i != NULL ? i->port : 0;
+}
+
 void
 metrics_http_stop(metrics_http **hp)
 {

@@ -25,6 +25,8 @@ typedef struct metrics_http metrics_http;
  * Listen on addr ("127.0.0.1:9101", "[::1]:9101": cfg_listen_addr()).  0 and *h_r, or -1 and *err_r (allocated).
  */
 int metrics_http_start(const char *addr, metrics_http **h_r, char **err_r);
+/* The port it listens on (the one the kernel chose for port 0). */
+unsigned metrics_http_port(const metrics_http *h);
 /* Stop the thread and free; NULL is fine. */
 void metrics_http_stop(metrics_http **h);
 /* Serve this text from now on (taken over: g_free'd when no longer served). */
