@@ -11,7 +11,8 @@
 # drive their identity provider with it; tzdata: test_at's time zones;
 # libpq-dev, postgresql: the PostgreSQL store and its private test server
 # (initdb, pg_ctl); dovecot-imapd: the IMAP listeners of the same private
-# Dovecot; debhelper, dpkg-dev, lintian: the Debian package build of
+# Dovecot; libmicrohttpd-dev: metrics_listen's /metrics and /healthz;
+# debhelper, dpkg-dev, lintian: the Debian package build of
 # tests/integration/t-package.sh.)
 set -eu
 
@@ -19,7 +20,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
 dovecot-core dovecot-pop3d dovecot-imapd openssl ca-certificates python3 python3-aiosmtpd sqlite3
 libcurl4-openssl-dev libjson-glib-dev postfix curl tzdata debhelper dpkg-dev lintian
-libpq-dev postgresql"
+libpq-dev postgresql libmicrohttpd-dev"
 
 missing=
 for p in $PACKAGES; do
