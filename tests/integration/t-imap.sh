@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 81
+plan 84
 V=$TEST_PLUGIN_DIR/verdict.so
 
 env_start srv --users "plain stls imaps del mov flg kep multi uidv dup quar dry chk"
@@ -182,6 +182,15 @@ check "UIDVALIDITY: the change is logged" err_has "UIDVALIDITY.*$v1.*$v2|UIDVALI
 env_seed_folder Support 1 --seed uidv --offset 5
 run_ok "UIDVALIDITY: new mail after the change exits 0" uidv-3 -c "$T/uidv.conf" --once
 check "UIDVALIDITY: the new message archived, the old ones not again" archive_matches "$T/archive-uidv"
+# INBOX's index rebuilt (Dovecot's uidlist and index removed, as a restore
+# does): a new UIDVALIDITY for the same UIDs.
+v1=$(imapc status INBOX | cut -d' ' -f1)
+sleep 1 # Dovecot's new UIDVALIDITY is the time in seconds
+rm -f "$MD/dovecot-uidlist" "$MD"/dovecot.index*
+v2=$(imapc status INBOX | cut -d' ' -f1)
+check "UIDVALIDITY: INBOX rebuilt with a new UIDVALIDITY ($v1 -> $v2)" test "$v1" != "$v2"
+run_ok "UIDVALIDITY: run after INBOX's rebuild exits 0" uidv-4 -c "$T/uidv.conf" --once
+check "UIDVALIDITY: INBOX's messages not processed again" archive_matches "$T/archive-uidv"
 
 # ------------------------------------------------------------ one message in two folders
 C_ACCOUNT_EXTRA='folders = [ "INBOX", "Copies" ]; after = "keep";' iconf dup
