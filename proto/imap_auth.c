@@ -149,14 +149,14 @@ imap_login(imap_session *s, const char *user, const char *password, char **err_r
 	(void)sync_u;
 	(void)sync_p;
 	st = imap_wait(s, "LOGIN", tag, NULL, NULL, &ok, err_r);
-	if (st == IMAP_ENO || st == IMAP_EBAD)
-		st = IMAP_EAUTH;
-	else if (st == IMAP_OK)
+	if (st == IMAP_OK)
 		st = logged_in(s, ok, err_r);
 	goto out;
 nomem:
 	st = imap_fail(s, IMAP_EIO, err_r, "LOGIN: out of memory");
 out:
+	if (st == IMAP_ENO || st == IMAP_EBAD)
+		st = IMAP_EAUTH;
 	if (line.data != NULL)
 		explicit_bzero(line.data, line.len);
 	buf_free(&line);
