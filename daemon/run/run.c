@@ -35,12 +35,6 @@ run_trace(void *arg, char dir, const char *line, size_t len)
 }
 
 int
-run_stopping(const run *r)
-{
-	return r->o->stop != NULL && *r->o->stop != 0;
-}
-
-int
 run_lease_renew(run *r)
 {
 	const struct run_lease *l = r->o->lease;
@@ -99,7 +93,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
 	run_cmd ring[RUN_WINDOW];
 	size_t head = 0, out = 0, sent = 0, got = 0;
-	int effects_too = !r->o->dry_run, last_effect = 0, rc = 0;
+	int effects_too = !r->o->dry_run && !src->effects_after_fetch, last_effect = 0, rc = 0;
 	char *err = NULL;
 
 	if (window > RUN_WINDOW)
@@ -161,6 +155,14 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 			err = NULL;
 			r->stats->deferred++;
 			run_fetch_failed(r, c.ei, r->src->fetch_refused);
+			continue;
+		}
+		if (g == RUN_GOT_GONE) {
+			log_info("%s: message %lu was removed from the server while being fetched"
+				 " (by another client): nothing to do", r->a->name,
+				 r->entries[c.ei].msgno);
+			free(err);
+			err = NULL;
 			continue;
 		}
 		if (g == RUN_GOT_TOOBIG) {
@@ -237,8 +239,10 @@ run_effects(run *r, int window, GPtrArray *done)
 	return 0;
 fail:
 	if (err != NULL || r->o->lease == NULL)
-		log_error("%s: %s failed: %s (the next run %ss what is left)", r->a->name,
-			  r->src->verbing, err != NULL ? err : "connection error", r->src->verb);
+		log_error("%s: %s failed: %s (%s)", r->a->name, r->src->verbing,
+			  err != NULL ? err : "connection error", r->src->redo_deleted ?
+			  "nothing is deleted until QUIT: the next run retries" :
+			  "the next run does what is left");
 	free(err);
 	return -1;
 }
@@ -297,6 +301,7 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	GArray *fetch = g_array_new(FALSE, FALSE, sizeof(size_t));
 	GPtrArray *done = g_ptr_array_new();
 	char *err = NULL;
+	const char *how = NULL;
 	int rc = -1;
 	long long t0 = g_get_monotonic_time();
 
@@ -340,8 +345,9 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 		run_dial_free(&dial);
 		goto out;
 	}
-	if (r->src->open(r, dial) < 0)
+	if (r->src->open(r, dial, &how) < 0)
 		goto out;
+	log_debug("%s: signed in (%s as %s)", a->name, how != NULL ? how : "-", a->user);
 	rc = 0;
 	for (size_t mb = 0; mb < r->src->n_mailboxes(r) && rc == 0; mb++) {
 		rc = run_mailbox(r, mb, fetch, done);

@@ -224,10 +224,9 @@ script_server_start(const char *const *script)
 	return sv;
 }
 
-script_server
-script_server_listen(const char *const *script)
+int
+script_server_bind(char port[8])
 {
-	script_server sv = { .fd = -1 };
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -237,9 +236,18 @@ script_server_listen(const char *const *script)
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(listen(lfd, 4), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
-	snprintf(sv.port, sizeof(sv.port), "%u", (unsigned)ntohs(sa.sin_port));
+	snprintf(port, 8, "%u", (unsigned)ntohs(sa.sin_port));
+	return lfd;
+}
+
+script_server
+script_server_listen(const char *const *script)
+{
+	script_server sv = { .fd = -1 };
+	int lfd = script_server_bind(sv.port);
+
 	sv.pid = fork_server(30);
 	if (sv.pid == 0) {
 		int c = accept(lfd, NULL, NULL);

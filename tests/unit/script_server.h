@@ -44,6 +44,9 @@ script_server script_server_listen(const char *const *script);
  * call tls_relay_certs first); fd is the client's end.
  */
 script_server script_server_start_tls(const char *const *script);
+/* A listening socket on 127.0.0.1 at an ephemeral port (written to port):
+ * its fd. */
+int script_server_bind(char port[8]);
 /* Wait for the child; the test fails unless every step went as scripted. */
 void script_server_finish(script_server *sv);
 /* Play script on fd in this process: 0, or the number of the failed step. */
