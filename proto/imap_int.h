@@ -43,16 +43,23 @@ struct imap_session {
 	char *idle_tag;
 	char *selected;
 	unsigned long tagno;
+	/*
+	 * Fetches in flight.  A server may run pipelined commands at once and
+	 * send every body before the first tagged OK (Dovecot does): a body
+	 * that comes before its turn waits in its slot (early: 1 kept, 2 over
+	 * the cap).
+	 */
 	struct {
 		uint32_t uid;
 		char tag[16];
+		int early;
+		buf body;
 	} pipe[IMAP_PIPE_MAX];
 	size_t pipe_head, pipe_n;
 	/* the body sink of the response being read (imap_read) */
 	buf *sink;
-	size_t sink_mark;
 	int sink_full;
-	unsigned long long sink_got;
+	buf scratch;        /* where a body goes until its UID is known */
 };
 
 /* An untagged response during a command: 1 taken, 0 leave it to the

@@ -14,7 +14,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config include message token_json sasl_challenge}
+TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config include message token_json sasl_challenge imap_response imap_session}
 WORK=${FUZZ_WORK:-/tmp/mailmill-fuzz}
 CC=${CC:-clang}
 mkdir -p "$WORK/obj"

@@ -513,6 +513,48 @@ test_pipelined_fetch(void **state)
 	finish(&s, &sv);
 	/* bodies are not traced */
 	assert_null(strstr(trace_text, "hello"));
+	assert_non_null(strstr(trace_text, "S: * 1 FETCH (UID 10 FLAGS (\\Seen) BODY[] {7 bytes})\n"));
+}
+
+/* Dovecot runs pipelined fetches at once: every body before the first OK. */
+static void
+test_pipelined_bodies_first(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 10 (BODY.PEEK[])", "<A4 UID FETCH 11 (BODY.PEEK[])",
+		"<A5 UID FETCH 12 (BODY.PEEK[])", "<A6 UID FETCH 13 (BODY.PEEK[])",
+		">* 2 FETCH (UID 11 BODY[] {3}\r\nbbb)\r\n"
+		"* 1 FETCH (UID 10 BODY[] {2}\r\naa)\r\n"
+		"* 4 FETCH (UID 13 BODY[] {30}\r\n012345678901234567890123456789)\r\n"
+		"* 9 FETCH (UID 99 BODY[] {4}\r\nnone)\r\n"
+		"A3 OK\r\nA4 OK\r\nA5 OK\r\nA6 OK\r\n",
+		"<A7 NOOP", ">A7 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = selected(sv);
+	buf out = { .max = 10 };
+	uint32_t uid, want[] = { 10, 11, 12, 13 };
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		assert_int_equal(imap_send_fetch(s, want[i], NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 10);
+	assert_string_equal(out.data, "aa");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 11);
+	assert_string_equal(out.data, "bbb");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_EGONE);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_ETOOBIG);
+	assert_int_equal(uid, 13);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(imap_counters_get(s)->n_dropped, 1);
+	assert_int_equal(imap_noop(s, NULL), IMAP_OK);
+	buf_free(&out);
+	finish(&s, &sv);
 }
 
 /* A body over out->max is read and dropped: ETOOBIG, the session usable. */
@@ -777,6 +819,7 @@ main(void)
 		cmocka_unit_test(test_select),
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_pipelined_fetch),
+		cmocka_unit_test(test_pipelined_bodies_first),
 		cmocka_unit_test(test_fetch_too_big),
 		cmocka_unit_test(test_fetch_huge_and_cut),
 		cmocka_unit_test(test_move),
