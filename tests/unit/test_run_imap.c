@@ -366,6 +366,78 @@ test_imap_dry_run(void **state)
 	world_close(&w);
 }
 
+/* --check-login: each folder's counts by EXAMINE; nothing changes. */
+static void
+test_imap_check_login(void **state)
+{
+	world w;
+	run_opts o = { .dry_run = 1 };
+	char st[400], tr[400], *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	imap_model m;
+
+	(void)state;
+	world_open(&w, topdir, IMAP "folders = [ \"INBOX\", \"Support\" ];", STAGES_DONE);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 - k1\nmsg 4 - k2\n"
+		 "folder Support 3\n");
+	snprintf(st, sizeof st, "%s/imap-state", w.dir);
+	snprintf(tr, sizeof tr, "%s/transcript", w.dir);
+	m = imap_model_start(st, tr, 1);
+	free(w.c->accounts[0].port);
+	w.c->accounts[0].port = strdup(m.port);
+	assert_non_null(f = open_memstream(&out, &len));
+	assert_int_equal(run_check_login(w.c, &w.c->accounts[0], w.st, &o, f), 0);
+	assert_int_equal(fclose(f), 0);
+	imap_model_finish(&m);
+	assert_non_null(strstr(out, "folder:   INBOX: 2 message(s), UIDVALIDITY 7, UIDNEXT 5"));
+	assert_non_null(strstr(out, "folder:   Support: 0 message(s), UIDVALIDITY 3"));
+	assert_non_null(strstr(out, "UIDPLUS"));
+	sent(&w, "EXAMINE", 1);
+	sent(&w, "SELECT", 0);
+	sent(&w, "BODY.PEEK", 0);
+	state_has(&w, "msg 4 - k2", 1);
+	free(out);
+	world_close(&w);
+}
+
+/* The rules only an IMAP account has: POP3's sign-ins refused; the flag's
+ * default is \Seen (one backslash). */
+static void
+test_imap_config(void **state)
+{
+	char dir[300], path[400], *err = NULL;
+	cfg *c = NULL;
+	FILE *f;
+
+	(void)state;
+	snprintf(dir, sizeof dir, "%s/cfg", topdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof path, "%s/apop.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "state_dir = \"%s/state\";\naccounts = ( { name = \"a\"; protocol = \"imap\";"
+		" host = \"h\"; tls = \"tls\"; user = \"u\"; password = \"p\"; auth = \"apop\";"
+		" pipeline = ( { plugin = \"" VERDICT_SO "\"; } ); } );\n", dir);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(cfg_load(path, &c, &err), -1);
+	assert_non_null(strstr(err, "is POP3's"));
+	free(err);
+	err = NULL;
+	snprintf(path, sizeof path, "%s/flag.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "state_dir = \"%s/state\";\naccounts = ( { name = \"a\"; protocol = \"imap\";"
+		" host = \"h\"; tls = \"tls\"; user = \"u\"; password = \"p\"; after = \"flag\";"
+		" pipeline = ( { plugin = \"" VERDICT_SO "\"; } ); } );\n", dir);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	if (cfg_load(path, &c, &err) < 0)
+		fail_msg("cfg_load: %s", err);
+	assert_string_equal(c->accounts[0].flag, "\\Seen");
+	assert_string_equal(c->accounts[0].port, "993");
+	cfg_free(&c);
+}
+
 int
 main(void)
 {
@@ -380,6 +452,8 @@ main(void)
 		cmocka_unit_test(test_imap_duplicate),
 		cmocka_unit_test(test_imap_effect_lost),
 		cmocka_unit_test(test_imap_dry_run),
+		cmocka_unit_test(test_imap_check_login),
+		cmocka_unit_test(test_imap_config),
 	};
 	int rc;
 
