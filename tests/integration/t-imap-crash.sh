@@ -27,12 +27,12 @@ commitk commit:1 keep
 "
 # The IMAP source's own points, between the commit and the server's answer
 # to the effect, when this build has them (MM_IMAP_CRASH overrides).
-IMAP_POINTS=${MM_IMAP_CRASH-$(grep -ho 'crash_point("[a-z_]*")' "$MM_SRCDIR"/daemon/run/source_imap*.c 2>/dev/null |
+IMAP_POINTS=${MM_IMAP_CRASH-$(grep -ho 'crash_point("[a-z_-]*")' "$MM_SRCDIR"/daemon/run/source_imap*.c 2>/dev/null |
 	sed 's/crash_point("\(.*\)")/\1/' | sort -u)}
 for p in $IMAP_POINTS; do
 	for a in delete move flag; do
 		CASES="$CASES
-x${p}${a:0:1} $p:1 $a"
+x${p//-/}${a:0:1} $p:1 $a"
 	done
 done
 n_cases=$(echo "$CASES" | grep -c .)
