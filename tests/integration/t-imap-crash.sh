@@ -86,7 +86,7 @@ crash_case() {
 	local u=$1 point=$2 after=$3 s=$T/state-$1 rows distinct
 	seed "$u"
 	C_PROTOCOL=imap C_STATE=$s C_ARCHIVE=$T/archive-$u \
-		C_ACCOUNT_EXTRA="after = \"$after\"; move_to = \"Done\";" \
+		C_ACCOUNT_EXTRA="after = \"$after\";$([ "$after" = move ] && echo ' move_to = "Done";')" \
 		C_TOP_EXTRA=$(smtp_conf_group none 'connect_timeout = "5s";') \
 		C_STAGES="      { plugin = \"autoreply\"; addresses = [ \"help@example.org\" ];
         from = \"Help Desk <help@example.org>\"; body = \"Away.\"; days = 7; },
@@ -109,11 +109,15 @@ crash_case() {
 		not_ok "$u ($after): the server as after = \"$after\" leaves it"
 		imapc state | sed 's/^/# /'
 	fi
+	# As for POP3 (t-crash.sh), the journal may forget keys the server no
+	# longer lists (expunged, moved away), but never holds one twice; for
+	# flag and keep, whose messages stay, it holds every one.
 	rows=$(ledger_rows "$s" acct); distinct=$(ledger_distinct "$s" acct)
-	if [ "$rows" = "$distinct" ] && [ "$rows" = "$N" ]; then
-		ok "$u ($after): the journal holds each message once"
+	if [ "$rows" = "$distinct" ] && { [ "$rows" = "$N" ] ||
+		{ [ "$rows" -lt "$N" ] && [ "$after" != flag ] && [ "$after" != keep ]; }; }; then
+		ok "$u ($after): the journal holds no message twice"
 	else
-		not_ok "$u ($after): the journal holds each message once"; diag "rows $rows, distinct $distinct"
+		not_ok "$u ($after): the journal holds no message twice"; diag "rows $rows, distinct $distinct"
 	fi
 	# A third run: nothing left to do, nothing done again.
 	mm "$u-third" -c "$T/$u.conf" --once
