@@ -12,8 +12,8 @@
 . "$(dirname "$0")/../lib/hostile.sh"
 need python3 sqlite3 openssl
 hostile_setup
-CASES=18
-plan $((CASES * 4 + 26))
+CASES=19
+plan $((CASES * 4 + 28))
 make_msgs 3
 C_PROTOCOL=imap
 ALL=1,2,3
@@ -83,14 +83,28 @@ archived baseline $M
 is "baseline: never a bare EXPUNGE or CLOSE" "$(bs_report bare_expunge)" 0
 
 # ---- literals
-# A literal size no machine has, and one over max_size: refused before it is
-# read, the message neither archived nor removed.
+# A literal size no machine has: refused before anything is read; the
+# message neither archived nor removed.
 hcase literal-huge 75 '(literal|too (big|large)|size|max_size)' '' \
 	'{"mode":"imap","rules":[{"match":"^UID FETCH.*BODY","reply":"* 1 FETCH (UID 1 BODY[] {18446744073709551617}\r\n","then":"hang"}]}'
+# A literal of 900 MB announced, over max_size, that never comes: nothing is
+# allocated for it, the command's deadline ends the wait.
 HC_ACCOUNT_EXTRA='max_size = "100K";' \
-	hcase literal-over-max 75 '(literal|too (big|large)|max_size)' '' \
+	hcase literal-over-max 75 '(literal|too (big|large)|max_size|timed out)' '' \
 	'{"mode":"imap","rules":[{"match":"^UID FETCH.*BODY","reply":"* 1 FETCH (UID 1 BODY[] {900000000}\r\n","then":"hang"}]}'
 is "literal-over-max: nothing archived" "$(archive_count "$T/archive-literal-over-max")" 0
+# A message over max_size under a lying RFC822.SIZE, sent in full: read to
+# its end and dropped (an attempt counted, it stays); the others archived
+# and removed in the same run.
+head -c 300000 /dev/zero | tr '\0' x | fold -w 76 >"$T/big.body"
+{ printf 'From: big@example.org\nSubject: big\nMessage-ID: <big@example.org>\n\n'; cat "$T/big.body"; } >"$T/msgs/big.eml"
+BS_MSGS_SAVED=$BS_MSGS
+BS_MSGS="[{\"file\": \"$T/msgs/big.eml\"},${BS_MSGS#[}"
+HC_ACCOUNT_EXTRA='max_size = "100K";' \
+	hcase literal-big-lie 75 '(max_size|too (big|large)|larger)' 2,3,4 '{"mode":"imap","sizes":[100,100,100,100]}'
+BS_MSGS=$BS_MSGS_SAVED
+is "literal-big-lie: the big message stays, not archived" \
+	"$(bs_remaining) $(archive_count "$T/archive-literal-big-lie")" "1 3"
 # The connection dropped inside a literal: nothing half-archived; the next
 # run archives everything once.
 hcase literal-cut 75 '(closed|connection|EOF|end of|dead|lost)' '' \
@@ -103,7 +117,7 @@ archived literal-cut $M
 hcase untagged-odd 0 'run finished' $ALL '{"mode":"imap","rules":[
  {"match":"^LOGIN|^AUTHENTICATE","append":"* 4 EXISTS\r\n* OK [ALERT] maintenance at noon\r\n"},
  {"match":"^SELECT","prepend":"* 7 FETCH (FLAGS (\\Seen))\r\n* CAPABILITY IMAP4rev1 UIDPLUS MOVE\r\n"},
- {"match":"^UID SEARCH","prepend":"* 1 RECENT\r\n* OK still here\r\n"},
+ {"match":"^UID FETCH 1:","prepend":"* 1 RECENT\r\n* OK still here\r\n"},
  {"match":"^UID FETCH.*BODY","prepend":"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n* 3 EXISTS\r\n"}]}'
 archived untagged-odd $M
 # An unsolicited FETCH carrying a body that is not the one asked for.
@@ -112,7 +126,7 @@ hcase untagged-body 0 'run finished' $ALL '{"mode":"imap","rules":[
 archived untagged-body $M
 # A tagged reply with a tag never sent.
 hcase tag-unknown 75 '(tag|unexpected|protocol)' '' \
-	'{"mode":"imap","rules":[{"match":"^UID SEARCH","reply":"ZZZ9 OK done\r\n","then":"hang"}]}'
+	'{"mode":"imap","rules":[{"match":"^SELECT","reply":"ZZZ9 OK done\r\n","then":"hang"}]}'
 
 # ---- the server says BYE mid-session
 hcase bye-fetch 75 'BYE' '' \
@@ -143,8 +157,11 @@ HC_ACCOUNT_EXTRA='after = "move"; move_to = "Done";' \
 	hcase no-move 0 'run finished' $ALL '{"mode":"imap","capability":["IMAP4rev1","AUTH=PLAIN","UIDPLUS"]}'
 is "no-move: the messages are in Done" "$(bs_report folders)" '{"Done": ["1", "2", "3"]}'
 is "no-move: never a bare EXPUNGE" "$(bs_report bare_expunge)" 0
-hcase no-uidplus 75 'UIDPLUS' '' '{"mode":"imap","capability":["IMAP4rev1","AUTH=PLAIN"]}'
+# Without UIDPLUS: \Deleted only, a warning, never a bare EXPUNGE or CLOSE.
+hcase no-uidplus 0 'no UIDPLUS.*bare EXPUNGE' '' '{"mode":"imap","capability":["IMAP4rev1","AUTH=PLAIN"]}'
 is "no-uidplus: never a bare EXPUNGE or CLOSE" "$(bs_report bare_expunge)" 0
+is "no-uidplus: each processed message flagged \\Deleted" "$(bs_report flags)" \
+	'{"1": ["\\Deleted"], "2": ["\\Deleted"], "3": ["\\Deleted"]}'
 
 # ---- STARTTLS: missing, refused, injected, over implicit TLS.
 tcase stls-ok starttls 0 'run finished' $ALL '{}'
