@@ -12,10 +12,10 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 84
+plan 87
 V=$TEST_PLUGIN_DIR/verdict.so
 
-env_start srv --users "plain stls imaps del mov flg kep multi uidv dup quar dry chk"
+env_start srv --users "plain stls imaps del mov flg kep multi miss uidv dup quar dry chk"
 
 # iconf USER: an IMAP account for USER in $T/USER.conf, its own state and
 # archive; C_* as write_conf (C_ACCOUNT_EXTRA for after, folders...).
@@ -162,6 +162,16 @@ is "folders: a folder not listed is untouched" "$(imap_count Ignored)" 2
 is "folders: journal keys name their folder and UIDVALIDITY" \
 	"$(keys "$T/state-multi" | sed 's/;UIDVALIDITY=[0-9]*\/;UID=[0-9]*$//' | sort | uniq -c | awk '{ print $2 "=" $1 }' | tr '\n' ' ')" \
 	"INBOX=3 Sales.EU=2 Support=2 "
+
+# A folder that does not exist: logged and skipped, the others read, and
+# the run says something is left (exit 75).
+C_ACCOUNT_EXTRA='folders = [ "Nope", "INBOX" ];' iconf miss
+env_seed 2 --seed miss
+mm miss -c "$T/miss.conf" --once
+rc_is "missing folder: exit 75" 75
+check "missing folder: logged" err_has 'folder Nope cannot be opened'
+check "missing folder: INBOX read all the same" \
+	eval "archive_matches '$T/archive-miss' && [ \$(imap_count INBOX) = 0 ]"
 
 # ------------------------------------------------------------ UIDVALIDITY
 # Support is processed (kept), then recreated by another client with the
