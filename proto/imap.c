@@ -96,6 +96,7 @@ session_start(net_conn *c, const imap_options *opt, imap_trace_fn *fn, void *arg
 		opt->command_timeout_ms : 60000;
 	s->capa.max = IMAP_CAPA_MAX;
 	if (opt != NULL) {
+		s->lf_line_ends = opt->lf_line_ends;
 		lim.max_line = opt->max_line;
 		lim.max_literal = opt->max_literal;
 	}
@@ -183,8 +184,9 @@ imap_close(imap_session **sp)
 		return;
 	net_close(&s->conn);
 	imap_parser_free(&s->parser);
-	for (size_t i = 0; i < IMAP_PIPE_MAX; i++)
+	for (size_t i = 0; s->pipe != NULL && i < IMAP_PIPE_MAX; i++)
 		buf_free(&s->pipe[i].body);
+	free(s->pipe);
 	buf_free(&s->scratch);
 	free(s->host);
 	free(s->port);

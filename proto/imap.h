@@ -81,6 +81,10 @@ typedef struct imap_options {
 	                           * message body (a mailbox name, a quoted item);
 	                           * a larger one is IMAP_EPROTO.  Bodies are
 	                           * bounded by the caller's buf instead. */
+	int lf_line_ends;         /* (added) 1: fetched bodies get "\n" line ends,
+	                           * as pop3_retr gives them (each CR LF becomes
+	                           * LF; a CR alone stays); out->max still bounds
+	                           * the size on the wire.  0: bytes as sent. */
 } imap_options;
 
 /*

@@ -284,6 +284,8 @@ imap_send_fetch(imap_session *s, uint32_t uid, char **err_r)
 	if (s->pipe_n >= IMAP_PIPE_MAX)
 		return imap_fail(s, IMAP_EUSAGE, err_r, "UID FETCH: %d commands already in flight",
 				 IMAP_PIPE_MAX);
+	if (s->pipe == NULL && (s->pipe = calloc(IMAP_PIPE_MAX, sizeof(*s->pipe))) == NULL)
+		return imap_fail(s, IMAP_EIO, err_r, "UID FETCH: out of memory");
 	slot = (s->pipe_head + s->pipe_n) % IMAP_PIPE_MAX;
 	imap_next_tag(s, s->pipe[slot].tag);
 	s->pipe[slot].uid = uid;
@@ -317,6 +319,24 @@ struct got {
 	uint32_t uid;
 	int body, toobig;
 };
+
+/* A whole body into out, CR LF made LF if the caller asked; 0 or -1 (out refused it). */
+static int
+deliver(const imap_session *s, buf *out, const buf *body)
+{
+	size_t i, o;
+
+	if (!s->lf_line_ends)
+		return buf_append(out, body->data, body->len);
+	if (buf_reserve(out, body->len) < 0)
+		return -1;
+	for (i = 0, o = out->len; i < body->len; i++)
+		if (body->data[i] != '\r' || i + 1 >= body->len || body->data[i + 1] != '\n')
+			out->data[o++] = body->data[i];
+	out->len = o;
+	out->data[o] = '\0';
+	return 0;
+}
 
 /* The slot of a fetch in flight (not yet received) for uid; -1 if none. */
 static long
@@ -356,7 +376,7 @@ fetch_response(imap_session *s, const imap_response *r, struct got *g, buf *out,
 	uid = tok_uid(fetch_item(r, "UID"));
 	if (!g->body && (uid == g->uid || uid == 0)) {
 		g->body = 1;
-		if (s->sink_full || buf_append(out, s->scratch.data, s->scratch.len) < 0)
+		if (s->sink_full || deliver(s, out, &s->scratch) < 0)
 			g->toobig = 1;
 	} else if (uid != 0 && (k = pipe_slot(s, uid)) >= 0) {
 		buf t = s->pipe[k].body;
@@ -394,8 +414,7 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	memcpy(tag, s->pipe[h].tag, sizeof(tag));
 	if (s->pipe[h].early != 0) {
 		g.body = 1;
-		g.toobig = s->pipe[h].early == 2 ||
-			buf_append(out, s->pipe[h].body.data, s->pipe[h].body.len) < 0;
+		g.toobig = s->pipe[h].early == 2 || deliver(s, out, &s->pipe[h].body) < 0;
 		s->pipe[h].early = 0;
 	}
 	buf_free(&s->pipe[h].body);

@@ -30,6 +30,7 @@ struct imap_session {
 	net_conn *conn;
 	char *host, *port, *ca_file;
 	int command_timeout_ms;
+	int lf_line_ends;
 	imap_trace_fn *trace;
 	void *trace_arg;
 	imap_parser *parser;
@@ -49,12 +50,13 @@ struct imap_session {
 	 * that comes before its turn waits in its slot (early: 1 kept, 2 over
 	 * the cap).
 	 */
-	struct {
+	struct imap_slot {
 		uint32_t uid;
 		char tag[16];
 		int early;
 		buf body;
-	} pipe[IMAP_PIPE_MAX];
+	} *pipe;            /* IMAP_PIPE_MAX slots, allocated by the first fetch
+	                     * (an idling session never needs them) */
 	size_t pipe_head, pipe_n;
 	/* the body sink of the response being read (imap_read) */
 	buf *sink;

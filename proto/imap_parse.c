@@ -27,7 +27,7 @@
 #define DEF_MAX_DEPTH 16
 #define DEF_MAX_TOKENS 100000
 /* Beyond this a literal size is nonsense (and would overflow our sums). */
-#define LITERAL_SIZE_MAX (1ULL << 62)
+#define LITERAL_SIZE_MAX (1ULL << 63)
 
 enum { ST_LINE = 0, ST_LITERAL, ST_BODY };
 

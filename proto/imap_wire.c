@@ -229,11 +229,11 @@ imap_untagged(imap_session *s, const char *label, const imap_response *r, char *
 		return IMAP_OK;
 	}
 	if (r->name_len == 10 && strncasecmp(r->name, "CAPABILITY", 10) == 0) {
-		const char *raw;
+		const char *raw, *after = r->name + r->name_len;
 		size_t len = imap_parser_raw(s->parser, &raw);
 
-		/* "* CAPABILITY " is 13 bytes; the rest is the list */
-		if (len >= 13 && imap_set_capa(s, raw + 13, len - 13) < 0)
+		/* the rest of the line is the list (as the tokens were, before unquoting) */
+		if (imap_set_capa(s, after, len - (size_t)(after - raw)) < 0)
 			return imap_fail(s, IMAP_EIO, err_r, "%s: out of memory", label);
 		return IMAP_OK;
 	}

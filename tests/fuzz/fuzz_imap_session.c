@@ -71,6 +71,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		STEP(imap_idle_read(s, &ev, &err));
 		STEP(imap_idle_done(s, &err));
 	}
+	free(err);
+	err = NULL;
 	(void)imap_logout(s, &err);
 out:
 	free(err);

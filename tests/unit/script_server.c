@@ -148,6 +148,18 @@ run_steps(int fd, const char *const *script, char *line)
 			break;
 		case 'X':
 			return 0;
+		case 'T': {
+			/* the rest behind a TLS relay on this connection (STARTTLS) */
+			pid_t relay;
+			int plain = tls_relay_start(fd, &relay), rc;
+
+			if (plain < 0)
+				return step;
+			rc = run_steps(plain, script + i + 1, line);
+			close(plain);
+			waitpid(relay, NULL, 0);
+			return rc > 0 ? rc + step : 0;
+		}
 		case 'R': {
 			struct linger lg = { 1, 0 };
 

@@ -18,6 +18,9 @@
  *   "Zms"    sleep ms milliseconds
  *   "X"      close the connection now (and stop)
  *   "R"      reset the connection (RST, SO_LINGER 0; TCP only) and stop
+ *   "T"      start TLS as "localhost" (tests/unit/tls_relay: call
+ *            tls_relay_certs first) and play the rest of the script behind it:
+ *            the server side of STARTTLS / STLS
  * The child exits 0, or with the number of the step that failed (after a
  * line on stderr saying what it got and what it wanted).
  */

@@ -67,10 +67,13 @@ get_file(const world *w, const char *name)
 
 /* One run against the model (state in the world's "imap-state", commands in
  * "transcript", emptied first); run_account's result. */
+/* The lease the next imap_run holds (NULL: none). */
+static const struct run_lease *run_lease;
+
 static int
 imap_run(world *w, int dry_run)
 {
-	run_opts o = { .dry_run = dry_run };
+	run_opts o = { .dry_run = dry_run, .lease = run_lease };
 	char st[400], tr[400];
 	imap_model m;
 	int rc;
@@ -132,13 +135,17 @@ never_bare_expunge(const world *w)
 static void
 test_imap_delete(void **state)
 {
+	static const struct run_lease lease = { "test:1", 1, 60 };
 	world w;
 
 	(void)state;
 	world_open(&w, topdir, IMAP, STAGES_DONE);
 	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 - a1\nmsg 2 \\Seen a2\nmsg 3 - a3\n"
 		 "folder Other 9\nmsg 1 \\Deleted x1\n");
+	/* with a lease: fenced, renewed before the effect (SQLite: always held) */
+	run_lease = &lease;
 	assert_int_equal(imap_run(&w, 0), 0);
+	run_lease = NULL;
 	assert_true(run_settled(&w.stats));
 	assert_int_equal(w.stats.fetched, 3);
 	assert_int_equal(w.stats.deleted, 3);
