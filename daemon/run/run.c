@@ -79,6 +79,26 @@ run_send_effect(run *r, run_cmd *c, char **err_r)
 	return 0;
 }
 
+/* What a fetch of entries[ei] counts against window_bytes: its listed size,
+ * or 1 MiB when the listing gave none. */
+static unsigned long long
+run_fetch_size(const run *r, size_t ei)
+{
+	return r->src->window_bytes == 0 ? 0 :
+	       r->entries[ei].size_ok ? r->entries[ei].size : 1024 * 1024;
+}
+
+/* Whether the next fetch may go out now: always when nothing is in flight. */
+static int
+run_fetch_fits(const run *r, const GArray *fetch, size_t next, size_t out,
+	       unsigned long long in_flight)
+{
+	unsigned long long w = r->src->window_bytes;
+
+	return w == 0 || out == 0 ||
+	       in_flight + run_fetch_size(r, g_array_index(fetch, size_t, next)) <= w;
+}
+
 /*
  * Fetch every message of fetch, pipelined; the effects of what earlier
  * commits decided ride in the same pipeline (not in a dry run), so that
@@ -93,6 +113,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
 	run_cmd ring[RUN_WINDOW];
 	size_t head = 0, out = 0, sent = 0, got = 0;
+	unsigned long long in_flight = 0;   /* listed bytes of the fetches in flight */
 	int effects_too = !r->o->dry_run && !src->effects_after_fetch, last_effect = 0, rc = 0;
 	char *err = NULL;
 
@@ -109,7 +130,8 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 
 			while (out < (size_t)window) {
 				run_cmd *n = &ring[(head + out) % RUN_WINDOW];
-				int fetch_left = sent < fetch->len && !run_stopping(r);
+				int fetch_left = sent < fetch->len && !run_stopping(r) &&
+						 run_fetch_fits(r, fetch, sent, out, in_flight);
 
 				/* Fetches and effects alternate while both wait: a batch's
 				 * 4096 DELEs in a row would stall the fetch as long as a
@@ -124,6 +146,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 					n->effect = 0;
 					if (src->send_fetch(r, n->ei, &err) < 0)
 						goto io_fail;
+					in_flight += run_fetch_size(r, n->ei);
 					sent++;
 				} else {
 					break;
@@ -145,6 +168,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 			continue;
 		}
 		buf_reset(&body);
+		in_flight -= run_fetch_size(r, c.ei);
 		g = src->recv_fetch(r, c.ei, &body, &err);
 		got++;
 		if (g == RUN_GOT_NEG) {

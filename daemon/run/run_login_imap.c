@@ -27,6 +27,9 @@ run_imap_options(const cfg_account *a, imap_options *io)
 	io->ca_file = a->ca_file;
 	io->connect_timeout_ms = (int)(a->connect_timeout_s * 1000);
 	io->command_timeout_ms = (int)(a->timeout_s * 1000);
+	/* Messages as POP3 gives them: archives, plugins and digests see the
+	 * same bytes whichever protocol fetched. */
+	io->lf_line_ends = 1;
 }
 
 typedef struct imap_signin {

@@ -63,6 +63,9 @@ struct run_source_ops {
 	/* Effects wait until the mailbox's fetches are done (IMAP: no other
 	 * command while fetches are in flight); else they ride with them. */
 	int effects_after_fetch;
+	/* Bytes (by the listed sizes) of fetches in flight at most; 0: no
+	 * bound but the window (POP3: the socket holds back what is unread). */
+	unsigned long long window_bytes;
 	/* For the log: "delete", "deleting", "deleted"; the fetch command
 	 * ("RETR") and why a refused fetch counts toward quarantine. */
 	const char *verb, *verbing, *verbed, *fetch_cmd, *fetch_refused;

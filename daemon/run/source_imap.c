@@ -21,13 +21,11 @@
 #include "daemon/core/log.h"
 
 #define IMAP_MAX_MESSAGES 1000000UL   /* a folder listing longer than this is refused */
-/* UID FETCHes in flight.  1 until proto/imap keeps the bodies that come
- * for a later fetch in flight: Dovecot runs pipelined FETCHes together and
- * sends every body before the first tagged OK, and imap_recv_fetch (at
- * 4bbb52f) drops those as "not ours", so the later fetches end IMAP_EGONE
- * (the messages are left on the server, nothing is lost, but nothing is
- * processed).  Then 512 (proto/imap takes at most 1024). */
-#define IMAP_WINDOW 1
+/* UID FETCHes in flight (proto/imap takes at most 1024). */
+#define IMAP_WINDOW 512
+/* ... and their bytes: Dovecot answers pipelined fetches together, and a
+ * body that arrives before its turn waits in the session's memory. */
+#define IMAP_WINDOW_BYTES (32ULL * 1024 * 1024)
 /* Where the run remembers each folder's UIDVALIDITY (store_kv). */
 #define IMAP_KV_STAGE "imap:uidvalidity"
 
@@ -201,24 +199,6 @@ imap_src_flush(run *r, char **err_r)
 	return imap_flush(SD(r)->s, err_r) == IMAP_OK ? 0 : -1;
 }
 
-/* A message as the run has it from POP3 too: lines end in LF (the wire's
- * CRLF, as proto/pop3 gives it), so that plugins, archives and digests see
- * the same bytes whichever protocol fetched it.  A lone CR stays. */
-static void
-imap_src_unix_lines(buf *body)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < body->len; i++) {
-		if (body->data[i] == '\r' && i + 1 < body->len && body->data[i + 1] == '\n')
-			continue;
-		body->data[o++] = body->data[i];
-	}
-	body->len = o;
-	if (body->data != NULL)
-		body->data[o] = '\0';
-}
-
 static run_got
 imap_src_recv_fetch(run *r, size_t ei, buf *body, char **err_r)
 {
@@ -231,7 +211,6 @@ imap_src_recv_fetch(run *r, size_t ei, buf *body, char **err_r)
 				(unsigned)uid);
 			return RUN_GOT_FAIL;
 		}
-		imap_src_unix_lines(body);
 		return RUN_GOT_OK;
 	case IMAP_ETOOBIG: return RUN_GOT_TOOBIG;
 	case IMAP_EGONE: return RUN_GOT_GONE;
@@ -416,6 +395,7 @@ const run_source_ops run_source_imap = {
 	.redo_deleted = 0,
 	.digests = 1,
 	.effects_after_fetch = 1,
+	.window_bytes = IMAP_WINDOW_BYTES,
 	.verb = "finish", .verbing = "finishing", .verbed = "finished",
 	.fetch_cmd = "UID FETCH", .fetch_refused = "the server refused UID FETCH",
 };
