@@ -12,8 +12,8 @@
 . "$(dirname "$0")/../lib/hostile.sh"
 need python3 sqlite3 openssl
 hostile_setup
-CASES=19
-plan $((CASES * 4 + 28))
+CASES=18
+plan $((CASES * 4 + 32))
 make_msgs 3
 C_PROTOCOL=imap
 ALL=1,2,3
@@ -37,6 +37,35 @@ archived() {
 	shift
 	# shellcheck disable=SC2086
 	check "$name: archive holds each message once, byte for byte" archive_has "$T/archive-$name" "$@"
+}
+# todo DESC REASON CMD...: a test of a known bug (TAP TODO: not ok is an
+# expected failure, ok an unexpected pass).
+todo() {
+	local d=$1 why=$2
+	shift 2
+	tap_n=$((tap_n + 1))
+	if "$@"; then echo "ok $tap_n - $d # TODO $why"; else echo "not ok $tap_n - $d # TODO $why"; fi
+}
+# safe_archive DIR REMAINING FILE...: DIR holds only messages among FILE...
+# (byte for byte), none twice, and each FILE not in DIR is still on the
+# server (its position, 1-based, is among the comma-separated UIDs REMAINING).
+safe_archive() {
+	local d=$1 rem=",$2," i=0 f h got bad=0
+	shift 2
+	got=$(hashes "$d")
+	if [ "$(echo "$got" | sort | uniq -d)" != "" ]; then diag "a message archived twice"; bad=1; fi
+	for h in $got; do
+		sha256sum "$@" | cut -d' ' -f1 | grep -qx "$h" || { diag "archived, but not a message of the server: $h"; bad=1; }
+	done
+	for f in "$@"; do
+		i=$((i + 1))
+		h=$(sha256sum "$f" | cut -d' ' -f1)
+		if ! echo "$got" | grep -qx "$h" && [[ $rem != *",$i,"* ]]; then
+			diag "message $i is neither archived nor on the server: lost"
+			bad=1
+		fi
+	done
+	return $bad
 }
 # tcase NAME TLS RC REGEX DELETED JSON: hcase over TLS plus "no password before TLS".
 tcase() {
@@ -74,7 +103,9 @@ print(json.dumps(sc))' "$T/bs-$name/report.json")"
 	local before
 	before=$("$PY" -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["deleted"]))' \
 		"$T/bs-$name/report-1.json")
-	is "$name: the next run removes the rest" "$before${before:+,}$(bs_deleted)" "$ALL"
+	local later
+	later=$(bs_deleted)
+	is "$name: the next run removes the rest" "$before${before:+${later:+,}}$later" "$ALL"
 }
 
 # ---- baseline
@@ -120,10 +151,28 @@ hcase untagged-odd 0 'run finished' $ALL '{"mode":"imap","rules":[
  {"match":"^UID FETCH 1:","prepend":"* 1 RECENT\r\n* OK still here\r\n"},
  {"match":"^UID FETCH.*BODY","prepend":"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n* 3 EXISTS\r\n"}]}'
 archived untagged-odd $M
-# An unsolicited FETCH carrying a body that is not the one asked for.
-hcase untagged-body 0 'run finished' $ALL '{"mode":"imap","rules":[
- {"match":"^UID FETCH.*BODY","nth":1,"prepend":"* 2 FETCH (UID 2 BODY[] {12}\r\nnot the mail)\r\n"}]}'
-archived untagged-body $M
+# An unsolicited FETCH carrying a body that is not the one asked for, for a
+# UID whose fetch is in flight (so it looks like an early answer); the real
+# body follows in its turn.  Whatever the run makes of it (an error, or the
+# right body), nothing wrong may be archived, and a message not archived
+# right must stay on the server; a second run finishes the work.
+bs_start untagged-body '{"mode":"imap","rules":[
+ {"match":"^UID FETCH.*BODY","session":1,"nth":1,"prepend":"* 2 FETCH (UID 2 BODY[] {12}\r\nnot the mail)\r\n"}]}'
+hconf untagged-body
+mm untagged-body -c "$T/untagged-body.conf" --once
+bs_stop
+check "untagged-body: no crash" no_crash
+# TODO until proto/imap refuses a second, different body for one UID: it
+# keeps the unsolicited one as UID 2's early answer and drops the real one,
+# so UID 2 is archived as "not the mail" and expunged (lost).  A TODO test
+# that passes is an XPASS, which tests/run counts as a failure: remove the
+# TODO then.
+BUG_EARLY="proto/imap: an unsolicited body kept as a pipelined fetch's early answer, the real one dropped: message 2 lost"
+todo "untagged-body: only real messages archived, none twice; any other still on the server" \
+	"$BUG_EARLY" safe_archive "$T/archive-untagged-body" "$(bs_remaining)" $M
+rerun untagged-body
+todo "untagged-body: archive holds each message once, byte for byte" "$BUG_EARLY" \
+	archive_has "$T/archive-untagged-body" $M
 # A tagged reply with a tag never sent.
 hcase tag-unknown 75 '(tag|unexpected|protocol)' '' \
 	'{"mode":"imap","rules":[{"match":"^SELECT","reply":"ZZZ9 OK done\r\n","then":"hang"}]}'
