@@ -12,10 +12,10 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 87
+plan 91
 V=$TEST_PLUGIN_DIR/verdict.so
 
-env_start srv --users "plain stls imaps del mov flg kep multi miss uidv dup quar dry chk"
+env_start srv --users "plain stls imaps bulk del mov flg kep multi miss uidv dup quar dry chk"
 
 # iconf USER: an IMAP account for USER in $T/USER.conf, its own state and
 # archive; C_* as write_conf (C_ACCOUNT_EXTRA for after, folders...).
@@ -60,6 +60,17 @@ run_ok "IMAPS: exit 0" imaps -c "$T/imaps.conf" --once
 check "IMAPS: every message archived once" archive_matches "$T/archive-imaps"
 check "IMAPS: Dovecot saw the login over TLS" grep -Eq 'imap-login: (Info: )?Login: user=<imaps>,.*, TLS,' "$MAILENV_LOG"
 is "IMAPS: INBOX empty" "$(imap_count INBOX)" 0
+
+# Many messages of every kind in one run: pipelined fetches, whose bodies
+# Dovecot sends ahead of their turn, and --limit taking them in two steps.
+C_TLS=tls C_PORT=$IMAPS_PORT iconf bulk
+env_seed 400 --seed bulk
+mm bulk-1 -c "$T/bulk.conf" --once --limit 150
+rc_is "400 messages, --limit 150: exit 0" 0
+is "400 messages, --limit 150: 250 left in INBOX" "$(imap_count INBOX)" 250
+run_ok "400 messages, the rest: exit 0" bulk-2 -c "$T/bulk.conf" --once
+check "400 messages: each archived once, byte for byte, INBOX empty" \
+	eval "archive_matches '$T/archive-bulk' && [ \$(imap_count INBOX) = 0 ]"
 
 # STARTTLS asked of a server that does not offer it: refused, nothing read.
 ENV_MAIN=$ENV
