@@ -244,7 +244,11 @@ run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
 		free(other);
 		return 0;
 	}
-	same_folder = run_key_folder_len(other) == fl && strncmp(other, uid, fl) == 0;
+	/* Renumbered: the same folder, another UIDVALIDITY.  The same folder and
+	 * UIDVALIDITY (another client copied it back) is a duplicate. */
+	same_folder = run_key_folder_len(other) == fl && strncmp(other, uid, fl) == 0 &&
+		      (r->key_prefix == NULL ||
+		       strncmp(other, r->key_prefix, strlen(r->key_prefix)) != 0);
 	if (same_folder) {
 		log_info("%s: uid %s: <%s> is %s, processed before the folder's UIDVALIDITY"
 			 " changed: not processed again; its journal state %s carries over",
@@ -260,8 +264,8 @@ run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
 	memset(it, 0, sizeof *it);
 	snprintf(it->uid, sizeof it->uid, "%s", uid);
 	it->entry = ei;
-	/* A message still listed is not yet where its effect puts it (or its
-	 * flag may have gone with the renumbering): the effect is done again. */
+	/* A renumbered message still listed is not yet where its effect puts it
+	 * (or its flag went with the renumbering): the effect is done again. */
 	it->state = ost == LEDGER_DELETED && !r->a->keep ? LEDGER_DELETE : ost;
 	it->message_id = g_strdup(mid);
 	it->size = r->entries[ei].size;
@@ -313,7 +317,18 @@ run_message(run *r, size_t ei, const buf *body)
 		seen = run_seen(r, ei, uid, mid, digest);
 		if (seen != 0) {
 			g_free(mid);
-			return seen < 0 ? -1 : r->n_batch == RUN_BATCH_MAX ? run_commit_batch(r) : 0;
+			if (seen < 0)
+				return -1;
+			if (r->o->progress != NULL) {
+				ledger_state st = r->batch[r->n_batch - 1].state;
+
+				/* Counted as decided, so that a meter reaches its end. */
+				r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
+				r->o->progress(r->o->progress_arg, uid, body->len, NULL,
+					       st == LEDGER_KEEP ? "keep" : st == LEDGER_QUARANTINE ?
+					       "quarantine" : "done");
+			}
+			return r->n_batch == RUN_BATCH_MAX ? run_commit_batch(r) : 0;
 		}
 	}
 	if (r->o->progress != NULL)

@@ -328,6 +328,27 @@ test_imap_duplicate(void **state)
 	world_close(&w);
 }
 
+/* A processed message copied back into its folder (a new UID, the same
+ * UIDVALIDITY) by another client is a duplicate, not processed again. */
+static void
+test_imap_copied_back(void **state)
+{
+	world w;
+
+	(void)state;
+	world_open(&w, topdir, IMAP "after = \"flag\";", STAGES_DONE);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 - l1\n");
+	assert_int_equal(imap_run(&w, 0), 0);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 \\Seen l1\nmsg 2 - l1\n");
+	assert_int_equal(imap_run(&w, 0), 0);
+	assert_int_equal(w.stats.fetched, 1);
+	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=7/;UID=2"), LEDGER_KEEP);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger WHERE verdict = 'duplicate'"), 1);
+	sent(&w, "UID STORE", 0);
+	outbox_is(&w, "sender-l1@example.net");
+	world_close(&w);
+}
+
 /* The connection is lost when the effect goes out (as if the run died
  * between the commit and the server): the rows say "to do"; the next run
  * does the effect without fetching or processing anything again. */
@@ -457,6 +478,7 @@ main(void)
 		cmocka_unit_test(test_imap_keep),
 		cmocka_unit_test(test_imap_uidvalidity),
 		cmocka_unit_test(test_imap_duplicate),
+		cmocka_unit_test(test_imap_copied_back),
 		cmocka_unit_test(test_imap_effect_lost),
 		cmocka_unit_test(test_imap_dry_run),
 		cmocka_unit_test(test_imap_check_login),
