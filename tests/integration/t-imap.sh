@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 91
+plan 93
 V=$TEST_PLUGIN_DIR/verdict.so
 
 env_start srv --users "plain stls imaps bulk del mov flg kep multi miss uidv dup quar dry chk"
@@ -119,6 +119,18 @@ is "move: Done created, holding exactly the messages" "$(ids Done)" "$(expected_
 run_ok "move: second run exits 0" mov-2 -c "$T/mov.conf" --once
 check "move: second run archives nothing again" archive_matches "$T/archive-mov"
 is "move: Done still holds each message once" "$(ids Done)" "$(expected_ids)"
+# A person drags one back into INBOX (a new UID there) after the run that
+# forgot the keys of the messages moved away: TODO, it is processed again
+# (the journal forgets a key, and its digest, once the server no longer lists
+# it, so nothing recognises the message; run_seen's copy-back check only
+# covers the run before that).  A TODO that passes counts as a failure in
+# tests/run: remove the TODO then.
+back=$(ids Done | head -n 1)
+imapc copy Done "$back" INBOX
+run_ok "move: a message copied back into INBOX: exit 0" mov-3 -c "$T/mov.conf" --once
+tap_n=$((tap_n + 1))
+if archive_matches "$T/archive-mov"; then r=ok; else r="not ok"; fi
+echo "$r $tap_n - move: the message copied back is not processed again # TODO the journal forgets moved messages' keys and digests"
 
 # ------------------------------------------------------------ after = "flag"
 # The default flag, \Seen; one message another client had already read: the
