@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 93
+plan 95
 V=$TEST_PLUGIN_DIR/verdict.so
 
 env_start srv --users "plain stls imaps bulk del mov flg kep multi miss uidv dup quar dry chk"
@@ -277,6 +277,10 @@ check "--check-login: the server's capabilities" grep -qi 'CAPABILITY: .*IMAP4re
 check "--check-login: each folder with its message count" \
 	eval "grep -Eq 'INBOX.* 2 message' '$MM_OUT' && grep -Eq 'Support.* 1 message' '$MM_OUT'"
 is "--check-login: the server unchanged" "$(imapc state)" "$before"
+C_TLS=tls C_PORT=$IMAPS_PORT C_ACCOUNT_EXTRA='folders = [ "INBOX", "Nope" ];' iconf chk
+mm chk-nope -c "$T/chk.conf" --check-login
+rc_is "--check-login with a folder the server lacks: exit 75" 75
+check "--check-login with a folder the server lacks: says which" grep -q 'Nope: cannot be opened' "$MM_OUT"
 C_PASS=Zq9-not-the-pass C_TLS=tls C_PORT=$IMAPS_PORT iconf chk
 mm chk-bad -c "$T/chk.conf" --check-login
 rc_is "--check-login with a wrong password: exit 75" 75
