@@ -155,7 +155,7 @@ const cfg_key cfg_keys_account[] = {
 	     "IMAP: what happens to done mail: \"delete\", \"move\", \"flag\" or \"keep\""),
 	CFG_K_("move_to", CFG_STR, cfg_account, move_to, .def = "Processed",
 	       .doc = "IMAP, after = \"move\": the folder, created if missing"),
-	CFG_K_("flag", CFG_STR, cfg_account, flag, .def = "\\\\Seen",
+	CFG_K_("flag", CFG_STR, cfg_account, flag, .def = "\\Seen",
 	       .doc = "IMAP, after = \"flag\": a system flag or a keyword"),
 	ACCT(BOOL, "idle", idle, "false", "IMAP: the daemon watches each folder with IDLE"),
 	ACCT(HOOK, "at", CFG_STRLIST, at, cfg_hook_schedule, 0,

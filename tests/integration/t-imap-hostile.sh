@@ -13,7 +13,7 @@
 need python3 sqlite3 openssl
 hostile_setup
 CASES=18
-plan $((CASES * 4 + 26))
+plan $((CASES * 4 + 32))
 make_msgs 3
 C_PROTOCOL=imap
 ALL=1,2,3
@@ -37,6 +37,35 @@ archived() {
 	shift
 	# shellcheck disable=SC2086
 	check "$name: archive holds each message once, byte for byte" archive_has "$T/archive-$name" "$@"
+}
+# todo DESC REASON CMD...: a test of a known bug (TAP TODO: not ok is an
+# expected failure, ok an unexpected pass).
+todo() {
+	local d=$1 why=$2
+	shift 2
+	tap_n=$((tap_n + 1))
+	if "$@"; then echo "ok $tap_n - $d # TODO $why"; else echo "not ok $tap_n - $d # TODO $why"; fi
+}
+# safe_archive DIR REMAINING FILE...: DIR holds only messages among FILE...
+# (byte for byte), none twice, and each FILE not in DIR is still on the
+# server (its position, 1-based, is among the comma-separated UIDs REMAINING).
+safe_archive() {
+	local d=$1 rem=",$2," i=0 f h got bad=0
+	shift 2
+	got=$(hashes "$d")
+	if [ "$(echo "$got" | sort | uniq -d)" != "" ]; then diag "a message archived twice"; bad=1; fi
+	for h in $got; do
+		sha256sum "$@" | cut -d' ' -f1 | grep -qx "$h" || { diag "archived, but not a message of the server: $h"; bad=1; }
+	done
+	for f in "$@"; do
+		i=$((i + 1))
+		h=$(sha256sum "$f" | cut -d' ' -f1)
+		if ! echo "$got" | grep -qx "$h" && [[ $rem != *",$i,"* ]]; then
+			diag "message $i is neither archived nor on the server: lost"
+			bad=1
+		fi
+	done
+	return $bad
 }
 # tcase NAME TLS RC REGEX DELETED JSON: hcase over TLS plus "no password before TLS".
 tcase() {
@@ -74,7 +103,9 @@ print(json.dumps(sc))' "$T/bs-$name/report.json")"
 	local before
 	before=$("$PY" -c 'import json,sys; print(",".join(json.load(open(sys.argv[1]))["deleted"]))' \
 		"$T/bs-$name/report-1.json")
-	is "$name: the next run removes the rest" "$before${before:+,}$(bs_deleted)" "$ALL"
+	local later
+	later=$(bs_deleted)
+	is "$name: the next run removes the rest" "$before${before:+${later:+,}}$later" "$ALL"
 }
 
 # ---- baseline
@@ -83,14 +114,28 @@ archived baseline $M
 is "baseline: never a bare EXPUNGE or CLOSE" "$(bs_report bare_expunge)" 0
 
 # ---- literals
-# A literal size no machine has, and one over max_size: refused before it is
-# read, the message neither archived nor removed.
+# A literal size no machine has: refused before anything is read; the
+# message neither archived nor removed.
 hcase literal-huge 75 '(literal|too (big|large)|size|max_size)' '' \
 	'{"mode":"imap","rules":[{"match":"^UID FETCH.*BODY","reply":"* 1 FETCH (UID 1 BODY[] {18446744073709551617}\r\n","then":"hang"}]}'
+# A literal of 900 MB announced, over max_size, that never comes: nothing is
+# allocated for it, the command's deadline ends the wait.
 HC_ACCOUNT_EXTRA='max_size = "100K";' \
-	hcase literal-over-max 75 '(literal|too (big|large)|max_size)' '' \
+	hcase literal-over-max 75 '(literal|too (big|large)|max_size|timed out)' '' \
 	'{"mode":"imap","rules":[{"match":"^UID FETCH.*BODY","reply":"* 1 FETCH (UID 1 BODY[] {900000000}\r\n","then":"hang"}]}'
 is "literal-over-max: nothing archived" "$(archive_count "$T/archive-literal-over-max")" 0
+# A message over max_size under a lying RFC822.SIZE, sent in full: read to
+# its end and dropped (an attempt counted, it stays); the others archived
+# and removed in the same run.
+head -c 300000 /dev/zero | tr '\0' x | fold -w 76 >"$T/big.body"
+{ printf 'From: big@example.org\nSubject: big\nMessage-ID: <big@example.org>\n\n'; cat "$T/big.body"; } >"$T/msgs/big.eml"
+BS_MSGS_SAVED=$BS_MSGS
+BS_MSGS="[{\"file\": \"$T/msgs/big.eml\"},${BS_MSGS#[}"
+HC_ACCOUNT_EXTRA='max_size = "100K";' \
+	hcase literal-big-lie 75 '(max_size|too (big|large)|larger)' 2,3,4 '{"mode":"imap","sizes":[100,100,100,100]}'
+BS_MSGS=$BS_MSGS_SAVED
+is "literal-big-lie: the big message stays, not archived" \
+	"$(bs_remaining) $(archive_count "$T/archive-literal-big-lie")" "1 3"
 # The connection dropped inside a literal: nothing half-archived; the next
 # run archives everything once.
 hcase literal-cut 75 '(closed|connection|EOF|end of|dead|lost)' '' \
@@ -103,16 +148,34 @@ archived literal-cut $M
 hcase untagged-odd 0 'run finished' $ALL '{"mode":"imap","rules":[
  {"match":"^LOGIN|^AUTHENTICATE","append":"* 4 EXISTS\r\n* OK [ALERT] maintenance at noon\r\n"},
  {"match":"^SELECT","prepend":"* 7 FETCH (FLAGS (\\Seen))\r\n* CAPABILITY IMAP4rev1 UIDPLUS MOVE\r\n"},
- {"match":"^UID SEARCH","prepend":"* 1 RECENT\r\n* OK still here\r\n"},
+ {"match":"^UID FETCH 1:","prepend":"* 1 RECENT\r\n* OK still here\r\n"},
  {"match":"^UID FETCH.*BODY","prepend":"* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n* 3 EXISTS\r\n"}]}'
 archived untagged-odd $M
-# An unsolicited FETCH carrying a body that is not the one asked for.
-hcase untagged-body 0 'run finished' $ALL '{"mode":"imap","rules":[
- {"match":"^UID FETCH.*BODY","nth":1,"prepend":"* 2 FETCH (UID 2 BODY[] {12}\r\nnot the mail)\r\n"}]}'
-archived untagged-body $M
+# An unsolicited FETCH carrying a body that is not the one asked for, for a
+# UID whose fetch is in flight (so it looks like an early answer); the real
+# body follows in its turn.  Whatever the run makes of it (an error, or the
+# right body), nothing wrong may be archived, and a message not archived
+# right must stay on the server; a second run finishes the work.
+bs_start untagged-body '{"mode":"imap","rules":[
+ {"match":"^UID FETCH.*BODY","session":1,"nth":1,"prepend":"* 2 FETCH (UID 2 BODY[] {12}\r\nnot the mail)\r\n"}]}'
+hconf untagged-body
+mm untagged-body -c "$T/untagged-body.conf" --once
+bs_stop
+check "untagged-body: no crash" no_crash
+# TODO until proto/imap refuses a second, different body for one UID: it
+# keeps the unsolicited one as UID 2's early answer and drops the real one,
+# so UID 2 is archived as "not the mail" and expunged (lost).  A TODO test
+# that passes is an XPASS, which tests/run counts as a failure: remove the
+# TODO then.
+BUG_EARLY="proto/imap: an unsolicited body kept as a pipelined fetch's early answer, the real one dropped: message 2 lost"
+todo "untagged-body: only real messages archived, none twice; any other still on the server" \
+	"$BUG_EARLY" safe_archive "$T/archive-untagged-body" "$(bs_remaining)" $M
+rerun untagged-body
+todo "untagged-body: archive holds each message once, byte for byte" "$BUG_EARLY" \
+	archive_has "$T/archive-untagged-body" $M
 # A tagged reply with a tag never sent.
 hcase tag-unknown 75 '(tag|unexpected|protocol)' '' \
-	'{"mode":"imap","rules":[{"match":"^UID SEARCH","reply":"ZZZ9 OK done\r\n","then":"hang"}]}'
+	'{"mode":"imap","rules":[{"match":"^SELECT","reply":"ZZZ9 OK done\r\n","then":"hang"}]}'
 
 # ---- the server says BYE mid-session
 hcase bye-fetch 75 'BYE' '' \
@@ -143,8 +206,11 @@ HC_ACCOUNT_EXTRA='after = "move"; move_to = "Done";' \
 	hcase no-move 0 'run finished' $ALL '{"mode":"imap","capability":["IMAP4rev1","AUTH=PLAIN","UIDPLUS"]}'
 is "no-move: the messages are in Done" "$(bs_report folders)" '{"Done": ["1", "2", "3"]}'
 is "no-move: never a bare EXPUNGE" "$(bs_report bare_expunge)" 0
-hcase no-uidplus 75 'UIDPLUS' '' '{"mode":"imap","capability":["IMAP4rev1","AUTH=PLAIN"]}'
+# Without UIDPLUS: \Deleted only, a warning, never a bare EXPUNGE or CLOSE.
+hcase no-uidplus 0 'no UIDPLUS.*bare EXPUNGE' '' '{"mode":"imap","capability":["IMAP4rev1","AUTH=PLAIN"]}'
 is "no-uidplus: never a bare EXPUNGE or CLOSE" "$(bs_report bare_expunge)" 0
+is "no-uidplus: each processed message flagged \\Deleted" "$(bs_report flags)" \
+	'{"1": ["\\Deleted"], "2": ["\\Deleted"], "3": ["\\Deleted"]}'
 
 # ---- STARTTLS: missing, refused, injected, over implicit TLS.
 tcase stls-ok starttls 0 'run finished' $ALL '{}'

@@ -12,10 +12,10 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 81
+plan 95
 V=$TEST_PLUGIN_DIR/verdict.so
 
-env_start srv --users "plain stls imaps del mov flg kep multi uidv dup quar dry chk"
+env_start srv --users "plain stls imaps bulk del mov flg kep multi miss uidv dup quar dry chk"
 
 # iconf USER: an IMAP account for USER in $T/USER.conf, its own state and
 # archive; C_* as write_conf (C_ACCOUNT_EXTRA for after, folders...).
@@ -51,15 +51,26 @@ C_TLS=starttls iconf stls
 env_seed 3 --seed stls
 run_ok "STARTTLS: exit 0" stls -c "$T/stls.conf" --once
 check "STARTTLS: every message archived once" archive_matches "$T/archive-stls"
-check "STARTTLS: Dovecot saw the login over TLS" grep -Eq 'imap-login: Login: user=<stls>.*TLS' "$MAILENV_LOG"
+check "STARTTLS: Dovecot saw the login over TLS" grep -Eq 'imap-login: (Info: )?Login: user=<stls>,.*, TLS,' "$MAILENV_LOG"
 is "STARTTLS: INBOX empty" "$(imap_count INBOX)" 0
 
 C_TLS=tls C_PORT=$IMAPS_PORT iconf imaps
 env_seed 3 --seed imaps
 run_ok "IMAPS: exit 0" imaps -c "$T/imaps.conf" --once
 check "IMAPS: every message archived once" archive_matches "$T/archive-imaps"
-check "IMAPS: Dovecot saw the login over TLS" grep -Eq 'imap-login: Login: user=<imaps>.*TLS' "$MAILENV_LOG"
+check "IMAPS: Dovecot saw the login over TLS" grep -Eq 'imap-login: (Info: )?Login: user=<imaps>,.*, TLS,' "$MAILENV_LOG"
 is "IMAPS: INBOX empty" "$(imap_count INBOX)" 0
+
+# Many messages of every kind in one run: pipelined fetches, whose bodies
+# Dovecot sends ahead of their turn, and --limit taking them in two steps.
+C_TLS=tls C_PORT=$IMAPS_PORT iconf bulk
+env_seed 400 --seed bulk
+mm bulk-1 -c "$T/bulk.conf" --once --limit 150
+rc_is "400 messages, --limit 150: exit 0" 0
+is "400 messages, --limit 150: 250 left in INBOX" "$(imap_count INBOX)" 250
+run_ok "400 messages, the rest: exit 0" bulk-2 -c "$T/bulk.conf" --once
+check "400 messages: each archived once, byte for byte, INBOX empty" \
+	eval "archive_matches '$T/archive-bulk' && [ \$(imap_count INBOX) = 0 ]"
 
 # STARTTLS asked of a server that does not offer it: refused, nothing read.
 ENV_MAIN=$ENV
@@ -108,6 +119,18 @@ is "move: Done created, holding exactly the messages" "$(ids Done)" "$(expected_
 run_ok "move: second run exits 0" mov-2 -c "$T/mov.conf" --once
 check "move: second run archives nothing again" archive_matches "$T/archive-mov"
 is "move: Done still holds each message once" "$(ids Done)" "$(expected_ids)"
+# A person drags one back into INBOX (a new UID there) after the run that
+# forgot the keys of the messages moved away: TODO, it is processed again
+# (the journal forgets a key, and its digest, once the server no longer lists
+# it, so nothing recognises the message; run_seen's copy-back check only
+# covers the run before that).  A TODO that passes counts as a failure in
+# tests/run: remove the TODO then.
+back=$(ids Done | head -n 1)
+imapc copy Done "$back" INBOX
+run_ok "move: a message copied back into INBOX: exit 0" mov-3 -c "$T/mov.conf" --once
+tap_n=$((tap_n + 1))
+if archive_matches "$T/archive-mov"; then r=ok; else r="not ok"; fi
+echo "$r $tap_n - move: the message copied back is not processed again # TODO the journal forgets moved messages' keys and digests"
 
 # ------------------------------------------------------------ after = "flag"
 # The default flag, \Seen; one message another client had already read: the
@@ -163,6 +186,16 @@ is "folders: journal keys name their folder and UIDVALIDITY" \
 	"$(keys "$T/state-multi" | sed 's/;UIDVALIDITY=[0-9]*\/;UID=[0-9]*$//' | sort | uniq -c | awk '{ print $2 "=" $1 }' | tr '\n' ' ')" \
 	"INBOX=3 Sales.EU=2 Support=2 "
 
+# A folder that does not exist: logged and skipped, the others read, and
+# the run says something is left (exit 75).
+C_ACCOUNT_EXTRA='folders = [ "Nope", "INBOX" ];' iconf miss
+env_seed 2 --seed miss
+mm miss -c "$T/miss.conf" --once
+rc_is "missing folder: exit 75" 75
+check "missing folder: logged" err_has 'folder Nope cannot be opened'
+check "missing folder: INBOX read all the same" \
+	eval "archive_matches '$T/archive-miss' && [ \$(imap_count INBOX) = 0 ]"
+
 # ------------------------------------------------------------ UIDVALIDITY
 # Support is processed (kept), then recreated by another client with the
 # same messages: a new UIDVALIDITY, new UIDs, nothing new to process.
@@ -182,6 +215,15 @@ check "UIDVALIDITY: the change is logged" err_has "UIDVALIDITY.*$v1.*$v2|UIDVALI
 env_seed_folder Support 1 --seed uidv --offset 5
 run_ok "UIDVALIDITY: new mail after the change exits 0" uidv-3 -c "$T/uidv.conf" --once
 check "UIDVALIDITY: the new message archived, the old ones not again" archive_matches "$T/archive-uidv"
+# INBOX's index rebuilt (Dovecot's uidlist and index removed, as a restore
+# does): a new UIDVALIDITY for the same UIDs.
+v1=$(imapc status INBOX | cut -d' ' -f1)
+sleep 1 # Dovecot's new UIDVALIDITY is the time in seconds
+rm -f "$MD/dovecot-uidlist" "$MD"/dovecot.index*
+v2=$(imapc status INBOX | cut -d' ' -f1)
+check "UIDVALIDITY: INBOX rebuilt with a new UIDVALIDITY ($v1 -> $v2)" test "$v1" != "$v2"
+run_ok "UIDVALIDITY: run after INBOX's rebuild exits 0" uidv-4 -c "$T/uidv.conf" --once
+check "UIDVALIDITY: INBOX's messages not processed again" archive_matches "$T/archive-uidv"
 
 # ------------------------------------------------------------ one message in two folders
 C_ACCOUNT_EXTRA='folders = [ "INBOX", "Copies" ]; after = "keep";' iconf dup
@@ -231,10 +273,14 @@ mm chk -c "$T/chk.conf" --check-login
 rc_is "--check-login: exit 0" 0
 check "--check-login: the certificate's subject" \
 	grep -Eq 'certificate subject .*CN *= *localhost' "$MM_OUT"
-check "--check-login: the server's capabilities" grep -q 'IMAP4rev1' "$MM_OUT"
+check "--check-login: the server's capabilities" grep -qi 'CAPABILITY: .*IMAP4rev1.*UIDPLUS' "$MM_OUT"
 check "--check-login: each folder with its message count" \
 	eval "grep -Eq 'INBOX.* 2 message' '$MM_OUT' && grep -Eq 'Support.* 1 message' '$MM_OUT'"
 is "--check-login: the server unchanged" "$(imapc state)" "$before"
+C_TLS=tls C_PORT=$IMAPS_PORT C_ACCOUNT_EXTRA='folders = [ "INBOX", "Nope" ];' iconf chk
+mm chk-nope -c "$T/chk.conf" --check-login
+rc_is "--check-login with a folder the server lacks: exit 75" 75
+check "--check-login with a folder the server lacks: says which" grep -q 'Nope: cannot be opened' "$MM_OUT"
 C_PASS=Zq9-not-the-pass C_TLS=tls C_PORT=$IMAPS_PORT iconf chk
 mm chk-bad -c "$T/chk.conf" --check-login
 rc_is "--check-login with a wrong password: exit 75" 75

@@ -17,6 +17,7 @@ Scenario keys of this mode:
                "starttls" before TLS); capability_tls: the list after STARTTLS
   uidvalidity  INBOX's UIDVALIDITY (default 1000)
   imap_uids    the INBOX UIDs of the messages (default 1..N)
+  sizes        RFC822.SIZE values replacing the real ones (lies)
 Rule keys of this mode, besides badserver.py's:
   prepend / prepend_b64   bytes sent before the reply (untagged responses
                in odd places)
@@ -177,7 +178,10 @@ class ImapMixin:
         raw = st["data"][uid].replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
         out = [b"UID %d" % uid]
         if "RFC822.SIZE" in items:
-            out.append(b"RFC822.SIZE %d" % len(raw))
+            sizes = self.srv.sc.get("sizes")  # lies, as POP3's LIST can tell
+            i = sorted(st["data"]).index(uid)
+            n = sizes[i] if sizes is not None and i < len(sizes) else len(raw)
+            out.append(b"RFC822.SIZE %d" % n)
         if "FLAGS" in items:
             out.append(b"FLAGS (%s)" % b(" ".join(sorted(st["flags"][uid]))))
         for sec in re.findall(r"BODY(?:\.PEEK)?\[([^\]]*)\]", items):

@@ -203,7 +203,7 @@ env_seed_folder() {
 
 # imapc COMMAND ARGS...: tests/lib/imapc.py as the current user, over plain
 # IMAP: another mail client, to seed, flag and read back the server's state.
-imapc() { "$PY" "$MM_LIB/imapc.py" "$IMAP_PORT" "$MM_USER" "$MAILENV_PASS" "$@"; }
+imapc() { "$PY" "$MM_LIB/imapc.py" "$IMAP_PORT" "$MM_USER" "$MAILENV_PASS" "$@" </dev/null; }
 # imap_count FOLDER: messages in FOLDER (0 when it does not exist).
 imap_count() { imapc state "$1" 2>/dev/null | wc -l; }
 

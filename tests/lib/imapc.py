@@ -16,6 +16,8 @@ usage: imapc.py PORT USER PASS COMMAND ARGS...     (127.0.0.1, no TLS)
                            folder when missing; flags from the environment
                            variable IMAPC_FLAGS (e.g. "\\Seen")
   flag FOLDER MSGID FLAG   UID STORE +FLAGS on the messages with this Message-ID
+  copy FOLDER MSGID DEST   UID COPY of the messages with this Message-ID to DEST
+                           (a person dragging mail back: a new UID in DEST)
   recreate FOLDER          the same messages, with their flags, in a new folder of
                            the same name (DELETE, CREATE, APPEND): the server
                            gives it a new UIDVALIDITY, as after a restore
@@ -100,14 +102,17 @@ def main():
             with open(path, "rb") as f:
                 raw = f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
             ok(*m.append(quote(args[0]), "(%s)" % flags if flags else None, None, raw), "APPEND")
-    elif cmd == "flag":
-        folder, mid, flag = args
+    elif cmd in ("flag", "copy"):
+        folder, mid, what = args
         ok(*m.select(quote(folder)), "SELECT")
         uids = ok(*m.uid("SEARCH", "HEADER", "Message-ID", quote(mid)), "SEARCH")[0].split()
         if not uids:
             raise SystemExit("imapc: no message %s in %s" % (mid, folder))
         for u in uids:
-            ok(*m.uid("STORE", u, "+FLAGS", "(%s)" % flag), "STORE")
+            if cmd == "flag":
+                ok(*m.uid("STORE", u, "+FLAGS", "(%s)" % what), "STORE")
+            else:
+                ok(*m.uid("COPY", u, quote(what)), "COPY")
         # No CLOSE: it would expunge a \Deleted this set; the other client
         # of the tests leaves that to whoever expunges next.
         m.unselect()
