@@ -116,6 +116,7 @@ typedef struct cfg {
 	long long max_backoff_s;           /* cap of the failure back-off, default 3600 */
 	unsigned long long worker_memory;  /* RLIMIT_AS of a worker, 0 = unlimited (default) */
 	long long outbox_interval_s;       /* the daemon flushes the outbox this often, default 60 */
+	long long lease_ttl_s;             /* a run's lease on a shared store (daemon/sched/claim.h), default 30 */
 	cfg_account *accounts;
 	size_t n_accounts;
 	cfg_smtp *smtp;                    /* NULL: no `smtp` group, nothing can be sent */

@@ -10,6 +10,7 @@
  *   supervise.c   supervise_  forked account workers: progress, deadlines,
  *                             crashes charged to the message in hand
  *   flushtimer.c  flushtimer_ the outbox flush on its own timer
+ *   claim.c       claim_      leases on a store several daemons share
  *   reload.c      reload_     SIGHUP: a new configuration, or the old one
  *   signals.c     signals_    SIGTERM/SIGINT, SIGHUP, SIGUSR1
  *   privs.c       privs_      the `user` and `worker_memory` settings
@@ -24,6 +25,7 @@
 #include <glib.h>
 #include "daemon/sched/scheduler.h"
 #include "daemon/sched/metrics.h"
+#include "daemon/sched/claim.h"
 #include "daemon/store/store.h"
 
 typedef struct sched_acct {
@@ -36,6 +38,7 @@ typedef struct sched_acct {
 	guint at_timer;       /* until the next `at` slot (daemon/sched/at.h); 0: none */
 	long long at_due;     /* that slot, unix time */
 	int at_pending;       /* a slot came while it ran: run again after */
+	claim lease;          /* while it runs, and until its next run (claim.h) */
 } sched_acct;
 
 typedef struct sched {
@@ -54,6 +57,8 @@ typedef struct sched {
 	guint outbox_timer;           /* flushtimer.c's */
 	pid_t outbox_pid;             /* a flush running, 0 none */
 	gint64 outbox_deadline;
+	claim outbox_lease;           /* while a flush runs */
+	char owner[CLAIM_OWNER_MAX];  /* this daemon's lease owner id */
 } sched;
 
 /* How a worker's run ended, for sched_run_done(). */
@@ -79,7 +84,8 @@ void sched_write_metrics(sched *s);
 /* supervise.c */
 /* 0, or -1 and *err_r when no worker could be started. */
 int supervise_start(sched *s, sched_acct *a, char **err_r);
-/* Kill workers past their run or message deadline (monotonic us now). */
+/* Kill workers past their run or message deadline (monotonic us now);
+ * renew their leases, and stop a worker whose lease ran out. */
 void supervise_check_deadlines(sched *s, gint64 now);
 void supervise_signal_all(sched *s, int sig);
 void supervise_signin(sched *s, const char *name);

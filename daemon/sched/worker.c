@@ -298,7 +298,7 @@ worker_outbox_secrets(const cfg *c, cfg *cc, cfg_smtp *sm, oauth_cfg *oc, char *
  * fd >= 0: its result goes there as one line
  * "O rc due sent retried dead refused unknown" (worker_flush_outbox). */
 static int
-worker_outbox_main(const cfg *c, int all, int trace, int fd)
+worker_outbox_main(const cfg *c, int all, int trace, const struct run_lease *lease, int fd)
 {
 	store *st = NULL;
 	outbox_stats os;
@@ -312,8 +312,11 @@ worker_outbox_main(const cfg *c, int all, int trace, int fd)
 		return EX_TEMPFAIL;
 	c = &cc;
 	if (privs_drop(c->user, &err) < 0 ||
-	    store_open(c->state_dir, 0, &st, &err) < 0) {
+	    store_open(c->state_dir, 0, &st, &err) < 0 ||
+	    (lease != NULL &&
+	     store_fence_set(st, OUTBOX_LEASE, lease->owner, lease->fence, &err) < 0)) {
 		log_error("outbox: %s", err);
+		store_close(&st);
 		free(err);
 		secret_wipe(&pinned);
 		return EX_TEMPFAIL;
@@ -323,7 +326,7 @@ worker_outbox_main(const cfg *c, int all, int trace, int fd)
 		free(err);
 	}
 	memset(&os, 0, sizeof os);
-	rc = outbox_flush(c, st, all, trace, &os);
+	rc = outbox_flush(c, st, all, trace, lease, &os);
 	store_close(&st);
 	secret_wipe(&pinned);
 	if (fd >= 0)
@@ -333,7 +336,8 @@ worker_outbox_main(const cfg *c, int all, int trace, int fd)
 }
 
 int
-worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
+worker_flush_outbox(const cfg *c, int all, int trace, const struct run_lease *lease,
+		    outbox_stats *os)
 {
 	char line[256];
 	size_t len = 0;
@@ -355,7 +359,7 @@ worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
 	if (pid == 0) {
 		close(p[0]);
 		worker_signals();
-		_exit(worker_outbox_main(c, all, trace, p[1]));
+		_exit(worker_outbox_main(c, all, trace, lease, p[1]));
 	}
 	close(p[1]);
 	while (len < sizeof line - 1) {
@@ -381,7 +385,8 @@ worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
 }
 
 int
-worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
+worker_spawn_outbox(const cfg *c, int trace, const struct run_lease *lease, pid_t *pid_r,
+		    char **err_r)
 {
 	pid_t pid;
 
@@ -395,7 +400,7 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 		/* A stop waits for the flush: a message killed past its final dot
 		 * would be sent twice. */
 		worker_signals();
-		_exit(worker_outbox_main(c, 0, trace, -1));
+		_exit(worker_outbox_main(c, 0, trace, lease, -1));
 	}
 	*pid_r = pid;
 	return 0;

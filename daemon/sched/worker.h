@@ -38,15 +38,19 @@ int worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *p
 /*
  * Fork a process that flushes the outbox once (daemon/run/outbox.h), with the
  * same privileges and limits as a worker.  Exit 0, or 75 if the relay
- * could not be reached.  0 and *pid_r, or -1 and *err_r.
+ * could not be reached.  0 and *pid_r, or -1 and *err_r.  lease: NULL, or
+ * the outbox's (claim.h): the flush fences its store with it and renews it
+ * before each message (outbox_flush).
  */
-int worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r);
+int worker_spawn_outbox(const cfg *c, int trace, const struct run_lease *lease, pid_t *pid_r,
+			char **err_r);
 /*
  * --once and --flush: the same flush, waited for (all: every queued message
  * now, ignoring back-off, for --flush); its counts into *os.  0 when the
  * relay took its decisions, -1 when it could not be reached, the process
  * failed before flushing or crashed (logged).
  */
-int worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os);
+int worker_flush_outbox(const cfg *c, int all, int trace, const struct run_lease *lease,
+			outbox_stats *os);
 
 #endif
