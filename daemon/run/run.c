@@ -257,6 +257,15 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
 	r->api = api_batch_new(st);
 
+	/* Several daemons on one store: from here on a commit after our lease
+	 * was lost is refused (run.h). */
+	if (o->lease != NULL && !o->dry_run &&
+	    store_fence_set(st, a->name, o->lease->owner, o->lease->fence, &err) < 0) {
+		log_error("%s: %s", a->name, err);
+		free(err);
+		run_dial_free(&dial);
+		goto out;
+	}
 	/* delete_after: done mail first seen long enough ago is journalled for
 	 * deletion now; the plan below DELEs it like any such row. */
 	if (a->delete_after_s > 0 && !a->keep) {
@@ -308,6 +317,18 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 		goto out;
 	}
 	crash_point("dele");
+	/* QUIT makes the DELEs happen: only while the account is still ours.
+	 * Without it the server deletes nothing; the journal keeps them. */
+	if (o->lease != NULL && !o->dry_run &&
+	    store_lease_renew(st, a->name, o->lease->owner, o->lease->fence, o->lease->ttl_s,
+			      &err) < 0) {
+		log_error("%s: the lease on the account is lost: %s: nothing deleted, no QUIT",
+			  a->name, err != NULL ? err : "error");
+		free(err);
+		err = NULL;
+		rc = -1;
+		goto durable;
+	}
 	if (pop3_quit_send(r->s, &err) != POP3_OK)
 		goto quit_failed;
 	/* While the server deletes, the journal's bookkeeping is written in a
