@@ -21,11 +21,13 @@ typedef struct metrics_acct {
 	long long last_success, last_run;
 	double last_seconds;
 	int needs_signin;      /* -1: not an OAuth sign-in (no gauge); 0; 1 */
+	int lease;             /* -1: never said (no gauge); 0; 1 held */
 } metrics_acct;
 
 struct metrics {
 	GHashTable *accts;     /* name -> metrics_acct */
 	GHashTable *verdicts;  /* "account\tstage\tverdict" -> count (guint64 *) */
+	char *owner;           /* the lease owner (metrics_lease), NULL before */
 };
 
 metrics *
@@ -45,6 +47,7 @@ metrics_free(metrics **mp)
 		return;
 	g_hash_table_destroy((*mp)->accts);
 	g_hash_table_destroy((*mp)->verdicts);
+	g_free((*mp)->owner);
 	g_free(*mp);
 	*mp = NULL;
 }
@@ -57,6 +60,7 @@ metrics_acct_get(metrics *m, const char *account)
 	if (a == NULL) {
 		a = g_new0(metrics_acct, 1);
 		a->needs_signin = -1;
+		a->lease = -1;
 		g_hash_table_insert(m->accts, g_strdup(account), a);
 	}
 	return a;
@@ -117,6 +121,16 @@ void
 metrics_signin(metrics *m, const char *account, int needs)
 {
 	metrics_acct_get(m, account)->needs_signin = needs ? 1 : 0;
+}
+
+void
+metrics_lease(metrics *m, const char *account, const char *owner, int held)
+{
+	if (m->owner == NULL || strcmp(m->owner, owner) != 0) {
+		g_free(m->owner);
+		m->owner = g_strdup(owner);
+	}
+	metrics_acct_get(m, account)->lease = held ? 1 : 0;
 }
 
 void
@@ -244,6 +258,21 @@ metrics_render(metrics *m, store *st)
 		g_string_append(out, "mailmill_account_needs_signin{account=\"");
 		metrics_label(out, names->pdata[i]);
 		g_string_append_printf(out, "\"} %d\n", a->needs_signin);
+	}
+
+	g_string_append(out, "# HELP mailmill_account_lease 1 while this daemon (owner) holds the"
+			" account's lease: it runs the account, or keeps it until its next run.\n"
+			"# TYPE mailmill_account_lease gauge\n");
+	for (i = 0; i < names->len && m->owner != NULL; i++) {
+		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
+
+		if (a->lease < 0)
+			continue;
+		g_string_append(out, "mailmill_account_lease{account=\"");
+		metrics_label(out, names->pdata[i]);
+		g_string_append(out, "\",owner=\"");
+		metrics_label(out, m->owner);
+		g_string_append_printf(out, "\"} %d\n", a->lease);
 	}
 
 	g_ptr_array_set_size(names, 0);

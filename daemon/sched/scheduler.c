@@ -72,6 +72,13 @@ sched_record(sched *s, const char *name, long long next, int failures)
 	}
 }
 
+/* The account's lease in the metrics: held by this daemon or not. */
+static void
+sched_lease_gauge(sched *s, sched_acct *a)
+{
+	metrics_lease(s->m, a->name, s->owner, a->lease.held);
+}
+
 /* Run the account after delay_s seconds (fractions count); not recorded:
  * the next run of an account another daemon holds is that daemon's to say. */
 static void
@@ -258,8 +265,10 @@ sched_cancel(sched *s, sched_acct *a)
 		a->queued = 0;
 	}
 	/* A running one gives its lease back when its run is done. */
-	if (!a->running)
+	if (!a->running && a->lease.held) {
 		claim_release(&a->lease, s->st);
+		sched_lease_gauge(s, a);
+	}
 }
 
 static sched_acct *
@@ -329,6 +338,7 @@ sched_claim(sched *s, sched_acct *a, const cfg_account *ca)
 {
 	int r = claim_take(&a->lease, s->st, s->owner, a->name, s->c->lease_ttl_s);
 
+	sched_lease_gauge(s, a);
 	if (r == 1)
 		return 1;
 	if (r == 0) {
@@ -411,6 +421,7 @@ sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 	} else {
 		claim_release(&a->lease, s->st);
 	}
+	sched_lease_gauge(s, a);
 	if (!sched_maybe_quit(s))
 		sched_try_start(s);
 }
