@@ -223,7 +223,7 @@ main_sign_in(const cfg *c, const char *name)
 			"grant \"client_credentials\" needs no person");
 		return EX_USAGE;
 	}
-	if (store_open(c->state_dir, 0, &st, &err) < 0) {
+	if (store_open_cfg(c, 0, &st, &err) < 0) {
 		fprintf(stderr, "mailmilld: cannot open the store in %s: %s\n", c->state_dir, err);
 		free(err);
 		return EX_TEMPFAIL;
@@ -246,7 +246,7 @@ main_check_login(const cfg *c, const run_opts *ro, char **only, int n_only)
 	char *err = NULL;
 	int rc = EX_OK;
 
-	if (store_open(c->state_dir, 0, &st, &err) < 0) {
+	if (store_open_cfg(c, 0, &st, &err) < 0) {
 		fprintf(stderr, "mailmilld: cannot open the store in %s: %s\n", c->state_dir, err);
 		free(err);
 		return EX_TEMPFAIL;
@@ -434,7 +434,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (show_outbox || flush) {
-		if (store_open(c->state_dir, 0, &st, &err) < 0) {
+		if (store_open_cfg(c, 0, &st, &err) < 0) {
 			log_error("cannot open the store in %s: %s", c->state_dir, err);
 			free(err);
 			rc = EX_TEMPFAIL;

@@ -16,7 +16,7 @@ repair_open(const cfg *c)
 	store *st = NULL;
 	char *err = NULL;
 
-	if (store_open(c->state_dir, 0, &st, &err) < 0) {
+	if (store_open_cfg(c, 0, &st, &err) < 0) {
 		log_error("cannot open the store in %s: %s", c->state_dir, err);
 		free(err);
 		return NULL;

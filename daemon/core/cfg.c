@@ -24,6 +24,7 @@ cfg_top(cfg_errs *e, cfg *c)
 	cfg_walk w = { .e = e, .ctx = "", .obj = c };
 
 	cfg_walk_group(&w, root, cfg_keys_top);
+	cfg_store_check(e, c);
 	if (config_setting_get_member(root, "accounts") == NULL)
 		cfg_err(e, NULL, "", "no 'accounts' defined: nothing to do");
 }

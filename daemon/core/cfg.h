@@ -76,6 +76,9 @@ typedef struct cfg_account {
 	int line;
 } cfg_account;
 
+/* Where the store lives: the top-level `store` group (daemon/store). */
+typedef enum { CFG_STORE_SQLITE = 0, CFG_STORE_POSTGRESQL } cfg_store_driver;
+
 /* The relay queued mail goes out through: the top-level `smtp` group. */
 typedef enum {
 	CFG_SMTP_AUTH_AUTO = 0, CFG_SMTP_AUTH_PLAIN, CFG_SMTP_AUTH_LOGIN,
@@ -117,6 +120,12 @@ typedef struct cfg {
 	unsigned long long worker_memory;  /* RLIMIT_AS of a worker, 0 = unlimited (default) */
 	long long outbox_interval_s;       /* the daemon flushes the outbox this often, default 60 */
 	long long lease_ttl_s;             /* a run's lease on a shared store (daemon/sched/claim.h), default 30 */
+	/* `store` group: SQLite in state_dir (default) or PostgreSQL (cfg_store.c). */
+	int store_driver;                  /* cfg_store_driver, default sqlite */
+	char *store_conninfo;              /* libpq conninfo, never with a password */
+	char *store_password_file;         /* the database password, first line; NULL */
+	char *store_sslmode;               /* libpq's sslmode, default "verify-full" */
+	char *store_sslrootcert;           /* CA certificates of the server; NULL */
 	cfg_account *accounts;
 	size_t n_accounts;
 	cfg_smtp *smtp;                    /* NULL: no `smtp` group, nothing can be sent */

@@ -75,6 +75,9 @@ cfg_hook cfg_hook_port, cfg_hook_password, cfg_hook_password_file, cfg_hook_pass
 	cfg_hook_oauth, cfg_hook_helo, cfg_hook_pipeline, cfg_hook_accounts, cfg_hook_smtp,
 	cfg_hook_schedule;
 
+/* cfg_store.c: the `store` group's keys checked together, after the walk. */
+void cfg_store_check(cfg_errs *e, cfg *c);
+
 /* What an account and the relay hold (cfg_account.c). */
 void cfg_account_free(cfg_account *a);
 void cfg_smtp_free(cfg_smtp **m);

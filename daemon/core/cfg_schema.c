@@ -39,6 +39,26 @@ const cfg_key cfg_keys_log[] = {
 	CFG_END
 };
 
+static const char *const cfg_store_driver_names[] = { "sqlite", "postgresql", NULL };
+/* libpq's values of sslmode. */
+static const char *const cfg_sslmode_names[] = { "disable", "allow", "prefer", "require",
+					       "verify-ca", "verify-full", NULL };
+
+/* Checked together by cfg_store.c (conninfo needs driver "postgresql"). */
+const cfg_key cfg_keys_store[] = {
+	CFG_KENUM("driver", cfg, store_driver, "sqlite", cfg_store_driver_names, 0,
+		  "\"sqlite\" (state_dir/mailmill.db) or \"postgresql\" (several daemons)"),
+	CFG_KSTR("conninfo", cfg, store_conninfo, 0,
+		 "postgresql: libpq's connection string, without password or ssl settings"),
+	CFG_KPATH("password_file", cfg, store_password_file, NULL, 0,
+		  "postgresql: a file whose first line is the password, mode 0600 or stricter"),
+	CFG_KENUM("sslmode", cfg, store_sslmode, "verify-full", cfg_sslmode_names, CFG_NAMED,
+		  "postgresql: TLS to the server, as libpq's sslmode"),
+	CFG_KPATH("sslrootcert", cfg, store_sslrootcert, NULL, 0,
+		  "postgresql: CA certificates the server's certificate is checked against"),
+	CFG_END
+};
+
 const cfg_key cfg_keys_top[] = {
 	CFG_KPATH("state_dir", cfg, state_dir, LOCALSTATEDIR "/lib/mailmill", CFG_BUILD_DEF,
 		  "Journal, lock, pid and metrics files; created 0700"),
@@ -46,6 +66,8 @@ const cfg_key cfg_keys_top[] = {
 		  "Where plugins named without '/' are found"),
 	CFG_K_("log", CFG_GROUP, cfg, log_level, .sub = cfg_keys_log,
 	       .doc = "Group: level and target of the log"),
+	CFG_K_("store", CFG_GROUP, cfg, store_driver, .sub = cfg_keys_store,
+	       .doc = "Group: where the journal lives; default SQLite in state_dir"),
 	CFG_KINT("workers", cfg, workers, "4", 1, 256, "Account runs at once in the daemon"),
 	CFG_KSTR("user", cfg, user, 0,
 		 "When started as root, workers and the outbox flush run as this user"),
@@ -158,6 +180,7 @@ const cfg_schema_group cfg_schema_groups[] = {
 	{ "top", cfg_keys_top, "TOP-LEVEL SETTINGS", NULL },
 	{ "log", cfg_keys_log, "TOP-LEVEL SETTINGS", "log" },
 	{ "smtp", cfg_keys_smtp, "TOP-LEVEL SETTINGS", "smtp" },
+	{ "store", cfg_keys_store, "TOP-LEVEL SETTINGS", "store" },
 	{ "account", cfg_keys_account, "ACCOUNT SETTINGS", NULL },
 	{ NULL, NULL, NULL, NULL }
 };

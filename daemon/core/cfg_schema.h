@@ -80,6 +80,7 @@ struct cfg_key {
 /* The tables (cfg_schema.c). */
 extern const cfg_key cfg_keys_top[];
 extern const cfg_key cfg_keys_log[];
+extern const cfg_key cfg_keys_store[];
 extern const cfg_key cfg_keys_smtp[];
 extern const cfg_key cfg_keys_account[];
 

@@ -325,7 +325,7 @@ trymsg_job_run(void *arg)
 		free(err);
 		return EX_CONFIG;
 	}
-	if (store_open(j->c->state_dir, !j->commit, &st, &err) < 0) {
+	if (store_open_cfg(j->c, !j->commit, &st, &err) < 0) {
 		log_error("cannot %s: %s", j->commit ? "commit" : "open the store", err);
 		free(err);
 		pipeline_free(&pl);
@@ -355,7 +355,7 @@ trymsg_prepare_state(const cfg *c, char **err_r)
 {
 	store *st = NULL;
 
-	if (store_open(c->state_dir, 0, &st, err_r) < 0)
+	if (store_open_cfg(c, 0, &st, err_r) < 0)
 		return EX_TEMPFAIL;
 	store_close(&st);
 	return privs_chown_state(c, err_r) < 0 || privs_check_access(c, err_r) < 0 ? EX_CONFIG : 0;

@@ -502,7 +502,7 @@ sched_setup(sched *s, int *detached)
 	if (statelock_take(s->c->state_dir, &s->lock_fd, &err) < 0) {
 		log_error("cannot start: %s", err);
 		rc = EX_TEMPFAIL;
-	} else if (store_open(s->c->state_dir, 0, &s->st, &err) < 0) {
+	} else if (store_open_cfg(s->c, 0, &s->st, &err) < 0) {
 		log_error("cannot open the store in %s: %s", s->c->state_dir, err);
 		rc = EX_TEMPFAIL;
 	} else if (privs_chown_state(s->c, &err) < 0 || privs_check_access(s->c, &err) < 0) {

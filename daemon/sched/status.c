@@ -155,7 +155,7 @@ status_print(const cfg *c, FILE *out)
 		fprintf(out, "daemon: not running (state_dir %s)\n", c->state_dir);
 	else
 		fprintf(out, "daemon: unknown (cannot read the lock in %s)\n", c->state_dir);
-	if (store_open(c->state_dir, 1, &st, &err) < 0) {
+	if (store_open_cfg(c, 1, &st, &err) < 0) {
 		fprintf(stderr, "mailmilld: cannot read the store: %s\n", err);
 		free(err);
 		return EX_UNAVAILABLE;

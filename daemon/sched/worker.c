@@ -184,11 +184,11 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 	}
 	/* The server greets while the journal opens and the plugins load. */
 	dial = run_dial_start(&a);
-	if (store_open(c->state_dir, o->dry_run, &st, &err) < 0 ||
+	if (store_open_cfg(c, o->dry_run, &st, &err) < 0 ||
 	    /* A dry run writes nothing but the token cache: a rotated refresh
 	     * token must not be lost. */
 	    (o->dry_run && a.oauth != NULL && !a.oauth->command &&
-	     store_open(c->state_dir, 0, &tok_st, &err) < 0)) {
+	     store_open_cfg(c, 0, &tok_st, &err) < 0)) {
 		log_error("%s: cannot open the store in %s: %s", a.name, c->state_dir, err);
 		goto out;
 	}
@@ -312,7 +312,7 @@ worker_outbox_main(const cfg *c, int all, int trace, const struct run_lease *lea
 		return EX_TEMPFAIL;
 	c = &cc;
 	if (privs_drop(c->user, &err) < 0 ||
-	    store_open(c->state_dir, 0, &st, &err) < 0 ||
+	    store_open_cfg(c, 0, &st, &err) < 0 ||
 	    (lease != NULL &&
 	     store_fence_set(st, OUTBOX_LEASE, lease->owner, lease->fence, &err) < 0)) {
 		log_error("outbox: %s", err);

@@ -15,6 +15,8 @@ store_aging_promote(store *st, const char *account, long long before, int apply,
 	int own = 0, ok;
 
 	*n_r = 0;
+	if (st->pg != NULL)
+		return pgs_aging_promote(st, account, before, apply, n_r, err_r);
 	if (st->db == NULL)  /* a dry run before the first real run: nothing due */
 		return 0;
 	if (!apply || st->readonly) {

@@ -41,6 +41,8 @@ store_ledger_load(store *st, const char *account, store_ledger_fn *fn, void *arg
 	sqlite3_stmt *q;
 	int rc;
 
+	if (st->pg != NULL)
+		return pgs_ledger_load(st, account, fn, arg, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT uid, state, attempts FROM ledger WHERE account = ?1", err_r);
@@ -76,6 +78,8 @@ store_ledger_get(store *st, const char *account, const char *uid, ledger_state *
 	sqlite3_stmt *q;
 	int rc, state;
 
+	if (st->pg != NULL)
+		return pgs_ledger_get(st, account, uid, state_r, attempts_r, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT state, attempts FROM ledger WHERE account = ?1 AND uid = ?2",
@@ -119,6 +123,8 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 	}
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_ledger_put(st, rec, err_r);
 	/* An upsert, not REPLACE: attempts and created survive a new verdict. */
 	q = store_prep(st, "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size,"
 		       " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
@@ -148,6 +154,8 @@ store_ledger_mark_deleted(store *st, const char *account, const char *const *uid
 
 	if (st->readonly || n == 0)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_ledger_mark_deleted(st, account, uids, n, err_r);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	for (size_t i = 0; i < n && ok; i++) {
@@ -171,6 +179,8 @@ store_ledger_mark_all_deleted(store *st, const char *account, char **err_r)
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_ledger_mark_all_deleted(st, account, err_r);
 	q = store_prep(st, "UPDATE ledger SET state = ?3, updated = ?2"
 		       " WHERE account = ?1 AND state = ?4", err_r);
 	if (q == NULL)
@@ -199,6 +209,8 @@ store_ledger_fail(store *st, const char *account, const char *uid, const char *e
 		*attempts_r = attempts + 1;
 		return 0;
 	}
+	if (st->pg != NULL)
+		return pgs_ledger_fail(st, account, uid, error, attempts_r, err_r);
 	snprintf(short_err, sizeof(short_err), "%s", error != NULL ? error : "");
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
@@ -234,6 +246,8 @@ store_ledger_forget(store *st, const char *account, const char *const *uids, siz
 
 	if (st->readonly || n == 0)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_ledger_forget(st, account, uids, n, err_r);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	for (size_t i = 0; i < n && ok; i++) {
@@ -254,6 +268,8 @@ store_ledger_note(store *st, const char *account, const char *uid, const char *m
 
 	if (st->readonly || message_id == NULL)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_ledger_note(st, account, uid, message_id, err_r);
 	q = store_prep(st, "INSERT INTO ledger (account, uid, state, message_id, created, updated)"
 		       " VALUES (?1, ?2, ?4, ?3, ?5, ?5) ON CONFLICT (account, uid)"
 		       " DO UPDATE SET message_id = excluded.message_id", err_r);
@@ -274,6 +290,8 @@ store_ledger_quarantine(store *st, const char *account, const char *uid, char **
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_ledger_quarantine(st, account, uid, err_r);
 	q = store_prep(st, "UPDATE ledger SET state = ?4, verdict = ?5, updated = ?3"
 		       " WHERE account = ?1 AND uid = ?2", err_r);
 	if (q == NULL)
@@ -296,6 +314,8 @@ store_quarantine_release(store *st, const char *account, const char *uid, char *
 		err_set(err_r, "%s: release needs an account and a uid", st->path);
 		return -1;
 	}
+	if (st->pg != NULL && !st->readonly)
+		return pgs_quarantine_release(st, account, uid, err_r);
 	if (st->readonly || st->db == NULL)
 		return 0;
 	/* Back to "new" with no attempts counted: the next run processes it
@@ -322,6 +342,8 @@ store_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, v
 	sqlite3_stmt *q;
 	int rc;
 
+	if (st->pg != NULL)
+		return pgs_quarantine_list(st, account, fn, arg, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT account, uid, message_id, attempts, last_error, updated FROM ledger"

@@ -46,6 +46,8 @@ store_durability(store *st, int full, char **err_r)
 {
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_durability(st, full, err_r);
 	return store_exec(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
 			  err_r);
 }
@@ -214,6 +216,7 @@ store_close(store **stp)
 
 	if (stp == NULL || (st = *stp) == NULL)
 		return;
+	pgs_close(st);
 	if (st->in_tx && st->db != NULL)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	for (int i = 0; i < STORE_CACHE_MAX; i++)
@@ -246,7 +249,8 @@ store_begin(store *st, char **err_r)
 	}
 	/* IMMEDIATE: the write lock now, not at the first write, so that a
 	 * busy database waits here (busy_timeout) instead of failing later. */
-	if (!st->readonly && store_step(st, "BEGIN IMMEDIATE", err_r, "begin") < 0)
+	if (!st->readonly && (st->pg != NULL ? pgs_begin(st, err_r) :
+			      store_step(st, "BEGIN IMMEDIATE", err_r, "begin")) < 0)
 		return -1;
 	st->in_tx = 1;
 	return 0;
@@ -258,6 +262,12 @@ store_commit(store *st, char **err_r)
 	if (!st->in_tx) {
 		err_set(err_r, "%s: commit without a transaction", st->path);
 		return -1;
+	}
+	if (!st->readonly && st->pg != NULL) {
+		int rc = pgs_commit(st, err_r);
+
+		st->in_tx = 0;   /* committed or rolled back: over either way */
+		return rc;
 	}
 	if (!st->readonly && store_step(st, "COMMIT", err_r, "commit") < 0) {
 		/* SQLite may have rolled back on its own (disk full, I/O error). */
@@ -274,7 +284,9 @@ store_rollback(store *st)
 {
 	if (!st->in_tx)
 		return;
-	if (!st->readonly && !sqlite3_get_autocommit(st->db))
+	if (!st->readonly && st->pg != NULL)
+		pgs_rollback(st);
+	else if (!st->readonly && !sqlite3_get_autocommit(st->db))
 		store_step(st, "ROLLBACK", NULL, "rollback");
 	st->in_tx = 0;
 }

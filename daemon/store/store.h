@@ -8,7 +8,10 @@
  * takes a SQLite type, a table name or SQL text.  The SQLite backend is
  * the files of daemon/store/: store.c (the handle, transactions), schema.c,
  * ledger.c (with quarantine), outbox_store.c, kv.c, runs.c, tokens.c;
- * store_int.h is theirs alone.
+ * store_int.h is theirs alone.  The PostgreSQL backend (several daemons on
+ * one database, sharing accounts by leases) is pg.c, pg_schema.c, pg_ledger.c,
+ * pg_outbox.c, pg_kv.c, pg_runs.c, pg_tokens.c, pg_lease.c (pg_int.h): each
+ * function below starts with one line that hands a PostgreSQL handle there.
  *
  * The ledger holds one row per (account, uid) the pipeline has decided:
  *   DELETE     processed; delete from the server (DELE not yet confirmed)
@@ -38,6 +41,23 @@ const char *ledger_state_name(ledger_state st);
  * and the write functions below check their arguments, then write nothing
  * and return 0, so a dry run takes the same code path as a real one. */
 int store_open(const char *state_dir, int readonly, store **st_r, char **err_r);
+
+/* The backend the configuration names (store_open.c): its `store` group, or
+ * SQLite in state_dir without one.  What callers outside daemon/store use. */
+struct cfg;
+int store_open_cfg(const struct cfg *c, int readonly, store **st_r, char **err_r);
+
+/* PostgreSQL (libpq).  conninfo: libpq's, without a password (refused);
+ * password_file, sslmode, sslrootcert: NULL for none / libpq's default.
+ * The schema is created or migrated (read-only: a database without it is an
+ * empty store).  A statement that fails, the connection lost among them,
+ * returns -1 and says so; the next call outside a transaction connects again. */
+typedef struct store_pg_conf {
+	const char *conninfo, *password_file, *sslmode, *sslrootcert;
+} store_pg_conf;
+int store_open_pg(const store_pg_conf *pc, int readonly, store **st_r, char **err_r);
+/* "sqlite" or "postgresql" */
+const char *store_driver(const store *st);
 void store_close(store **st);
 
 /* All rows of an account: fn called once per row. */

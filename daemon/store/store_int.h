@@ -32,6 +32,7 @@ struct store {
 	struct store_cached cache[STORE_CACHE_MAX];
 	char *kv_expired_scope;  /* kv.c's: the scope last expired, "a\0b\0" */
 	long long kv_expired_at;
+	struct pgs *pg;       /* the PostgreSQL backend (pg*.c); NULL: SQLite */
 };
 
 /* "path: what: SQLite's message"; returns -1. */
@@ -60,4 +61,89 @@ int store_tx_end(store *st, int own, int ok, char **err_r);
 int store_migrate(store *st, char **err_r);
 int store_user_version(store *st, int *v_r, char **err_r);
 
+
+/*
+ * The PostgreSQL backend (pg*.c, pg_int.h): each public function of
+ * store.h starts with `if (st->pg != NULL) return pgs_...(st, ...)`, after
+ * the argument checks and read-only early returns it shares with SQLite.
+ * Same arguments, same contract.
+ */
+int pgs_open(store *st, const char *conninfo, const char *password, const char *sslmode,
+	     const char *sslrootcert, char **err_r);
+void pgs_close(store *st);
+int pgs_begin(store *st, char **err_r);
+int pgs_commit(store *st, char **err_r);
+void pgs_rollback(store *st);
+int pgs_durability(store *st, int full, char **err_r);
+/* pg_ledger.c */
+int pgs_ledger_load(store *st, const char *account, store_ledger_fn *fn, void *arg, char **err_r);
+int pgs_ledger_get(store *st, const char *account, const char *uid, ledger_state *state_r,
+		   int *attempts_r, char **err_r);
+int pgs_ledger_put(store *st, const store_record *rec, char **err_r);
+int pgs_ledger_mark_deleted(store *st, const char *account, const char *const *uids, size_t n,
+			    char **err_r);
+int pgs_ledger_mark_all_deleted(store *st, const char *account, char **err_r);
+int pgs_ledger_fail(store *st, const char *account, const char *uid, const char *error,
+		    int *attempts_r, char **err_r);
+int pgs_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
+		      char **err_r);
+int pgs_ledger_note(store *st, const char *account, const char *uid, const char *message_id,
+		    char **err_r);
+int pgs_ledger_quarantine(store *st, const char *account, const char *uid, char **err_r);
+int pgs_quarantine_release(store *st, const char *account, const char *uid, char **err_r);
+int pgs_quarantine_list(store *st, const char *account, store_quarantine_fn *fn, void *arg,
+			char **err_r);
+int pgs_ledger_find_digest(store *st, const char *account, const char *message_id,
+			   const char *digest, char **uid_r, ledger_state *state_r, char **err_r);
+int pgs_aging_promote(store *st, const char *account, long long before, int apply, size_t *n_r,
+		      char **err_r);
+/* pg_outbox.c */
+int pgs_outbox_add(store *st, const store_outbox_row *row, long long now, char **err_r);
+int pgs_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t *n_r,
+		   char **err_r);
+int pgs_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char **err_r);
+int pgs_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char **err_r);
+int pgs_outbox_counts(store *st, unsigned long long n_r[3], unsigned long long *retried_r,
+		      char **err_r);
+int pgs_outbox_update(store *st, long long id, int state, const char *rcpts, long long next,
+		      const char *error, const char *outcomes, long long now, char **err_r);
+int pgs_outbox_unknown(store *st, long long id, char **err_r);
+int pgs_counter_get(store *st, const char *name, long long *value_r, char **err_r);
+int pgs_outbox_prune(store *st, long long before, char **err_r);
+int pgs_outbox_wake(store *st, long long id, long long now, long long *n_r, char **err_r);
+int pgs_outbox_drop(store *st, long long id, char **err_r);
+/* pg_kv.c */
+int pgs_kv_get(store *st, const store_kv_scope *sc, const char *key, long long now,
+	       char **value_r, char **err_r);
+int pgs_kv_put(store *st, const store_kv_scope *sc, const char *key, const char *value,
+	       long long expires_at, long long now, char **err_r);
+int pgs_kv_claim(store *st, const store_kv_scope *sc, const char *key, const char *value,
+		 long long expires_at, long long now, char **holder_r, char **err_r);
+int pgs_seq_next(store *st, const char *ns, const char *name, long long *value_r, char **err_r);
+/* pg_runs.c */
+int pgs_run_add(store *st, const store_run_row *row, char **err_r);
+int pgs_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char **err_r);
+int pgs_schedule_put(store *st, const char *account, long long next_run, int failures,
+		     char **err_r);
+/* pg_tokens.c */
+int pgs_token_get(store *st, const char *rkey, const char *akey, store_token *t, char **err_r);
+int pgs_token_put(store *st, const char *rkey, const char *akey, const char *access,
+		  long long obtained, long long expires, const char *new_refresh, char **err_r);
+int pgs_token_drop_access(store *st, const char *akey, char **err_r);
+int pgs_token_refresh_set(store *st, const char *rkey, const char *refresh, int needs,
+			  const char *reason, long long now, char **err_r);
+int pgs_token_needs_signin(store *st, const char *rkey, const char *refused, const char *reason,
+			   long long now, char **err_r);
+/* pg_lease.c */
+int pgs_lease_claim(store *st, const char *account, const char *owner, long long ttl_s,
+		    long long *fence_r, char **err_r);
+int pgs_lease_renew(store *st, const char *account, const char *owner, long long fence,
+		    long long ttl_s, char **err_r);
+int pgs_lease_release(store *st, const char *account, const char *owner, long long fence,
+		      char **err_r);
+int pgs_lease_list(store *st, store_lease_fn *fn, void *arg, char **err_r);
+int pgs_fence_set(store *st, const char *account, const char *owner, long long fence,
+		  char **err_r);
+/* The fence check of pgs_commit, inside the open transaction. */
+int pgs_fence_check(store *st, char **err_r);
 #endif

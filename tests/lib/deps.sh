@@ -9,14 +9,16 @@
 # the OAuth token endpoint; libjson-glib-dev: token endpoint answers; postfix:
 # the real relay of the mail-loop and OAuth SMTP tests; curl: the OAuth tests
 # drive their identity provider with it; tzdata: test_at's time zones;
-# debhelper, dpkg-dev, lintian: the Debian package build of
+# libpq-dev, postgresql: the PostgreSQL store and its private test server
+# (initdb, pg_ctl); debhelper, dpkg-dev, lintian: the Debian package build of
 # tests/integration/t-package.sh.)
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
 dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3
-libcurl4-openssl-dev libjson-glib-dev postfix curl tzdata debhelper dpkg-dev lintian"
+libcurl4-openssl-dev libjson-glib-dev postfix curl tzdata debhelper dpkg-dev lintian
+libpq-dev postgresql"
 
 missing=
 for p in $PACKAGES; do
