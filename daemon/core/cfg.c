@@ -5,15 +5,18 @@
  * walker (cfg_value.c); accounts and the relay in cfg_account.c.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "daemon/core/cfg_include.h"
 #include "daemon/core/cfg_int.h"
 #include "daemon/core/log.h"
 #include "daemon/core/trust.h"
+#include "proto/err.h"
 
 _Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_DEBUG == 3, "log.level's names are the levels");
 
@@ -159,6 +162,63 @@ cfg_find_account(const cfg *c, const char *name)
 			return &c->accounts[i];
 	}
 	return NULL;
+}
+
+int
+cfg_listen_addr(const char *addr, struct sockaddr_storage *sa_r, char **err_r)
+{
+	const char *colon = strrchr(addr, ':'), *h = addr;
+	struct addrinfo hints, *ai = NULL;
+	char host[64];
+	size_t hl;
+	int e;
+
+	if (colon == NULL || colon == addr || colon[1] == '\0') {
+		*err_r = err_fmt("\"%s\": want address:port, e.g. \"127.0.0.1:9101\"", addr);
+		return -1;
+	}
+	hl = (size_t)(colon - addr);
+	if (addr[0] == '[' && hl >= 2 && addr[hl - 1] == ']') {
+		h++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host) {
+		*err_r = err_fmt("\"%s\": not a numeric address", addr);
+		return -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	e = getaddrinfo(host, colon + 1, &hints, &ai);
+	if (e != 0) {
+		*err_r = err_fmt("\"%s\": %s (want a numeric address and port)", addr,
+				 gai_strerror(e));
+		return -1;
+	}
+	memset(sa_r, 0, sizeof *sa_r);
+	memcpy(sa_r, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int
+cfg_hook_listen(cfg_walk *w, const cfg_key *k, const config_setting_t *s, void *field)
+{
+	struct sockaddr_storage sa;
+	char **out = field, *err = NULL;
+
+	(void)k;
+	if (cfg_get_str(w->e, s, w->ctx, out) < 0)
+		return -1;
+	if (cfg_listen_addr(*out, &sa, &err) < 0) {
+		cfg_err(w->e, s, w->ctx, "'metrics_listen' %s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -126,6 +126,7 @@ typedef struct cfg {
 	char *store_password_file;         /* the database password, first line; NULL */
 	char *store_sslmode;               /* libpq's sslmode, default "verify-full" */
 	char *store_sslrootcert;           /* CA certificates of the server; NULL */
+	char *metrics_listen;              /* "addr:port" for /metrics and /healthz; NULL: none */
 	cfg_account *accounts;
 	size_t n_accounts;
 	cfg_smtp *smtp;                    /* NULL: no `smtp` group, nothing can be sent */
@@ -139,6 +140,12 @@ typedef struct cfg {
 int cfg_load(const char *path, cfg **cfg_r, char **err_r);
 void cfg_free(cfg **c);
 const cfg_account *cfg_find_account(const cfg *c, const char *name);
+/*
+ * metrics_listen's value: "127.0.0.1:9101" or "[::1]:9101", a numeric
+ * address and port, into *sa_r.  0, or -1 and *err_r (allocated).
+ */
+struct sockaddr_storage;
+int cfg_listen_addr(const char *addr, struct sockaddr_storage *sa_r, char **err_r);
 /* 1 if name is among the n_only names of --account (or none was given). */
 int cfg_selected(const char *name, char *const *only, int n_only);
 #endif

@@ -73,7 +73,7 @@ void cfg_walk_free(const cfg_key *keys, void *obj);
 /* The hooks the tables name (cfg_account.c, cfg.c). */
 cfg_hook cfg_hook_port, cfg_hook_password, cfg_hook_password_file, cfg_hook_password_command,
 	cfg_hook_oauth, cfg_hook_helo, cfg_hook_pipeline, cfg_hook_accounts, cfg_hook_smtp,
-	cfg_hook_schedule;
+	cfg_hook_schedule, cfg_hook_listen;
 
 /* cfg_store.c: the `store` group's keys checked together, after the walk. */
 void cfg_store_check(cfg_errs *e, cfg *c);

@@ -25,7 +25,7 @@ flushtimer_on_exit(GPid pid, gint status, gpointer arg)
 	claim_release(&s->outbox_lease, s->st);
 	if (WIFSIGNALED(status))
 		log_error("outbox: the flush process died (signal %d)", WTERMSIG(status));
-	sched_write_metrics(s);
+	sched_metrics_changed(s);   /* the outbox gauges */
 	sched_maybe_quit(s);
 }
 

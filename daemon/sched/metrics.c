@@ -1,15 +1,18 @@
 /* mailmill - ISC licence, see LICENSE */
 #include <config.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <glib.h>
 #include "daemon/sched/metrics.h"
 #include "proto/err.h"
 
 typedef struct metrics_acct {
+	char *label;           /* the account name, escaped for a label value */
 	unsigned long long fetched, fetched_bytes;
 	unsigned long long processed, processed_bytes;
 	unsigned long long deleted, deleted_bytes;
@@ -26,17 +29,30 @@ typedef struct metrics_acct {
 
 struct metrics {
 	GHashTable *accts;     /* name -> metrics_acct */
+	GPtrArray *sorted;     /* metrics_acct *, by name: kept sorted on insert (rare) */
 	GHashTable *verdicts;  /* "account\tstage\tverdict" -> count (guint64 *) */
-	char *owner;           /* the lease owner (metrics_lease), NULL before */
+	int dirty;
+	char *owner;           /* the lease owner (metrics_lease), escaped; NULL before */
 };
+
+static void
+metrics_acct_free(gpointer p)
+{
+	metrics_acct *a = p;
+
+	g_free(a->label);
+	g_free(a);
+}
 
 metrics *
 metrics_new(void)
 {
 	metrics *m = g_new0(metrics, 1);
 
-	m->accts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	m->accts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, metrics_acct_free);
+	m->sorted = g_ptr_array_new();
 	m->verdicts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	m->dirty = 1;
 	return m;
 }
 
@@ -45,6 +61,7 @@ metrics_free(metrics **mp)
 {
 	if (mp == NULL || *mp == NULL)
 		return;
+	g_ptr_array_free((*mp)->sorted, TRUE);
 	g_hash_table_destroy((*mp)->accts);
 	g_hash_table_destroy((*mp)->verdicts);
 	g_free((*mp)->owner);
@@ -52,17 +69,48 @@ metrics_free(metrics **mp)
 	*mp = NULL;
 }
 
+/* Label values: account and stage names are already [A-Za-z0-9._-]; escape anyway. */
+static void
+metrics_label(GString *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			g_string_append_c(out, '\\');
+		if (*v == '\n')
+			g_string_append(out, "\\n");
+		else
+			g_string_append_c(out, *v);
+	}
+}
+
 static metrics_acct *
 metrics_acct_get(metrics *m, const char *account)
 {
 	metrics_acct *a = g_hash_table_lookup(m->accts, account);
+	GString *l;
+	guint lo = 0, hi;
 
-	if (a == NULL) {
-		a = g_new0(metrics_acct, 1);
-		a->needs_signin = -1;
-		a->lease = -1;
-		g_hash_table_insert(m->accts, g_strdup(account), a);
+	m->dirty = 1;
+	if (a != NULL)
+		return a;
+	a = g_new0(metrics_acct, 1);
+	a->needs_signin = -1;
+	a->lease = -1;
+	l = g_string_new(NULL);
+	metrics_label(l, account);
+	a->label = g_string_free(l, FALSE);
+	g_hash_table_insert(m->accts, g_strdup(account), a);
+	/* A new account (start, reload): a binary search and one move. */
+	hi = m->sorted->len;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+
+		if (strcmp(((metrics_acct *)m->sorted->pdata[mid])->label, a->label) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	g_ptr_array_insert(m->sorted, (gint)lo, a);
 	return a;
 }
 
@@ -126,11 +174,15 @@ metrics_signin(metrics *m, const char *account, int needs)
 void
 metrics_lease(metrics *m, const char *account, const char *owner, int held)
 {
-	if (m->owner == NULL || strcmp(m->owner, owner) != 0) {
-		g_free(m->owner);
-		m->owner = g_strdup(owner);
+	metrics_acct *a = metrics_acct_get(m, account);
+
+	if (m->owner == NULL) {
+		GString *l = g_string_new(NULL);
+
+		metrics_label(l, owner);
+		m->owner = g_string_free(l, FALSE);
 	}
-	metrics_acct_get(m, account)->lease = held ? 1 : 0;
+	a->lease = held ? 1 : 0;
 }
 
 void
@@ -155,23 +207,27 @@ metrics_run(metrics *m, const char *account, const run_stats *s, int ok, long lo
 	a->skipped += s->skipped;
 }
 
-/* Label values: account and stage names are already [A-Za-z0-9._-]; escape anyway. */
-static void
-metrics_label(GString *out, const char *v)
+int
+metrics_dirty(const metrics *m)
 {
-	for (; *v; v++) {
-		if (*v == '\\' || *v == '"')
-			g_string_append_c(out, '\\');
-		if (*v == '\n')
-			g_string_append(out, "\\n");
-		else
-			g_string_append_c(out, *v);
-	}
+	return m->dirty;
 }
 
-typedef struct metrics_outbox {
-	unsigned long long n[3], retried;
-} metrics_outbox;
+/* One sample line, name{account="label"} value: rendering ten thousand
+ * accounts is a couple of hundred thousand of these, so appends into a
+ * string sized once rather than a printf into a growing one. */
+static void
+metrics_line(GString *out, const char *name, const char *label, unsigned long long v)
+{
+	char num[24];
+	int n = snprintf(num, sizeof num, "%llu\n", v);
+
+	g_string_append(out, name);
+	g_string_append(out, "{account=\"");
+	g_string_append(out, label);
+	g_string_append(out, "\"} ");
+	g_string_append_len(out, num, n);
+}
 
 static void
 metrics_quarantine_row(void *arg, const store_quarantine_row *row)
@@ -205,87 +261,24 @@ metrics_cmp(gconstpointer a, gconstpointer b)
 	X(runs, "mailmill_runs_total", "Account runs") \
 	X(runs_failed, "mailmill_runs_failed_total", "Account runs that failed, crashed or timed out")
 
-static GString *
-metrics_render(metrics *m, store *st)
+static void
+metrics_render_verdicts(metrics *m, GString *out)
 {
-	GString *out = g_string_new(NULL);
-	GPtrArray *names = g_ptr_array_new();
+	GPtrArray *keys = g_ptr_array_new();
 	GHashTableIter it;
 	gpointer k, v;
 	guint i;
 
-	g_hash_table_iter_init(&it, m->accts);
-	while (g_hash_table_iter_next(&it, &k, &v))
-		g_ptr_array_add(names, k);
-	g_ptr_array_sort(names, metrics_cmp);
-
-#define X(field, name, help) \
-	g_string_append(out, "# HELP " name " " help ".\n# TYPE " name " counter\n"); \
-	for (i = 0; i < names->len; i++) { \
-		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]); \
-		g_string_append(out, name "{account=\""); \
-		metrics_label(out, names->pdata[i]); \
-		g_string_append_printf(out, "\"} %llu\n", a->field); \
-	}
-	METRICS_COUNTERS(X)
-#undef X
-	g_string_append(out, "# HELP mailmill_last_success_timestamp_seconds Unix time of the last"
-			" run that completed.\n# TYPE mailmill_last_success_timestamp_seconds gauge\n");
-	for (i = 0; i < names->len; i++) {
-		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
-
-		g_string_append(out, "mailmill_last_success_timestamp_seconds{account=\"");
-		metrics_label(out, names->pdata[i]);
-		g_string_append_printf(out, "\"} %lld\n", a->last_success);
-	}
-	g_string_append(out, "# HELP mailmill_last_run_duration_seconds How long the last run"
-			" took.\n# TYPE mailmill_last_run_duration_seconds gauge\n");
-	for (i = 0; i < names->len; i++) {
-		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
-
-		g_string_append(out, "mailmill_last_run_duration_seconds{account=\"");
-		metrics_label(out, names->pdata[i]);
-		g_string_append_printf(out, "\"} %.3f\n", a->last_seconds);
-	}
-	g_string_append(out, "# HELP mailmill_account_needs_signin 1 when the account's OAuth"
-			" sign-in was refused or never made: run mailmilld --sign-in.\n"
-			"# TYPE mailmill_account_needs_signin gauge\n");
-	for (i = 0; i < names->len; i++) {
-		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
-
-		if (a->needs_signin < 0)
-			continue;
-		g_string_append(out, "mailmill_account_needs_signin{account=\"");
-		metrics_label(out, names->pdata[i]);
-		g_string_append_printf(out, "\"} %d\n", a->needs_signin);
-	}
-
-	g_string_append(out, "# HELP mailmill_account_lease 1 while this daemon (owner) holds the"
-			" account's lease: it runs the account, or keeps it until its next run.\n"
-			"# TYPE mailmill_account_lease gauge\n");
-	for (i = 0; i < names->len && m->owner != NULL; i++) {
-		metrics_acct *a = g_hash_table_lookup(m->accts, names->pdata[i]);
-
-		if (a->lease < 0)
-			continue;
-		g_string_append(out, "mailmill_account_lease{account=\"");
-		metrics_label(out, names->pdata[i]);
-		g_string_append(out, "\",owner=\"");
-		metrics_label(out, m->owner);
-		g_string_append_printf(out, "\"} %d\n", a->lease);
-	}
-
-	g_ptr_array_set_size(names, 0);
 	g_hash_table_iter_init(&it, m->verdicts);
 	while (g_hash_table_iter_next(&it, &k, &v))
-		g_ptr_array_add(names, k);
-	g_ptr_array_sort(names, metrics_cmp);
+		g_ptr_array_add(keys, k);
+	g_ptr_array_sort(keys, metrics_cmp);
 	g_string_append(out, "# HELP mailmill_stage_verdicts_total Verdicts by the stage that"
 			" decided (stage \"\": the pipeline end).\n"
 			"# TYPE mailmill_stage_verdicts_total counter\n");
-	for (i = 0; i < names->len; i++) {
-		char **f = g_strsplit(names->pdata[i], "\t", 3);
-		guint64 *n = g_hash_table_lookup(m->verdicts, names->pdata[i]);
+	for (i = 0; i < keys->len; i++) {
+		char **f = g_strsplit(keys->pdata[i], "\t", 3);
+		guint64 *n = g_hash_table_lookup(m->verdicts, keys->pdata[i]);
 
 		g_string_append(out, "mailmill_stage_verdicts_total{account=\"");
 		metrics_label(out, f[0]);
@@ -296,74 +289,188 @@ metrics_render(metrics *m, store *st)
 		g_string_append_printf(out, "\"} %" G_GUINT64_FORMAT "\n", *n);
 		g_strfreev(f);
 	}
-	g_ptr_array_free(names, TRUE);
+	g_ptr_array_free(keys, TRUE);
+}
 
-	if (st != NULL) {
-		metrics_outbox o = { { 0, 0, 0 }, 0 };
-		long long unknown = 0;
-		GHashTable *q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-		char *err = NULL;
+/* The gauges that live in the store: aggregate queries, not one per account. */
+static int
+metrics_render_store(GString *out, store *st)
+{
+	unsigned long long n[3] = { 0, 0, 0 }, retried = 0;
+	long long unknown = 0;
+	GHashTable *q = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	GHashTableIter it;
+	gpointer k, v;
+	char *err = NULL;
+	int ok = 1;
 
-		if (store_quarantine_list(st, NULL, metrics_quarantine_row, q, &err) == 0) {
-			g_string_append(out, "# HELP mailmill_quarantine_messages Messages in quarantine"
-					" now (left on the server, skipped).\n"
-					"# TYPE mailmill_quarantine_messages gauge\n");
-			g_hash_table_iter_init(&it, q);
-			while (g_hash_table_iter_next(&it, &k, &v)) {
-				g_string_append(out, "mailmill_quarantine_messages{account=\"");
-				metrics_label(out, k);
-				g_string_append_printf(out, "\"} %d\n", GPOINTER_TO_INT(v));
-			}
+	if (store_quarantine_list(st, NULL, metrics_quarantine_row, q, &err) == 0) {
+		g_string_append(out, "# HELP mailmill_quarantine_messages Messages in quarantine"
+				" now (left on the server, skipped).\n"
+				"# TYPE mailmill_quarantine_messages gauge\n");
+		g_hash_table_iter_init(&it, q);
+		while (g_hash_table_iter_next(&it, &k, &v)) {
+			g_string_append(out, "mailmill_quarantine_messages{account=\"");
+			metrics_label(out, k);
+			g_string_append_printf(out, "\"} %d\n", GPOINTER_TO_INT(v));
 		}
-		free(err);
-		err = NULL;
-		g_hash_table_destroy(q);
-		if (store_outbox_counts(st, o.n, &o.retried, &err) == 0) {
-			g_string_append_printf(out,
-				"# HELP mailmill_outbox_messages Outgoing messages in the outbox by state.\n"
-				"# TYPE mailmill_outbox_messages gauge\n"
-				"mailmill_outbox_messages{state=\"queued\"} %llu\n"
-				"mailmill_outbox_messages{state=\"sent\"} %llu\n"
-				"mailmill_outbox_messages{state=\"dead\"} %llu\n"
-				"# HELP mailmill_outbox_retried_messages Outbox messages that needed"
-				" more than one attempt.\n"
-				"# TYPE mailmill_outbox_retried_messages gauge\n"
-				"mailmill_outbox_retried_messages %llu\n",
-				o.n[OUTBOX_QUEUED], o.n[OUTBOX_SENT], o.n[OUTBOX_DEAD], o.retried);
-		}
-		free(err);
-		err = NULL;
-		if (store_counter_get(st, STORE_COUNTER_UNKNOWN, &unknown, &err) == 0)
-			g_string_append_printf(out,
-				"# HELP mailmill_outbox_unknown_outcome_total Outbox sends whose end"
-				" of data went unanswered (connection lost, reset or timed out after"
-				" the final dot): retried, the relay may deliver them twice (RFC 1047).\n"
-				"# TYPE mailmill_outbox_unknown_outcome_total counter\n"
-				"mailmill_outbox_unknown_outcome_total %lld\n", unknown);
-		free(err);
+	} else {
+		ok = 0;
 	}
-	return out;
+	free(err);
+	err = NULL;
+	g_hash_table_destroy(q);
+	if (store_outbox_counts(st, n, &retried, &err) == 0) {
+		g_string_append_printf(out,
+			"# HELP mailmill_outbox_messages Outgoing messages in the outbox by state.\n"
+			"# TYPE mailmill_outbox_messages gauge\n"
+			"mailmill_outbox_messages{state=\"queued\"} %llu\n"
+			"mailmill_outbox_messages{state=\"sent\"} %llu\n"
+			"mailmill_outbox_messages{state=\"dead\"} %llu\n"
+			"# HELP mailmill_outbox_retried_messages Outbox messages that needed"
+			" more than one attempt.\n"
+			"# TYPE mailmill_outbox_retried_messages gauge\n"
+			"mailmill_outbox_retried_messages %llu\n",
+			n[OUTBOX_QUEUED], n[OUTBOX_SENT], n[OUTBOX_DEAD], retried);
+	} else {
+		ok = 0;
+	}
+	free(err);
+	err = NULL;
+	if (store_counter_get(st, STORE_COUNTER_UNKNOWN, &unknown, &err) == 0)
+		g_string_append_printf(out,
+			"# HELP mailmill_outbox_unknown_outcome_total Outbox sends whose end"
+			" of data went unanswered (connection lost, reset or timed out after"
+			" the final dot): retried, the relay may deliver them twice (RFC 1047).\n"
+			"# TYPE mailmill_outbox_unknown_outcome_total counter\n"
+			"mailmill_outbox_unknown_outcome_total %lld\n", unknown);
+	else
+		ok = 0;
+	free(err);
+	return ok;
+}
+
+char *
+metrics_render(metrics *m, store *st, size_t *len_r, int *store_ok_r)
+{
+	GPtrArray *as = m->sorted;
+	/* About 20 lines of 60 bytes per account: sized once, not grown. */
+	GString *out = g_string_sized_new(1024 + (gsize)as->len * 1400);
+	int store_ok = 1;
+	guint i;
+
+#define X(field, name, help) \
+	g_string_append(out, "# HELP " name " " help ".\n# TYPE " name " counter\n"); \
+	for (i = 0; i < as->len; i++) { \
+		const metrics_acct *a = as->pdata[i]; \
+		metrics_line(out, name, a->label, a->field); \
+	}
+	METRICS_COUNTERS(X)
+#undef X
+	g_string_append(out, "# HELP mailmill_last_success_timestamp_seconds Unix time of the last"
+			" run that completed.\n# TYPE mailmill_last_success_timestamp_seconds gauge\n");
+	for (i = 0; i < as->len; i++) {
+		const metrics_acct *a = as->pdata[i];
+
+		metrics_line(out, "mailmill_last_success_timestamp_seconds", a->label,
+			     a->last_success > 0 ? (unsigned long long)a->last_success : 0);
+	}
+	g_string_append(out, "# HELP mailmill_last_run_duration_seconds How long the last run"
+			" took.\n# TYPE mailmill_last_run_duration_seconds gauge\n");
+	for (i = 0; i < as->len; i++) {
+		const metrics_acct *a = as->pdata[i];
+
+		g_string_append_printf(out, "mailmill_last_run_duration_seconds{account=\"%s\"} %.3f\n",
+				       a->label, a->last_seconds);
+	}
+	g_string_append(out, "# HELP mailmill_account_needs_signin 1 when the account's OAuth"
+			" sign-in was refused or never made: run mailmilld --sign-in.\n"
+			"# TYPE mailmill_account_needs_signin gauge\n");
+	for (i = 0; i < as->len; i++) {
+		const metrics_acct *a = as->pdata[i];
+
+		if (a->needs_signin >= 0)
+			metrics_line(out, "mailmill_account_needs_signin", a->label,
+				     (unsigned long long)a->needs_signin);
+	}
+	g_string_append(out, "# HELP mailmill_account_lease 1 while this daemon (owner) holds the"
+			" account's lease: it runs the account, or keeps it until its next run.\n"
+			"# TYPE mailmill_account_lease gauge\n");
+	for (i = 0; i < as->len && m->owner != NULL; i++) {
+		const metrics_acct *a = as->pdata[i];
+
+		if (a->lease >= 0)
+			g_string_append_printf(out, "mailmill_account_lease{account=\"%s\",owner=\"%s\"}"
+					       " %d\n", a->label, m->owner, a->lease);
+	}
+	metrics_render_verdicts(m, out);
+	if (st != NULL)
+		store_ok = metrics_render_store(out, st);
+	m->dirty = 0;
+	if (store_ok_r != NULL)
+		*store_ok_r = store_ok;
+	*len_r = out->len;
+	return g_string_free(out, FALSE);
+}
+
+int
+metrics_write_text(const char *state_dir, const char *text, size_t len, char **err_r)
+{
+	char *path = g_strdup_printf("%s/metrics.prom", state_dir);
+	char *tmp = g_strdup_printf("%s/.metrics.prom.tmp", state_dir);
+	int fd, rc = -1;
+	size_t off = 0;
+
+	/* No fsync (metrics.h says why); rename makes it whole to readers. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		*err_r = err_fmt("cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*err_r = err_fmt("cannot write %s: %s", tmp, strerror(errno));
+			close(fd);
+			unlink(tmp);
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	/* The umask may have narrowed the mode: the file is for other readers. */
+	if (fchmod(fd, 0644) < 0) {
+		*err_r = err_fmt("cannot chmod %s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	if (close(fd) < 0) {
+		*err_r = err_fmt("cannot write %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		*err_r = err_fmt("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	rc = 0;
+out:
+	g_free(tmp);
+	g_free(path);
+	return rc;
 }
 
 int
 metrics_write(metrics *m, const char *state_dir, store *st, char **err_r)
 {
-	char *path = g_strdup_printf("%s/metrics.prom", state_dir);
-	GString *text = metrics_render(m, st);
-	GError *gerr = NULL;
-	int rc = 0;
+	size_t len;
+	char *text = metrics_render(m, st, &len, NULL);
+	int rc = metrics_write_text(state_dir, text, len, err_r);
 
-	/* g_file_set_contents writes a temporary file in the same directory,
-	 * fsyncs it and renames it over the old one. */
-	if (!g_file_set_contents(path, text->str, (gssize)text->len, &gerr)) {
-		*err_r = err_fmt("cannot write %s: %s", path, gerr->message);
-		g_error_free(gerr);
-		rc = -1;
-	} else if (chmod(path, 0644) < 0) {
-		*err_r = err_fmt("cannot chmod %s: %s", path, strerror(errno));
-		rc = -1;
-	}
-	g_string_free(text, TRUE);
-	g_free(path);
+	g_free(text);
 	return rc;
 }

@@ -37,7 +37,27 @@ once_on_signal(int sig)
 typedef struct once_totals {
 	unsigned long failed_runs, open;
 	int rc;
+	gint64 metrics_last;     /* monotonic us of the last metrics write; 0 never */
 } once_totals;
+
+/* metrics.prom during a long --once at most every METRICS_PERIOD_S (every
+ * write renders every account), and at the end (force). */
+static void
+once_metrics(const cfg *c, store *st, metrics *m, once_totals *t, int force)
+{
+	gint64 now = g_get_monotonic_time();
+	char *err = NULL;
+
+	if (st == NULL || !metrics_dirty(m) ||
+	    (!force && t->metrics_last != 0 &&
+	     now - t->metrics_last < METRICS_PERIOD_S * G_USEC_PER_SEC))
+		return;
+	t->metrics_last = now;
+	if (metrics_write(m, c->state_dir, st, &err) < 0) {
+		log_warn("%s", err);
+		free(err);
+	}
+}
 
 /* Wait for the worker pid, reading its progress; kill it past a deadline. */
 static int
@@ -159,12 +179,8 @@ once_account(const cfg *c, const cfg_account *a, const run_opts *ro, store *st, 
 	}
 	t->open += w.stats.deferred + w.stats.failed + w.stats.unsettled;
 	if (st != NULL) {
-		watch_record(&w, c, st, result, why);
-		if (metrics_write(m, c->state_dir, st, &err) < 0) {
-			log_warn("%s", err);
-			free(err);
-			err = NULL;
-		}
+		watch_record(&w, a, st, result, why);
+		once_metrics(c, st, m, t, 0);
 	}
 	watch_clear(&w);
 }
@@ -173,7 +189,7 @@ int
 once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 {
 	run_opts ro = *o;
-	once_totals t = { 0, 0, EX_OK };
+	once_totals t = { 0, 0, EX_OK, 0 };
 	outbox_stats os = { 0 };
 	struct sigaction sa, old_int, old_term;
 	store *st = NULL;
@@ -222,6 +238,7 @@ once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 		t.rc = EX_TEMPFAIL;
 	if (once_stop)
 		t.rc = EX_TEMPFAIL;
+	once_metrics(c, st, m, &t, 1);
 	/* cron mails this line: why the status is not 0, in one place. */
 	if (t.rc == EX_TEMPFAIL)
 		log_warn("exit 75: %lu account run(s) failed, %lu message(s) deferred, failed or"

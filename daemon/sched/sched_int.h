@@ -11,13 +11,19 @@
  *                             crashes charged to the message in hand
  *   flushtimer.c  flushtimer_ the outbox flush on its own timer
  *   claim.c       claim_      leases on a store several daemons share
+ *   metrics_http.c metrics_http_ /metrics and /healthz (its own thread)
  *   reload.c      reload_     SIGHUP: a new configuration, or the old one
  *   signals.c     signals_    SIGTERM/SIGINT, SIGHUP, SIGUSR1
  *   privs.c       privs_      the `user` and `worker_memory` settings
  *
  * with pure modules of their own (unit-tested): backoff.h (when an account
- * runs next), at.h (its `at` slots in local time) and progress.h (the
- * worker's progress lines).
+ * runs next), at.h (its `at` slots in local time), progress.h (the
+ * worker's progress lines), timerq.h (every account's timers in one heap)
+ * and metrics.h (the counters in memory).
+ *
+ * Nothing done per run looks at every account: timers are one heap,
+ * accounts are found by name in a hash table, each has its configuration
+ * at hand (ca), and the metrics text is rendered at a bounded rate.
  *
  * Everything runs in the GLib main loop's thread: no locking.
  */
@@ -26,16 +32,28 @@
 #include "daemon/sched/scheduler.h"
 #include "daemon/sched/metrics.h"
 #include "daemon/sched/claim.h"
+#include "daemon/sched/metrics_http.h"
+#include "daemon/sched/timerq.h"
 #include "daemon/store/store.h"
+
+struct sched_acct;
+
+/* A node of the timer heap and what it is for. */
+typedef struct sched_timer {
+	timerq_node node;     /* first: a timerq_node * is a sched_timer * */
+	struct sched_acct *a;
+	int at;               /* 1: the `at` slot, 0: the next run */
+} sched_timer;
 
 typedef struct sched_acct {
 	char *name;
-	guint timer;          /* until the next run; 0: none */
+	const cfg_account *ca; /* in s->c; NULL once a reload removed it */
+	sched_timer timer;    /* until the next run; not queued: none */
 	int queued;           /* waiting for a free worker */
 	int running;
 	int gone;             /* removed by a reload */
 	int failures;         /* failed runs in a row */
-	guint at_timer;       /* until the next `at` slot (daemon/sched/at.h); 0: none */
+	sched_timer at_timer; /* until the next `at` slot (daemon/sched/at.h) */
 	long long at_due;     /* that slot, unix time */
 	int at_pending;       /* a slot came while it ran: run again after */
 	claim lease;          /* while it runs, and until its next run (claim.h) */
@@ -49,6 +67,16 @@ typedef struct sched {
 	metrics *m;
 	int lock_fd;
 	GPtrArray *accts;             /* sched_acct * */
+	GHashTable *by_name;          /* name -> sched_acct * (borrowed from accts) */
+	timerq tq;                    /* every account's timers */
+	guint tq_source;              /* the GLib timeout for the head; 0 none */
+	gint64 tq_due;                /* when it fires, monotonic us */
+	int tq_dispatching;
+	guint metrics_timer;          /* a metrics write pending; 0 none */
+	gint64 metrics_last;          /* monotonic us of the last write */
+	guint health_timer;           /* the store check for /healthz */
+	int store_ok;
+	metrics_http *http;           /* metrics_listen; NULL none */
 	GQueue ready;                 /* sched_acct * waiting for a worker */
 	GPtrArray *workers;           /* supervise_worker *, owned by supervise.c */
 	int stopping;
@@ -79,7 +107,9 @@ void sched_stop(sched *s);
 void sched_run_done(sched *s, sched_acct *a, sched_run_end how);
 /* Quit the loop once stopping and nothing runs any more; 1 if it did. */
 int sched_maybe_quit(sched *s);
-void sched_write_metrics(sched *s);
+/* The metrics changed: written now, or at most METRICS_PERIOD_S after the
+ * last write (scheduler.c). */
+void sched_metrics_changed(sched *s);
 
 /* supervise.c */
 /* 0, or -1 and *err_r when no worker could be started. */
@@ -88,7 +118,7 @@ int supervise_start(sched *s, sched_acct *a, char **err_r);
  * renew their leases, and stop a worker whose lease ran out. */
 void supervise_check_deadlines(sched *s, gint64 now);
 void supervise_signal_all(sched *s, int sig);
-void supervise_signin(sched *s, const char *name);
+void supervise_signin(sched *s, const sched_acct *a);
 
 /* flushtimer.c */
 void flushtimer_start(sched *s);

@@ -34,11 +34,26 @@ sched_selected(const sched *s, const char *name)
 	return cfg_selected(name, s->o->only, s->o->n_only);
 }
 
-/* The timer callbacks need both the account and the scheduler. */
-typedef struct sched_due_arg {
-	sched *s;
-	sched_acct *a;
-} sched_due_arg;
+/* ------------------------------------------------------------ the timer heap */
+
+static void sched_tq_rearm(sched *s);
+static void sched_on_at(sched *s, sched_acct *a);
+
+static void
+sched_timer_set(sched *s, sched_timer *t, gint64 due)
+{
+	timerq_set(&s->tq, &t->node, due);
+	sched_tq_rearm(s);
+}
+
+static void
+sched_timer_cancel(sched *s, sched_timer *t)
+{
+	if (!timerq_queued(&t->node))
+		return;
+	timerq_cancel(&s->tq, &t->node);
+	sched_tq_rearm(s);
+}
 
 /* Queue the account for a worker unless it waits or runs already. */
 static void
@@ -51,14 +66,50 @@ sched_due_now(sched *s, sched_acct *a)
 	}
 }
 
+/* The head of the heap is due: every node due by now, then the next. */
 static gboolean
-sched_on_due(gpointer arg)
+sched_on_tq(gpointer arg)
 {
-	sched_due_arg *d = arg;
+	sched *s = arg;
+	gint64 now = g_get_monotonic_time();
+	timerq_node *n;
 
-	d->a->timer = 0;
-	sched_due_now(d->s, d->a);
+	s->tq_source = 0;
+	s->tq_dispatching = 1;
+	while ((n = timerq_peek(&s->tq)) != NULL && n->due <= now) {
+		sched_timer *t = (sched_timer *)n;
+
+		timerq_cancel(&s->tq, n);
+		if (t->at)
+			sched_on_at(s, t->a);
+		else
+			sched_due_now(s, t->a);
+	}
+	s->tq_dispatching = 0;
+	sched_tq_rearm(s);
 	return G_SOURCE_REMOVE;
+}
+
+/* One GLib timeout, for the head of the heap, moved only when the head
+ * changes. */
+static void
+sched_tq_rearm(sched *s)
+{
+	timerq_node *n = timerq_peek(&s->tq);
+	gint64 wait;
+
+	if (s->tq_dispatching)
+		return;
+	if (s->tq_source != 0 && (n == NULL || n->due != s->tq_due)) {
+		g_source_remove(s->tq_source);
+		s->tq_source = 0;
+	}
+	if (n == NULL || s->tq_source != 0)
+		return;
+	wait = n->due - g_get_monotonic_time();
+	wait = wait <= 0 ? 0 : (wait + 999) / 1000;
+	s->tq_due = n->due;
+	s->tq_source = g_timeout_add((guint)MIN(wait, (gint64)G_MAXUINT), sched_on_tq, s);
 }
 
 static void
@@ -72,11 +123,13 @@ sched_record(sched *s, const char *name, long long next, int failures)
 	}
 }
 
-/* The account's lease in the metrics: held by this daemon or not. */
+/* The account's lease in the metrics: held by this daemon or not.  None
+ * on SQLite, where this daemon is the only one. */
 static void
 sched_lease_gauge(sched *s, sched_acct *a)
 {
-	metrics_lease(s->m, a->name, s->owner, a->lease.held);
+	if (strcmp(store_driver(s->st), "sqlite") != 0)
+		metrics_lease(s->m, a->name, s->owner, a->lease.held);
 }
 
 /* Run the account after delay_s seconds (fractions count); not recorded:
@@ -84,17 +137,11 @@ sched_lease_gauge(sched *s, sched_acct *a)
 static void
 sched_arm_timer(sched *s, sched_acct *a, double delay_s)
 {
-	sched_due_arg *d = g_new(sched_due_arg, 1);
-	guint ms;
-
-	if (a->timer != 0)
-		g_source_remove(a->timer);
 	if (delay_s < 0)
 		delay_s = 0;
-	ms = delay_s > 86400.0 * 366 ? 86400u * 366 * 1000 : (guint)(delay_s * 1000.0);
-	d->s = s;
-	d->a = a;
-	a->timer = g_timeout_add_full(G_PRIORITY_DEFAULT, ms, sched_on_due, d, g_free);
+	if (delay_s > 86400.0 * 366)
+		delay_s = 86400.0 * 366;
+	sched_timer_set(s, &a->timer, g_get_monotonic_time() + (gint64)(delay_s * 1e6));
 }
 
 static void
@@ -110,8 +157,6 @@ sched_arm(sched *s, sched_acct *a, double delay_s)
  * GLib's timers follow the monotonic clock, which a suspended host or a
  * clock set by hand leaves behind. */
 #define SCHED_AT_RECHECK_S 3600
-
-static gboolean sched_on_at(gpointer arg);
 
 /* The wall clock of the `at` times.  The test build (configure
  * --enable-crashpoints) starts it at MAILMILL_TEST_NOW (unix seconds) when
@@ -153,13 +198,9 @@ sched_at_when(const sched_acct *a, char *buf, size_t len)
 static void
 sched_at_arm(sched *s, sched_acct *a, const cfg_account *ca, time_t now)
 {
-	sched_due_arg *d;
 	long long wait;
 
-	if (a->at_timer != 0) {
-		g_source_remove(a->at_timer);
-		a->at_timer = 0;
-	}
+	sched_timer_cancel(s, &a->at_timer);
 	if (ca->n_at == 0) {
 		a->at_due = 0;
 		return;
@@ -168,29 +209,23 @@ sched_at_arm(sched *s, sched_acct *a, const cfg_account *ca, time_t now)
 	wait = a->at_due - (long long)now;
 	if (wait > SCHED_AT_RECHECK_S)
 		wait = SCHED_AT_RECHECK_S;
-	d = g_new(sched_due_arg, 1);
-	d->s = s;
-	d->a = a;
-	a->at_timer = g_timeout_add_full(G_PRIORITY_DEFAULT, (guint)wait * 1000u, sched_on_at, d,
-					 g_free);
+	if (wait < 0)
+		wait = 0;
+	sched_timer_set(s, &a->at_timer, g_get_monotonic_time() + wait * G_USEC_PER_SEC);
 }
 
-static gboolean
-sched_on_at(gpointer arg)
+static void
+sched_on_at(sched *s, sched_acct *a)
 {
-	sched_due_arg *d = arg;
-	sched *s = d->s;
-	sched_acct *a = d->a;
-	const cfg_account *ca = cfg_find_account(s->c, a->name);
+	const cfg_account *ca = a->ca;
 	time_t now = sched_now();
 	char when[64];
 
-	a->at_timer = 0;
 	if (ca == NULL || a->gone || s->stopping)
-		return G_SOURCE_REMOVE;
+		return;
 	if ((long long)now < a->at_due) {
 		sched_at_arm(s, a, ca, now);  /* woken early: the same slot again */
-		return G_SOURCE_REMOVE;
+		return;
 	}
 	/* Once per slot, however late the timer (several slots slept through
 	 * are one run); a run in progress began before the slot, so it runs
@@ -201,7 +236,6 @@ sched_on_at(gpointer arg)
 		sched_due_now(s, a);
 	sched_at_arm(s, a, ca, now);
 	log_info("%s: scheduled run; next at %s", a->name, sched_at_when(a, when, sizeof when));
-	return G_SOURCE_REMOVE;
 }
 
 static void
@@ -251,14 +285,8 @@ sched_at_start(sched *s, sched_acct *a, const cfg_account *ca)
 static void
 sched_cancel(sched *s, sched_acct *a)
 {
-	if (a->timer != 0) {
-		g_source_remove(a->timer);
-		a->timer = 0;
-	}
-	if (a->at_timer != 0) {
-		g_source_remove(a->at_timer);
-		a->at_timer = 0;
-	}
+	sched_timer_cancel(s, &a->timer);
+	sched_timer_cancel(s, &a->at_timer);
 	a->at_pending = 0;
 	if (a->queued) {
 		g_queue_remove(&s->ready, a);
@@ -271,20 +299,6 @@ sched_cancel(sched *s, sched_acct *a)
 	}
 }
 
-static sched_acct *
-sched_find(sched *s, const char *name)
-{
-	guint i;
-
-	for (i = 0; i < s->accts->len; i++) {
-		sched_acct *a = s->accts->pdata[i];
-
-		if (strcmp(a->name, name) == 0)
-			return a;
-	}
-	return NULL;
-}
-
 /* Accounts of the (new) configuration: keep the state of known ones. */
 void
 sched_sync_accounts(sched *s)
@@ -292,29 +306,39 @@ sched_sync_accounts(sched *s)
 	guint i;
 	size_t k;
 
-	for (i = 0; i < s->accts->len; i++)
-		((sched_acct *)s->accts->pdata[i])->gone = 1;
+	for (i = 0; i < s->accts->len; i++) {
+		sched_acct *a = s->accts->pdata[i];
+
+		a->gone = 1;
+		a->ca = NULL;   /* the old configuration is freed already */
+	}
 	for (k = 0; k < s->c->n_accounts; k++) {
 		const cfg_account *ca = &s->c->accounts[k];
 		sched_acct *a;
 
 		if (!sched_selected(s, ca->name))
 			continue;
-		/* The gauge is there from the start, not only after a first run. */
-		supervise_signin(s, ca->name);
-		a = sched_find(s, ca->name);
+		a = g_hash_table_lookup(s->by_name, ca->name);
 		if (a != NULL) {
 			int was_gone = a->gone;
 
 			a->gone = 0;
-			if (!was_gone || a->running || a->queued || a->timer != 0) {
+			a->ca = ca;
+			/* The gauge is there from the start, not only after a first run. */
+			supervise_signin(s, a);
+			if (!was_gone || a->running || a->queued || timerq_queued(&a->timer.node)) {
 				sched_at_arm(s, a, ca, sched_now());  /* the times may have changed */
 				continue;
 			}
 		} else {
 			a = g_new0(sched_acct, 1);
 			a->name = g_strdup(ca->name);
+			a->ca = ca;
+			a->timer.a = a->at_timer.a = a;
+			a->at_timer.at = 1;
 			g_ptr_array_add(s->accts, a);
+			g_hash_table_insert(s->by_name, a->name, a);
+			supervise_signin(s, a);
 		}
 		/* Spread the first runs so that many accounts do not start at once. */
 		if (!ca->at_only)
@@ -359,7 +383,7 @@ sched_try_start(sched *s)
 	while (!s->stopping && s->workers->len < (guint)s->c->workers &&
 	       !g_queue_is_empty(&s->ready)) {
 		sched_acct *a = g_queue_pop_head(&s->ready);
-		const cfg_account *ca = cfg_find_account(s->c, a->name);
+		const cfg_account *ca = a->ca;
 		char *err = NULL;
 
 		a->queued = 0;
@@ -384,7 +408,7 @@ sched_try_start(sched *s)
 void
 sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 {
-	const cfg_account *ca = cfg_find_account(s->c, a->name);
+	const cfg_account *ca = a->ca;
 	int auth = how == SCHED_RUN_AUTH, at_pending = a->at_pending;
 	int ok = how == SCHED_RUN_OK || how == SCHED_RUN_CHARGED;
 
@@ -400,10 +424,8 @@ sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 		if (ok && at_pending) {
 			sched_arm(s, a, next = 0);  /* after a failure the retry serves the slot */
 		} else if (ok && ca->at_only) {
-			if (a->timer != 0) {  /* a retry armed before a slot ran it */
-				g_source_remove(a->timer);
-				a->timer = 0;
-			}
+			/* a retry armed before a slot ran it */
+			sched_timer_cancel(s, &a->timer);
 			sched_record(s, a->name, a->at_due, a->failures);  /* the `at` timer's */
 			next = (double)(a->at_due - (long long)sched_now());
 		} else if (ok) {
@@ -437,10 +459,7 @@ sched_poll_all(sched *s)
 
 		if (a->gone || a->running || a->queued)
 			continue;
-		if (a->timer != 0) {
-			g_source_remove(a->timer);
-			a->timer = 0;
-		}
+		sched_timer_cancel(s, &a->timer);
 		a->queued = 1;
 		g_queue_push_tail(&s->ready, a);
 	}
@@ -469,15 +488,73 @@ sched_maybe_quit(sched *s)
 	return 1;
 }
 
-void
-sched_write_metrics(sched *s)
-{
-	char *err = NULL;
+/* ------------------------------------------------------------ metrics */
 
-	if (metrics_write(s->m, s->c->state_dir, s->st, &err) < 0) {
+/* Render once; the file and the HTTP server get the same text. */
+static void
+sched_metrics_flush(sched *s)
+{
+	size_t len;
+	char *err = NULL;
+	char *text = metrics_render(s->m, s->st, &len, &s->store_ok);
+
+	s->metrics_last = g_get_monotonic_time();
+	if (metrics_write_text(s->c->state_dir, text, len, &err) < 0) {
 		log_warn("%s", err);
 		free(err);
 	}
+	if (s->http != NULL) {
+		metrics_http_publish(s->http, text, len);   /* taken over */
+		metrics_http_beat(s->http, s->store_ok);
+	} else {
+		g_free(text);
+	}
+}
+
+static gboolean
+sched_on_metrics(gpointer arg)
+{
+	sched *s = arg;
+
+	s->metrics_timer = 0;
+	if (metrics_dirty(s->m))
+		sched_metrics_flush(s);
+	return G_SOURCE_REMOVE;
+}
+
+void
+sched_metrics_changed(sched *s)
+{
+	gint64 next = s->metrics_last + METRICS_PERIOD_S * G_USEC_PER_SEC;
+	gint64 now = g_get_monotonic_time();
+
+	if (s->metrics_timer != 0)
+		return;   /* a write is due already: it takes this change too */
+	if (s->metrics_last == 0 || now >= next)
+		sched_metrics_flush(s);
+	else
+		s->metrics_timer = g_timeout_add((guint)((next - now + 999) / 1000), sched_on_metrics, s);
+}
+
+/* /healthz: is the store still there?  One row read, whatever the number of
+ * accounts; between metrics writes, which check it too. */
+static gboolean
+sched_on_health(gpointer arg)
+{
+	sched *s = arg;
+	long long v;
+	char *err = NULL;
+
+	if (g_get_monotonic_time() - s->metrics_last >= METRICS_PERIOD_S * G_USEC_PER_SEC) {
+		int ok = store_counter_get(s->st, STORE_COUNTER_UNKNOWN, &v, &err) == 0;
+
+		if (!ok && s->store_ok)
+			log_warn("the store does not answer: %s", err);
+		s->store_ok = ok;
+		free(err);
+	}
+	metrics_http_beat(s->http, s->store_ok);
+	return G_SOURCE_CONTINUE;
 }
 
 static gboolean
@@ -488,6 +565,8 @@ sched_on_watchdog(gpointer arg)
 
 	supervise_check_deadlines(s, now);
 	flushtimer_check_deadline(s, now);
+	if (s->http != NULL)
+		metrics_http_beat(s->http, s->store_ok);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -508,6 +587,10 @@ sched_setup(sched *s, int *detached)
 	} else if (privs_chown_state(s->c, &err) < 0 || privs_check_access(s->c, &err) < 0) {
 		log_error("%s", err);
 		rc = EX_CONFIG;
+	} else if (s->c->metrics_listen != NULL && s->o->foreground &&
+		   metrics_http_start(s->c->metrics_listen, &s->http, &err) < 0) {
+		log_error("%s", err);
+		rc = EX_UNAVAILABLE;
 	} else if (!s->o->foreground) {
 		int r = detach_fork(s->c->log_target != NULL &&
 				    strcmp(s->c->log_target, "syslog") == 0, &err);
@@ -521,6 +604,11 @@ sched_setup(sched *s, int *detached)
 			   detach_write_pidfile(s->c->pid_file, &err) < 0) {
 			log_error("cannot detach: %s", err != NULL ? err : strerror(errno));
 			rc = EX_OSERR;
+		} else if (s->c->metrics_listen != NULL &&
+			   metrics_http_start(s->c->metrics_listen, &s->http, &err) < 0) {
+			/* After the fork: its thread would not survive one. */
+			log_error("%s", err);
+			rc = EX_UNAVAILABLE;
 		} else {
 			*detached = 1;
 			detach_ready();
@@ -547,6 +635,9 @@ sched_main(cfg *c, const sched_opts *o)
 	s.loop = g_main_loop_new(NULL, FALSE);
 	s.m = metrics_new();
 	s.accts = g_ptr_array_new();
+	s.by_name = g_hash_table_new(g_str_hash, g_str_equal);
+	s.store_ok = 1;
+	timerq_init(&s.tq);
 	s.workers = g_ptr_array_new();
 	g_queue_init(&s.ready);
 	signals_install(&s);
@@ -554,7 +645,11 @@ sched_main(cfg *c, const sched_opts *o)
 	s.watchdog = g_timeout_add(SCHED_WATCHDOG_MS, sched_on_watchdog, &s);
 	sched_sync_accounts(&s);
 	flushtimer_start(&s);
-	sched_write_metrics(&s);
+	sched_metrics_flush(&s);
+	if (s.http != NULL) {
+		s.health_timer = g_timeout_add_seconds(METRICS_PERIOD_S, sched_on_health, &s);
+		log_info("metrics served on http://%s/metrics", c->metrics_listen);
+	}
 	log_info("mailmilld %s started (pid %ld, lease owner %s): %u account(s), %d worker(s) at"
 		 " most, state in %s", PACKAGE_VERSION, (long)getpid(), s.owner, s.accts->len,
 		 c->workers, c->state_dir);
@@ -564,19 +659,24 @@ sched_main(cfg *c, const sched_opts *o)
 	signals_remove(&s);
 	g_source_remove(s.watchdog);
 	flushtimer_stop(&s);
+	if (s.metrics_timer != 0)
+		g_source_remove(s.metrics_timer);
+	if (s.health_timer != 0)
+		g_source_remove(s.health_timer);
+	if (s.tq_source != 0)
+		g_source_remove(s.tq_source);
+	sched_metrics_flush(&s);   /* the last counts, whatever the rate */
+	timerq_clear(&s.tq);
 	for (i = 0; i < s.accts->len; i++) {
 		sched_acct *a = s.accts->pdata[i];
 
-		if (a->timer != 0)
-			g_source_remove(a->timer);
-		if (a->at_timer != 0)
-			g_source_remove(a->at_timer);
 		/* Given back: the other daemons take the account at its next due
 		 * time there, not after the lease ran out. */
 		claim_release(&a->lease, s.st);
 		g_free(a->name);
 		g_free(a);
 	}
+	g_hash_table_destroy(s.by_name);
 	g_ptr_array_free(s.accts, TRUE);
 	g_ptr_array_free(s.workers, TRUE);
 	g_queue_clear(&s.ready);
@@ -585,6 +685,7 @@ sched_main(cfg *c, const sched_opts *o)
 	if (detached)
 		detach_remove_pidfile(s.c->pid_file);
 out:
+	metrics_http_stop(&s.http);
 	store_close(&s.st);
 	if (s.lock_fd >= 0)
 		close(s.lock_fd);

@@ -44,7 +44,7 @@ typedef struct supervise_worker {
 static void
 supervise_charge(sched *s, supervise_worker *w, const char *why)
 {
-	const cfg_account *ca = cfg_find_account(s->c, w->acct->name);
+	const cfg_account *ca = w->acct->ca;
 
 	if (run_charge(s->st, w->acct->name, w->w.uid, why, ca != NULL ? ca->max_attempts : 3) == 1)
 		metrics_quarantined(s->m, w->acct->name, w->w.uid_size);
@@ -53,9 +53,9 @@ supervise_charge(sched *s, supervise_worker *w, const char *why)
 /* The needs-sign-in gauge of an OAuth account, from the store: at start, on
  * reload and after each of its runs. */
 void
-supervise_signin(sched *s, const char *name)
+supervise_signin(sched *s, const sched_acct *a)
 {
-	watch_signin(s->c, s->st, s->m, name);
+	watch_signin(a->ca, s->st, s->m, a->name);
 }
 
 /* Both the exit and the end of the pipe are in: account for the run. */
@@ -83,8 +83,8 @@ supervise_finish(supervise_worker *w)
 			log_error("%s: run %s: %s", a->name, how == SCHED_RUN_AUTH ?
 				  "failed: AUTHENTICATION refused" : result, why);
 	}
-	watch_record(&w->w, s->c, s->st, result, why);
-	sched_write_metrics(s);
+	watch_record(&w->w, a->ca, s->st, result, why);
+	sched_metrics_changed(s);
 	g_ptr_array_remove(s->workers, w);
 	if (w->fd_watch != 0)
 		g_source_remove(w->fd_watch);
@@ -134,7 +134,7 @@ supervise_on_exit(GPid pid, gint status, gpointer arg)
 int
 supervise_start(sched *s, sched_acct *a, char **err_r)
 {
-	const cfg_account *ca = cfg_find_account(s->c, a->name);
+	const cfg_account *ca = a->ca;
 	struct run_lease rl;
 	run_opts ro;
 	supervise_worker *w;

@@ -136,9 +136,8 @@ watch_result(const watch *w, int status, const char *killed, char *why, size_t l
 }
 
 void
-watch_signin(const cfg *c, store *st, metrics *m, const char *account)
+watch_signin(const cfg_account *a, store *st, metrics *m, const char *account)
 {
-	const cfg_account *a = cfg_find_account(c, account);
 	char *err = NULL;
 	int needs;
 
@@ -154,7 +153,7 @@ watch_signin(const cfg *c, store *st, metrics *m, const char *account)
 }
 
 void
-watch_record(const watch *w, const cfg *c, store *st, const char *result, const char *why)
+watch_record(const watch *w, const cfg_account *a, store *st, const char *result, const char *why)
 {
 	long long now = (long long)time(NULL);
 	double secs = (double)(g_get_monotonic_time() - w->t0) / 1e6;
@@ -179,5 +178,5 @@ watch_record(const watch *w, const cfg *c, store *st, const char *result, const 
 	}
 	metrics_run(w->m, w->account, w->have_stats ? &w->stats : NULL,
 		    strcmp(result, "ok") == 0, now, secs);
-	watch_signin(c, st, w->m, w->account);
+	watch_signin(a, st, w->m, w->account);
 }

@@ -41,8 +41,11 @@ int watch_drain(watch *w, int fd);
  */
 const char *watch_result(const watch *w, int status, const char *killed, char *why, size_t len);
 /* The run in the store (store_run_add; a failure is logged) and in the
- * metrics, with the account's needs-sign-in gauge. */
-void watch_record(const watch *w, const cfg *c, store *st, const char *result, const char *why);
-/* The needs-sign-in gauge of an OAuth account, from the store. */
-void watch_signin(const cfg *c, store *st, metrics *m, const char *account);
+ * metrics, with the needs-sign-in gauge of account a (NULL: a reload
+ * removed it; no gauge).  O(1) in the number of accounts. */
+void watch_record(const watch *w, const cfg_account *a, store *st, const char *result,
+		  const char *why);
+/* The needs-sign-in gauge of OAuth account a (named account; a may be NULL:
+ * nothing), from the store. */
+void watch_signin(const cfg_account *a, store *st, metrics *m, const char *account);
 #endif

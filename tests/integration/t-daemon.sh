@@ -151,17 +151,24 @@ for i in $(seq -w 1 $N_ACCT); do
 	queries+=("mailmill_messages_fetched_total{account=\"u$i\"}"
 		  "mailmill_messages_deleted_total{account=\"u$i\"}")
 done
-sum_fetched=0
-sum_deleted=0
-n=0
-for v in $("$PY" "$MM_LIB/promparse.py" "$PROM" "${queries[@]}"); do
-	if [ $((n % 2)) -eq 0 ]; then
-		[ "$v" = 3 ] && sum_fetched=$((sum_fetched + 1))
-	else
-		[ "$v" = 3 ] && sum_deleted=$((sum_deleted + 1))
-	fi
-	n=$((n + 1))
-done
+# The daemon writes the file at most every 5 seconds: the last runs' counts
+# may take that long to show.
+prom_counts() {
+	local v n=0
+	sum_fetched=0
+	sum_deleted=0
+	for v in $("$PY" "$MM_LIB/promparse.py" "$PROM" "${queries[@]}"); do
+		if [ $((n % 2)) -eq 0 ]; then
+			[ "$v" = 3 ] && sum_fetched=$((sum_fetched + 1))
+		else
+			[ "$v" = 3 ] && sum_deleted=$((sum_deleted + 1))
+		fi
+		n=$((n + 1))
+	done
+	[ "$sum_fetched" -eq $N_ACCT ] && [ "$sum_deleted" -eq $N_ACCT ] &&
+		[ "$("$PY" "$MM_LIB/promparse.py" "$PROM" mailmill_messages_quarantined_total)" = 2 ]
+}
+wait_for 12 prom_counts
 is "metrics: each account fetched exactly its 3 messages" "$sum_fetched" $N_ACCT
 is "metrics: each account deleted exactly its 3 messages" "$sum_deleted" $N_ACCT
 is "metrics: per-stage verdicts (archive done) for an account" \

@@ -11,14 +11,15 @@
 # drive their identity provider with it; tzdata: test_at's time zones;
 # libpq-dev, postgresql: the PostgreSQL store and its private test server
 # (initdb, pg_ctl); debhelper, dpkg-dev, lintian: the Debian package build of
-# tests/integration/t-package.sh.)
+# tests/integration/t-package.sh; libmicrohttpd-dev: metrics_listen's
+# /metrics and /healthz.)
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
 dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3
 libcurl4-openssl-dev libjson-glib-dev postfix curl tzdata debhelper dpkg-dev lintian
-libpq-dev postgresql"
+libpq-dev postgresql libmicrohttpd-dev"
 
 missing=
 for p in $PACKAGES; do
