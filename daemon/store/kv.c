@@ -95,6 +95,8 @@ store_kv_get(store *st, const store_kv_scope *scope, const char *key, long long 
 	*value_r = NULL;
 	if ((kind = kv_kind(st, scope, err_r)) < 0)
 		return -1;
+	if (st->pg != NULL)
+		return pgs_kv_get(st, scope, key, now, value_r, err_r);
 	if (st->db == NULL)
 		return 0;
 	if ((q = kv_prep(st, kv_sql_get, kind, scope, key, NULL, 0, now, err_r)) == NULL)
@@ -162,6 +164,8 @@ store_kv_put(store *st, const store_kv_scope *scope, const char *key, const char
 		return -1;
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_kv_put(st, scope, key, value, expires_at, now, err_r);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	q = kv_prep(st, kv_sql_put, kind, scope, key, value, expires_at, now, err_r);
@@ -197,6 +201,8 @@ store_kv_claim(store *st, const store_kv_scope *scope, const char *key, const ch
 
 		return rc < 0 ? -1 : rc == 0;
 	}
+	if (st->pg != NULL)
+		return pgs_kv_claim(st, scope, key, value, expires_at, now, holder_r, err_r);
 	/* Insert-if-absent (an expired claim counts as absent), then read who
 	 * holds it, in one IMMEDIATE transaction: of two processes, one wins. */
 	if (store_begin(st, err_r) < 0)
@@ -232,6 +238,8 @@ store_seq_next(store *st, const char *ns, const char *name, long long *value_r, 
 			st->path);
 		return -1;
 	}
+	if (st->pg != NULL)
+		return pgs_seq_next(st, ns, name, value_r, err_r);
 	if (st->db == NULL) {
 		*value_r = 1;
 		return 0;

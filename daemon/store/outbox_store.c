@@ -32,6 +32,8 @@ store_outbox_add(store *st, const store_outbox_row *row, long long now, char **e
 	}
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_outbox_add(st, row, now, err_r);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	q = store_prep(st, "INSERT INTO outbox (account, uid, stage, env_from, rcpts, message,"
@@ -65,6 +67,8 @@ store_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t
 
 	*ids_r = NULL;
 	*n_r = 0;
+	if (st->pg != NULL)
+		return max == 0 ? 0 : pgs_outbox_due(st, due, max, ids_r, n_r, err_r);
 	if (st->db == NULL || max == 0)
 		return 0;
 	if (max > 100000)
@@ -139,6 +143,8 @@ store_outbox_get(store *st, long long id, store_outbox_fn *fn, void *arg, char *
 	sqlite3_stmt *q;
 	int rc;
 
+	if (st->pg != NULL)
+		return pgs_outbox_get(st, id, fn, arg, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT " STORE_OUTBOX_COLS ", message FROM outbox WHERE id = ?1", err_r);
@@ -176,6 +182,8 @@ store_outbox_list(store *st, unsigned mask, store_outbox_fn *fn, void *arg, char
 	sqlite3_stmt *q;
 	int rc;
 
+	if (st->pg != NULL)
+		return pgs_outbox_list(st, mask, fn, arg, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT " STORE_OUTBOX_COLS ", length(message) FROM outbox ORDER BY id",
@@ -214,6 +222,8 @@ store_outbox_counts(store *st, unsigned long long n_r[3], unsigned long long *re
 
 	n_r[0] = n_r[1] = n_r[2] = 0;
 	*retried_r = 0;
+	if (st->pg != NULL)
+		return pgs_outbox_counts(st, n_r, retried_r, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT state, count(*), sum((state = ?1 AND attempts > 0)"
@@ -254,6 +264,8 @@ store_outbox_update(store *st, long long id, int state, const char *rcpts, long 
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_outbox_update(st, id, state, rcpts, next, error, outcomes, now, err_r);
 	snprintf(short_err, sizeof(short_err), "%s", error != NULL ? error : "");
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
@@ -313,6 +325,8 @@ store_outbox_unknown(store *st, long long id, char **err_r)
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_outbox_unknown(st, id, err_r);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	q = store_prep(st, "UPDATE outbox SET unknown_outcomes = unknown_outcomes + 1"
@@ -340,6 +354,8 @@ store_counter_get(store *st, const char *name, long long *value_r, char **err_r)
 	int rc;
 
 	*value_r = 0;
+	if (st->pg != NULL)
+		return pgs_counter_get(st, name, value_r, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT value FROM counters WHERE name = ?1", err_r);
@@ -362,6 +378,8 @@ store_outbox_prune(store *st, long long before, char **err_r)
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_outbox_prune(st, before, err_r);
 	q = store_prep(st, "DELETE FROM outbox WHERE state = ?2 AND updated < ?1", err_r);
 	if (q == NULL)
 		return -1;
@@ -378,6 +396,8 @@ store_outbox_wake(store *st, long long id, long long now, long long *n_r, char *
 	int own, ok;
 
 	*n_r = 0;
+	if (st->pg != NULL && !st->readonly)
+		return pgs_outbox_wake(st, id, now, n_r, err_r);
 	if (st->readonly || st->db == NULL)
 		return 0;
 	if (store_tx_begin(st, &own, err_r) < 0)
@@ -404,6 +424,8 @@ store_outbox_drop(store *st, long long id, char **err_r)
 {
 	sqlite3_stmt *q;
 
+	if (st->pg != NULL && !st->readonly)
+		return pgs_outbox_drop(st, id, err_r);
 	if (st->readonly || st->db == NULL)
 		return 0;
 	q = store_prep(st, "DELETE FROM outbox WHERE id = ?1", err_r);

@@ -19,6 +19,8 @@ store_run_add(store *st, const store_run_row *row, char **err_r)
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_run_add(st, row, err_r);
 	snprintf(short_err, sizeof(short_err), "%s", row->error != NULL ? row->error : "");
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
@@ -60,6 +62,8 @@ store_schedule_put(store *st, const char *account, long long next_run, int failu
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_schedule_put(st, account, next_run, failures, err_r);
 	q = store_prep(st, "INSERT INTO schedule (account, next_run, failures, updated)"
 		       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (account) DO UPDATE SET"
 		       " next_run = excluded.next_run, failures = excluded.failures,"
@@ -81,6 +85,8 @@ store_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char
 	sqlite3_stmt *q;
 	int rc;
 
+	if (st->pg != NULL)
+		return pgs_run_last(st, account, fn, arg, err_r);
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT r.started, r.finished, r.result, r.error, r.fetched, r.deleted,"

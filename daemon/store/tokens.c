@@ -40,6 +40,8 @@ store_token_get(store *st, const char *rkey, const char *akey, store_token *t, c
 	int rc = SQLITE_DONE;
 
 	memset(t, 0, sizeof *t);
+	if (st->pg != NULL)
+		return pgs_token_get(st, rkey, akey, t, err_r);
 	if (st->db == NULL)
 		return 0;
 	if (rkey != NULL) {
@@ -97,6 +99,8 @@ store_token_put(store *st, const char *rkey, const char *akey, const char *acces
 	}
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_token_put(st, rkey, akey, access, obtained, expires, new_refresh, err_r);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	q = store_prep(st, "INSERT OR REPLACE INTO oauth_access (key, rkey, access_token,"
@@ -133,6 +137,8 @@ store_token_drop_access(store *st, const char *akey, char **err_r)
 
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_token_drop_access(st, akey, err_r);
 	q = store_prep(st, "DELETE FROM oauth_access WHERE key = ?1", err_r);
 	return q == NULL ? -1 :
 	       store_run(st, q, sqlite3_bind_text(q, 1, akey, -1, SQLITE_STATIC) == SQLITE_OK,
@@ -164,6 +170,8 @@ store_token_refresh_set(store *st, const char *rkey, const char *refresh, int ne
 	}
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_token_refresh_set(st, rkey, refresh, needs, reason, now, err_r);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	q = store_prep(st, "INSERT OR REPLACE INTO oauth_refresh (key, refresh_token,"
@@ -208,6 +216,8 @@ store_token_needs_signin(store *st, const char *rkey, const char *refused, const
 	}
 	if (st->readonly)
 		return 0;
+	if (st->pg != NULL)
+		return pgs_token_needs_signin(st, rkey, refused, reason, now, err_r);
 	/* Only the refresh token that was refused: another process (POP3 and
 	 * SMTP share a sign-in) may have rotated it meanwhile, and the new one
 	 * must not be thrown away. */

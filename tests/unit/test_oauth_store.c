@@ -29,6 +29,7 @@
 
 #include "daemon/oauth/oauth.h"
 #include "daemon/store/store.h"
+#include "tests/unit/store_backend.h"
 
 static char topdir[] = "/tmp/mm-test-oauth.XXXXXX";
 #include "tests/unit/tmpdir.h"
@@ -43,7 +44,8 @@ each_setup(void **state)
 	char *err = NULL;
 
 	snprintf(statedir, sizeof(statedir), "%s/s%d", topdir, ++case_no);
-	if (store_open(statedir, 0, &st, &err) < 0) {
+	tsb_reset();
+	if (tsb_open(statedir, 0, &st, &err) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return -1;
 	}
@@ -141,15 +143,16 @@ test_rotation_atomic(void **state)
 {
 	char path[700], *err = NULL;
 	store_token t;
-	sqlite3 *db;
 
 	assert_int_equal(store_token_signed_in(st, "r", "rt-1", 100, &err), 0);
 	snprintf(path, sizeof path, "%s/mailmill.db", statedir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "CREATE TRIGGER no_rotate BEFORE UPDATE ON oauth_refresh"
-				      " BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
-				      NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	tsb_sql_exec(path, tsb_pg() ?
+		     "CREATE FUNCTION no_rotate() RETURNS trigger LANGUAGE plpgsql AS"
+		     " $$ BEGIN RAISE EXCEPTION 'disk says no'; END $$;"
+		     " CREATE TRIGGER no_rotate BEFORE UPDATE ON oauth_refresh FOR EACH ROW"
+		     " EXECUTE FUNCTION no_rotate();" :
+		     "CREATE TRIGGER no_rotate BEFORE UPDATE ON oauth_refresh"
+		     " BEGIN SELECT RAISE(ABORT, 'disk says no'); END;");
 	assert_int_equal(store_token_put(st, "r", "a", "at-2", 200, 3800, "rt-2", &err), -1);
 	assert_non_null(strstr(err, "disk says no"));
 	free(err);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "daemon/store/store.h"
+#include "tests/unit/store_backend.h"
 
 /* The key-value scope of a stage of an account. */
 #define KV(account, stage) (&(store_kv_scope){ (account), (stage), NULL })
@@ -49,7 +50,8 @@ each_setup(void **state)
 
 	snprintf(statedir, sizeof(statedir), "%s/s%d", tmpdir, ++case_no);
 	st = NULL;
-	if (store_open(statedir, 0, &st, &err) < 0) {
+	tsb_reset();
+	if (tsb_open(statedir, 0, &st, &err) < 0) {
 		fprintf(stderr, "store_open: %s\n", err);
 		free(err);
 		return -1;
@@ -566,7 +568,7 @@ test_kv_commit_together(void **state)
 	(void)add("u1", "a@x", "m\n", 100);
 	ok_or_fail(store_commit(st, &err), err, "commit");
 	store_close(&st);
-	ok_or_fail(store_open(statedir, 0, &st, &err), err, "reopen");
+	ok_or_fail(tsb_open(statedir, 0, &st, &err), err, "reopen");
 	assert_int_equal(store_kv_get(st, KV("acct", "autoreply"), "rate", 100, &v, &err), 1);
 	assert_string_equal(v, "1");
 	free(v);
@@ -582,7 +584,7 @@ test_readonly(void **state)
 	char *err = NULL, *v = NULL;
 
 	(void)add("u1", "a@x", "m\n", 100);
-	ok_or_fail(store_open(statedir, 1, &ro, &err), err, "open ro");
+	ok_or_fail(tsb_open(statedir, 1, &ro, &err), err, "open ro");
 	row.account = "acct";
 	row.env_from = "";
 	row.rcpts = "a@x";

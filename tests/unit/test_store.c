@@ -1,7 +1,8 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * The store against real SQLite files in a temporary directory; what it
- * wrote is checked both through its own functions and with plain SQL.
+ * The store against real SQLite files in a temporary directory, or a real
+ * PostgreSQL database (tests/unit/store_backend.h); what it wrote is checked
+ * both through its own functions and with plain SQL.
  */
 #include <limits.h>
 #include <setjmp.h>
@@ -19,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "daemon/store/store.h"
+#include "tests/unit/store_backend.h"
 
 static char tmpdir[256];
 static char statedir[512];
@@ -52,6 +54,7 @@ each_setup(void **state)
 	/* Two levels: store_open creates missing parents too. */
 	snprintf(statedir, sizeof(statedir), "%s/var%d/mailmill", tmpdir, case_no);
 	snprintf(dbpath, sizeof(dbpath), "%s/mailmill.db", statedir);
+	tsb_reset();
 	return 0;
 }
 
@@ -61,7 +64,7 @@ open_rw(void)
 	store *st = NULL;
 	char *err = NULL;
 
-	if (store_open(statedir, 0, &st, &err) < 0)
+	if (tsb_open(statedir, 0, &st, &err) < 0)
 		fail_msg("store_open: %s", err);
 	assert_non_null(st);
 	return st;
@@ -71,18 +74,7 @@ open_rw(void)
 static long long
 sql_int(const char *sql)
 {
-	sqlite3 *db;
-	sqlite3_stmt *q;
-	long long v = -1;
-
-	assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(q) == SQLITE_ROW)
-		v = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	return v;
+	return tsb_sql_int(dbpath, sql);
 }
 
 static void
@@ -137,6 +129,17 @@ test_create(void **state)
 	struct stat sb;
 	store *st = open_rw();
 
+	if (tsb_pg()) {
+		assert_string_equal(store_driver(st), "postgresql");
+		assert_int_equal(sql_int("SELECT count(*) FROM ledger"), 0);
+		assert_true(sql_int("SELECT version FROM mailmill_schema") >= 1);
+		expect_rows(st, "a", NULL, 0);
+		store_close(&st);
+		st = open_rw();   /* a second open finds the schema made */
+		store_close(&st);
+		return;
+	}
+	assert_string_equal(store_driver(st), "sqlite");
 	assert_int_equal(stat(statedir, &sb), 0);
 	assert_true(S_ISDIR(sb.st_mode));
 	assert_int_equal(sb.st_mode & 0777, 0700);
@@ -388,7 +391,8 @@ test_reopen(void **state)
 	st = open_rw();
 	expect_rows(st, "a", want, 2);
 	store_close(&st);
-	assert_int_equal(sql_int("PRAGMA user_version"), store_schema_version());
+	if (!tsb_pg())
+		assert_int_equal(sql_int("PRAGMA user_version"), store_schema_version());
 }
 
 static void
@@ -401,9 +405,10 @@ test_readonly_missing(void **state)
 	int attempts = 0;
 	store *st = NULL;
 
-	if (store_open(statedir, 1, &st, &err) < 0)
+	if (tsb_open(statedir, 1, &st, &err) < 0)
 		fail_msg("readonly open of a missing database: %s", err);
-	assert_int_equal(access(statedir, F_OK), -1);  /* nothing created */
+	if (!tsb_pg())
+		assert_int_equal(access(statedir, F_OK), -1);  /* nothing created */
 	assert_int_equal(store_ledger_load(st, "a", collect, &r, &err), 0);
 	assert_int_equal(r.n, 0);
 	assert_int_equal(store_ledger_get(st, "a", "u1", NULL, NULL, &err), 0);
@@ -416,7 +421,10 @@ test_readonly_missing(void **state)
 	assert_int_equal(attempts, 1);
 	assert_int_equal(store_ledger_forget(st, "a", uids, 1, &err), 0);
 	store_close(&st);
-	assert_int_equal(access(statedir, F_OK), -1);
+	if (tsb_pg())   /* nothing created: not even the schema */
+		assert_int_equal(sql_int("SELECT count(*) FROM pg_tables WHERE tablename = 'ledger'"), 0);
+	else
+		assert_int_equal(access(statedir, F_OK), -1);
 }
 
 static void
@@ -429,7 +437,7 @@ test_readonly_existing(void **state)
 
 	put(st, "a", "u1", LEDGER_DELETE);
 	store_close(&st);
-	if (store_open(statedir, 1, &st, &err) < 0)
+	if (tsb_open(statedir, 1, &st, &err) < 0)
 		fail_msg("readonly open: %s", err);
 	expect_rows(st, "a", want, 1);
 	put(st, "a", "u2", LEDGER_KEEP);
@@ -448,15 +456,19 @@ test_newer_schema(void **state)
 	store *st = open_rw();
 
 	store_close(&st);
-	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_version() + 1);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(store_open(statedir, 0, &st, &err), -1);
+	if (tsb_pg()) {
+		tsb_sql_exec(NULL, "UPDATE mailmill_schema SET version = 1000");
+	} else {
+		assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_version() + 1);
+		assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	assert_int_equal(tsb_open(statedir, 0, &st, &err), -1);
 	assert_null(st);
 	assert_non_null(strstr(err, "is newer than this mailmill knows"));
 	free(err);
-	assert_int_equal(store_open(statedir, 1, &st, &err), -1);
+	assert_int_equal(tsb_open(statedir, 1, &st, &err), -1);
 	assert_non_null(strstr(err, "a dry run does not upgrade it"));
 	free(err);
 }
@@ -468,6 +480,22 @@ test_state_dir_is_a_file(void **state)
 	store *st = NULL;
 	FILE *fp;
 
+	if (tsb_pg()) {
+		/* PostgreSQL's own ways to fail: a password in the conninfo (it
+		 * would show in messages), a server that is not there. */
+		store_pg_conf pc = { .conninfo = "host=127.0.0.1 port=1 password=secret",
+				     .sslmode = "disable" };
+
+		assert_int_equal(store_open_pg(&pc, 0, &st, &err), -1);
+		assert_non_null(strstr(err, "password_file"));
+		assert_null(strstr(err, "secret"));
+		free(err);
+		pc.conninfo = "host=127.0.0.1 port=1 dbname=x user=y connect_timeout=2";
+		assert_int_equal(store_open_pg(&pc, 0, &st, &err), -1);
+		assert_non_null(strstr(err, "postgresql://y@127.0.0.1:1/x: cannot connect"));
+		free(err);
+		return;
+	}
 	snprintf(parent, sizeof(parent), "%s/var%d", tmpdir, case_no);
 	assert_int_equal(mkdir(parent, 0700), 0);
 	fp = fopen(statedir, "w");
