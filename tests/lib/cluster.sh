@@ -99,6 +99,7 @@ cl_daemon() {
 	setsid "$MAILMILLD" -f -c "$T/d$n.conf" >>"$T/d$n.log" 2>&1 </dev/null &
 	eval "DPID_$n=$!"
 	cl_pids+=($!)
+	disown $!   # killed on purpose: no "Killed" line from bash
 }
 cl_pid() { eval "echo \$DPID_$1"; }
 cl_kill9() { kill -9 -- "-$(cl_pid "$1")" 2>/dev/null; }
