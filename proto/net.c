@@ -550,6 +550,46 @@ net_getline_part(net_conn *c, const char **line, size_t *len, int *whole, char *
 	return net_getline_any(c, 1, line, len, whole, err_r);
 }
 
+int
+net_read_more(net_conn *c, char **err_r)
+{
+	ssize_t n;
+
+	if (net_check_alive(c, err_r) < 0)
+		return -1;
+	if (c->outlen > 0 && net_flush(c, err_r) < 0)
+		return -1;
+	n = net_fill(c, err_r);
+	if (n < 0)
+		return -1;
+	if (n == 0)
+		return net_fail(c, err_r, err_fmt("connection closed by %s", c->peer), 0);
+	return (int)(n > INT32_MAX ? INT32_MAX : n);
+}
+
+int
+net_read_ready(net_conn *c, char **err_r)
+{
+	struct pollfd pfd;
+	int r;
+
+	if (net_check_alive(c, err_r) < 0)
+		return -1;
+	if (c->tls == NULL || tls_pending(c->tls) == 0) {
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		do
+			r = poll(&pfd, 1, 0);
+		while (r < 0 && errno == EINTR);
+		if (r < 0)
+			return net_fail(c, err_r, err_fmt("poll: %s", strerror(errno)), 0);
+		if (r == 0)
+			return 0;
+	}
+	return net_read_more(c, err_r);
+}
+
 size_t
 net_peek(const net_conn *c, const char **data_r)
 {

@@ -80,6 +80,20 @@ int net_getline_part(net_conn *c, const char **line, size_t *len, int *whole, ch
 size_t net_peek(const net_conn *c, const char **data_r);
 void net_consume(net_conn *c, size_t n);
 size_t net_line_cap(const net_conn *c);
+/*
+ * For a caller that frames the stream itself (IMAP literals): flush queued
+ * output, then read at least one more byte into the buffer (net_peek shows
+ * it), within the current deadline.  Bytes read (> 0), or -1 (EOF is an
+ * error here: "connection closed by ...").
+ */
+int net_read_more(net_conn *c, char **err_r);
+/*
+ * As net_read_more when the socket (or TLS) already has something to read,
+ * without waiting otherwise: 0 if nothing is there.  For callers that poll
+ * many connections (IMAP IDLE).  A TLS record only partly arrived is waited
+ * for within the current deadline.
+ */
+int net_read_ready(net_conn *c, char **err_r);
 /* Queue bytes for sending (buffered until net_flush or the buffer fills). */
 int net_write(net_conn *c, const void *data, size_t len, char **err_r);
 int net_printf(net_conn *c, char **err_r, const char *fmt, ...)

@@ -1,31 +1,28 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * The account run (run.h): the session, the pipelined fetch, DELE and QUIT.
- * run_plan.c lists and plans; run_commit.c turns verdicts into journal rows.
+ * The account run (run.h): for each mailbox of the source, the listing, the
+ * plan, the pipelined fetch with the effects of committed batches riding in
+ * the same pipeline, and the mailbox's end.  run_plan.c plans; run_commit.c
+ * turns verdicts into journal rows; source_pop3.c and source_imap.c speak
+ * to the server (source.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <glib.h>
-#include "proto/pop3.h"
 #include "daemon/run/run.h"
 #include "daemon/run/run_int.h"
+#include "daemon/run/source.h"
 #include "daemon/run/api.h"
 #include "daemon/core/crash.h"
 #include "daemon/core/log.h"
-#include "daemon/run/run_login.h"
 
-/* Pipelined commands in flight.  Deep enough that the server, whose one
- * process is the bottleneck on loopback, keeps sending while a batch
- * commits (about 25 ms, 500 small messages): 64 left it idle for 130 ms
- * of a 10,000-message run. */
-#define RUN_WINDOW 1024
 #define RUN_HARD_MAX_SIZE (1024ULL * 1024 * 1024)
 
 /* Installed on every session: the "quit" crash point must fire whether or
  * not the operator asked for a protocol trace. */
-static void
+void
 run_trace(void *arg, char dir, const char *line, size_t len)
 {
 	const struct run *r = arg;
@@ -37,59 +34,79 @@ run_trace(void *arg, char dir, const char *line, size_t len)
 			  (int)(len > 300 ? 300 : len), line);
 }
 
-static int
+int
 run_stopping(const run *r)
 {
 	return r->o->stop != NULL && *r->o->stop != 0;
 }
 
-/* A pipelined command whose reply has not been read: RETR or DELE of entries[ei]. */
+int
+run_lease_renew(run *r)
+{
+	const struct run_lease *l = r->o->lease;
+	char *err = NULL;
+
+	if (l == NULL || r->o->dry_run)
+		return 0;
+	if (store_lease_renew(r->st, r->a->name, l->owner, l->fence, l->ttl_s, &err) == 0)
+		return 0;
+	log_error("%s: the lease on the account is lost (%s): nothing more is changed on the"
+		  " server; the run fails", r->a->name, err != NULL ? err : "error");
+	free(err);
+	return -1;
+}
+
+/* A pipelined command whose reply has not been read: the fetch of
+ * entries[ei], or the effect of dele[ei..ei+n). */
 typedef struct run_cmd {
-	size_t ei;
-	int dele;
+	size_t ei, n;
+	int effect;
 } run_cmd;
 
-/* The reply to DELE of entries[ei]: 0, or -1 if the session failed (*err_r). */
+/* Send the effect of the next dele entries: 0, -1 on a lost lease (logged,
+ * *err_r NULL) or a failed send (*err_r). */
 static int
-run_dele_reply(run *r, size_t ei, GPtrArray *deleted, char **err_r)
+run_send_effect(run *r, run_cmd *c, char **err_r)
 {
-	pop3_status ps = pop3_recv_dele(r->s, err_r);
+	long k;
 
-	if (ps == POP3_ENEG) {
-		log_warn("%s: DELE %lu refused (%s): will try again next run", r->a->name,
-			 r->entries[ei].msgno, *err_r != NULL ? *err_r : "-ERR");
-		r->stats->unsettled++;
-		free(*err_r);
-		*err_r = NULL;
-		return 0;
+	if (r->dele_renewed < r->dele->len) {
+		if (run_lease_renew(r) < 0)
+			return -1;
+		r->dele_renewed = r->dele->len;
 	}
-	if (ps != POP3_OK)
+	k = r->src->send_effect(r, r->dele_sent, r->dele->len - r->dele_sent, err_r);
+	if (k <= 0)
 		return -1;
-	g_ptr_array_add(deleted, r->entries[ei].uid);
-	r->stats->deleted_bytes += r->entries[ei].size;
+	c->ei = r->dele_sent;
+	c->n = (size_t)k;
+	c->effect = 1;
+	r->dele_sent += (size_t)k;
 	return 0;
 }
 
 /*
- * RETR every message of fetch, pipelined; DELE of what earlier commits made
- * deletable rides in the same pipeline (not in a dry run), so that the server
- * deletes while it sends and the run does not end with a round of DELEs.
+ * Fetch every message of fetch, pipelined; the effects of what earlier
+ * commits decided ride in the same pipeline (not in a dry run), so that
+ * the server deletes (moves, flags) while it sends and the run does not end
+ * with a round of them.
  */
 static int
-run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
+run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 {
+	const run_source_ops *src = r->src;
 	unsigned long long cap = r->a->max_size != 0 ? r->a->max_size : RUN_HARD_MAX_SIZE;
 	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
 	run_cmd ring[RUN_WINDOW];
 	size_t head = 0, out = 0, sent = 0, got = 0;
-	int dele_too = !r->o->dry_run, last_dele = 0, rc = 0;
+	int effects_too = !r->o->dry_run, last_effect = 0, rc = 0;
 	char *err = NULL;
 
 	if (window > RUN_WINDOW)
 		window = RUN_WINDOW;
 	for (;;) {
 		run_cmd c;
-		pop3_status ps;
+		run_got g;
 
 		/* Refill the window only when half of it has drained, so that the
 		 * commands go out in few writes rather than one write per message. */
@@ -98,30 +115,29 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 
 			while (out < (size_t)window) {
 				run_cmd *n = &ring[(head + out) % RUN_WINDOW];
-				int retr_left = sent < fetch->len && !run_stopping(r);
+				int fetch_left = sent < fetch->len && !run_stopping(r);
 
-				/* RETR and DELE alternate while both wait: a batch's 4096
-				 * DELEs in a row would stall the fetch as long as a round of
-				 * DELEs at the end did. */
-				if (dele_too && r->dele_sent < r->dele->len && (!retr_left || !last_dele)) {
-					n->ei = g_array_index(r->dele, size_t, r->dele_sent);
-					n->dele = 1;
-					if (pop3_send_dele(r->s, r->entries[n->ei].msgno, &err) != POP3_OK)
+				/* Fetches and effects alternate while both wait: a batch's
+				 * 4096 DELEs in a row would stall the fetch as long as a
+				 * round of DELEs at the end did. */
+				if (effects_too && r->dele_sent < r->dele->len &&
+				    (!fetch_left || !last_effect)) {
+					if (run_send_effect(r, n, &err) < 0)
 						goto io_fail;
-					r->dele_sent++;
-				} else if (retr_left) {
+				} else if (fetch_left) {
 					n->ei = g_array_index(fetch, size_t, sent);
-					n->dele = 0;
-					if (pop3_send_retr(r->s, r->entries[n->ei].msgno, &err) != POP3_OK)
+					n->n = 1;
+					n->effect = 0;
+					if (src->send_fetch(r, n->ei, &err) < 0)
 						goto io_fail;
 					sent++;
 				} else {
 					break;
 				}
-				last_dele = n->dele;
+				last_effect = n->effect;
 				out++;
 			}
-			if (out > before && pop3_flush(r->s, &err) != POP3_OK)
+			if (out > before && src->flush(r, &err) < 0)
 				goto io_fail;
 		}
 		if (out == 0)
@@ -129,24 +145,25 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 		c = ring[head];
 		head = (head + 1) % RUN_WINDOW;
 		out--;
-		if (c.dele) {
-			if (run_dele_reply(r, c.ei, deleted, &err) < 0)
+		if (c.effect) {
+			if (src->recv_effect(r, c.ei, c.n, done, &err) < 0)
 				goto io_fail;
 			continue;
 		}
 		buf_reset(&body);
-		ps = pop3_recv_retr(r->s, &body, &err);
+		g = src->recv_fetch(r, c.ei, &body, &err);
 		got++;
-		if (ps == POP3_ENEG) {
-			log_warn("%s: RETR %lu refused (%s): left for the next run", r->a->name,
-				 r->entries[c.ei].msgno, err != NULL ? err : "-ERR");
+		if (g == RUN_GOT_NEG) {
+			log_warn("%s: %s %lu refused (%s): left for the next run", r->a->name,
+				 r->src->fetch_cmd, r->entries[c.ei].msgno,
+				 err != NULL ? err : "refused");
 			free(err);
 			err = NULL;
 			r->stats->deferred++;
-			run_fetch_failed(r, c.ei, "the server refused RETR");
+			run_fetch_failed(r, c.ei, r->src->fetch_refused);
 			continue;
 		}
-		if (ps == POP3_ETOOBIG) {
+		if (g == RUN_GOT_TOOBIG) {
 			/* Read to its end and dropped: the run goes on with the next. */
 			log_error("%s: message %lu is larger than %llu bytes (the server said %llu): not"
 				  " processed, left on the server", r->a->name, r->entries[c.ei].msgno,
@@ -157,7 +174,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 			run_fetch_failed(r, c.ei, "larger than max_size while fetching");
 			continue;
 		}
-		if (ps != POP3_OK) {
+		if (g != RUN_GOT_OK) {
 			/* The session is gone; a server that fails on this message every
 			 * time must not stop the mailbox for ever. */
 			run_fetch_failed(r, c.ei, "fetching it failed");
@@ -184,56 +201,92 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *deleted)
 	}
 	return rc;
 io_fail:
-	log_error("%s: fetching failed: %s", r->a->name, err != NULL ? err : "connection error");
+	if (err != NULL || r->o->lease == NULL)
+		log_error("%s: fetching failed: %s", r->a->name,
+			  err != NULL ? err : "connection error");
 	free(err);
 	buf_free(&body);
 	return -1;
 }
 
-/* DELE what run_fetch has not sent yet: the last batch's messages. */
+/* The effects run_fetch has not sent yet: the last batch's messages. */
 static int
-run_delete(run *r, int window, GPtrArray *deleted)
+run_effects(run *r, int window, GPtrArray *done)
 {
-	size_t sent = r->dele_sent, got = r->dele_sent, n = r->dele->len;
+	run_cmd ring[RUN_WINDOW];
+	size_t head = 0, out = 0;
 	char *err = NULL;
 
-	while (got < n) {
-		if (sent - got <= (size_t)window / 2) {
-			while (sent < n && sent - got < (size_t)window) {
-				size_t ei = g_array_index(r->dele, size_t, sent);
-
-				if (pop3_send_dele(r->s, r->entries[ei].msgno, &err) != POP3_OK)
+	if (window > RUN_WINDOW)
+		window = RUN_WINDOW;
+	while (r->dele_sent < r->dele->len || out > 0) {
+		if (out <= (size_t)window / 2 && r->dele_sent < r->dele->len) {
+			while (r->dele_sent < r->dele->len && out < (size_t)window) {
+				if (run_send_effect(r, &ring[(head + out) % RUN_WINDOW], &err) < 0)
 					goto fail;
-				sent++;
+				out++;
 			}
-			if (pop3_flush(r->s, &err) != POP3_OK)
+			if (r->src->flush(r, &err) < 0)
 				goto fail;
 		}
-		if (run_dele_reply(r, g_array_index(r->dele, size_t, got++), deleted, &err) < 0)
+		if (r->src->recv_effect(r, ring[head].ei, ring[head].n, done, &err) < 0)
 			goto fail;
+		head = (head + 1) % RUN_WINDOW;
+		out--;
 	}
-	r->dele_sent = n;
 	return 0;
 fail:
-	log_error("%s: deleting failed: %s (nothing is deleted until QUIT: the next run retries)",
-		  r->a->name, err != NULL ? err : "connection error");
+	if (err != NULL || r->o->lease == NULL)
+		log_error("%s: %s failed: %s (the next run %ss what is left)", r->a->name,
+			  r->src->verbing, err != NULL ? err : "connection error", r->src->verb);
 	free(err);
 	return -1;
 }
 
+/* One mailbox: list, plan, fetch and process, commit, effects, its end. */
 static int
-run_connect(run *r, run_dial *dial)
+run_mailbox(run *r, size_t mb, GArray *fetch, GPtrArray *done)
 {
-	const char *how = NULL;
-	run_fail fail = RUN_FAIL_TEMP;
+	int rc, window;
+	unsigned pending;
 
-	if (run_sign_in(r->a, r->o->tokens != NULL ? r->o->tokens : r->st, r->o->config_path, dial,
-			run_trace, r, &r->s, &how, &fail) < 0) {
-		r->stats->fail = fail;
+	g_array_set_size(fetch, 0);
+	g_array_set_size(r->dele, 0);
+	g_ptr_array_set_size(done, 0);
+	r->dele_sent = r->dele_renewed = 0;
+	r->listing_partial = 0;
+	r->key_prefix = NULL;
+	if (r->src->list(r, mb) < 0)
+		return -1;
+	r->stats->listed += r->n_entries;
+	window = r->src->window(r);
+	log_debug("%s: %zu message(s) listed; %s", r->a->name, r->n_entries,
+		  window > 1 ? "pipelining" : "no pipelining");
+	run_plan(r, fetch);
+	rc = run_fetch(r, fetch, window, done);
+	/* Whatever happened, what was processed is made durable and journalled,
+	 * so that it is never processed twice. */
+	if (run_commit_batch(r) < 0)
+		rc = -1;
+	/* POP3's confirmed DELEs count only once QUIT succeeds. */
+	pending = r->dele->len - (r->src->redo_deleted ? 0 : done->len);
+	if (rc < 0 && pending > 0) {
+		/* The connection may be gone; the journal has these for the next
+		 * run (POP3: without QUIT the server deletes nothing). */
+		log_info("%s: %u processed message(s) will be %s on the next run", r->a->name,
+			 pending, r->src->verbed);
 		return -1;
 	}
-	log_debug("%s: signed in (%s as %s)", r->a->name, how != NULL ? how : "-", r->a->user);
-	return 0;
+	if (rc < 0)
+		return -1;
+	if (r->o->dry_run) {
+		if (r->dele->len > 0)
+			log_info("%s: dry run: would %s %u message(s); nothing written, nothing"
+				 " changed on the server", r->a->name, r->src->verb, r->dele->len);
+	} else if (r->dele_sent < r->dele->len && run_effects(r, window, done) < 0) {
+		return -1;
+	}
+	return r->src->finish(r, mb, done);
 }
 
 int
@@ -242,9 +295,9 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 {
 	run *r = g_new0(run, 1);
 	GArray *fetch = g_array_new(FALSE, FALSE, sizeof(size_t));
-	GPtrArray *deleted = g_ptr_array_new();
+	GPtrArray *done = g_ptr_array_new();
 	char *err = NULL;
-	int rc = -1, window, tx;
+	int rc = -1;
 	long long t0 = g_get_monotonic_time();
 
 	memset(stats, 0, sizeof *stats);
@@ -253,21 +306,20 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	r->st = st;
 	r->o = o;
 	r->stats = stats;
+	r->src = a->protocol == CFG_PROTO_IMAP ? &run_source_imap : &run_source_pop3;
 	r->ledger = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
 	r->api = api_batch_new(st);
 
-	/* Several daemons on one store: from here on a commit after our lease
-	 * was lost is refused (run.h). */
 	if (o->lease != NULL && !o->dry_run &&
 	    store_fence_set(st, a->name, o->lease->owner, o->lease->fence, &err) < 0) {
-		log_error("%s: %s", a->name, err);
+		log_error("%s: cannot fence the store with the run's lease: %s", a->name, err);
 		free(err);
 		run_dial_free(&dial);
 		goto out;
 	}
 	/* delete_after: done mail first seen long enough ago is journalled for
-	 * deletion now; the plan below DELEs it like any such row. */
+	 * deletion now; the plan below deletes it like any such row. */
 	if (a->delete_after_s > 0 && !a->keep) {
 		size_t aged = 0;
 
@@ -288,76 +340,14 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 		run_dial_free(&dial);
 		goto out;
 	}
-	if (run_connect(r, dial) < 0 || run_list(r) < 0)
+	if (r->src->open(r, dial) < 0)
 		goto out;
-	stats->listed = r->n_entries;
-	window = pop3_has_capa(r->s, "PIPELINING") ? RUN_WINDOW : 1;
-	log_debug("%s: %zu message(s) listed; %s", a->name, r->n_entries,
-		  window > 1 ? "pipelining" : "no pipelining");
-	run_plan(r, fetch);
-	rc = run_fetch(r, fetch, window, deleted);
-	/* Whatever happened, what was processed is made durable and journalled,
-	 * so that it is never processed twice. */
-	if (run_commit_batch(r) < 0)
-		rc = -1;
-	if (rc < 0 && r->dele->len > 0) {
-		/* The connection may be gone; without QUIT the server deletes
-		 * nothing, and the journal has these for the next run. */
-		log_info("%s: %u processed message(s) will be deleted on the next run", a->name,
-			 r->dele->len);
-		goto out;
-	}
-	if (rc < 0)
-		goto out;
-	if (o->dry_run) {
-		log_info("%s: dry run: would delete %u message(s); nothing written, nothing deleted",
-			 a->name, r->dele->len);
-	} else if (r->dele_sent < r->dele->len && run_delete(r, window, deleted) < 0) {
-		rc = -1;
-		goto out;
-	}
-	crash_point("dele");
-	/* QUIT makes the DELEs happen: only while the account is still ours.
-	 * Without it the server deletes nothing; the journal keeps them. */
-	if (o->lease != NULL && !o->dry_run &&
-	    store_lease_renew(st, a->name, o->lease->owner, o->lease->fence, o->lease->ttl_s,
-			      &err) < 0) {
-		log_error("%s: the lease on the account is lost: %s: nothing deleted, no QUIT",
-			  a->name, err != NULL ? err : "error");
-		free(err);
-		err = NULL;
-		rc = -1;
-		goto durable;
-	}
-	if (pop3_quit_send(r->s, &err) != POP3_OK)
-		goto quit_failed;
-	/* While the server deletes, the journal's bookkeeping is written in a
-	 * transaction that commits only if QUIT succeeds. */
-	tx = !o->dry_run && run_after_quit(r, deleted) == 0;
-	if (pop3_quit_recv(r->s, &err) != POP3_OK) {
-		if (tx)
-			store_rollback(st);
-		goto quit_failed;
-	}
-	if (!o->dry_run) {
-		crash_point("quitok");
-		stats->deleted = deleted->len;
-		if (tx && store_commit(st, &err) < 0) {
-			store_rollback(st);
-			log_error("%s: cannot record deletions: %s", a->name, err);
-			free(err);
-			err = NULL;
-		}
-	}
 	rc = 0;
-	goto durable;
-quit_failed:
-	log_error("%s: QUIT failed: %s: the server may not have deleted anything; the next run"
-		  " deletes again", a->name, err != NULL ? err : "error");
-	free(err);
-	err = NULL;
-	rc = -1;
-durable:
+	for (size_t mb = 0; mb < r->src->n_mailboxes(r) && rc == 0; mb++) {
+		rc = run_mailbox(r, mb, fetch, done);
+		if (run_stopping(r))
+			break;
+	}
 	/* Back to a flush per commit for what follows (another account's run,
 	 * the outbox); failing that, the run fails rather than go on weaker. */
 	if (!o->dry_run && store_durability(st, 1, &err) < 0) {
@@ -377,12 +367,12 @@ out:
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
 		 stats->bytes, stats->deleted, stats->kept, stats->deferred, stats->skipped);
 	api_batch_free(&r->api);
-	pop3_close(&r->s);
-	free(r->entries);
+	if (r->sd != NULL)
+		r->src->close(r);
 	g_hash_table_destroy(r->ledger);
 	g_array_free(r->dele, TRUE);
 	g_array_free(fetch, TRUE);
-	g_ptr_array_free(deleted, TRUE);
+	g_ptr_array_free(done, TRUE);
 	g_free(r);
 	return rc;
 }

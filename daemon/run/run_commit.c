@@ -2,16 +2,18 @@
 /*
  * What a fetched message's verdict does: into the batch, the batch into the
  * journal with its effects (group commit), a failure counted toward
- * quarantine; and after QUIT, the deletions it confirmed.
+ * quarantine; a message seen before under another key (IMAP: by digest);
+ * and at a mailbox's end, the effects the server confirmed.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <glib.h>
-#include "proto/pop3.h"
+#include <openssl/evp.h>
 #include "daemon/run/run.h"
 #include "daemon/run/run_int.h"
+#include "daemon/run/source.h"
 #include "daemon/run/api.h"
 #include "daemon/core/crash.h"
 #include "daemon/core/log.h"
@@ -47,7 +49,9 @@ run_commit_batch(run *r)
 		store_record rec = {
 			.account = r->a->name, .uid = it->uid, .state = it->state,
 			.message_id = it->message_id, .size = it->size, .stage = it->stage,
-			.verdict = mm_verdict_name(it->verdict),
+			.verdict = it->verdict_name != NULL ? it->verdict_name :
+				   mm_verdict_name(it->verdict),
+			.digest = it->digest[0] != '\0' ? it->digest : NULL,
 		};
 
 		if (store_ledger_put(r->st, &rec, &err) < 0 ||
@@ -167,30 +171,124 @@ run_failed(run *r, const char *uid, const char *stage, size_t size)
 void
 run_fetch_failed(run *r, size_t ei, const char *why)
 {
-	const pop3_entry *e = &r->entries[ei];
+	const run_entry *e = &r->entries[ei];
 
-	if (e->uid_state == POP3_UID_OK)
+	if (e->uid_state == RUN_UID_OK)
 		run_failed_why(r, e->uid, why, NULL, (size_t)e->size);
+}
+
+static void
+run_sha256_hex(const buf *body, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	static const char digits[] = "0123456789abcdef";
+
+	if (EVP_Digest(body->data, body->len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+		hex[0] = '\0';   /* no digest: nothing to recognise it by */
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
+}
+
+/* The length of an IMAP key's folder part: up to its ";UIDVALIDITY=". */
+static size_t
+run_key_folder_len(const char *key)
+{
+	const char *p = NULL;
+
+	for (const char *q = strstr(key, ";UIDVALIDITY="); q != NULL;
+	     q = strstr(q + 1, ";UIDVALIDITY="))
+		p = q;
+	return p != NULL ? (size_t)(p - key) : strlen(key);
+}
+
+/*
+ * Whether the message fetched as uid was processed already under another
+ * key: the same Message-ID and digest in the journal.  In the same folder
+ * under an older UIDVALIDITY (the server renumbered it), the new key takes
+ * that row's state, and a DELETE has its effect done again; in another
+ * folder (a Gmail label shows one message in several), the new key is
+ * journalled KEEP, verdict "duplicate".  Either way the pipeline does not
+ * see it again.  1 journalled (into the batch), 0 new, -1 the journal
+ * cannot be read (the run stops: nothing is processed twice).
+ */
+static int
+run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
+{
+	char *other = NULL, *err = NULL;
+	ledger_state ost = LEDGER_NEW;
+	run_item *it;
+	size_t fl = run_key_folder_len(uid);
+	int same_folder;
+
+	if (digest[0] == '\0')
+		return 0;
+	switch (store_ledger_find_digest(r->st, r->a->name, mid, digest, &other, &ost, &err)) {
+	case 0:
+		return 0;
+	case 1:
+		break;
+	default:
+		log_error("%s: uid %s: cannot look its digest up in the journal: %s", r->a->name,
+			  uid, err != NULL ? err : "error");
+		free(err);
+		r->stats->deferred++;
+		return -1;
+	}
+	if (other == NULL || strcmp(other, uid) == 0 || ost == LEDGER_NEW) {
+		free(other);
+		return 0;
+	}
+	same_folder = run_key_folder_len(other) == fl && strncmp(other, uid, fl) == 0;
+	if (same_folder) {
+		log_info("%s: uid %s: <%s> is %s, processed before the folder's UIDVALIDITY"
+			 " changed: not processed again; its journal state %s carries over",
+			 r->a->name, uid, mid != NULL ? mid : "", other, ledger_state_name(ost));
+	} else {
+		log_info("%s: uid %s: <%s> is a duplicate of %s (the same message in another"
+			 " folder): kept, not processed again", r->a->name, uid,
+			 mid != NULL ? mid : "", other);
+		ost = LEDGER_KEEP;
+	}
+	free(other);
+	it = &r->batch[r->n_batch++];
+	memset(it, 0, sizeof *it);
+	snprintf(it->uid, sizeof it->uid, "%s", uid);
+	it->entry = ei;
+	it->state = ost;
+	it->message_id = g_strdup(mid);
+	it->size = r->entries[ei].size;
+	it->verdict = MM_KEEP;
+	it->verdict_name = same_folder ? "renumbered" : "duplicate";
+	memcpy(it->digest, digest, sizeof it->digest);
+	if (ost == LEDGER_KEEP)
+		r->stats->kept++;
+	return 1;
 }
 
 int
 run_message(run *r, size_t ei, const buf *body)
 {
 	const cfg_account *a = r->a;
-	pop3_entry *e = &r->entries[ei];
+	run_entry *e = &r->entries[ei];
 	run_item *it;
 	const char *stage = NULL;
 	char *mid = NULL;
 	long long date = (long long)time(NULL);
 	mm_msg msg;
 	mm_verdict v;
-	char uid[72];
+	char uid[RUN_KEY_MAX], digest[65] = "";
 	gint64 t0 = g_get_monotonic_time();
 
 	crash_point("retr");
 	r->stats->fetched++;
 	r->stats->bytes += body->len;
-	if (e->uid_state == POP3_UID_OK)
+	if (e->uid_state == RUN_UID_OK)
 		snprintf(uid, sizeof uid, "%s", e->uid);
 	else {
 		ledger_state known;
@@ -204,10 +302,20 @@ run_message(run *r, size_t ei, const buf *body)
 			return 0;
 		}
 	}
-	if (r->o->progress != NULL)
-		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
 	/* The header only: mm_msg_mime parses the tree if a stage asks for it. */
 	message_head(body->data, body->len, &mid, &date);
+	if (r->src->digests) {
+		int seen;
+
+		run_sha256_hex(body, digest);
+		seen = run_seen(r, ei, uid, mid, digest);
+		if (seen != 0) {
+			g_free(mid);
+			return seen < 0 ? -1 : r->n_batch == RUN_BATCH_MAX ? run_commit_batch(r) : 0;
+		}
+	}
+	if (r->o->progress != NULL)
+		r->o->progress(r->o->progress_arg, uid, body->len, NULL, NULL);
 	api_msg_init(&msg, r->api, body->data, body->len, uid, a->name, date);
 	v = pipeline_run(r->pl, &msg, &stage);
 	api_msg_release(&msg);
@@ -250,6 +358,8 @@ run_message(run *r, size_t ei, const buf *body)
 	it->size = body->len;
 	it->stage = stage;
 	it->verdict = v;
+	it->verdict_name = NULL;
+	memcpy(it->digest, digest, sizeof it->digest);
 	it->effects = msg.effects;
 	api_batch_add(r->api, it->effects);
 	if (it->state == LEDGER_KEEP)
@@ -300,36 +410,42 @@ run_missing(const run *r, GPtrArray *missing)
 	GHashTable *listed = g_hash_table_new(g_str_hash, g_str_equal);
 	GHashTableIter it;
 	gpointer uid;
+	size_t plen = r->key_prefix != NULL ? strlen(r->key_prefix) : 0;
 
 	if (r->listing_partial) {
 		g_hash_table_destroy(listed);
 		return -1;
 	}
+
 	for (size_t i = 0; i < r->n_entries; i++) {
-		if (r->entries[i].uid_state != POP3_UID_OK) {
+		if (r->entries[i].uid_state != RUN_UID_OK) {
 			g_hash_table_destroy(listed);
 			return -1;
 		}
 		g_hash_table_add(listed, r->entries[i].uid);
 	}
 	g_hash_table_iter_init(&it, r->ledger);
+	/* Only the mailbox's rows: another folder's, or this folder's under
+	 * an older UIDVALIDITY (kept for the digest), are not its to forget. */
 	while (g_hash_table_iter_next(&it, &uid, NULL))
-		if (!g_hash_table_contains(listed, uid))
+		if ((plen == 0 || strncmp(uid, r->key_prefix, plen) == 0) &&
+		    !g_hash_table_contains(listed, uid))
 			g_ptr_array_add(missing, uid);
 	g_hash_table_destroy(listed);
 	return 0;
 }
 
 /*
- * After QUIT is sent: open a transaction that marks what this run deleted
- * and forgets the rows of messages the server no longer lists; the caller
- * commits it once QUIT succeeds.  Not a durability point: if a crash loses
- * it, the rows say "to delete" and the next run forgets them (the server
- * no longer lists them) or deletes again.  So no flush at its commit.
+ * At a mailbox's end (POP3: after QUIT is sent): open a transaction that
+ * marks what this run deleted (moved, flagged) and forgets the rows of
+ * messages the server no longer lists; the caller commits it (POP3: once
+ * QUIT succeeds).  Not a durability point: if a crash loses it, the rows
+ * say "to delete" and the next run forgets them (the server no longer lists
+ * them) or does their effect again.  So no flush at its commit.
  * 0 with the transaction open, -1 (logged, nothing open) otherwise.
  */
 int
-run_after_quit(run *r, const GPtrArray *deleted)
+run_journal_settle(run *r, const GPtrArray *deleted)
 {
 	GPtrArray *present = g_ptr_array_new();
 	char *err = NULL;
@@ -349,6 +465,10 @@ run_after_quit(run *r, const GPtrArray *deleted)
 		store_rollback(r->st);
 		goto out;
 	}
+	/* A later mailbox of the run counts the rows still waiting (IMAP). */
+	for (guint i = 0; !r->src->redo_deleted && i < deleted->len; i++)
+		g_hash_table_replace(r->ledger, g_strdup(g_ptr_array_index(deleted, i)),
+				     GINT_TO_POINTER((int)LEDGER_DELETED + 1));
 	rc = 0;
 out:
 	if (rc < 0) {

@@ -2,12 +2,14 @@
 #ifndef MM_RUN_INT_H
 #define MM_RUN_INT_H
 /*
- * Shared by the files of the account run (run.c: the session and the fetch
- * loop; run_plan.c: the listing and the plan; run_commit.c: verdicts, the
- * batch commit and the journal after QUIT).  run.h is the interface.
+ * Shared by the files of the account run (run.c: the fetch loop and the
+ * effects; run_plan.c: the plan against the journal; run_commit.c: verdicts,
+ * the batch commit and the journal once a mailbox is finished) and by the
+ * mail sources behind source.h (source_pop3.c, source_imap.c).  run.h is
+ * the interface.
  */
 #include <glib.h>
-#include "proto/pop3.h"
+#include "proto/buf.h"
 #include "daemon/run/run.h"
 #include "daemon/run/api.h"
 
@@ -21,17 +23,41 @@
 /* What the batch's stages staged (replies, keys) is held in memory until
  * the commit: an auto-responder's 4096 replies grew the worker by 12 MB. */
 #define RUN_BATCH_STAGED (2ULL * 1024 * 1024)
+/* Pipelined commands in flight.  Deep enough that the server, whose one
+ * process is the bottleneck on loopback, keeps sending while a batch
+ * commits (about 25 ms, 500 small messages): 64 left it idle for 130 ms
+ * of a 10,000-message run. */
+#define RUN_WINDOW 1024
+/* A journal key: a POP3 UID (70 characters), or an IMAP
+ * "FOLDER;UIDVALIDITY=V/;UID=N" (source_imap.c bounds the folder name). */
+#define RUN_KEY_MAX 320
+
+/* One listed message, as every source gives it. */
+enum { RUN_UID_OK = 0, RUN_UID_MISSING, RUN_UID_INVALID, RUN_UID_DUPLICATE };
+typedef struct run_entry {
+	char *uid;                 /* the journal key, owned by the source's listing;
+				    * RUN_UID_MISSING: a writable buffer of 71 bytes
+				    * that run_message fills with the digest key */
+	unsigned long msgno;       /* POP3: the message number; IMAP: the UID */
+	unsigned long long size;   /* the server's number: bounded while fetching */
+	unsigned char uid_state;   /* RUN_UID_* */
+	unsigned char size_ok;     /* 0: the listing gave no valid size */
+} run_entry;
 
 typedef struct run_item {
-	char uid[72];
+	char uid[RUN_KEY_MAX];
 	size_t entry;          /* index into run.entries */
 	ledger_state state;
 	char *message_id;
 	unsigned long long size;
 	const char *stage;     /* borrowed from the configuration */
 	mm_verdict verdict;
+	const char *verdict_name; /* instead of verdict's name ("duplicate"), or NULL */
 	GPtrArray *effects;    /* staged mail and kv puts (api.h), NULL if none */
+	char digest[65];       /* IMAP: hex SHA-256; "" for POP3 */
 } run_item;
+
+typedef struct run_source_ops run_source_ops;
 
 typedef struct run {
 	const cfg_account *a;
@@ -40,33 +66,45 @@ typedef struct run {
 	const run_opts *o;
 	run_stats *stats;
 	api_batch *api;        /* the API's side of the run: store, staged effects */
-	pop3_session *s;
-	pop3_entry *entries;
+	const run_source_ops *src;
+	void *sd;              /* the source's session and listing (source_*.c) */
+	run_entry *entries;    /* the current mailbox's listing, owned by the source */
 	size_t n_entries;
+	/* The current mailbox's keys start with this (IMAP: the folder and its
+	 * UIDVALIDITY); NULL: every row of the account is the mailbox's (POP3). */
+	const char *key_prefix;
 	GHashTable *ledger;    /* uid -> ledger state + 1 (rows of this account) */
-	GArray *dele;          /* indices into entries to delete, in commit order */
-	size_t dele_sent;      /* dele[0..dele_sent) have had their DELE sent */
+	GArray *dele;          /* indices into entries whose effect is due, in commit order */
+	size_t dele_sent;      /* dele[0..dele_sent) have had their effect sent */
+	size_t dele_renewed;   /* the lease was renewed with dele[0..dele_renewed) due */
 	run_item batch[RUN_BATCH_MAX];
 	size_t n_batch;
 	unsigned long long batch_bytes;
 	unsigned long long batch_staged; /* api_effects_size of the batch */
-	int listing_partial;   /* LIST or UIDL left lines out: the listing is not all */
+	int listing_partial;   /* the listing left lines out: it is not the whole mailbox */
+	unsigned long planned; /* messages planned for fetching in earlier mailboxes (--limit) */
 	unsigned long limited; /* new messages not fetched because of o->limit */
 } run;
+
+/* run.c */
+int run_stopping(const run *r);
+/* The "quit" crash point and the protocol trace (run_opts.trace). */
+void run_trace(void *arg, char dir, const char *line, size_t len);
+/* Before a change on the server: renew the run's lease, if it holds one.
+ * 0, or -1 (logged: change nothing, fail the run). */
+int run_lease_renew(run *r);
 
 /* run_plan.c */
 /* store_ledger_load's row callback: arg is the run's ledger table. */
 void run_ledger_row(void *arg, const char *uid, ledger_state st, int attempts);
 /* The journal's state of uid, LEDGER_NEW if it has no row. */
 ledger_state run_ledger_get(const run *r, const char *uid);
-/* LIST and UIDL into r->entries: 0, or -1 (logged). */
-int run_list(run *r);
-/* Decide per listed message: fetch (its index into fetch), delete (processed
- * earlier: into r->dele), or leave. */
+/* Decide per listed message: fetch (its index into fetch), redo its effect
+ * (processed earlier: into r->dele), or leave. */
 void run_plan(run *r, GArray *fetch);
 
 /* run_commit.c */
-/* Make the batch durable and commit its verdicts; then its deletions may go.
+/* Make the batch durable and commit its verdicts; then their effects may go.
  * 0, or -1 (logged; the batch's messages are left on the server). */
 int run_commit_batch(run *r);
 /* Run the fetched message entries[ei] through the pipeline and into the
@@ -74,7 +112,9 @@ int run_commit_batch(run *r);
 int run_message(run *r, size_t ei, const buf *body);
 /* Fetching entries[ei] failed: count it toward quarantine if it has a UID. */
 void run_fetch_failed(run *r, size_t ei, const char *why);
-/* After QUIT is sent: the transaction that records the deletions, left open
- * for the caller to commit once QUIT succeeds.  0, or -1 (logged, none open). */
-int run_after_quit(run *r, const GPtrArray *deleted);
+/* The mailbox is finished (POP3: QUIT is sent): the transaction that records
+ * the confirmed effects (done: keys) and forgets the mailbox's rows the
+ * listing lacks, left open for the caller to commit.  0, or -1 (logged,
+ * none open). */
+int run_journal_settle(run *r, const GPtrArray *done);
 #endif

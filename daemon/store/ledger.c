@@ -127,11 +127,12 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 		return pgs_ledger_put(st, rec, err_r);
 	/* An upsert, not REPLACE: attempts and created survive a new verdict. */
 	q = store_prep(st, "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size,"
-		       " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+		       " created, updated, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"
 		       " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state,"
 		       " verdict = excluded.verdict, stage = excluded.stage,"
 		       " message_id = excluded.message_id, size = excluded.size,"
-		       " updated = excluded.updated", err_r);
+		       " updated = excluded.updated,"
+		       " digest = coalesce(excluded.digest, ledger.digest)", err_r);
 	if (q == NULL)
 		return -1;
 	return store_run(st, q,
@@ -141,8 +142,56 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 			 sqlite3_bind_text(q, 5, rec->stage, -1, SQLITE_STATIC) == SQLITE_OK &&
 			 sqlite3_bind_text(q, 6, rec->message_id, -1, SQLITE_STATIC) == SQLITE_OK &&
 			 sqlite3_bind_int64(q, 7, (sqlite3_int64)rec->size) == SQLITE_OK &&
-			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK,
+			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK &&
+			 sqlite3_bind_text(q, 9, rec->digest, -1, SQLITE_STATIC) == SQLITE_OK,
 			 err_r, "put");
+}
+
+int
+store_ledger_find_digest(store *st, const char *account, const char *message_id,
+			 const char *digest, char **uid_r, ledger_state *state_r, char **err_r)
+{
+	sqlite3_stmt *q;
+	int rc, state;
+
+	if (uid_r != NULL)
+		*uid_r = NULL;
+	if (st->db == NULL || digest == NULL)
+		return 0;
+	/* A decided row first (state 0 is a row of failed attempts only). */
+	q = store_prep(st, "SELECT uid, state FROM ledger WHERE account = ?1 AND digest = ?2"
+		       " AND message_id IS ?3 ORDER BY state = 0, updated DESC LIMIT 1", err_r);
+	if (q == NULL)
+		return -1;
+	rc = sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_text(q, 2, digest, -1, SQLITE_STATIC) == SQLITE_OK &&
+	     sqlite3_bind_text(q, 3, message_id, -1, SQLITE_STATIC) == SQLITE_OK ?
+	     sqlite3_step(q) : SQLITE_MISUSE;
+	if (rc == SQLITE_DONE) {
+		store_release(st, q);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		store_fail(st, err_r, "find by digest");
+		store_release(st, q);
+		return -1;
+	}
+	state = sqlite3_column_int(q, 1);
+	if (!store_state_ok(state)) {
+		err_set(err_r, "%s: ledger row of %s has an invalid state %d", st->path, account,
+			state);
+		store_release(st, q);
+		return -1;
+	}
+	if (state_r != NULL)
+		*state_r = (ledger_state)state;
+	if (uid_r != NULL && (*uid_r = strdup((const char *)sqlite3_column_text(q, 0))) == NULL) {
+		store_release(st, q);
+		err_set(err_r, "out of memory");
+		return -1;
+	}
+	store_release(st, q);
+	return 1;
 }
 
 int

@@ -124,6 +124,11 @@ static const char *const store_migrations[] = {
 	"  expires      INTEGER NOT NULL"
 	") WITHOUT ROWID;"
 	"CREATE INDEX oauth_access_rkey ON oauth_access (rkey);",
+	/* 7 -> 8: IMAP: the SHA-256 of a message as fetched, so that one seen
+	 * under another key (a new UIDVALIDITY, a Gmail label) is recognised
+	 * (store_ledger_find_digest); NULL for POP3's rows. */
+	"ALTER TABLE ledger ADD COLUMN digest TEXT;"
+	"CREATE INDEX ledger_digest ON ledger (account, digest) WHERE digest IS NOT NULL;",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 

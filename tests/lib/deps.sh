@@ -17,7 +17,7 @@ set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libgmime-3.0-dev libconfig-dev libssl-dev libsqlite3-dev libcmocka-dev
-dovecot-core dovecot-pop3d openssl ca-certificates python3 python3-aiosmtpd sqlite3
+dovecot-core dovecot-pop3d dovecot-imapd openssl ca-certificates python3 python3-aiosmtpd sqlite3
 libcurl4-openssl-dev libjson-glib-dev postfix curl tzdata debhelper dpkg-dev lintian
 libpq-dev postgresql libmicrohttpd-dev"
 

@@ -1,0 +1,433 @@
+/* mailmill - ISC licence, see LICENSE */
+/*
+ * Listing (UID FETCH n:* (UID RFC822.SIZE), UID SEARCH) and fetching bodies
+ * (pipelined UID FETCH uid (BODY.PEEK[])).  Every number is the server's,
+ * so each is range-checked and nothing is sized by it: listings grow as
+ * lines arrive up to the caller's max_count, bodies as bytes arrive up to
+ * the caller's buf.max.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proto/imap.h"
+#include "proto/imap_int.h"
+#include "proto/net.h"
+
+#define LIST_DEFAULT_MAX 1000000UL
+
+/* The value token of item `name` in a FETCH response's list; NULL if absent. */
+static const imap_token *
+fetch_item(const imap_response *r, const char *name)
+{
+	size_t i, end;
+
+	if (r->n_toks == 0 || r->toks[0].type != IMAP_T_LIST)
+		return NULL;
+	end = r->toks[0].end;
+	for (i = 1; i + 1 < end; i = r->toks[i + 1].end)
+		if (imap_tok_is(&r->toks[i], name))
+			return &r->toks[i + 1];
+	return NULL;
+}
+
+static int
+is_fetch(const imap_response *r)
+{
+	return r->cond == IMAP_C_NONE && r->has_number && r->name_len == 5 &&
+	       strncasecmp(r->name, "FETCH", 5) == 0;
+}
+
+/* A UID token: 1 .. 2^32-1, else 0. */
+static uint32_t
+tok_uid(const imap_token *t)
+{
+	unsigned long long v;
+
+	return t != NULL && imap_tok_number(t, UINT32_MAX, &v) == 0 ? (uint32_t)v : 0;
+}
+
+struct listing {
+	imap_entry *v;
+	size_t n, cap;
+	unsigned long max;
+	uint32_t first;
+	int over;
+};
+
+static int
+list_untagged(imap_session *s, const imap_response *r, void *arg, imap_status *st, char **err_r)
+{
+	struct listing *l = arg;
+	const imap_token *size;
+	unsigned long long v;
+	uint32_t uid;
+
+	if (!is_fetch(r))
+		return 0;
+	if ((uid = tok_uid(fetch_item(r, "UID"))) == 0 || uid < l->first) {
+		s->ctr.n_fetch++;
+		return 1;
+	}
+	if (l->over || l->n >= l->max) {
+		l->over = 1;
+		return 1;
+	}
+	if (l->n == l->cap) {
+		size_t nc = l->cap == 0 ? 256 : l->cap * 2;
+		imap_entry *nv;
+
+		if (nc > l->max)
+			nc = l->max;
+		if ((nv = realloc(l->v, nc * sizeof(*nv))) == NULL) {
+			*st = imap_fail(s, IMAP_EIO, err_r, "UID FETCH: out of memory");
+			return -1;
+		}
+		l->v = nv;
+		l->cap = nc;
+	}
+	size = fetch_item(r, "RFC822.SIZE");
+	l->v[l->n].uid = uid;
+	l->v[l->n].size_known = size != NULL && imap_tok_number(size, 1ULL << 62, &v) == 0;
+	l->v[l->n].size = l->v[l->n].size_known ? v : 0;
+	l->n++;
+	return 1;
+}
+
+struct keyed {
+	imap_entry e;
+	size_t idx;
+};
+
+static int
+cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+
+	if (x->e.uid != y->e.uid)
+		return x->e.uid < y->e.uid ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Sort by UID, each UID once (the first size the server sent); -1 ENOMEM. */
+static int
+entries_end(imap_entry *v, size_t *n)
+{
+	struct keyed *k;
+	size_t i, w = 0;
+
+	if (*n == 0)
+		return 0;
+	if ((k = malloc(*n * sizeof(*k))) == NULL)
+		return -1;
+	for (i = 0; i < *n; i++) {
+		k[i].e = v[i];
+		k[i].idx = i;
+	}
+	qsort(k, *n, sizeof(*k), cmp_keyed);
+	for (i = 0; i < *n; i++)
+		if (w == 0 || v[w - 1].uid != k[i].e.uid)
+			v[w++] = k[i].e;
+	free(k);
+	*n = w;
+	return 0;
+}
+
+static imap_status
+need_selected(imap_session *s, const char *label, char **err_r)
+{
+	imap_status st = imap_begin(s, label, 1, err_r);
+
+	if (st == IMAP_OK && s->selected == NULL)
+		return imap_fail(s, IMAP_EUSAGE, err_r, "%s: no mailbox selected", label);
+	return st;
+}
+
+imap_status
+imap_uid_list(imap_session *s, uint32_t first_uid, unsigned long max_count,
+	      imap_entry **entries_r, size_t *n_r, char **err_r)
+{
+	struct listing l = { NULL, 0, 0, max_count ? max_count : LIST_DEFAULT_MAX,
+			     first_uid ? first_uid : 1, 0 };
+	char line[80], tag[16];
+	imap_status st;
+
+	*entries_r = NULL;
+	*n_r = 0;
+	if ((st = need_selected(s, "UID FETCH", err_r)) != IMAP_OK)
+		return st;
+	if (s->ctr.exists_known && s->ctr.exists == 0)
+		return IMAP_OK;
+	snprintf(line, sizeof(line), "UID FETCH %lu:* (UID RFC822.SIZE)", (unsigned long)l.first);
+	imap_next_tag(s, tag);
+	if ((st = imap_send(s, "UID FETCH", tag, line, NULL, 1, err_r)) == IMAP_OK)
+		st = imap_wait(s, "UID FETCH", tag, list_untagged, &l, NULL, err_r);
+	if (st == IMAP_OK && l.over)
+		st = imap_fail(s, IMAP_ETOOBIG, err_r, "UID FETCH: more than %lu messages", l.max);
+	if (st != IMAP_OK) {
+		free(l.v);
+		return st;
+	}
+	if (entries_end(l.v, &l.n) < 0) {
+		free(l.v);
+		return imap_fail(s, IMAP_EIO, err_r, "UID FETCH: out of memory");
+	}
+	*n_r = l.n;
+	*entries_r = *n_r > 0 ? l.v : NULL;
+	if (*n_r == 0)
+		free(l.v);
+	return IMAP_OK;
+}
+
+struct search {
+	uint32_t *v;
+	size_t n, cap;
+	unsigned long max;
+	int over;
+};
+
+static int
+search_untagged(imap_session *s, const imap_response *r, void *arg, imap_status *st,
+		char **err_r)
+{
+	struct search *sr = arg;
+	size_t i;
+
+	if (r->cond != IMAP_C_NONE || r->has_number || r->name_len != 6 ||
+	    strncasecmp(r->name, "SEARCH", 6) != 0)
+		return 0;
+	for (i = 0; i < r->n_toks; i++) {
+		uint32_t uid = tok_uid(&r->toks[i]);
+
+		if (uid == 0)
+			continue;
+		if (sr->n >= sr->max) {
+			sr->over = 1;
+			break;
+		}
+		if (sr->n == sr->cap) {
+			size_t nc = sr->cap == 0 ? 256 : sr->cap * 2;
+			uint32_t *nv;
+
+			if (nc > sr->max)
+				nc = sr->max;
+			if ((nv = realloc(sr->v, nc * sizeof(*nv))) == NULL) {
+				*st = imap_fail(s, IMAP_EIO, err_r, "UID SEARCH: out of memory");
+				return -1;
+			}
+			sr->v = nv;
+			sr->cap = nc;
+		}
+		sr->v[sr->n++] = uid;
+	}
+	return 1;
+}
+
+imap_status
+imap_uid_search(imap_session *s, const char *criteria, unsigned long max_count, uint32_t **uids_r,
+		size_t *n_r, char **err_r)
+{
+	struct search sr = { NULL, 0, 0, max_count ? max_count : LIST_DEFAULT_MAX, 0 };
+	char tag[16], *line;
+	const unsigned char *p;
+	imap_status st;
+
+	*uids_r = NULL;
+	*n_r = 0;
+	if ((st = need_selected(s, "UID SEARCH", err_r)) != IMAP_OK)
+		return st;
+	if (criteria == NULL || criteria[0] == '\0' || strlen(criteria) > IMAP_SET_LINE_MAX)
+		return imap_fail(s, IMAP_EUSAGE, err_r, "UID SEARCH: bad criteria");
+	for (p = (const unsigned char *)criteria; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return imap_fail(s, IMAP_EUSAGE, err_r, "UID SEARCH: bad criteria");
+	if ((line = err_fmt("UID SEARCH %s", criteria)) == NULL)
+		return imap_fail(s, IMAP_EIO, err_r, "UID SEARCH: out of memory");
+	imap_next_tag(s, tag);
+	st = imap_send(s, "UID SEARCH", tag, line, NULL, 1, err_r);
+	free(line);
+	if (st == IMAP_OK)
+		st = imap_wait(s, "UID SEARCH", tag, search_untagged, &sr, NULL, err_r);
+	if (st == IMAP_OK && sr.over)
+		st = imap_fail(s, IMAP_ETOOBIG, err_r, "UID SEARCH: more than %lu messages", sr.max);
+	if (st != IMAP_OK) {
+		free(sr.v);
+		return st;
+	}
+	*n_r = imap_uids_sort(sr.v, sr.n);
+	*uids_r = *n_r > 0 ? sr.v : NULL;
+	if (*n_r == 0)
+		free(sr.v);
+	return IMAP_OK;
+}
+
+/* ------------------------------------------------------------ bodies */
+
+imap_status
+imap_send_fetch(imap_session *s, uint32_t uid, char **err_r)
+{
+	char line[64];
+	size_t slot;
+	imap_status st;
+
+	if (s == NULL || s->broken || s->conn == NULL) {
+		err_set(err_r, "UID FETCH: the session is no longer usable");
+		return IMAP_EUSAGE;
+	}
+	if (s->idling || !s->authenticated || s->selected == NULL || uid == 0)
+		return imap_fail(s, IMAP_EUSAGE, err_r, "UID FETCH: %s",
+				 uid == 0 ? "UID 0" : s->idling ? "IDLE is running" :
+				 "no mailbox selected");
+	if (s->pipe_n >= IMAP_PIPE_MAX)
+		return imap_fail(s, IMAP_EUSAGE, err_r, "UID FETCH: %d commands already in flight",
+				 IMAP_PIPE_MAX);
+	slot = (s->pipe_head + s->pipe_n) % IMAP_PIPE_MAX;
+	imap_next_tag(s, s->pipe[slot].tag);
+	s->pipe[slot].uid = uid;
+	snprintf(line, sizeof(line), "UID FETCH %lu (BODY.PEEK[])", (unsigned long)uid);
+	if (s->pipe_n == 0)
+		net_deadline(s->conn, s->command_timeout_ms);
+	if ((st = imap_send(s, "UID FETCH", s->pipe[slot].tag, line, NULL, 0, err_r)) != IMAP_OK)
+		return st;
+	s->pipe_n++;
+	return IMAP_OK;
+}
+
+imap_status
+imap_flush(imap_session *s, char **err_r)
+{
+	if (s == NULL || s->broken || s->conn == NULL) {
+		err_set(err_r, "flush: the session is no longer usable");
+		return IMAP_EUSAGE;
+	}
+	return imap_send_raw(s, "UID FETCH", NULL, 0, 1, err_r);
+}
+
+size_t
+imap_in_flight(const imap_session *s)
+{
+	return s->pipe_n;
+}
+
+/* What one UID FETCH's answer brought (imap_recv_fetch). */
+struct got {
+	uint32_t uid;
+	int body, toobig;
+};
+
+/*
+ * One untagged response while our body is awaited.  The body literal was
+ * appended to out before we could know its UID (UID may follow BODY[]):
+ * out is cut back to mark when it was someone else's.
+ */
+static imap_status
+fetch_response(imap_session *s, const imap_response *r, struct got *g, buf *out, size_t mark,
+	       char **err_r)
+{
+	size_t i, nbody = 0;
+	uint32_t uid;
+
+	for (i = 0; i < r->n_toks; i++)
+		nbody += r->toks[i].type == IMAP_T_BODY;
+	if (!is_fetch(r) || nbody == 0)
+		return imap_untagged(s, "UID FETCH", r, err_r);
+	if (nbody > 1)
+		return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH: several bodies in one answer");
+	uid = tok_uid(fetch_item(r, "UID"));
+	if (g->body || (uid != 0 && uid != g->uid)) {
+		/* another message's body (a late answer, or unasked): not ours */
+		if (!g->body) {
+			out->len = mark;
+			if (out->data != NULL)
+				out->data[mark] = '\0';
+		}
+		s->ctr.n_dropped++;
+		return IMAP_OK;
+	}
+	g->body = 1;
+	if (s->sink_full) {
+		/* the part that fitted is of no use */
+		g->toobig = 1;
+		out->len = mark;
+		if (out->data != NULL)
+			out->data[mark] = '\0';
+	}
+	return IMAP_OK;
+}
+
+imap_status
+imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
+{
+	struct got g = { 0, 0, 0 };
+	const imap_response *r;
+	char tag[16];
+	imap_status st;
+
+	if (s == NULL || s->broken || s->conn == NULL) {
+		err_set(err_r, "UID FETCH: the session is no longer usable");
+		return IMAP_EUSAGE;
+	}
+	if (s->pipe_n == 0)
+		return imap_fail(s, IMAP_EUSAGE, err_r, "UID FETCH: nothing in flight");
+	g.uid = s->pipe[s->pipe_head].uid;
+	memcpy(tag, s->pipe[s->pipe_head].tag, sizeof(tag));
+	s->pipe_head = (s->pipe_head + 1) % IMAP_PIPE_MAX;
+	s->pipe_n--;
+	if (uid_r != NULL)
+		*uid_r = g.uid;
+	s->last_code[0] = '\0';
+	net_deadline(s->conn, s->command_timeout_ms);
+	for (;;) {
+		size_t mark = out->len;
+
+		s->sink = g.body ? NULL : out;
+		s->sink_full = 0;
+		st = imap_read(s, "UID FETCH", &r, err_r);
+		s->sink = NULL;
+		if (st != IMAP_OK)
+			return st;
+		if (r->kind == IMAP_R_UNTAGGED) {
+			if ((st = fetch_response(s, r, &g, out, mark, err_r)) != IMAP_OK)
+				return st;
+			continue;
+		}
+		if (r->kind == IMAP_R_CONTINUE)
+			return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH: unexpected continuation");
+		if (r->tag_len != strlen(tag) || memcmp(r->tag, tag, r->tag_len) != 0)
+			return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH %lu: answer out of order",
+					 (unsigned long)g.uid);
+		break;
+	}
+	st = imap_tagged_status(s, "UID FETCH", r, err_r);
+	if (st == IMAP_OK && g.toobig)
+		return imap_fail(s, IMAP_ETOOBIG, err_r, "UID FETCH %lu: message larger than %zu "
+				 "bytes", (unsigned long)g.uid, out->max);
+	if (st == IMAP_OK && !g.body)
+		return imap_fail(s, IMAP_EGONE, err_r, "UID FETCH %lu: the message is gone "
+				 "(expunged by another client)", (unsigned long)g.uid);
+	if (st == IMAP_ENO && !g.body &&
+	    (s->last_code[0] == '\0' || strcasecmp(s->last_code, "EXPUNGEISSUED") == 0 ||
+	     strcasecmp(s->last_code, "NONEXISTENT") == 0)) {
+		char *e = err_r != NULL ? *err_r : NULL;
+
+		st = imap_fail(s, IMAP_EGONE, err_r, "%s (the message is gone)",
+			       e != NULL ? e : "UID FETCH: NO");
+		free(e);
+	}
+	return st;
+}
+
+imap_status
+imap_fetch(imap_session *s, uint32_t uid, buf *out, char **err_r)
+{
+	imap_status st;
+
+	if ((st = need_selected(s, "UID FETCH", err_r)) != IMAP_OK)
+		return st;
+	if ((st = imap_send_fetch(s, uid, err_r)) != IMAP_OK)
+		return st;
+	return imap_recv_fetch(s, out, NULL, err_r);
+}

@@ -1,0 +1,112 @@
+/* mailmill - ISC licence, see LICENSE */
+#ifndef MM_IMAP_INT_H
+#define MM_IMAP_INT_H
+/*
+ * Shared by the imap*.c files only: the session and the helpers every
+ * command is built from.  Not part of the library's interface.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/buf.h"
+#include "proto/err.h"
+#include "proto/imap.h"
+#include "proto/net.h"
+
+/* The window is the caller's to bound; this only stops a runaway caller. */
+#define IMAP_PIPE_MAX 1024
+#define IMAP_CAPA_MAX 16384
+/* RFC 7162 section 4 asks clients to keep command lines under 8192 bytes;
+ * UID sets are cut far below it. */
+#define IMAP_SET_LINE_MAX 1000
+#define IMAP_SASL_IR_MAX 8192
+#define IMAP_ARG_MAX 1024
+#define IMAP_MAILBOX_MAX 1000
+/* net's own line cap: we frame the stream ourselves (net_peek), so this only
+ * sizes its buffer's growth. */
+#define IMAP_NET_LINE (1024 * 1024)
+
+struct imap_session {
+	net_conn *conn;
+	char *host, *port, *ca_file;
+	int command_timeout_ms;
+	imap_trace_fn *trace;
+	void *trace_arg;
+	imap_parser *parser;
+	char *greeting;
+	buf capa;            /* " CAP1 CAP2 ", upper case */
+	int capa_known;
+	char last_code[64];
+	char alert[ERR_QUOTE_MAX + 4];
+	imap_counters ctr;
+	int broken, authenticated, idling, logging_out;
+	char *idle_tag;
+	char *selected;
+	unsigned long tagno;
+	struct {
+		uint32_t uid;
+		char tag[16];
+	} pipe[IMAP_PIPE_MAX];
+	size_t pipe_head, pipe_n;
+	/* the body sink of the response being read (imap_read) */
+	buf *sink;
+	size_t sink_mark;
+	int sink_full;
+	unsigned long long sink_got;
+};
+
+/* An untagged response during a command: 1 taken, 0 leave it to the
+ * default handling, -1 failure (the status is in *st). */
+typedef int imap_untagged_fn(imap_session *s, const imap_response *r, void *arg,
+			     imap_status *st, char **err_r);
+
+/* ---- the wire (imap.c) ---- */
+imap_status imap_fail(imap_session *s, imap_status st, char **err_r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+imap_status imap_net_fail(imap_session *s, imap_status st, const char *label, char *nerr,
+			  char **err_r);
+void imap_trace(imap_session *s, char dir, const char *line, size_t len);
+/* A usable session, no pipelined command pending, not idling, a fresh
+ * deadline; need_auth: authenticated too. */
+imap_status imap_begin(imap_session *s, const char *label, int need_auth, char **err_r);
+/* The next tag into tag (16 bytes). */
+void imap_next_tag(imap_session *s, char tag[16]);
+/* Queue "tag line\r\n" (trace shows `shown` when given); flush if asked. */
+imap_status imap_send(imap_session *s, const char *label, const char *tag, const char *line,
+		      const char *shown, int flush, char **err_r);
+/* Queue raw bytes (the rest of a command; not traced). */
+imap_status imap_send_raw(imap_session *s, const char *label, const void *data, size_t len,
+			  int flush, char **err_r);
+/* The next response; body literals go to s->sink when set (else dropped). */
+imap_status imap_read(imap_session *s, const char *label, const imap_response **r_r,
+		      char **err_r);
+/* Counters, CAPABILITY, [ALERT], BYE...: for untagged responses nobody took.
+ * A BYE (not while logging out) is IMAP_EIO. */
+imap_status imap_untagged(imap_session *s, const char *label, const imap_response *r,
+			  char **err_r);
+/* Response codes of any status response ([CAPABILITY ...], [ALERT]). */
+void imap_note_code(imap_session *s, const imap_response *r);
+/* A tagged response to a status: OK, ENO or EBAD (code kept). */
+imap_status imap_tagged_status(imap_session *s, const char *label, const imap_response *r,
+			       char **err_r);
+/* Read until the response tagged `tag`: untagged go to fn first; a "+"
+ * is IMAP_EPROTO.  The tagged one is judged by imap_tagged_status; *r_r
+ * (may be NULL) gets it. */
+imap_status imap_wait(imap_session *s, const char *label, const char *tag, imap_untagged_fn *fn,
+		      void *arg, const imap_response **r_r, char **err_r);
+/* imap_begin, send `args` with a new tag, imap_wait. */
+imap_status imap_simple(imap_session *s, const char *label, int need_auth, const char *args,
+			imap_untagged_fn *fn, void *arg, char **err_r);
+/* Set the capabilities from tokens (CAPABILITY response) or code_arg text. */
+int imap_set_capa(imap_session *s, const char *text, size_t len);
+/* Append str as a quoted string to line; -1 if it cannot be quoted
+ * (8-bit, CR, LF, NUL) or line is full. */
+int imap_append_quoted(buf *line, const char *str);
+/* The mailbox name as the wire wants it: modified UTF-7, quoted, into line. */
+imap_status imap_append_mailbox(imap_session *s, const char *label, buf *line,
+				const char *mailbox, char **err_r);
+/* Bounded, control-stripped server text. */
+void imap_quote(char dst[ERR_QUOTE_MAX + 4], const char *src, size_t len);
+/* The parser's kept text of the last response (for traces). */
+size_t imap_parser_raw(const imap_parser *p, const char **raw_r);
+#endif
