@@ -82,6 +82,7 @@ claim_tick(claim *cl, store *st, gint64 now)
 		return 0;
 	if (store_lease_renew(st, cl->name, cl->owner, cl->fence, cl->ttl_s, &err) == 0) {
 		claim_arm(cl, now);
+		cl->lost_said = 0;
 		return 0;
 	}
 	if (!cl->lost_said)
@@ -91,7 +92,7 @@ claim_tick(claim *cl, store *st, gint64 now)
 	cl->renew_at = now + CLAIM_RETRY_US;
 	if (now < cl->until)
 		return 0;
-	log_error("%s: the lease ran out (fence %lld): stopping the run; its commits are refused",
+	log_error("%s: the lease ran out (fence %lld): its commits are refused from now on",
 		  cl->name, cl->fence);
 	cl->held = 0;
 	return -1;

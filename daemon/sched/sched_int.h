@@ -57,6 +57,7 @@ typedef struct sched_acct {
 	long long at_due;     /* that slot, unix time */
 	int at_pending;       /* a slot came while it ran: run again after */
 	claim lease;          /* while it runs, and until its next run (claim.h) */
+	int claim_retry;      /* `at` only: a refused claim is tried once more */
 } sched_acct;
 
 typedef struct sched {

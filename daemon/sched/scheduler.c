@@ -354,21 +354,27 @@ sched_sync_accounts(sched *s)
 }
 
 /* The account's lease before its run: 1 ours.  Another daemon's: not a
- * failure, the account is due again after its interval (its `at` slots
- * have their own timer).  The store failing is: back off as after a run
- * that failed. */
+ * failure, the account is due again after its interval.  An account that
+ * runs only at its `at` slots tries once more when a lease could have
+ * expired: the holder keeps it until its next slot, and if the holder died
+ * meanwhile, that slot is this daemon's to serve.  The store failing is a
+ * failure: back off as after a run that failed. */
 static int
 sched_claim(sched *s, sched_acct *a, const cfg_account *ca)
 {
 	int r = claim_take(&a->lease, s->st, s->owner, a->name, s->c->lease_ttl_s);
 
 	sched_lease_gauge(s, a);
-	if (r == 1)
+	if (r == 1) {
+		a->claim_retry = 0;
 		return 1;
+	}
 	if (r == 0) {
 		if (!ca->at_only)
 			sched_arm_timer(s, a, backoff_next(ca->interval_s,
 							   g_random_double_range(-1, 1)));
+		else if ((a->claim_retry = !a->claim_retry))
+			sched_arm_timer(s, a, (double)s->c->lease_ttl_s + 1);
 		return 0;
 	}
 	a->failures++;
