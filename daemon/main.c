@@ -452,7 +452,7 @@ main(int argc, char **argv)
 			char owner[CLAIM_OWNER_MAX];
 
 			claim_owner(owner, sizeof owner);
-			if (claim_flush(c, st, owner, 1, ro.trace, &os) < 0 || !outbox_settled(&os))
+			if (worker_flush_leased(c, st, owner, 1, ro.trace, &os) < 0 || !outbox_settled(&os))
 				rc = EX_TEMPFAIL;
 			store_close(&st);
 		}

@@ -14,7 +14,6 @@
 #include <unistd.h>
 #include "daemon/sched/claim.h"
 #include "daemon/core/log.h"
-#include "daemon/sched/worker.h"
 
 /* A renewal that failed is tried again this soon, until the lease ends. */
 #define CLAIM_RETRY_US (G_USEC_PER_SEC)
@@ -139,23 +138,4 @@ claim_lease(const claim *cl, struct run_lease *rl)
 	rl->owner = cl->owner;
 	rl->fence = cl->fence;
 	rl->ttl_s = cl->ttl_s;
-}
-
-int
-claim_flush(const cfg *c, store *st, const char *owner, int all, int trace, outbox_stats *os)
-{
-	claim cl = { 0 };
-	struct run_lease rl;
-	int r = claim_take(&cl, st, owner, CLAIM_OUTBOX, c->lease_ttl_s);
-
-	memset(os, 0, sizeof *os);
-	if (r <= 0) {
-		if (r == 0)
-			log_info("outbox: another daemon flushes it now: left to that one");
-		return r < 0 ? -1 : 1;
-	}
-	claim_lease(&cl, &rl);
-	r = worker_flush_outbox(c, all, trace, &rl, os);
-	claim_release(&cl, st);
-	return r;
 }

@@ -22,7 +22,6 @@
  */
 #include <stddef.h>
 #include <glib.h>
-#include "daemon/core/cfg.h"
 #include "daemon/run/outbox.h"
 #include "daemon/run/run.h"
 #include "daemon/store/store.h"
@@ -54,11 +53,4 @@ void claim_hold(claim *cl, store *st, double hold_s);
 void claim_release(claim *cl, store *st);
 /* The lease for run_opts.lease / the outbox flush. */
 void claim_lease(const claim *cl, struct run_lease *rl);
-/*
- * --once and --flush: the outbox flush (worker_flush_outbox) under the
- * outbox's lease, which the flush renews before each message.  0 flushed,
- * -1 failed (logged), 1 another daemon holds it and flushes (*os zeroed).
- */
-int claim_flush(const cfg *c, store *st, const char *owner, int all, int trace,
-		outbox_stats *os);
 #endif

@@ -233,7 +233,7 @@ once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 	/* Mail the runs queued goes out now, over one relay connection; what
 	 * fails stays queued for the next run. */
 	if (st != NULL && !once_stop &&
-	    ((flush_failed = claim_flush(c, st, owner, 0, ro.trace, &os) < 0) ||
+	    ((flush_failed = worker_flush_leased(c, st, owner, 0, ro.trace, &os) < 0) ||
 	     !outbox_settled(&os)))
 		t.rc = EX_TEMPFAIL;
 	if (once_stop)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/sched/worker.h"
+#include "daemon/sched/claim.h"
 #include "daemon/core/log.h"
 #include "daemon/run/outbox.h"
 #include "daemon/run/pipeline.h"
@@ -404,4 +405,24 @@ worker_spawn_outbox(const cfg *c, int trace, const struct run_lease *lease, pid_
 	}
 	*pid_r = pid;
 	return 0;
+}
+
+int
+worker_flush_leased(const cfg *c, store *st, const char *owner, int all, int trace,
+		    outbox_stats *os)
+{
+	claim cl = { 0 };
+	struct run_lease rl;
+	int r = claim_take(&cl, st, owner, CLAIM_OUTBOX, c->lease_ttl_s);
+
+	memset(os, 0, sizeof *os);
+	if (r <= 0) {
+		if (r == 0)
+			log_info("outbox: another daemon flushes it now: left to that one");
+		return r < 0 ? -1 : 1;
+	}
+	claim_lease(&cl, &rl);
+	r = worker_flush_outbox(c, all, trace, &rl, os);
+	claim_release(&cl, st);
+	return r;
 }

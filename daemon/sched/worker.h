@@ -24,6 +24,7 @@
 #include "daemon/core/cfg.h"
 #include "daemon/run/outbox.h"
 #include "daemon/run/run.h"
+#include "daemon/store/store.h"
 
 #define WORKER_EXIT_AUTH 77
 
@@ -51,6 +52,14 @@ int worker_spawn_outbox(const cfg *c, int trace, const struct run_lease *lease, 
  * failed before flushing or crashed (logged).
  */
 int worker_flush_outbox(const cfg *c, int all, int trace, const struct run_lease *lease,
+			outbox_stats *os);
+/*
+ * --once and --flush: worker_flush_outbox under the outbox's lease
+ * (claim.h, owner), which the flush renews before each message.  0
+ * flushed, -1 failed (logged), 1 another daemon holds it and flushes (*os
+ * zeroed).
+ */
+int worker_flush_leased(const cfg *c, store *st, const char *owner, int all, int trace,
 			outbox_stats *os);
 
 #endif
