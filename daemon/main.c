@@ -18,6 +18,7 @@
 #include "daemon/run/pipeline.h"
 #include "daemon/core/plugin.h"
 #include "daemon/core/privs.h"
+#include "daemon/migrate_store.h"
 #include "daemon/repair.h"
 #include "daemon/run/run.h"
 #include "daemon/run/trymsg.h"
@@ -30,7 +31,7 @@
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
 /* Long options without a short one (no letter to collide on). */
-enum { MAIN_OPT_RELEASE = 1000, MAIN_OPT_RETRY, MAIN_OPT_DROP };
+enum { MAIN_OPT_RELEASE = 1000, MAIN_OPT_RETRY, MAIN_OPT_DROP, MAIN_OPT_MIGRATE };
 
 static void
 main_usage(FILE *f)
@@ -45,6 +46,7 @@ main_usage(FILE *f)
 		"       mailmilld [-c FILE] --test FILE|- [--commit] [--account NAME]\n"
 		"       mailmilld [-c FILE] --outbox | --flush\n"
 		"       mailmilld [-c FILE] --release ACCOUNT UID | --retry ID|all | --drop ID\n"
+		"       mailmilld [-c FILE] --migrate-store\n"
 		"       mailmilld --version | --help\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
@@ -75,6 +77,8 @@ main_usage(FILE *f)
 		"                      out of quarantine: the next run processes it again\n"
 		"      --retry ID|all  make queued or dead mail (id as --outbox shows it) due now\n"
 		"      --drop ID       remove one mail from the outbox, unsent (logged)\n"
+		"      --migrate-store copy state_dir's SQLite store into the configured (empty)\n"
+		"                      PostgreSQL store, in one transaction\n"
 		"  -a, --account NAME  only this account (may be repeated; --test takes one)\n"
 		"  -v, --verbose       more log output (twice: protocol trace, secrets redacted)\n"
 		"  -q, --quiet         only warnings and errors\n"
@@ -224,7 +228,7 @@ main_sign_in(const cfg *c, const char *name)
 		return EX_USAGE;
 	}
 	if (store_open_cfg(c, 0, &st, &err) < 0) {
-		fprintf(stderr, "mailmilld: cannot open the store in %s: %s\n", c->state_dir, err);
+		fprintf(stderr, "mailmilld: cannot open the store: %s\n", err);
 		free(err);
 		return EX_TEMPFAIL;
 	}
@@ -247,7 +251,7 @@ main_check_login(const cfg *c, const run_opts *ro, char **only, int n_only)
 	int rc = EX_OK;
 
 	if (store_open_cfg(c, 0, &st, &err) < 0) {
-		fprintf(stderr, "mailmilld: cannot open the store in %s: %s\n", c->state_dir, err);
+		fprintf(stderr, "mailmilld: cannot open the store: %s\n", err);
 		free(err);
 		return EX_TEMPFAIL;
 	}
@@ -289,6 +293,7 @@ main(int argc, char **argv)
 		{ "release", required_argument, NULL, MAIN_OPT_RELEASE },
 		{ "retry", required_argument, NULL, MAIN_OPT_RETRY },
 		{ "drop", required_argument, NULL, MAIN_OPT_DROP },
+		{ "migrate-store", no_argument, NULL, MAIN_OPT_MIGRATE },
 		{ "test", required_argument, NULL, 'T' },
 		{ "commit", no_argument, NULL, 'M' },
 		{ "limit", required_argument, NULL, 'l' },
@@ -298,7 +303,7 @@ main(int argc, char **argv)
 	int once = 0, check = 0, verbose = 0, quiet = 0, n_only = 0, ch, i, rc = EX_OK;
 	int show_outbox = 0, flush = 0, foreground = 0, status = 0, check_login = 0;
 	const char *release = NULL, *release_uid = NULL, *retry = NULL, *drop = NULL;
-	int n_repair;
+	int n_repair, migrate = 0;
 	const char *sign_in = NULL, *test_msg = NULL;
 	int test_commit = 0;
 	char **only = calloc((size_t)argc, sizeof *only);
@@ -324,6 +329,7 @@ main(int argc, char **argv)
 		case MAIN_OPT_RELEASE: release = optarg; break;
 		case MAIN_OPT_RETRY: retry = optarg; break;
 		case MAIN_OPT_DROP: drop = optarg; break;
+		case MAIN_OPT_MIGRATE: migrate = 1; break;
 		case 'T': test_msg = optarg; break;
 		case 'M': test_commit = 1; break;
 		case 'n': ro.dry_run = 1; break;
@@ -351,11 +357,12 @@ main(int argc, char **argv)
 	/* --release ACCOUNT UID: the uid is the one argument left. */
 	if (release != NULL && optind == argc - 1)
 		release_uid = argv[optind++];
-	n_repair = (release != NULL) + (retry != NULL) + (drop != NULL);
+	n_repair = (release != NULL) + (retry != NULL) + (drop != NULL) + migrate;
 	if ((release != NULL && release_uid == NULL) ||
 	    (n_repair > 0 && (n_repair > 1 || once || check || show_outbox || flush || status ||
 			      check_login || sign_in != NULL || ro.dry_run || n_only > 0))) {
-		fprintf(stderr, "mailmilld: --release ACCOUNT UID, --retry and --drop go alone\n");
+		fprintf(stderr, "mailmilld: --release ACCOUNT UID, --retry, --drop and"
+			" --migrate-store go alone\n");
 		free(only);
 		return EX_USAGE;
 	}
@@ -412,6 +419,10 @@ main(int argc, char **argv)
 		rc = main_check_login(c, &ro, only, n_only);
 		goto out;
 	}
+	if (migrate) {
+		rc = migrate_store_main(c, stdout);
+		goto out;
+	}
 	if (n_repair > 0) {
 		rc = release != NULL ? repair_release(c, release, release_uid) :
 		     retry != NULL ? repair_retry(c, retry) : repair_drop(c, drop);
@@ -435,7 +446,7 @@ main(int argc, char **argv)
 	}
 	if (show_outbox || flush) {
 		if (store_open_cfg(c, 0, &st, &err) < 0) {
-			log_error("cannot open the store in %s: %s", c->state_dir, err);
+			log_error("cannot open the store: %s", err);
 			free(err);
 			rc = EX_TEMPFAIL;
 		} else if (show_outbox && outbox_show(st, stdout, &err) < 0) {

@@ -17,7 +17,7 @@ repair_open(const cfg *c)
 	char *err = NULL;
 
 	if (store_open_cfg(c, 0, &st, &err) < 0) {
-		log_error("cannot open the store in %s: %s", c->state_dir, err);
+		log_error("cannot open the store: %s", err);
 		free(err);
 		return NULL;
 	}

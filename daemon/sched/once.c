@@ -206,7 +206,7 @@ once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 	/* The workers become `user`: the state directory is theirs, as the
 	 * daemon makes it at its start. */
 	if (!ro.dry_run && store_open_cfg(c, 0, &st, &err) < 0) {
-		log_error("cannot open the store in %s: %s", c->state_dir, err);
+		log_error("cannot open the store: %s", err);
 		free(err);
 		close(lock_fd);
 		return EX_TEMPFAIL;

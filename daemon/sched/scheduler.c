@@ -588,7 +588,7 @@ sched_setup(sched *s, int *detached)
 		log_error("cannot start: %s", err);
 		rc = EX_TEMPFAIL;
 	} else if (store_open_cfg(s->c, 0, &s->st, &err) < 0) {
-		log_error("cannot open the store in %s: %s", s->c->state_dir, err);
+		log_error("cannot open the store: %s", err);
 		rc = EX_TEMPFAIL;
 	} else if (privs_chown_state(s->c, &err) < 0 || privs_check_access(s->c, &err) < 0) {
 		log_error("%s", err);

@@ -190,7 +190,7 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 	     * token must not be lost. */
 	    (o->dry_run && a.oauth != NULL && !a.oauth->command &&
 	     store_open_cfg(c, 0, &tok_st, &err) < 0)) {
-		log_error("%s: cannot open the store in %s: %s", a.name, c->state_dir, err);
+		log_error("%s: cannot open the store: %s", a.name, err);
 		goto out;
 	}
 	if (pipeline_build(c, &a, o->dry_run, &pl, &err) < 0) {

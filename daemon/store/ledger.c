@@ -156,6 +156,9 @@ store_ledger_find_digest(store *st, const char *account, const char *message_id,
 
 	if (uid_r != NULL)
 		*uid_r = NULL;
+	if (st->pg != NULL)
+		return digest == NULL ? 0 : pgs_ledger_find_digest(st, account, message_id, digest,
+								  uid_r, state_r, err_r);
 	if (st->db == NULL || digest == NULL)
 		return 0;
 	/* A decided row first (state 0 is a row of failed attempts only). */

@@ -147,32 +147,35 @@ pgs_ready(store *st, char **err_r)
 	return pgs_connect(st, err_r);
 }
 
-/* The statement name of sql on this connection, prepared if it is not yet;
- * NULL: run it unprepared (no room, or nothing to gain). */
+/* The statement name of sql on this connection, prepared on its second
+ * run; NULL: run it unprepared (its first run, no room, or it failed). */
 static const char *
 pgs_prepared(store *st, const char *sql, const pgs_args *a, char *name, size_t size)
 {
 	struct pgs *pg = st->pg;
-	int slot = -1;
+	struct pgs_cached *c = NULL;
+	PGresult *r;
+	int ok;
 
-	for (int i = 0; i < PGS_CACHE_MAX; i++) {
-		if (pg->cache[i] == sql) {
-			snprintf(name, size, "mm%d", i);
-			return name;
-		}
-		if (pg->cache[i] == NULL && slot < 0)
-			slot = i;
+	for (int i = 0; i < PGS_CACHE_MAX && c == NULL; i++) {
+		if (pg->cache[i].sql == sql || pg->cache[i].sql == NULL)
+			c = &pg->cache[i];
 	}
-	if (slot < 0)
+	if (c == NULL)
 		return NULL;
-	snprintf(name, size, "mm%d", slot);
-	PGresult *r = PQprepare(pg->conn, name, sql, a != NULL ? a->n : 0, NULL);
-	int ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
-
+	snprintf(name, size, "mm%d", (int)(c - pg->cache));
+	if (c->prepared)
+		return name;
+	if (c->sql == NULL) {
+		c->sql = sql;   /* seen once */
+		return NULL;
+	}
+	r = PQprepare(pg->conn, name, sql, a != NULL ? a->n : 0, NULL);
+	ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok)
-		return NULL;   /* the plain run below says why */
-	pg->cache[slot] = sql;
+		return NULL;   /* the plain run says why */
+	c->prepared = 1;
 	return name;
 }
 

@@ -7,8 +7,8 @@
  * it through one line at their top (store_int.h's pgs_* declarations), so
  * nothing outside daemon/store/ knows which backend it talks to.
  *
- * Every statement runs through pgs_exec: prepared once per connection
- * (keyed by the address of the SQL literal, like store_prep), text results,
+ * Every statement runs through pgs_exec: prepared on its second run on a
+ * connection (keyed by the address of the SQL literal, like store_prep), text results,
  * parameters as text (bytea as binary).  A statement that fails returns -1
  * and an error naming the database; when the connection is gone, the next
  * call outside a transaction connects again.
@@ -26,7 +26,10 @@ struct pgs {
 	char *password;          /* from password_file, wiped at close; NULL: none */
 	char *sslmode, *sslrootcert;
 	int empty;               /* read-only over a database without our schema */
-	const char *cache[PGS_CACHE_MAX];  /* SQL literals prepared on this connection */
+	/* SQL literals seen on this connection; prepared from their second run
+	 * (a worker's connection lives for one run: preparing what runs once
+	 * would cost a round trip for nothing). */
+	struct pgs_cached { const char *sql; int prepared; } cache[PGS_CACHE_MAX];
 	char *fence_account, *fence_owner; /* store_fence_set; NULL: no check */
 	long long fence;
 	char *claim_owner;       /* who claims outbox rows through this handle */

@@ -161,6 +161,11 @@ pgs_migrate(store *st, char **err_r)
 		}
 		return 0;
 	}
+	/* The usual case, a schema already there, costs no lock. */
+	if (pgs_version(st, &v, err_r) < 0)
+		return -1;
+	if (v == PGS_SCHEMA_VERSION)
+		return 0;
 	if (pgs_begin(st, err_r) < 0)
 		return -1;
 	st->in_tx = 1;

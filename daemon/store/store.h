@@ -58,6 +58,10 @@ typedef struct store_pg_conf {
 int store_open_pg(const store_pg_conf *pc, int readonly, store **st_r, char **err_r);
 /* "sqlite" or "postgresql" */
 const char *store_driver(const store *st);
+/* Every row of the SQLite store `from` into the PostgreSQL store `to`, which
+ * must hold none (refused otherwise), in one transaction of `to`: all or
+ * nothing (migrate.c).  *rows_r the rows copied. */
+int store_copy(store *from, store *to, unsigned long long *rows_r, char **err_r);
 void store_close(store **st);
 
 /* All rows of an account: fn called once per row. */

@@ -233,6 +233,27 @@ static const struct bad_case bad_cases[] = {
 	    ":5: account \"a\": 'keep' must be true or false",
 	    ":6: account \"a\": 'tls' must be one of \"tls\", \"starttls\", \"none\"",
 	    ":3: account \"a\": set only one of 'password', 'password_file', 'password_command'" } },
+	{ "store group",
+	  "store = { driver = \"postgresql\";\n"
+	  "  conninfo = \"host=db dbname=m password=hunter2 sslmode=disable\"; };\n"
+	  "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600,
+	  { ":2: store: conninfo must not set password; use store.password_file",
+	    ":2: store: conninfo must not set sslmode; use store.sslmode" } },
+	{ "store group without conninfo",
+	  "store = { driver = \"postgresql\"; sslmode = \"maybe\"; };\n"
+	  "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600,
+	  { ":1: store: 'sslmode' must be one of",
+	    ":1: store: driver \"postgresql\" needs a conninfo" } },
+	{ "store URI with a password",
+	  "store = { driver = \"postgresql\"; conninfo = \"postgresql://u:hunter2@db/m\";\n"
+	  "  password_file = \"/nonexistent/pw\"; };\n"
+	  "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600,
+	  { ":1: store: conninfo must not set password; use store.password_file",
+	    ":2: store.password_file /nonexistent/pw" } },
+	{ "conninfo for sqlite",
+	  "store = { conninfo = \"host=db\"; };\n"
+	  "accounts = ( { name = \"a\"; " ACCT_OK " } );\n", 0600,
+	  { ":1: store: conninfo and password_file need driver = \"postgresql\"" } },
 	{ "not a list",
 	  "accounts = { name = \"a\"; };\n", 0600,
 	  { ":1: 'accounts' must be a list of groups" } },

@@ -473,6 +473,41 @@ test_newer_schema(void **state)
 	free(err);
 }
 
+/* The same message under another key (IMAP): found by digest and
+ * Message-ID, a decided row before one that only failed. */
+static void
+test_find_digest(void **state)
+{
+	store_record r1 = { .account = "a", .uid = "INBOX;UIDVALIDITY=1/;UID=5",
+			    .state = LEDGER_DELETE, .message_id = "<m@x>", .verdict = "done",
+			    .digest = "abc" };
+	store_record r2 = { .account = "a", .uid = "Other;UIDVALIDITY=7/;UID=9",
+			    .state = LEDGER_NEW, .message_id = "<m@x>", .digest = "abc" };
+	ledger_state s = LEDGER_NEW;
+	char *uid = NULL, *err = NULL;
+	store *st = open_rw();
+
+	assert_int_equal(store_ledger_find_digest(st, "a", "<m@x>", "abc", &uid, &s, &err), 0);
+	assert_null(uid);
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_ledger_put(st, &r2, &err), 0);
+	assert_int_equal(store_ledger_put(st, &r1, &err), 0);
+	/* A later write that does not know the digest keeps it. */
+	r1.digest = NULL;
+	assert_int_equal(store_ledger_put(st, &r1, &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "a", "<m@x>", "abc", &uid, &s, &err), 1);
+	assert_string_equal(uid, "INBOX;UIDVALIDITY=1/;UID=5");
+	assert_int_equal(s, LEDGER_DELETE);
+	free(uid);
+	/* Another Message-ID, another account, no digest: none. */
+	assert_int_equal(store_ledger_find_digest(st, "a", "<n@x>", "abc", &uid, &s, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "a", NULL, "abc", &uid, &s, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "b", "<m@x>", "abc", &uid, &s, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "a", "<m@x>", NULL, &uid, &s, &err), 0);
+	store_close(&st);
+}
+
 static void
 test_state_dir_is_a_file(void **state)
 {
@@ -564,6 +599,7 @@ main(void)
 		cmocka_unit_test_setup(test_readonly_existing, each_setup),
 		cmocka_unit_test_setup(test_newer_schema, each_setup),
 		cmocka_unit_test_setup(test_state_dir_is_a_file, each_setup),
+		cmocka_unit_test_setup(test_find_digest, each_setup),
 		cmocka_unit_test_setup(test_many, each_setup),
 	};
 

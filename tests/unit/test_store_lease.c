@@ -1,9 +1,11 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * Leases and fencing (store.h), on the backend store_backend.h selects: on
- * SQLite (one daemon holds the file) every claim succeeds; on PostgreSQL two
- * owners contend for an account, the fence grows with every claim, and a
- * commit under a lost lease is refused and leaves nothing.
+ * What several daemons on one store rely on, on the backend store_backend.h
+ * selects.  Leases and fencing: on SQLite (one daemon holds the file) every
+ * claim succeeds; on PostgreSQL two owners contend for an account, the fence
+ * grows with every claim, and a commit under a lost lease is refused and
+ * leaves nothing.  Outbox claims (two flushes never get the same row) and
+ * sequence numbers taken by several processes at once (never one twice).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -175,12 +178,159 @@ test_expiry(void **state)
 	store_close(&other);
 }
 
+static void
+queue(store *s, int n)
+{
+	store_outbox_row row = { .account = "a", .env_from = "", .rcpts = "x@y", .message = "m\n",
+				 .len = 2 };
+	char *err = NULL;
+
+	for (int i = 0; i < n; i++)
+		if (store_outbox_add(s, &row, 100, &err) < 0)
+			fail_msg("queue: %s", err);
+}
+
+static void
+test_outbox_claims(void **state)
+{
+	long long *a = NULL, *b = NULL, *c = NULL;
+	size_t na = 0, nb = 0, nc = 0;
+	char *err = NULL;
+	store *other = NULL;
+
+	(void)state;
+	queue(st, 6);
+	assert_int_equal(store_outbox_due(st, 200, 4, &a, &na, &err), 0);
+	assert_int_equal(na, 4);
+	assert_true(a[0] < a[1] && a[1] < a[2] && a[2] < a[3]);   /* oldest first */
+	if (!tsb_pg()) {
+		free(a);
+		return;   /* one daemon per SQLite file: nobody else flushes */
+	}
+	assert_int_equal(tsb_open(statedir, 0, &other, &err), 0);
+	/* Another flush gets only the rows nobody holds... */
+	assert_int_equal(store_outbox_due(other, 200, 10, &b, &nb, &err), 0);
+	assert_int_equal(nb, 2);
+	for (size_t i = 0; i < na; i++)
+		for (size_t j = 0; j < nb; j++)
+			assert_true(a[i] != b[j]);
+	/* ...a row marked sent is nobody's, and its claim ends with it. */
+	assert_int_equal(store_outbox_sent(st, a[0], NULL, 200, &err), 0);
+	/* Closing a handle gives back what it claimed and did not finish. */
+	store_close(&st);
+	assert_int_equal(store_outbox_due(other, 200, 10, &c, &nc, &err), 0);
+	assert_int_equal(nc, 5);   /* b's two, again, and a's three unfinished */
+	assert_int_equal(tsb_open(statedir, 0, &st, &err), 0);
+	free(a);
+	free(b);
+	free(c);
+	store_close(&other);
+}
+
+/* Sequence numbers taken by several processes at once, on their own
+ * handles: each number once. */
+static void
+test_seq_processes(void **state)
+{
+	enum { PROCS = 4, EACH = 50 };
+	char path[600], line[64];
+	int seen[PROCS * EACH + 1] = { 0 }, n = 0;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/seq.out", tmpdir);
+	unlink(path);
+	for (int p = 0; p < PROCS; p++) {
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			store *mine = NULL;
+			char *err = NULL;
+			FILE *out;
+
+			if (tsb_open(statedir, 0, &mine, &err) < 0 || (out = fopen(path, "a")) == NULL) {
+				fprintf(stderr, "open: %s\n", err != NULL ? err : "fopen");
+				_exit(1);
+			}
+			for (int i = 0; i < EACH; i++) {
+				long long v;
+
+				if (store_seq_next(mine, "ticket:q", "number", &v, &err) < 0) {
+					fprintf(stderr, "seq: %s\n", err);
+					_exit(2);
+				}
+				fprintf(out, "%lld\n", v);
+				fflush(out);
+			}
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < PROCS; p++) {
+		int status = -1;
+
+		assert_true(wait(&status) > 0);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_non_null(fp = fopen(path, "r"));
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		long long v = strtoll(line, NULL, 10);
+
+		assert_true(v >= 1 && v <= PROCS * EACH);
+		assert_int_equal(seen[v], 0);
+		seen[v] = 1;
+		n++;
+	}
+	fclose(fp);
+	assert_int_equal(n, PROCS * EACH);
+}
+
+/* PostgreSQL: a connection lost fails the call in hand (and a transaction
+ * with everything in it), and the next call connects again. */
+static void
+test_reconnect(void **state)
+{
+	static const char kill_sql[] = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+				       " WHERE application_name = 'mailmill'";
+	store_record r = { .account = "a", .uid = "u1", .state = LEDGER_DELETE };
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(store_ledger_get(st, "a", "u1", NULL, NULL, &err), 0);
+	if (!tsb_pg())
+		return;
+	tsb_sql_exec(NULL, kill_sql);
+	assert_int_equal(store_ledger_get(st, "a", "u1", NULL, NULL, &err), -1);
+	assert_non_null(strstr(err, "postgresql://"));
+	free(err);
+	err = NULL;
+	assert_int_equal(store_ledger_get(st, "a", "u1", NULL, NULL, &err), 0);
+	/* Inside a transaction: the commit fails, nothing of it is there. */
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_ledger_put(st, &r, &err), 0);
+	tsb_sql_exec(NULL, kill_sql);
+	r.uid = "u2";
+	assert_int_equal(store_ledger_put(st, &r, &err), -1);
+	free(err);
+	err = NULL;
+	assert_int_equal(store_commit(st, &err), -1);
+	assert_non_null(strstr(err, "transaction"));
+	free(err);
+	err = NULL;
+	store_rollback(st);
+	assert_int_equal(store_ledger_get(st, "a", "u1", NULL, NULL, &err), 0);
+	assert_int_equal(tsb_sql_int(NULL, "SELECT count(*) FROM ledger"), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_claim_and_fence, each_setup, each_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_claims, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_seq_processes, each_setup, each_teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect, each_setup, each_teardown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

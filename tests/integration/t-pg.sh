@@ -1,0 +1,102 @@
+#!/bin/bash
+# mailmill - ISC licence, see LICENSE
+#
+# The daemon on the PostgreSQL store, end to end: a private PostgreSQL and a
+# private Dovecot on loopback, --once fetching, archiving and deleting with
+# its journal in PostgreSQL; the database gone before a run and in the
+# middle of one (exit 75, nothing deleted, everything resumes); and
+# --migrate-store moving a SQLite journal into an empty database.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
+. "$(dirname "$0")/../lib/common.sh"
+. "$MM_LIB/pg.sh"
+need dovecot python3
+pg_need
+mm_setup
+plan 25
+pg_start "$T/pg"
+env_start pop
+
+store_conf() { # DBNAME [CONNINFO]
+	echo "store = { driver = \"postgresql\"; conninfo = \"${2:-host=127.0.0.1 port=$PG_PORT dbname=$1 user=mailmill}\";" \
+		"password_file = \"$PG_PASSFILE\"; sslmode = \"disable\"; };"
+}
+rows() { PG_DB=${2:-mailmill} pg_sql "SELECT count(*) FROM ledger WHERE $1"; }
+
+# --- configuration
+C_TOP_EXTRA=$(store_conf mailmill "host=127.0.0.1 port=$PG_PORT dbname=mailmill password=hunter2") \
+	write_conf "$T/pw.conf"
+mm pwconf -c "$T/pw.conf" --check-config
+rc_is "a password inside conninfo is refused" 78
+check "... saying to use store.password_file" err_has 'store.password_file'
+check "... without showing the password" bash -c "! grep -q hunter2 '$MM_ERR'"
+C_TOP_EXTRA=$(store_conf mailmill) write_conf "$T/pg.conf"
+mm check -c "$T/pg.conf" --check-config
+rc_is "the store group passes --check-config" 0
+
+# --- a run with its journal in PostgreSQL
+env_seed 5
+mm once1 -c "$T/pg.conf" --once
+rc_is "--once on PostgreSQL: exit 0" 0
+check "every message archived once" archive_matches "$T/archive"
+is "the mailbox is empty" "$(env_count)" 0
+is "the journal is in PostgreSQL: 5 rows, DELE confirmed" "$(rows "account = 'acct' AND state = 3")" 5
+check "no SQLite journal was made" test ! -e "$T/state/mailmill.db"
+is "the run is recorded in PostgreSQL" "$(pg_sql "SELECT result FROM runs WHERE account = 'acct'")" ok
+mm status -c "$T/pg.conf" --status
+rc_is "--status reads the PostgreSQL store" 0
+
+# --- the database is down before a run: nothing touched
+env_seed 3 --offset 5
+before=$(hashes "$MD")
+pg_stop
+mm down -c "$T/pg.conf" --once
+rc_is "database down: exit 75" 75
+is "database down: nothing deleted" "$(hashes "$MD")" "$before"
+check "database down: the error names the database" err_has 'postgresql://mailmill@127.0.0.1'
+pg_restart
+mm up -c "$T/pg.conf" --once
+rc_is "database back: exit 0" 0
+check "database back: all 8 archived, each once" archive_matches "$T/archive"
+is "database back: the mailbox is empty" "$(env_count)" 0
+
+# --- the database goes away in the middle of a run: the verdict cannot be
+# committed, so nothing is deleted; the next run processes it once.
+cat >"$T/stop-db.sh" <<EOS
+#!/bin/sh
+cat >/dev/null
+$(declare -f pg_as | sed 's/^/  /')
+PG_USER_OS=$PG_USER_OS
+pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1
+exit 0
+EOS
+chmod 755 "$T/stop-db.sh"
+env_seed 2 --offset 8
+before=$(hashes "$MD")
+C_TOP_EXTRA=$(store_conf mailmill) C_STAGES="      { plugin = \"pipe\"; command = [ \"$T/stop-db.sh\" ]; }" \
+	write_conf "$T/stop.conf"
+mm mid -c "$T/stop.conf" --once
+rc_is "database lost mid-run: exit 75" 75
+is "database lost mid-run: nothing deleted" "$(hashes "$MD")" "$before"
+pg_restart
+mm after -c "$T/pg.conf" --once
+rc_is "after the loss: exit 0" 0
+check "after the loss: all 10 archived, each once" archive_matches "$T/archive"
+
+# --- --migrate-store: a SQLite journal (mail kept on the server) into an
+# empty database; the PostgreSQL run then knows every message already.
+env_user user2
+env_seed 4
+C_USER=user2 C_STATE=$T/state2 C_ARCHIVE=$T/archive2 C_ACCOUNT_EXTRA="keep = true;" \
+	write_conf "$T/sqlite.conf"
+mm sq -c "$T/sqlite.conf" --once
+pg_createdb mig
+C_USER=user2 C_STATE=$T/state2 C_ARCHIVE=$T/archive2 C_ACCOUNT_EXTRA="keep = true;" \
+	C_TOP_EXTRA=$(store_conf mig) write_conf "$T/mig.conf"
+mm mig -c "$T/mig.conf" --migrate-store
+rc_is "--migrate-store: exit 0" 0
+is "--migrate-store: the 4 journal rows are in PostgreSQL" "$(rows "state = 2" mig)" 4
+mm mig2 -c "$T/mig.conf" --migrate-store
+if [ "$MM_RC" = 75 ] && err_has 'already holds'; then ok "a second --migrate-store is refused (target not empty)"
+else not_ok "a second --migrate-store is refused"; show "$MM_ERR"; fi
+mm mig3 -c "$T/mig.conf" --once
+is "after the migration nothing is processed twice" "$(archive_count "$T/archive2")" 4
