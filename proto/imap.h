@@ -81,6 +81,10 @@ typedef struct imap_options {
 	                           * message body (a mailbox name, a quoted item);
 	                           * a larger one is IMAP_EPROTO.  Bodies are
 	                           * bounded by the caller's buf instead. */
+	int lf_line_ends;         /* (added) 1: fetched bodies get "\n" line ends,
+	                           * as pop3_retr gives them (each CR LF becomes
+	                           * LF; a CR alone stays); out->max still bounds
+	                           * the size on the wire.  0: bytes as sent. */
 } imap_options;
 
 /*
@@ -264,6 +268,11 @@ imap_status imap_uid_search(imap_session *s, const char *criteria, unsigned long
  * (FLAGS, UID, ...) in any order, and untagged responses for other messages
  * in between.  A body is never allocated by the literal's size: it grows
  * as bytes arrive.  On failure out may hold part of the message.
+ * Servers may run pipelined fetches at once and send every body before the
+ * first tagged OK (Dovecot does): a body that arrives before its turn is
+ * kept in the session until its imap_recv_fetch, bounded by the out->max
+ * of the imap_recv_fetch that read it, so the window times out->max bounds
+ * the memory.
  */
 imap_status imap_fetch(imap_session *s, uint32_t uid, buf *out, char **err_r);
 imap_status imap_send_fetch(imap_session *s, uint32_t uid, char **err_r);

@@ -74,7 +74,9 @@ append_arg(imap_session *s, buf *line, const char *a, int *sync_r)
 	*sync_r = 0;
 	if (!needs_literal(a))
 		return imap_append_quoted(line, a);
-	*sync_r = !imap_has_capa(s, "LITERAL+");
+	/* RFC 7888: LITERAL- allows non-synchronizing literals up to 4096 bytes */
+	*sync_r = !imap_has_capa(s, "LITERAL+") &&
+		  !(imap_has_capa(s, "LITERAL-") && strlen(a) <= 4096);
 	snprintf(lit, sizeof(lit), "{%zu%s}\r\n", strlen(a), *sync_r ? "" : "+");
 	return buf_append(line, lit, strlen(lit)) < 0 || buf_append(line, a, strlen(a)) < 0 ? -1 : 0;
 }

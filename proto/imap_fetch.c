@@ -284,6 +284,8 @@ imap_send_fetch(imap_session *s, uint32_t uid, char **err_r)
 	if (s->pipe_n >= IMAP_PIPE_MAX)
 		return imap_fail(s, IMAP_EUSAGE, err_r, "UID FETCH: %d commands already in flight",
 				 IMAP_PIPE_MAX);
+	if (s->pipe == NULL && (s->pipe = calloc(IMAP_PIPE_MAX, sizeof(*s->pipe))) == NULL)
+		return imap_fail(s, IMAP_EIO, err_r, "UID FETCH: out of memory");
 	slot = (s->pipe_head + s->pipe_n) % IMAP_PIPE_MAX;
 	imap_next_tag(s, s->pipe[slot].tag);
 	s->pipe[slot].uid = uid;
@@ -318,17 +320,52 @@ struct got {
 	int body, toobig;
 };
 
+/* A whole body into out, CR LF made LF if the caller asked; 0 or -1 (out refused it). */
+static int
+deliver(const imap_session *s, buf *out, const buf *body)
+{
+	size_t i, o;
+
+	if (!s->lf_line_ends)
+		return buf_append(out, body->data, body->len);
+	if (buf_reserve(out, body->len) < 0)
+		return -1;
+	for (i = 0, o = out->len; i < body->len; i++)
+		if (body->data[i] != '\r' || i + 1 >= body->len || body->data[i + 1] != '\n')
+			out->data[o++] = body->data[i];
+	out->len = o;
+	out->data[o] = '\0';
+	return 0;
+}
+
+/* The slot of a fetch in flight (not yet received) for uid; -1 if none. */
+static long
+pipe_slot(const imap_session *s, uint32_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < s->pipe_n; i++) {
+		size_t k = (s->pipe_head + i) % IMAP_PIPE_MAX;
+
+		if (s->pipe[k].uid == uid && s->pipe[k].early == 0)
+			return (long)k;
+	}
+	return -1;
+}
+
 /*
- * One untagged response while our body is awaited.  The body literal was
- * appended to out before we could know its UID (UID may follow BODY[]):
- * out is cut back to mark when it was someone else's.
+ * One untagged response while our body is awaited.  A body literal went
+ * to s->scratch before its UID could be known (UID may follow BODY[]):
+ * now it goes to out (ours), to its slot (a later fetch's, come early), or
+ * nowhere (nobody asked for it).
  */
 static imap_status
-fetch_response(imap_session *s, const imap_response *r, struct got *g, buf *out, size_t mark,
+fetch_response(imap_session *s, const imap_response *r, struct got *g, buf *out,
 	       char **err_r)
 {
 	size_t i, nbody = 0;
 	uint32_t uid;
+	long k;
 
 	for (i = 0; i < r->n_toks; i++)
 		nbody += r->toks[i].type == IMAP_T_BODY;
@@ -337,24 +374,23 @@ fetch_response(imap_session *s, const imap_response *r, struct got *g, buf *out,
 	if (nbody > 1)
 		return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH: several bodies in one answer");
 	uid = tok_uid(fetch_item(r, "UID"));
-	if (g->body || (uid != 0 && uid != g->uid)) {
-		/* another message's body (a late answer, or unasked): not ours */
-		if (!g->body) {
-			out->len = mark;
-			if (out->data != NULL)
-				out->data[mark] = '\0';
+	if (!g->body && (uid == g->uid || uid == 0)) {
+		g->body = 1;
+		if (s->sink_full || deliver(s, out, &s->scratch) < 0)
+			g->toobig = 1;
+	} else if (uid != 0 && (k = pipe_slot(s, uid)) >= 0) {
+		buf t = s->pipe[k].body;
+
+		s->pipe[k].early = s->sink_full ? 2 : 1;
+		if (!s->sink_full) {
+			/* hand the bytes over without copying them */
+			s->pipe[k].body = s->scratch;
+			s->scratch = t;
 		}
+	} else {
 		s->ctr.n_dropped++;
-		return IMAP_OK;
 	}
-	g->body = 1;
-	if (s->sink_full) {
-		/* the part that fitted is of no use */
-		g->toobig = 1;
-		out->len = mark;
-		if (out->data != NULL)
-			out->data[mark] = '\0';
-	}
+	buf_reset(&s->scratch);
 	return IMAP_OK;
 }
 
@@ -365,6 +401,7 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	const imap_response *r;
 	char tag[16];
 	imap_status st;
+	size_t h;
 
 	if (s == NULL || s->broken || s->conn == NULL) {
 		err_set(err_r, "UID FETCH: the session is no longer usable");
@@ -372,25 +409,33 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	}
 	if (s->pipe_n == 0)
 		return imap_fail(s, IMAP_EUSAGE, err_r, "UID FETCH: nothing in flight");
-	g.uid = s->pipe[s->pipe_head].uid;
-	memcpy(tag, s->pipe[s->pipe_head].tag, sizeof(tag));
+	h = s->pipe_head;
+	g.uid = s->pipe[h].uid;
+	memcpy(tag, s->pipe[h].tag, sizeof(tag));
+	if (s->pipe[h].early != 0) {
+		g.body = 1;
+		g.toobig = s->pipe[h].early == 2 || deliver(s, out, &s->pipe[h].body) < 0;
+		s->pipe[h].early = 0;
+	}
+	buf_free(&s->pipe[h].body);
 	s->pipe_head = (s->pipe_head + 1) % IMAP_PIPE_MAX;
 	s->pipe_n--;
 	if (uid_r != NULL)
 		*uid_r = g.uid;
 	s->last_code[0] = '\0';
 	net_deadline(s->conn, s->command_timeout_ms);
+	/* a body is bounded by the caller's cap wherever it waits */
+	s->scratch.max = out->max;
 	for (;;) {
-		size_t mark = out->len;
-
-		s->sink = g.body ? NULL : out;
+		buf_reset(&s->scratch);
+		s->sink = &s->scratch;
 		s->sink_full = 0;
 		st = imap_read(s, "UID FETCH", &r, err_r);
 		s->sink = NULL;
 		if (st != IMAP_OK)
 			return st;
 		if (r->kind == IMAP_R_UNTAGGED) {
-			if ((st = fetch_response(s, r, &g, out, mark, err_r)) != IMAP_OK)
+			if ((st = fetch_response(s, r, &g, out, err_r)) != IMAP_OK)
 				return st;
 			continue;
 		}

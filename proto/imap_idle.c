@@ -110,7 +110,8 @@ imap_idle_read(imap_session *s, unsigned *events_r, char **err_r)
 	if ((st = check_idling(s, "IDLE", err_r)) != IMAP_OK)
 		return st;
 	net_deadline(s->conn, s->command_timeout_ms);
-	if (net_read_ready(s->conn, &nerr) < 0)
+	/* what is buffered first: a BYE may sit there right before the EOF */
+	if (net_pending(s->conn) == 0 && net_read_ready(s->conn, &nerr) < 0)
 		return imap_net_fail(s, IMAP_EIO, "IDLE", nerr, err_r);
 	/* every response already begun, none we would have to wait for */
 	while (net_pending(s->conn) > 0 || imap_parser_busy(s->parser)) {

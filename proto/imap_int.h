@@ -30,6 +30,7 @@ struct imap_session {
 	net_conn *conn;
 	char *host, *port, *ca_file;
 	int command_timeout_ms;
+	int lf_line_ends;
 	imap_trace_fn *trace;
 	void *trace_arg;
 	imap_parser *parser;
@@ -43,16 +44,24 @@ struct imap_session {
 	char *idle_tag;
 	char *selected;
 	unsigned long tagno;
-	struct {
+	/*
+	 * Fetches in flight.  A server may run pipelined commands at once and
+	 * send every body before the first tagged OK (Dovecot does): a body
+	 * that comes before its turn waits in its slot (early: 1 kept, 2 over
+	 * the cap).
+	 */
+	struct imap_slot {
 		uint32_t uid;
 		char tag[16];
-	} pipe[IMAP_PIPE_MAX];
+		int early;
+		buf body;
+	} *pipe;            /* IMAP_PIPE_MAX slots, allocated by the first fetch
+	                     * (an idling session never needs them) */
 	size_t pipe_head, pipe_n;
 	/* the body sink of the response being read (imap_read) */
 	buf *sink;
-	size_t sink_mark;
 	int sink_full;
-	unsigned long long sink_got;
+	buf scratch;        /* where a body goes until its UID is known */
 };
 
 /* An untagged response during a command: 1 taken, 0 leave it to the

@@ -210,7 +210,8 @@ line_done(imap_parser *p)
 	size_t open;
 	int r;
 
-	if (memchr(p->raw.data + p->seg_start, '\0', p->raw.len - p->seg_start) != NULL)
+	if (p->raw.len > p->seg_start &&
+	    memchr(p->raw.data + p->seg_start, '\0', p->raw.len - p->seg_start) != NULL)
 		return perr(p, "NUL byte in a response line");
 	r = literal_at_end(p->raw.data, p->seg_start, p->raw.len, &n, &open);
 	if (r < 0)

@@ -349,6 +349,11 @@ cfg_account_source(cfg_errs *e, const config_setting_t *g, const char *ctx, cfg_
 		}
 		return;
 	}
+	/* APOP and USER/PASS are POP3 commands; IMAP has LOGIN and AUTHENTICATE. */
+	if (a->auth == CFG_AUTH_APOP || a->auth == CFG_AUTH_USER)
+		cfg_err(e, config_setting_get_member(g, "auth"), ctx, "'auth' = \"%s\" is POP3's;"
+			" with protocol = \"imap\" use \"plain\" (AUTHENTICATE PLAIN), \"login\""
+			" (the LOGIN command) or leave it out", cfg_auth_names[a->auth]);
 	if (a->keep && after != NULL && a->after != CFG_AFTER_KEEP)
 		cfg_err(e, after, ctx, "'after' = \"%s\" contradicts keep = true",
 			config_setting_get_string(after));
@@ -384,6 +389,13 @@ cfg_account_source(cfg_errs *e, const config_setting_t *g, const char *ctx, cfg_
 			cfg_err(e, config_setting_get_member(g, "folders"), ctx,
 				"folder \"%s\": quotes, backslashes and line ends are refused",
 				a->folders[i]);
+	}
+	/* The schema's default is written as the file would spell it ("\\\\Seen",
+	 * for the sample configuration); the value is one backslash. */
+	if (config_setting_get_member(g, "flag") == NULL) {
+		free(a->flag);
+		if ((a->flag = strdup("\\Seen")) == NULL)
+			cfg_err(e, g, ctx, "out of memory");
 	}
 	if (a->flag != NULL && (strpbrk(a->flag, " ()[]{%*\"\r\n") != NULL ||
 				(a->flag[0] == '\\' && strchr(a->flag + 1, '\\') != NULL)))

@@ -35,12 +35,6 @@ run_trace(void *arg, char dir, const char *line, size_t len)
 }
 
 int
-run_stopping(const run *r)
-{
-	return r->o->stop != NULL && *r->o->stop != 0;
-}
-
-int
 run_lease_renew(run *r)
 {
 	const struct run_lease *l = r->o->lease;
@@ -85,6 +79,26 @@ run_send_effect(run *r, run_cmd *c, char **err_r)
 	return 0;
 }
 
+/* What a fetch of entries[ei] counts against window_bytes: its listed size,
+ * or 1 MiB when the listing gave none. */
+static unsigned long long
+run_fetch_size(const run *r, size_t ei)
+{
+	return r->src->window_bytes == 0 ? 0 :
+	       r->entries[ei].size_ok ? r->entries[ei].size : 1024 * 1024;
+}
+
+/* Whether the next fetch may go out now: always when nothing is in flight. */
+static int
+run_fetch_fits(const run *r, const GArray *fetch, size_t next, size_t out,
+	       unsigned long long in_flight)
+{
+	unsigned long long w = r->src->window_bytes;
+
+	return w == 0 || out == 0 ||
+	       in_flight + run_fetch_size(r, g_array_index(fetch, size_t, next)) <= w;
+}
+
 /*
  * Fetch every message of fetch, pipelined; the effects of what earlier
  * commits decided ride in the same pipeline (not in a dry run), so that
@@ -99,7 +113,8 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
 	run_cmd ring[RUN_WINDOW];
 	size_t head = 0, out = 0, sent = 0, got = 0;
-	int effects_too = !r->o->dry_run, last_effect = 0, rc = 0;
+	unsigned long long in_flight = 0;   /* listed bytes of the fetches in flight */
+	int effects_too = !r->o->dry_run && !src->effects_after_fetch, last_effect = 0, rc = 0;
 	char *err = NULL;
 
 	if (window > RUN_WINDOW)
@@ -115,7 +130,8 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 
 			while (out < (size_t)window) {
 				run_cmd *n = &ring[(head + out) % RUN_WINDOW];
-				int fetch_left = sent < fetch->len && !run_stopping(r);
+				int fetch_left = sent < fetch->len && !run_stopping(r) &&
+						 run_fetch_fits(r, fetch, sent, out, in_flight);
 
 				/* Fetches and effects alternate while both wait: a batch's
 				 * 4096 DELEs in a row would stall the fetch as long as a
@@ -130,6 +146,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 					n->effect = 0;
 					if (src->send_fetch(r, n->ei, &err) < 0)
 						goto io_fail;
+					in_flight += run_fetch_size(r, n->ei);
 					sent++;
 				} else {
 					break;
@@ -151,6 +168,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 			continue;
 		}
 		buf_reset(&body);
+		in_flight -= run_fetch_size(r, c.ei);
 		g = src->recv_fetch(r, c.ei, &body, &err);
 		got++;
 		if (g == RUN_GOT_NEG) {
@@ -161,6 +179,14 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 			err = NULL;
 			r->stats->deferred++;
 			run_fetch_failed(r, c.ei, r->src->fetch_refused);
+			continue;
+		}
+		if (g == RUN_GOT_GONE) {
+			log_info("%s: message %lu was removed from the server while being fetched"
+				 " (by another client): nothing to do", r->a->name,
+				 r->entries[c.ei].msgno);
+			free(err);
+			err = NULL;
 			continue;
 		}
 		if (g == RUN_GOT_TOOBIG) {
@@ -237,8 +263,10 @@ run_effects(run *r, int window, GPtrArray *done)
 	return 0;
 fail:
 	if (err != NULL || r->o->lease == NULL)
-		log_error("%s: %s failed: %s (the next run %ss what is left)", r->a->name,
-			  r->src->verbing, err != NULL ? err : "connection error", r->src->verb);
+		log_error("%s: %s failed: %s (%s)", r->a->name, r->src->verbing,
+			  err != NULL ? err : "connection error", r->src->redo_deleted ?
+			  "nothing is deleted until QUIT: the next run retries" :
+			  "the next run does what is left");
 	free(err);
 	return -1;
 }
@@ -297,6 +325,7 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	GArray *fetch = g_array_new(FALSE, FALSE, sizeof(size_t));
 	GPtrArray *done = g_ptr_array_new();
 	char *err = NULL;
+	const char *how = NULL;
 	int rc = -1;
 	long long t0 = g_get_monotonic_time();
 
@@ -340,8 +369,9 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 		run_dial_free(&dial);
 		goto out;
 	}
-	if (r->src->open(r, dial) < 0)
+	if (r->src->open(r, dial, &how) < 0)
 		goto out;
+	log_debug("%s: signed in (%s as %s)", a->name, how != NULL ? how : "-", a->user);
 	rc = 0;
 	for (size_t mb = 0; mb < r->src->n_mailboxes(r) && rc == 0; mb++) {
 		rc = run_mailbox(r, mb, fetch, done);

@@ -260,7 +260,9 @@ run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
 	memset(it, 0, sizeof *it);
 	snprintf(it->uid, sizeof it->uid, "%s", uid);
 	it->entry = ei;
-	it->state = ost;
+	/* A message still listed is not yet where its effect puts it (or its
+	 * flag may have gone with the renumbering): the effect is done again. */
+	it->state = ost == LEDGER_DELETED && !r->a->keep ? LEDGER_DELETE : ost;
 	it->message_id = g_strdup(mid);
 	it->size = r->entries[ei].size;
 	it->verdict = MM_KEEP;
@@ -359,7 +361,10 @@ run_message(run *r, size_t ei, const buf *body)
 	it->stage = stage;
 	it->verdict = v;
 	it->verdict_name = NULL;
-	memcpy(it->digest, digest, sizeof it->digest);
+	if (digest[0] != '\0')
+		memcpy(it->digest, digest, sizeof it->digest);
+	else
+		it->digest[0] = '\0';
 	it->effects = msg.effects;
 	api_batch_add(r->api, it->effects);
 	if (it->state == LEDGER_KEEP)

@@ -87,7 +87,11 @@ typedef struct run {
 } run;
 
 /* run.c */
-int run_stopping(const run *r);
+static inline int
+run_stopping(const run *r)
+{
+	return r->o->stop != NULL && *r->o->stop != 0;
+}
 /* The "quit" crash point and the protocol trace (run_opts.trace). */
 void run_trace(void *arg, char dir, const char *line, size_t len);
 /* Before a change on the server: renew the run's lease, if it holds one.

@@ -35,10 +35,11 @@ run_pop3_options(const cfg_account *a, pop3_options *po)
 run_dial *
 run_dial_start(const cfg_account *a)
 {
-	run_dial *d = calloc(1, sizeof(*d));
+	run_dial *d;
 	pop3_options po;
 
-	if (d == NULL)
+	/* IMAP connects when it signs in (run_imap_sign_in). */
+	if (a->protocol != CFG_PROTO_POP3 || (d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
 	run_pop3_options(a, &po);
 	if (pop3_dial_open(&po, &d->d, &d->err) != POP3_OK && d->err == NULL)
@@ -190,44 +191,33 @@ run_login_password(const cfg_account *a, pop3_session *s, const char **how_r, ru
 }
 
 int
-run_sign_in(const cfg_account *a, store *tokens, const char *config_path, run_dial *dial,
-	    pop3_trace_fn *trace, void *targ, pop3_session **s_r, const char **how_r,
-	    run_fail *fail_r)
+run_oauth_sign_in(const cfg_account *a, store *tokens, const char *config_path,
+		  const run_signin_ops *ops, void *ctx, const char **how_r, run_fail *fail_r)
 {
-	const char *mech = a->auth == CFG_AUTH_XOAUTH2 ? "XOAUTH2" :
-			   a->auth == CFG_AUTH_OAUTHBEARER ? "OAUTHBEARER" : NULL;
 	char *token = NULL, *err = NULL;
 	int cached = 0, rc = -1;
-	pop3_status ps;
 
-	*s_r = NULL;
-	*how_r = NULL;
-	*fail_r = RUN_FAIL_TEMP;
-	if (a->oauth == NULL) {
-		if (run_connect_once(a, &dial, trace, targ, s_r) < 0)
-			return -1;
-		return run_login_password(a, *s_r, how_r, fail_r);
-	}
 	/* The token first: an endpoint that is down fails the run before the
 	 * server sees a login. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		oauth_status os = oauth_token_get(tokens, a->oauth, a->user, attempt > 0, &token,
 						  &cached, &err);
+		int r;
 
 		if (os != OAUTH_OK) {
 			*fail_r = run_oauth_failed(config_path, a->name, (int)os, err);
 			free(err);
 			break;
 		}
-		if (run_connect_once(a, &dial, trace, targ, s_r) < 0)
+		if (ops->connect(ctx) < 0)
 			break;
-		ps = pop3_auth_oauth(*s_r, mech, a->user, token, how_r, &err);
+		r = ops->oauth(ctx, token, how_r, &err);
 		secret_wipe(&token);
-		if (ps == POP3_OK) {
+		if (r == 0) {
 			rc = 0;
 			break;
 		}
-		if (ps == POP3_EAUTH && cached && attempt == 0) {
+		if (r == 1 && cached && attempt == 0) {
 			char *e2 = NULL;
 
 			log_info("%s: the server refused the cached access token (%s): getting a new "
@@ -238,19 +228,88 @@ run_sign_in(const cfg_account *a, store *tokens, const char *config_path, run_di
 				log_warn("%s: cannot forget the refused token: %s", a->name, e2);
 				free(e2);
 			}
-			pop3_close(s_r);
+			ops->disconnect(ctx);
 			continue;
 		}
-		*fail_r = run_refused(a, *s_r, ps, *how_r != NULL ? *how_r : "OAuth", err);
+		*fail_r = ops->refused(ctx, *how_r != NULL ? *how_r : "OAuth", err);
 		free(err);
 		break;
 	}
-	run_dial_free(&dial);
 	secret_wipe(&token);
 	return rc;
 }
 
+/* run_sign_in's side of run_oauth_sign_in. */
+typedef struct pop3_signin {
+	const cfg_account *a;
+	run_dial **dial;
+	pop3_trace_fn *trace;
+	void *targ;
+	pop3_session **s_r;
+	pop3_status ps;
+} pop3_signin;
+
+static int
+pop3_signin_connect(void *ctx)
+{
+	pop3_signin *p = ctx;
+
+	return run_connect_once(p->a, p->dial, p->trace, p->targ, p->s_r);
+}
+
+static int
+pop3_signin_oauth(void *ctx, const char *token, const char **how_r, char **err_r)
+{
+	pop3_signin *p = ctx;
+	const char *mech = p->a->auth == CFG_AUTH_XOAUTH2 ? "XOAUTH2" :
+			   p->a->auth == CFG_AUTH_OAUTHBEARER ? "OAUTHBEARER" : NULL;
+
+	p->ps = pop3_auth_oauth(*p->s_r, mech, p->a->user, token, how_r, err_r);
+	return p->ps == POP3_OK ? 0 : p->ps == POP3_EAUTH ? 1 : -1;
+}
+
+static run_fail
+pop3_signin_refused(void *ctx, const char *how, const char *err)
+{
+	pop3_signin *p = ctx;
+
+	return run_refused(p->a, *p->s_r, p->ps, how, err);
+}
+
 static void
+pop3_signin_disconnect(void *ctx)
+{
+	pop3_signin *p = ctx;
+
+	pop3_close(p->s_r);
+}
+
+static const run_signin_ops pop3_signin_ops = {
+	pop3_signin_connect, pop3_signin_oauth, pop3_signin_refused, pop3_signin_disconnect,
+};
+
+int
+run_sign_in(const cfg_account *a, store *tokens, const char *config_path, run_dial *dial,
+	    pop3_trace_fn *trace, void *targ, pop3_session **s_r, const char **how_r,
+	    run_fail *fail_r)
+{
+	pop3_signin p = { a, &dial, trace, targ, s_r, POP3_OK };
+	int rc;
+
+	*s_r = NULL;
+	*how_r = NULL;
+	*fail_r = RUN_FAIL_TEMP;
+	if (a->oauth == NULL) {
+		if (run_connect_once(a, &dial, trace, targ, s_r) < 0)
+			return -1;
+		return run_login_password(a, *s_r, how_r, fail_r);
+	}
+	rc = run_oauth_sign_in(a, tokens, config_path, &pop3_signin_ops, &p, how_r, fail_r);
+	run_dial_free(&dial);
+	return rc;
+}
+
+void
 run_check_trace(void *arg, char dir, const char *line, size_t len)
 {
 	const run_opts *o = arg;
@@ -271,6 +330,8 @@ run_check_login(const cfg *c, const cfg_account *a, store *st, const run_opts *o
 	char *err = NULL, capa[1024];
 	int rc = -1;
 
+	if (a->protocol == CFG_PROTO_IMAP)
+		return run_check_login_imap(c, a, st, o, out);
 	if (run_sign_in(a, st, c->path, NULL, run_check_trace, (void *)o, &s, &how, &fail) < 0) {
 		fprintf(out, "account %s: %s:%s: login FAILED (see the log above)\n", a->name,
 			a->host, a->port);

@@ -21,14 +21,15 @@ typedef enum {
 	RUN_GOT_OK = 0,   /* body holds the message */
 	RUN_GOT_NEG,      /* the server refused it (*err_r its words); the session goes on */
 	RUN_GOT_TOOBIG,   /* larger than body->max: read and dropped; the session goes on */
+	RUN_GOT_GONE,     /* another client removed it meanwhile: nothing to do */
 	RUN_GOT_FAIL      /* the session is gone (*err_r) */
 } run_got;
 
 struct run_source_ops {
 	const char *name;
-	/* Connect (over dial, taken over) and sign in; r->sd set.  0, or -1
-	 * (logged; r->stats->fail set). */
-	int (*open)(run *r, run_dial *dial);
+	/* Connect (over dial, taken over) and sign in; r->sd set, *how_r the
+	 * mechanism (static).  0, or -1 (logged; r->stats->fail set). */
+	int (*open)(run *r, run_dial *dial, const char **how_r);
 	/* How many mailboxes the account reads (POP3 1; IMAP its folders). */
 	size_t (*n_mailboxes)(const run *r);
 	/* Select mailbox i and list it: r->entries, n_entries, listing_partial,
@@ -59,6 +60,12 @@ struct run_source_ops {
 	/* Messages are recognised by digest across keys (IMAP): fill
 	 * run_item.digest and look the digest up before the pipeline. */
 	int digests;
+	/* Effects wait until the mailbox's fetches are done (IMAP: no other
+	 * command while fetches are in flight); else they ride with them. */
+	int effects_after_fetch;
+	/* Bytes (by the listed sizes) of fetches in flight at most; 0: no
+	 * bound but the window (POP3: the socket holds back what is unread). */
+	unsigned long long window_bytes;
 	/* For the log: "delete", "deleting", "deleted"; the fetch command
 	 * ("RETR") and why a refused fetch counts toward quarantine. */
 	const char *verb, *verbing, *verbed, *fetch_cmd, *fetch_refused;

@@ -1,22 +1,401 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * The IMAP mail source (source.h).
+ * The IMAP mail source (source.h): each configured folder in turn, SELECT
+ * (EXAMINE in a dry run), the UIDs and sizes, pipelined UID FETCH
+ * BODY.PEEK[]; once a folder's verdicts are committed, the account's
+ * `after` on exactly the messages done: UID STORE \Deleted + UID EXPUNGE,
+ * UID MOVE (or UID COPY + \Deleted + UID EXPUNGE), a flag, or nothing.
+ * Never a bare EXPUNGE, never CLOSE: they would remove other clients'
+ * deleted mail.  Journal keys are "FOLDER;UIDVALIDITY=V/;UID=N" (RFC 5092).
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <glib.h>
+#include "proto/err.h"
+#include "proto/imap.h"
 #include "daemon/run/source.h"
+#include "daemon/run/run_login.h"
+#include "daemon/core/crash.h"
 #include "daemon/core/log.h"
 
+#define IMAP_MAX_MESSAGES 1000000UL   /* a folder listing longer than this is refused */
+/* UID FETCHes in flight (proto/imap takes at most 1024). */
+#define IMAP_WINDOW 512
+/* ... and their bytes: Dovecot answers pipelined fetches together, and a
+ * body that arrives before its turn waits in the session's memory. */
+#define IMAP_WINDOW_BYTES (32ULL * 1024 * 1024)
+/* Where the run remembers each folder's UIDVALIDITY (store_kv). */
+#define IMAP_KV_STAGE "imap:uidvalidity"
+
+typedef struct imap_source {
+	imap_session *s;
+	imap_entry *list;       /* the folder's listing, as proto/imap gives it */
+	run_entry *entries;
+	GStringChunk *keys;     /* the entries' journal keys */
+	char prefix[RUN_KEY_MAX];
+	uint32_t *uids;         /* scratch for an effect's UID set */
+	imap_status eff;        /* the result of the last effect sent */
+	char *eff_err;
+	int warned_uidplus;     /* "no UIDPLUS" said once per run */
+	int move_to_ready;      /* move_to exists (checked, or created) */
+} imap_source;
+
+#define SD(r) ((imap_source *)(r)->sd)
+
 static int
-imap_src_open(run *r, run_dial *dial)
+imap_src_open(run *r, run_dial *dial, const char **how_r)
 {
+	run_fail fail = RUN_FAIL_TEMP;
+	imap_source *p = g_new0(imap_source, 1);
+
 	run_dial_free(&dial);
-	log_error("%s: protocol \"imap\" is not built into this mailmilld yet", r->a->name);
-	r->stats->fail = RUN_FAIL_AUTH;
+	r->sd = p;
+	p->keys = g_string_chunk_new(64 * 1024);
+	if (run_imap_sign_in(r->a, r->o->tokens != NULL ? r->o->tokens : r->st, r->o->config_path,
+			     run_trace, r, &p->s, how_r, &fail) < 0) {
+		r->stats->fail = fail;
+		return -1;
+	}
+	return 0;
+}
+
+static size_t
+imap_src_n_mailboxes(const run *r)
+{
+	return r->a->n_folders;
+}
+
+/* The folder's last UIDVALIDITY the run saw (0: none), and the new one
+ * remembered; a change is said, with what it means. */
+static void
+imap_src_uidvalidity(run *r, const char *folder, uint32_t v)
+{
+	store_kv_scope sc = { .account = r->a->name, .stage = IMAP_KV_STAGE };
+	char *old = NULL, *err = NULL, val[16];
+	long long now = (long long)time(NULL);
+	int got = store_kv_get(r->st, &sc, folder, now, &old, &err);
+
+	snprintf(val, sizeof val, "%u", (unsigned)v);
+	if (got == 1 && strcmp(old, val) == 0) {
+		free(old);
+		return;
+	}
+	if (got == 1)
+		log_warn("%s: folder %s: UIDVALIDITY changed from %s to %s: the server renumbered"
+			 " its messages; those processed before are recognised by Message-ID and"
+			 " digest and not processed again", r->a->name, folder, old, val);
+	else if (got < 0)
+		log_warn("%s: folder %s: cannot read its last UIDVALIDITY: %s", r->a->name, folder,
+			 err);
+	free(old);
+	free(err);
+	err = NULL;
+	if (r->o->dry_run)
+		return;
+	if (store_begin(r->st, &err) < 0 || store_kv_put(r->st, &sc, folder, val, 0, now, &err) < 0 ||
+	    store_commit(r->st, &err) < 0) {
+		store_rollback(r->st);
+		log_warn("%s: folder %s: cannot remember its UIDVALIDITY: %s", r->a->name, folder,
+			 err != NULL ? err : "error");
+		free(err);
+	}
+}
+
+static int
+imap_src_list(run *r, size_t mb)
+{
+	imap_source *p = SD(r);
+	const char *folder = r->a->folders[mb];
+	imap_mailbox info;
+	imap_status st;
+	size_t n = 0;
+	char *err = NULL;
+
+	free(p->list);
+	p->list = NULL;
+	g_free(p->entries);
+	p->entries = NULL;
+	g_string_chunk_clear(p->keys);
+	r->entries = NULL;
+	r->n_entries = 0;
+	st = r->o->dry_run ? imap_examine(p->s, folder, &info, &err) :
+			     imap_select(p->s, folder, &info, &err);
+	if (st == IMAP_ENO) {
+		/* One folder missing does not stop the others. */
+		log_error("%s: folder %s cannot be opened: %s: skipped", r->a->name, folder,
+			  err != NULL ? err : "NO");
+		free(err);
+		r->stats->unsettled++;
+		r->listing_partial = 1;
+		return 0;
+	}
+	if (st != IMAP_OK)
+		goto fail;
+	if (info.uidvalidity == 0) {
+		log_error("%s: folder %s: the server gives no UIDVALIDITY, so its UIDs cannot key"
+			  " the journal: skipped", r->a->name, folder);
+		r->stats->unsettled++;
+		r->listing_partial = 1;
+		return 0;
+	}
+	if ((size_t)snprintf(p->prefix, sizeof p->prefix, "%s;UIDVALIDITY=%u/;UID=", folder,
+			     (unsigned)info.uidvalidity) >= sizeof p->prefix - 11) {
+		log_error("%s: folder %s: its name is too long for the journal: skipped",
+			  r->a->name, folder);
+		r->stats->unsettled++;
+		r->listing_partial = 1;
+		return 0;
+	}
+	r->key_prefix = p->prefix;
+	imap_src_uidvalidity(r, folder, info.uidvalidity);
+	st = imap_uid_list(p->s, 1, IMAP_MAX_MESSAGES, &p->list, &n, &err);
+	if (st != IMAP_OK)
+		goto fail;
+	p->entries = g_new(run_entry, n > 0 ? n : 1);
+	for (size_t i = 0; i < n; i++) {
+		char key[RUN_KEY_MAX + 12];   /* the prefix was bounded to leave room */
+
+		snprintf(key, sizeof key, "%s%u", p->prefix, (unsigned)p->list[i].uid);
+		p->entries[i] = (run_entry){
+			.uid = g_string_chunk_insert(p->keys, key), .msgno = p->list[i].uid,
+			.size = p->list[i].size, .uid_state = RUN_UID_OK,
+			.size_ok = p->list[i].size_known != 0,
+		};
+	}
+	r->entries = p->entries;
+	r->n_entries = n;
+	log_debug("%s: folder %s: UIDVALIDITY %u, %zu message(s)", r->a->name, folder,
+		  (unsigned)info.uidvalidity, n);
+	return 0;
+fail:
+	log_error("%s: listing folder %s failed: %s", r->a->name, folder,
+		  err != NULL ? err : "error");
+	free(err);
 	return -1;
+}
+
+static int
+imap_src_window(const run *r)
+{
+	(void)r;
+	return IMAP_WINDOW;
+}
+
+static int
+imap_src_send_fetch(run *r, size_t ei, char **err_r)
+{
+	return imap_send_fetch(SD(r)->s, (uint32_t)r->entries[ei].msgno, err_r) == IMAP_OK ? 0 : -1;
+}
+
+static int
+imap_src_flush(run *r, char **err_r)
+{
+	/* Nothing to flush after an effect (sent whole by imap_src_send_effect):
+	 * its failure is told by imap_src_recv_effect. */
+	if (imap_in_flight(SD(r)->s) == 0)
+		return 0;
+	return imap_flush(SD(r)->s, err_r) == IMAP_OK ? 0 : -1;
+}
+
+static run_got
+imap_src_recv_fetch(run *r, size_t ei, buf *body, char **err_r)
+{
+	uint32_t uid = 0;
+
+	switch (imap_recv_fetch(SD(r)->s, body, &uid, err_r)) {
+	case IMAP_OK:
+		if (uid != (uint32_t)r->entries[ei].msgno) {
+			err_set(err_r, "UID FETCH %lu answered for UID %u", r->entries[ei].msgno,
+				(unsigned)uid);
+			return RUN_GOT_FAIL;
+		}
+		return RUN_GOT_OK;
+	case IMAP_ETOOBIG: return RUN_GOT_TOOBIG;
+	case IMAP_EGONE: return RUN_GOT_GONE;
+	case IMAP_ENO:
+	case IMAP_EBAD: return RUN_GOT_NEG;
+	default: return RUN_GOT_FAIL;
+	}
+}
+
+/* move_to exists, or is created now (once per run). */
+static imap_status
+imap_src_move_to(run *r, char **err_r)
+{
+	imap_source *p = SD(r);
+	int exists = 0;
+	imap_status st;
+
+	if (p->move_to_ready)
+		return IMAP_OK;
+	st = imap_mailbox_exists(p->s, r->a->move_to, &exists, err_r);
+	if (st == IMAP_OK && !exists) {
+		log_info("%s: creating folder %s for processed mail", r->a->name, r->a->move_to);
+		st = imap_create(p->s, r->a->move_to, err_r);
+	}
+	p->move_to_ready = st == IMAP_OK;
+	return st;
+}
+
+/* \Deleted on uids, then UID EXPUNGE of exactly them; without UIDPLUS the
+ * flag only (a bare EXPUNGE would take other clients' deleted mail too). */
+static imap_status
+imap_src_expunge(run *r, const uint32_t *uids, size_t n, char **err_r)
+{
+	imap_source *p = SD(r);
+	imap_status st = imap_uid_store_flags(p->s, uids, n, "\\Deleted", err_r);
+
+	if (st != IMAP_OK)
+		return st;
+	if (imap_has_capa(p->s, "UIDPLUS"))
+		return imap_uid_expunge(p->s, uids, n, err_r);
+	if (!p->warned_uidplus) {
+		log_warn("%s: the server has no UIDPLUS: processed messages are flagged \\Deleted"
+			 " but not expunged (mailmill never sends a bare EXPUNGE); expunge them"
+			 " with another client", r->a->name);
+		p->warned_uidplus = 1;
+	}
+	return IMAP_OK;
+}
+
+static imap_status
+imap_src_effect(run *r, const uint32_t *uids, size_t n, char **err_r)
+{
+	imap_source *p = SD(r);
+	const cfg_account *a = r->a;
+	imap_status st;
+
+	switch (a->after) {
+	case CFG_AFTER_DELETE:
+		return imap_src_expunge(r, uids, n, err_r);
+	case CFG_AFTER_FLAG:
+		return imap_uid_store_flags(p->s, uids, n, a->flag, err_r);
+	case CFG_AFTER_MOVE:
+		if ((st = imap_src_move_to(r, err_r)) != IMAP_OK)
+			return st;
+		if (imap_has_capa(p->s, "MOVE"))
+			return imap_uid_move(p->s, uids, n, a->move_to, err_r);
+		/* Exchange and others: a copy, then the originals go. */
+		st = imap_uid_copy(p->s, uids, n, a->move_to, err_r);
+		return st != IMAP_OK ? st : imap_src_expunge(r, uids, n, err_r);
+	default:
+		return IMAP_OK;
+	}
+}
+
+/*
+ * The effect on every message of dele[from..from+n) at once (compact UID
+ * sets): proto/imap's changes are whole commands, sent and answered here;
+ * imap_src_recv_effect reports the result.  Fetches are never in flight
+ * then (effects_after_fetch).
+ */
+static long
+imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
+{
+	imap_source *p = SD(r);
+
+	(void)err_r;
+	p->uids = g_renew(uint32_t, p->uids, n);
+	for (size_t i = 0; i < n; i++)
+		p->uids[i] = (uint32_t)r->entries[g_array_index(r->dele, size_t, from + i)].msgno;
+	free(p->eff_err);
+	p->eff_err = NULL;
+	crash_point("imap-effect");
+	p->eff = imap_src_effect(r, p->uids, n, &p->eff_err);
+	return (long)n;
+}
+
+static int
+imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_r)
+{
+	imap_source *p = SD(r);
+
+	if (p->eff == IMAP_ENO || p->eff == IMAP_EBAD || p->eff == IMAP_EUSAGE) {
+		/* The rows stay "to do": the next run tries again. */
+		log_warn("%s: after = %s refused for %zu message(s) (%s): tried again next run",
+			 r->a->name, r->a->after == CFG_AFTER_MOVE ? "move" :
+			 r->a->after == CFG_AFTER_FLAG ? "flag" : "delete", n,
+			 p->eff_err != NULL ? p->eff_err : "NO");
+		r->stats->unsettled += n;
+		return 0;
+	}
+	if (p->eff != IMAP_OK) {
+		*err_r = p->eff_err;
+		p->eff_err = NULL;
+		return -1;
+	}
+	crash_point("imap-effected");
+	for (size_t i = 0; i < n; i++) {
+		const run_entry *e = &r->entries[g_array_index(r->dele, size_t, from + i)];
+
+		g_ptr_array_add(done, e->uid);
+		r->stats->deleted_bytes += e->size;
+	}
+	return 0;
+}
+
+/* The server has done what it confirmed: the journal says so. */
+static int
+imap_src_finish(run *r, size_t mb, const GPtrArray *done)
+{
+	char *err = NULL;
+
+	(void)mb;
+	if (r->o->dry_run || r->key_prefix == NULL)
+		return 0;
+	if (run_journal_settle(r, done) < 0)
+		return -1;
+	if (store_commit(r->st, &err) < 0) {
+		store_rollback(r->st);
+		log_error("%s: cannot record what the server did: %s (the next run does it again)",
+			  r->a->name, err);
+		free(err);
+		return -1;
+	}
+	r->stats->deleted += done->len;
+	return 0;
+}
+
+static void
+imap_src_close(run *r)
+{
+	imap_source *p = SD(r);
+	char *err = NULL;
+
+	if (p->s != NULL && imap_logout(p->s, &err) != IMAP_OK) {
+		log_debug("%s: LOGOUT: %s", r->a->name, err != NULL ? err : "failed");
+		free(err);
+	}
+	imap_close(&p->s);
+	free(p->list);
+	g_free(p->entries);
+	g_string_chunk_free(p->keys);
+	g_free(p->uids);
+	free(p->eff_err);
+	g_free(p);
+	r->sd = NULL;
+	r->entries = NULL;
 }
 
 const run_source_ops run_source_imap = {
 	.name = "imap",
 	.open = imap_src_open,
+	.n_mailboxes = imap_src_n_mailboxes,
+	.list = imap_src_list,
+	.window = imap_src_window,
+	.send_fetch = imap_src_send_fetch,
+	.flush = imap_src_flush,
+	.recv_fetch = imap_src_recv_fetch,
+	.send_effect = imap_src_send_effect,
+	.recv_effect = imap_src_recv_effect,
+	.finish = imap_src_finish,
+	.close = imap_src_close,
+	.redo_deleted = 0,
+	.digests = 1,
+	.effects_after_fetch = 1,
+	.window_bytes = IMAP_WINDOW_BYTES,
 	.verb = "finish", .verbing = "finishing", .verbed = "finished",
 	.fetch_cmd = "UID FETCH", .fetch_refused = "the server refused UID FETCH",
 };

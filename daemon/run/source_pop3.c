@@ -25,19 +25,17 @@ typedef struct pop3_source {
 #define SD(r) ((pop3_source *)(r)->sd)
 
 static int
-pop3_src_open(run *r, run_dial *dial)
+pop3_src_open(run *r, run_dial *dial, const char **how_r)
 {
-	const char *how = NULL;
 	run_fail fail = RUN_FAIL_TEMP;
 	pop3_source *p = g_new0(pop3_source, 1);
 
 	r->sd = p;
 	if (run_sign_in(r->a, r->o->tokens != NULL ? r->o->tokens : r->st, r->o->config_path, dial,
-			run_trace, r, &p->s, &how, &fail) < 0) {
+			run_trace, r, &p->s, how_r, &fail) < 0) {
 		r->stats->fail = fail;
 		return -1;
 	}
-	log_debug("%s: signed in (%s as %s)", r->a->name, how != NULL ? how : "-", r->a->user);
 	return 0;
 }
 

@@ -111,6 +111,24 @@ store_ledger_get(store *st, const char *account, const char *uid, ledger_state *
 	return 1;
 }
 
+/* The row's digest (IMAP), in the caller's transaction. */
+static int
+store_digest_put(store *st, const store_record *rec, char **err_r)
+{
+	sqlite3_stmt *q;
+
+	if (rec->digest == NULL)
+		return 0;
+	q = store_prep(st, "INSERT OR REPLACE INTO ledger_digest (account, uid, digest)"
+		       " VALUES (?1, ?2, ?3)", err_r);
+	if (q == NULL)
+		return -1;
+	return store_run(st, q,
+			 store_bind_key(q, rec->account, rec->uid) &&
+			 sqlite3_bind_text(q, 3, rec->digest, -1, SQLITE_STATIC) == SQLITE_OK,
+			 err_r, "put digest");
+}
+
 int
 store_ledger_put(store *st, const store_record *rec, char **err_r)
 {
@@ -127,12 +145,11 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 		return pgs_ledger_put(st, rec, err_r);
 	/* An upsert, not REPLACE: attempts and created survive a new verdict. */
 	q = store_prep(st, "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size,"
-		       " created, updated, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"
+		       " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
 		       " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state,"
 		       " verdict = excluded.verdict, stage = excluded.stage,"
 		       " message_id = excluded.message_id, size = excluded.size,"
-		       " updated = excluded.updated,"
-		       " digest = coalesce(excluded.digest, ledger.digest)", err_r);
+		       " updated = excluded.updated", err_r);
 	if (q == NULL)
 		return -1;
 	return store_run(st, q,
@@ -142,9 +159,8 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 			 sqlite3_bind_text(q, 5, rec->stage, -1, SQLITE_STATIC) == SQLITE_OK &&
 			 sqlite3_bind_text(q, 6, rec->message_id, -1, SQLITE_STATIC) == SQLITE_OK &&
 			 sqlite3_bind_int64(q, 7, (sqlite3_int64)rec->size) == SQLITE_OK &&
-			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK &&
-			 sqlite3_bind_text(q, 9, rec->digest, -1, SQLITE_STATIC) == SQLITE_OK,
-			 err_r, "put");
+			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK,
+			 err_r, "put") < 0 ? -1 : store_digest_put(st, rec, err_r);
 }
 
 int
@@ -162,8 +178,10 @@ store_ledger_find_digest(store *st, const char *account, const char *message_id,
 	if (st->db == NULL || digest == NULL)
 		return 0;
 	/* A decided row first (state 0 is a row of failed attempts only). */
-	q = store_prep(st, "SELECT uid, state FROM ledger WHERE account = ?1 AND digest = ?2"
-		       " AND message_id IS ?3 ORDER BY state = 0, updated DESC LIMIT 1", err_r);
+	q = store_prep(st, "SELECT l.uid, l.state FROM ledger_digest d JOIN ledger l"
+		       " ON l.account = d.account AND l.uid = d.uid"
+		       " WHERE d.account = ?1 AND d.digest = ?2 AND l.message_id IS ?3"
+		       " ORDER BY l.state = 0, l.updated DESC LIMIT 1", err_r);
 	if (q == NULL)
 		return -1;
 	rc = sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
@@ -306,6 +324,10 @@ store_ledger_forget(store *st, const char *account, const char *const *uids, siz
 		sqlite3_stmt *q = store_prep(st, "DELETE FROM ledger WHERE account = ?1 AND uid = ?2",
 					     err_r);
 
+		ok = q != NULL &&
+		     store_run(st, q, store_bind_key(q, account, uids[i]), err_r, "forget") == 0;
+		q = ok ? store_prep(st, "DELETE FROM ledger_digest WHERE account = ?1 AND uid = ?2",
+				    err_r) : NULL;
 		ok = q != NULL &&
 		     store_run(st, q, store_bind_key(q, account, uids[i]), err_r, "forget") == 0;
 	}

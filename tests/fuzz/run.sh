@@ -14,7 +14,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config include message token_json sasl_challenge}
+TARGETS=${*:-pop3_lines pop3_session pop3_listing smtp_reply config include message token_json sasl_challenge imap_response imap_session}
 WORK=${FUZZ_WORK:-/tmp/mailmill-fuzz}
 CC=${CC:-clang}
 mkdir -p "$WORK/obj"
@@ -36,7 +36,10 @@ objs=()
 for f in $(cd "$SRC" && ls proto/*.c | sed 's/\.c$//') $(for c in $CORE; do echo "daemon/$c"; done) \
 	plugins/archive_sender; do
 	o=$WORK/obj/$(echo "$f" | tr / _).o
-	if [ ! -f "$o" ] || [ "$SRC/$f.c" -nt "$o" ]; then
+	# A header newer than the object counts too: a stale struct layout
+	# makes false reports (a struct in proto/imap_int.h changed once).
+	if [ ! -f "$o" ] || [ "$SRC/$f.c" -nt "$o" ] ||
+		[ -n "$(find "$SRC/proto" "$SRC/daemon" "$SRC/include" -name '*.h' -newer "$o" | head -n 1)" ]; then
 		# shellcheck disable=SC2086
 		nice -n "${FUZZ_NICE:-10}" $CC $CFLAGS -DSYSCONFDIR='"/etc"' -DPKGLIBDIR='"/usr/lib/mailmill"' \
 			-DLOCALSTATEDIR='"/var"' -c "$SRC/$f.c" -o "$o"

@@ -148,6 +148,18 @@ run_steps(int fd, const char *const *script, char *line)
 			break;
 		case 'X':
 			return 0;
+		case 'T': {
+			/* the rest behind a TLS relay on this connection (STARTTLS) */
+			pid_t relay;
+			int plain = tls_relay_start(fd, &relay), rc;
+
+			if (plain < 0)
+				return step;
+			rc = run_steps(plain, script + i + 1, line);
+			close(plain);
+			waitpid(relay, NULL, 0);
+			return rc > 0 ? rc + step : 0;
+		}
 		case 'R': {
 			struct linger lg = { 1, 0 };
 
@@ -224,10 +236,9 @@ script_server_start(const char *const *script)
 	return sv;
 }
 
-script_server
-script_server_listen(const char *const *script)
+int
+script_server_bind(char port[8])
 {
-	script_server sv = { .fd = -1 };
 	struct sockaddr_in sa;
 	socklen_t salen = sizeof(sa);
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -237,9 +248,18 @@ script_server_listen(const char *const *script)
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(listen(lfd, 4), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &salen), 0);
-	snprintf(sv.port, sizeof(sv.port), "%u", (unsigned)ntohs(sa.sin_port));
+	snprintf(port, 8, "%u", (unsigned)ntohs(sa.sin_port));
+	return lfd;
+}
+
+script_server
+script_server_listen(const char *const *script)
+{
+	script_server sv = { .fd = -1 };
+	int lfd = script_server_bind(sv.port);
+
 	sv.pid = fork_server(30);
 	if (sv.pid == 0) {
 		int c = accept(lfd, NULL, NULL);

@@ -18,6 +18,9 @@
  *   "Zms"    sleep ms milliseconds
  *   "X"      close the connection now (and stop)
  *   "R"      reset the connection (RST, SO_LINGER 0; TCP only) and stop
+ *   "T"      start TLS as "localhost" (tests/unit/tls_relay: call
+ *            tls_relay_certs first) and play the rest of the script behind it:
+ *            the server side of STARTTLS / STLS
  * The child exits 0, or with the number of the step that failed (after a
  * line on stderr saying what it got and what it wanted).
  */
@@ -44,6 +47,9 @@ script_server script_server_listen(const char *const *script);
  * call tls_relay_certs first); fd is the client's end.
  */
 script_server script_server_start_tls(const char *const *script);
+/* A listening socket on 127.0.0.1 at an ephemeral port (written to port):
+ * its fd. */
+int script_server_bind(char port[8]);
 /* Wait for the child; the test fails unless every step went as scripted. */
 void script_server_finish(script_server *sv);
 /* Play script on fd in this process: 0, or the number of the failed step. */

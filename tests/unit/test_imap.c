@@ -39,7 +39,8 @@ trace_collect(void *arg, char dir, const char *line, size_t len)
 static imap_status
 start(script_server sv, imap_tls_mode tls, imap_session **s_r, char **err_r)
 {
-	imap_options opt = { .command_timeout_ms = 5000, .tls = tls, .host = "localhost",
+	/* room for a handshake under valgrind (tests/run) */
+	imap_options opt = { .command_timeout_ms = 60000, .tls = tls, .host = "localhost",
 			     .port = "993", .ca_file = tls_relay_ca() };
 
 	trace_len = 0;
@@ -335,6 +336,68 @@ test_starttls_refusals(void **state)
 	expect_connect(junk, IMAP_TLS_NONE, IMAP_EPROTO, NULL);
 }
 
+/* STARTTLS for real: what was said in plain text no longer counts. */
+static void
+test_starttls(void **state)
+{
+	const char *script[] = {
+		">* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=PLAIN] hi\r\n",
+		"<A1 STARTTLS", ">A1 OK Begin TLS negotiation now\r\n", "T",
+		"<A2 CAPABILITY", ">* CAPABILITY IMAP4rev1 IDLE\r\nA2 OK\r\n",
+		"<A3 LOGIN \"user\" \"pass\"", ">A3 OK [CAPABILITY IMAP4rev1 IDLE MOVE] in\r\n",
+		"<A4 LOGOUT", ">* BYE\r\nA4 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = NULL;
+	char *err = NULL;
+
+	assert_int_equal(start(sv, IMAP_TLS_STARTTLS, &s, &err), IMAP_OK);
+	assert_true(imap_is_tls(s));
+	assert_false(imap_has_capa(s, "LOGINDISABLED"));
+	assert_false(imap_has_auth(s, "PLAIN"));
+	assert_int_equal(imap_login(s, "user", "pass", NULL), IMAP_OK);
+	assert_int_equal(imap_logout(s, NULL), IMAP_OK);
+	finish(&s, &sv);
+}
+
+/* OAuth accepted: XOAUTH2 with SASL-IR, OAUTHBEARER after the "+" without it. */
+static void
+test_oauth_ok(void **state)
+{
+	char *tok = tls_relay_token(3000);
+	char *x = tls_relay_oauth_line("<A1 AUTHENTICATE XOAUTH2 ", 0, "box@example.com", tok, "993");
+	char *b = tls_relay_oauth_line("<", 1, "box@example.com", tok, "993");
+	const char *script1[] = {
+		">* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi\r\n",
+		x, ">A1 OK [CAPABILITY IMAP4rev1 IDLE] in\r\n", "E", NULL,
+	};
+	const char *script2[] = {
+		">* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=OAUTHBEARER] hi\r\n",
+		"<A1 AUTHENTICATE OAUTHBEARER", ">+ \r\n", b, ">A1 OK [CAPABILITY IMAP4rev1] in\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start_tls(script1);
+	imap_session *s = NULL;
+	const char *used = NULL;
+
+	assert_int_equal(start(sv, IMAP_TLS_IMPLICIT, &s, NULL), IMAP_OK);
+	assert_int_equal(imap_auth_oauth(s, NULL, "box@example.com", tok, &used, NULL), IMAP_OK);
+	assert_string_equal(used, "XOAUTH2");
+	assert_true(imap_has_capa(s, "IDLE"));
+	finish(&s, &sv);
+	assert_non_null(strstr(trace_text, "C: A1 AUTHENTICATE XOAUTH2 <redacted>\n"));
+	assert_null(strstr(trace_text, tok));
+	sv = script_server_start_tls(script2);
+	assert_int_equal(start(sv, IMAP_TLS_IMPLICIT, &s, NULL), IMAP_OK);
+	assert_int_equal(imap_auth_oauth(s, NULL, "box@example.com", tok, &used, NULL), IMAP_OK);
+	assert_string_equal(used, "OAUTHBEARER");
+	finish(&s, &sv);
+	assert_null(strstr(trace_text, tok));
+	free(x);
+	free(b);
+	free(tok);
+}
+
 static void
 test_preauth(void **state)
 {
@@ -513,6 +576,78 @@ test_pipelined_fetch(void **state)
 	finish(&s, &sv);
 	/* bodies are not traced */
 	assert_null(strstr(trace_text, "hello"));
+	assert_non_null(strstr(trace_text, "S: * 1 FETCH (UID 10 FLAGS (\\Seen) BODY[] {7 bytes})\n"));
+}
+
+/* Dovecot runs pipelined fetches at once: every body before the first OK. */
+static void
+test_pipelined_bodies_first(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 10 (BODY.PEEK[])", "<A4 UID FETCH 11 (BODY.PEEK[])",
+		"<A5 UID FETCH 12 (BODY.PEEK[])", "<A6 UID FETCH 13 (BODY.PEEK[])",
+		">* 2 FETCH (UID 11 BODY[] {3}\r\nbbb)\r\n"
+		"* 1 FETCH (UID 10 BODY[] {2}\r\naa)\r\n"
+		"* 4 FETCH (UID 13 BODY[] {30}\r\n012345678901234567890123456789)\r\n"
+		"* 9 FETCH (UID 99 BODY[] {4}\r\nnone)\r\n"
+		"A3 OK\r\nA4 OK\r\nA5 OK\r\nA6 OK\r\n",
+		"<A7 NOOP", ">A7 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = selected(sv);
+	buf out = { .max = 10 };
+	uint32_t uid, want[] = { 10, 11, 12, 13 };
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		assert_int_equal(imap_send_fetch(s, want[i], NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 10);
+	assert_string_equal(out.data, "aa");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 11);
+	assert_string_equal(out.data, "bbb");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_EGONE);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_ETOOBIG);
+	assert_int_equal(uid, 13);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(imap_counters_get(s)->n_dropped, 1);
+	assert_int_equal(imap_noop(s, NULL), IMAP_OK);
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
+/* lf_line_ends: bodies as pop3_retr gives them (early or in turn). */
+static void
+test_fetch_lf(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 7 (BODY.PEEK[])", "<A4 UID FETCH 8 (BODY.PEEK[])",
+		">* 2 FETCH (UID 8 BODY[] {4}\r\nz\r\n\r)\r\n"
+		"* 1 FETCH (BODY[] {13}\r\nA: b\r\n\r\nx\ry\r\n UID 7)\r\nA3 OK\r\nA4 OK\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_options opt = { .command_timeout_ms = 5000, .lf_line_ends = 1 };
+	imap_session *s = NULL;
+	buf out = { .max = 100 };
+
+	assert_int_equal(imap_from_fd(sv.fd, &opt, &s, NULL), IMAP_OK);
+	assert_int_equal(imap_login(s, "user", "pass", NULL), IMAP_OK);
+	assert_int_equal(imap_select(s, "INBOX", NULL, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 7, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 8, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, NULL), IMAP_OK);
+	assert_string_equal(out.data, "A: b\n\nx\ry\n");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, NULL), IMAP_OK);
+	assert_string_equal(out.data, "z\n\r");
+	buf_free(&out);
+	finish(&s, &sv);
 }
 
 /* A body over out->max is read and dropped: ETOOBIG, the session usable. */
@@ -773,10 +908,14 @@ main(void)
 		cmocka_unit_test(test_oauth_refused),
 		cmocka_unit_test(test_oauth_needs_tls),
 		cmocka_unit_test(test_starttls_refusals),
+		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_oauth_ok),
 		cmocka_unit_test(test_preauth),
 		cmocka_unit_test(test_select),
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_pipelined_fetch),
+		cmocka_unit_test(test_pipelined_bodies_first),
+		cmocka_unit_test(test_fetch_lf),
 		cmocka_unit_test(test_fetch_too_big),
 		cmocka_unit_test(test_fetch_huge_and_cut),
 		cmocka_unit_test(test_move),

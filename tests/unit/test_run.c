@@ -35,53 +35,7 @@
 static char topdir[] = "/tmp/mm-test-run-XXXXXX";
 #include "tests/unit/tmpdir.h"
 
-#define VERDICT_SO MM_TEST_BUILDDIR "/tests/plugins/.libs/verdict.so"
-#define AUTOREPLY_SO MM_TEST_BUILDDIR "/plugins/.libs/autoreply.so"
-
-/* One test's world: its state directory, configuration and open store. */
-typedef struct world {
-	char dir[256];
-	cfg *c;
-	pipeline *pl;
-	store *st;
-	run_stats stats;
-} world;
-
-static int world_n;
-
-/* A configuration whose one account runs stages; world_run sets its port. */
-static void
-world_open(world *w, const char *account_extra, const char *stages)
-{
-	char path[300], *err = NULL;
-	FILE *f;
-
-	memset(w, 0, sizeof *w);
-	snprintf(w->dir, sizeof w->dir, "%s/w%d", topdir, ++world_n);
-	assert_int_equal(mkdir(w->dir, 0700), 0);
-	snprintf(path, sizeof path, "%s/mailmill.conf", w->dir);
-	assert_non_null(f = fopen(path, "w"));
-	fprintf(f, "state_dir = \"%s/state\";\n"
-		"accounts = ( { name = \"acct\"; host = \"127.0.0.1\"; port = 110; tls = \"none\";\n"
-		"  user = \"u\"; password = \"p\"; allow_plaintext_password = true; %s\n"
-		"  pipeline = ( %s ); } );\n", w->dir, account_extra, stages);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(chmod(path, 0600), 0);
-	if (cfg_load(path, &w->c, &err) < 0)
-		fail_msg("cfg_load: %s", err);
-	if (pipeline_build(w->c, &w->c->accounts[0], 0, &w->pl, &err) < 0)
-		fail_msg("pipeline_build: %s", err);
-	if (store_open(w->c->state_dir, 0, &w->st, &err) < 0)
-		fail_msg("store_open: %s", err);
-}
-
-static void
-world_close(world *w)
-{
-	pipeline_free(&w->pl);
-	store_close(&w->st);
-	cfg_free(&w->c);
-}
+#include "tests/unit/run_world.h"
 
 /* One account run against the script; returns run_account's result. */
 static int
@@ -97,71 +51,6 @@ world_run(world *w, const char *const *script)
 	rc = run_account(&w->c->accounts[0], w->pl, w->st, &o, NULL, &w->stats);
 	script_server_finish(&sv);
 	return rc;
-}
-
-static ledger_state
-ledger_of(world *w, const char *uid)
-{
-	ledger_state s = LEDGER_NEW;
-	char *err = NULL;
-
-	if (store_ledger_get(w->st, "acct", uid, &s, NULL, &err) < 0)
-		fail_msg("store_ledger_get: %s", err);
-	return s;
-}
-
-static int
-outbox_row(void *arg, const store_outbox_row *row)
-{
-	GString *to = arg;
-
-	g_string_append_printf(to, "%s%s", to->len > 0 ? "," : "", row->rcpts);
-	return 0;
-}
-
-/* The recipients of every queued row, oldest first, comma-separated, are want. */
-static void
-outbox_is(world *w, const char *want)
-{
-	GString *to = g_string_new(NULL);
-	char *err = NULL;
-
-	if (store_outbox_list(w->st, 1U << OUTBOX_QUEUED, outbox_row, to, &err) < 0)
-		fail_msg("store_outbox_list: %s", err);
-	assert_string_equal(to->str, want);
-	g_string_free(to, TRUE);
-}
-
-/* SQL on the store file itself, outside the store's interface: what a
- * second process would see. */
-static long long
-sql_count(world *w, const char *sql)
-{
-	char path[300];
-	sqlite3 *db;
-	sqlite3_stmt *q;
-	long long n;
-
-	snprintf(path, sizeof path, "%s/state/mailmill.db", w->dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	n = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	return n;
-}
-
-static void
-sql_exec(world *w, const char *sql)
-{
-	char path[300];
-	sqlite3 *db;
-
-	snprintf(path, sizeof path, "%s/state/mailmill.db", w->dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
 }
 
 /* ------------------------------------------------------------ the dialogue */
@@ -203,7 +92,7 @@ test_commit(void **state)
 	world w;
 
 	(void)state;
-	world_open(&w, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
+	world_open(&w, topdir, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
 	assert_int_equal(world_run(&w, script), 0);
 	assert_true(run_settled(&w.stats));
 	assert_int_equal(w.stats.fetched, 3);
@@ -233,7 +122,7 @@ test_defer(void **state)
 	world w;
 
 	(void)state;
-	world_open(&w, "", REPLY_STAGE
+	world_open(&w, topdir, "", REPLY_STAGE
 		   "{ plugin = \"" VERDICT_SO "\"; verdict = \"defer\"; subject_contains = \"[hold]\"; },"
 		   "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
 	assert_int_equal(world_run(&w, script), 0);
@@ -266,7 +155,7 @@ test_fail_quarantine(void **state)
 	world w;
 
 	(void)state;
-	world_open(&w, "max_attempts = 1;", REPLY_STAGE
+	world_open(&w, topdir, "max_attempts = 1;", REPLY_STAGE
 		   "{ plugin = \"" VERDICT_SO "\"; verdict = \"fail\"; subject_contains = \"[bad]\"; }");
 	assert_int_equal(world_run(&w, run1), 0);
 	assert_int_equal(w.stats.failed, 1);
@@ -301,7 +190,7 @@ test_rollback(void **state)
 	world w;
 
 	(void)state;
-	world_open(&w, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
+	world_open(&w, topdir, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
 	sql_exec(&w, "CREATE TRIGGER t_refuse BEFORE INSERT ON outbox"
 		 " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
 	assert_int_equal(world_run(&w, run1), -1);
@@ -335,7 +224,7 @@ test_quit_lost(void **state)
 	world w;
 
 	(void)state;
-	world_open(&w, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
+	world_open(&w, topdir, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
 	assert_int_equal(world_run(&w, run1), -1);
 	assert_int_equal(ledger_of(&w, "q1"), LEDGER_DELETE);
 	assert_int_equal(world_run(&w, run2), 0);
@@ -364,7 +253,7 @@ test_keep(void **state)
 	world w;
 
 	(void)state;
-	world_open(&w, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"keep\"; }");
+	world_open(&w, topdir, "", REPLY_STAGE "{ plugin = \"" VERDICT_SO "\"; verdict = \"keep\"; }");
 	assert_int_equal(world_run(&w, run1), 0);
 	assert_int_equal(w.stats.kept, 1);
 	assert_int_equal(ledger_of(&w, "k1"), LEDGER_KEEP);
@@ -393,7 +282,7 @@ test_pipeline_goto(void **state)
 	world w;
 
 	(void)state;
-	world_open(&w, "pipeline_end = \"keep\";",
+	world_open(&w, topdir, "pipeline_end = \"keep\";",
 		   "{ plugin = \"" FILTER_SO "\"; rules = ("
 		   "  { header = \"Subject\"; match = \"skip\"; add_header = \"X-Skip: [last]\"; },"
 		   "  { header = \"Subject\"; match = \"skip\"; goto = \"last\"; } ); },"
