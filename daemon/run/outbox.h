@@ -30,8 +30,8 @@ typedef struct outbox_stats {
  * when it could not be reached or the store failed (logged either way).
  */
 struct run_lease;
-/* The outbox's lease name: not an account name ([A-Za-z0-9._-]). */
-#define OUTBOX_LEASE "@outbox"
+/* The outbox's lease name (store.h). */
+#define OUTBOX_LEASE STORE_LEASE_OUTBOX
 /*
  * lease: NULL, or the outbox's lease (daemon/sched/claim.h) when several
  * daemons share the store: renewed before each message is sent, and the
