@@ -18,17 +18,32 @@
 /* A renewal that failed is tried again this soon, until the lease ends. */
 #define CLAIM_RETRY_US (G_USEC_PER_SEC)
 
+static void
+claim_host(char *host, size_t len)
+{
+	if (gethostname(host, len) < 0 || host[0] == '\0')
+		snprintf(host, len, "localhost");
+	host[len - 1] = '\0';
+}
+
 void
 claim_owner(char *buf, size_t len)
 {
 	char host[256];
 
-	if (gethostname(host, sizeof host) < 0 || host[0] == '\0')
-		snprintf(host, sizeof host, "localhost");
-	host[sizeof host - 1] = '\0';
+	claim_host(host, sizeof host);
 	/* The boot id tells a daemon from an earlier one with the same pid
 	 * (a container restarted, pid 1 again). */
 	snprintf(buf, len, "%s:%ld:%08x", host, (long)getpid(), (unsigned)g_random_int());
+}
+
+void
+claim_owner_once(char *buf, size_t len, const char *state_dir)
+{
+	char host[256];
+
+	claim_host(host, sizeof host);
+	snprintf(buf, len, "%s:once:%08x", host, (unsigned)g_str_hash(state_dir));
 }
 
 static void

@@ -40,6 +40,12 @@ typedef struct claim {
 
 /* This process's owner id: "host:pid:boot", boot random per call. */
 void claim_owner(char *buf, size_t len);
+/* --once's owner id: "host:once:XXXXXXXX", the same for every --once on
+ * this state_dir.  Only one runs at a time (the state lock), so a --once
+ * takes back at once the leases an earlier one could not give back (its
+ * database was down), instead of skipping those accounts until they
+ * expire; fencing still refuses anything the earlier one left running. */
+void claim_owner_once(char *buf, size_t len, const char *state_dir);
 /* Claim name's lease for ttl_s: 1 ours (cl filled), 0 another daemon holds
  * it (said at debug level), -1 the store failed (logged as a warning). */
 int claim_take(claim *cl, store *st, const char *owner, const char *name, long long ttl_s);

@@ -226,7 +226,7 @@ once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	m = metrics_new();
-	claim_owner(owner, sizeof owner);
+	claim_owner_once(owner, sizeof owner, c->state_dir);
 	for (size_t k = 0; k < c->n_accounts && !once_stop; k++)
 		if (cfg_selected(c->accounts[k].name, only, n_only))
 			once_account(c, &c->accounts[k], &ro, st, m, owner, &t);

@@ -47,6 +47,14 @@ for u in range(1, int(n) + 1):
     new = os.path.join(mail, user, "Maildir", "new")
     ed = os.path.join(exp, user)
     os.makedirs(ed, exist_ok=True)
+    # Dovecot may be (re)creating a Maildir it found empty: make sure.
+    for d in (os.path.dirname(new), new):
+        if not os.path.isdir(d):
+            os.makedirs(d, exist_ok=True)
+            try:
+                os.chown(d, int(uid), int(gid))
+            except PermissionError:
+                pass
     for i in range(int(k)):
         tag = "%s-r%s-%d" % (user, rnd, i)
         body = ("Return-Path: <s-%s@example.com>\nFrom: <s-%s@example.com>\n"
@@ -62,6 +70,7 @@ for u in range(1, int(n) + 1):
         except PermissionError:
             pass
 PYEOF
+	[ $? = 0 ] || { echo "Bail out! cannot seed round $round"; exit 1; }
 }
 
 # cl_conf N [extra top-level lines]: C_INTERVAL (default 3s), C_TTL (3s),
