@@ -22,6 +22,7 @@
 #include "daemon/repair.h"
 #include "daemon/run/run.h"
 #include "daemon/run/trymsg.h"
+#include "daemon/sched/claim.h"
 #include "daemon/sched/once.h"
 #include "daemon/sched/scheduler.h"
 #include "daemon/sched/status.h"
@@ -458,10 +459,13 @@ main(int argc, char **argv)
 			rc = EX_CONFIG;
 		} else if (flush) {
 			/* As --once and the daemon flush: in a process of its own,
-			 * as `user`, within worker_memory. */
-			store_close(&st);
-			if (worker_flush_outbox(c, 1, ro.trace, &os) < 0 || !outbox_settled(&os))
+			 * as `user`, within worker_memory, under the outbox's lease. */
+			char owner[CLAIM_OWNER_MAX];
+
+			claim_owner(owner, sizeof owner);
+			if (worker_flush_leased(c, st, owner, 1, ro.trace, &os) < 0 || !outbox_settled(&os))
 				rc = EX_TEMPFAIL;
+			store_close(&st);
 		}
 		goto out;
 	}

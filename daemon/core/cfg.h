@@ -119,6 +119,7 @@ typedef struct cfg {
 	long long max_backoff_s;           /* cap of the failure back-off, default 3600 */
 	unsigned long long worker_memory;  /* RLIMIT_AS of a worker, 0 = unlimited (default) */
 	long long outbox_interval_s;       /* the daemon flushes the outbox this often, default 60 */
+	long long lease_ttl_s;             /* a run's lease on a shared store (daemon/sched/claim.h), default 30 */
 	/* `store` group: SQLite in state_dir (default) or PostgreSQL (cfg_store.c). */
 	int store_driver;                  /* cfg_store_driver, default sqlite */
 	char *store_conninfo;              /* libpq conninfo, never with a password */

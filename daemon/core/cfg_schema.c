@@ -83,6 +83,8 @@ const cfg_key cfg_keys_top[] = {
 		  "RLIMIT_AS of each worker and outbox flush; 0 is no limit"),
 	CFG_KDUR("outbox_interval", cfg, outbox_interval_s, "1m", 1, CFG_INTERVAL_MAX,
 		 "How often the daemon flushes the outbox"),
+	CFG_KDUR("lease_ttl", cfg, lease_ttl_s, "30s", 3, 3600,
+		 "Daemons sharing a database: a run's lease, renewed every third of it"),
 	CFG_KHOOK("metrics_listen", cfg, CFG_STR, metrics_listen, cfg_hook_listen, 0,
 		  "address:port where the daemon serves /metrics and /healthz over HTTP; default none"),
 	CFG_KHOOK("smtp", cfg, CFG_GROUP, smtp, cfg_hook_smtp, 0,

@@ -7,6 +7,7 @@
 #include "proto/smtp.h"
 #include "daemon/run/outbox.h"
 #include "daemon/run/outbox_int.h"
+#include "daemon/run/run.h"
 #include "daemon/core/crash.h"
 #include "daemon/core/log.h"
 
@@ -258,8 +259,24 @@ outbox_send(const cfg_smtp *m, smtp_session *s, store *st, outbox_item *it,
 	return ret;
 }
 
+/* 0 while the lease (if any) is still ours, else -1 (logged). */
+static int
+outbox_lease_renew(const struct run_lease *lease, store *st, size_t left)
+{
+	char *err = NULL;
+
+	if (lease == NULL ||
+	    store_lease_renew(st, OUTBOX_LEASE, lease->owner, lease->fence, lease->ttl_s, &err) == 0)
+		return 0;
+	log_warn("outbox: the lease on the outbox is lost (%s): %zu message(s) left to the"
+		 " daemon that holds it", err != NULL ? err : "error", left);
+	free(err);
+	return -1;
+}
+
 int
-outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
+outbox_flush(const cfg *c, store *st, int all, int trace, const struct run_lease *lease,
+	     outbox_stats *stats)
 {
 	long long now = (long long)time(NULL), *ids = NULL;
 	smtp_session *s = NULL;
@@ -346,8 +363,13 @@ outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats)
 	}
 	for (i = 0; i < n; i++) {
 		outbox_item it = { 0 };
-		int got = store_outbox_get(st, ids[i], outbox_copy, &it, &err);
+		int got;
 
+		if (outbox_lease_renew(lease, st, n - i) < 0) {
+			ret = -1;
+			break;
+		}
+		got = store_outbox_get(st, ids[i], outbox_copy, &it, &err);
 		if (got < 0) {
 			log_error("outbox: %s", err);
 			free(err);

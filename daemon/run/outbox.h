@@ -29,7 +29,17 @@ typedef struct outbox_stats {
  * the relay took its decisions on the rows it saw (or nothing was due), -1
  * when it could not be reached or the store failed (logged either way).
  */
-int outbox_flush(const cfg *c, store *st, int all, int trace, outbox_stats *stats);
+struct run_lease;
+/* The outbox's lease name (store.h). */
+#define OUTBOX_LEASE STORE_LEASE_OUTBOX
+/*
+ * lease: NULL, or the outbox's lease (daemon/sched/claim.h) when several
+ * daemons share the store: renewed before each message is sent, and the
+ * flush stops (-1) when it is lost, so that the daemon that took it over
+ * is the only one sending.
+ */
+int outbox_flush(const cfg *c, store *st, int all, int trace, const struct run_lease *lease,
+		 outbox_stats *stats);
 /*
  * 1 when the flush delivered every row it tried to every recipient: none
  * deferred, dead or refused by the relay (--once and --flush exit 75

@@ -24,6 +24,7 @@ typedef struct metrics_acct {
 	long long last_success, last_run;
 	double last_seconds;
 	int needs_signin;      /* -1: not an OAuth sign-in (no gauge); 0; 1 */
+	int lease;             /* -1: never said (no gauge); 0; 1 held */
 } metrics_acct;
 
 struct metrics {
@@ -31,6 +32,7 @@ struct metrics {
 	GPtrArray *sorted;     /* metrics_acct *, by name: kept sorted on insert (rare) */
 	GHashTable *verdicts;  /* "account\tstage\tverdict" -> count (guint64 *) */
 	int dirty;
+	char *owner;           /* the lease owner (metrics_lease), escaped; NULL before */
 };
 
 static void
@@ -62,6 +64,7 @@ metrics_free(metrics **mp)
 	g_ptr_array_free((*mp)->sorted, TRUE);
 	g_hash_table_destroy((*mp)->accts);
 	g_hash_table_destroy((*mp)->verdicts);
+	g_free((*mp)->owner);
 	g_free(*mp);
 	*mp = NULL;
 }
@@ -92,6 +95,7 @@ metrics_acct_get(metrics *m, const char *account)
 		return a;
 	a = g_new0(metrics_acct, 1);
 	a->needs_signin = -1;
+	a->lease = -1;
 	l = g_string_new(NULL);
 	metrics_label(l, account);
 	a->label = g_string_free(l, FALSE);
@@ -165,6 +169,20 @@ void
 metrics_signin(metrics *m, const char *account, int needs)
 {
 	metrics_acct_get(m, account)->needs_signin = needs ? 1 : 0;
+}
+
+void
+metrics_lease(metrics *m, const char *account, const char *owner, int held)
+{
+	metrics_acct *a = metrics_acct_get(m, account);
+
+	if (m->owner == NULL) {
+		GString *l = g_string_new(NULL);
+
+		metrics_label(l, owner);
+		m->owner = g_string_free(l, FALSE);
+	}
+	a->lease = held ? 1 : 0;
 }
 
 void
@@ -374,6 +392,16 @@ metrics_render(metrics *m, store *st, size_t *len_r, int *store_ok_r)
 		if (a->needs_signin >= 0)
 			metrics_line(out, "mailmill_account_needs_signin", a->label,
 				     (unsigned long long)a->needs_signin);
+	}
+	g_string_append(out, "# HELP mailmill_account_lease 1 while this daemon (owner) holds the"
+			" account's lease: it runs the account, or keeps it until its next run.\n"
+			"# TYPE mailmill_account_lease gauge\n");
+	for (i = 0; i < as->len && m->owner != NULL; i++) {
+		const metrics_acct *a = as->pdata[i];
+
+		if (a->lease >= 0)
+			g_string_append_printf(out, "mailmill_account_lease{account=\"%s\",owner=\"%s\"}"
+					       " %d\n", a->label, m->owner, a->lease);
 	}
 	metrics_render_verdicts(m, out);
 	if (st != NULL)

@@ -34,6 +34,11 @@ void metrics_quarantined(metrics *m, const char *account, unsigned long long byt
 /* Whether an OAuth account needs a person to sign in (the gauge
  * mailmill_account_needs_signin; accounts never set have none). */
 void metrics_signin(metrics *m, const char *account, int needs);
+/* Whether this daemon holds the account's lease now (daemon/sched/claim.h),
+ * as owner: the gauge mailmill_account_lease{account,owner}, so that the
+ * daemons sharing a store show which holds which account.  Accounts never
+ * set have none. */
+void metrics_lease(metrics *m, const char *account, const char *owner, int held);
 /* A finished run; ok: it completed; now: unix time. */
 void metrics_run(metrics *m, const char *account, const run_stats *s, int ok, long long now,
 		 double seconds);

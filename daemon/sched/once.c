@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/sched/once.h"
+#include "daemon/sched/claim.h"
 #include "daemon/sched/metrics.h"
 #include "daemon/sched/progress.h"
 #include "daemon/sched/watch.h"
@@ -60,10 +61,10 @@ once_metrics(const cfg *c, store *st, metrics *m, once_totals *t, int force)
 
 /* Wait for the worker pid, reading its progress; kill it past a deadline. */
 static int
-once_wait(const cfg *c, pid_t pid, int fd, watch *w, const char **killed)
+once_wait(const cfg *c, pid_t pid, int fd, watch *w, claim *cl, store *st, const char **killed)
 {
 	gint64 run_deadline = w->t0 + c->run_timeout_s * G_USEC_PER_SEC;
-	int eof = 0, status = 0, stop_sent = 0;
+	int eof = 0, status = 0, stop_sent = 0, lease_lost = 0;
 
 	*killed = NULL;
 	for (;;) {
@@ -98,6 +99,12 @@ once_wait(const cfg *c, pid_t pid, int fd, watch *w, const char **killed)
 			stop_sent = once_stop;
 		}
 		now = g_get_monotonic_time();
+		/* As in the daemon: renewed from here; a lost lease stops the
+		 * run (its commits are refused anyway). */
+		if (cl->held && !lease_lost && claim_tick(cl, st, now) < 0) {
+			lease_lost = 1;
+			kill(pid, SIGTERM);
+		}
 		if (*killed != NULL)
 			continue;
 		if (now > run_deadline)
@@ -115,24 +122,46 @@ once_wait(const cfg *c, pid_t pid, int fd, watch *w, const char **killed)
 /* One account's run in a worker, recorded (st NULL: a dry run, not). */
 static void
 once_account(const cfg *c, const cfg_account *a, const run_opts *ro, store *st, metrics *m,
-	     once_totals *t)
+	     const char *owner, once_totals *t)
 {
 	const char *killed, *result;
 	char why[600], *err = NULL;
+	claim cl = { 0 };
+	struct run_lease rl;
+	run_opts wro = *ro;
 	watch w;
 	pid_t pid;
 	int fd, status;
 
-	if (worker_spawn(c, a, ro, &pid, &fd, &err) < 0) {
+	/* Several daemons on one store: an account another one runs (or will
+	 * run at its next time) is that one's, and no failure here. */
+	if (st != NULL) {
+		int r = claim_take(&cl, st, owner, a->name, c->lease_ttl_s);
+
+		if (r == 0) {
+			log_info("%s: another daemon holds it: skipped", a->name);
+			return;
+		}
+		if (r < 0) {
+			t->failed_runs++;
+			t->rc = EX_TEMPFAIL;
+			return;
+		}
+		claim_lease(&cl, &rl);
+		wro.lease = &rl;
+	}
+	if (worker_spawn(c, a, &wro, &pid, &fd, &err) < 0) {
 		log_error("%s: cannot start a worker: %s", a->name, err);
 		free(err);
+		claim_release(&cl, st);
 		t->failed_runs++;
 		t->rc = EX_TEMPFAIL;
 		return;
 	}
 	watch_init(&w, a->name, m);
-	status = once_wait(c, pid, fd, &w, &killed);
+	status = once_wait(c, pid, fd, &w, &cl, st, &killed);
 	close(fd);
+	claim_release(&cl, st);
 	result = watch_result(&w, status, killed, why, sizeof why);
 	if (strcmp(result, "ok") != 0) {
 		t->failed_runs++;
@@ -165,7 +194,7 @@ once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 	struct sigaction sa, old_int, old_term;
 	store *st = NULL;
 	metrics *m = NULL;
-	char *err = NULL;
+	char *err = NULL, owner[CLAIM_OWNER_MAX];
 	int lock_fd = -1, flush_failed = 0;
 
 	/* Not next to a daemon or another run on the same journal. */
@@ -197,13 +226,15 @@ once_main(const cfg *c, const run_opts *o, char **only, int n_only)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	m = metrics_new();
+	claim_owner_once(owner, sizeof owner, c->state_dir);
 	for (size_t k = 0; k < c->n_accounts && !once_stop; k++)
 		if (cfg_selected(c->accounts[k].name, only, n_only))
-			once_account(c, &c->accounts[k], &ro, st, m, &t);
+			once_account(c, &c->accounts[k], &ro, st, m, owner, &t);
 	/* Mail the runs queued goes out now, over one relay connection; what
 	 * fails stays queued for the next run. */
 	if (st != NULL && !once_stop &&
-	    ((flush_failed = worker_flush_outbox(c, 0, ro.trace, &os) < 0) || !outbox_settled(&os)))
+	    ((flush_failed = worker_flush_leased(c, st, owner, 0, ro.trace, &os) < 0) ||
+	     !outbox_settled(&os)))
 		t.rc = EX_TEMPFAIL;
 	if (once_stop)
 		t.rc = EX_TEMPFAIL;

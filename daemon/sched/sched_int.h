@@ -10,6 +10,7 @@
  *   supervise.c   supervise_  forked account workers: progress, deadlines,
  *                             crashes charged to the message in hand
  *   flushtimer.c  flushtimer_ the outbox flush on its own timer
+ *   claim.c       claim_      leases on a store several daemons share
  *   metrics_http.c metrics_http_ /metrics and /healthz (its own thread)
  *   reload.c      reload_     SIGHUP: a new configuration, or the old one
  *   signals.c     signals_    SIGTERM/SIGINT, SIGHUP, SIGUSR1
@@ -32,6 +33,7 @@
 #include <glib.h>
 #include "daemon/sched/scheduler.h"
 #include "daemon/sched/metrics.h"
+#include "daemon/sched/claim.h"
 #include "daemon/sched/metrics_http.h"
 #include "daemon/sched/timerq.h"
 #include "daemon/store/store.h"
@@ -57,6 +59,8 @@ typedef struct sched_acct {
 	long long at_due;     /* that slot, unix time */
 	int at_pending;       /* a slot came while it ran: run again after */
 	int again;            /* new mail (IDLE) came while it ran: run again after */
+	claim lease;          /* while it runs, and until its next run (claim.h) */
+	int claim_retry;      /* `at` only: a refused claim is tried once more */
 } sched_acct;
 
 typedef struct idle_sup idle_sup;
@@ -88,6 +92,8 @@ typedef struct sched {
 	pid_t outbox_pid;             /* a flush running, 0 none */
 	gint64 outbox_deadline;
 	idle_sup *idle;               /* idle.c's; NULL until an account idles */
+	claim outbox_lease;           /* while a flush runs */
+	char owner[CLAIM_OWNER_MAX];  /* this daemon's lease owner id */
 } sched;
 
 /* How a worker's run ended, for sched_run_done(). */
@@ -118,7 +124,8 @@ void sched_metrics_changed(sched *s);
 /* supervise.c */
 /* 0, or -1 and *err_r when no worker could be started. */
 int supervise_start(sched *s, sched_acct *a, char **err_r);
-/* Kill workers past their run or message deadline (monotonic us now). */
+/* Kill workers past their run or message deadline (monotonic us now);
+ * renew their leases, and stop a worker whose lease ran out. */
 void supervise_check_deadlines(sched *s, gint64 now);
 void supervise_signal_all(sched *s, int sig);
 void supervise_signin(sched *s, const sched_acct *a);

@@ -123,15 +123,31 @@ sched_record(sched *s, const char *name, long long next, int failures)
 	}
 }
 
-/* Run the account after delay_s seconds (fractions count). */
+/* The account's lease in the metrics: held by this daemon or not.  None
+ * on SQLite, where this daemon is the only one. */
 static void
-sched_arm(sched *s, sched_acct *a, double delay_s)
+sched_lease_gauge(sched *s, sched_acct *a)
+{
+	if (strcmp(store_driver(s->st), "sqlite") != 0)
+		metrics_lease(s->m, a->name, s->owner, a->lease.held);
+}
+
+/* Run the account after delay_s seconds (fractions count); not recorded:
+ * the next run of an account another daemon holds is that daemon's to say. */
+static void
+sched_arm_timer(sched *s, sched_acct *a, double delay_s)
 {
 	if (delay_s < 0)
 		delay_s = 0;
 	if (delay_s > 86400.0 * 366)
 		delay_s = 86400.0 * 366;
 	sched_timer_set(s, &a->timer, g_get_monotonic_time() + (gint64)(delay_s * 1e6));
+}
+
+static void
+sched_arm(sched *s, sched_acct *a, double delay_s)
+{
+	sched_arm_timer(s, a, delay_s);
 	sched_record(s, a->name, (long long)time(NULL) + (long long)(delay_s + 0.5), a->failures);
 }
 
@@ -277,6 +293,11 @@ sched_cancel(sched *s, sched_acct *a)
 		g_queue_remove(&s->ready, a);
 		a->queued = 0;
 	}
+	/* A running one gives its lease back when its run is done. */
+	if (!a->running && a->lease.held) {
+		claim_release(&a->lease, s->st);
+		sched_lease_gauge(s, a);
+	}
 }
 
 /* Accounts of the (new) configuration: keep the state of known ones. */
@@ -334,6 +355,36 @@ sched_sync_accounts(sched *s)
 	idle_sync(s);
 }
 
+/* The account's lease before its run: 1 ours.  Another daemon's: not a
+ * failure, the account is due again after its interval.  An account that
+ * runs only at its `at` slots tries once more when a lease could have
+ * expired: the holder keeps it until its next slot, and if the holder died
+ * meanwhile, that slot is this daemon's to serve.  The store failing is a
+ * failure: back off as after a run that failed. */
+static int
+sched_claim(sched *s, sched_acct *a, const cfg_account *ca)
+{
+	int r = claim_take(&a->lease, s->st, s->owner, a->name, s->c->lease_ttl_s);
+
+	sched_lease_gauge(s, a);
+	if (r == 1) {
+		a->claim_retry = 0;
+		return 1;
+	}
+	if (r == 0) {
+		if (!ca->at_only)
+			sched_arm_timer(s, a, backoff_next(ca->interval_s,
+							   g_random_double_range(-1, 1)));
+		else if ((a->claim_retry = !a->claim_retry))
+			sched_arm_timer(s, a, (double)s->c->lease_ttl_s + 1);
+		return 0;
+	}
+	a->failures++;
+	sched_arm_timer(s, a, backoff_failed(ca->interval_s, a->failures, 0, s->c->max_backoff_s,
+					     g_random_double()));
+	return 0;
+}
+
 void
 sched_try_start(sched *s)
 {
@@ -346,9 +397,12 @@ sched_try_start(sched *s)
 		a->queued = 0;
 		if (a->running || a->gone || ca == NULL)
 			continue;
+		if (!sched_claim(s, a, ca))
+			continue;
 		if (supervise_start(s, a, &err) < 0) {
 			log_error("%s: cannot start a worker: %s", a->name, err);
 			free(err);
+			claim_release(&a->lease, s->st);
 			a->failures++;
 			sched_arm(s, a, backoff_failed(ca->interval_s, a->failures, 0,
 						       s->c->max_backoff_s, g_random_double()));
@@ -374,24 +428,31 @@ sched_run_done(sched *s, sched_acct *a, sched_run_end how)
 	else if (how != SCHED_RUN_CHARGED)
 		a->failures++;
 	if (!s->stopping && !a->gone && ca != NULL) {
+		double next;   /* seconds to its next run here, which keeps the lease */
+
 		if (ok && at_pending) {
-			sched_arm(s, a, 0);  /* after a failure the retry serves the slot */
+			sched_arm(s, a, next = 0);  /* after a failure the retry serves the slot */
 		} else if (ok && ca->at_only) {
 			/* a retry armed before a slot ran it */
 			sched_timer_cancel(s, &a->timer);
 			sched_record(s, a->name, a->at_due, a->failures);  /* the `at` timer's */
+			next = (double)(a->at_due - (long long)sched_now());
 		} else if (ok) {
-			sched_arm(s, a, backoff_next(ca->interval_s, g_random_double_range(-1, 1)));
+			next = backoff_next(ca->interval_s, g_random_double_range(-1, 1));
+			sched_arm(s, a, next);
 		} else {
-			double d = backoff_failed(ca->interval_s, a->failures, auth,
-						  s->c->max_backoff_s, g_random_double());
-
+			next = backoff_failed(ca->interval_s, a->failures, auth,
+					      s->c->max_backoff_s, g_random_double());
 			log_warn("%s: %d failed run(s) in a row%s: next try in %.0fs", a->name,
 				 a->failures, auth ? " (authentication refused: backing off harder)" : "",
-				 d);
-			sched_arm(s, a, d);
+				 next);
+			sched_arm(s, a, next);
 		}
+		claim_hold(&a->lease, s->st, next);
+	} else {
+		claim_release(&a->lease, s->st);
 	}
+	sched_lease_gauge(s, a);
 	if (!sched_maybe_quit(s))
 		sched_try_start(s);
 }
@@ -604,6 +665,7 @@ sched_main(cfg *c, const sched_opts *o)
 	s.workers = g_ptr_array_new();
 	g_queue_init(&s.ready);
 	signals_install(&s);
+	claim_owner(s.owner, sizeof s.owner);
 	s.watchdog = g_timeout_add(SCHED_WATCHDOG_MS, sched_on_watchdog, &s);
 	sched_sync_accounts(&s);
 	flushtimer_start(&s);
@@ -612,8 +674,9 @@ sched_main(cfg *c, const sched_opts *o)
 		s.health_timer = g_timeout_add_seconds(METRICS_PERIOD_S, sched_on_health, &s);
 		log_info("metrics served on http://%s/metrics", c->metrics_listen);
 	}
-	log_info("mailmilld %s started (pid %ld): %u account(s), %d worker(s) at most, state in %s",
-		 PACKAGE_VERSION, (long)getpid(), s.accts->len, c->workers, c->state_dir);
+	log_info("mailmilld %s started (pid %ld, lease owner %s): %u account(s), %d worker(s) at"
+		 " most, state in %s", PACKAGE_VERSION, (long)getpid(), s.owner, s.accts->len,
+		 c->workers, c->state_dir);
 	g_main_loop_run(s.loop);
 	log_info("mailmilld stopped");
 
@@ -631,6 +694,9 @@ sched_main(cfg *c, const sched_opts *o)
 	for (i = 0; i < s.accts->len; i++) {
 		sched_acct *a = s.accts->pdata[i];
 
+		/* Given back: the other daemons take the account at its next due
+		 * time there, not after the lease ran out. */
+		claim_release(&a->lease, s.st);
 		g_free(a->name);
 		g_free(a);
 	}

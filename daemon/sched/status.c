@@ -5,9 +5,11 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include <glib.h>
 #include "daemon/sched/status.h"
 #include "daemon/core/statelock.h"
 #include "daemon/store/store.h"
+#include "daemon/run/outbox.h"
 #include "daemon/oauth/oauth.h"
 
 typedef struct status_ctx {
@@ -16,6 +18,7 @@ typedef struct status_ctx {
 	int bad;
 	unsigned quarantined;
 	unsigned long outbox[3];
+	GHashTable *leases;   /* account -> "owner until ..." (a shared store) */
 } status_ctx;
 
 static void
@@ -26,6 +29,29 @@ status_time(char *buf, size_t len, long long t)
 
 	if (localtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
 		snprintf(buf, len, "@%lld", t);
+}
+
+/* Which daemon holds which account (store_lease_list: only the live ones;
+ * none on SQLite, where one daemon has them all). */
+static void
+status_lease(void *arg, const char *account, const char *owner, long long fence,
+	     long long expires)
+{
+	status_ctx *sc = arg;
+	char when[32];
+
+	status_time(when, sizeof when, expires);
+	g_hash_table_replace(sc->leases, g_strdup(account),
+			     g_strdup_printf("%s until %s (fence %lld)", owner, when, fence));
+}
+
+static void
+status_lease_line(status_ctx *sc, const char *name)
+{
+	const char *l = g_hash_table_lookup(sc->leases, name);
+
+	if (l != NULL)
+		fprintf(sc->out, "  lease:       %s\n", l);
 }
 
 static void
@@ -134,6 +160,9 @@ status_print(const cfg *c, FILE *out)
 		free(err);
 		return EX_UNAVAILABLE;
 	}
+	sc.leases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	if (store_lease_list(st, status_lease, &sc, &err) < 0)
+		goto fail;
 	for (k = 0; k < c->n_accounts; k++) {
 		const cfg_account *a = &c->accounts[k];
 
@@ -144,6 +173,7 @@ status_print(const cfg *c, FILE *out)
 		for (size_t i = 0; i < a->n_at; i++)   /* `at` times */
 			fprintf(out, "%s%02d:%02d", i > 0 ? ", " : "at ", a->at[i] / 60, a->at[i] % 60);
 		fprintf(out, ")\n");
+		status_lease_line(&sc, a->name);
 		if (status_signin(&sc, c, st, a->name, a->oauth, a->user, &err) < 0 ||
 		    store_run_last(st, a->name, status_run, &sc, &err) < 0 ||
 		    store_quarantine_list(st, a->name, status_quarantine, &sc, &err) < 0)
@@ -165,11 +195,14 @@ status_print(const cfg *c, FILE *out)
 	if (unknown > 0)
 		fprintf(out, "  outcome unknown after end of data: %lld time(s) so far (RFC 1047:"
 			" the relay may have delivered those messages twice)\n", unknown);
+	status_lease_line(&sc, OUTBOX_LEASE);
+	g_hash_table_destroy(sc.leases);
 	store_close(&st);
 	return sc.bad ? EX_TEMPFAIL : EX_OK;
 fail:
 	fprintf(stderr, "mailmilld: cannot read the store: %s\n", err);
 	free(err);
+	g_hash_table_destroy(sc.leases);
 	store_close(&st);
 	return EX_UNAVAILABLE;
 }

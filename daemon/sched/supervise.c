@@ -37,6 +37,7 @@ typedef struct supervise_worker {
 	gint64 run_deadline;          /* monotonic us */
 	const char *killed;           /* why we killed it, NULL if we did not */
 	int exited, status, eof;
+	int lease_lost;               /* stopped: its lease ran out */
 } supervise_worker;
 
 /* The worker died or overran its deadline with this message in hand. */
@@ -134,6 +135,8 @@ int
 supervise_start(sched *s, sched_acct *a, char **err_r)
 {
 	const cfg_account *ca = a->ca;
+	struct run_lease rl;
+	run_opts ro;
 	supervise_worker *w;
 	pid_t pid;
 	int fd;
@@ -142,7 +145,12 @@ supervise_start(sched *s, sched_acct *a, char **err_r)
 		*err_r = err_fmt("no account %s", a->name);
 		return -1;
 	}
-	if (worker_spawn(s->c, ca, &s->o->ro, &pid, &fd, err_r) < 0)
+	/* The worker fences its store with the lease and renews it before it
+	 * changes its server (run.h); its copy of ro is made by the fork. */
+	claim_lease(&a->lease, &rl);
+	ro = s->o->ro;
+	ro.lease = &rl;
+	if (worker_spawn(s->c, ca, &ro, &pid, &fd, err_r) < 0)
 		return -1;
 	w = g_new0(supervise_worker, 1);
 	w->s = s;
@@ -168,6 +176,13 @@ supervise_check_deadlines(sched *s, gint64 now)
 
 		if (w->killed != NULL || w->exited)
 			continue;
+		if (!w->lease_lost && claim_tick(&w->acct->lease, s->st, now) < 0) {
+			/* Its commits are refused already (the fence); the stop
+			 * spares the work, as at a daemon's stop.  Not charged
+			 * to the message in hand: it did nothing wrong. */
+			w->lease_lost = 1;
+			kill(w->pid, SIGTERM);
+		}
 		if (now > w->run_deadline)
 			w->killed = "killed: the run passed its deadline (run_timeout)";
 		else if (w->w.uid_since != 0 &&

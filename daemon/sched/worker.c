@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <glib.h>
 #include "daemon/sched/worker.h"
+#include "daemon/sched/claim.h"
 #include "daemon/core/log.h"
 #include "daemon/run/outbox.h"
 #include "daemon/run/pipeline.h"
@@ -312,7 +313,7 @@ worker_outbox_secrets(const cfg *c, cfg *cc, cfg_smtp *sm, oauth_cfg *oc, char *
  * fd >= 0: its result goes there as one line
  * "O rc due sent retried dead refused unknown" (worker_flush_outbox). */
 static int
-worker_outbox_main(const cfg *c, int all, int trace, int fd)
+worker_outbox_main(const cfg *c, int all, int trace, const struct run_lease *lease, int fd)
 {
 	store *st = NULL;
 	outbox_stats os;
@@ -326,8 +327,11 @@ worker_outbox_main(const cfg *c, int all, int trace, int fd)
 		return EX_TEMPFAIL;
 	c = &cc;
 	if (privs_drop(c->user, &err) < 0 ||
-	    store_open_cfg(c, 0, &st, &err) < 0) {
+	    store_open_cfg(c, 0, &st, &err) < 0 ||
+	    (lease != NULL &&
+	     store_fence_set(st, OUTBOX_LEASE, lease->owner, lease->fence, &err) < 0)) {
 		log_error("outbox: %s", err);
+		store_close(&st);
 		free(err);
 		secret_wipe(&pinned);
 		return EX_TEMPFAIL;
@@ -337,7 +341,7 @@ worker_outbox_main(const cfg *c, int all, int trace, int fd)
 		free(err);
 	}
 	memset(&os, 0, sizeof os);
-	rc = outbox_flush(c, st, all, trace, &os);
+	rc = outbox_flush(c, st, all, trace, lease, &os);
 	store_close(&st);
 	secret_wipe(&pinned);
 	if (fd >= 0)
@@ -347,7 +351,8 @@ worker_outbox_main(const cfg *c, int all, int trace, int fd)
 }
 
 int
-worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
+worker_flush_outbox(const cfg *c, int all, int trace, const struct run_lease *lease,
+		    outbox_stats *os)
 {
 	char line[256];
 	size_t len = 0;
@@ -369,7 +374,7 @@ worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
 	if (pid == 0) {
 		close(p[0]);
 		worker_signals(worker_on_signal);
-		_exit(worker_outbox_main(c, all, trace, p[1]));
+		_exit(worker_outbox_main(c, all, trace, lease, p[1]));
 	}
 	close(p[1]);
 	while (len < sizeof line - 1) {
@@ -395,7 +400,8 @@ worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os)
 }
 
 int
-worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
+worker_spawn_outbox(const cfg *c, int trace, const struct run_lease *lease, pid_t *pid_r,
+		    char **err_r)
 {
 	pid_t pid;
 
@@ -409,8 +415,28 @@ worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r)
 		/* A stop waits for the flush: a message killed past its final dot
 		 * would be sent twice. */
 		worker_signals(worker_on_signal);
-		_exit(worker_outbox_main(c, 0, trace, -1));
+		_exit(worker_outbox_main(c, 0, trace, lease, -1));
 	}
 	*pid_r = pid;
 	return 0;
+}
+
+int
+worker_flush_leased(const cfg *c, store *st, const char *owner, int all, int trace,
+		    outbox_stats *os)
+{
+	claim cl = { 0 };
+	struct run_lease rl;
+	int r = claim_take(&cl, st, owner, CLAIM_OUTBOX, c->lease_ttl_s);
+
+	memset(os, 0, sizeof *os);
+	if (r <= 0) {
+		if (r == 0)
+			log_info("outbox: another daemon flushes it now: left to that one");
+		return r < 0 ? -1 : 1;
+	}
+	claim_lease(&cl, &rl);
+	r = worker_flush_outbox(c, all, trace, &rl, os);
+	claim_release(&cl, st);
+	return r;
 }

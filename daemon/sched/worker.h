@@ -24,6 +24,7 @@
 #include "daemon/core/cfg.h"
 #include "daemon/run/outbox.h"
 #include "daemon/run/run.h"
+#include "daemon/store/store.h"
 
 #define WORKER_EXIT_AUTH 77
 
@@ -55,15 +56,27 @@ int worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *p
 /*
  * Fork a process that flushes the outbox once (daemon/run/outbox.h), with the
  * same privileges and limits as a worker.  Exit 0, or 75 if the relay
- * could not be reached.  0 and *pid_r, or -1 and *err_r.
+ * could not be reached.  0 and *pid_r, or -1 and *err_r.  lease: NULL, or
+ * the outbox's (claim.h): the flush fences its store with it and renews it
+ * before each message (outbox_flush).
  */
-int worker_spawn_outbox(const cfg *c, int trace, pid_t *pid_r, char **err_r);
+int worker_spawn_outbox(const cfg *c, int trace, const struct run_lease *lease, pid_t *pid_r,
+			char **err_r);
 /*
  * --once and --flush: the same flush, waited for (all: every queued message
  * now, ignoring back-off, for --flush); its counts into *os.  0 when the
  * relay took its decisions, -1 when it could not be reached, the process
  * failed before flushing or crashed (logged).
  */
-int worker_flush_outbox(const cfg *c, int all, int trace, outbox_stats *os);
+int worker_flush_outbox(const cfg *c, int all, int trace, const struct run_lease *lease,
+			outbox_stats *os);
+/*
+ * --once and --flush: worker_flush_outbox under the outbox's lease
+ * (claim.h, owner), which the flush renews before each message.  0
+ * flushed, -1 failed (logged), 1 another daemon holds it and flushes (*os
+ * zeroed).
+ */
+int worker_flush_leased(const cfg *c, store *st, const char *owner, int all, int trace,
+			outbox_stats *os);
 
 #endif

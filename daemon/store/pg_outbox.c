@@ -100,9 +100,14 @@ pgs_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t *
 		}
 		pgs_s(&a, owner);
 		pgs_i(&a, PGS_CLAIM_S);
+		/* Under the outbox's lease (store_fence_set) this is the only
+		 * flush: another owner's claims are those of a flush that died
+		 * or lost the lease, and its rows go out now, not in an hour. */
+		pgs_i(&a, st->pg->fence_account != NULL &&
+		      strcmp(st->pg->fence_account, STORE_LEASE_OUTBOX) == 0);
 		r = pgs_exec(st, "WITH c AS (SELECT id FROM outbox WHERE state = $3"
 			     " AND ($1 < 0 OR next_attempt <= $1) AND (claim_owner IS NULL"
-			     " OR claim_owner = $4 OR claim_until <= " PGS_NOW ")"
+			     " OR claim_owner = $4 OR claim_until <= " PGS_NOW " OR $6 = 1)"
 			     " ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)"
 			     " UPDATE outbox o SET claim_owner = $4, claim_until = " PGS_NOW " + $5"
 			     " FROM c WHERE o.id = c.id RETURNING o.id", &a, "outbox claim", err_r);

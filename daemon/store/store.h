@@ -359,7 +359,11 @@ int store_lease_list(store *st, store_lease_fn *fn, void *arg, char **err_r);
 /* From now on every store_commit of this handle first checks, in the same
  * transaction, that (account, owner, fence) still holds the lease, and fails
  * (rolled back, -1) if not: a daemon that lost its lease commits nothing.
- * account NULL: no check (the default). */
+ * account NULL: no check (the default).  Fenced with STORE_LEASE_OUTBOX, the
+ * outbox's lease, the handle is the one flush of the store: store_outbox_due
+ * also takes the rows an earlier flush claimed and never finished (it died
+ * or lost the lease), instead of waiting for their claims to expire. */
+#define STORE_LEASE_OUTBOX "@outbox"   /* not an account name ([A-Za-z0-9._-]) */
 int store_fence_set(store *st, const char *account, const char *owner, long long fence,
 		    char **err_r);
 

@@ -11,8 +11,8 @@
 need python3
 pg_need
 mm_setup
-PROGS="test_store test_outbox_store test_oauth_store test_store_lease"
-plan 5
+PROGS="test_store test_outbox_store test_oauth_store test_store_lease test_claim"
+plan 6
 pg_start "$T/pg"
 export MM_TEST_PG_CONNINFO=$PG_CONNINFO MM_TEST_PG_PASSFILE=$PG_PASSFILE
 for p in $PROGS; do

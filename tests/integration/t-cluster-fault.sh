@@ -1,0 +1,80 @@
+#!/bin/bash
+# mailmill - ISC licence, see LICENSE
+#
+# Three daemons on one PostgreSQL and one Dovecot, and the faults a shared
+# database brings:
+#  - PostgreSQL stopped for a while: runs fail (--once exits 75), nothing
+#    is deleted from the server meanwhile, the daemons keep going, and when
+#    it is back everything is processed, exactly once;
+#  - a daemon paused (SIGSTOP, with its workers) in the middle of a run
+#    past its lease: the others take its accounts over; when it resumes,
+#    the fencing counter refuses its commit and it deletes nothing, and
+#    every message is still processed exactly once.
+[ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/smtp.sh"
+. "$(dirname "$0")/../lib/pg.sh"
+. "$(dirname "$0")/../lib/cluster.sh"
+need dovecot python3 aiosmtpd
+pg_need
+mm_setup
+plan 17
+
+NU=30
+cl_start $NU
+# Messages with "[slow]" in the subject take a while in a plugin: runs are
+# going on when the database stops or a daemon is paused.
+C_STAGES_FIRST="{ plugin = \"$TEST_PLUGIN_DIR/verdict.so\"; verdict = \"pass\"; subject_contains = \"[slow]\"; sleep_ms = 1500; },"
+for n in 1 2 3 4; do cl_conf $n; done
+cl_seed 1 1
+for n in 1 2 3; do cl_daemon $n; done
+wait_for 60 cl_all_done
+is "warm-up: three daemons processed every message" "$(cl_tickets)" $NU
+
+# ---- PostgreSQL stopped in the middle of runs
+cl_seed 2 1 "[slow] Question"
+working() { [ "$(pgrep -g "$(cl_pid "$1")" | wc -l)" -gt 1 ]; }
+wait_for 30 working 1
+pg_stop
+# Mail that arrives while the database is down is not touched.
+cl_seed 3 1
+r3_left() { find "$ENV"/mail/u*/Maildir/new "$ENV"/mail/u*/Maildir/cur -name '*.R3_*' | wc -l; }
+mm once -c "$T/d4.conf" --once
+rc_is "--once while PostgreSQL is down exits 75" 75
+sleep 5
+is "nothing is deleted while the database is down" "$(r3_left)" $NU
+check "the daemons keep running without their database" \
+	bash -c "kill -0 $(cl_pid 1) && kill -0 $(cl_pid 2) && kill -0 $(cl_pid 3)"
+check "the runs that were going on failed and said why" \
+	grep -Eqh "run FAILED|cannot claim its lease|QUIT failed|cannot record" "$T/d1.log" "$T/d2.log" "$T/d3.log"
+pg_restart
+W=$((NU * 3))
+wait_for 90 cl_all_done
+is "PostgreSQL back: every mailbox emptied" "$(cl_left)" 0
+is "PostgreSQL back: one ticket per message ($W)" "$(cl_tickets)" $W
+is "PostgreSQL back: ticket numbers unique" "$(cl_ticket_numbers)" $W
+is "PostgreSQL back: one acknowledgement per message" "$(cl_acks)" $W
+check "PostgreSQL back: every message archived exactly once" cl_archive_exact
+mm once2 -c "$T/d4.conf" --once
+rc_is "--once exits 0 again (accounts the daemons hold are theirs, not failures)" 0
+
+# ---- a daemon paused past its lease cannot commit when it resumes
+cl_seed 4 1 "[slow] Question"
+wait_for 30 working 1
+sleep 0.5   # its worker is inside the slow plugin now
+cl_pause 1
+paused_at=$(date +%s)
+W=$((NU * 4))
+# The others take its accounts over once its leases (3s) ran out.
+wait_for 90 cl_all_done
+check "while daemon 1 is paused the others process all its mail" cl_all_done
+diag "took $(( $(date +%s) - paused_at ))s; now resuming daemon 1"
+cl_cont 1
+wait_for 20 grep -q "commit refused" "$T/d1.log"
+check "the resumed daemon's commit is refused by the fencing counter" \
+	grep -q "lease of account a[0-9]* lost .*commit refused" "$T/d1.log"
+sleep 3
+is "after the resume: one ticket per message ($W)" "$(cl_tickets)" $W
+is "after the resume: one acknowledgement per message" "$(cl_acks)" $W
+check "after the resume: every message archived exactly once" cl_archive_exact
+check "daemon 1 runs on after its lost lease" cl_alive 1
