@@ -21,7 +21,9 @@
 #include "daemon/core/log.h"
 
 #define IMAP_MAX_MESSAGES 1000000UL   /* a folder listing longer than this is refused */
-/* UID FETCHes in flight (proto/imap takes at most 1024). */
+/* UIDs being fetched (proto/imap takes at most 1024); proto/imap asks for
+ * them with one UID FETCH per set of up to 256, which the window's refill
+ * at half (run.c) sends at once. */
 #define IMAP_WINDOW 512
 /* ... and their bytes: Dovecot answers pipelined fetches together, and a
  * body that arrives before its turn waits in the session's memory. */
