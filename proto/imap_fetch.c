@@ -422,17 +422,30 @@ struct got {
 static int
 deliver(const imap_session *s, buf *out, const buf *body)
 {
-	size_t i, o;
+	const char *p, *end, *cr;
+	char *o;
 
 	if (!s->lf_line_ends)
 		return buf_append(out, body->data, body->len);
 	if (buf_reserve(out, body->len) < 0)
 		return -1;
-	for (i = 0, o = out->len; i < body->len; i++)
-		if (body->data[i] != '\r' || i + 1 >= body->len || body->data[i + 1] != '\n')
-			out->data[o++] = body->data[i];
-	out->len = o;
-	out->data[o] = '\0';
+	/* whole runs up to each CR LF, its LF starting the next run */
+	o = out->data + out->len;
+	end = body->data + body->len;
+	for (p = body->data; p < end; p = cr + 1) {
+		cr = memchr(p, '\r', (size_t)(end - p));
+		while (cr != NULL && (cr + 1 == end || cr[1] != '\n')) /* a lone CR stays */
+			cr = memchr(cr + 1, '\r', (size_t)(end - cr - 1));
+		if (cr == NULL) {
+			memcpy(o, p, (size_t)(end - p));
+			o += end - p;
+			break;
+		}
+		memcpy(o, p, (size_t)(cr - p));
+		o += cr - p;
+	}
+	out->len = (size_t)(o - out->data);
+	*o = '\0';
 	return 0;
 }
 
