@@ -399,6 +399,7 @@ out:
 	api_batch_free(&r->api);
 	if (r->sd != NULL)
 		r->src->close(r);
+	run_digest_free(r);
 	g_hash_table_destroy(r->ledger);
 	g_array_free(r->dele, TRUE);
 	g_array_free(fetch, TRUE);

@@ -177,14 +177,30 @@ run_fetch_failed(run *r, size_t ei, const char *why)
 		run_failed_why(r, e->uid, why, NULL, (size_t)e->size);
 }
 
+void
+run_digest_free(run *r)
+{
+	EVP_MD_CTX_free(r->sha256_ctx);
+	EVP_MD_free(r->sha256);
+	r->sha256_ctx = NULL;
+	r->sha256 = NULL;
+}
+
 static void
-run_sha256_hex(const buf *body, char hex[65])
+run_sha256_hex(run *r, const buf *body, char hex[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
 	static const char digits[] = "0123456789abcdef";
 
-	if (EVP_Digest(body->data, body->len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+	if (r->sha256 == NULL) {
+		r->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+		r->sha256_ctx = EVP_MD_CTX_new();
+	}
+	if (r->sha256 == NULL || r->sha256_ctx == NULL ||
+	    EVP_DigestInit_ex2(r->sha256_ctx, r->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(r->sha256_ctx, body->data, body->len) != 1 ||
+	    EVP_DigestFinal_ex(r->sha256_ctx, md, &n) != 1 || n != 32) {
 		hex[0] = '\0';   /* no digest: nothing to recognise it by */
 		return;
 	}
@@ -313,7 +329,7 @@ run_message(run *r, size_t ei, const buf *body)
 	if (r->src->digests) {
 		int seen;
 
-		run_sha256_hex(body, digest);
+		run_sha256_hex(r, body, digest);
 		seen = run_seen(r, ei, uid, mid, digest);
 		if (seen != 0) {
 			g_free(mid);
