@@ -60,6 +60,11 @@ imap_src_open(run *r, run_dial *dial, const char **how_r)
 		r->stats->fail = fail;
 		return -1;
 	}
+	/* Besides tracing, run_trace only watches for POP3's QUIT (a crash
+	 * point), which no IMAP line is: with no trace asked for, proto/imap
+	 * need not format every response for it. */
+	if (!r->o->trace)
+		imap_set_trace(p->s, NULL, NULL);
 	return 0;
 }
 
