@@ -54,6 +54,10 @@ run_commit_batch(run *r)
 			.digest = it->digest[0] != '\0' ? it->digest : NULL,
 		};
 
+		/* before the row: a rolled-back batch leaves a superset, which
+		 * only costs lookups */
+		if (r->digests != NULL && rec.digest != NULL)
+			g_hash_table_add(r->digests, g_strdup(rec.digest));
 		if (store_ledger_put(r->st, &rec, &err) < 0 ||
 		    api_batch_commit(r->api, it->effects, &err) < 0) {
 			store_rollback(r->st);
@@ -243,6 +247,22 @@ run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
 	int same_folder;
 
 	if (digest[0] == '\0')
+		return 0;
+	/*
+	 * Skip the query when it cannot match.  store_ledger_find_digest only
+	 * finds a digest joined to a ledger row of this account.  r->digests is
+	 * kept only when the account had no ledger row at the start of the run
+	 * (so no digest could match then); since, the rows with a digest were
+	 * written by this run's batches alone (run_commit_batch adds each
+	 * batch's digests to r->digests before writing them; the run holds the
+	 * account alone: state lock or lease).  The run's other writers (failed
+	 * attempts, quarantine, notes) add no digest: they could only meet a
+	 * digest left from a key whose row was forgotten, i.e. deleted on the
+	 * server, and a folder never reuses a UID under one UIDVALIDITY (a row
+	 * of failed attempts alone, state 0, is ignored below anyway).  So a
+	 * digest not in r->digests is in no ledger row: the answer is 0.
+	 */
+	if (r->digests != NULL && !g_hash_table_contains(r->digests, digest))
 		return 0;
 	switch (store_ledger_find_digest(r->st, r->a->name, mid, digest, &other, &ost, &err)) {
 	case 0:

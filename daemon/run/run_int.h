@@ -88,6 +88,10 @@ typedef struct run {
 	 * the algorithm up again on every EVP_sha256() digest); NULL until the
 	 * first digest; freed by run_digest_free */
 	struct evp_md_st *sha256;
+	/* NULL: every digest is looked up in the journal.  Else the account
+	 * had no journal row when the run began, and these are the digests the
+	 * run has journalled since (run_commit_batch): see run_seen. */
+	GHashTable *digests;
 	struct evp_md_ctx_st *sha256_ctx;
 } run;
 
