@@ -1,7 +1,7 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
  * Listing (UID FETCH n:* (UID RFC822.SIZE), UID SEARCH) and fetching bodies
- * (pipelined UID FETCH uid (BODY.PEEK[])).  Every number is the server's,
+ * (pipelined UID FETCH <set> (BODY.PEEK[])).  Every number is the server's,
  * so each is range-checked and nothing is sized by it: listings grow as
  * lines arrive up to the caller's max_count, bodies as bytes arrive up to
  * the caller's buf.max.
