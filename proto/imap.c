@@ -187,6 +187,7 @@ imap_close(imap_session **sp)
 	for (size_t i = 0; s->pipe != NULL && i < IMAP_PIPE_MAX; i++)
 		buf_free(&s->pipe[i].body);
 	free(s->pipe);
+	free(s->pipe_hash);
 	buf_free(&s->scratch);
 	free(s->host);
 	free(s->port);

@@ -251,19 +251,26 @@ imap_status imap_uid_search(imap_session *s, const char *criteria, unsigned long
 			    uint32_t **uids_r, size_t *n_r, char **err_r);
 
 /*
- * Fetching bodies: UID FETCH <uid> (BODY.PEEK[]) (never RFC822, which sets
- * \Seen or is refused by some servers).  imap_fetch is one command; the
- * send/flush/recv trio pipelines them: at most 1024 in flight (the caller
- * keeps its window smaller), and while any are, other verbs refuse with
- * IMAP_EUSAGE.  imap_recv_fetch reads the answer of the oldest outstanding
- * one into out (appended; out->max bounds it):
+ * Fetching bodies: UID FETCH <set> (BODY.PEEK[]) (never RFC822, which sets
+ * \Seen or is refused by some servers).  imap_fetch is one message; the
+ * send/flush/recv trio pipelines them: imap_send_fetch queues a UID,
+ * imap_flush sends the queue as few commands as it can (one set per
+ * ascending run of at most 256 UIDs, its set within 1000 bytes; the caller
+ * bounds the bytes it asks for by its window).  At most 1024 UIDs in
+ * flight (the caller keeps its window smaller), and while any are, other
+ * verbs refuse with IMAP_EUSAGE.  imap_recv_fetch gives the oldest
+ * outstanding UID's message as soon as it came (a set's tagged answer is
+ * not awaited but for its last UID) into out (appended; out->max bounds it):
  *   IMAP_OK       the body is in out, *uid_r (may be NULL) its UID.
  *   IMAP_ETOOBIG  the body was larger than out->max: it was read and
  *                 dropped within the deadline; the session is usable.
- *   IMAP_EGONE    the tagged OK (or NO) came without the body: another
- *                 client expunged it; nothing in out; usable.
- *   IMAP_ENO / IMAP_EBAD  refused for another reason; usable.
+ *   IMAP_EGONE    its command's tagged OK (or NO) came without the body:
+ *                 another client expunged it; nothing in out; usable.
+ *   IMAP_ENO / IMAP_EBAD  its command refused for another reason (every
+ *                 UID of the set without a body gets it); usable.
  *   IMAP_EIO / IMAP_EPROTO  broken (a connection lost inside the literal...)
+ * A body for a UID not in flight is dropped (counted in n_dropped); one
+ * without a UID item is taken only by a command of one UID.
  * BODY[] is accepted in place of BODY.PEEK[]'s answer (iCloud), other items
  * (FLAGS, UID, ...) in any order, and untagged responses for other messages
  * in between.  A body is never allocated by the literal's size: it grows

@@ -15,6 +15,10 @@
 
 /* The window is the caller's to bound; this only stops a runaway caller. */
 #define IMAP_PIPE_MAX 1024
+/* UIDs by hash: a power of two, over IMAP_PIPE_MAX (chains of about one) */
+#define IMAP_PIPE_HASH 2048
+/* Messages a UID FETCH set asks for at most: the caller bounds their bytes */
+#define IMAP_FETCH_SET_MAX 256
 #define IMAP_CAPA_MAX 16384
 /* RFC 7162 section 4 asks clients to keep command lines under 8192 bytes;
  * UID sets are cut far below it. */
@@ -52,12 +56,18 @@ struct imap_session {
 	 */
 	struct imap_slot {
 		uint32_t uid;
-		char tag[16];
+		char tag[16];       /* of the command that asks for it */
 		int early;
+		int next;           /* the next slot in its hash chain, -1 none */
+		unsigned char sent, first, last; /* its place in its command's set */
+		unsigned char done; /* its command's tagged answer came: see set_done */
 		buf body;
 	} *pipe;            /* IMAP_PIPE_MAX slots, allocated by the first fetch
 	                     * (an idling session never needs them) */
+	int *pipe_hash;     /* IMAP_PIPE_HASH chain heads: slot by UID in O(1) */
 	size_t pipe_head, pipe_n;
+	size_t pipe_unsent; /* the last pipe_unsent slots wait for imap_flush */
+	imap_status set_done; /* a done slot without its body gets this */
 	/* the body sink of the response being read (imap_read) */
 	buf *sink;
 	int sink_full;

@@ -369,6 +369,8 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 		run_dial_free(&dial);
 		goto out;
 	}
+	if (g_hash_table_size(r->ledger) == 0)
+		r->digests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	if (r->src->open(r, dial, &how) < 0)
 		goto out;
 	log_debug("%s: signed in (%s as %s)", a->name, how != NULL ? how : "-", a->user);
@@ -399,7 +401,10 @@ out:
 	api_batch_free(&r->api);
 	if (r->sd != NULL)
 		r->src->close(r);
+	run_digest_free(r);
 	g_hash_table_destroy(r->ledger);
+	if (r->digests != NULL)
+		g_hash_table_destroy(r->digests);
 	g_array_free(r->dele, TRUE);
 	g_array_free(fetch, TRUE);
 	g_ptr_array_free(done, TRUE);

@@ -54,6 +54,10 @@ run_commit_batch(run *r)
 			.digest = it->digest[0] != '\0' ? it->digest : NULL,
 		};
 
+		/* before the row: a rolled-back batch leaves a superset, which
+		 * only costs lookups */
+		if (r->digests != NULL && rec.digest != NULL)
+			g_hash_table_add(r->digests, g_strdup(rec.digest));
 		if (store_ledger_put(r->st, &rec, &err) < 0 ||
 		    api_batch_commit(r->api, it->effects, &err) < 0) {
 			store_rollback(r->st);
@@ -177,14 +181,30 @@ run_fetch_failed(run *r, size_t ei, const char *why)
 		run_failed_why(r, e->uid, why, NULL, (size_t)e->size);
 }
 
+void
+run_digest_free(run *r)
+{
+	EVP_MD_CTX_free(r->sha256_ctx);
+	EVP_MD_free(r->sha256);
+	r->sha256_ctx = NULL;
+	r->sha256 = NULL;
+}
+
 static void
-run_sha256_hex(const buf *body, char hex[65])
+run_sha256_hex(run *r, const buf *body, char hex[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned n = 0;
 	static const char digits[] = "0123456789abcdef";
 
-	if (EVP_Digest(body->data, body->len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+	if (r->sha256 == NULL) {
+		r->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+		r->sha256_ctx = EVP_MD_CTX_new();
+	}
+	if (r->sha256 == NULL || r->sha256_ctx == NULL ||
+	    EVP_DigestInit_ex2(r->sha256_ctx, r->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(r->sha256_ctx, body->data, body->len) != 1 ||
+	    EVP_DigestFinal_ex(r->sha256_ctx, md, &n) != 1 || n != 32) {
 		hex[0] = '\0';   /* no digest: nothing to recognise it by */
 		return;
 	}
@@ -227,6 +247,22 @@ run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
 	int same_folder;
 
 	if (digest[0] == '\0')
+		return 0;
+	/*
+	 * Skip the query when it cannot match.  store_ledger_find_digest only
+	 * finds a digest joined to a ledger row of this account.  r->digests is
+	 * kept only when the account had no ledger row at the start of the run
+	 * (so no digest could match then); since, the rows with a digest were
+	 * written by this run's batches alone (run_commit_batch adds each
+	 * batch's digests to r->digests before writing them; the run holds the
+	 * account alone: state lock or lease).  The run's other writers (failed
+	 * attempts, quarantine, notes) add no digest: they could only meet a
+	 * digest left from a key whose row was forgotten, i.e. deleted on the
+	 * server, and a folder never reuses a UID under one UIDVALIDITY (a row
+	 * of failed attempts alone, state 0, is ignored below anyway).  So a
+	 * digest not in r->digests is in no ledger row: the answer is 0.
+	 */
+	if (r->digests != NULL && !g_hash_table_contains(r->digests, digest))
 		return 0;
 	switch (store_ledger_find_digest(r->st, r->a->name, mid, digest, &other, &ost, &err)) {
 	case 0:
@@ -313,7 +349,7 @@ run_message(run *r, size_t ei, const buf *body)
 	if (r->src->digests) {
 		int seen;
 
-		run_sha256_hex(body, digest);
+		run_sha256_hex(r, body, digest);
 		seen = run_seen(r, ei, uid, mid, digest);
 		if (seen != 0) {
 			g_free(mid);

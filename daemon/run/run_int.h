@@ -84,6 +84,15 @@ typedef struct run {
 	int listing_partial;   /* the listing left lines out: it is not the whole mailbox */
 	unsigned long planned; /* messages planned for fetching in earlier mailboxes (--limit) */
 	unsigned long limited; /* new messages not fetched because of o->limit */
+	/* SHA-256 fetched from OpenSSL once a run, not once a message (it looks
+	 * the algorithm up again on every EVP_sha256() digest); NULL until the
+	 * first digest; freed by run_digest_free */
+	struct evp_md_st *sha256;
+	/* NULL: every digest is looked up in the journal.  Else the account
+	 * had no journal row when the run began, and these are the digests the
+	 * run has journalled since (run_commit_batch): see run_seen. */
+	GHashTable *digests;
+	struct evp_md_ctx_st *sha256_ctx;
 } run;
 
 /* run.c */
@@ -114,6 +123,8 @@ int run_commit_batch(run *r);
 /* Run the fetched message entries[ei] through the pipeline and into the
  * batch (committed when full): 0, or -1 if a commit failed. */
 int run_message(run *r, size_t ei, const buf *body);
+/* The run's SHA-256 algorithm and context, if it made any digest. */
+void run_digest_free(run *r);
 /* Fetching entries[ei] failed: count it toward quarantine if it has a UID. */
 void run_fetch_failed(run *r, size_t ei, const char *why);
 /* The mailbox is finished (POP3: QUIT is sent): the transaction that records

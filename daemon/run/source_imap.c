@@ -21,7 +21,9 @@
 #include "daemon/core/log.h"
 
 #define IMAP_MAX_MESSAGES 1000000UL   /* a folder listing longer than this is refused */
-/* UID FETCHes in flight (proto/imap takes at most 1024). */
+/* UIDs being fetched (proto/imap takes at most 1024); proto/imap asks for
+ * them with one UID FETCH per set of up to 256, which the window's refill
+ * at half (run.c) sends at once. */
 #define IMAP_WINDOW 512
 /* ... and their bytes: Dovecot answers pipelined fetches together, and a
  * body that arrives before its turn waits in the session's memory. */
@@ -58,6 +60,11 @@ imap_src_open(run *r, run_dial *dial, const char **how_r)
 		r->stats->fail = fail;
 		return -1;
 	}
+	/* Besides tracing, run_trace only watches for POP3's QUIT (a crash
+	 * point), which no IMAP line is: with no trace asked for, proto/imap
+	 * need not format every response for it. */
+	if (!r->o->trace)
+		imap_set_trace(p->s, NULL, NULL);
 	return 0;
 }
 

@@ -563,18 +563,17 @@ test_pipelined_fetch(void **state)
 {
 	const char *script[] = {
 		GREETING, LOGIN_OK, SELECTED,
-		"<A3 UID FETCH 10 (BODY.PEEK[])", "<A4 UID FETCH 11 (BODY.PEEK[])",
-		"<A5 UID FETCH 12 (BODY.PEEK[])",
+		"<A3 UID FETCH 10:12 (BODY.PEEK[])",
 		">* 1 FETCH (UID 10 FLAGS (\\Seen) BODY[] {7}\r\nhello\r\n)\r\n"
-		"* 9 EXISTS\r\n* 7 FETCH (FLAGS (\\Flagged))\r\nA3 OK done\r\n"
+		"* 9 EXISTS\r\n* 7 FETCH (FLAGS (\\Flagged))\r\n"
 		"* 7 FETCH (FLAGS (\\Seen))\r\n"
-		"* 2 FETCH (BODY[] {3}\r\nabc UID 11 FLAGS ())\r\n* 5 EXPUNGE\r\nA4 OK done\r\n"
-		"* 3 EXPUNGE\r\nA5 OK No such message\r\n",
-		"<A6 UID FETCH 13 (BODY.PEEK[])",
-		">* 4 FETCH (UID 13 BODY[] {2}\r\nxy)\r\nA6 NO [EXPUNGEISSUED] Some of the "
+		"* 2 FETCH (BODY[] {3}\r\nabc UID 11 FLAGS ())\r\n* 5 EXPUNGE\r\n"
+		"* 3 EXPUNGE\r\nA3 OK done\r\n",
+		"<A4 UID FETCH 13 (BODY.PEEK[])",
+		">* 4 FETCH (UID 13 BODY[] {2}\r\nxy)\r\nA4 NO [EXPUNGEISSUED] Some of the "
 		"requested messages no longer exist\r\n",
-		"<A7 UID FETCH 14 (BODY.PEEK[])", ">A7 NO [EXPUNGEISSUED] gone\r\n",
-		"<A8 NOOP", ">A8 OK\r\n", "E", NULL,
+		"<A5 UID FETCH 14 (BODY.PEEK[])", ">A5 NO [EXPUNGEISSUED] gone\r\n",
+		"<A6 NOOP", ">A6 OK\r\n", "E", NULL,
 	};
 	script_server sv = script_server_start(script);
 	imap_session *s = selected(sv);
@@ -622,14 +621,13 @@ test_pipelined_bodies_first(void **state)
 {
 	const char *script[] = {
 		GREETING, LOGIN_OK, SELECTED,
-		"<A3 UID FETCH 10 (BODY.PEEK[])", "<A4 UID FETCH 11 (BODY.PEEK[])",
-		"<A5 UID FETCH 12 (BODY.PEEK[])", "<A6 UID FETCH 13 (BODY.PEEK[])",
+		"<A3 UID FETCH 10:13 (BODY.PEEK[])",
 		">* 2 FETCH (UID 11 BODY[] {3}\r\nbbb)\r\n"
 		"* 1 FETCH (UID 10 BODY[] {2}\r\naa)\r\n"
 		"* 4 FETCH (UID 13 BODY[] {30}\r\n012345678901234567890123456789)\r\n"
 		"* 9 FETCH (UID 99 BODY[] {4}\r\nnone)\r\n"
-		"A3 OK\r\nA4 OK\r\nA5 OK\r\nA6 OK\r\n",
-		"<A7 NOOP", ">A7 OK\r\n", "E", NULL,
+		"A3 OK\r\n",
+		"<A4 NOOP", ">A4 OK\r\n", "E", NULL,
 	};
 	script_server sv = script_server_start(script);
 	imap_session *s = selected(sv);
@@ -663,9 +661,9 @@ test_fetch_lf(void **state)
 {
 	const char *script[] = {
 		GREETING, LOGIN_OK, SELECTED,
-		"<A3 UID FETCH 7 (BODY.PEEK[])", "<A4 UID FETCH 8 (BODY.PEEK[])",
+		"<A3 UID FETCH 7:8 (BODY.PEEK[])",
 		">* 2 FETCH (UID 8 BODY[] {4}\r\nz\r\n\r)\r\n"
-		"* 1 FETCH (BODY[] {13}\r\nA: b\r\n\r\nx\ry\r\n UID 7)\r\nA3 OK\r\nA4 OK\r\n",
+		"* 1 FETCH (BODY[] {13}\r\nA: b\r\n\r\nx\ry\r\n UID 7)\r\nA3 OK\r\n",
 		"E", NULL,
 	};
 	script_server sv = script_server_start(script);
@@ -683,6 +681,95 @@ test_fetch_lf(void **state)
 	buf_reset(&out);
 	assert_int_equal(imap_recv_fetch(s, &out, NULL, NULL), IMAP_OK);
 	assert_string_equal(out.data, "z\n\r");
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
+/*
+ * Sets: ascending runs go into one command each (a UID lower than the one
+ * before starts another), a UID missing from a set's answers is gone, bodies
+ * come in any order, one not asked for is dropped, and a message is handed
+ * over as soon as it came (before its set's tagged answer).
+ */
+static void
+test_fetch_sets(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 20:22,24,30 (BODY.PEEK[])", "<A4 UID FETCH 5 (BODY.PEEK[])",
+		">* 5 FETCH (UID 24 BODY[] {2}\r\n24)\r\n"
+		"* 1 FETCH (UID 20 BODY[] {2}\r\n20)\r\n",
+		">* 7 FETCH (UID 30 BODY[] {2}\r\n30)\r\n"
+		"* 2 FETCH (UID 21 BODY[] {2}\r\n21)\r\n"
+		"* 8 FETCH (UID 31 BODY[] {2}\r\n31)\r\n"
+		"A3 OK\r\n* 9 FETCH (UID 5 BODY[] {1}\r\n5)\r\nA4 OK\r\n",
+		"<A5 NOOP", ">A5 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = selected(sv);
+	buf out = { .max = 100 };
+	uint32_t uid, want[] = { 20, 21, 22, 24, 30, 5 };
+	static const imap_status st[] = { IMAP_OK, IMAP_OK, IMAP_EGONE, IMAP_OK, IMAP_OK,
+					  IMAP_OK };
+	size_t i;
+
+	for (i = 0; i < 6; i++)
+		assert_int_equal(imap_send_fetch(s, want[i], NULL), IMAP_OK);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	for (i = 0; i < 6; i++) {
+		char *err = NULL;
+
+		buf_reset(&out);
+		assert_int_equal(imap_recv_fetch(s, &out, &uid, &err), st[i]);
+		assert_int_equal(uid, want[i]);
+		if (st[i] == IMAP_OK) {
+			char num[16];
+
+			snprintf(num, sizeof(num), "%u", (unsigned)want[i]);
+			assert_string_equal(out.data, num);
+		} else {
+			assert_int_equal(out.len, 0);
+			assert_non_null(strstr(err, "gone"));
+		}
+		free(err);
+	}
+	assert_int_equal(imap_counters_get(s)->n_dropped, 1);
+	assert_int_equal(imap_in_flight(s), 0);
+	assert_int_equal(imap_noop(s, NULL), IMAP_OK);
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
+/* A set's command is bounded (256 messages); a set refused whole: every
+ * message gets the refusal, none is called gone. */
+static void
+test_fetch_set_bounds(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 1:256 (BODY.PEEK[])", "<A4 UID FETCH 257:300 (BODY.PEEK[])",
+		">A3 NO [SERVERBUG] try later\r\nA4 BAD no\r\n",
+		"<A5 NOOP", ">A5 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = selected(sv);
+	buf out = { .max = 100 };
+	uint32_t uid;
+	size_t i;
+
+	for (i = 1; i <= 300; i++)
+		assert_int_equal(imap_send_fetch(s, (uint32_t)i, NULL), IMAP_OK);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	for (i = 1; i <= 300; i++) {
+		char *err = NULL;
+
+		assert_int_equal(imap_recv_fetch(s, &out, &uid, &err),
+				 i <= 256 ? IMAP_ENO : IMAP_EBAD);
+		assert_int_equal(uid, i);
+		assert_non_null(err);
+		free(err);
+	}
+	assert_int_equal(imap_noop(s, NULL), IMAP_OK);
 	buf_free(&out);
 	finish(&s, &sv);
 }
@@ -955,6 +1042,8 @@ main(void)
 		cmocka_unit_test(test_pipelined_fetch),
 		cmocka_unit_test(test_pipelined_bodies_first),
 		cmocka_unit_test(test_fetch_lf),
+		cmocka_unit_test(test_fetch_sets),
+		cmocka_unit_test(test_fetch_set_bounds),
 		cmocka_unit_test(test_fetch_too_big),
 		cmocka_unit_test(test_fetch_huge_and_cut),
 		cmocka_unit_test(test_move),
