@@ -316,6 +316,22 @@ pipe_slot(const imap_session *s, uint32_t uid)
 	return -1;
 }
 
+/* 1 if a fetch in flight for uid already holds a body that came early: a
+ * second body for one message means the server cannot be trusted with
+ * either (one of them may be unsolicited, and keeping the wrong one loses
+ * the message once its effect runs). */
+static int
+pipe_has_early(const imap_session *s, uint32_t uid)
+{
+	int k;
+
+	for (k = s->pipe_hash[uid & (IMAP_PIPE_HASH - 1)]; k >= 0; k = s->pipe[k].next)
+		if (s->pipe[k].uid == uid && s->pipe[k].early != 0 && s->pipe[k].sent &&
+		    !s->pipe[k].done)
+			return 1;
+	return 0;
+}
+
 /* Send every queued slot, a set a command (not flushed). */
 static imap_status
 send_sets(imap_session *s, char **err_r)
@@ -470,6 +486,9 @@ fetch_response(imap_session *s, const imap_response *r, struct got *g, buf *out,
 	if (nbody > 1)
 		return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH: several bodies in one answer");
 	uid = tok_uid(fetch_item(r, "UID"));
+	if (uid != 0 && ((g->body && uid == g->uid) || pipe_has_early(s, uid)))
+		return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH %lu: the server sent two bodies"
+				 " for one message", (unsigned long)uid);
 	if (!g->body && (uid == g->uid || (uid == 0 && g->alone))) {
 		g->body = 1;
 		if (s->sink_full || deliver(s, out, &s->scratch) < 0)
@@ -561,9 +580,11 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	s->pipe_n--;
 	if (uid_r != NULL)
 		*uid_r = g.uid;
-	/* the last slot of a command reads to its tagged answer, the others
-	 * return with their body */
-	if (g.body && (done || !last))
+	/* Nothing of a command is handed over before its tagged answer: until
+	 * then a second body for one of its UIDs may come, and which one is the
+	 * message cannot be known (pipe_has_early).  Its other bodies wait in
+	 * their slots, so the set's later UIDs return from here. */
+	if (g.body && done)
 		return got_body(s, &g, out, err_r);
 	if (done)
 		return s->set_done == IMAP_EGONE ?
@@ -586,8 +607,6 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 		if (r->kind == IMAP_R_UNTAGGED) {
 			if ((st = fetch_response(s, r, &g, out, err_r)) != IMAP_OK)
 				return st;
-			if (g.body && !last)
-				return got_body(s, &g, out, err_r);
 			continue;
 		}
 		if (r->kind == IMAP_R_CONTINUE)

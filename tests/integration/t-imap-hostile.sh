@@ -38,14 +38,6 @@ archived() {
 	# shellcheck disable=SC2086
 	check "$name: archive holds each message once, byte for byte" archive_has "$T/archive-$name" "$@"
 }
-# todo DESC REASON CMD...: a test of a known bug (TAP TODO: not ok is an
-# expected failure, ok an unexpected pass).
-todo() {
-	local d=$1 why=$2
-	shift 2
-	tap_n=$((tap_n + 1))
-	if "$@"; then echo "ok $tap_n - $d # TODO $why"; else echo "not ok $tap_n - $d # TODO $why"; fi
-}
 # safe_archive DIR REMAINING FILE...: DIR holds only messages among FILE...
 # (byte for byte), none twice, and each FILE not in DIR is still on the
 # server (its position, 1-based, is among the comma-separated UIDs REMAINING).
@@ -162,16 +154,13 @@ hconf untagged-body
 mm untagged-body -c "$T/untagged-body.conf" --once
 bs_stop
 check "untagged-body: no crash" no_crash
-# TODO until proto/imap refuses a second, different body for one UID: it
-# keeps the unsolicited one as UID 2's early answer and drops the real one,
-# so UID 2 is archived as "not the mail" and expunged (lost).  A TODO test
-# that passes is an XPASS, which tests/run counts as a failure: remove the
-# TODO then.
-BUG_EARLY="proto/imap: an unsolicited body kept as a pipelined fetch's early answer, the real one dropped: message 2 lost"
-todo "untagged-body: only real messages archived, none twice; any other still on the server" \
-	"$BUG_EARLY" safe_archive "$T/archive-untagged-body" "$(bs_remaining)" $M
+# proto/imap hands nothing of a command over before its tagged answer, and
+# refuses a second body for one UID: the run fails before processing any of
+# them and a later run gets the real ones.
+check "untagged-body: only real messages archived, none twice; any other still on the server" \
+	safe_archive "$T/archive-untagged-body" "$(bs_remaining)" $M
 rerun untagged-body
-todo "untagged-body: archive holds each message once, byte for byte" "$BUG_EARLY" \
+check "untagged-body: archive holds each message once, byte for byte" \
 	archive_has "$T/archive-untagged-body" $M
 # A tagged reply with a tag never sent.
 hcase tag-unknown 75 '(tag|unexpected|protocol)' '' \

@@ -615,6 +615,35 @@ test_pipelined_fetch(void **state)
 	assert_non_null(strstr(trace_text, "S: * 1 FETCH (UID 10 FLAGS (\\Seen) BODY[] {7 bytes})\n"));
 }
 
+/* A second body for one UID within a command (one of them unsolicited): no
+ * body of the command is handed over, the session is given up. */
+static void
+test_fetch_two_bodies(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 10:11 (BODY.PEEK[])",
+		">* 2 FETCH (UID 11 BODY[] {3}\r\nbad)\r\n"
+		"* 1 FETCH (UID 10 BODY[] {2}\r\nok)\r\n"
+		"* 2 FETCH (UID 11 BODY[] {4}\r\ngood)\r\nA3 OK done\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = selected(sv);
+	buf out = { .max = 1000 };
+	uint32_t uid = 0;
+	char *err = NULL;
+
+	(void)state;
+	assert_int_equal(imap_send_fetch(s, 10, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 11, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, &err), IMAP_EPROTO);
+	assert_non_null(strstr(err, "two bodies"));
+	free(err);
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
 /* Dovecot runs pipelined fetches at once: every body before the first OK. */
 static void
 test_pipelined_bodies_first(void **state)
@@ -1041,6 +1070,7 @@ main(void)
 		cmocka_unit_test(test_listing),
 		cmocka_unit_test(test_pipelined_fetch),
 		cmocka_unit_test(test_pipelined_bodies_first),
+		cmocka_unit_test(test_fetch_two_bodies),
 		cmocka_unit_test(test_fetch_lf),
 		cmocka_unit_test(test_fetch_sets),
 		cmocka_unit_test(test_fetch_set_bounds),
