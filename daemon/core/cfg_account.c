@@ -390,13 +390,6 @@ cfg_account_source(cfg_errs *e, const config_setting_t *g, const char *ctx, cfg_
 				"folder \"%s\": quotes, backslashes and line ends are refused",
 				a->folders[i]);
 	}
-	/* The schema's default is written as the file would spell it ("\\\\Seen",
-	 * for the sample configuration); the value is one backslash. */
-	if (config_setting_get_member(g, "flag") == NULL) {
-		free(a->flag);
-		if ((a->flag = strdup("\\Seen")) == NULL)
-			cfg_err(e, g, ctx, "out of memory");
-	}
 	if (a->flag != NULL && (strpbrk(a->flag, " ()[]{%*\"\r\n") != NULL ||
 				(a->flag[0] == '\\' && strchr(a->flag + 1, '\\') != NULL)))
 		cfg_err(e, config_setting_get_member(g, "flag"), ctx,
