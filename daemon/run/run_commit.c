@@ -261,7 +261,26 @@ run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
 	 * server, and a folder never reuses a UID under one UIDVALIDITY (a row
 	 * of failed attempts alone, state 0, is ignored below anyway).  So a
 	 * digest not in r->digests is in no ledger row: the answer is 0.
+	 * Digests of forgotten keys outlive their rows (store_ledger_forget):
+	 * asked once a run, at its first message, so that an idle poll costs
+	 * nothing more; if there are any, every digest is looked up.
 	 */
+	if (r->digests != NULL && !r->gone_checked) {
+		int gone = store_ledger_has_gone(r->st, r->a->name, &err);
+
+		r->gone_checked = 1;
+		if (gone < 0) {
+			log_error("%s: uid %s: cannot read the journal's digests: %s", r->a->name,
+				  uid, err != NULL ? err : "error");
+			free(err);
+			r->stats->deferred++;
+			return -1;
+		}
+		if (gone > 0) {
+			g_hash_table_destroy(r->digests);
+			r->digests = NULL;
+		}
+	}
 	if (r->digests != NULL && !g_hash_table_contains(r->digests, digest))
 		return 0;
 	switch (store_ledger_find_digest(r->st, r->a->name, mid, digest, &other, &ost, &err)) {
@@ -481,10 +500,15 @@ run_missing(const run *r, GPtrArray *missing)
 		g_hash_table_add(listed, r->entries[i].uid);
 	}
 	g_hash_table_iter_init(&it, r->ledger);
-	/* Only the mailbox's rows: another folder's, or this folder's under
-	 * an older UIDVALIDITY (kept for the digest), are not its to forget. */
+	/* Only the folder's rows, another folder's are not its to forget.  Its
+	 * rows under an older UIDVALIDITY are never listed again: forgotten
+	 * too, their digests stay (store_ledger_forget) for recognising the
+	 * renumbered messages this run did not reach (--limit). */
+	if (plen > 0)
+		plen = run_key_folder_len(r->key_prefix);
 	while (g_hash_table_iter_next(&it, &uid, NULL))
-		if ((plen == 0 || strncmp(uid, r->key_prefix, plen) == 0) &&
+		if ((plen == 0 || (run_key_folder_len(uid) == plen &&
+				   strncmp(uid, r->key_prefix, plen) == 0)) &&
 		    !g_hash_table_contains(listed, uid))
 			g_ptr_array_add(missing, uid);
 	g_hash_table_destroy(listed);
@@ -515,9 +539,13 @@ run_journal_settle(run *r, const GPtrArray *deleted)
 	}
 	/* Only when every message had a valid UID, or we could forget a live
 	 * one.  The rows are those loaded at the start and committed since. */
-	if (run_missing(r, present) == 0 &&
-	    store_ledger_forget(r->st, r->a->name, (const char *const *)present->pdata,
-				present->len, &err) < 0) {
+	if (run_missing(r, present) == 0 && present->len > 0 &&
+	    (store_ledger_forget(r->st, r->a->name, (const char *const *)present->pdata,
+				 present->len, &err) < 0 ||
+	     /* Aged when keys are forgotten: an idle poll costs nothing more. */
+	     (r->src->digests &&
+	      store_ledger_prune_gone(r->st, r->a->name, (long long)time(NULL) - STORE_GONE_KEEP,
+				      &err) < 0))) {
 		store_rollback(r->st);
 		goto out;
 	}

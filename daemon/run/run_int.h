@@ -92,6 +92,7 @@ typedef struct run {
 	 * had no journal row when the run began, and these are the digests the
 	 * run has journalled since (run_commit_batch): see run_seen. */
 	GHashTable *digests;
+	int gone_checked;      /* run_seen asked whether forgotten keys' digests exist */
 	struct evp_md_ctx_st *sha256_ctx;
 } run;
 

@@ -177,11 +177,13 @@ store_ledger_find_digest(store *st, const char *account, const char *message_id,
 								  uid_r, state_r, err_r);
 	if (st->db == NULL || digest == NULL)
 		return 0;
-	/* A decided row first (state 0 is a row of failed attempts only). */
-	q = store_prep(st, "SELECT l.uid, l.state FROM ledger_digest d JOIN ledger l"
-		       " ON l.account = d.account AND l.uid = d.uid"
-		       " WHERE d.account = ?1 AND d.digest = ?2 AND l.message_id IS ?3"
-		       " ORDER BY l.state = 0, l.updated DESC LIMIT 1", err_r);
+	/* A decided row first (state 0 is a row of failed attempts only); a
+	 * forgotten key's digest row carries its row's message_id and state. */
+	q = store_prep(st, "SELECT d.uid, coalesce(l.state, d.state) AS s FROM ledger_digest d"
+		       " LEFT JOIN ledger l ON l.account = d.account AND l.uid = d.uid"
+		       " WHERE d.account = ?1 AND d.digest = ?2 AND s IS NOT NULL AND"
+		       " (CASE WHEN l.uid IS NULL THEN d.message_id ELSE l.message_id END) IS ?3"
+		       " ORDER BY s = 0, coalesce(l.updated, d.forgotten) DESC LIMIT 1", err_r);
 	if (q == NULL)
 		return -1;
 	rc = sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
@@ -312,6 +314,7 @@ int
 store_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
 		    char **err_r)
 {
+	sqlite3_int64 now = (sqlite3_int64)time(NULL);
 	int own, ok = 1;
 
 	if (st->readonly || n == 0)
@@ -321,12 +324,17 @@ store_ledger_forget(store *st, const char *account, const char *const *uids, siz
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	for (size_t i = 0; i < n && ok; i++) {
-		sqlite3_stmt *q = store_prep(st, "DELETE FROM ledger WHERE account = ?1 AND uid = ?2",
-					     err_r);
+		/* The digest row stays (store.h): it takes the row's message_id
+		 * and state, and when it was forgotten, before the row goes. */
+		sqlite3_stmt *q = store_prep(st, "UPDATE ledger_digest SET forgotten = ?3,"
+					     " (message_id, state) = (SELECT message_id, state FROM"
+					     " ledger WHERE account = ?1 AND uid = ?2)"
+					     " WHERE account = ?1 AND uid = ?2", err_r);
 
 		ok = q != NULL &&
-		     store_run(st, q, store_bind_key(q, account, uids[i]), err_r, "forget") == 0;
-		q = ok ? store_prep(st, "DELETE FROM ledger_digest WHERE account = ?1 AND uid = ?2",
+		     store_run(st, q, store_bind_key(q, account, uids[i]) &&
+			       sqlite3_bind_int64(q, 3, now) == SQLITE_OK, err_r, "forget") == 0;
+		q = ok ? store_prep(st, "DELETE FROM ledger WHERE account = ?1 AND uid = ?2",
 				    err_r) : NULL;
 		ok = q != NULL &&
 		     store_run(st, q, store_bind_key(q, account, uids[i]), err_r, "forget") == 0;

@@ -29,6 +29,11 @@ static const struct store_copy_table store_copy_tables[] = {
 	  "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size, attempts,"
 	  " last_error, created, updated, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
 	  " $10, $11, $12)", 12, -1, NULL },
+	/* The digests of forgotten keys (SQLite: rows without a ledger row). */
+	{ "ledger_gone", "SELECT account, uid, digest, message_id, state, forgotten"
+	  " FROM ledger_digest WHERE forgotten IS NOT NULL AND state IS NOT NULL",
+	  "INSERT INTO ledger_gone (account, uid, digest, message_id, state, forgotten)"
+	  " VALUES ($1, $2, $3, $4, $5, $6)", 6, -1, NULL },
 	{ "outbox", "SELECT id, account, uid, stage, env_from, rcpts, message, message_id, flags,"
 	  " state, attempts, next_attempt, created, updated, last_error, outcomes,"
 	  " unknown_outcomes FROM outbox",
@@ -73,7 +78,8 @@ store_copy_target_empty(store *to, char **err_r)
 			       " FROM kv_ns) + (SELECT count(*) FROM seq) + (SELECT count(*)"
 			       " FROM runs) + (SELECT count(*) FROM schedule) + (SELECT count(*)"
 			       " FROM counters) + (SELECT count(*) FROM oauth_refresh) +"
-			       " (SELECT count(*) FROM oauth_access) + (SELECT count(*) FROM leases)",
+			       " (SELECT count(*) FROM oauth_access) + (SELECT count(*) FROM leases)"
+			       " + (SELECT count(*) FROM ledger_gone)",
 			       NULL, "counting the target's rows", err_r);
 	long long n;
 
@@ -142,7 +148,7 @@ store_copy(store *from, store *to, unsigned long long *rows_r, char **err_r)
 		return -1;
 	/* Nobody else writes the target meanwhile: an empty store stays ours. */
 	ok = pgs_cmd(to, "LOCK TABLE ledger, outbox, kv, kv_ns, seq, runs, schedule, counters,"
-		     " oauth_refresh, oauth_access, leases IN EXCLUSIVE MODE", NULL, "lock", NULL,
+		     " oauth_refresh, oauth_access, leases, ledger_gone IN EXCLUSIVE MODE", NULL, "lock", NULL,
 		     err_r) == 0 &&
 	     store_copy_target_empty(to, err_r) == 0;
 	for (size_t i = 0; ok && i < STORE_COPY_N; i++)

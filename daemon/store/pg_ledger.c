@@ -104,7 +104,8 @@ pgs_ledger_put(store *st, const store_record *rec, char **err_r)
 			 &a, "put", NULL, err_r);
 }
 
-/* One statement per uid of the list, in one transaction. */
+/* One statement per uid of the list, in one transaction; with_now adds
+ * the time ($3) and, when 1, LEDGER_DELETED ($4). */
 static int
 pgs_ledger_each(store *st, const char *sql, const char *account, const char *const *uids,
 		size_t n, int with_now, const char *what, char **err_r)
@@ -118,10 +119,10 @@ pgs_ledger_each(store *st, const char *sql, const char *account, const char *con
 
 		pgs_s(&a, account);
 		pgs_s(&a, uids[i]);
-		if (with_now) {
+		if (with_now)
 			pgs_i(&a, (long long)time(NULL));
+		if (with_now == 1)
 			pgs_i(&a, LEDGER_DELETED);
-		}
 		ok = pgs_cmd(st, sql, &a, what, NULL, err_r) == 0;
 	}
 	return store_tx_end(st, own, ok, err_r);
@@ -140,8 +141,45 @@ int
 pgs_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
 		  char **err_r)
 {
-	return pgs_ledger_each(st, "DELETE FROM ledger WHERE account = $1 AND uid = $2", account,
-			       uids, n, 0, "forget", err_r);
+	/* The digest stays (store.h), in ledger_gone: one statement a key. */
+	return pgs_ledger_each(st, "WITH g AS (DELETE FROM ledger WHERE account = $1 AND uid = $2"
+			       " RETURNING account, uid, digest, message_id, state)"
+			       " INSERT INTO ledger_gone (account, uid, digest, message_id, state,"
+			       " forgotten) SELECT account, uid, digest, message_id, state, $3 FROM g"
+			       " WHERE digest IS NOT NULL ON CONFLICT (account, uid) DO UPDATE SET"
+			       " digest = excluded.digest, message_id = excluded.message_id,"
+			       " state = excluded.state, forgotten = excluded.forgotten",
+			       account, uids, n, 2, "forget", err_r);
+}
+
+int
+pgs_ledger_prune_gone(store *st, const char *account, long long before, char **err_r)
+{
+	pgs_args a = { 0 };
+
+	pgs_s(&a, account);
+	pgs_i(&a, before);
+	return pgs_write(st, "DELETE FROM ledger_gone WHERE account = $1 AND forgotten <= $2", &a,
+			 "prune forgotten digests", NULL, err_r);
+}
+
+int
+pgs_ledger_has_gone(store *st, const char *account, char **err_r)
+{
+	pgs_args a = { 0 };
+	PGresult *r;
+	int n;
+
+	if (st->pg->empty)
+		return 0;
+	pgs_s(&a, account);
+	r = pgs_exec(st, "SELECT 1 FROM ledger_gone WHERE account = $1 LIMIT 1", &a,
+		     "forgotten digests", err_r);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r) > 0;
+	PQclear(r);
+	return n;
 }
 
 int
@@ -283,9 +321,12 @@ pgs_ledger_find_digest(store *st, const char *account, const char *message_id,
 	pgs_s(&a, message_id);
 	pgs_i(&a, LEDGER_NEW);
 	/* A decided row first (one that failed only is state NEW). */
-	r = pgs_exec(st, "SELECT uid, state FROM ledger WHERE account = $1 AND digest = $2"
-		     " AND message_id IS NOT DISTINCT FROM $3::text"
-		     " ORDER BY state = $4, updated DESC LIMIT 1", &a, "digest", err_r);
+	r = pgs_exec(st, "SELECT uid, state FROM (SELECT uid, state, updated AS t FROM ledger"
+		     " WHERE account = $1 AND digest = $2"
+		     " AND message_id IS NOT DISTINCT FROM $3::text UNION ALL"
+		     " SELECT uid, state, forgotten FROM ledger_gone WHERE account = $1"
+		     " AND digest = $2 AND message_id IS NOT DISTINCT FROM $3::text) d"
+		     " ORDER BY state = $4, t DESC LIMIT 1", &a, "digest", err_r);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {

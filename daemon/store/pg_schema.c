@@ -116,6 +116,19 @@ static const char *const pgs_migrations[] = {
 	"  owner   text NOT NULL,"
 	"  fence   bigint NOT NULL,"
 	"  expires bigint NOT NULL);",
+	/* 1 -> 2: a digest outlives its ledger row (SQLite schema 9): a
+	 * forgotten key's digest, message_id and state, kept for
+	 * STORE_GONE_KEEP so that a message moved back is recognised. */
+	"CREATE TABLE ledger_gone ("
+	"  account    text NOT NULL,"
+	"  uid        text NOT NULL,"
+	"  digest     text NOT NULL,"
+	"  message_id text,"
+	"  state      integer NOT NULL,"
+	"  forgotten  bigint NOT NULL,"
+	"  PRIMARY KEY (account, uid));"
+	"CREATE INDEX ledger_gone_digest ON ledger_gone (account, digest);"
+	"CREATE INDEX ledger_gone_forgotten ON ledger_gone (account, forgotten);",
 };
 #define PGS_SCHEMA_VERSION ((int)(sizeof(pgs_migrations) / sizeof(pgs_migrations[0])))
 

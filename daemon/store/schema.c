@@ -136,6 +136,18 @@ static const char *const store_migrations[] = {
 	"  PRIMARY KEY (account, uid)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX ledger_digest_by ON ledger_digest (account, digest);",
+	/* 8 -> 9: a digest outlives its ledger row.  When the server no longer
+	 * lists a key (moved, deleted) its row is forgotten, but the digest row
+	 * stays, with the row's message_id and state, for STORE_GONE_KEEP:
+	 * a message a person moves back is recognised, not processed again
+	 * (store_ledger_forget, store_ledger_prune_gone).  forgotten is NULL
+	 * while the ledger row exists; the partial index costs a live row's
+	 * write nothing. */
+	"ALTER TABLE ledger_digest ADD COLUMN message_id TEXT;"
+	"ALTER TABLE ledger_digest ADD COLUMN state INTEGER;"
+	"ALTER TABLE ledger_digest ADD COLUMN forgotten INTEGER;"
+	"CREATE INDEX ledger_digest_gone ON ledger_digest (account, forgotten)"
+	" WHERE forgotten IS NOT NULL;",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 

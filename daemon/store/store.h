@@ -108,16 +108,26 @@ int store_ledger_fail(store *st, const char *account, const char *uid, const cha
 		      int *attempts_r, char **err_r);
 /* Forget these rows of the account (the caller found that the server no
  * longer lists them, from a complete UIDL listing: they can never come
- * back).  mark_deleted, fail and forget join the caller's transaction when
- * one is open, else run in one of their own. */
+ * back).  A row's digest (IMAP) is not forgotten with it: it stays, with the
+ * row's message_id and state, for store_ledger_find_digest, until
+ * store_ledger_prune_gone (a message a person moves back under a new UID is
+ * recognised).  mark_deleted, fail and forget join the caller's transaction
+ * when one is open, else run in one of their own. */
 int store_ledger_forget(store *st, const char *account, const char *const *uids, size_t n,
 			char **err_r);
+/* How long the digests of forgotten keys are kept (see above). */
+#define STORE_GONE_KEEP (180LL * 86400)
+/* Drop the account's digests of keys forgotten at or before `before` (unix
+ * time); joins the caller's transaction.  0 or -1 and *err_r. */
+int store_ledger_prune_gone(store *st, const char *account, long long before, char **err_r);
+/* Whether the account has digests of forgotten keys: 1, 0, -1 and *err_r. */
+int store_ledger_has_gone(store *st, const char *account, char **err_r);
 
 /*
  * IMAP: a row of the account for the same message under another key (a
  * Gmail label shows one message in several folders; a new UIDVALIDITY
- * renumbers a folder): same digest, and same message_id (NULL matches a row
- * without one).  1 and *uid_r (allocated, caller frees; may be NULL) and
+ * renumbers a folder; a person moved it back), or the digest of a forgotten
+ * key: same digest, and same message_id (NULL matches a row without one).  1 and *uid_r (allocated, caller frees; may be NULL) and
  * *state_r (may be NULL) of one such row, preferring a decided one; 0 if
  * none; -1 and *err_r.  The key of an IMAP row is "FOLDER;UIDVALIDITY=V/;UID=N"
  * (RFC 5092's form), so (account, folder, uidvalidity, uid) is its key.

@@ -97,6 +97,8 @@ int pgs_ledger_find_digest(store *st, const char *account, const char *message_i
 			   const char *digest, char **uid_r, ledger_state *state_r, char **err_r);
 int pgs_aging_promote(store *st, const char *account, long long before, int apply, size_t *n_r,
 		      char **err_r);
+int pgs_ledger_prune_gone(store *st, const char *account, long long before, char **err_r);
+int pgs_ledger_has_gone(store *st, const char *account, char **err_r);
 /* pg_outbox.c */
 int pgs_outbox_add(store *st, const store_outbox_row *row, long long now, char **err_r);
 int pgs_outbox_due(store *st, long long due, size_t max, long long **ids_r, size_t *n_r,
