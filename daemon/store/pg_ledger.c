@@ -320,13 +320,15 @@ pgs_ledger_find_digest(store *st, const char *account, const char *message_id,
 	pgs_s(&a, digest);
 	pgs_s(&a, message_id);
 	pgs_i(&a, LEDGER_NEW);
-	/* A decided row first (one that failed only is state NEW). */
-	r = pgs_exec(st, "SELECT uid, state FROM (SELECT uid, state, updated AS t FROM ledger"
-		     " WHERE account = $1 AND digest = $2"
+	/* A decided row first (one that failed only is state NEW), a live one
+	 * before a forgotten one (a key written again after it was forgotten
+	 * is in both tables). */
+	r = pgs_exec(st, "SELECT uid, state FROM (SELECT uid, state, 1 AS live, updated AS t"
+		     " FROM ledger WHERE account = $1 AND digest = $2"
 		     " AND message_id IS NOT DISTINCT FROM $3::text UNION ALL"
-		     " SELECT uid, state, forgotten FROM ledger_gone WHERE account = $1"
+		     " SELECT uid, state, 0, forgotten FROM ledger_gone WHERE account = $1"
 		     " AND digest = $2 AND message_id IS NOT DISTINCT FROM $3::text) d"
-		     " ORDER BY state = $4, t DESC LIMIT 1", &a, "digest", err_r);
+		     " ORDER BY state = $4, live DESC, t DESC LIMIT 1", &a, "digest", err_r);
 	if (r == NULL)
 		return -1;
 	if (PQntuples(r) == 0) {

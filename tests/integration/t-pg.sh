@@ -13,9 +13,9 @@
 need dovecot python3
 pg_need
 mm_setup
-plan 32
+plan 36
 pg_start "$T/pg"
-env_start pop
+env_start pop --users "user1 user2 mov"
 
 store_conf() { # DBNAME [CONNINFO]
 	echo "store = { driver = \"postgresql\"; conninfo = \"${2:-host=127.0.0.1 port=$PG_PORT dbname=$1 user=mailmill}\";" \
@@ -108,6 +108,28 @@ if [ "$MM_RC" = 75 ] && err_has 'already holds'; then ok "a second --migrate-sto
 else not_ok "a second --migrate-store is refused"; show "$MM_ERR"; fi
 mm mig3 -c "$T/mig.conf" --once
 is "after the migration nothing is processed twice" "$(archive_count "$T/archive2")" 4
+
+# --- IMAP, after = "move", on PostgreSQL: a message a person moves back
+# after the run that forgot the moved keys is recognised by its digest
+# (ledger_gone) and journalled KEEP "duplicate", not processed again.
+env_user mov
+env_seed 3 --seed pgmov
+C_NAME=mov C_USER=mov C_PROTOCOL=imap C_PORT=$IMAP_PORT C_STATE=$T/state-mov \
+	C_ARCHIVE=$T/archive-mov C_ACCOUNT_EXTRA='after = "move"; move_to = "Done";' \
+	C_TOP_EXTRA=$(store_conf mailmill) write_conf "$T/mov.conf"
+mm mov1 -c "$T/mov.conf" --once
+mm mov2 -c "$T/mov.conf" --once
+is "IMAP move on PostgreSQL: archived, moved, the moved keys forgotten, digests kept" \
+	"$(archive_count "$T/archive-mov") $(imap_count Done) $(rows "account = 'mov'") $(pg_sql "SELECT count(*) FROM ledger_gone WHERE account = 'mov'")" \
+	"3 3 0 3"
+back=$(imapc state Done | awk '{ print $4 }' | sort | head -n 1)
+imapc copy Done "$back" INBOX
+mm mov3 -c "$T/mov.conf" --once
+rc_is "IMAP move on PostgreSQL: a message moved back: exit 0" 0
+check "... not processed again" archive_matches "$T/archive-mov"
+is "... journalled KEEP duplicate, left in INBOX" \
+	"$(pg_sql "SELECT state || ' ' || verdict FROM ledger WHERE account = 'mov'") $(imap_count INBOX)" \
+	"2 duplicate 1"
 
 # --- TLS to the database: verified against the CA (the test CA of the
 # Dovecot environment signed the server's certificate), no plain fallback.

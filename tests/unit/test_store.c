@@ -508,6 +508,64 @@ test_find_digest(void **state)
 	store_close(&st);
 }
 
+/* A forgotten key's digest outlives its row (a message a person moves back
+ * under a new UID is recognised) until it is pruned; a key written again
+ * is live again. */
+static void
+test_forgotten_digest(void **state)
+{
+	store_record r1 = { .account = "a", .uid = "INBOX;UIDVALIDITY=1/;UID=5",
+			    .state = LEDGER_DELETE, .message_id = "<m@x>", .verdict = "done",
+			    .digest = "abc" };
+	store_record r2 = { .account = "a", .uid = "INBOX;UIDVALIDITY=1/;UID=6",
+			    .state = LEDGER_KEEP, .message_id = NULL, .verdict = "keep",
+			    .digest = "def" };
+	const char *gone[] = { r1.uid, r2.uid };
+	const char *mark[] = { r1.uid };
+	ledger_state s = LEDGER_NEW;
+	char *uid = NULL, *err = NULL;
+	store *st = open_rw();
+
+	assert_int_equal(store_ledger_has_gone(st, "a", &err), 0);
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_ledger_put(st, &r1, &err), 0);
+	assert_int_equal(store_ledger_put(st, &r2, &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(store_ledger_mark_deleted(st, "a", mark, 1, &err), 0);
+	assert_int_equal(store_ledger_forget(st, "a", gone, 2, &err), 0);
+	expect_rows(st, "a", NULL, 0);
+	assert_int_equal(store_ledger_has_gone(st, "a", &err), 1);
+	assert_int_equal(store_ledger_has_gone(st, "b", &err), 0);
+	/* Found with the state the row had when it was forgotten. */
+	assert_int_equal(store_ledger_find_digest(st, "a", "<m@x>", "abc", &uid, &s, &err), 1);
+	assert_string_equal(uid, "INBOX;UIDVALIDITY=1/;UID=5");
+	assert_int_equal(s, LEDGER_DELETED);
+	free(uid);
+	assert_int_equal(store_ledger_find_digest(st, "a", NULL, "def", &uid, &s, &err), 1);
+	assert_int_equal(s, LEDGER_KEEP);
+	free(uid);
+	assert_int_equal(store_ledger_find_digest(st, "a", "<n@x>", "abc", &uid, &s, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "b", "<m@x>", "abc", &uid, &s, &err), 0);
+	/* Pruning another account's, or before they were forgotten: kept. */
+	assert_int_equal(store_ledger_prune_gone(st, "b", time(NULL) + 10, &err), 0);
+	assert_int_equal(store_ledger_prune_gone(st, "a", time(NULL) - 3600, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "a", "<m@x>", "abc", &uid, &s, &err), 1);
+	free(uid);
+	/* The same key journalled again (a new verdict) is a live row again. */
+	r2.state = LEDGER_DELETE;
+	assert_int_equal(store_ledger_put(st, &r2, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "a", NULL, "def", &uid, &s, &err), 1);
+	assert_int_equal(s, LEDGER_DELETE);
+	free(uid);
+	/* Past the retention: gone; the live row's digest stays. */
+	assert_int_equal(store_ledger_prune_gone(st, "a", time(NULL) + 10, &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "a", "<m@x>", "abc", &uid, &s, &err), 0);
+	assert_int_equal(store_ledger_has_gone(st, "a", &err), 0);
+	assert_int_equal(store_ledger_find_digest(st, "a", NULL, "def", &uid, &s, &err), 1);
+	free(uid);
+	store_close(&st);
+}
+
 static void
 test_state_dir_is_a_file(void **state)
 {
@@ -600,6 +658,7 @@ main(void)
 		cmocka_unit_test_setup(test_newer_schema, each_setup),
 		cmocka_unit_test_setup(test_state_dir_is_a_file, each_setup),
 		cmocka_unit_test_setup(test_find_digest, each_setup),
+		cmocka_unit_test_setup(test_forgotten_digest, each_setup),
 		cmocka_unit_test_setup(test_many, each_setup),
 	};
 
