@@ -324,7 +324,7 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	run *r = g_new0(run, 1);
 	GArray *fetch = g_array_new(FALSE, FALSE, sizeof(size_t));
 	GPtrArray *done = g_ptr_array_new();
-	char *err = NULL;
+	char *err = NULL, effects[64] = "";
 	const char *how = NULL;
 	int rc = -1;
 	long long t0 = g_get_monotonic_time();
@@ -390,14 +390,19 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 out:
 	if (rc < 0 && stats->fail == RUN_FAIL_NONE)
 		stats->fail = RUN_FAIL_TEMP;
+	/* IMAP says what its effect did; POP3 only deletes (its line stays). */
+	if (a->protocol == CFG_PROTO_IMAP)
+		snprintf(effects, sizeof effects, ", %lu moved, %lu flagged", stats->moved,
+			 stats->flagged);
 	/* A cron line every few minutes saying "nothing new" is noise; so is
 	 * this one after a failure to connect or list, already logged. */
-	log_msg((rc == 0 && stats->fetched == 0 && stats->deleted == 0 && stats->skipped == 0 &&
-		 r->limited == 0) || (rc < 0 && stats->listed == 0) ? LOG_LVL_DEBUG : LOG_LVL_INFO,
-		"%s: run %s in %.2fs: %lu listed, %lu fetched (%llu bytes), %lu deleted, %lu kept,"
+	log_msg((rc == 0 && stats->fetched == 0 && stats->deleted == 0 && stats->moved == 0 &&
+		 stats->flagged == 0 && stats->skipped == 0 && r->limited == 0) ||
+		(rc < 0 && stats->listed == 0) ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+		"%s: run %s in %.2fs: %lu listed, %lu fetched (%llu bytes), %lu deleted%s, %lu kept,"
 		 " %lu deferred, %lu skipped", a->name, rc == 0 ? "finished" : "FAILED",
 		 (double)(g_get_monotonic_time() - t0) / 1e6, stats->listed, stats->fetched,
-		 stats->bytes, stats->deleted, stats->kept, stats->deferred, stats->skipped);
+		 stats->bytes, stats->deleted, effects, stats->kept, stats->deferred, stats->skipped);
 	api_batch_free(&r->api);
 	if (r->sd != NULL)
 		r->src->close(r);

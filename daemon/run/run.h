@@ -51,11 +51,15 @@ typedef enum { RUN_FAIL_NONE = 0, RUN_FAIL_TEMP, RUN_FAIL_AUTH } run_fail;
 
 typedef struct run_stats {
 	unsigned long listed, fetched, deleted, kept, deferred, skipped, failed;
+	/* IMAP: done mail moved (after = "move") or flagged (after = "flag",
+	 * and "delete" on a server without UIDPLUS: flagged \Deleted only);
+	 * deleted counts what the server removed. */
+	unsigned long moved, flagged;
 	/* Left on the server for a reason that is not the configuration's
 	 * (max_size) nor a verdict: a UID the run cannot use, a refused DELE. */
 	unsigned long unsettled;
 	unsigned long long bytes;
-	unsigned long long deleted_bytes;  /* by the server's LIST sizes */
+	unsigned long long deleted_bytes;  /* of the deleted ones, by the server's sizes */
 	run_fail fail;                     /* set when run_account returns -1 */
 	int stopped;                       /* the stop flag cut the run short */
 } run_stats;

@@ -267,6 +267,20 @@ imap_src_expunge(run *r, const uint32_t *uids, size_t n, char **err_r)
 	return IMAP_OK;
 }
 
+/* What the effect did to a message, for the run's counts. */
+static unsigned long *
+imap_src_effect_count(run *r)
+{
+	imap_source *p = SD(r);
+
+	switch (r->a->after) {
+	case CFG_AFTER_MOVE: return &r->stats->moved;
+	case CFG_AFTER_FLAG: return &r->stats->flagged;
+	default:
+		return imap_has_capa(p->s, "UIDPLUS") ? &r->stats->deleted : &r->stats->flagged;
+	}
+}
+
 static imap_status
 imap_src_effect(run *r, const uint32_t *uids, size_t n, char **err_r)
 {
@@ -338,7 +352,8 @@ imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_
 		const run_entry *e = &r->entries[g_array_index(r->dele, size_t, from + i)];
 
 		g_ptr_array_add(done, e->uid);
-		r->stats->deleted_bytes += e->size;
+		if (imap_src_effect_count(r) == &r->stats->deleted)
+			r->stats->deleted_bytes += e->size;
 	}
 	return 0;
 }
@@ -361,7 +376,7 @@ imap_src_finish(run *r, size_t mb, const GPtrArray *done)
 		free(err);
 		return -1;
 	}
-	r->stats->deleted += done->len;
+	*imap_src_effect_count(r) += done->len;
 	return 0;
 }
 

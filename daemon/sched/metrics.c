@@ -16,6 +16,7 @@ typedef struct metrics_acct {
 	unsigned long long fetched, fetched_bytes;
 	unsigned long long processed, processed_bytes;
 	unsigned long long deleted, deleted_bytes;
+	unsigned long long moved, flagged;
 	unsigned long long kept, kept_bytes;
 	unsigned long long deferred, deferred_bytes;
 	unsigned long long skipped;
@@ -204,6 +205,8 @@ metrics_run(metrics *m, const char *account, const run_stats *s, int ok, long lo
 	a->fetched_bytes += s->bytes;
 	a->deleted += s->deleted;
 	a->deleted_bytes += s->deleted_bytes;
+	a->moved += s->moved;
+	a->flagged += s->flagged;
 	a->skipped += s->skipped;
 }
 
@@ -248,6 +251,9 @@ metrics_cmp(gconstpointer a, gconstpointer b)
 	X(fetched, "mailmill_messages_fetched_total", "Messages fetched from the server") \
 	X(processed, "mailmill_messages_processed_total", "Messages the pipeline decided") \
 	X(deleted, "mailmill_messages_deleted_total", "Messages deleted from the server") \
+	X(moved, "mailmill_messages_moved_total", "IMAP: messages moved to move_to") \
+	X(flagged, "mailmill_messages_flagged_total", \
+	  "IMAP: messages flagged (after = flag; delete without UIDPLUS)") \
 	X(kept, "mailmill_messages_kept_total", "Messages decided KEEP (left on the server)") \
 	X(deferred, "mailmill_messages_deferred_total", "Messages decided DEFER (retried next run)") \
 	X(skipped, "mailmill_messages_skipped_total", "Messages skipped (too big, bad UID)") \

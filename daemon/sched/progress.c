@@ -86,8 +86,8 @@ progress_format_result(char *buf, size_t len, const run_stats *s)
 int
 progress_format_totals(char *buf, size_t len, const run_stats *s)
 {
-	return progress_fits(snprintf(buf, len, "T %lu %lu %lu\n", s->listed, s->failed,
-				      s->unsettled), len);
+	return progress_fits(snprintf(buf, len, "T %lu %lu %lu %lu %lu\n", s->listed, s->failed,
+				      s->unsettled, s->moved, s->flagged), len);
 }
 
 int
@@ -207,15 +207,17 @@ progress_parse(const char *line, progress_event *ev)
 		ev->kind = PROGRESS_RESULT;
 		return progress_parse_result(p, ev);
 	case 'T': {
-		unsigned long long v[3];
+		unsigned long long v[5];
 
 		ev->kind = PROGRESS_TOTALS;
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 5; i++)
 			if (progress_number(&p, &v[i]) < 0 || v[i] > (unsigned long)-1)
 				return -1;
 		ev->stats.listed = (unsigned long)v[0];
 		ev->stats.failed = (unsigned long)v[1];
 		ev->stats.unsettled = (unsigned long)v[2];
+		ev->stats.moved = (unsigned long)v[3];
+		ev->stats.flagged = (unsigned long)v[4];
 		return *p != '\0' ? -1 : 0;
 	}
 	default:

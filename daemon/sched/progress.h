@@ -8,7 +8,7 @@
  *   S uid size                      a message went into the pipeline
  *   D uid size verdict stage        it was decided (stage "-": the pipeline end)
  *   E text                          the last error logged (once, before R)
- *   T listed failed unsettled       the rest of the run's counts (before R)
+ *   T listed failed unsettled moved flagged   the rest of the run's counts (before R)
  *   R fetched deleted kept deferred skipped bytes deleted_bytes fail stopped
  *
  * so the daemon knows which message was in hand when the worker died or
@@ -38,7 +38,8 @@ typedef struct progress_event {
 	char stage[PROGRESS_STAGE_MAX];    /* "" for the pipeline end */
 	char error[PROGRESS_ERROR_MAX];
 	run_stats stats;                   /* PROGRESS_RESULT; listed, failed and
-					    * unsettled: PROGRESS_TOTALS */
+					    * unsettled, moved, flagged:
+					    * PROGRESS_TOTALS */
 } progress_event;
 
 /* One line (without its '\n'): 0 and *ev, or -1 if it is malformed (an

@@ -58,15 +58,20 @@ static void
 status_run(void *arg, const store_run_row *r)
 {
 	status_ctx *sc = arg;
-	char when[32];
+	char when[32], effects[64] = "";
 
 	if (r->result == NULL) {
 		fprintf(sc->out, "  last run:    never\n");
 	} else {
 		status_time(when, sizeof when, r->finished);
+		/* IMAP's other effects, when there were any (POP3's line stays). */
+		if (r->moved > 0 || r->flagged > 0)
+			snprintf(effects, sizeof effects, " %lu moved, %lu flagged,", r->moved,
+				 r->flagged);
 		fprintf(sc->out, "  last run:    %s (%llds): %s: %lu fetched (%llu bytes), %lu deleted,"
-			" %lu kept, %lu deferred, %lu skipped\n", when, r->finished - r->started,
-			r->result, r->fetched, r->bytes, r->deleted, r->kept, r->deferred, r->skipped);
+			"%s %lu kept, %lu deferred, %lu skipped\n", when, r->finished - r->started,
+			r->result, r->fetched, r->bytes, r->deleted, effects, r->kept, r->deferred,
+			r->skipped);
 		if (r->error != NULL)
 			fprintf(sc->out, "  error:       %s\n", r->error);
 		if (strcmp(r->result, "ok") != 0)

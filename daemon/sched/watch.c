@@ -65,12 +65,16 @@ watch_line(watch *w, const char *line)
 		w->stats.listed = ev.stats.listed;
 		w->stats.failed = ev.stats.failed;
 		w->stats.unsettled = ev.stats.unsettled;
+		w->stats.moved = ev.stats.moved;
+		w->stats.flagged = ev.stats.flagged;
 		break;
 	case PROGRESS_RESULT:
 		/* T came first: its counts stay. */
 		ev.stats.listed = w->stats.listed;
 		ev.stats.failed = w->stats.failed;
 		ev.stats.unsettled = w->stats.unsettled;
+		ev.stats.moved = w->stats.moved;
+		ev.stats.flagged = w->stats.flagged;
 		w->stats = ev.stats;
 		w->have_stats = 1;
 		break;
@@ -168,6 +172,8 @@ watch_record(const watch *w, const cfg_account *a, store *st, const char *result
 	row.error = why[0] ? why : NULL;
 	row.fetched = w->stats.fetched;
 	row.deleted = w->stats.deleted;
+	row.moved = w->stats.moved;
+	row.flagged = w->stats.flagged;
 	row.kept = w->stats.kept;
 	row.deferred = w->stats.deferred;
 	row.skipped = w->stats.skipped;

@@ -50,10 +50,10 @@ static const struct store_copy_table store_copy_tables[] = {
 	{ "seq", "SELECT ns, name, value FROM seq",
 	  "INSERT INTO seq (ns, name, value) VALUES ($1, $2, $3)", 3, -1, NULL },
 	{ "runs", "SELECT id, account, started, finished, result, error, fetched, deleted, kept,"
-	  " deferred, skipped, bytes FROM runs",
+	  " deferred, skipped, bytes, moved, flagged FROM runs",
 	  "INSERT INTO runs (id, account, started, finished, result, error, fetched, deleted,"
-	  " kept, deferred, skipped, bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-	  " $11, $12)", 12, -1, "runs" },
+	  " kept, deferred, skipped, bytes, moved, flagged) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+	  " $8, $9, $10, $11, $12, $13, $14)", 14, -1, "runs" },
 	{ "schedule", "SELECT account, next_run, failures, updated FROM schedule",
 	  "INSERT INTO schedule (account, next_run, failures, updated) VALUES ($1, $2, $3, $4)",
 	  4, -1, NULL },

@@ -29,13 +29,15 @@ pgs_run_add(store *st, const store_run_row *row, char **err_r)
 	pgs_i(&a, (long long)row->deferred);
 	pgs_i(&a, (long long)row->skipped);
 	pgs_i(&a, row->bytes > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)row->bytes);
+	pgs_i(&a, (long long)row->moved);
+	pgs_i(&a, (long long)row->flagged);
 	pgs_s(&p, row->account);
 	pgs_i(&p, PGS_RUNS_KEEP);
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	ok = pgs_cmd(st, "INSERT INTO runs (account, started, finished, result, error, fetched,"
-		     " deleted, kept, deferred, skipped, bytes) VALUES ($1, $2, $3, $4,"
-		     " nullif($5, ''), $6, $7, $8, $9, $10, $11)", &a, "record a run", NULL,
+		     " deleted, kept, deferred, skipped, bytes, moved, flagged) VALUES ($1, $2, $3,"
+		     " $4, nullif($5, ''), $6, $7, $8, $9, $10, $11, $12, $13)", &a, "record a run", NULL,
 		     err_r) == 0 &&
 	     pgs_cmd(st, "DELETE FROM runs WHERE account = $1 AND id <= (SELECT id FROM runs"
 		     " WHERE account = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)", &p, "prune runs",
@@ -70,7 +72,8 @@ pgs_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char *
 		return 0;
 	pgs_s(&a, account);
 	r = pgs_exec(st, "SELECT r.started, r.finished, r.result, r.error, r.fetched, r.deleted,"
-		     " r.kept, r.deferred, r.skipped, r.bytes, s.next_run, s.failures"
+		     " r.kept, r.deferred, r.skipped, r.bytes, s.next_run, s.failures, r.moved,"
+		     " r.flagged"
 		     " FROM (SELECT $1::text AS account) a"
 		     " LEFT JOIN (SELECT * FROM runs WHERE account = $1 ORDER BY id DESC LIMIT 1) r"
 		     " ON true LEFT JOIN schedule s ON s.account = a.account", &a, "runs", err_r);
@@ -91,6 +94,8 @@ pgs_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char *
 		row.bytes = (unsigned long long)pgs_ll(r, 0, 9);
 		row.next_run = pgs_str(r, 0, 10) == NULL ? -1 : pgs_ll(r, 0, 10);
 		row.failures = (int)pgs_ll(r, 0, 11);
+		row.moved = (unsigned long)pgs_ll(r, 0, 12);
+		row.flagged = (unsigned long)pgs_ll(r, 0, 13);
 		fn(arg, &row);
 	}
 	PQclear(r);

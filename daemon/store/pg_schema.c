@@ -129,6 +129,9 @@ static const char *const pgs_migrations[] = {
 	"  PRIMARY KEY (account, uid));"
 	"CREATE INDEX ledger_gone_digest ON ledger_gone (account, digest);"
 	"CREATE INDEX ledger_gone_forgotten ON ledger_gone (account, forgotten);",
+	/* 2 -> 3: IMAP's effects counted apart (SQLite schema 10). */
+	"ALTER TABLE runs ADD COLUMN moved bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN flagged bigint NOT NULL DEFAULT 0;",
 };
 #define PGS_SCHEMA_VERSION ((int)(sizeof(pgs_migrations) / sizeof(pgs_migrations[0])))
 

@@ -25,8 +25,8 @@ store_run_add(store *st, const store_run_row *row, char **err_r)
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	q = store_prep(st, "INSERT INTO runs (account, started, finished, result, error, fetched,"
-		       " deleted, kept, deferred, skipped, bytes) VALUES (?1, ?2, ?3, ?4,"
-		       " nullif(?5, ''), ?6, ?7, ?8, ?9, ?10, ?11)", err_r);
+		       " deleted, kept, deferred, skipped, bytes, moved, flagged) VALUES (?1, ?2,"
+		       " ?3, ?4, nullif(?5, ''), ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", err_r);
 	ok = q != NULL &&
 	     store_run(st, q,
 		       sqlite3_bind_text(q, 1, row->account, -1, SQLITE_STATIC) == SQLITE_OK &&
@@ -40,7 +40,9 @@ store_run_add(store *st, const store_run_row *row, char **err_r)
 		       sqlite3_bind_int64(q, 9, (sqlite3_int64)row->deferred) == SQLITE_OK &&
 		       sqlite3_bind_int64(q, 10, (sqlite3_int64)row->skipped) == SQLITE_OK &&
 		       sqlite3_bind_int64(q, 11, (sqlite3_int64)(row->bytes > (unsigned long long)LLONG_MAX ?
-							(unsigned long long)LLONG_MAX : row->bytes)) == SQLITE_OK,
+							(unsigned long long)LLONG_MAX : row->bytes)) == SQLITE_OK &&
+		       sqlite3_bind_int64(q, 12, (sqlite3_int64)row->moved) == SQLITE_OK &&
+		       sqlite3_bind_int64(q, 13, (sqlite3_int64)row->flagged) == SQLITE_OK,
 		       err_r, "record a run") == 0;
 	if (ok) {
 		q = store_prep(st, "DELETE FROM runs WHERE account = ?1 AND id <= (SELECT id FROM runs"
@@ -90,7 +92,8 @@ store_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char
 	if (st->db == NULL)
 		return 0;
 	q = store_prep(st, "SELECT r.started, r.finished, r.result, r.error, r.fetched, r.deleted,"
-		       " r.kept, r.deferred, r.skipped, r.bytes, s.next_run, s.failures"
+		       " r.kept, r.deferred, r.skipped, r.bytes, s.next_run, s.failures, r.moved,"
+		       " r.flagged"
 		       " FROM (SELECT ?1 AS account) a"
 		       " LEFT JOIN (SELECT * FROM runs WHERE account = ?1 ORDER BY id DESC LIMIT 1) r"
 		       " ON 1 LEFT JOIN schedule s ON s.account = a.account", err_r);
@@ -117,6 +120,8 @@ store_run_last(store *st, const char *account, store_run_fn *fn, void *arg, char
 		row.bytes = (unsigned long long)sqlite3_column_int64(q, 9);
 		row.next_run = sqlite3_column_type(q, 10) == SQLITE_NULL ? -1 : sqlite3_column_int64(q, 10);
 		row.failures = sqlite3_column_int(q, 11);
+		row.moved = (unsigned long)sqlite3_column_int64(q, 12);
+		row.flagged = (unsigned long)sqlite3_column_int64(q, 13);
 		fn(arg, &row);
 		rc = SQLITE_DONE;
 	}

@@ -148,6 +148,10 @@ static const char *const store_migrations[] = {
 	"ALTER TABLE ledger_digest ADD COLUMN forgotten INTEGER;"
 	"CREATE INDEX ledger_digest_gone ON ledger_digest (account, forgotten)"
 	" WHERE forgotten IS NOT NULL;",
+	/* 9 -> 10: IMAP's effects counted apart: deleted is what the server
+	 * removed; moved and flagged mail stays on it. */
+	"ALTER TABLE runs ADD COLUMN moved INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 

@@ -265,6 +265,7 @@ typedef struct store_run_row {
 	const char *result;            /* "ok", "failed", "auth", "crashed", "timeout"; NULL: never ran */
 	const char *error;             /* NULL when none */
 	unsigned long fetched, deleted, kept, deferred, skipped;
+	unsigned long moved, flagged;  /* IMAP: done mail moved, flagged (not deleted) */
 	unsigned long long bytes;
 	long long next_run;            /* store_run_last only: unix time, 0 running, -1 unknown */
 	int failures;                  /* store_run_last only: failed runs in a row */

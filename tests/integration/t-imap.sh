@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 100
+plan 104
 V=$TEST_PLUGIN_DIR/verdict.so
 
 env_start srv --users "plain stls imaps bulk del mov flg kep multi miss uidv dup quar dry chk"
@@ -104,6 +104,8 @@ is "delete: INBOX holds only the kept message, still flagged \\Deleted by the ot
 	"$(flags_of INBOX)" '\Deleted <keepme.del@example.com>'
 is "delete: a folder not read is untouched" "$(flags_of Other)" '\Deleted <keepme.del@example.com>'
 is "delete: six messages in the journal" "$(ledger_rows "$T/state-del" acct)" 6
+check "delete: the run's line counts 5 deleted, none moved or flagged, 1 kept" \
+	err_has 'run finished .* 5 deleted, 0 moved, 0 flagged, 1 kept,'
 run_ok "delete: second run exits 0" del-2 -c "$T/del.conf" --once
 check "delete: second run archives nothing again" archive_matches "$T/archive-del"
 is "delete: second run leaves the kept message" "$(flags_of INBOX)" '\Deleted <keepme.del@example.com>'
@@ -116,6 +118,11 @@ run_ok "move: exit 0" mov -c "$T/mov.conf" --once
 check "move: every message archived once" archive_matches "$T/archive-mov"
 is "move: INBOX empty" "$(imap_count INBOX)" 0
 is "move: Done created, holding exactly the messages" "$(ids Done)" "$(expected_ids)"
+check "move: the run's line counts 4 moved, not deleted" \
+	err_has 'run finished .* 0 deleted, 4 moved, 0 flagged, 0 kept,'
+mm mov-status -c "$T/mov.conf" --status
+check "move: --status shows the last run's 4 moved" \
+	grep -q 'last run: .* 0 deleted, 4 moved, 0 flagged, 0 kept' "$MM_OUT"
 run_ok "move: second run exits 0" mov-2 -c "$T/mov.conf" --once
 check "move: second run archives nothing again" archive_matches "$T/archive-mov"
 is "move: Done still holds each message once" "$(ids Done)" "$(expected_ids)"
@@ -151,6 +158,8 @@ check "flag: every message archived once, the one already \\Seen too" \
 is "flag: every message still in INBOX, flagged \\Seen" \
 	"$(flags_of INBOX | awk '{ print $1 }' | sort -u)" '\Seen'
 is "flag: four messages in INBOX" "$(imap_count INBOX)" 4
+check "flag: the run's line counts 4 flagged, not deleted" \
+	err_has 'run finished .* 0 deleted, 0 moved, 4 flagged, 0 kept,'
 run_ok "flag: second run exits 0" flg-2 -c "$T/flg.conf" --once
 check "flag: second run processes nothing again" archive_matches "$T/archive-flg"
 # A keyword instead, on new mail: only the new message is processed.

@@ -47,6 +47,8 @@ test_counters(void **state)
 	s.bytes = 300;
 	s.deleted = 2;
 	s.deleted_bytes = 200;
+	s.moved = 4;
+	s.flagged = 5;
 	metrics_verdict(m, "zed", "archive", "done", 100);
 	metrics_verdict(m, "zed", "archive", "done", 100);
 	metrics_verdict(m, "zed", NULL, "keep", 10);
@@ -60,6 +62,8 @@ test_counters(void **state)
 	assert_has(t, "mailmill_messages_fetched_total{account=\"zed\"} 3\n");
 	assert_has(t, "mailmill_messages_deleted_total{account=\"zed\"} 2\n");
 	assert_has(t, "mailmill_deleted_bytes_total{account=\"zed\"} 200\n");
+	assert_has(t, "mailmill_messages_moved_total{account=\"zed\"} 4\n");
+	assert_has(t, "mailmill_messages_flagged_total{account=\"zed\"} 5\n");
 	assert_has(t, "mailmill_messages_processed_total{account=\"zed\"} 4\n");
 	assert_has(t, "mailmill_messages_kept_total{account=\"zed\"} 1\n");
 	assert_has(t, "mailmill_kept_bytes_total{account=\"zed\"} 10\n");

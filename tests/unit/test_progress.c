@@ -185,6 +185,8 @@ test_totals(void **state)
 	s.listed = 10;
 	s.failed = 2;
 	s.unsettled = 1;
+	s.moved = 4;
+	s.flagged = 5;
 	n = progress_format_totals(line, sizeof line, &s);
 	assert_true(n > 0);
 	line[n - 1] = '\0';
@@ -193,7 +195,10 @@ test_totals(void **state)
 	assert_int_equal(ev.stats.listed, 10);
 	assert_int_equal(ev.stats.failed, 2);
 	assert_int_equal(ev.stats.unsettled, 1);
+	assert_int_equal(ev.stats.moved, 4);
+	assert_int_equal(ev.stats.flagged, 5);
 	assert_int_equal(progress_parse("T 1 2", &ev), -1);
+	assert_int_equal(progress_parse("T 1 2 3 4 5 6", &ev), -1);
 	assert_int_equal(progress_parse("T 1 2 3 4", &ev), -1);
 	assert_int_equal(progress_parse("T 1 x 3", &ev), -1);
 	assert_int_equal(progress_parse("T 1 2 99999999999999999999999", &ev), -1);
