@@ -365,15 +365,20 @@ outbox_flush(const cfg *c, store *st, int all, int trace, const struct run_lease
 		outbox_item it = { 0 };
 		int got;
 
-		if (outbox_lease_renew(lease, st, n - i) < 0) {
-			ret = -1;
-			break;
-		}
 		got = store_outbox_get(st, ids[i], outbox_copy, &it, &err);
 		if (got < 0) {
 			log_error("outbox: %s", err);
 			free(err);
 			err = NULL;
+			ret = -1;
+			break;
+		}
+		/* Checked last thing before the send: a flush paused past its
+		 * lease (another daemon has the outbox now and sends these rows)
+		 * sends nothing more, so at most the message in flight when the
+		 * lease was lost goes out twice (SMTP has no idempotency). */
+		if (got == 1 && outbox_lease_renew(lease, st, n - i) < 0) {
+			outbox_item_clear(&it);
 			ret = -1;
 			break;
 		}

@@ -18,7 +18,7 @@
 need dovecot python3 aiosmtpd
 pg_need
 mm_setup
-plan 17
+plan 21
 
 NU=30
 cl_start $NU
@@ -78,3 +78,48 @@ is "after the resume: one ticket per message ($W)" "$(cl_tickets)" $W
 is "after the resume: one acknowledgement per message" "$(cl_acks)" $W
 check "after the resume: every message archived exactly once" cl_archive_exact
 check "daemon 1 runs on after its lost lease" cl_alive 1
+
+# ---- the outbox's flush paused past its lease: it checks the lease right
+# before each send, so when it resumes it sends nothing more; at most the
+# message in flight when it was paused goes out twice (SMTP has no
+# idempotency).  The relay answers each end of data half a second late, so
+# the flush is sending when its daemon is paused.
+echo 0.5 >"$SMTP_OUT/slow"
+cl_seed 5 1
+W=$((NU * 5))
+# Wait for a flush holding many rows, then pause the daemon holding @outbox.
+claimed() {
+	[ "$(pg_sql "SELECT count(*) FROM outbox WHERE state = 0 AND claim_owner IS NOT NULL")" -ge 10 ]
+}
+holder=
+find_holder() {
+	local pid n
+	pid=$(pg_sql "SELECT split_part(owner, ':', 2) FROM leases WHERE account = '@outbox'
+		AND expires > floor(extract(epoch from clock_timestamp()))")
+	for n in 1 2 3; do
+		[ "$(cl_pid $n)" = "$pid" ] && holder=$n && return 0
+	done
+	return 1
+}
+wait_for 60 claimed && wait_for 10 find_holder
+if [ -z "$holder" ]; then
+	not_ok "a flush of the outbox was going on to pause"
+else
+	ok "a flush of daemon $holder holds $(pg_sql "SELECT count(*) FROM outbox WHERE state = 0 AND claim_owner IS NOT NULL") queued row(s); pausing it"
+fi
+cl_pause "${holder:-1}"
+# Every acknowledgement (each outbox row has its own Message-ID) reached the
+# relay: the others took the outbox over.
+ack_ids() { grep -h -i '^Message-ID:' "$SMTP_OUT"/*.eml | sort -u | wc -l; }
+acks_all() { [ "$(ack_ids)" -ge "$W" ]; }
+wait_for 120 acks_all
+cl_cont "${holder:-1}"
+wait_for 20 grep -q "the lease on the outbox is lost" "$T/d${holder:-1}.log"
+sleep 3
+rm -f "$SMTP_OUT/slow"
+check "the resumed flush found its outbox lease lost and sent nothing more" \
+	grep -q "the lease on the outbox is lost" "$T/d${holder:-1}.log"
+is "every acknowledgement reached the relay ($W distinct)" "$(ack_ids)" "$W"
+total=$(cl_acks)
+check "at most the one message in flight went out twice ($total sent for $W)" \
+	test "$total" -ge "$W" -a "$total" -le $((W + 1))

@@ -53,7 +53,7 @@ for u in range(1, int(n) + 1):
             os.makedirs(d, exist_ok=True)
             try:
                 os.chown(d, int(uid), int(gid))
-            except PermissionError:
+            except (PermissionError, FileNotFoundError):
                 pass
     for i in range(int(k)):
         tag = "%s-r%s-%d" % (user, rnd, i)
@@ -67,7 +67,7 @@ for u in range(1, int(n) + 1):
                 f.write(body)
         try:
             os.chown(os.path.join(new, name), int(uid), int(gid))
-        except PermissionError:
+        except (PermissionError, FileNotFoundError):  # already fetched and deleted
             pass
 PYEOF
 	[ $? = 0 ] || { echo "Bail out! cannot seed round $round"; exit 1; }

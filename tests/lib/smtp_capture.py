@@ -13,7 +13,7 @@ Failure knobs, read on each transaction so a test can flip them between runs:
   OUTDIR/permfail      exists: 554 5.7.1 after the final dot
 Without --cert/--key there is no STARTTLS.
 """
-import argparse, json, os, signal, socket, ssl, threading
+import argparse, asyncio, json, os, signal, socket, ssl, threading
 from aiosmtpd.controller import Controller
 
 
@@ -55,6 +55,13 @@ class Handler:
             with open(base + suffix + ".tmp", "wb") as f:
                 f.write(data)
             os.rename(base + suffix + ".tmp", base + suffix)
+        # A file "slow" holding seconds: the reply to the end of data comes
+        # that late (a message in flight while its sender is paused).
+        try:
+            with open(os.path.join(self.outdir, "slow")) as f:
+                await asyncio.sleep(float(f.read().strip() or "0"))
+        except (OSError, ValueError):
+            pass
         return "250 2.0.0 OK saved as %04d" % n
 
 
