@@ -442,11 +442,18 @@ idlewatch_main(const cfg *c, char *const *only, int n_only, int out_fd, int ctl_
 		iw_cleanup(&w);
 		return 78;
 	}
+	/* Within worker_memory, as the workers: it holds every watched
+	 * folder's connection, so the limit must fit those too. */
+	if (privs_limit_memory(c->worker_memory, &err) < 0) {
+		log_warn("IDLE watcher: %s", err);
+		free(err);
+		err = NULL;
+	}
 	for (k = 0; k < w.n_accts && w.tokens == NULL; k++) {
-		if (w.accts[k].a.oauth != NULL && store_open(c->state_dir, 0, &w.tokens, &err) < 0) {
+		/* The configured store (tokens live in PostgreSQL with one). */
+		if (w.accts[k].a.oauth != NULL && store_open_cfg(c, 0, &w.tokens, &err) < 0) {
 			/* Those accounts then fail to sign in, and say so. */
-			log_error("IDLE watcher: cannot open the store in %s: %s", c->state_dir,
-				  err);
+			log_error("IDLE watcher: cannot open the store: %s", err);
 			free(err);
 			err = NULL;
 			break;

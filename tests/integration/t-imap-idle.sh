@@ -15,12 +15,13 @@
 #  - a watcher killed is started again; SIGHUP starts a new watcher (the
 #    old one ends); SIGTERM ends both the daemon and its watcher; --once
 #    does not watch;
-#  - started as root with user = "nobody", the watcher runs as nobody.
+#  - started as root with user = "nobody", the watcher runs as nobody;
+#  - the watcher runs within worker_memory (RLIMIT_AS), as workers do.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 20
+plan 21
 
 env_start srv
 plugins_for_worker   # for the daemon that drops to nobody (20)
@@ -31,6 +32,7 @@ mkdir -p "$MD/.Other/cur" "$MD/.Other/new" "$MD/.Other/tmp"
 chown -R "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" "$MD/.Other"
 
 C_PROTOCOL=imap C_PORT=$IMAPS_PORT C_TLS=tls C_LOG_LEVEL=debug \
+	C_TOP_EXTRA='worker_memory = "512M";' \
 	C_ACCOUNT_EXTRA='interval = "1h"; idle = true; folders = [ "INBOX", "Other" ];' \
 	write_conf "$T/conf"
 
@@ -57,6 +59,9 @@ if ! kill -0 $DPID 2>/dev/null; then
 fi
 check "and the second folder" wait_for 10 log_has 'acct/Other: watching with IDLE'
 W1=$(watcher_pid)
+# The watcher runs within worker_memory, as workers do.
+is "the watcher's address space is limited to worker_memory" \
+	"$(awk '/^Max address space/ { print $4 }' "/proc/$W1/limits" 2>/dev/null)" $((512 << 20))
 
 # 3-4: renewals (every 2 s here), only at debug level
 wait_for 15 eval '[ "$(log_count "acct/INBOX: IDLE renewed")" -ge 3 ]'

@@ -17,6 +17,7 @@
 #                           or a token_command line; default oauth_group)
 #                           O_STATE ($T/state) O_ARCHIVE ($T/archive) O_TOP_EXTRA
 #                           O_STAGES (replaces the archive pipeline)
+#                           O_ACCOUNT_EXTRA (lines in the account: protocol, idle...)
 #   no_secret_in FILES...   none of the IdP's tokens or secrets appears in FILES
 #   probe_ok / probe_refused PROTO PORT USER MECH TOKEN [oneline]
 #                           Python's own client (oauth_probe.py), not mailmill,
@@ -87,6 +88,7 @@ oauth_conf() {
 		echo "    host = \"localhost\"; port = ${O_PORT:-$POP3S_PORT};"
 		echo "    tls = \"$tls\"; ca_file = \"$MAILENV_CA\"; timeout = \"10s\";"
 		echo "    user = \"${O_USER:-user1}\"; auth = \"${O_AUTH:-auto}\";"
+		[ -n "${O_ACCOUNT_EXTRA:-}" ] && echo "    $O_ACCOUNT_EXTRA"
 		echo "    ${O_CRED:-$(oauth_group)}"
 		echo "    pipeline = ( $stages );"
 		echo "  }"
