@@ -233,6 +233,10 @@ test_imap_no_uidplus(void **state)
 	sent(&w, "UID EXPUNGE", 0);
 	never_bare_expunge(&w);
 	state_has(&w, "msg 1 \\Deleted d1", 1);
+	/* Only flagged: counted so, not as deleted. */
+	assert_int_equal(w.stats.flagged, 1);
+	assert_int_equal(w.stats.deleted, 0);
+	assert_int_equal(w.stats.deleted_bytes, 0);
 	assert_int_equal(imap_run(&w, 0), 0);
 	assert_int_equal(w.stats.fetched, 0);
 	sent(&w, "UID STORE", 0);
@@ -252,6 +256,8 @@ test_imap_flag(void **state)
 	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 - e1\nmsg 2 - e2\n");
 	assert_int_equal(imap_run(&w, 0), 0);
 	sent(&w, "UID STORE 1:2 +FLAGS.SILENT ($Processed)", 1);
+	assert_int_equal(w.stats.flagged, 2);
+	assert_int_equal(w.stats.deleted, 0);
 	state_has(&w, "msg 1 $Processed e1", 1);
 	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=7/;UID=2"), LEDGER_DELETED);
 	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 - e1\nmsg 2 - e2\nmsg 3 - e3\n");
@@ -346,6 +352,38 @@ test_imap_copied_back(void **state)
 	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger WHERE verdict = 'duplicate'"), 1);
 	sent(&w, "UID STORE", 0);
 	outbox_is(&w, "sender-l1@example.net");
+	world_close(&w);
+}
+
+/* A message moved away, its key forgotten by the next run (the folder no
+ * longer lists it), then moved back by a person (a new UID): its digest
+ * outlived the key, so it is a duplicate, not processed again.  The runs
+ * count what the effect did: moved, not deleted. */
+static void
+test_imap_moved_back(void **state)
+{
+	world w;
+
+	(void)state;
+	world_open(&w, topdir, IMAP "after = \"move\"; move_to = \"Done\";", STAGES_DONE);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 - m1\nfolder Done 3\n");
+	assert_int_equal(imap_run(&w, 0), 0);
+	assert_int_equal(w.stats.moved, 1);
+	assert_int_equal(w.stats.deleted, 0);
+	assert_int_equal(w.stats.flagged, 0);
+	assert_int_equal(imap_run(&w, 0), 0);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger"), 0);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger_digest"
+				   " WHERE forgotten IS NOT NULL AND state = 3"), 1);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 5 - m1\nfolder Done 3\nmsg 1 - m1\n");
+	assert_int_equal(imap_run(&w, 0), 0);
+	assert_int_equal(w.stats.fetched, 1);
+	assert_int_equal(w.stats.moved, 0);
+	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=7/;UID=5"), LEDGER_KEEP);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger WHERE verdict = 'duplicate'"), 1);
+	sent(&w, "UID MOVE", 0);
+	state_has(&w, "msg 5 - m1", 1);
+	outbox_is(&w, "sender-m1@example.net");
 	world_close(&w);
 }
 
@@ -479,6 +517,7 @@ main(void)
 		cmocka_unit_test(test_imap_uidvalidity),
 		cmocka_unit_test(test_imap_duplicate),
 		cmocka_unit_test(test_imap_copied_back),
+		cmocka_unit_test(test_imap_moved_back),
 		cmocka_unit_test(test_imap_effect_lost),
 		cmocka_unit_test(test_imap_dry_run),
 		cmocka_unit_test(test_imap_check_login),
