@@ -69,11 +69,12 @@ get_file(const world *w, const char *name)
  * "transcript", emptied first); run_account's result. */
 /* The lease the next imap_run holds (NULL: none). */
 static const struct run_lease *run_lease;
+static unsigned long run_limit;   /* --limit of the next runs; 0: none */
 
 static int
 imap_run(world *w, int dry_run)
 {
-	run_opts o = { .dry_run = dry_run, .lease = run_lease };
+	run_opts o = { .dry_run = dry_run, .lease = run_lease, .limit = run_limit };
 	char st[400], tr[400];
 	imap_model m;
 	int rc;
@@ -305,10 +306,40 @@ test_imap_uidvalidity(void **state)
 	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=8/;UID=1"), LEDGER_KEEP);
 	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=8/;UID=3"), LEDGER_KEEP);
 	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger WHERE verdict = 'renumbered'"), 2);
+	/* The rows under the old UIDVALIDITY are forgotten, their digests kept. */
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger WHERE uid LIKE '%=7/%'"), 0);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger_digest WHERE uid LIKE '%=7/%'"
+				   " AND forgotten IS NOT NULL"), 2);
 	outbox_is(&w, "sender-g1@example.net,sender-g2@example.net,sender-g3@example.net");
 	/* the third run: nothing new */
 	assert_int_equal(imap_run(&w, 0), 0);
 	assert_int_equal(w.stats.fetched, 0);
+	world_close(&w);
+}
+
+/* Renumbered, and the first run after it reads one message (--limit 1):
+ * the old rows are forgotten at its end, and the next run still recognises
+ * the other by its kept digest, with its state. */
+static void
+test_imap_uidvalidity_limit(void **state)
+{
+	world w;
+
+	(void)state;
+	world_open(&w, topdir, IMAP "after = \"keep\";", STAGES_DONE);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 - n1\nmsg 2 - n2\n");
+	assert_int_equal(imap_run(&w, 0), 0);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 8\nmsg 1 - n1\nmsg 2 - n2\n");
+	run_limit = 1;
+	assert_int_equal(imap_run(&w, 0), 0);
+	run_limit = 0;
+	assert_int_equal(w.stats.fetched, 1);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger WHERE uid LIKE '%=7/%'"), 0);
+	assert_int_equal(imap_run(&w, 0), 0);
+	assert_int_equal(w.stats.fetched, 1);
+	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=8/;UID=2"), LEDGER_KEEP);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger WHERE verdict = 'renumbered'"), 2);
+	outbox_is(&w, "sender-n1@example.net,sender-n2@example.net");
 	world_close(&w);
 }
 
@@ -515,6 +546,7 @@ main(void)
 		cmocka_unit_test(test_imap_flag),
 		cmocka_unit_test(test_imap_keep),
 		cmocka_unit_test(test_imap_uidvalidity),
+		cmocka_unit_test(test_imap_uidvalidity_limit),
 		cmocka_unit_test(test_imap_duplicate),
 		cmocka_unit_test(test_imap_copied_back),
 		cmocka_unit_test(test_imap_moved_back),
