@@ -309,9 +309,10 @@ run_seen(run *r, size_t ei, const char *uid, char *mid, const char *digest)
 			 " changed: not processed again; its journal state %s carries over",
 			 r->a->name, uid, mid != NULL ? mid : "", other, ledger_state_name(ost));
 	} else {
-		log_info("%s: uid %s: <%s> is a duplicate of %s (the same message in another"
-			 " folder): kept, not processed again", r->a->name, uid,
-			 mid != NULL ? mid : "", other);
+		log_info("%s: uid %s: <%s> is a duplicate of %s (%s): kept, not processed again",
+			 r->a->name, uid, mid != NULL ? mid : "", other,
+			 run_key_folder_len(other) == fl && strncmp(other, uid, fl) == 0 ?
+			 "copied or moved back into its folder" : "the same message in another folder");
 		ost = LEDGER_KEEP;
 	}
 	free(other);
