@@ -12,7 +12,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot-imap python3 sqlite3 openssl
 mm_setup
-plan 104
+plan 106
 V=$TEST_PLUGIN_DIR/verdict.so
 
 env_start srv --users "plain stls imaps bulk del mov flg kep multi miss uidv dup quar dry chk"
@@ -142,6 +142,11 @@ run_ok "move: the run after that exits 0" mov-4 -c "$T/mov.conf" --once
 check "move: still not processed again" archive_matches "$T/archive-mov"
 is "move: it stays in INBOX on the next run" \
 	"$(ids INBOX)" "$back"
+# Processed again on purpose, as the documentation says: --test --commit.
+n_arch=$(archive_count "$T/archive-mov")
+mm mov-again -c "$T/mov.conf" --test "$(grep -l -i -F "Message-ID: $back" "$EXPECTED"/* | head -n 1)" --commit
+rc_is "move: --test FILE --commit processes it again on purpose: exit 0" 0
+is "move: ... one more archive copy" "$(archive_count "$T/archive-mov")" $((n_arch + 1))
 
 # ------------------------------------------------------------ after = "flag"
 # The default flag, \Seen; one message another client had already read: the
