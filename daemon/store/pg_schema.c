@@ -1,9 +1,10 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
  * The PostgreSQL schema and its migrations.  The tables are SQLite's (at
- * SQLite schema 8: the ledger's digest column included) with PostgreSQL's
- * types, plus what only several daemons need: leases, and a claim on each
- * outbox row.  Its own version numbers, in table mailmill_schema; migration
+ * SQLite schema 8: the ledger's digest column included; then ledger_gone
+ * for SQLite 9's forgotten digests, runs' moved and flagged for 10) with
+ * PostgreSQL's types, plus what only several daemons need: leases, and a
+ * claim on each outbox row.  Its own version numbers, in table mailmill_schema; migration
  * i brings version i to i + 1; never edit one that has shipped, append.
  * Several daemons starting at once: an advisory lock makes one migrate and
  * the others wait for it.
