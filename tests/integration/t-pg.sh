@@ -13,9 +13,9 @@
 need dovecot python3
 pg_need
 mm_setup
-plan 36
+plan 39
 pg_start "$T/pg"
-env_start pop --users "user1 user2 mov"
+env_start pop --users "user1 user2 mov movsq"
 
 store_conf() { # DBNAME [CONNINFO]
 	echo "store = { driver = \"postgresql\"; conninfo = \"${2:-host=127.0.0.1 port=$PG_PORT dbname=$1 user=mailmill}\";" \
@@ -130,6 +130,30 @@ check "... not processed again" archive_matches "$T/archive-mov"
 is "... journalled KEEP duplicate, left in INBOX" \
 	"$(pg_sql "SELECT state || ' ' || verdict FROM ledger WHERE account = 'mov'") $(imap_count INBOX)" \
 	"2 duplicate 1"
+
+# --- --migrate-store carries the forgotten keys' digests (SQLite schema 9)
+# into ledger_gone: a message moved back after the migration is recognised.
+env_user movsq
+env_seed 2 --seed pgmig
+mq_conf() { # FILE [TOP]
+	C_NAME=movsq C_USER=movsq C_PROTOCOL=imap C_PORT=$IMAP_PORT C_STATE=$T/state-movsq \
+		C_ARCHIVE=$T/archive-movsq C_ACCOUNT_EXTRA='after = "move"; move_to = "Done";' \
+		C_TOP_EXTRA=${2:-} write_conf "$1"
+}
+mq_conf "$T/movsq.conf"
+mm movsq1 -c "$T/movsq.conf" --once
+mm movsq2 -c "$T/movsq.conf" --once
+pg_createdb mig2
+mq_conf "$T/movmig.conf" "$(store_conf mig2)"
+mm movmig -c "$T/movmig.conf" --migrate-store
+rc_is "--migrate-store of an IMAP journal whose moved keys were forgotten: exit 0" 0
+is "... their digests are in ledger_gone" \
+	"$(PG_DB=mig2 pg_sql "SELECT count(*) FROM ledger_gone WHERE account = 'movsq' AND state = 3")" 2
+back=$(imapc state Done | awk '{ print $4 }' | sort | head -n 1)
+imapc copy Done "$back" INBOX
+mm movmig2 -c "$T/movmig.conf" --once
+check "... a message moved back after the migration is not processed again" \
+	archive_matches "$T/archive-movsq"
 
 # --- TLS to the database: verified against the CA (the test CA of the
 # Dovecot environment signed the server's certificate), no plain fallback.
