@@ -309,7 +309,7 @@ main(int argc, char **argv)
 	const char *release = NULL, *release_uid = NULL, *retry = NULL, *drop = NULL;
 	int n_repair, migrate = 0;
 	const char *sign_in = NULL, *test_msg = NULL;
-	int test_commit = 0, spawner_fd = -1;
+	int test_commit = 0, spawner_fd = -1, spawner_bind = 0;
 	long spawner_parent = 0;
 	char **only = calloc((size_t)argc, sizeof *only);
 	cfg *c = NULL;
@@ -336,8 +336,8 @@ main(int argc, char **argv)
 		case MAIN_OPT_DROP: drop = optarg; break;
 		case MAIN_OPT_MIGRATE: migrate = 1; break;
 		case MAIN_OPT_SPAWNER:
-			if (sscanf(optarg, "%d:%ld", &spawner_fd, &spawner_parent) != 2 ||
-			    spawner_fd < 0) {
+			if (sscanf(optarg, "%d:%ld:%d", &spawner_fd, &spawner_parent,
+				   &spawner_bind) != 3 || spawner_fd < 0) {
 				fprintf(stderr, "mailmilld: --spawner is the daemon's own\n");
 				free(only);
 				return EX_USAGE;
@@ -425,6 +425,8 @@ main(int argc, char **argv)
 	ro.trace = verbose > 1;
 	ro.config_path = path;
 	if (spawner_fd >= 0) {
+		if (spawner_bind)
+			unsetenv("LD_BIND_NOW");   /* set for the spawner only */
 		rc = spawner_main(c, &ro, spawner_fd, (pid_t)spawner_parent);
 		goto out;
 	}

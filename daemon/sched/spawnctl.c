@@ -156,9 +156,10 @@ spawnctl_on_exit(GPid pid, gint status, gpointer arg)
 }
 
 /* The spawner's command line: this binary, this configuration file, the
- * daemon's log level and trace; fd is its end of the socket. */
+ * daemon's log level and trace; fd is its end of the socket; bind_now: it
+ * was started with LD_BIND_NOW set for it. */
 static GPtrArray *
-spawnctl_argv(const sched *s, int fd)
+spawnctl_argv(const sched *s, int fd, int bind_now)
 {
 	GPtrArray *av = g_ptr_array_new_with_free_func(g_free);
 
@@ -171,7 +172,7 @@ spawnctl_argv(const sched *s, int fd)
 		g_ptr_array_add(av, g_strdup("-v"));
 	if (s->o->ro.trace)
 		g_ptr_array_add(av, g_strdup("-v"));
-	g_ptr_array_add(av, g_strdup_printf("--spawner=%d:%ld", fd, (long)getpid()));
+	g_ptr_array_add(av, g_strdup_printf("--spawner=%d:%ld:%d", fd, (long)getpid(), bind_now));
 	g_ptr_array_add(av, NULL);
 	return av;
 }
@@ -181,14 +182,15 @@ spawnctl_start(sched *s, char **err_r)
 {
 	spawnctl *sp;
 	GPtrArray *av;
-	int sv[2];
+	int sv[2], bind_now;
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		*err_r = err_fmt("cannot make the spawner's socket: %s", strerror(errno));
 		return -1;
 	}
-	av = spawnctl_argv(s, sv[1]);
+	bind_now = getenv("LD_BIND_NOW") == NULL;
+	av = spawnctl_argv(s, sv[1], bind_now);
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
 		*err_r = err_fmt("cannot fork the spawner: %s", strerror(errno));
@@ -202,6 +204,12 @@ spawnctl_start(sched *s, char **err_r)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* Every symbol bound once, in the spawner: a worker otherwise
+		 * resolves each function it calls first, every time (the
+		 * dynamic linker's do_lookup_x was 7 % of a poll).  The spawner
+		 * takes it out of its environment again (spawner_main). */
+		if (bind_now)
+			setenv("LD_BIND_NOW", "1", 1);
 		if (fcntl(sv[1], F_SETFD, 0) == 0)
 			execv("/proc/self/exe", (char **)av->pdata);
 		fprintf(stderr, "mailmilld: cannot start the spawner: %s\n", strerror(errno));
