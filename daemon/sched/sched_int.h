@@ -151,7 +151,7 @@ int spawnctl_init(sched *s, char **err_r);
 /* A reload: a new spawner for the new configuration; the old one ends
  * when its workers have. */
 void spawnctl_renew(sched *s);
-/* Hand account's run to the spawner with the write end of its progress
+/* Hand account's run to the spawner (s->spawner: none, -1) with the write end of its progress
  * pipe (pfd, borrowed: the caller closes it).  0 with *sp_r and *seq_r
  * (supervise_spawned or _refused follows), or -1 and *err_r. */
 int spawnctl_run(sched *s, const char *account, const struct run_lease *rl, int pfd,

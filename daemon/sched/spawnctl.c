@@ -293,7 +293,7 @@ spawnctl_run(sched *s, const char *account, const struct run_lease *rl, int pfd,
 	int n;
 
 	if (sp == NULL) {
-		*err_r = err_fmt("no spawner runs (it died; a new one is being made)");
+		*err_r = err_fmt("no spawner runs now");
 		return -1;
 	}
 	n = snprintf(msg, sizeof msg, "R %llu %lld %lld %s %s", s->spawn_seq + 1,

@@ -8,7 +8,8 @@
  * tables are copied, and the worker tears them down at exit), and the
  * scheduler's grows with the number of accounts (their timers, leases,
  * metrics, the store's cache).  So the scheduler does not fork its workers:
- * it starts one spawner, a fresh exec of mailmilld (`--spawner=FD`) that
+ * it starts one spawner, a fresh exec of mailmilld (`--spawner=FD:PID:B`,
+ * named mailmilld-spawn in ps) that
  * loads the configuration and holds nothing else, and asks it over a
  * SOCK_SEQPACKET socket pair to run an account.  The worker it forks runs
  * exactly as before (daemon/sched/worker.h) and reports its progress on a
@@ -31,7 +32,9 @@
  * reaped, reporting each) on SIGTERM or SIGINT, when the scheduler's end of
  * the socket closes, and when the scheduler dies (PR_SET_PDEATHSIG): it
  * leaves no orphans.  It reaps whatever ends up its child (a subreaper).
- * The scheduler re-makes a spawner that died (daemon/sched/spawnctl.c).
+ * The scheduler re-makes a spawner that died (daemon/sched/spawnctl.c: at
+ * once, then after a back-off if it keeps dying); while there is none it
+ * forks the worker itself, as before the spawner, so that runs go on.
  */
 #include <sys/types.h>
 #include "daemon/core/cfg.h"

@@ -242,8 +242,9 @@ supervise_start(sched *s, sched_acct *a, char **err_r)
 	struct run_lease rl;
 	run_opts ro;
 	supervise_worker *w;
-	spawnctl *sp;
-	unsigned long long seq;
+	spawnctl *sp = NULL;
+	unsigned long long seq = 0;
+	pid_t pid = 0;
 	int p[2];
 
 	if (ca == NULL) {
@@ -255,24 +256,33 @@ supervise_start(sched *s, sched_acct *a, char **err_r)
 	claim_lease(&a->lease, &rl);
 	ro = s->o->ro;
 	ro.lease = &rl;
-	if (worker_pipe(p, err_r) < 0)
+	if (s->spawner == NULL) {
+		/* None now (it died; a new one comes): forked here, the old way,
+		 * so that runs go on meanwhile. */
+		if (worker_spawn(s->c, ca, &ro, &pid, &p[0], err_r) < 0)
+			return -1;
+	} else if (worker_pipe(p, err_r) < 0) {
 		return -1;
-	if (spawnctl_run(s, a->name, ro.lease, p[1], &sp, &seq, err_r) < 0) {
+	} else if (spawnctl_run(s, a->name, ro.lease, p[1], &sp, &seq, err_r) < 0) {
 		close(p[0]);
 		close(p[1]);
 		return -1;
+	} else {
+		close(p[1]);
 	}
-	close(p[1]);
 	w = g_new0(supervise_worker, 1);
 	w->s = s;
 	w->acct = a;
 	w->sp = sp;
 	w->seq = seq;
+	w->pid = pid;
 	w->fd = p[0];
 	watch_init(&w->w, a->name, s->m);
 	w->run_deadline = w->w.t0 + s->c->run_timeout_s * G_USEC_PER_SEC;
 	g_ptr_array_add(s->workers, w);
 	w->fd_watch = g_unix_fd_add(w->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, supervise_on_fd, w);
+	if (pid > 0)
+		g_child_watch_add(pid, supervise_on_exit, w);
 	return 0;
 }
 

@@ -10,13 +10,14 @@
 #  - SIGHUP makes a new spawner for the new configuration (a new account is
 #    served); the old one goes;
 #  - SIGTERM: the daemon exits 0 and no process of it is left;
+#  - the CA file, loaded once by the spawner, is read afresh once changed;
 #  - the daemon SIGKILLed mid-run: its spawner and workers notice and end, no
 #    orphan is left, and nothing is lost.
 [ -n "${BASH_VERSION:-}" ] || exec /bin/bash "$0" "$@" # make check may use sh
 . "$(dirname "$0")/../lib/common.sh"
 need dovecot python3 sqlite3 openssl
 mm_setup
-plan 14
+plan 18
 
 env_start srv --users "a b c slow"
 
@@ -57,7 +58,8 @@ daemon_start() {
 log_has() { grep -Eq -- "$1" "$DLOG"; }
 # The daemon's processes: everything started with this configuration.
 procs() { pgrep -f -- "-c $1" | sort -n | tr '\n' ' '; }
-spawner_pid() { pgrep -P "$DPID" -f -- "--spawner" | head -1; }
+# (A worker whose spawner died is the daemon's child too, named mailmilld.)
+spawner_pid() { pgrep -P "$DPID" -x mailmilld-spawn | head -1; }
 served() { env_user "$1" && [ "$(env_count)" -eq 0 ]; }
 all_served() { local u; for u in "$@"; do served "$u" || return 1; done; }
 nothing_left() { [ -z "$(procs "$1")" ]; }
@@ -95,13 +97,20 @@ wait_for 10 log_has "made a new spawner"
 NSP=$(spawner_pid)
 if [ -n "$NSP" ] && [ "$NSP" != "$SP" ]; then ok "spawner SIGKILLed: a new one is made"; else
 	not_ok "spawner SIGKILLed: a new one is made"; diag "old $SP new '$NSP'"; show "$DLOG"; fi
+# The new one dies at once too: the next is made after a back-off, and the
+# daemon forks the runs itself meanwhile.
+kill -KILL "$NSP"
+wait_for 10 log_has "making a new spawner in 1 s"
+check "spawner dying again at once: re-made after a back-off" log_has "making a new spawner in 1 s"
+wait_for 10 spawner_pid >/dev/null
+check "spawner dying again: a new one after the back-off" spawner_pid
 wait_for 40 all_served slow
 check "spawner SIGKILLed: the worker in flight and the next runs finish the slow account" \
 	all_served slow
 check "spawner SIGKILLed: every slow message archived exactly once" once_each slow
 for u in a b; do env_user "$u"; env_seed 2 --seed "${u}2"; done
 wait_for 20 all_served a b
-check "spawner SIGKILLed: new mail of the other accounts is served after" all_served a b
+check "spawner SIGKILLed twice: new mail of the other accounts is served after" all_served a b
 check "the daemon is alive" kill -0 "$DPID"
 
 # SIGHUP: account c added; a new spawner serves it, the old one goes.
@@ -124,6 +133,35 @@ wait "$DPID"
 is "SIGTERM: the daemon exits 0" "$?" 0
 wait_for 5 nothing_left "$T/d.conf"
 is "SIGTERM: no process of the daemon is left" "$(procs "$T/d.conf")" ""
+
+# The CA file is loaded once by the spawner (tls_preload); a file changed
+# since is read afresh: trust taken away takes effect at the next run.
+cp "$MAILENV_CA" "$T/ca.pem"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/other.key" -out "$T/other.pem" \
+	-days 1 -subj "/CN=other test CA" >/dev/null 2>&1
+TLS_ACCT="  { name = \"c\"; host = \"localhost\"; port = $POP3S_PORT; tls = \"tls\";
+    ca_file = \"$T/ca.pem\"; user = \"c\"; password = \"$MAILENV_PASS\";
+    interval = \"1s\"; pipeline = ( { plugin = \"archive\"; path = \"$T/archive/c\"; format = \"maildir\"; } ); },"
+env_user c
+env_seed 2 --seed c2
+conf "$T/t.conf" "$TLS_ACCT"
+daemon_start t "$T/t.conf"
+wait_for 20 all_served c
+check "POP3S with ca_file, through the spawner: served" all_served c
+cp "$T/other.pem" "$T/ca.pem"
+sleep 2
+env_user c
+env_seed 2 --seed c3
+wait_for 15 log_has "c: .*([Cc]ertificate|[Vv]erif)"
+env_user c
+if log_has "c: .*([Cc]ertificate|[Vv]erif)" && [ "$(env_count)" -eq 2 ]; then
+	ok "the CA file replaced: the next runs verify against the new one (refused, nothing deleted)"
+else
+	not_ok "the CA file replaced: the next runs verify against the new one"
+	diag "left on the server: $(env_count)"; show "$DLOG"
+fi
+kill -TERM "$DPID"
+wait "$DPID"
 
 # The daemon SIGKILLed in the middle of the slow account's batch.
 env_user slow
