@@ -210,6 +210,11 @@ spawnctl_start(sched *s, char **err_r)
 		 * takes it out of its environment again (spawner_main). */
 		if (bind_now)
 			setenv("LD_BIND_NOW", "1", 1);
+		/* The state lock stays held while a worker of this daemon
+		 * lives, as when the daemon forked them itself: a daemon
+		 * started after a crash waits for them. */
+		if (s->lock_fd >= 0)
+			(void)fcntl(s->lock_fd, F_SETFD, 0);
 		if (fcntl(sv[1], F_SETFD, 0) == 0)
 			execv("/proc/self/exe", (char **)av->pdata);
 		fprintf(stderr, "mailmilld: cannot start the spawner: %s\n", strerror(errno));

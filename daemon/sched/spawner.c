@@ -36,6 +36,7 @@ typedef struct spawner {
 	GArray *runs;         /* spawner_run: the workers not reaped yet */
 	int fd, sfd;
 	int stopping;         /* stop every worker, then exit */
+	gint64 kill_at;       /* then: monotonic us when they are killed */
 	int quitting;         /* no more runs; exit once none is left */
 } spawner;
 
@@ -74,7 +75,29 @@ spawner_stop(spawner *sp)
 	if (sp->stopping)
 		return;
 	sp->stopping = 1;
+	/* The message in hand gets its own deadline; nobody else enforces
+	 * it now. */
+	sp->kill_at = g_get_monotonic_time() + sp->c->message_timeout_s * G_USEC_PER_SEC;
 	spawner_signal_all(sp, SIGTERM);
+}
+
+/* poll's timeout: until the stop's deadline, or none. */
+static int
+spawner_timeout(spawner *sp)
+{
+	gint64 left;
+
+	if (!sp->stopping)
+		return -1;
+	left = sp->kill_at - g_get_monotonic_time();
+	if (left <= 0) {
+		log_error("spawner: %u worker(s) still running past message_timeout after the"
+			  " stop: killed", sp->runs->len);
+		spawner_signal_all(sp, SIGKILL);
+		sp->kill_at = G_MAXINT64;
+		return -1;
+	}
+	return (int)MIN(left / 1000 + 1, G_MAXINT);
 }
 
 /* The worker's process: nothing of the spawner's stays open in it. */
@@ -236,6 +259,10 @@ spawner_setup(spawner *sp, pid_t parent)
 		log_error("spawner: the daemon is gone");
 		return -1;
 	}
+	/* Nothing of the daemon's (its state lock, inherited so that a new
+	 * daemon waits for these workers as for its own) goes on to what a
+	 * worker executes. */
+	(void)close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	/* Told apart in ps and top (its workers are named mailmilld again). */
 	(void)prctl(PR_SET_NAME, "mailmilld-spawn");
 	/* A worker's own children that outlive it end up here, and are reaped. */
@@ -282,7 +309,7 @@ spawner_main(const cfg *c, const run_opts *o, int fd, pid_t parent)
 		struct pollfd p[2] = { { sp.sfd, POLLIN, 0 }, { sp.fd, POLLIN, 0 } };
 		int nfds = sp.fd >= 0 ? 2 : 1;
 
-		if (poll(p, (nfds_t)nfds, -1) < 0 && errno != EINTR) {
+		if (poll(p, (nfds_t)nfds, spawner_timeout(&sp)) < 0 && errno != EINTR) {
 			log_error("spawner: poll: %s", strerror(errno));
 			spawner_stop(&sp);
 		}
