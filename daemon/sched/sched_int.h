@@ -157,7 +157,6 @@ void spawnctl_renew(sched *s);
 int spawnctl_run(sched *s, const char *account, const struct run_lease *rl, int pfd,
 		 spawnctl **sp_r, unsigned long long *seq_r, char **err_r);
 void spawnctl_kill(spawnctl *sp, unsigned long long seq, int sig);
-pid_t spawnctl_pid(const spawnctl *sp);
 /* At exit, after the last worker: close the spawners, wait for them. */
 void spawnctl_free(sched *s);
 

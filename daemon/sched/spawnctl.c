@@ -342,12 +342,6 @@ spawnctl_kill(spawnctl *sp, unsigned long long seq, int sig)
 		log_warn("cannot reach the spawner to stop a worker: %s", strerror(errno));
 }
 
-pid_t
-spawnctl_pid(const spawnctl *sp)
-{
-	return sp->pid;
-}
-
 /* At exit: every worker is gone; a spawner whose socket closes exits. */
 void
 spawnctl_free(sched *s)

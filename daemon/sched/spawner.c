@@ -126,9 +126,13 @@ spawner_run_one(spawner *sp, const char *msg, int pfd)
 	spawner_run r;
 	pid_t pid;
 
+	if (sscanf(msg, "R %llu", &seq) != 1) {
+		log_error("spawner: a request it cannot read: %.80s", msg);
+		goto out;
+	}
 	if (sscanf(msg, "R %llu %lld %lld %255s %n", &seq, &fence, &ttl, owner, &off) != 4 ||
 	    off == 0) {
-		log_error("spawner: a request it cannot read: %.80s", msg);
+		spawner_say(sp, "E %llu a request the spawner cannot read", seq);
 		goto out;
 	}
 	if (pfd < 0) {
