@@ -25,13 +25,15 @@
 #include "daemon/sched/claim.h"
 #include "daemon/sched/once.h"
 #include "daemon/sched/scheduler.h"
+#include "daemon/sched/spawner.h"
 #include "daemon/sched/status.h"
 #include "daemon/sched/worker.h"
 #include "daemon/store/store.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/mailmill.conf"
 /* Long options without a short one (no letter to collide on). */
-enum { MAIN_OPT_RELEASE = 1000, MAIN_OPT_RETRY, MAIN_OPT_DROP, MAIN_OPT_MIGRATE };
+enum { MAIN_OPT_RELEASE = 1000, MAIN_OPT_RETRY, MAIN_OPT_DROP, MAIN_OPT_MIGRATE,
+       MAIN_OPT_SPAWNER };
 
 static void
 main_usage(FILE *f)
@@ -297,6 +299,8 @@ main(int argc, char **argv)
 		{ "test", required_argument, NULL, 'T' },
 		{ "commit", no_argument, NULL, 'M' },
 		{ "limit", required_argument, NULL, 'l' },
+		/* Internal: the daemon starts its spawner so (daemon/sched/spawner.h). */
+		{ "spawner", required_argument, NULL, MAIN_OPT_SPAWNER },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONFIG;
@@ -305,7 +309,8 @@ main(int argc, char **argv)
 	const char *release = NULL, *release_uid = NULL, *retry = NULL, *drop = NULL;
 	int n_repair, migrate = 0;
 	const char *sign_in = NULL, *test_msg = NULL;
-	int test_commit = 0;
+	int test_commit = 0, spawner_fd = -1, spawner_bind = 0;
+	long spawner_parent = 0;
 	char **only = calloc((size_t)argc, sizeof *only);
 	cfg *c = NULL;
 	store *st = NULL;
@@ -330,6 +335,14 @@ main(int argc, char **argv)
 		case MAIN_OPT_RETRY: retry = optarg; break;
 		case MAIN_OPT_DROP: drop = optarg; break;
 		case MAIN_OPT_MIGRATE: migrate = 1; break;
+		case MAIN_OPT_SPAWNER:
+			if (sscanf(optarg, "%d:%ld:%d", &spawner_fd, &spawner_parent,
+				   &spawner_bind) != 3 || spawner_fd < 0) {
+				fprintf(stderr, "mailmilld: --spawner is the daemon's own\n");
+				free(only);
+				return EX_USAGE;
+			}
+			break;
 		case 'T': test_msg = optarg; break;
 		case 'M': test_commit = 1; break;
 		case 'n': ro.dry_run = 1; break;
@@ -411,6 +424,12 @@ main(int argc, char **argv)
 		 quiet ? LOG_LVL_WARNING : verbose > 0 ? LOG_LVL_DEBUG : c->log_level);
 	ro.trace = verbose > 1;
 	ro.config_path = path;
+	if (spawner_fd >= 0) {
+		if (spawner_bind)
+			unsetenv("LD_BIND_NOW");   /* set for the spawner only */
+		rc = spawner_main(c, &ro, spawner_fd, (pid_t)spawner_parent);
+		goto out;
+	}
 	if (sign_in != NULL) {
 		rc = main_sign_in(c, sign_in);
 		goto out;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/bio.h>
@@ -209,9 +210,92 @@ tls_is_ip(const char *host)
 
 /* ------------------------------------------------------------ setup */
 
+/* A CA store loaded by tls_preload: path "" is the system's (OpenSSL's
+ * default file and directory); st: the file as it was then. */
+typedef struct tls_ca {
+	char *path;
+	struct stat st;
+	X509_STORE *store;
+	struct tls_ca *next;
+} tls_ca;
+static tls_ca *tls_cas;
+
+static int
+tls_ca_stat(const char *path, struct stat *st)
+{
+	return stat(path[0] != '\0' ? path : X509_get_default_cert_file(), st);
+}
+
+/* The preloaded store of ca_file (NULL: the system's), if its file did not
+ * change since; else NULL (loaded afresh, with its errors). */
+static X509_STORE *
+tls_ca_find(const char *ca_file)
+{
+	const char *path = ca_file != NULL ? ca_file : "";
+	struct stat st;
+	tls_ca *ca;
+
+	for (ca = tls_cas; ca != NULL; ca = ca->next) {
+		if (strcmp(ca->path, path) != 0)
+			continue;
+		if (ca->store == NULL || tls_ca_stat(path, &st) < 0 || st.st_ino != ca->st.st_ino ||
+		    st.st_dev != ca->st.st_dev || st.st_size != ca->st.st_size ||
+		    st.st_mtim.tv_sec != ca->st.st_mtim.tv_sec ||
+		    st.st_mtim.tv_nsec != ca->st.st_mtim.tv_nsec)
+			return NULL;
+		return ca->store;
+	}
+	return NULL;
+}
+
+int
+tls_preload(const char *ca_file, char **err_r)
+{
+	const char *path = ca_file != NULL && ca_file[0] != '\0' ? ca_file : "";
+	SSL_CTX *ctx;
+	tls_ca *ca;
+	int ok;
+
+	for (ca = tls_cas; ca != NULL; ca = ca->next) {
+		if (strcmp(ca->path, path) == 0)
+			return 0;
+	}
+	/* A context made and dropped: the library is initialised and its
+	 * algorithms fetched, here and not in every process forked after. */
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto nomem;
+	SSL_CTX_free(ctx);
+	if ((ca = calloc(1, sizeof *ca)) == NULL || (ca->path = strdup(path)) == NULL ||
+	    (ca->store = X509_STORE_new()) == NULL) {
+		if (ca != NULL)
+			free(ca->path);
+		free(ca);
+		goto nomem;
+	}
+	ok = tls_ca_stat(path, &ca->st) == 0 &&
+	     (path[0] != '\0' ? X509_STORE_load_file(ca->store, path) :
+				X509_STORE_set_default_paths(ca->store)) == 1;
+	ERR_clear_error();
+	ca->next = tls_cas;
+	tls_cas = ca;
+	if (!ok) {
+		/* Left to each connection, which says why; not tried again. */
+		X509_STORE_free(ca->store);
+		ca->store = NULL;
+		*err_r = err_fmt("TLS: cannot load CA file %s",
+				 path[0] != '\0' ? path : X509_get_default_cert_file());
+		return -1;
+	}
+	return 0;
+nomem:
+	*err_r = err_fmt("TLS: out of memory");
+	return -1;
+}
+
 static int
 tls_setup(tls_conn *t, const char *ca_file, char **err_r)
 {
+	X509_STORE *pre;
 	const char *reason;
 	BIO *bio;
 	FILE *f;
@@ -232,7 +316,9 @@ tls_setup(tls_conn *t, const char *ca_file, char **err_r)
 	 * a body read per record. */
 	SSL_CTX_set_read_ahead(t->ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(t->ctx, 64 * 1024);
-	if (ca_file != NULL && ca_file[0] != '\0') {
+	if ((pre = tls_ca_find(ca_file != NULL && ca_file[0] != '\0' ? ca_file : NULL)) != NULL) {
+		SSL_CTX_set1_cert_store(t->ctx, pre);
+	} else if (ca_file != NULL && ca_file[0] != '\0') {
 		/* fopen first, so that "no such file" is not reported as a PEM error. */
 		f = fopen(ca_file, "r");
 		if (f == NULL) {

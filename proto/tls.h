@@ -16,6 +16,15 @@
 typedef struct tls_conn tls_conn;
 
 /*
+ * Before forking many processes that connect: initialise the library and
+ * load the CA store of ca_file (NULL: the system's) once, so that each
+ * process forked after uses it instead of loading it again (as long as the
+ * file is unchanged: a changed file is read afresh).  0, or -1 and *err_r
+ * (the connections then load it themselves and say why it fails).
+ */
+int tls_preload(const char *ca_file, char **err_r);
+
+/*
  * Handshake on fd (blocking socket semantics emulated with poll until
  * deadline_ms, a CLOCK_MONOTONIC time in ms).  ca_file may be NULL (system
  * store).  On success *tls_r is owned by the caller (tls_close).

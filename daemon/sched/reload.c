@@ -3,7 +3,8 @@
  * SIGHUP: read the configuration file again.  Everything is checked before
  * anything changes (the file, the state directory, every selected account's
  * pipeline, as the workers' user like at the start): a broken file leaves the old configuration running and the log
- * says why, with file:line.  Running workers keep their copy of the old one.
+ * says why, with file:line.  Running workers keep their copy of the old one;
+ * new ones are forked from a new spawner that read the new one.
  */
 #include <config.h>
 #include <stdlib.h>
@@ -113,6 +114,7 @@ reload_config(sched *s)
 	cfg_free(&s->c);
 	s->c = n;
 	log_open(n->log_target, s->o->log_level >= 0 ? s->o->log_level : n->log_level);
+	spawnctl_renew(s);   /* its workers run the new configuration */
 	sched_sync_accounts(s);
 	flushtimer_start(s);
 	log_info("reloaded %s: %zu account(s), %d worker(s) at most", s->o->config_path,

@@ -7,8 +7,10 @@
  *
  *   scheduler.c   sched_      accounts, their timers, the queue of due ones,
  *                             back-off after a run, start and stop
- *   supervise.c   supervise_  forked account workers: progress, deadlines,
+ *   supervise.c   supervise_  account workers: progress, deadlines,
  *                             crashes charged to the message in hand
+ *   spawnctl.c    spawnctl_   the spawner the workers are forked from
+ *                             (daemon/sched/spawner.h): start, re-make
  *   flushtimer.c  flushtimer_ the outbox flush on its own timer
  *   claim.c       claim_      leases on a store several daemons share
  *   metrics_http.c metrics_http_ /metrics and /healthz (its own thread)
@@ -64,6 +66,7 @@ typedef struct sched_acct {
 } sched_acct;
 
 typedef struct idle_sup idle_sup;
+typedef struct spawnctl spawnctl;
 
 typedef struct sched {
 	cfg *c;                       /* the current configuration (owned) */
@@ -93,6 +96,11 @@ typedef struct sched {
 	gint64 outbox_deadline;
 	idle_sup *idle;               /* idle.c's; NULL until an account idles */
 	claim outbox_lease;           /* while a flush runs */
+	spawnctl *spawner;            /* where workers are forked; NULL: none now */
+	GPtrArray *spawners_old;      /* spawnctl *: replaced by a reload, ending */
+	guint spawner_retry;          /* re-making it after a back-off */
+	int spawner_backoff;          /* seconds; 0: re-make at once */
+	unsigned long long spawn_seq; /* the last run handed to a spawner */
 	char owner[CLAIM_OWNER_MAX];  /* this daemon's lease owner id */
 } sched;
 
@@ -129,6 +137,28 @@ int supervise_start(sched *s, sched_acct *a, char **err_r);
 void supervise_check_deadlines(sched *s, gint64 now);
 void supervise_signal_all(sched *s, int sig);
 void supervise_signin(sched *s, const sched_acct *a);
+
+/* What a spawner said about run seq (spawnctl.c calls these). */
+void supervise_spawned(sched *s, spawnctl *sp, unsigned long long seq, pid_t pid);
+void supervise_refused(sched *s, spawnctl *sp, unsigned long long seq, const char *why);
+void supervise_ended(sched *s, spawnctl *sp, unsigned long long seq, int status);
+/* sp died: its workers are this daemon's children now. */
+void supervise_orphaned(sched *s, spawnctl *sp);
+
+/* spawnctl.c */
+/* Become a subreaper and start the spawner: 0, or -1 and *err_r. */
+int spawnctl_init(sched *s, char **err_r);
+/* A reload: a new spawner for the new configuration; the old one ends
+ * when its workers have. */
+void spawnctl_renew(sched *s);
+/* Hand account's run to the spawner (s->spawner: none, -1) with the write end of its progress
+ * pipe (pfd, borrowed: the caller closes it).  0 with *sp_r and *seq_r
+ * (supervise_spawned or _refused follows), or -1 and *err_r. */
+int spawnctl_run(sched *s, const char *account, const struct run_lease *rl, int pfd,
+		 spawnctl **sp_r, unsigned long long *seq_r, char **err_r);
+void spawnctl_kill(spawnctl *sp, unsigned long long seq, int sig);
+/* At exit, after the last worker: close the spawners, wait for them. */
+void spawnctl_free(sched *s);
 
 /* flushtimer.c */
 void flushtimer_start(sched *s);

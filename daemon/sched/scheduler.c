@@ -646,6 +646,7 @@ int
 sched_main(cfg *c, const sched_opts *o)
 {
 	sched s;
+	char *err = NULL;
 	int rc, detached = 0;
 	guint i;
 
@@ -666,6 +667,12 @@ sched_main(cfg *c, const sched_opts *o)
 	g_queue_init(&s.ready);
 	signals_install(&s);
 	claim_owner(s.owner, sizeof s.owner);
+	if (spawnctl_init(&s, &err) < 0) {
+		log_error("cannot start: %s", err);
+		free(err);
+		rc = EX_OSERR;
+		s.stopping = 1;
+	}
 	s.watchdog = g_timeout_add(SCHED_WATCHDOG_MS, sched_on_watchdog, &s);
 	sched_sync_accounts(&s);
 	flushtimer_start(&s);
@@ -677,7 +684,9 @@ sched_main(cfg *c, const sched_opts *o)
 	log_info("mailmilld %s started (pid %ld, lease owner %s): %u account(s), %d worker(s) at"
 		 " most, state in %s", PACKAGE_VERSION, (long)getpid(), s.owner, s.accts->len,
 		 c->workers, c->state_dir);
-	g_main_loop_run(s.loop);
+	if (!s.stopping)
+		g_main_loop_run(s.loop);
+	spawnctl_free(&s);
 	log_info("mailmilld stopped");
 
 	signals_remove(&s);

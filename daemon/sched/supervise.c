@@ -1,6 +1,7 @@
 /* mailmill - ISC licence, see LICENSE */
 /*
- * The daemon's side of a worker (daemon/sched/worker.h): reads its progress to
+ * The daemon's side of a worker (daemon/sched/worker.h), forked by the
+ * spawner (daemon/sched/spawner.h, spawnctl.c): reads its progress to
  * know the message in hand, kills it past a deadline, and when it is gone
  * records the run, charges a crash or a timeout to that message
  * (quarantining it after max_attempts) and hands the account back to the
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,7 +32,9 @@
 typedef struct supervise_worker {
 	sched *s;
 	sched_acct *acct;
-	pid_t pid;
+	spawnctl *sp;                 /* the spawner that forked it; NULL: ours */
+	unsigned long long seq;       /* its run there */
+	pid_t pid;                    /* 0 until the spawner said */
 	int fd;
 	guint fd_watch;
 	watch w;                      /* what it reported (daemon/sched/watch.h) */
@@ -38,7 +42,29 @@ typedef struct supervise_worker {
 	const char *killed;           /* why we killed it, NULL if we did not */
 	int exited, status, eof;
 	int lease_lost;               /* stopped: its lease ran out */
+	int lost;                     /* its spawner died before saying its pid */
 } supervise_worker;
+
+static void
+supervise_kill(supervise_worker *w, int sig)
+{
+	if (w->sp != NULL)
+		spawnctl_kill(w->sp, w->seq, sig);
+	else if (w->pid > 0 && !w->exited)
+		kill(w->pid, sig);
+}
+
+static supervise_worker *
+supervise_find(sched *s, spawnctl *sp, unsigned long long seq)
+{
+	for (guint i = 0; i < s->workers->len; i++) {
+		supervise_worker *w = s->workers->pdata[i];
+
+		if (w->sp == sp && w->seq == seq)
+			return w;
+	}
+	return NULL;
+}
 
 /* The worker died or overran its deadline with this message in hand. */
 static void
@@ -95,6 +121,14 @@ supervise_finish(supervise_worker *w)
 	sched_run_done(s, a, how);
 }
 
+/* Its exit status went with the spawner: what it reported decides. */
+static void
+supervise_lost_end(supervise_worker *w)
+{
+	w->exited = 1;
+	w->status = w->w.have_stats && w->w.error[0] == '\0' ? 0 : EX_TEMPFAIL << 8;
+}
+
 static gboolean
 supervise_on_fd(gint fd, GIOCondition cond, gpointer arg)
 {
@@ -106,19 +140,18 @@ supervise_on_fd(gint fd, GIOCondition cond, gpointer arg)
 		return G_SOURCE_CONTINUE;
 	w->eof = 1;
 	w->fd_watch = 0;
+	if (w->lost)
+		supervise_lost_end(w);
 	if (w->exited)
 		supervise_finish(w);
 	return G_SOURCE_REMOVE;
 }
 
 static void
-supervise_on_exit(GPid pid, gint status, gpointer arg)
+supervise_exited(supervise_worker *w, int status)
 {
-	supervise_worker *w = arg;
-
 	w->exited = 1;
 	w->status = status;
-	g_spawn_close_pid(pid);
 	if (!w->eof) {
 		/* Dead: whatever it wrote is in the pipe now. */
 		watch_drain(&w->w, w->fd);
@@ -131,6 +164,77 @@ supervise_on_exit(GPid pid, gint status, gpointer arg)
 	supervise_finish(w);
 }
 
+static void
+supervise_on_exit(GPid pid, gint status, gpointer arg)
+{
+	g_spawn_close_pid(pid);
+	supervise_exited(arg, status);
+}
+
+void
+supervise_spawned(sched *s, spawnctl *sp, unsigned long long seq, pid_t pid)
+{
+	supervise_worker *w = supervise_find(s, sp, seq);
+
+	if (w == NULL)
+		return;
+	w->pid = pid;
+	log_debug("%s: worker %ld started", w->acct->name, (long)pid);
+}
+
+void
+supervise_ended(sched *s, spawnctl *sp, unsigned long long seq, int status)
+{
+	supervise_worker *w = supervise_find(s, sp, seq);
+
+	if (w != NULL)
+		supervise_exited(w, status);
+}
+
+void
+supervise_refused(sched *s, spawnctl *sp, unsigned long long seq, const char *why)
+{
+	supervise_worker *w = supervise_find(s, sp, seq);
+	sched_acct *a;
+
+	if (w == NULL)
+		return;
+	a = w->acct;
+	log_error("%s: cannot start a worker: %s", a->name, why);
+	g_ptr_array_remove(s->workers, w);
+	if (w->fd_watch != 0)
+		g_source_remove(w->fd_watch);
+	close(w->fd);
+	watch_clear(&w->w);
+	g_free(w);
+	sched_run_done(s, a, SCHED_RUN_FAILED);
+}
+
+void
+supervise_orphaned(sched *s, spawnctl *sp)
+{
+	guint i = 0;
+
+	while (i < s->workers->len) {
+		supervise_worker *w = s->workers->pdata[i++];
+
+		if (w->sp != sp)
+			continue;
+		w->sp = NULL;
+		if (w->pid > 0) {
+			g_child_watch_add(w->pid, supervise_on_exit, w);
+			continue;
+		}
+		/* Never started, or started unheard: the pipe's end tells. */
+		w->lost = 1;
+		if (w->eof) {
+			supervise_lost_end(w);
+			supervise_finish(w);
+			i = 0;   /* it is gone from the array */
+		}
+	}
+}
+
 int
 supervise_start(sched *s, sched_acct *a, char **err_r)
 {
@@ -138,8 +242,10 @@ supervise_start(sched *s, sched_acct *a, char **err_r)
 	struct run_lease rl;
 	run_opts ro;
 	supervise_worker *w;
-	pid_t pid;
-	int fd;
+	spawnctl *sp = NULL;
+	unsigned long long seq = 0;
+	pid_t pid = 0;
+	int p[2];
 
 	if (ca == NULL) {
 		*err_r = err_fmt("no account %s", a->name);
@@ -150,19 +256,33 @@ supervise_start(sched *s, sched_acct *a, char **err_r)
 	claim_lease(&a->lease, &rl);
 	ro = s->o->ro;
 	ro.lease = &rl;
-	if (worker_spawn(s->c, ca, &ro, &pid, &fd, err_r) < 0)
+	if (s->spawner == NULL) {
+		/* None now (it died; a new one comes): forked here, the old way,
+		 * so that runs go on meanwhile. */
+		if (worker_spawn(s->c, ca, &ro, &pid, &p[0], err_r) < 0)
+			return -1;
+	} else if (worker_pipe(p, err_r) < 0) {
 		return -1;
+	} else if (spawnctl_run(s, a->name, ro.lease, p[1], &sp, &seq, err_r) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	} else {
+		close(p[1]);
+	}
 	w = g_new0(supervise_worker, 1);
 	w->s = s;
 	w->acct = a;
+	w->sp = sp;
+	w->seq = seq;
 	w->pid = pid;
-	w->fd = fd;
+	w->fd = p[0];
 	watch_init(&w->w, a->name, s->m);
 	w->run_deadline = w->w.t0 + s->c->run_timeout_s * G_USEC_PER_SEC;
 	g_ptr_array_add(s->workers, w);
-	w->fd_watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, supervise_on_fd, w);
-	g_child_watch_add(pid, supervise_on_exit, w);
-	log_debug("%s: worker %ld started", a->name, (long)pid);
+	w->fd_watch = g_unix_fd_add(w->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, supervise_on_fd, w);
+	if (pid > 0)
+		g_child_watch_add(pid, supervise_on_exit, w);
 	return 0;
 }
 
@@ -181,7 +301,7 @@ supervise_check_deadlines(sched *s, gint64 now)
 			 * spares the work, as at a daemon's stop.  Not charged
 			 * to the message in hand: it did nothing wrong. */
 			w->lease_lost = 1;
-			kill(w->pid, SIGTERM);
+			supervise_kill(w, SIGTERM);
 		}
 		if (now > w->run_deadline)
 			w->killed = "killed: the run passed its deadline (run_timeout)";
@@ -192,7 +312,7 @@ supervise_check_deadlines(sched *s, gint64 now)
 			continue;
 		log_error("%s: worker %ld %s%s%s", w->acct->name, (long)w->pid, w->killed,
 			  w->w.uid[0] ? " with uid " : "", w->w.uid);
-		kill(w->pid, SIGKILL);
+		supervise_kill(w, SIGKILL);
 	}
 }
 
@@ -202,5 +322,5 @@ supervise_signal_all(sched *s, int sig)
 	guint i;
 
 	for (i = 0; i < s->workers->len; i++)
-		kill(((supervise_worker *)s->workers->pdata[i])->pid, sig);
+		supervise_kill(s->workers->pdata[i], sig);
 }

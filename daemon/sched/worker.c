@@ -237,12 +237,16 @@ out:
 }
 
 int
-worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r, int *fd_r,
-	     char **err_r)
+worker_child(const cfg *c, const cfg_account *a, const run_opts *o, int fd)
 {
-	int p[2];
-	pid_t pid;
+	worker_fd = fd;
+	worker_signals(worker_on_signal);
+	return worker_run(c, a, o);
+}
 
+int
+worker_pipe(int p[2], char **err_r)
+{
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		*err_r = err_fmt("cannot make a pipe: %s", strerror(errno));
 		return -1;
@@ -251,6 +255,24 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 	 * in batches (once.c) never stalls the worker; the default 64 KB is
 	 * kept where the system refuses more. */
 	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+		*err_r = err_fmt("cannot set up the pipe: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	return 0;
+}
+
+int
+worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r, int *fd_r,
+	     char **err_r)
+{
+	int p[2];
+	pid_t pid;
+
+	if (worker_pipe(p, err_r) < 0)
+		return -1;
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
@@ -261,17 +283,9 @@ worker_spawn(const cfg *c, const cfg_account *a, const run_opts *o, pid_t *pid_r
 	}
 	if (pid == 0) {
 		close(p[0]);
-		worker_fd = p[1];
-		worker_signals(worker_on_signal);
-		/* The daemon's plugins stay the daemon's: ours are loaded fresh. */
-		_exit(worker_run(c, a, o));
+		_exit(worker_child(c, a, o, p[1]));
 	}
 	close(p[1]);
-	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
-		*err_r = err_fmt("cannot set up the pipe: %s", strerror(errno));
-		close(p[0]);
-		return -1;   /* the worker runs on; its child watch is the caller's */
-	}
 	*pid_r = pid;
 	*fd_r = p[0];
 	return 0;

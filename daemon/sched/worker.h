@@ -46,6 +46,19 @@ void worker_signals(void (*on_stop)(int));
 int worker_pin_secret(const cfg_account *acct, cfg_account *a, oauth_cfg *oc, char **secret_r);
 
 /*
+ * A progress pipe: p[0] non-blocking (the reader's), both close-on-exec.
+ * 0, or -1 and *err_r.
+ */
+int worker_pipe(int p[2], char **err_r);
+
+/*
+ * The body of a worker process just forked (worker_spawn, the spawner):
+ * its signals, then the run of account a reporting on fd (the progress
+ * pipe's write end).  Returns the exit status to _exit with.
+ */
+int worker_child(const cfg *c, const cfg_account *a, const run_opts *o, int fd);
+
+/*
  * Fork a worker for account a.  0 with *pid_r and *fd_r (the read end of
  * the progress pipe: non-blocking, close-on-exec; the caller closes it), or
  * -1 and *err_r (allocated).  Never returns in the worker.

@@ -88,8 +88,8 @@ DLOG=$T/d.log
 "$MAILMILLD" -f -c "$T/d.conf" >"$DLOG" 2>&1 </dev/null &
 DPID=$!
 
-# The daemon's children that are account workers (not the outbox: no smtp).
-children() { pgrep -P "$DPID" || true; }
+# The daemon's account workers: its spawner's children (no outbox: no smtp).
+children() { local c; for c in $(pgrep -P "$DPID"); do echo "$c"; pgrep -P "$c"; done; }
 # A worker sleeping in the verdict plugin on SLOWME: one with nobody's uid.
 # Both files are read while the worker is alive: a quick worker (p2) may
 # exit between two reads, so only a worker seen whole counts.
