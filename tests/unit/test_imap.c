@@ -785,6 +785,68 @@ test_change_unknown_tag(void **state)
 	finish(&s, &sv);
 }
 
+/*
+ * Hostile answers around a pipelined change: a body for a message still in
+ * flight that comes while the change is awaited, then its "real" body,
+ * is two bodies for one message (neither is handed over); a change's tag
+ * answered twice is an answer out of order.
+ */
+static void
+test_change_hostile(void **state)
+{
+	const char *two_bodies[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 1 (BODY.PEEK[])",
+		"<A4 UID STORE 1 +FLAGS.SILENT (\\Deleted)",
+		"<A5 UID FETCH 2 (BODY.PEEK[])",
+		">* 1 FETCH (UID 1 BODY[] {2}\r\naa)\r\nA3 OK\r\n"
+		"* 2 FETCH (UID 2 BODY[] {4}\r\nfake)\r\nA4 OK\r\n"
+		"* 2 FETCH (UID 2 BODY[] {4}\r\nreal)\r\nA5 OK\r\n",
+		"E", NULL,
+	};
+	const char *twice[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID STORE 1 +FLAGS.SILENT (\\Deleted)",
+		"<A4 UID FETCH 2 (BODY.PEEK[])",
+		">A3 OK\r\nA3 OK\r\n* 2 FETCH (UID 2 BODY[] {2}\r\nbb)\r\nA4 OK\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start(two_bodies);
+	imap_session *s = selected(sv);
+	buf out = { .max = 10 };
+	uint32_t one = 1;
+	char *err = NULL;
+
+	assert_int_equal(imap_send_fetch(s, 1, NULL), IMAP_OK);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_FLAGS, &one, 1, "\\Deleted", NULL),
+			 IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 2, NULL), IMAP_OK);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, NULL), IMAP_OK);
+	assert_string_equal(out.data, "aa");
+	assert_int_equal(imap_recv_change(s, NULL), IMAP_OK);
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, &err), IMAP_EPROTO);
+	assert_non_null(strstr(err, "two bodies"));
+	free(err);
+	err = NULL;
+	finish(&s, &sv);
+
+	sv = script_server_start(twice);
+	s = selected(sv);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_FLAGS, &one, 1, "\\Deleted", NULL),
+			 IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 2, NULL), IMAP_OK);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_change(s, NULL), IMAP_OK);
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, &err), IMAP_EPROTO);
+	assert_non_null(strstr(err, "out of order"));
+	free(err);
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
 /* lf_line_ends: bodies as pop3_retr gives them (early or in turn). */
 static void
 test_fetch_lf(void **state)
@@ -1175,6 +1237,7 @@ main(void)
 		cmocka_unit_test(test_fetch_lf),
 		cmocka_unit_test(test_pipelined_changes),
 		cmocka_unit_test(test_change_unknown_tag),
+		cmocka_unit_test(test_change_hostile),
 		cmocka_unit_test(test_fetch_sets),
 		cmocka_unit_test(test_fetch_set_bounds),
 		cmocka_unit_test(test_fetch_too_big),
