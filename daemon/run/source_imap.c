@@ -378,6 +378,20 @@ imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
 	default:
 		break;
 	}
+	if (st != IMAP_OK && count == 0 &&
+	    (st == IMAP_EUSAGE || st == IMAP_ENO || st == IMAP_EBAD)) {
+		/* nothing went out (a flag list the server cannot take): a
+		 * refusal, as when the effect is done at once */
+		free(p->eff_err);
+		p->eff_err = NULL;
+		if (err_r != NULL) {
+			p->eff_err = *err_r;
+			*err_r = NULL;
+		}
+		p->eff = st;
+		g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(1));
+		return (long)n;
+	}
 	if (st != IMAP_OK)
 		return -1;
 	g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(count + 2));
