@@ -188,6 +188,9 @@ imap_close(imap_session **sp)
 		buf_free(&s->pipe[i].body);
 	free(s->pipe);
 	free(s->pipe_hash);
+	for (size_t i = 0; i < s->chg_n; i++)
+		free(s->chg[i].err);
+	free(s->chg);
 	buf_free(&s->scratch);
 	free(s->host);
 	free(s->port);

@@ -314,6 +314,32 @@ imap_status imap_uid_copy(imap_session *s, const uint32_t *uids, size_t n, const
 imap_status imap_uid_expunge(imap_session *s, const uint32_t *uids, size_t n, char **err_r);
 
 /*
+ * The same changes pipelined, also while fetches are in flight, so that the
+ * server works on one batch's change while it sends the next bodies:
+ * imap_send_change queues the command(s) of one change after the fetches
+ * queued before it (imap_flush sends them); imap_recv_change reads the
+ * answers of the oldest change not yet read: IMAP_OK when every command of
+ * it was answered OK, else the first refusal (IMAP_ENO, IMAP_EBAD: the
+ * session is usable) or a broken session.  Bodies of fetches in flight that
+ * come meanwhile wait for their imap_recv_fetch (bounded by the out->max of
+ * the last one), and a change's answer that comes while imap_recv_fetch
+ * reads waits for its imap_recv_change.  The server's EXPUNGE responses
+ * renumber messages, never their UIDs, and bodies are matched by UID.
+ * IMAP_CHANGE_FLAGS: UID STORE +FLAGS.SILENT (arg: flags, as
+ * imap_uid_store_flags); IMAP_CHANGE_MOVE: UID MOVE to arg;
+ * IMAP_CHANGE_EXPUNGE: UID EXPUNGE (arg NULL).  No COPY: a copy must be
+ * confirmed before the originals go, so nothing may ride behind it.  While
+ * changes are in flight, other verbs than these, the fetch trio and
+ * imap_close are IMAP_EUSAGE.
+ */
+typedef enum { IMAP_CHANGE_FLAGS = 0, IMAP_CHANGE_MOVE, IMAP_CHANGE_EXPUNGE } imap_change;
+imap_status imap_send_change(imap_session *s, imap_change kind, const uint32_t *uids, size_t n,
+			     const char *arg, char **err_r);
+imap_status imap_recv_change(imap_session *s, char **err_r);
+/* Changes sent and not yet read. */
+size_t imap_changes_in_flight(const imap_session *s);
+
+/*
  * IDLE (RFC 2177), for a caller that watches many sessions with poll():
  * imap_idle_start sends IDLE and waits (command deadline) for the "+".
  * Then poll imap_fd() for POLLIN, but first check imap_idle_pending(): bytes

@@ -371,6 +371,12 @@ send_sets(imap_session *s, char **err_r)
 }
 
 imap_status
+imap_fetch_send_queued(imap_session *s, char **err_r)
+{
+	return s->pipe == NULL ? IMAP_OK : send_sets(s, err_r);
+}
+
+imap_status
 imap_send_fetch(imap_session *s, uint32_t uid, char **err_r)
 {
 	struct imap_slot *p;
@@ -401,6 +407,7 @@ imap_send_fetch(imap_session *s, uint32_t uid, char **err_r)
 	p->uid = uid;
 	p->early = 0;
 	p->sent = p->first = p->last = p->done = 0;
+	p->done_st = IMAP_OK;
 	hash_add(s, slot);
 	s->pipe_n++;
 	s->pipe_unsent++;
@@ -424,7 +431,7 @@ imap_flush(imap_session *s, char **err_r)
 size_t
 imap_in_flight(const imap_session *s)
 {
-	return s->pipe_n;
+	return s->pipe_n + s->chg_n;
 }
 
 /* What one slot's answer brought (imap_recv_fetch). */
@@ -528,21 +535,72 @@ no_is_gone(const imap_session *s)
 }
 
 /*
- * The tagged answer of a set came while its slot at window index 0 was
- * read: the rest of its slots get the verdict for a UID without a body.
- * OK, or NO for messages expunged meanwhile: the message is gone.
+ * The tagged answer of a set came (while its first slot was read, or a
+ * later set's before its turn, while a change was awaited): its slots still
+ * in flight get the verdict for a UID without a body.  OK, or NO for
+ * messages expunged meanwhile: the message is gone.  1 if tag is a set's.
  */
-static void
+static int
 set_done(imap_session *s, const char *tag, imap_status st)
 {
 	size_t i;
+	int any = 0;
 
 	if (st == IMAP_OK || (st == IMAP_ENO && no_is_gone(s)))
 		st = IMAP_EGONE;
-	s->set_done = st;
-	for (i = 0; i < s->pipe_n && s->pipe[slot_at(s, i)].sent &&
-		    strcmp(s->pipe[slot_at(s, i)].tag, tag) == 0; i++)
-		s->pipe[slot_at(s, i)].done = 1;
+	for (i = 0; i < s->pipe_n; i++) {
+		struct imap_slot *p = &s->pipe[slot_at(s, i)];
+
+		if (p->sent && !p->done && strcmp(p->tag, tag) == 0) {
+			p->done = 1;
+			p->done_st = st;
+			any = 1;
+		}
+	}
+	return any;
+}
+
+/* A tagged answer that is not the one awaited: a change's (kept for its
+ * imap_recv_change) or a later set's (its slots done); 0 if neither. */
+static int
+other_tagged(imap_session *s, const imap_response *r)
+{
+	char tag[16];
+
+	if (imap_change_answer(s, r))
+		return 1;
+	if (r->tag_len >= sizeof(tag))
+		return 0;
+	memcpy(tag, r->tag, r->tag_len);
+	tag[r->tag_len] = '\0';
+	return set_done(s, tag, imap_tagged_status(s, "UID FETCH", r, NULL));
+}
+
+imap_status
+imap_fetch_read_other(imap_session *s, const char *label, const imap_response **r_r,
+		      char **err_r)
+{
+	struct got g = { 0, 1, 0, 0 };   /* no body awaited: every one goes to its slot */
+	const imap_response *r;
+	imap_status st;
+
+	*r_r = NULL;
+	buf_reset(&s->scratch);
+	/* no imap_recv_fetch yet gave a cap: a body now counts as over it */
+	s->scratch.max = s->body_max != 0 ? s->body_max : 1;
+	s->sink = &s->scratch;
+	s->sink_full = 0;
+	st = imap_read(s, label, &r, err_r);
+	s->sink = NULL;
+	if (st != IMAP_OK)
+		return st;
+	if (r->kind == IMAP_R_UNTAGGED)
+		return fetch_response(s, r, &g, NULL, err_r);
+	if (r->kind == IMAP_R_CONTINUE)
+		return imap_fail(s, IMAP_EPROTO, err_r, "%s: unexpected continuation", label);
+	if (!other_tagged(s, r))
+		*r_r = r;
+	return IMAP_OK;
 }
 
 imap_status
@@ -552,6 +610,7 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	const imap_response *r;
 	char tag[16];
 	imap_status st;
+	imap_status done_st;
 	size_t h;
 	int last, done;
 
@@ -568,6 +627,7 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	g.alone = s->pipe[h].first && s->pipe[h].last;
 	last = s->pipe[h].last;
 	done = s->pipe[h].done;
+	done_st = s->pipe[h].done_st;
 	memcpy(tag, s->pipe[h].tag, sizeof(tag));
 	hash_del(s, h);
 	if (s->pipe[h].early != 0) {
@@ -587,15 +647,16 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	if (g.body && done)
 		return got_body(s, &g, out, err_r);
 	if (done)
-		return s->set_done == IMAP_EGONE ?
+		return done_st == IMAP_EGONE ?
 		       imap_fail(s, IMAP_EGONE, err_r, "UID FETCH %lu: the message is gone "
 				 "(expunged by another client)", (unsigned long)g.uid) :
-		       imap_fail(s, s->set_done, err_r, "UID FETCH %lu: the server refused the "
+		       imap_fail(s, done_st, err_r, "UID FETCH %lu: the server refused the "
 				 "set", (unsigned long)g.uid);
 	s->last_code[0] = '\0';
 	net_deadline(s->conn, s->command_timeout_ms);
 	/* a body is bounded by the caller's cap wherever it waits */
 	s->scratch.max = out->max;
+	s->body_max = out->max;
 	for (;;) {
 		buf_reset(&s->scratch);
 		s->sink = &s->scratch;
@@ -611,10 +672,11 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 		}
 		if (r->kind == IMAP_R_CONTINUE)
 			return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH: unexpected continuation");
-		if (r->tag_len != strlen(tag) || memcmp(r->tag, tag, r->tag_len) != 0)
+		if (r->tag_len == strlen(tag) && memcmp(r->tag, tag, r->tag_len) == 0)
+			break;
+		if (!other_tagged(s, r))
 			return imap_fail(s, IMAP_EPROTO, err_r, "UID FETCH %lu: answer out of order",
 					 (unsigned long)g.uid);
-		break;
 	}
 	st = imap_tagged_status(s, "UID FETCH", r, err_r);
 	if (!last)

@@ -61,13 +61,27 @@ struct imap_session {
 		int next;           /* the next slot in its hash chain, -1 none */
 		unsigned char sent, first, last; /* its place in its command's set */
 		unsigned char done; /* its command's tagged answer came: see set_done */
+		imap_status done_st; /* then: what the slot gets without its body */
 		buf body;
 	} *pipe;            /* IMAP_PIPE_MAX slots, allocated by the first fetch
 	                     * (an idling session never needs them) */
 	int *pipe_hash;     /* IMAP_PIPE_HASH chain heads: slot by UID in O(1) */
 	size_t pipe_head, pipe_n;
 	size_t pipe_unsent; /* the last pipe_unsent slots wait for imap_flush */
-	imap_status set_done; /* a done slot without its body gets this */
+	size_t body_max;    /* out->max of the last imap_recv_fetch: bounds a
+	                     * body that comes while a change is awaited */
+	/* Changes sent and not yet read (imap_send_change), oldest first; the
+	 * commands of one change share its group. */
+	struct imap_chg {
+		char tag[16];
+		const char *label;  /* static */
+		unsigned long group;
+		int answered;
+		imap_status st;
+		char *err;
+	} *chg;
+	size_t chg_n, chg_cap;
+	unsigned long chg_group;
 	/* the body sink of the response being read (imap_read) */
 	buf *sink;
 	int sink_full;
@@ -126,6 +140,20 @@ imap_status imap_append_mailbox(imap_session *s, const char *label, buf *line,
 				const char *mailbox, char **err_r);
 /* Bounded, control-stripped server text. */
 void imap_quote(char dst[ERR_QUOTE_MAX + 4], const char *src, size_t len);
+/* ---- pipelined fetches and changes (imap_fetch.c, imap_change.c) ---- */
+/* Send the fetches queued so far (not flushed): what was queued before a
+ * change goes out before it. */
+imap_status imap_fetch_send_queued(imap_session *s, char **err_r);
+/* The next response while fetches may be in flight and no body is awaited:
+ * a body goes to its slot (or is dropped), other untagged responses and a
+ * fetch set's tagged answer are handled; *r_r NULL then, else the tagged
+ * response nobody here took. */
+imap_status imap_fetch_read_other(imap_session *s, const char *label, const imap_response **r_r,
+				  char **err_r);
+/* A tagged answer to a change in flight: kept for its imap_recv_change, 1;
+ * 0 if r answers no change. */
+int imap_change_answer(imap_session *s, const imap_response *r);
+
 /* The parser's kept text of the last response (for traces). */
 size_t imap_parser_raw(const imap_parser *p, const char **raw_r);
 #endif

@@ -67,8 +67,9 @@ imap_begin(imap_session *s, const char *label, int need_auth, char **err_r)
 		err_set(err_r, "%s: the session is no longer usable", label);
 		return IMAP_EUSAGE;
 	}
-	if (s->pipe_n > 0)
-		return imap_fail(s, IMAP_EUSAGE, err_r, "%s: fetches are still in flight", label);
+	if (s->pipe_n > 0 || s->chg_n > 0)
+		return imap_fail(s, IMAP_EUSAGE, err_r, "%s: %s still in flight", label,
+				 s->pipe_n > 0 ? "fetches are" : "changes are");
 	if (s->idling)
 		return imap_fail(s, IMAP_EUSAGE, err_r, "%s: IDLE is running", label);
 	if (need_auth && !s->authenticated)

@@ -114,7 +114,9 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 	run_cmd ring[RUN_WINDOW];
 	size_t head = 0, out = 0, sent = 0, got = 0;
 	unsigned long long in_flight = 0;   /* listed bytes of the fetches in flight */
-	int effects_too = !r->o->dry_run && !src->effects_after_fetch, last_effect = 0, rc = 0;
+	int effects_too = !r->o->dry_run &&
+			  (src->effects_after_fetch == NULL || !src->effects_after_fetch(r));
+	int last_effect = 0, rc = 0;
 	char *err = NULL;
 
 	if (window > RUN_WINDOW)

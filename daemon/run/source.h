@@ -60,9 +60,10 @@ struct run_source_ops {
 	/* Messages are recognised by digest across keys (IMAP): fill
 	 * run_item.digest and look the digest up before the pipeline. */
 	int digests;
-	/* Effects wait until the mailbox's fetches are done (IMAP: no other
-	 * command while fetches are in flight); else they ride with them. */
-	int effects_after_fetch;
+	/* 1 if the mailbox's effects must wait until its fetches are done
+	 * (IMAP: a COPY must be confirmed before the originals go); NULL or 0:
+	 * they ride with the fetches.  Asked once the mailbox is listed. */
+	int (*effects_after_fetch)(const run *r);
 	/* Bytes (by the listed sizes) of fetches in flight at most; 0: no
 	 * bound but the window (POP3: the socket holds back what is unread). */
 	unsigned long long window_bytes;

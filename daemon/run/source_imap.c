@@ -2,9 +2,11 @@
 /*
  * The IMAP mail source (source.h): each configured folder in turn, SELECT
  * (EXAMINE in a dry run), the UIDs and sizes, pipelined UID FETCH
- * BODY.PEEK[]; once a folder's verdicts are committed, the account's
- * `after` on exactly the messages done: UID STORE \Deleted + UID EXPUNGE,
- * UID MOVE (or UID COPY + \Deleted + UID EXPUNGE), a flag, or nothing.
+ * BODY.PEEK[]; once a batch's verdicts are committed, the account's `after`
+ * on exactly the messages done, pipelined between the next fetches: UID
+ * STORE \Deleted + UID EXPUNGE, UID MOVE, a flag, or nothing.  Without
+ * MOVE (UID COPY + \Deleted + UID EXPUNGE) the effects wait until the
+ * folder's fetches are done, each command answered before the next.
  * Never a bare EXPUNGE, never CLOSE: they would remove other clients'
  * deleted mail.  Journal keys are "FOLDER;UIDVALIDITY=V/;UID=N" (RFC 5092).
  */
@@ -38,8 +40,11 @@ typedef struct imap_source {
 	GStringChunk *keys;     /* the entries' journal keys */
 	char prefix[RUN_KEY_MAX];
 	uint32_t *uids;         /* scratch for an effect's UID set */
-	imap_status eff;        /* the result of the last effect sent */
+	imap_status eff;        /* the result of the last effect done at once */
 	char *eff_err;
+	GQueue eff_q;           /* per effect in flight: 1 done at once (its
+	                         * result in eff), else 2 + its pipelined changes */
+	int late;               /* this folder's effects wait for its fetches */
 	int warned_uidplus;     /* "no UIDPLUS" said once per run */
 	int move_to_ready;      /* move_to exists (checked, or created) */
 } imap_source;
@@ -110,6 +115,25 @@ imap_src_uidvalidity(run *r, const char *folder, uint32_t v)
 	}
 }
 
+/* move_to exists, or is created now (once per run). */
+static imap_status
+imap_src_move_to(run *r, char **err_r)
+{
+	imap_source *p = SD(r);
+	int exists = 0;
+	imap_status st;
+
+	if (p->move_to_ready)
+		return IMAP_OK;
+	st = imap_mailbox_exists(p->s, r->a->move_to, &exists, err_r);
+	if (st == IMAP_OK && !exists) {
+		log_info("%s: creating folder %s for processed mail", r->a->name, r->a->move_to);
+		st = imap_create(p->s, r->a->move_to, err_r);
+	}
+	p->move_to_ready = st == IMAP_OK;
+	return st;
+}
+
 static int
 imap_src_list(run *r, size_t mb)
 {
@@ -125,6 +149,7 @@ imap_src_list(run *r, size_t mb)
 	g_free(p->entries);
 	p->entries = NULL;
 	g_string_chunk_clear(p->keys);
+	g_queue_clear(&p->eff_q);
 	r->entries = NULL;
 	r->n_entries = 0;
 	st = r->o->dry_run ? imap_examine(p->s, folder, &info, &err) :
@@ -173,6 +198,16 @@ imap_src_list(run *r, size_t mb)
 	}
 	r->entries = p->entries;
 	r->n_entries = n;
+	p->late = 0;
+	if (!r->o->dry_run && r->a->after == CFG_AFTER_MOVE) {
+		/* before any fetch: the check is a command of its own */
+		st = imap_src_move_to(r, &err);
+		if (st != IMAP_OK && st != IMAP_ENO && st != IMAP_EBAD)
+			goto fail;
+		free(err);
+		err = NULL;
+		p->late = !p->move_to_ready || !imap_has_capa(p->s, "MOVE");
+	}
 	log_debug("%s: folder %s: UIDVALIDITY %u, %zu message(s)", r->a->name, folder,
 		  (unsigned)info.uidvalidity, n);
 	return 0;
@@ -199,8 +234,8 @@ imap_src_send_fetch(run *r, size_t ei, char **err_r)
 static int
 imap_src_flush(run *r, char **err_r)
 {
-	/* Nothing to flush after an effect (sent whole by imap_src_send_effect):
-	 * its failure is told by imap_src_recv_effect. */
+	/* Nothing to flush after an effect done at once: its failure is told
+	 * by imap_src_recv_effect. */
 	if (imap_in_flight(SD(r)->s) == 0)
 		return 0;
 	return imap_flush(SD(r)->s, err_r) == IMAP_OK ? 0 : -1;
@@ -227,23 +262,17 @@ imap_src_recv_fetch(run *r, size_t ei, buf *body, char **err_r)
 	}
 }
 
-/* move_to exists, or is created now (once per run). */
-static imap_status
-imap_src_move_to(run *r, char **err_r)
+static void
+imap_src_no_uidplus(run *r)
 {
 	imap_source *p = SD(r);
-	int exists = 0;
-	imap_status st;
 
-	if (p->move_to_ready)
-		return IMAP_OK;
-	st = imap_mailbox_exists(p->s, r->a->move_to, &exists, err_r);
-	if (st == IMAP_OK && !exists) {
-		log_info("%s: creating folder %s for processed mail", r->a->name, r->a->move_to);
-		st = imap_create(p->s, r->a->move_to, err_r);
+	if (!p->warned_uidplus) {
+		log_warn("%s: the server has no UIDPLUS: processed messages are flagged \\Deleted"
+			 " but not expunged (mailmill never sends a bare EXPUNGE); expunge them"
+			 " with another client", r->a->name);
+		p->warned_uidplus = 1;
 	}
-	p->move_to_ready = st == IMAP_OK;
-	return st;
 }
 
 /* \Deleted on uids, then UID EXPUNGE of exactly them; without UIDPLUS the
@@ -258,12 +287,7 @@ imap_src_expunge(run *r, const uint32_t *uids, size_t n, char **err_r)
 		return st;
 	if (imap_has_capa(p->s, "UIDPLUS"))
 		return imap_uid_expunge(p->s, uids, n, err_r);
-	if (!p->warned_uidplus) {
-		log_warn("%s: the server has no UIDPLUS: processed messages are flagged \\Deleted"
-			 " but not expunged (mailmill never sends a bare EXPUNGE); expunge them"
-			 " with another client", r->a->name);
-		p->warned_uidplus = 1;
-	}
+	imap_src_no_uidplus(r);
 	return IMAP_OK;
 }
 
@@ -306,33 +330,125 @@ imap_src_effect(run *r, const uint32_t *uids, size_t n, char **err_r)
 	}
 }
 
+static int
+imap_src_effects_after_fetch(const run *r)
+{
+	return SD(r)->late;
+}
+
+/* One pipelined change; *count_r counts it when it put a command out. */
+static imap_status
+imap_src_change(run *r, imap_change kind, size_t n, const char *arg, unsigned *count_r,
+		char **err_r)
+{
+	imap_source *p = SD(r);
+	size_t before = imap_changes_in_flight(p->s);
+	imap_status st = imap_send_change(p->s, kind, p->uids, n, arg, err_r);
+
+	*count_r += imap_changes_in_flight(p->s) > before;
+	return st;
+}
+
 /*
  * The effect on every message of dele[from..from+n) at once (compact UID
- * sets): proto/imap's changes are whole commands, sent and answered here;
- * imap_src_recv_effect reports the result.  Fetches are never in flight
- * then (effects_after_fetch).
+ * sets).  Pipelined behind the fetches in flight (the server works on it
+ * while it sends the next bodies), or, for a folder whose effects wait
+ * (late), done here and its result kept; imap_src_recv_effect reports.
+ * The run sends it only once the batch's archive and journal are durable.
  */
 static long
 imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
 {
 	imap_source *p = SD(r);
+	const cfg_account *a = r->a;
+	unsigned count = 0;
+	imap_status st = IMAP_OK;
 
-	(void)err_r;
 	p->uids = g_renew(uint32_t, p->uids, n);
 	for (size_t i = 0; i < n; i++)
 		p->uids[i] = (uint32_t)r->entries[g_array_index(r->dele, size_t, from + i)].msgno;
+	crash_point("imap-effect");
+	if (p->late) {
+		free(p->eff_err);
+		p->eff_err = NULL;
+		p->eff = imap_src_effect(r, p->uids, n, &p->eff_err);
+		g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(1));
+		return (long)n;
+	}
+	switch (a->after) {
+	case CFG_AFTER_DELETE:
+		st = imap_src_change(r, IMAP_CHANGE_FLAGS, n, "\\Deleted", &count, err_r);
+		if (st == IMAP_OK && imap_has_capa(p->s, "UIDPLUS"))
+			st = imap_src_change(r, IMAP_CHANGE_EXPUNGE, n, NULL, &count, err_r);
+		else if (st == IMAP_OK)
+			imap_src_no_uidplus(r);
+		break;
+	case CFG_AFTER_FLAG:
+		st = imap_src_change(r, IMAP_CHANGE_FLAGS, n, a->flag, &count, err_r);
+		break;
+	case CFG_AFTER_MOVE:
+		st = imap_src_change(r, IMAP_CHANGE_MOVE, n, a->move_to, &count, err_r);
+		break;
+	default:
+		break;
+	}
+	if (st != IMAP_OK && count == 0 &&
+	    (st == IMAP_EUSAGE || st == IMAP_ENO || st == IMAP_EBAD)) {
+		/* nothing went out (a flag list the server cannot take): a
+		 * refusal, as when the effect is done at once */
+		free(p->eff_err);
+		p->eff_err = NULL;
+		if (err_r != NULL) {
+			p->eff_err = *err_r;
+			*err_r = NULL;
+		}
+		p->eff = st;
+		g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(1));
+		return (long)n;
+	}
+	if (st != IMAP_OK)
+		return -1;
+	g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(count + 2));
+	return (long)n;
+}
+
+/* The answers of an effect's pipelined changes: the first failure, if
+ * any, into p->eff and p->eff_err. */
+static void
+imap_src_recv_changes(run *r, unsigned count)
+{
+	imap_source *p = SD(r);
+
 	free(p->eff_err);
 	p->eff_err = NULL;
-	crash_point("imap-effect");
-	p->eff = imap_src_effect(r, p->uids, n, &p->eff_err);
-	return (long)n;
+	p->eff = IMAP_OK;
+	for (unsigned i = 0; i < count; i++) {
+		char *e = NULL;
+		imap_status st = imap_recv_change(p->s, &e);
+
+		if (st != IMAP_OK && p->eff == IMAP_OK) {
+			p->eff = st;
+			p->eff_err = e;
+		} else {
+			free(e);
+		}
+		if (st != IMAP_OK && st != IMAP_ENO && st != IMAP_EBAD)
+			break;   /* the session is gone */
+	}
 }
 
 static int
 imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_r)
 {
 	imap_source *p = SD(r);
+	unsigned sent = GPOINTER_TO_UINT(g_queue_pop_head(&p->eff_q));
 
+	if (sent >= 2)
+		imap_src_recv_changes(r, sent - 2);
+	else if (sent == 0) {
+		err_set(err_r, "no effect in flight");
+		return -1;
+	}
 	if (p->eff == IMAP_ENO || p->eff == IMAP_EBAD || p->eff == IMAP_EUSAGE) {
 		/* The rows stay "to do": the next run tries again. */
 		log_warn("%s: after = %s refused for %zu message(s) (%s): tried again next run",
@@ -395,6 +511,7 @@ imap_src_close(run *r)
 	g_free(p->entries);
 	g_string_chunk_free(p->keys);
 	g_free(p->uids);
+	g_queue_clear(&p->eff_q);
 	free(p->eff_err);
 	g_free(p);
 	r->sd = NULL;
@@ -416,7 +533,7 @@ const run_source_ops run_source_imap = {
 	.close = imap_src_close,
 	.redo_deleted = 0,
 	.digests = 1,
-	.effects_after_fetch = 1,
+	.effects_after_fetch = imap_src_effects_after_fetch,
 	.window_bytes = IMAP_WINDOW_BYTES,
 	.verb = "finish", .verbing = "finishing", .verbed = "finished",
 	.fetch_cmd = "UID FETCH", .fetch_refused = "the server refused UID FETCH",

@@ -684,6 +684,169 @@ test_pipelined_bodies_first(void **state)
 	finish(&s, &sv);
 }
 
+/*
+ * Changes pipelined between fetch sets, as the run sends a batch's effect:
+ * each goes after the fetches queued before it; a change's answer that
+ * comes while a fetch is read waits for imap_recv_change; bodies and a
+ * later set's answer that come while a change is awaited wait for their
+ * imap_recv_fetch, matched by UID though EXPUNGE renumbers the messages; a
+ * refused change is the change's result and leaves the session usable.
+ */
+static void
+test_pipelined_changes(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 1:2 (BODY.PEEK[])",
+		"<A4 UID STORE 1:2 +FLAGS.SILENT (\\Deleted)",
+		"<A5 UID EXPUNGE 1:2",
+		"<A6 UID FETCH 3:4 (BODY.PEEK[])",
+		"<A7 UID MOVE 3:4 \"Done\"",
+		">* 1 FETCH (UID 1 BODY[] {2}\r\naa)\r\n"
+		"* 2 FETCH (BODY[] {2}\r\nbb UID 2)\r\n"
+		"A4 OK\r\nA3 OK\r\n"
+		"* 1 EXPUNGE\r\n* 1 EXPUNGE\r\n"
+		"* 2 FETCH (UID 4 BODY[] {2}\r\ndd)\r\n"
+		"* 1 FETCH (UID 3 BODY[] {2}\r\ncc)\r\n"
+		"A6 OK\r\nA5 OK\r\n"
+		"A7 NO [CANNOT] not today\r\n",
+		"<A8 NOOP", ">A8 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = selected(sv);
+	buf out = { .max = 10 };
+	uint32_t uid, first[] = { 2, 1 }, second[] = { 3, 4 };
+	char *err = NULL;
+
+	assert_int_equal(imap_send_fetch(s, 1, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 2, NULL), IMAP_OK);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_FLAGS, first, 2, "\\Deleted", NULL),
+			 IMAP_OK);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_EXPUNGE, first, 2, NULL, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 3, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 4, NULL), IMAP_OK);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_MOVE, second, 2, "Done", NULL), IMAP_OK);
+	assert_int_equal(imap_changes_in_flight(s), 3);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 1);
+	assert_string_equal(out.data, "aa");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_string_equal(out.data, "bb");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_change(s, NULL), IMAP_OK);
+	assert_int_equal(imap_noop(s, NULL), IMAP_EUSAGE);
+	assert_int_equal(imap_recv_change(s, NULL), IMAP_OK);
+	assert_int_equal(imap_counters_get(s)->n_expunge, 2);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 3);
+	assert_string_equal(out.data, "cc");
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 4);
+	assert_string_equal(out.data, "dd");
+	assert_int_equal(imap_recv_change(s, &err), IMAP_ENO);
+	assert_non_null(strstr(err, "UID MOVE: NO [CANNOT] not today"));
+	free(err);
+	assert_int_equal(imap_changes_in_flight(s), 0);
+	assert_int_equal(imap_recv_change(s, NULL), IMAP_EUSAGE);
+	assert_int_equal(imap_noop(s, NULL), IMAP_OK);
+	assert_int_equal(imap_counters_get(s)->n_dropped, 0);
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
+/* A change's answer with a tag nobody sent breaks the session; a change
+ * the server cannot do is refused before anything is sent. */
+static void
+test_change_unknown_tag(void **state)
+{
+	const char *script[] = {
+		GREETING, "<A1 LOGIN \"user\" \"pass\"",
+		">A1 OK [CAPABILITY IMAP4rev1] Logged in\r\n", SELECTED,
+		"<A3 UID STORE 5 +FLAGS.SILENT (\\Seen)",
+		">A9 OK\r\n", "E", NULL,
+	};
+	script_server sv = script_server_start(script);
+	imap_session *s = selected(sv);
+	uint32_t uid = 5;
+	char *err = NULL;
+
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_EXPUNGE, &uid, 1, NULL, NULL),
+			 IMAP_EUSAGE);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_MOVE, &uid, 1, "Done", NULL), IMAP_EUSAGE);
+	assert_int_equal(imap_changes_in_flight(s), 0);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_FLAGS, &uid, 1, "\\Seen", NULL), IMAP_OK);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_change(s, &err), IMAP_EPROTO);
+	assert_non_null(strstr(err, "unknown tag"));
+	free(err);
+	finish(&s, &sv);
+}
+
+/*
+ * Hostile answers around a pipelined change: a body for a message still in
+ * flight that comes while the change is awaited, then its "real" body,
+ * is two bodies for one message (neither is handed over); a change's tag
+ * answered twice is an answer out of order.
+ */
+static void
+test_change_hostile(void **state)
+{
+	const char *two_bodies[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 1 (BODY.PEEK[])",
+		"<A4 UID STORE 1 +FLAGS.SILENT (\\Deleted)",
+		"<A5 UID FETCH 2 (BODY.PEEK[])",
+		">* 1 FETCH (UID 1 BODY[] {2}\r\naa)\r\nA3 OK\r\n"
+		"* 2 FETCH (UID 2 BODY[] {4}\r\nfake)\r\nA4 OK\r\n"
+		"* 2 FETCH (UID 2 BODY[] {4}\r\nreal)\r\nA5 OK\r\n",
+		"E", NULL,
+	};
+	const char *twice[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID STORE 1 +FLAGS.SILENT (\\Deleted)",
+		"<A4 UID FETCH 2 (BODY.PEEK[])",
+		">A3 OK\r\nA3 OK\r\n* 2 FETCH (UID 2 BODY[] {2}\r\nbb)\r\nA4 OK\r\n",
+		"E", NULL,
+	};
+	script_server sv = script_server_start(two_bodies);
+	imap_session *s = selected(sv);
+	buf out = { .max = 10 };
+	uint32_t one = 1;
+	char *err = NULL;
+
+	assert_int_equal(imap_send_fetch(s, 1, NULL), IMAP_OK);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_FLAGS, &one, 1, "\\Deleted", NULL),
+			 IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 2, NULL), IMAP_OK);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, NULL), IMAP_OK);
+	assert_string_equal(out.data, "aa");
+	assert_int_equal(imap_recv_change(s, NULL), IMAP_OK);
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, &err), IMAP_EPROTO);
+	assert_non_null(strstr(err, "two bodies"));
+	free(err);
+	err = NULL;
+	finish(&s, &sv);
+
+	sv = script_server_start(twice);
+	s = selected(sv);
+	assert_int_equal(imap_send_change(s, IMAP_CHANGE_FLAGS, &one, 1, "\\Deleted", NULL),
+			 IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 2, NULL), IMAP_OK);
+	assert_int_equal(imap_flush(s, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_change(s, NULL), IMAP_OK);
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, NULL, &err), IMAP_EPROTO);
+	assert_non_null(strstr(err, "out of order"));
+	free(err);
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
 /* lf_line_ends: bodies as pop3_retr gives them (early or in turn). */
 static void
 test_fetch_lf(void **state)
@@ -1072,6 +1235,9 @@ main(void)
 		cmocka_unit_test(test_pipelined_bodies_first),
 		cmocka_unit_test(test_fetch_two_bodies),
 		cmocka_unit_test(test_fetch_lf),
+		cmocka_unit_test(test_pipelined_changes),
+		cmocka_unit_test(test_change_unknown_tag),
+		cmocka_unit_test(test_change_hostile),
 		cmocka_unit_test(test_fetch_sets),
 		cmocka_unit_test(test_fetch_set_bounds),
 		cmocka_unit_test(test_fetch_too_big),
