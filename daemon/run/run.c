@@ -288,6 +288,16 @@ run_mailbox(run *r, size_t mb, GArray *fetch, GPtrArray *done)
 	r->key_prefix = NULL;
 	if (r->src->list(r, mb) < 0)
 		return -1;
+	/* Only a listing with messages needs the journal, with one exception:
+	 * POP3 forgets, at an empty listing, the rows of messages the server
+	 * deleted, lest a server that reuses such a UIDL see a new message
+	 * deleted unprocessed (redo_deleted), unless the daemon knows there are
+	 * none.  IMAP's keys carry the UIDVALIDITY, and a UID never comes back:
+	 * its rows can wait for the next run with mail. */
+	if ((r->n_entries > 0 || (r->src->redo_deleted && !r->listing_partial &&
+				  (r->o->lease == NULL || !r->o->lease->journal_empty))) &&
+	    run_journal_open(r) < 0)
+		return -1;
 	r->stats->listed += r->n_entries;
 	window = r->src->window(r);
 	log_debug("%s: %zu message(s) listed; %s", r->a->name, r->n_entries,
@@ -319,6 +329,84 @@ run_mailbox(run *r, size_t mb, GArray *fetch, GPtrArray *done)
 	return r->src->finish(r, mb, done);
 }
 
+/* r->st, opened through run_opts.open_store if the caller gave none. */
+static int
+run_store_open(run *r)
+{
+	char *err = NULL;
+
+	if (r->st != NULL)
+		return 0;
+	if (r->o->open_store == NULL) {
+		log_error("%s: the run has no store", r->a->name);
+		return -1;
+	}
+	if (r->o->open_store(r->o->open_store_arg, &r->st, &err) < 0) {
+		log_error("%s: cannot open the store: %s", r->a->name,
+			  err != NULL ? err : "error");
+		free(err);
+		r->st = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+store *
+run_token_store(run *r)
+{
+	if (r->o->tokens != NULL)
+		return r->o->tokens;
+	if (r->a->oauth != NULL && run_store_open(r) < 0)
+		return NULL;
+	return r->st;
+}
+
+int
+run_journal_open(run *r)
+{
+	const cfg_account *a = r->a;
+	const run_opts *o = r->o;
+	char *err = NULL;
+
+	if (r->journal_open)
+		return 0;
+	if (run_store_open(r) < 0)
+		return -1;
+	/* Fenced before anything is read or written: every commit of the run,
+	 * and so every effect on the server, checks the lease. */
+	if (o->lease != NULL && !o->dry_run &&
+	    store_fence_set(r->st, a->name, o->lease->owner, o->lease->fence, &err) < 0) {
+		log_error("%s: cannot fence the store with the run's lease: %s", a->name, err);
+		free(err);
+		return -1;
+	}
+	/* delete_after: done mail first seen long enough ago is journalled for
+	 * deletion now; the plan deletes it like any such row. */
+	if (a->delete_after_s > 0 && !a->keep) {
+		size_t aged = 0;
+
+		if (store_aging_promote(r->st, a->name, (long long)time(NULL) - a->delete_after_s,
+					!o->dry_run, &aged, &err) < 0) {
+			log_error("%s: cannot age the journal: %s", a->name, err);
+			free(err);
+			return -1;
+		}
+		if (aged > 0)
+			log_info("%s: %zu message(s) older than delete_after %s deleted", a->name,
+				 aged, o->dry_run ? "would be" : "will be");
+	}
+	if (store_ledger_load(r->st, a->name, run_ledger_row, r->ledger, &err) < 0) {
+		log_error("%s: cannot read the journal: %s", a->name, err);
+		free(err);
+		return -1;
+	}
+	if (g_hash_table_size(r->ledger) == 0)
+		r->digests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	r->api = api_batch_new(r->st);
+	r->journal_open = 1;
+	return 0;
+}
+
 int
 run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	    run_dial *dial, run_stats *stats)
@@ -340,39 +428,7 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	r->src = a->protocol == CFG_PROTO_IMAP ? &run_source_imap : &run_source_pop3;
 	r->ledger = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	r->dele = g_array_new(FALSE, FALSE, sizeof(size_t));
-	r->api = api_batch_new(st);
 
-	if (o->lease != NULL && !o->dry_run &&
-	    store_fence_set(st, a->name, o->lease->owner, o->lease->fence, &err) < 0) {
-		log_error("%s: cannot fence the store with the run's lease: %s", a->name, err);
-		free(err);
-		run_dial_free(&dial);
-		goto out;
-	}
-	/* delete_after: done mail first seen long enough ago is journalled for
-	 * deletion now; the plan below deletes it like any such row. */
-	if (a->delete_after_s > 0 && !a->keep) {
-		size_t aged = 0;
-
-		if (store_aging_promote(st, a->name, (long long)time(NULL) - a->delete_after_s,
-					!o->dry_run, &aged, &err) < 0) {
-			log_error("%s: cannot age the journal: %s", a->name, err);
-			free(err);
-			run_dial_free(&dial);
-			goto out;
-		}
-		if (aged > 0)
-			log_info("%s: %zu message(s) older than delete_after %s deleted", a->name,
-				 aged, o->dry_run ? "would be" : "will be");
-	}
-	if (store_ledger_load(st, a->name, run_ledger_row, r->ledger, &err) < 0) {
-		log_error("%s: cannot read the journal: %s", a->name, err);
-		free(err);
-		run_dial_free(&dial);
-		goto out;
-	}
-	if (g_hash_table_size(r->ledger) == 0)
-		r->digests = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	if (r->src->open(r, dial, &how) < 0)
 		goto out;
 	log_debug("%s: signed in (%s as %s)", a->name, how != NULL ? how : "-", a->user);
@@ -384,7 +440,7 @@ run_account(const cfg_account *a, pipeline *pl, store *st, const run_opts *o,
 	}
 	/* Back to a flush per commit for what follows (another account's run,
 	 * the outbox); failing that, the run fails rather than go on weaker. */
-	if (!o->dry_run && store_durability(st, 1, &err) < 0) {
+	if (!o->dry_run && r->journal_open && store_durability(r->st, 1, &err) < 0) {
 		log_error("%s: %s", a->name, err);
 		free(err);
 		rc = -1;

@@ -33,6 +33,12 @@ typedef struct run_opts {
 	 * rotated refresh token must not be lost); NULL: the run's store. */
 	store *tokens;
 	const char *config_path;   /* named in the "needs sign-in" line */
+	/* run_account's st may be NULL: the run opens its store with this only
+	 * when it needs it (a mailbox lists messages, OAuth wants its token),
+	 * so that a poll that finds nothing never touches the database.  The
+	 * store stays the opener's to close. */
+	int (*open_store)(void *arg, store **st_r, char **err_r);
+	void *open_store_arg;
 	/* Several daemons on one database (daemon/sched, PostgreSQL): the lease
 	 * this run holds on its account, NULL when there is none to hold.  The
 	 * run fences its store with it (store_fence_set: a commit after the
@@ -43,6 +49,10 @@ typedef struct run_opts {
 		const char *owner;
 		long long fence;
 		long long ttl_s;
+		/* The daemon's last run of the account left its journal empty
+		 * (run_stats.journal_empty), and nobody claimed the account
+		 * since: a POP3 listing that is empty need not open it. */
+		int journal_empty;
 	} *lease;
 } run_opts;
 
@@ -62,6 +72,9 @@ typedef struct run_stats {
 	unsigned long long deleted_bytes;  /* of the deleted ones, by the server's sizes */
 	run_fail fail;                     /* set when run_account returns -1 */
 	int stopped;                       /* the stop flag cut the run short */
+	int journal_empty;                 /* the account's journal holds no row
+					    * after the run (POP3: its listing was
+					    * empty and whole) */
 } run_stats;
 
 /*

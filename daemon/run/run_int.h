@@ -62,7 +62,8 @@ typedef struct run_source_ops run_source_ops;
 typedef struct run {
 	const cfg_account *a;
 	pipeline *pl;
-	store *st;
+	store *st;             /* NULL until run_journal_open (run_opts.open_store) */
+	int journal_open;      /* the store is fenced and the journal loaded */
 	const run_opts *o;
 	run_stats *stats;
 	api_batch *api;        /* the API's side of the run: store, staged effects */
@@ -107,6 +108,15 @@ void run_trace(void *arg, char dir, const char *line, size_t len);
 /* Before a change on the server: renew the run's lease, if it holds one.
  * 0, or -1 (logged: change nothing, fail the run). */
 int run_lease_renew(run *r);
+/* The journal, when the run first needs it (a mailbox listed messages):
+ * the store opened, fenced with the run's lease, aged and loaded.  An
+ * empty mailbox needs none of it: nothing to compare, nothing to redo.
+ * 0, or -1 (logged: the run fails before it changes anything). */
+int run_journal_open(run *r);
+/* Where the OAuth token is cached: run_opts.tokens or the run's store
+ * (opened now if need be); NULL only for an account without OAuth, or
+ * if the store cannot be opened (logged). */
+store *run_token_store(run *r);
 
 /* run_plan.c */
 /* store_ledger_load's row callback: arg is the run's ledger table. */

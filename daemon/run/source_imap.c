@@ -60,7 +60,9 @@ imap_src_open(run *r, run_dial *dial, const char **how_r)
 	run_dial_free(&dial);
 	r->sd = p;
 	p->keys = g_string_chunk_new(64 * 1024);
-	if (run_imap_sign_in(r->a, r->o->tokens != NULL ? r->o->tokens : r->st, r->o->config_path,
+	if (r->a->oauth != NULL && run_token_store(r) == NULL)
+		return -1;
+	if (run_imap_sign_in(r->a, run_token_store(r), r->o->config_path,
 			     run_trace, r, &p->s, how_r, &fail) < 0) {
 		r->stats->fail = fail;
 		return -1;
@@ -181,10 +183,16 @@ imap_src_list(run *r, size_t mb)
 		return 0;
 	}
 	r->key_prefix = p->prefix;
-	imap_src_uidvalidity(r, folder, info.uidvalidity);
 	st = imap_uid_list(p->s, 1, IMAP_MAX_MESSAGES, &p->list, &n, &err);
 	if (st != IMAP_OK)
 		goto fail;
+	/* An empty folder leaves the journal closed (run_journal_open); its
+	 * UIDVALIDITY is compared when it next holds mail, or now if an
+	 * earlier folder opened the journal.  The keys carry it either way. */
+	if (n > 0 && run_journal_open(r) < 0)
+		return -1;
+	if (r->journal_open)
+		imap_src_uidvalidity(r, folder, info.uidvalidity);
 	p->entries = g_new(run_entry, n > 0 ? n : 1);
 	for (size_t i = 0; i < n; i++) {
 		char key[RUN_KEY_MAX + 12];   /* the prefix was bounded to leave room */
@@ -481,7 +489,7 @@ imap_src_finish(run *r, size_t mb, const GPtrArray *done)
 	char *err = NULL;
 
 	(void)mb;
-	if (r->o->dry_run || r->key_prefix == NULL)
+	if (r->o->dry_run || r->key_prefix == NULL || !r->journal_open)
 		return 0;
 	if (run_journal_settle(r, done) < 0)
 		return -1;

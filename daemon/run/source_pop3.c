@@ -31,7 +31,11 @@ pop3_src_open(run *r, run_dial *dial, const char **how_r)
 	pop3_source *p = g_new0(pop3_source, 1);
 
 	r->sd = p;
-	if (run_sign_in(r->a, r->o->tokens != NULL ? r->o->tokens : r->st, r->o->config_path, dial,
+	if (r->a->oauth != NULL && run_token_store(r) == NULL) {
+		run_dial_free(&dial);
+		return -1;
+	}
+	if (run_sign_in(r->a, run_token_store(r), r->o->config_path, dial,
 			run_trace, r, &p->s, how_r, &fail) < 0) {
 		r->stats->fail = fail;
 		return -1;
@@ -189,7 +193,7 @@ pop3_src_finish(run *r, size_t mb, const GPtrArray *done)
 		goto quit_failed;
 	/* While the server deletes, the journal's bookkeeping is written in a
 	 * transaction that commits only if QUIT succeeds. */
-	tx = !r->o->dry_run && run_journal_settle(r, done) == 0;
+	tx = !r->o->dry_run && r->journal_open && run_journal_settle(r, done) == 0;
 	if (pop3_quit_recv(p->s, &err) != POP3_OK) {
 		if (tx)
 			store_rollback(r->st);
@@ -202,6 +206,10 @@ pop3_src_finish(run *r, size_t mb, const GPtrArray *done)
 			store_rollback(r->st);
 			log_error("%s: cannot record deletions: %s", r->a->name, err);
 			free(err);
+		} else if ((tx || !r->journal_open) && r->n_entries == 0 && !r->listing_partial) {
+			/* Nothing listed: every row was forgotten now, or there was
+			 * none (run_lease.journal_empty). */
+			r->stats->journal_empty = 1;
 		}
 	}
 	return 0;

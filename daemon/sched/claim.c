@@ -68,13 +68,20 @@ claim_take(claim *cl, store *st, const char *owner, const char *name, long long 
 		log_warn("%s: cannot claim its lease: %s", name, err != NULL ? err : "error");
 		free(err);
 		cl->held = 0;
+		cl->empty_at = 0;
 		return -1;
 	}
 	if (r == 0) {
 		log_debug("%s: another daemon holds it: left to that one", name);
 		cl->held = 0;
+		cl->empty_at = 0;
 		return 0;
 	}
+	/* Every claim adds one to the fence (PostgreSQL; SQLite's is always 1,
+	 * one daemon per store): one more than our last run's means nobody
+	 * ran the account in between. */
+	cl->journal_empty = cl->empty_at > 0 && (fence == cl->empty_at || fence == cl->empty_at + 1);
+	cl->empty_at = 0;
 	cl->name = name;
 	cl->owner = owner;
 	cl->fence = fence;
@@ -153,4 +160,12 @@ claim_lease(const claim *cl, struct run_lease *rl)
 	rl->owner = cl->owner;
 	rl->fence = cl->fence;
 	rl->ttl_s = cl->ttl_s;
+	rl->journal_empty = cl->journal_empty;
+}
+
+void
+claim_note_empty(claim *cl)
+{
+	if (cl->held)
+		cl->empty_at = cl->fence;
 }

@@ -36,6 +36,11 @@ typedef struct claim {
 	gint64 renew_at;        /* monotonic us: the next renewal */
 	gint64 until;           /* monotonic us: surely ours until then */
 	int held, lost_said;
+	/* The fence of this daemon's last run whose journal was left empty
+	 * (claim_note_empty), 0: none; and, once claimed again, whether that
+	 * still holds: no claim by anyone came between (run_lease). */
+	long long empty_at;
+	int journal_empty;
 } claim;
 
 /* This process's owner id: "host:pid:boot", boot random per call. */
@@ -57,6 +62,8 @@ int claim_tick(claim *cl, store *st, gint64 now);
 void claim_hold(claim *cl, store *st, double hold_s);
 /* Give it back (no-op when not held). */
 void claim_release(claim *cl, store *st);
+/* The run under this lease left the account's journal empty. */
+void claim_note_empty(claim *cl);
 /* The lease for run_opts.lease / the outbox flush. */
 void claim_lease(const claim *cl, struct run_lease *rl);
 #endif

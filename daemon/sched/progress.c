@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include "daemon/sched/progress.h"
 
-#define PROGRESS_RESULT_FIELDS 9
+#define PROGRESS_RESULT_FIELDS 10
 
 static int
 progress_fits(int n, size_t len)
@@ -78,9 +78,10 @@ progress_format_error(char *buf, size_t len, const char *text)
 int
 progress_format_result(char *buf, size_t len, const run_stats *s)
 {
-	return progress_fits(snprintf(buf, len, "R %lu %lu %lu %lu %lu %llu %llu %d %d\n",
+	return progress_fits(snprintf(buf, len, "R %lu %lu %lu %lu %lu %llu %llu %d %d %d\n",
 				      s->fetched, s->deleted, s->kept, s->deferred, s->skipped,
-				      s->bytes, s->deleted_bytes, (int)s->fail, s->stopped), len);
+				      s->bytes, s->deleted_bytes, (int)s->fail, s->stopped,
+				      s->journal_empty), len);
 }
 
 int
@@ -159,7 +160,7 @@ progress_parse_result(const char *p, progress_event *ev)
 	for (i = 0; i < PROGRESS_RESULT_FIELDS; i++)
 		if (progress_number(&p, &v[i]) < 0)
 			return -1;
-	if (*p != '\0' || v[7] > RUN_FAIL_AUTH || v[8] > 1)
+	if (*p != '\0' || v[7] > RUN_FAIL_AUTH || v[8] > 1 || v[9] > 1)
 		return -1;
 	for (i = 0; i < 5; i++)
 		if (v[i] > (unsigned long long)(unsigned long)-1)
@@ -173,6 +174,7 @@ progress_parse_result(const char *p, progress_event *ev)
 	ev->stats.deleted_bytes = v[6];
 	ev->stats.fail = (run_fail)v[7];
 	ev->stats.stopped = (int)v[8];
+	ev->stats.journal_empty = (int)v[9];
 	return 0;
 }
 

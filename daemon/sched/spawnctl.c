@@ -301,9 +301,10 @@ spawnctl_run(sched *s, const char *account, const struct run_lease *rl, int pfd,
 		*err_r = err_fmt("no spawner runs now");
 		return -1;
 	}
-	n = snprintf(msg, sizeof msg, "R %llu %lld %lld %s %s", s->spawn_seq + 1,
+	n = snprintf(msg, sizeof msg, "R %llu %lld %lld %d %s %s", s->spawn_seq + 1,
 		     rl != NULL ? rl->fence : 0, rl != NULL ? rl->ttl_s : 0,
-		     rl != NULL && rl->owner != NULL ? rl->owner : "-", account);
+		     rl != NULL && rl->journal_empty, rl != NULL && rl->owner != NULL ? rl->owner : "-",
+		     account);
 	if (n < 0 || (size_t)n >= sizeof msg) {
 		*err_r = err_fmt("account name too long for the spawner");
 		return -1;

@@ -113,14 +113,14 @@ spawner_child(spawner *sp, const cfg_account *a, const struct run_lease *rl, int
 	_exit(worker_child(sp->c, a, &ro, pfd));
 }
 
-/* "R seq fence ttl owner account" with the progress pipe pfd (taken). */
+/* "R seq fence ttl empty owner account" with the progress pipe pfd (taken). */
 static void
 spawner_run_one(spawner *sp, const char *msg, int pfd)
 {
 	unsigned long long seq;
 	long long fence, ttl;
 	char owner[256];
-	int off = 0;
+	int off = 0, empty = 0;
 	const cfg_account *a;
 	struct run_lease rl;
 	spawner_run r;
@@ -130,8 +130,8 @@ spawner_run_one(spawner *sp, const char *msg, int pfd)
 		log_error("spawner: a request it cannot read: %.80s", msg);
 		goto out;
 	}
-	if (sscanf(msg, "R %llu %lld %lld %255s %n", &seq, &fence, &ttl, owner, &off) != 4 ||
-	    off == 0) {
+	if (sscanf(msg, "R %llu %lld %lld %d %255s %n", &seq, &fence, &ttl, &empty, owner,
+		   &off) != 5 || off == 0 || (empty != 0 && empty != 1)) {
 		spawner_say(sp, "E %llu a request the spawner cannot read", seq);
 		goto out;
 	}
@@ -151,6 +151,7 @@ spawner_run_one(spawner *sp, const char *msg, int pfd)
 	rl.owner = owner;
 	rl.fence = fence;
 	rl.ttl_s = ttl;
+	rl.journal_empty = empty;
 	fflush(NULL);
 	if ((pid = fork()) < 0) {
 		spawner_say(sp, "E %llu cannot fork: %s", seq, strerror(errno));

@@ -18,8 +18,10 @@
  *
  * Messages, one per datagram, text:
  *   scheduler -> spawner
- *     R seq fence ttl owner account   run account (fd: the progress pipe's
- *                                     write end); owner "-": no lease
+ *     R seq fence ttl empty owner account
+ *                                     run account (fd: the progress pipe's
+ *                                     write end); owner "-": no lease;
+ *                                     empty 0/1: run_lease.journal_empty
  *     K seq sig                       send sig to the worker of run seq
  *     Q                               no more runs: exit once the workers
  *                                     are gone (a reload made a new one)

@@ -96,6 +96,8 @@ supervise_finish(supervise_worker *w)
 
 	if (strcmp(result, "ok") == 0) {
 		how = SCHED_RUN_OK;
+		if (w->w.have_stats && w->w.stats.journal_empty && !w->lease_lost)
+			claim_note_empty(&a->lease);
 	} else if (w->w.uid[0] != '\0' &&
 		   (strcmp(result, "timeout") == 0 || strcmp(result, "crashed") == 0)) {
 		supervise_charge(s, w, why);

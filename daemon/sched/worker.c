@@ -164,11 +164,30 @@ worker_pin_secret(const cfg_account *acct, cfg_account *a, oauth_cfg *oc, char *
 	return 0;
 }
 
+/* run_opts.open_store: the run's store, opened when the run first needs
+ * it; worker_run closes it. */
+typedef struct worker_store {
+	const cfg *c;
+	int readonly;
+	store *st;
+} worker_store;
+
+static int
+worker_open_store(void *arg, store **st_r, char **err_r)
+{
+	worker_store *ws = arg;
+
+	if (ws->st == NULL && store_open_cfg(ws->c, ws->readonly, &ws->st, err_r) < 0)
+		return -1;
+	*st_r = ws->st;
+	return 0;
+}
+
 /*
  * One account run, for the daemon and --once alike: the secret is resolved
  * here, once, as root (it may be readable by root only), then privileges
- * are dropped, the journal opened, the plugins loaded, and run_account
- * runs.  Its exit status is the worker's (worker.h).
+ * are dropped, the plugins loaded, and run_account runs; it opens the
+ * store only if the account has mail (or OAuth wants its token cache).  Its exit status is the worker's (worker.h).
  */
 static int
 worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
@@ -178,7 +197,8 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 	run_opts ro = *o;
 	worker_meter meter = { .account = acct->name };
 	pipeline *pl = NULL;
-	store *st = NULL, *tok_st = NULL;
+	worker_store ws = { .c = c, .readonly = o->dry_run };
+	store *tok_st = NULL;
 	run_stats stats;
 	run_dial *dial = NULL;
 	char *err = NULL, *password = NULL;
@@ -197,13 +217,12 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 		free(err);
 		err = NULL;
 	}
-	/* The server greets while the journal opens and the plugins load. */
+	/* The server greets while the plugins load. */
 	dial = run_dial_start(&a);
-	if (store_open_cfg(c, o->dry_run, &st, &err) < 0 ||
-	    /* A dry run writes nothing but the token cache: a rotated refresh
-	     * token must not be lost. */
-	    (o->dry_run && a.oauth != NULL && !a.oauth->command &&
-	     store_open_cfg(c, 0, &tok_st, &err) < 0)) {
+	/* A dry run writes nothing but the token cache: a rotated refresh
+	 * token must not be lost. */
+	if (o->dry_run && a.oauth != NULL && !a.oauth->command &&
+	    store_open_cfg(c, 0, &tok_st, &err) < 0) {
 		log_error("%s: cannot open the store: %s", a.name, err);
 		goto out;
 	}
@@ -218,7 +237,9 @@ worker_run(const cfg *c, const cfg_account *acct, const run_opts *o)
 	ro.planned = worker_planned;
 	ro.progress_arg = o->meter ? &meter : NULL;
 	ro.tokens = tok_st;
-	rc = run_account(&a, pl, st, &ro, dial, &stats);
+	ro.open_store = worker_open_store;
+	ro.open_store_arg = &ws;
+	rc = run_account(&a, pl, NULL, &ro, dial, &stats);
 	dial = NULL;   /* taken over */
 	if (rc == 0)
 		rc = EX_OK;
@@ -232,7 +253,7 @@ out:
 	worker_report(&stats, rc != EX_OK);
 	pipeline_free(&pl);
 	store_close(&tok_st);
-	store_close(&st);
+	store_close(&ws.st);
 	return rc;
 }
 

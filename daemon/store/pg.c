@@ -96,11 +96,35 @@ pgs_cache_clear(struct pgs *pg)
 	memset(pg->cache, 0, sizeof(pg->cache));
 }
 
+/*
+ * The startup packet's options: every commit waits for the WAL flush (the
+ * journal is the durability point of a run), whatever the server's default
+ * says, on every connection including one made again after a loss, and
+ * without a statement of its own.  The conninfo's own options follow ours.
+ * NULL: out of memory.
+ */
+static char *
+pgs_options(const char *conninfo)
+{
+	static const char ours[] = "-c synchronous_commit=on";
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	const char *theirs = NULL;
+	char *o;
+
+	for (PQconninfoOption *c = opts; c != NULL && c->keyword != NULL; c++)
+		if (strcmp(c->keyword, "options") == 0 && c->val != NULL && c->val[0] != '\0')
+			theirs = c->val;
+	o = theirs != NULL ? err_fmt("%s %s", ours, theirs) : strdup(ours);
+	PQconninfoFree(opts);
+	return o;
+}
+
 static int
 pgs_connect(store *st, char **err_r)
 {
 	struct pgs *pg = st->pg;
 	const char *kw[16], *val[16];
+	char *options;
 	int n = 0;
 
 	/* Defaults the conninfo may override (it comes after them): a server
@@ -124,11 +148,18 @@ pgs_connect(store *st, char **err_r)
 	if (pg->sslrootcert != NULL) {
 		kw[n] = "sslrootcert"; val[n++] = pg->sslrootcert;
 	}
+	if ((options = pgs_options(pg->conninfo)) == NULL) {
+		err_set(err_r, "%s: out of memory", st->path);
+		return -1;
+	}
+	kw[n] = "options"; val[n++] = options;
 	kw[n] = NULL; val[n] = NULL;
 	if (pg->conn != NULL)
 		PQfinish(pg->conn);
 	pgs_cache_clear(pg);
+	pg->sync_off = 0;
 	pg->conn = PQconnectdbParams(kw, val, 1);
+	free(options);
 	if (pg->conn == NULL) {
 		err_set(err_r, "%s: out of memory", st->path);
 		return -1;
@@ -335,11 +366,6 @@ pgs_open(store *st, const char *conninfo, const char *password, const char *sslm
 	}
 	if (pgs_connect(st, err_r) < 0)
 		return -1;
-	/* Every commit waits for the WAL flush (the journal is the durability
-	 * point of a run), whatever the server's default says. */
-	if (pgs_cmd(st, "SET synchronous_commit = on", NULL, "synchronous_commit", NULL,
-		    err_r) < 0)
-		return -1;
 	return pgs_migrate(st, err_r);
 }
 
@@ -421,6 +447,14 @@ pgs_rollback(store *st)
 int
 pgs_durability(store *st, int full, char **err_r)
 {
-	return pgs_cmd(st, full ? "SET synchronous_commit = on" : "SET synchronous_commit = off",
-		       NULL, "synchronous_commit", NULL, err_r);
+	struct pgs *pg = st->pg;
+
+	/* A connection made again after a loss starts "on" (pgs_options). */
+	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK && pg->sync_off == !full)
+		return 0;
+	if (pgs_cmd(st, full ? "SET synchronous_commit = on" : "SET synchronous_commit = off",
+		    NULL, "synchronous_commit", NULL, err_r) < 0)
+		return -1;
+	pg->sync_off = !full;
+	return 0;
 }

@@ -33,6 +33,7 @@ struct pgs {
 	char *fence_account, *fence_owner; /* store_fence_set; NULL: no check */
 	long long fence;
 	char *claim_owner;       /* who claims outbox rows through this handle */
+	int sync_off;            /* synchronous_commit is off on this connection */
 };
 
 /* Parameters of one statement; NULL strings are SQL NULL. */

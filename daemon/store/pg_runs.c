@@ -14,8 +14,7 @@ int
 pgs_run_add(store *st, const store_run_row *row, char **err_r)
 {
 	char short_err[STORE_ERROR_MAX + 1];
-	pgs_args a = { 0 }, p = { 0 };
-	int own, ok;
+	pgs_args a = { 0 };
 
 	snprintf(short_err, sizeof(short_err), "%s", row->error != NULL ? row->error : "");
 	pgs_s(&a, row->account);
@@ -31,18 +30,16 @@ pgs_run_add(store *st, const store_run_row *row, char **err_r)
 	pgs_i(&a, row->bytes > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)row->bytes);
 	pgs_i(&a, (long long)row->moved);
 	pgs_i(&a, (long long)row->flagged);
-	pgs_s(&p, row->account);
-	pgs_i(&p, PGS_RUNS_KEEP);
-	if (store_tx_begin(st, &own, err_r) < 0)
-		return -1;
-	ok = pgs_cmd(st, "INSERT INTO runs (account, started, finished, result, error, fetched,"
-		     " deleted, kept, deferred, skipped, bytes, moved, flagged) VALUES ($1, $2, $3,"
-		     " $4, nullif($5, ''), $6, $7, $8, $9, $10, $11, $12, $13)", &a, "record a run", NULL,
-		     err_r) == 0 &&
-	     pgs_cmd(st, "DELETE FROM runs WHERE account = $1 AND id <= (SELECT id FROM runs"
-		     " WHERE account = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)", &p, "prune runs",
-		     NULL, err_r) == 0;
-	return store_tx_end(st, own, ok, err_r);
+	/* One statement, atomic on its own: no transaction, one round trip a
+	 * poll.  The DELETE sees the rows before the INSERT: it keeps one
+	 * fewer of them. */
+	pgs_i(&a, PGS_RUNS_KEEP - 1);
+	return pgs_write(st, "WITH new AS (INSERT INTO runs (account, started, finished, result,"
+			 " error, fetched, deleted, kept, deferred, skipped, bytes, moved, flagged)"
+			 " VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8, $9, $10, $11, $12, $13)"
+			 " RETURNING id) DELETE FROM runs WHERE account = $1 AND id <= (SELECT id FROM"
+			 " runs WHERE account = $1 ORDER BY id DESC LIMIT 1 OFFSET $14)", &a,
+			 "record a run", NULL, err_r);
 }
 
 int

@@ -52,7 +52,7 @@ test_error_and_result(void **state)
 	assert_int_equal(progress_parse("E acct: cannot connect: refused", &ev), 0);
 	assert_int_equal(ev.kind, PROGRESS_ERROR);
 	assert_string_equal(ev.error, "acct: cannot connect: refused");
-	assert_int_equal(progress_parse("R 5 3 1 1 0 10000 6000 0 1", &ev), 0);
+	assert_int_equal(progress_parse("R 5 3 1 1 0 10000 6000 0 1 1", &ev), 0);
 	assert_int_equal(ev.kind, PROGRESS_RESULT);
 	assert_int_equal(ev.stats.fetched, 5);
 	assert_int_equal(ev.stats.deleted, 3);
@@ -63,8 +63,10 @@ test_error_and_result(void **state)
 	assert_int_equal(ev.stats.deleted_bytes, 6000);
 	assert_int_equal(ev.stats.fail, RUN_FAIL_NONE);
 	assert_int_equal(ev.stats.stopped, 1);
-	assert_int_equal(progress_parse("R 0 0 0 0 0 0 0 2 0", &ev), 0);
+	assert_int_equal(ev.stats.journal_empty, 1);
+	assert_int_equal(progress_parse("R 0 0 0 0 0 0 0 2 0 0", &ev), 0);
 	assert_int_equal(ev.stats.fail, RUN_FAIL_AUTH);
+	assert_int_equal(ev.stats.journal_empty, 0);
 }
 
 static void
@@ -76,10 +78,11 @@ test_malformed(void **state)
 		"S u 18446744073709551616",                       /* overflows */
 		"S u 99999999999999999999999",
 		"D u 1 done", "D u 1 done archive extra", "D u one done archive",
-		"R 1 2 3 4 5 6 7 0", "R 1 2 3 4 5 6 7 0 0 0",   /* 8 and 10 fields */
-		"R 1 2 3 4 5 6 7 3 0",                            /* fail out of range */
-		"R 1 2 3 4 5 6 7 0 2",                            /* stopped out of range */
-		"R a 2 3 4 5 6 7 0 0",
+		"R 1 2 3 4 5 6 7 0 0", "R 1 2 3 4 5 6 7 0 0 0 0", /* 9 and 11 fields */
+		"R 1 2 3 4 5 6 7 3 0 0",                          /* fail out of range */
+		"R 1 2 3 4 5 6 7 0 2 0",                          /* stopped out of range */
+		"R 1 2 3 4 5 6 7 0 0 2",                          /* journal_empty out of range */
+		"R a 2 3 4 5 6 7 0 0 0",
 	};
 	progress_event ev;
 	size_t i;

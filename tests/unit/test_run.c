@@ -299,6 +299,88 @@ test_pipeline_goto(void **state)
 	world_close(&w);
 }
 
+/* ----------------------------------------------------- the store on demand */
+
+/* run_opts.open_store: the world's store, counted. */
+static int lazy_opens;
+
+static int
+lazy_open(void *arg, store **st_r, char **err_r)
+{
+	(void)err_r;
+	lazy_opens++;
+	*st_r = ((world *)arg)->st;
+	return 0;
+}
+
+/* One run with no store given: opened through lazy_open if the run needs
+ * it; journal_empty as the daemon's lease says. */
+static int
+lazy_run(world *w, const char *const *script, int journal_empty)
+{
+	struct run_lease lease = { .owner = "test:1", .fence = 1, .ttl_s = 60,
+				  .journal_empty = journal_empty };
+	run_opts o = { .open_store = lazy_open, .open_store_arg = w, .lease = &lease };
+	script_server sv = script_server_listen(script);
+	int rc;
+
+	free(w->c->accounts[0].port);
+	w->c->accounts[0].port = strdup(sv.port);
+	assert_non_null(w->c->accounts[0].port);
+	lazy_opens = 0;
+	rc = run_account(&w->c->accounts[0], w->pl, NULL, &o, NULL, &w->stats);
+	script_server_finish(&sv);
+	return rc;
+}
+
+/*
+ * The store is opened only when the run needs it.  Mail: opened, the
+ * verdicts committed, then DELE.  The next run's empty listing opens it once
+ * more to forget those rows, and says the journal is empty; a run whose
+ * daemon knows that opens nothing.  Mail again: opened, whatever the hint.
+ */
+static void
+test_lazy_store(void **state)
+{
+	static const char *const mail[] = {
+		GREET, LIST1("z1"), "<RETR 1", MSG("z1", "zoe@example.net", "one"),
+		"<DELE 1", ">+OK\r\n", BYE, NULL
+	};
+	static const char *const none[] = {
+		GREET, "<LIST", ">+OK\r\n.\r\n", BYE, NULL
+	};
+	static const char *const again[] = {
+		GREET, LIST1("z2"), "<RETR 1", MSG("z2", "zoe@example.net", "two"),
+		"<DELE 1", ">+OK\r\n", BYE, NULL
+	};
+	world w;
+
+	(void)state;
+	world_open(&w, topdir, "", "{ plugin = \"" VERDICT_SO "\"; verdict = \"done\"; }");
+	assert_int_equal(lazy_run(&w, mail, 0), 0);
+	assert_int_equal(lazy_opens, 1);
+	assert_int_equal(w.stats.deleted, 1);
+	assert_int_equal(w.stats.journal_empty, 0);
+	assert_int_equal(ledger_of(&w, "z1"), LEDGER_DELETED);
+	/* empty, no hint: the row of the deleted message is forgotten */
+	assert_int_equal(lazy_run(&w, none, 0), 0);
+	assert_int_equal(lazy_opens, 1);
+	assert_int_equal(w.stats.journal_empty, 1);
+	assert_int_equal(sql_count(&w, "SELECT count(*) FROM ledger"), 0);
+	/* empty, known empty: no store at all */
+	assert_int_equal(lazy_run(&w, none, 1), 0);
+	assert_int_equal(lazy_opens, 0);
+	assert_int_equal(w.stats.journal_empty, 1);
+	assert_true(run_settled(&w.stats));
+	/* mail: the hint does not matter */
+	assert_int_equal(lazy_run(&w, again, 1), 0);
+	assert_int_equal(lazy_opens, 1);
+	assert_int_equal(w.stats.fetched, 1);
+	assert_int_equal(w.stats.journal_empty, 0);
+	assert_int_equal(ledger_of(&w, "z2"), LEDGER_DELETED);
+	world_close(&w);
+}
+
 int
 main(void)
 {
@@ -310,6 +392,7 @@ main(void)
 		cmocka_unit_test(test_quit_lost),
 		cmocka_unit_test(test_keep),
 		cmocka_unit_test(test_pipeline_goto),
+		cmocka_unit_test(test_lazy_store),
 	};
 	int rc;
 
