@@ -36,10 +36,11 @@ mm help --help
 if [ "$MM_RC" = 0 ] && grep -q -- '--check-config' "$MM_OUT"; then ok "--help prints usage, exit 0"
 else not_ok "--help prints usage, exit 0"; fi
 # The options: main.c's table, --help and mailmilld(8) name the same ones
-# ("--check", the old abbreviation of --check-config, is kept out of sight).
+# ("--check", the old abbreviation of --check-config, and "--spawner", the
+# daemon's own way to start its spawner, are kept out of sight).
 help_opts=$(grep -o -- '--[a-z][a-z-]*' "$MM_OUT" | sort -u)
 table_opts=$(sed -n '/longopts\[\] = {/,/NULL, 0, NULL, 0/p' "$MM_SRCDIR/daemon/main.c" |
-	grep -o '{ "[a-z-]*"' | sed 's/{ "/--/; s/"$//' | grep -vx -- --check | sort -u)
+	grep -o '{ "[a-z-]*"' | sed 's/{ "/--/; s/"$//' | grep -vx -e --check -e --spawner | sort -u)
 man_opts=$(sed -n '/^\.SH OPTIONS/,/^\.SH /p' "$MM_SRCDIR/docs/mailmilld.8" |
 	grep -o '\\-\\-[a-z][a-z\\-]*' | sed 's/\\-/-/g' | sort -u)
 if [ -n "$table_opts" ] && [ "$help_opts" = "$table_opts" ] && [ "$man_opts" = "$table_opts" ]; then
