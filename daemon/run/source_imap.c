@@ -313,29 +313,22 @@ imap_src_effect_count(run *r)
 	}
 }
 
+/* A folder's move done at once, each command answered before the next:
+ * the folders whose effects wait (late: no MOVE, or move_to could not be
+ * made ready before the fetches). */
 static imap_status
-imap_src_effect(run *r, const uint32_t *uids, size_t n, char **err_r)
+imap_src_move_now(run *r, const uint32_t *uids, size_t n, char **err_r)
 {
 	imap_source *p = SD(r);
-	const cfg_account *a = r->a;
 	imap_status st;
 
-	switch (a->after) {
-	case CFG_AFTER_DELETE:
-		return imap_src_expunge(r, uids, n, err_r);
-	case CFG_AFTER_FLAG:
-		return imap_uid_store_flags(p->s, uids, n, a->flag, err_r);
-	case CFG_AFTER_MOVE:
-		if ((st = imap_src_move_to(r, err_r)) != IMAP_OK)
-			return st;
-		if (imap_has_capa(p->s, "MOVE"))
-			return imap_uid_move(p->s, uids, n, a->move_to, err_r);
-		/* Exchange and others: a copy, then the originals go. */
-		st = imap_uid_copy(p->s, uids, n, a->move_to, err_r);
-		return st != IMAP_OK ? st : imap_src_expunge(r, uids, n, err_r);
-	default:
-		return IMAP_OK;
-	}
+	if ((st = imap_src_move_to(r, err_r)) != IMAP_OK)
+		return st;
+	if (imap_has_capa(p->s, "MOVE"))
+		return imap_uid_move(p->s, uids, n, r->a->move_to, err_r);
+	/* Exchange and others: a copy, then the originals go. */
+	st = imap_uid_copy(p->s, uids, n, r->a->move_to, err_r);
+	return st != IMAP_OK ? st : imap_src_expunge(r, uids, n, err_r);
 }
 
 static int
@@ -379,7 +372,7 @@ imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
 	if (p->late) {
 		free(p->eff_err);
 		p->eff_err = NULL;
-		p->eff = imap_src_effect(r, p->uids, n, &p->eff_err);
+		p->eff = imap_src_move_now(r, p->uids, n, &p->eff_err);
 		g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(1));
 		return (long)n;
 	}
@@ -450,6 +443,7 @@ imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_
 {
 	imap_source *p = SD(r);
 	unsigned sent = GPOINTER_TO_UINT(g_queue_pop_head(&p->eff_q));
+	int removed;
 
 	if (sent >= 2)
 		imap_src_recv_changes(r, sent - 2);
@@ -472,11 +466,12 @@ imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_
 		return -1;
 	}
 	crash_point("imap-effected");
+	removed = imap_src_effect_count(r) == &r->stats->deleted;
 	for (size_t i = 0; i < n; i++) {
 		const run_entry *e = &r->entries[g_array_index(r->dele, size_t, from + i)];
 
 		g_ptr_array_add(done, e->uid);
-		if (imap_src_effect_count(r) == &r->stats->deleted)
+		if (removed)
 			r->stats->deleted_bytes += e->size;
 	}
 	return 0;
