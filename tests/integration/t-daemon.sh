@@ -64,14 +64,7 @@ conf() {
 	chmod 600 "$f"
 }
 
-# daemon_start NAME CONF: mailmilld -f in the background; $DPID.
-daemon_start() {
-	DLOG=$T/$1.log
-	"$MAILMILLD" -f -c "$2" >"$DLOG" 2>&1 </dev/null &
-	DPID=$!
-}
 alive() { kill -0 "$DPID" 2>/dev/null; }
-log_has() { grep -Eq -- "$1" "$DLOG"; }
 server_empty() { [ "$(env_count)" -eq 0 ]; }
 
 # ---------------------------------------------------------------- D1

@@ -37,7 +37,6 @@ C_PROTOCOL=imap C_PORT=$IMAPS_PORT C_TLS=tls C_LOG_LEVEL=debug \
 	write_conf "$T/conf"
 
 DLOG=$T/daemon.log
-log_has() { grep -Eq -- "$1" "$DLOG"; }
 log_count() { grep -Ec -- "$1" "$DLOG"; }
 runs() { sqlite3 "$T/state/mailmill.db" "SELECT count(*) FROM runs WHERE account = 'acct';" 2>/dev/null || echo 0; }
 archived() { [ "$(archive_count "$T/archive")" -ge "$1" ]; }

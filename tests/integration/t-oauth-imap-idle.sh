@@ -17,7 +17,6 @@ plan 9
 C=$T/acct.conf
 DOVECOT_CONF=$ENV/etc/dovecot.conf
 DLOG=$T/daemon.log
-log_has() { grep -Eq -- "$1" "$DLOG"; }
 imap_logins() { grep -c "imap-login: .*Login: user=<user1>, method=XOAUTH2," "$MAILENV_LOG"; }
 server_empty() { [ "$(env_count)" -eq 0 ]; }
 archived() { [ "$(archive_count "$T/archive")" -ge "$1" ] && server_empty; }

@@ -50,12 +50,6 @@ conf() {
 	chmod 600 "$f"
 }
 
-daemon_start() {
-	DLOG=$T/$1.log
-	"$MAILMILLD" -f -c "$2" >"$DLOG" 2>&1 </dev/null &
-	DPID=$!
-}
-log_has() { grep -Eq -- "$1" "$DLOG"; }
 # The daemon's processes: everything started with this configuration.
 procs() { pgrep -f -- "-c $1" | sort -n | tr '\n' ' '; }
 # (A worker whose spawner died is the daemon's child too, named mailmilld.)

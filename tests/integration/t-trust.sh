@@ -222,7 +222,6 @@ refused "password_file under a world-writable directory" "ww/pw\b" "directory $T
 	"chmod go-w $T/ww"
 
 # ---------------------------------------------------------------- SIGHUP
-log_has() { grep -Eq -- "$1" "$DLOG"; }
 alive() { kill -0 "$DPID" 2>/dev/null; }
 
 conf "$T/c/hup.conf"

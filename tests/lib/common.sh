@@ -201,6 +201,16 @@ env_seed_folder() {
 	chown -R "$MAILENV_MAIL_UID:$MAILENV_MAIL_GID" "$MD/.$f" 2>/dev/null || true
 }
 
+# daemon_start NAME CONF: mailmilld -f in the background; its log is $DLOG,
+# its pid $DPID.
+daemon_start() {
+	DLOG=$T/$1.log
+	"$MAILMILLD" -f -c "$2" >"$DLOG" 2>&1 </dev/null &
+	DPID=$!
+}
+# log_has REGEX: the daemon's log ($DLOG) has a line matching it.
+log_has() { grep -Eq -- "$1" "$DLOG"; }
+
 # imapc COMMAND ARGS...: tests/lib/imapc.py as the current user, over plain
 # IMAP: another mail client, to seed, flag and read back the server's state.
 imapc() { "$PY" "$MM_LIB/imapc.py" "$IMAP_PORT" "$MM_USER" "$MAILENV_PASS" "$@" </dev/null; }
