@@ -40,16 +40,38 @@ typedef struct imap_source {
 	GStringChunk *keys;     /* the entries' journal keys */
 	char prefix[RUN_KEY_MAX];
 	uint32_t *uids;         /* scratch for an effect's UID set */
-	imap_status eff;        /* the result of the last effect done at once */
+	imap_status eff;        /* the result of the last effect read */
 	char *eff_err;
-	GQueue eff_q;           /* per effect in flight: 1 done at once (its
-	                         * result in eff), else 2 + its pipelined changes */
+	GQueue eff_q;           /* imap_inflight, in the order they went out */
 	int late;               /* this folder's effects wait for its fetches */
 	int warned_uidplus;     /* "no UIDPLUS" said once per run */
 	int move_to_ready;      /* move_to exists (checked, or created) */
 } imap_source;
 
 #define SD(r) ((imap_source *)(r)->sd)
+
+/*
+ * What is in flight for dele[from..from+n): an effect's pipelined changes,
+ * an effect done at once (its result in eff), or the UID EXPUNGE of a
+ * batch whose \Deleted the server has confirmed.  The expunge waits for
+ * that answer: Dovecot runs pipelined commands side by side, and a UID
+ * EXPUNGE sent right behind its UID STORE found nothing flagged yet.
+ */
+typedef struct imap_inflight {
+	size_t from, n;
+	unsigned changes;      /* change groups to read */
+	int at_once, expunge;
+} imap_inflight;
+
+static void
+imap_src_push(imap_source *p, size_t from, size_t n, unsigned changes, int at_once, int expunge)
+{
+	imap_inflight *f = g_new(imap_inflight, 1);
+
+	*f = (imap_inflight){ .from = from, .n = n, .changes = changes, .at_once = at_once,
+			      .expunge = expunge };
+	g_queue_push_tail(&p->eff_q, f);
+}
 
 static int
 imap_src_open(run *r, run_dial *dial, const char **how_r)
@@ -151,7 +173,7 @@ imap_src_list(run *r, size_t mb)
 	g_free(p->entries);
 	p->entries = NULL;
 	g_string_chunk_clear(p->keys);
-	g_queue_clear(&p->eff_q);
+	g_queue_clear_full(&p->eff_q, g_free);
 	r->entries = NULL;
 	r->n_entries = 0;
 	st = r->o->dry_run ? imap_examine(p->s, folder, &info, &err) :
@@ -350,12 +372,42 @@ imap_src_change(run *r, imap_change kind, size_t n, const char *arg, unsigned *c
 	return st;
 }
 
+/* The UIDs of dele[from..from+n) into p->uids. */
+static void
+imap_src_uids(run *r, size_t from, size_t n)
+{
+	imap_source *p = SD(r);
+
+	p->uids = g_renew(uint32_t, p->uids, n);
+	for (size_t i = 0; i < n; i++)
+		p->uids[i] = (uint32_t)r->entries[g_array_index(r->dele, size_t, from + i)].msgno;
+}
+
+/* A change that put nothing out (a flag list the server cannot take) is
+ * a refusal, as when the effect is done at once. */
+static int
+imap_src_unsent(imap_source *p, imap_status st, unsigned count, char **err_r)
+{
+	if (st == IMAP_OK || count > 0 ||
+	    (st != IMAP_EUSAGE && st != IMAP_ENO && st != IMAP_EBAD))
+		return 0;
+	free(p->eff_err);
+	p->eff_err = NULL;
+	if (err_r != NULL) {
+		p->eff_err = *err_r;
+		*err_r = NULL;
+	}
+	p->eff = st;
+	return 1;
+}
+
 /*
  * The effect on every message of dele[from..from+n) at once (compact UID
  * sets).  Pipelined behind the fetches in flight (the server works on it
  * while it sends the next bodies), or, for a folder whose effects wait
  * (late), done here and its result kept; imap_src_recv_effect reports.
  * The run sends it only once the batch's archive and journal are durable.
+ * A delete sends its \Deleted here, its UID EXPUNGE once that is answered.
  */
 static long
 imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
@@ -365,23 +417,19 @@ imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
 	unsigned count = 0;
 	imap_status st = IMAP_OK;
 
-	p->uids = g_renew(uint32_t, p->uids, n);
-	for (size_t i = 0; i < n; i++)
-		p->uids[i] = (uint32_t)r->entries[g_array_index(r->dele, size_t, from + i)].msgno;
+	imap_src_uids(r, from, n);
 	crash_point("imap-effect");
 	if (p->late) {
 		free(p->eff_err);
 		p->eff_err = NULL;
 		p->eff = imap_src_move_now(r, p->uids, n, &p->eff_err);
-		g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(1));
+		imap_src_push(p, from, n, 0, 1, 0);
 		return (long)n;
 	}
 	switch (a->after) {
 	case CFG_AFTER_DELETE:
 		st = imap_src_change(r, IMAP_CHANGE_FLAGS, n, "\\Deleted", &count, err_r);
-		if (st == IMAP_OK && imap_has_capa(p->s, "UIDPLUS"))
-			st = imap_src_change(r, IMAP_CHANGE_EXPUNGE, n, NULL, &count, err_r);
-		else if (st == IMAP_OK)
+		if (st == IMAP_OK && !imap_has_capa(p->s, "UIDPLUS"))
 			imap_src_no_uidplus(r);
 		break;
 	case CFG_AFTER_FLAG:
@@ -393,28 +441,18 @@ imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
 	default:
 		break;
 	}
-	if (st != IMAP_OK && count == 0 &&
-	    (st == IMAP_EUSAGE || st == IMAP_ENO || st == IMAP_EBAD)) {
-		/* nothing went out (a flag list the server cannot take): a
-		 * refusal, as when the effect is done at once */
-		free(p->eff_err);
-		p->eff_err = NULL;
-		if (err_r != NULL) {
-			p->eff_err = *err_r;
-			*err_r = NULL;
-		}
-		p->eff = st;
-		g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(1));
+	if (imap_src_unsent(p, st, count, err_r)) {
+		imap_src_push(p, from, n, 0, 1, 0);
 		return (long)n;
 	}
 	if (st != IMAP_OK)
 		return -1;
-	g_queue_push_tail(&p->eff_q, GUINT_TO_POINTER(count + 2));
+	imap_src_push(p, from, n, count, 0, 0);
 	return (long)n;
 }
 
-/* The answers of an effect's pipelined changes: the first failure, if
- * any, into p->eff and p->eff_err. */
+/* The answers of pipelined changes: the first failure, if any, into
+ * p->eff and p->eff_err. */
 static void
 imap_src_recv_changes(run *r, unsigned count)
 {
@@ -438,21 +476,15 @@ imap_src_recv_changes(run *r, unsigned count)
 	}
 }
 
+/* What p->eff says of dele[from..from+n): done (into done), refused (the
+ * rows stay "to do": the next run tries again), or -1: the session is gone. */
 static int
-imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_r)
+imap_src_result(run *r, size_t from, size_t n, GPtrArray *done, char **err_r)
 {
 	imap_source *p = SD(r);
-	unsigned sent = GPOINTER_TO_UINT(g_queue_pop_head(&p->eff_q));
 	int removed;
 
-	if (sent >= 2)
-		imap_src_recv_changes(r, sent - 2);
-	else if (sent == 0) {
-		err_set(err_r, "no effect in flight");
-		return -1;
-	}
 	if (p->eff == IMAP_ENO || p->eff == IMAP_EBAD || p->eff == IMAP_EUSAGE) {
-		/* The rows stay "to do": the next run tries again. */
 		log_warn("%s: after = %s refused for %zu message(s) (%s): tried again next run",
 			 r->a->name, r->a->after == CFG_AFTER_MOVE ? "move" :
 			 r->a->after == CFG_AFTER_FLAG ? "flag" : "delete", n,
@@ -477,15 +509,82 @@ imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_
 	return 0;
 }
 
-/* The server has done what it confirmed: the journal says so. */
+/* Read the oldest thing in flight; an effect's confirmed \Deleted sends its
+ * UID EXPUNGE, read later. */
+static int
+imap_src_recv_one(run *r, GPtrArray *done, char **err_r)
+{
+	imap_source *p = SD(r);
+	imap_inflight *f = g_queue_pop_head(&p->eff_q);
+	unsigned count = 0;
+	imap_status st;
+	int rc;
+
+	if (f == NULL) {
+		err_set(err_r, "no effect in flight");
+		return -1;
+	}
+	if (!f->at_once)
+		imap_src_recv_changes(r, f->changes);
+	if (f->expunge || f->at_once || p->eff != IMAP_OK || r->a->after != CFG_AFTER_DELETE ||
+	    !imap_has_capa(p->s, "UIDPLUS")) {
+		rc = imap_src_result(r, f->from, f->n, done, err_r);
+		g_free(f);
+		return rc;
+	}
+	imap_src_uids(r, f->from, f->n);
+	st = imap_src_change(r, IMAP_CHANGE_EXPUNGE, f->n, NULL, &count, err_r);
+	if (imap_src_unsent(p, st, count, err_r)) {
+		rc = imap_src_result(r, f->from, f->n, done, err_r);
+		g_free(f);
+		return rc;
+	}
+	if (st != IMAP_OK) {
+		g_free(f);
+		return -1;
+	}
+	f->changes = count;
+	f->expunge = 1;
+	g_queue_push_tail(&p->eff_q, f);
+	return 0;
+}
+
+/* The effect of dele[from..from+n), and every expunge sent before it. */
+static int
+imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_r)
+{
+	imap_source *p = SD(r);
+	imap_inflight *f;
+
+	(void)from;
+	(void)n;
+	while ((f = g_queue_peek_head(&p->eff_q)) != NULL && f->expunge)
+		if (imap_src_recv_one(r, done, err_r) < 0)
+			return -1;
+	return imap_src_recv_one(r, done, err_r);
+}
+
+/* The expunges still in flight are read; then the journal says what the
+ * server has done. */
 static int
 imap_src_finish(run *r, size_t mb, const GPtrArray *done)
 {
+	imap_source *p = SD(r);
 	char *err = NULL;
+	int rc = 0;
 
 	(void)mb;
+	while (!g_queue_is_empty(&p->eff_q))
+		if (imap_src_recv_one(r, (GPtrArray *)done, &err) < 0) {
+			log_error("%s: finishing failed: %s (the next run does what is left)",
+				  r->a->name, err != NULL ? err : "connection error");
+			free(err);
+			err = NULL;
+			rc = -1;
+			break;
+		}
 	if (r->o->dry_run || r->key_prefix == NULL || !r->journal_open)
-		return 0;
+		return rc;
 	if (run_journal_settle(r, done) < 0)
 		return -1;
 	if (store_commit(r->st, &err) < 0) {
@@ -496,7 +595,7 @@ imap_src_finish(run *r, size_t mb, const GPtrArray *done)
 		return -1;
 	}
 	*imap_src_effect_count(r) += done->len;
-	return 0;
+	return rc;
 }
 
 static void
@@ -514,7 +613,7 @@ imap_src_close(run *r)
 	g_free(p->entries);
 	g_string_chunk_free(p->keys);
 	g_free(p->uids);
-	g_queue_clear(&p->eff_q);
+	g_queue_clear_full(&p->eff_q, g_free);
 	free(p->eff_err);
 	g_free(p);
 	r->sd = NULL;

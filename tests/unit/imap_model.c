@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,7 +50,17 @@ typedef struct model {
 	FILE *tr;
 	char *rbuf;
 	size_t rlen, rcap;
+	int lazy_store;    /* "lazy-store": see imap_model.h */
+	GPtrArray *stores; /* mstore: UID STORE not yet done */
+	unsigned ncmd;     /* commands read */
 } model;
+
+/* A UID STORE still running while the commands behind it run. */
+typedef struct mstore {
+	char tag[64], set[256], flags[256];
+	mfolder *f;
+	unsigned ncmd;
+} mstore;
 
 char *
 imap_model_body(const char *id)
@@ -101,6 +112,8 @@ model_load(model *m, const char *path)
 		line[strcspn(line, "\n")] = '\0';
 		if (strncmp(line, "caps ", 5) == 0)
 			g_strlcpy(m->caps, line + 5, sizeof m->caps);
+		else if (strcmp(line, "lazy-store") == 0)
+			m->lazy_store = 1;
 		else if (strncmp(line, "drop ", 5) == 0)
 			g_strlcpy(m->drop, line + 5, sizeof m->drop);
 		else if (sscanf(line, "folder %255s %u", a, &n) == 2)
@@ -124,6 +137,8 @@ model_save(model *m, const char *path)
 	if (f == NULL)
 		_exit(102);
 	fprintf(f, "caps %s\n", m->caps);
+	if (m->lazy_store)
+		fprintf(f, "lazy-store\n");
 	for (guint i = 0; i < m->folders->len; i++) {
 		mfolder *fo = g_ptr_array_index(m->folders, i);
 
@@ -349,6 +364,42 @@ model_fetch(model *m, const char *tag, const char *set, const char *items)
 }
 
 /* One command; 0 goes on, 1 ends the connection. */
+/* The client has sent more than the server has read. */
+static int
+input_waits(model *m)
+{
+	struct pollfd p = { .fd = m->fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* The UID STOREs read before command number `before` finish: their flags
+ * are set and they are answered. */
+static void
+stores_done(model *m, unsigned before)
+{
+	guint k = 0;
+
+	while (k < m->stores->len) {
+		mstore *w = g_ptr_array_index(m->stores, k);
+		unsigned max = max_uid(w->f);
+
+		if (w->ncmd >= before) {
+			k++;
+			continue;
+		}
+		for (guint i = 0; i < w->f->msgs->len; i++) {
+			mmsg *g = &g_array_index(w->f->msgs, mmsg, i);
+
+			if (in_set(w->set, g->uid, max))
+				add_flags(g, w->flags);
+		}
+		say(m, "%s OK stored\r\n", w->tag);
+		g_ptr_array_remove_index(m->stores, k);
+		g_free(w);
+	}
+}
+
 static int
 model_command(model *m, const char *line)
 {
@@ -414,15 +465,16 @@ model_command(model *m, const char *line)
 	} else if (strcmp(cmd, "UID FETCH") == 0 && m->sel != NULL && a1 != NULL) {
 		model_fetch(m, tag, a1, a2 != NULL ? a2 : "");
 	} else if (strcmp(cmd, "UID STORE") == 0 && m->sel != NULL && a3 != NULL && !m->readonly) {
-		unsigned max = max_uid(m->sel);
+		mstore *w = g_new0(mstore, 1);
 
-		for (guint i = 0; i < m->sel->msgs->len; i++) {
-			mmsg *g = &g_array_index(m->sel->msgs, mmsg, i);
-
-			if (in_set(a1, g->uid, max))
-				add_flags(g, a3);
-		}
-		say(m, "%s OK stored\r\n", tag);
+		g_strlcpy(w->tag, tag, sizeof w->tag);
+		g_strlcpy(w->set, a1, sizeof w->set);
+		g_strlcpy(w->flags, a3, sizeof w->flags);
+		w->f = m->sel;
+		w->ncmd = m->ncmd;
+		g_ptr_array_add(m->stores, w);
+		if (!m->lazy_store || !input_waits(m))
+			stores_done(m, m->ncmd + 1);
 	} else if (strcmp(cmd, "UID EXPUNGE") == 0 && m->sel != NULL && a1 != NULL &&
 		   strstr(m->caps, "UIDPLUS") != NULL && !m->readonly) {
 		expunge_where(m, a1);
@@ -482,13 +534,21 @@ model_serve(int fd, const char *state, const char *transcript)
 		_exit(105);
 	say(&m, "* OK [CAPABILITY %s] model ready\r\n", m.caps);
 	fflush(m.out);
+	m.stores = g_ptr_array_new();
 	while ((line = model_read(&m)) != NULL) {
-		int end = model_command(&m, line);
+		int end;
 
+		m.ncmd++;
+		end = model_command(&m, line);
+		/* a lazy UID STORE ends once the command behind it has run */
+		stores_done(&m, m.ncmd);
+		fflush(m.out);
 		g_free(line);
 		if (end)
 			break;
 	}
+	stores_done(&m, m.ncmd + 1);
+	g_ptr_array_free(m.stores, TRUE);
 	model_save(&m, state);
 	fclose(m.out);
 	fclose(m.tr);

@@ -13,6 +13,10 @@
  *   caps IMAP4rev1 UIDPLUS MOVE AUTH=PLAIN   the capabilities offered
  *   drop STORE                               close the connection at the first
  *                                            command starting with this word
+ *   lazy-store                               a UID STORE with more commands behind
+ *                                            it ends (is done and answered) only after
+ *                                            the next, as Dovecot runs pipelined
+ *                                            commands side by side
  *   folder NAME UIDVALIDITY                  a folder; the messages below are in it
  *   msg UID FLAGS ID                         FLAGS "-" or e.g. "\Seen,\Deleted";
  *                                            the body is made from ID (imap_model_body)

@@ -174,6 +174,28 @@ test_imap_delete(void **state)
 	world_close(&w);
 }
 
+/* A server that runs pipelined commands side by side (Dovecot): the UID
+ * EXPUNGE goes out only once the \Deleted is answered, or it would find
+ * nothing flagged and leave the messages on the server, counted deleted. */
+static void
+test_imap_delete_side_by_side(void **state)
+{
+	world w;
+
+	(void)state;
+	world_open(&w, topdir, IMAP, STAGES_DONE);
+	put_file(&w, "imap-state", CAPS_ALL "lazy-store\nfolder INBOX 7\nmsg 1 - a1\nmsg 2 - a2\n"
+		 "msg 3 - a3\n");
+	assert_int_equal(imap_run(&w, 0), 0);
+	assert_true(run_settled(&w.stats));
+	assert_int_equal(w.stats.deleted, 3);
+	sent(&w, "UID EXPUNGE 1:3", 1);
+	state_has(&w, "msg 1", 0);
+	state_has(&w, "msg 3", 0);
+	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=7/;UID=2"), LEDGER_DELETED);
+	world_close(&w);
+}
+
 /* after = "move" over two folders: move_to is created, UID MOVE. */
 static void
 test_imap_move_two_folders(void **state)
@@ -550,6 +572,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_imap_delete),
+		cmocka_unit_test(test_imap_delete_side_by_side),
 		cmocka_unit_test(test_imap_move_two_folders),
 		cmocka_unit_test(test_imap_move_without_move),
 		cmocka_unit_test(test_imap_no_uidplus),
