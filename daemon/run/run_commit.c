@@ -25,6 +25,7 @@ run_commit_batch(run *r)
 	char *err = NULL;
 	size_t i;
 	int rc = 0;
+	gint64 t0 = g_get_monotonic_time(), t1;
 
 	if (r->n_batch == 0)
 		return 0;
@@ -42,6 +43,7 @@ run_commit_batch(run *r)
 		rc = -1;
 		goto out;
 	}
+	t1 = g_get_monotonic_time();
 	if (store_begin(r->st, &err) < 0)
 		goto fail;
 	for (i = 0; i < r->n_batch; i++) {
@@ -69,6 +71,8 @@ run_commit_batch(run *r)
 		goto fail;
 	}
 	crash_point("commit");
+	log_debug("%s: %zu message(s) committed in %.3fs (made durable in %.3fs)", r->a->name,
+		  r->n_batch, (double)(g_get_monotonic_time() - t0) / 1e6, (double)(t1 - t0) / 1e6);
 	for (i = 0; i < r->n_batch; i++) {
 		run_item *it = &r->batch[i];
 

@@ -1,9 +1,9 @@
 #!/bin/bash
 # mailmill - ISC licence, see LICENSE
 #
-# A batch's effect on the server (after = "delete": UID STORE \Deleted, then,
-# once that is answered, UID EXPUNGE; after = "move": UID MOVE) rides
-# between the next fetch sets,
+# A batch's effect on the server (after = "delete": UID STORE \Deleted + UID
+# EXPUNGE, and a second UID EXPUNGE once they are answered; after = "move":
+# UID MOVE) rides between the next fetch sets,
 # against a real Dovecot: enough messages for two committed batches in one
 # run (a batch is 4096 messages), a message the pipeline keeps (flagged
 # \Deleted by another client) among them.  The protocol trace shows an effect sent
@@ -47,13 +47,14 @@ effect_before_last_body() {
 	body=$(grep -n 'S: \* [0-9]* FETCH (UID [0-9]* BODY\[\]' "$MM_ERR" | tail -1 | cut -d: -f1)
 	[ -n "$eff" ] && [ -n "$body" ] && [ "$eff" -lt "$body" ]
 }
-# expunge_after_store: Dovecot runs pipelined commands side by side, so a
-# UID EXPUNGE sent right behind its UID STORE \Deleted found nothing flagged.
+# expunge_after_store: Dovecot runs pipelined commands side by side, so the
+# UID EXPUNGE sent with its UID STORE \Deleted may find nothing flagged yet:
+# a second UID EXPUNGE of the same set follows the STORE's OK.
 expunge_after_store() {
-	local tag ok exp
-	tag=$(grep -o "C: A[0-9]* UID STORE " "$MM_ERR" | head -1 | awk '{ print $2 }')
+	local tag set ok exp
+	read -r tag set < <(grep -o "C: A[0-9]* UID STORE [0-9:,]* " "$MM_ERR" | head -1 | awk '{ print $2, $5 }')
 	ok=$(grep -n "S: $tag OK" "$MM_ERR" | head -1 | cut -d: -f1)
-	exp=$(grep -n "C: A[0-9]* UID EXPUNGE " "$MM_ERR" | head -1 | cut -d: -f1)
+	exp=$(grep -n "C: A[0-9]* UID EXPUNGE $set\$" "$MM_ERR" | tail -1 | cut -d: -f1)
 	[ -n "$tag" ] && [ -n "$ok" ] && [ -n "$exp" ] && [ "$ok" -lt "$exp" ]
 }
 
@@ -63,7 +64,7 @@ seed edel
 mm edel -c "$T/edel.conf" --once -v -v
 rc_is "delete: exit 0" 0
 check "delete: a batch's UID STORE went out before the last body came" effect_before_last_body STORE
-check "delete: its UID EXPUNGE only once the STORE was answered" expunge_after_store
+check "delete: a second UID EXPUNGE of the set once the STORE was answered" expunge_after_store
 check "delete: never a bare EXPUNGE" eval "! grep -Eq 'C: A[0-9]+ EXPUNGE' '$MM_ERR'"
 check "delete: the done messages archived once, byte for byte" archive_matches "$T/archive-edel"
 is "delete: INBOX holds only the kept message, still flagged \\Deleted by the other client" \
