@@ -111,24 +111,6 @@ store_ledger_get(store *st, const char *account, const char *uid, ledger_state *
 	return 1;
 }
 
-/* The row's digest (IMAP), in the caller's transaction. */
-static int
-store_digest_put(store *st, const store_record *rec, char **err_r)
-{
-	sqlite3_stmt *q;
-
-	if (rec->digest == NULL)
-		return 0;
-	q = store_prep(st, "INSERT OR REPLACE INTO ledger_digest (account, uid, digest)"
-		       " VALUES (?1, ?2, ?3)", err_r);
-	if (q == NULL)
-		return -1;
-	return store_run(st, q,
-			 store_bind_key(q, rec->account, rec->uid) &&
-			 sqlite3_bind_text(q, 3, rec->digest, -1, SQLITE_STATIC) == SQLITE_OK,
-			 err_r, "put digest");
-}
-
 int
 store_ledger_put(store *st, const store_record *rec, char **err_r)
 {
@@ -143,13 +125,22 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 		return 0;
 	if (st->pg != NULL)
 		return pgs_ledger_put(st, rec, err_r);
-	/* An upsert, not REPLACE: attempts and created survive a new verdict. */
-	q = store_prep(st, "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size,"
-		       " created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
+	/* An upsert, not REPLACE: attempts and created survive a new verdict.
+	 * A record without a digest (POP3) leaves the row's as it is, with the
+	 * statement that does not name it: a POP3 write costs what it did. */
+	q = rec->digest == NULL ?
+	    store_prep(st, "INSERT INTO ledger (account, uid, state, verdict, stage, message_id,"
+		       " size, created, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)"
 		       " ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state,"
 		       " verdict = excluded.verdict, stage = excluded.stage,"
 		       " message_id = excluded.message_id, size = excluded.size,"
-		       " updated = excluded.updated", err_r);
+		       " updated = excluded.updated", err_r) :
+	    store_prep(st, "INSERT INTO ledger (account, uid, state, verdict, stage, message_id,"
+		       " size, created, updated, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8,"
+		       " ?9) ON CONFLICT (account, uid) DO UPDATE SET state = excluded.state,"
+		       " verdict = excluded.verdict, stage = excluded.stage,"
+		       " message_id = excluded.message_id, size = excluded.size,"
+		       " updated = excluded.updated, digest = excluded.digest", err_r);
 	if (q == NULL)
 		return -1;
 	return store_run(st, q,
@@ -159,8 +150,10 @@ store_ledger_put(store *st, const store_record *rec, char **err_r)
 			 sqlite3_bind_text(q, 5, rec->stage, -1, SQLITE_STATIC) == SQLITE_OK &&
 			 sqlite3_bind_text(q, 6, rec->message_id, -1, SQLITE_STATIC) == SQLITE_OK &&
 			 sqlite3_bind_int64(q, 7, (sqlite3_int64)rec->size) == SQLITE_OK &&
-			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK,
-			 err_r, "put") < 0 ? -1 : store_digest_put(st, rec, err_r);
+			 sqlite3_bind_int64(q, 8, (sqlite3_int64)time(NULL)) == SQLITE_OK &&
+			 (rec->digest == NULL ||
+			  sqlite3_bind_text(q, 9, rec->digest, -1, SQLITE_STATIC) == SQLITE_OK),
+			 err_r, "put");
 }
 
 int
@@ -177,13 +170,16 @@ store_ledger_find_digest(store *st, const char *account, const char *message_id,
 								  uid_r, state_r, err_r);
 	if (st->db == NULL || digest == NULL)
 		return 0;
-	/* A decided row first (state 0 is a row of failed attempts only); a
-	 * forgotten key's digest row carries its row's message_id and state. */
-	q = store_prep(st, "SELECT d.uid, coalesce(l.state, d.state) AS s FROM ledger_digest d"
-		       " LEFT JOIN ledger l ON l.account = d.account AND l.uid = d.uid"
-		       " WHERE d.account = ?1 AND d.digest = ?2 AND s IS NOT NULL AND"
-		       " (CASE WHEN l.uid IS NULL THEN d.message_id ELSE l.message_id END) IS ?3"
-		       " ORDER BY s = 0, coalesce(l.updated, d.forgotten) DESC LIMIT 1", err_r);
+	/* A decided row first (state 0 is a row of failed attempts only), the
+	 * newest first; a forgotten key's digest row carries its row's
+	 * message_id and state (a key journalled again since has its row). */
+	q = store_prep(st, "SELECT uid, s FROM (SELECT uid, state AS s, updated AS t FROM ledger"
+		       " WHERE account = ?1 AND digest = ?2 AND message_id IS ?3"
+		       " UNION ALL SELECT d.uid, d.state, d.forgotten FROM ledger_digest d"
+		       " WHERE d.account = ?1 AND d.digest = ?2 AND d.message_id IS ?3"
+		       " AND d.state IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ledger l"
+		       " WHERE l.account = d.account AND l.uid = d.uid))"
+		       " ORDER BY s = 0, t DESC LIMIT 1", err_r);
 	if (q == NULL)
 		return -1;
 	rc = sqlite3_bind_text(q, 1, account, -1, SQLITE_STATIC) == SQLITE_OK &&
@@ -324,12 +320,13 @@ store_ledger_forget(store *st, const char *account, const char *const *uids, siz
 	if (store_tx_begin(st, &own, err_r) < 0)
 		return -1;
 	for (size_t i = 0; i < n && ok; i++) {
-		/* The digest row stays (store.h): it takes the row's message_id
-		 * and state, and when it was forgotten, before the row goes. */
-		sqlite3_stmt *q = store_prep(st, "UPDATE ledger_digest SET forgotten = ?3,"
-					     " (message_id, state) = (SELECT message_id, state FROM"
-					     " ledger WHERE account = ?1 AND uid = ?2)"
-					     " WHERE account = ?1 AND uid = ?2", err_r);
+		/* The digest stays (store.h): a digest row takes the row's
+		 * message_id and state, and when it was forgotten, before the
+		 * row goes. */
+		sqlite3_stmt *q = store_prep(st, "INSERT OR REPLACE INTO ledger_digest (account, uid,"
+					     " digest, message_id, state, forgotten) SELECT account, uid,"
+					     " digest, message_id, state, ?3 FROM ledger WHERE"
+					     " account = ?1 AND uid = ?2 AND digest IS NOT NULL", err_r);
 
 		ok = q != NULL &&
 		     store_run(st, q, store_bind_key(q, account, uids[i]) &&

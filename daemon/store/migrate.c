@@ -21,15 +21,12 @@ struct store_copy_table {
 };
 
 static const struct store_copy_table store_copy_tables[] = {
-	/* SQLite keeps digests in a table of their own (schema 8), PostgreSQL
-	 * in a ledger column. */
 	{ "ledger", "SELECT account, uid, state, verdict, stage, message_id, size, attempts,"
-	  " last_error, created, updated, (SELECT d.digest FROM ledger_digest d"
-	  " WHERE d.account = ledger.account AND d.uid = ledger.uid) FROM ledger",
+	  " last_error, created, updated, digest FROM ledger",
 	  "INSERT INTO ledger (account, uid, state, verdict, stage, message_id, size, attempts,"
 	  " last_error, created, updated, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
 	  " $10, $11, $12)", 12, -1, NULL },
-	/* The digests of forgotten keys (SQLite: rows without a ledger row). */
+	/* The digests of forgotten keys. */
 	{ "ledger_gone", "SELECT account, uid, digest, message_id, state, forgotten"
 	  " FROM ledger_digest WHERE forgotten IS NOT NULL AND state IS NOT NULL",
 	  "INSERT INTO ledger_gone (account, uid, digest, message_id, state, forgotten)"

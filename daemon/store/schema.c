@@ -152,6 +152,17 @@ static const char *const store_migrations[] = {
 	 * removed; moved and flagged mail stays on it. */
 	"ALTER TABLE runs ADD COLUMN moved INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE runs ADD COLUMN flagged INTEGER NOT NULL DEFAULT 0;",
+	/* 10 -> 11: a live key's digest is a column of its ledger row, with a
+	 * partial index (POP3's rows, without one, are not in it); ledger_digest
+	 * keeps the forgotten keys' alone.  The second table cost each IMAP
+	 * message a B-tree insert and its commit the pages: 8.2k instructions a
+	 * message less (bench/callgrind small-maildir-imap), for 1.1k more on a
+	 * POP3 row (the index's cursor). */
+	"ALTER TABLE ledger ADD COLUMN digest TEXT;"
+	"UPDATE ledger SET digest = d.digest FROM ledger_digest d"
+	" WHERE d.account = ledger.account AND d.uid = ledger.uid AND d.forgotten IS NULL;"
+	"DELETE FROM ledger_digest WHERE forgotten IS NULL;"
+	"CREATE INDEX ledger_by_digest ON ledger (account, digest) WHERE digest IS NOT NULL;",
 };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 

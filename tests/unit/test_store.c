@@ -566,6 +566,57 @@ test_forgotten_digest(void **state)
 	store_close(&st);
 }
 
+/* Schema 10 kept live keys' digests in ledger_digest; 11 moves them into
+ * the ledger row and keeps forgotten keys' digests where they were. */
+static void
+test_digest_migration(void **state)
+{
+	store_record r1 = { .account = "a", .uid = "INBOX;UIDVALIDITY=1/;UID=5",
+			    .state = LEDGER_DELETE, .message_id = "<m@x>", .verdict = "done",
+			    .digest = "abc" };
+	store_record r2 = { .account = "a", .uid = "INBOX;UIDVALIDITY=1/;UID=6",
+			    .state = LEDGER_KEEP, .message_id = "<n@x>", .verdict = "keep",
+			    .digest = "def" };
+	const char *gone[] = { r2.uid };
+	ledger_state s = LEDGER_NEW;
+	char *uid = NULL, *err = NULL;
+	sqlite3 *db;
+	store *st;
+
+	if (tsb_pg())
+		skip();
+	st = open_rw();
+	assert_int_equal(store_begin(st, &err), 0);
+	assert_int_equal(store_ledger_put(st, &r1, &err), 0);
+	assert_int_equal(store_ledger_put(st, &r2, &err), 0);
+	assert_int_equal(store_commit(st, &err), 0);
+	assert_int_equal(store_ledger_forget(st, "a", gone, 1, &err), 0);
+	store_close(&st);
+	/* back to schema 10's layout */
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP INDEX ledger_by_digest;"
+		"INSERT INTO ledger_digest (account, uid, digest) SELECT account, uid, digest"
+		" FROM ledger WHERE digest IS NOT NULL;"
+		"ALTER TABLE ledger DROP COLUMN digest; PRAGMA user_version = 10;",
+		NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(sql_int("SELECT count(*) FROM ledger_digest"), 2);
+	st = open_rw();
+	assert_int_equal(sql_int("PRAGMA user_version"), store_schema_version());
+	assert_int_equal(sql_int("SELECT count(*) FROM ledger WHERE digest = 'abc'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM ledger_digest WHERE forgotten IS NOT NULL"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM ledger_digest"), 1);
+	assert_int_equal(store_ledger_find_digest(st, "a", "<m@x>", "abc", &uid, &s, &err), 1);
+	assert_string_equal(uid, r1.uid);
+	assert_int_equal(s, LEDGER_DELETE);
+	free(uid);
+	assert_int_equal(store_ledger_find_digest(st, "a", "<n@x>", "def", &uid, &s, &err), 1);
+	assert_string_equal(uid, r2.uid);
+	assert_int_equal(s, LEDGER_KEEP);
+	free(uid);
+	store_close(&st);
+}
+
 static void
 test_state_dir_is_a_file(void **state)
 {
@@ -659,6 +710,7 @@ main(void)
 		cmocka_unit_test_setup(test_state_dir_is_a_file, each_setup),
 		cmocka_unit_test_setup(test_find_digest, each_setup),
 		cmocka_unit_test_setup(test_forgotten_digest, each_setup),
+		cmocka_unit_test_setup(test_digest_migration, each_setup),
 		cmocka_unit_test_setup(test_many, each_setup),
 	};
 
