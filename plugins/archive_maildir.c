@@ -410,7 +410,8 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 	g_hash_table_add(md->known, g_strdup(digest));
 	maildir_flusher_start(md);
 	pthread_mutex_lock(&md->lock);
-	if (++md->unflushed >= MAILDIR_FLUSH_EVERY)
+	md->unflushed_bytes += len;
+	if (++md->unflushed >= MAILDIR_FLUSH_EVERY || md->unflushed_bytes >= MAILDIR_FLUSH_BYTES)
 		pthread_cond_signal(&md->cond);
 	pthread_mutex_unlock(&md->lock);
 	return 0;

@@ -71,8 +71,8 @@ fsync_at(int dirfd, const char *dir, const char *name, char **err_r)
 }
 
 /*
- * The flusher thread: every MAILDIR_FLUSH_EVERY staged files it starts a
- * syncfs, so that the data is on its way to the disk while later messages
+ * The flusher thread: every MAILDIR_FLUSH_EVERY staged files (or
+ * MAILDIR_FLUSH_BYTES) it starts a syncfs, so that the data is on its way to the disk while later messages
  * are fetched.  Only an optimisation: the commit flushes on its own, and a
  * write-back error shows there too (syncfs reports errors per descriptor,
  * and this one uses its own).
@@ -84,11 +84,13 @@ maildir_flusher(void *p)
 
 	pthread_mutex_lock(&md->lock);
 	while (!md->stop) {
-		if (md->unflushed < MAILDIR_FLUSH_EVERY) {
+		if (md->unflushed < MAILDIR_FLUSH_EVERY &&
+		    md->unflushed_bytes < MAILDIR_FLUSH_BYTES) {
 			pthread_cond_wait(&md->cond, &md->lock);
 			continue;
 		}
 		md->unflushed = 0;
+		md->unflushed_bytes = 0;
 		pthread_mutex_unlock(&md->lock);
 		(void)syncfs(md->flushfd);
 		pthread_mutex_lock(&md->lock);
@@ -146,6 +148,7 @@ maildir_commit(struct maildir *md, char **err_r)
 		goto fail;
 	pthread_mutex_lock(&md->lock);
 	md->unflushed = 0; /* this flush covers them */
+	md->unflushed_bytes = 0;
 	pthread_mutex_unlock(&md->lock);
 	/* A few files are flushed one by one; a file a reader has already
 	 * moved out of new/ (the files are visible before the commit) is

@@ -47,11 +47,12 @@ struct run_source_ops {
 	 * keys (borrowed from r->entries) the server confirmed into done; a
 	 * refusal is logged and counted (unsettled).  0, or -1 (session gone). */
 	int (*recv_effect)(run *r, size_t from, size_t n, GPtrArray *done, char **err_r);
-	/* Every effect of the mailbox is answered and every verdict committed:
-	 * settle the journal (run_journal_settle) and end the mailbox (POP3:
-	 * QUIT, which is what deletes).  r->stats->deleted counted here.
-	 * 0, or -1 (logged). */
-	int (*finish)(run *r, size_t i, const GPtrArray *done);
+	/* Every effect of the mailbox is sent and every verdict committed:
+	 * read what is still in flight (IMAP: the last UID EXPUNGE, into
+	 * done), settle the journal (run_journal_settle) and end the mailbox
+	 * (POP3: QUIT, which is what deletes).  r->stats->deleted counted
+	 * here.  0, or -1 (logged). */
+	int (*finish)(run *r, size_t i, GPtrArray *done);
 	/* Log out (if still connected) and free r->sd; also after a failure. */
 	void (*close)(run *r);
 	/* A row in DELETED whose message is still listed: its effect is done

@@ -572,7 +572,7 @@ imap_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_
 /* The expunges still in flight are read; then the journal says what the
  * server has done. */
 static int
-imap_src_finish(run *r, size_t mb, const GPtrArray *done)
+imap_src_finish(run *r, size_t mb, GPtrArray *done)
 {
 	imap_source *p = SD(r);
 	char *err = NULL;
@@ -580,7 +580,7 @@ imap_src_finish(run *r, size_t mb, const GPtrArray *done)
 
 	(void)mb;
 	while (!g_queue_is_empty(&p->eff_q))
-		if (imap_src_recv_one(r, (GPtrArray *)done, &err) < 0) {
+		if (imap_src_recv_one(r, done, &err) < 0) {
 			log_error("%s: finishing failed: %s (the next run does what is left)",
 				  r->a->name, err != NULL ? err : "connection error");
 			free(err);

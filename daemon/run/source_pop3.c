@@ -179,7 +179,7 @@ pop3_src_recv_effect(run *r, size_t from, size_t n, GPtrArray *done, char **err_
 /* QUIT deletes what DELE marked; the journal's record of it commits only
  * if QUIT succeeds. */
 static int
-pop3_src_finish(run *r, size_t mb, const GPtrArray *done)
+pop3_src_finish(run *r, size_t mb, GPtrArray *done)
 {
 	pop3_source *p = SD(r);
 	char *err = NULL;
