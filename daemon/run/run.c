@@ -13,7 +13,6 @@
 #include <glib.h>
 #include "daemon/run/run.h"
 #include "daemon/run/run_int.h"
-#include "daemon/run/run_hash.h"
 #include "daemon/run/source.h"
 #include "daemon/run/api.h"
 #include "daemon/core/crash.h"
@@ -100,42 +99,18 @@ run_fetch_fits(const run *r, const GArray *fetch, size_t next, size_t out,
 	       in_flight + run_fetch_size(r, g_array_index(fetch, size_t, next)) <= w;
 }
 
-/* A body run_fetch holds back for the look-ahead: at most this big, so
- * that the second buffer stays small. */
-#define RUN_AHEAD_MAX (4U * 1024 * 1024)
-
-/* The body held back (bodies[ahead]) goes through the pipeline with the
- * digest the hasher made of it: run_message's result. */
-static int
-run_ahead_process(run *r, size_t ei, const buf *body)
-{
-	int rc;
-
-	run_hasher_wait(r->hasher, r->ahead);
-	rc = run_message(r, ei, body);
-	r->ahead[0] = '\0';
-	return rc;
-}
-
 /*
  * Fetch every message of fetch, pipelined; the effects of what earlier
  * commits decided ride in the same pipeline (not in a dry run), so that
  * the server deletes (moves, flags) while it sends and the run does not end
- * with a round of them.  With digests (IMAP) a received body is held back
- * while its SHA-256 is made in the hasher's thread, and the one before goes
- * through the pipeline meanwhile: one body of look-ahead, in order.
+ * with a round of them.
  */
 static int
 run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 {
 	const run_source_ops *src = r->src;
 	unsigned long long cap = r->a->max_size != 0 ? r->a->max_size : RUN_HARD_MAX_SIZE;
-	buf bodies[2] = { { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap },
-			  { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap } };
-	int cur = 0;                   /* bodies[cur] takes the next body */
-	int ahead = 0;                 /* bodies[!cur] is held back: entries[ahead_ei] */
-	size_t ahead_ei = 0;
-	int look = src->digests;
+	buf body = { .max = cap > RUN_HARD_MAX_SIZE ? RUN_HARD_MAX_SIZE : cap };
 	run_cmd ring[RUN_WINDOW];
 	size_t head = 0, out = 0, sent = 0, got = 0;
 	unsigned long long in_flight = 0;   /* listed bytes of the fetches in flight */
@@ -194,9 +169,9 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 				goto io_fail;
 			continue;
 		}
-		buf_reset(&bodies[cur]);
+		buf_reset(&body);
 		in_flight -= run_fetch_size(r, c.ei);
-		g = src->recv_fetch(r, c.ei, &bodies[cur], &err);
+		g = src->recv_fetch(r, c.ei, &body, &err);
 		got++;
 		if (g == RUN_GOT_NEG) {
 			log_warn("%s: %s %lu refused (%s): left for the next run", r->a->name,
@@ -220,7 +195,7 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 			/* Read to its end and dropped: the run goes on with the next. */
 			log_error("%s: message %lu is larger than %llu bytes (the server said %llu): not"
 				  " processed, left on the server", r->a->name, r->entries[c.ei].msgno,
-				  (unsigned long long)bodies[cur].max, r->entries[c.ei].size);
+				  (unsigned long long)body.max, r->entries[c.ei].size);
 			free(err);
 			err = NULL;
 			r->stats->failed++;
@@ -238,53 +213,14 @@ run_fetch(run *r, GArray *fetch, int window, GPtrArray *done)
 			r->stats->deferred++;
 			continue;
 		}
-		if (look && bodies[cur].len <= RUN_AHEAD_MAX &&
-		    (r->hasher != NULL || (r->hasher = run_hasher_new()) != NULL)) {
-			char prev[65];
-			int held = ahead, mrc;
-			size_t held_ei = ahead_ei;
-
-			run_hasher_wait(r->hasher, prev);   /* the body held back, if any */
-			if (run_hasher_start(r->hasher, bodies[cur].data, bodies[cur].len) == 0) {
-				ahead = 1;
-				ahead_ei = c.ei;
-				cur = !cur;   /* bodies[cur] is now the one held back before */
-				if (!held)
-					continue;
-				memcpy(r->ahead, prev, sizeof r->ahead);
-				mrc = run_message(r, held_ei, &bodies[cur]);
-				r->ahead[0] = '\0';
-				if (mrc < 0) {
-					rc = -1;
-					break;
-				}
-				continue;
-			}
-			look = 0;   /* no thread could be made: each digest here, as before */
-		}
-		if (ahead) {
-			ahead = 0;
-			if (run_ahead_process(r, ahead_ei, &bodies[!cur]) < 0) {
-				rc = -1;
-				break;
-			}
-		}
-		if (run_message(r, c.ei, &bodies[cur]) < 0) {
+		if (run_message(r, c.ei, &body) < 0) {
 			/* A batch could not be committed: stop before doing more work that
 			 * would be thrown away too. */
 			rc = -1;
 			break;
 		}
 	}
-	if (ahead && (rc < 0 || run_stopping(r))) {
-		run_hasher_wait(r->hasher, r->ahead);
-		r->ahead[0] = '\0';
-		r->stats->deferred++;   /* read, not processed: the next run does it */
-	} else if (ahead && run_ahead_process(r, ahead_ei, &bodies[!cur]) < 0) {
-		rc = -1;
-	}
-	buf_free(&bodies[0]);
-	buf_free(&bodies[1]);
+	buf_free(&body);
 	if (run_stopping(r)) {
 		r->stats->stopped = 1;
 		if (got < fetch->len)
@@ -297,15 +233,7 @@ io_fail:
 		log_error("%s: fetching failed: %s", r->a->name,
 			  err != NULL ? err : "connection error");
 	free(err);
-	/* The body held back was read whole: it is processed (its batch is
-	 * committed with the others by run_mailbox). */
-	if (ahead && !run_stopping(r))
-		(void)run_ahead_process(r, ahead_ei, &bodies[!cur]);
-	else if (ahead)
-		run_hasher_wait(r->hasher, r->ahead);
-	r->ahead[0] = '\0';
-	buf_free(&bodies[0]);
-	buf_free(&bodies[1]);
+	buf_free(&body);
 	return -1;
 }
 

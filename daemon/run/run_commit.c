@@ -18,7 +18,6 @@
 #include "daemon/core/crash.h"
 #include "daemon/core/log.h"
 #include "daemon/run/message.h"
-#include "daemon/run/run_hash.h"
 
 int
 run_commit_batch(run *r)
@@ -189,8 +188,6 @@ run_fetch_failed(run *r, size_t ei, const char *why)
 void
 run_digest_free(run *r)
 {
-	run_hasher_free(r->hasher);
-	r->hasher = NULL;
 	EVP_MD_CTX_free(r->sha256_ctx);
 	EVP_MD_free(r->sha256);
 	r->sha256_ctx = NULL;
@@ -200,8 +197,26 @@ run_digest_free(run *r)
 static void
 run_sha256_hex(run *r, const buf *body, char hex[65])
 {
-	/* no digest: nothing to recognise it by */
-	(void)run_hash_sha256(&r->sha256, &r->sha256_ctx, body->data, body->len, hex);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	static const char digits[] = "0123456789abcdef";
+
+	if (r->sha256 == NULL) {
+		r->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+		r->sha256_ctx = EVP_MD_CTX_new();
+	}
+	if (r->sha256 == NULL || r->sha256_ctx == NULL ||
+	    EVP_DigestInit_ex2(r->sha256_ctx, r->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(r->sha256_ctx, body->data, body->len) != 1 ||
+	    EVP_DigestFinal_ex(r->sha256_ctx, md, &n) != 1 || n != 32) {
+		hex[0] = '\0';   /* no digest: nothing to recognise it by */
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		hex[2 * i] = digits[md[i] >> 4];
+		hex[2 * i + 1] = digits[md[i] & 15];
+	}
+	hex[64] = '\0';
 }
 
 /* The length of an IMAP key's folder part: up to its ";UIDVALIDITY=". */
@@ -358,10 +373,7 @@ run_message(run *r, size_t ei, const buf *body)
 	if (r->src->digests) {
 		int seen;
 
-		if (r->ahead[0] != '\0')
-			memcpy(digest, r->ahead, sizeof digest);
-		else
-			run_sha256_hex(r, body, digest);
+		run_sha256_hex(r, body, digest);
 		seen = run_seen(r, ei, uid, mid, digest);
 		if (seen != 0) {
 			g_free(mid);

@@ -95,10 +95,6 @@ typedef struct run {
 	GHashTable *digests;
 	int gone_checked;      /* run_seen asked whether forgotten keys' digests exist */
 	struct evp_md_ctx_st *sha256_ctx;
-	/* run_fetch's look-ahead: the next message is hashed in this thread
-	 * while one goes through the pipeline (NULL: not made yet, or none) */
-	struct run_hasher *hasher;
-	char ahead[65];        /* the digest of the body run_message is given, or "" */
 } run;
 
 /* run.c */

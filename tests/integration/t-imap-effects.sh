@@ -27,8 +27,8 @@ iconf() {
 	C_PROTOCOL=imap C_STATE=$T/state-$1 C_ARCHIVE=$T/archive-$1 write_conf "$T/$1.conf"
 }
 # seed USER: 5200 plain messages, the kept one between the two halves (1105 after
-# the first batch: its effect goes out while they are fetched, with the
-# run one body ahead and the parser reading 64 KB at a time).
+# the first batch, so that its effect goes out while they are fetched even
+# when the parser reads the bodies left 64 KB at a time).
 seed() {
 	env_seed 2600 --seed "$1" --kind plain
 	printf '%s\n' "From: <other@example.com>" "To: user@example.net" "Subject: KEEPME please" \
