@@ -42,6 +42,7 @@ typedef struct mfolder {
 typedef struct model {
 	char caps[512];
 	char drop[64];
+	unsigned drop_nth;  /* drop at this match of drop (1: the first) */
 	GPtrArray *folders; /* mfolder */
 	mfolder *sel;
 	int readonly;
@@ -114,8 +115,16 @@ model_load(model *m, const char *path)
 			g_strlcpy(m->caps, line + 5, sizeof m->caps);
 		else if (strcmp(line, "lazy-store") == 0)
 			m->lazy_store = 1;
-		else if (strncmp(line, "drop ", 5) == 0)
+		else if (strncmp(line, "drop ", 5) == 0) {
+			char *nth;
+
 			g_strlcpy(m->drop, line + 5, sizeof m->drop);
+			m->drop_nth = 1;
+			if ((nth = strstr(m->drop, " #")) != NULL) {
+				m->drop_nth = (unsigned)strtoul(nth + 2, NULL, 10);
+				*nth = '\0';
+			}
+		}
 		else if (sscanf(line, "folder %255s %u", a, &n) == 2)
 			cur = model_add_folder(m, a, n);
 		else if (cur != NULL && sscanf(line, "msg %u %255s %255s", &n, b, c) == 3) {
@@ -425,7 +434,8 @@ model_command(model *m, const char *line)
 	}
 	fprintf(m->tr, "%s%s\n", cmd, p);
 	fflush(m->tr);
-	if (m->drop[0] != '\0' && strncmp(cmd, m->drop, strlen(m->drop)) == 0) {
+	if (m->drop[0] != '\0' && strncmp(cmd, m->drop, strlen(m->drop)) == 0 &&
+	    --m->drop_nth == 0) {
 		m->drop[0] = '\0';
 		end = 1;
 		goto out;

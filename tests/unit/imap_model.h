@@ -13,6 +13,7 @@
  *   caps IMAP4rev1 UIDPLUS MOVE AUTH=PLAIN   the capabilities offered
  *   drop STORE                               close the connection at the first
  *                                            command starting with this word
+ *   drop UID EXPUNGE #2                      ... at the second such command
  *   lazy-store                               a UID STORE with more commands behind
  *                                            it ends (is done and answered) only after
  *                                            the next, as Dovecot runs pipelined

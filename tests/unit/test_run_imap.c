@@ -197,6 +197,38 @@ test_imap_delete_side_by_side(void **state)
 	world_close(&w);
 }
 
+/* The connection goes at the second UID EXPUNGE, after the first found
+ * nothing flagged: the messages are on the server, flagged, and not counted
+ * deleted; the journal still has them to do, and the next run expunges them
+ * without running the pipeline again. */
+static void
+test_imap_second_expunge_lost(void **state)
+{
+	world w;
+
+	(void)state;
+	world_open(&w, topdir, IMAP, STAGES_DONE);
+	put_file(&w, "imap-state", CAPS_ALL "lazy-store\ndrop UID EXPUNGE #2\nfolder INBOX 7\n"
+		 "msg 1 - s1\nmsg 2 - s2\n");
+	assert_int_equal(imap_run(&w, 0), -1);
+	assert_int_equal(w.stats.deleted, 0);
+	state_has(&w, "msg 1 \\Deleted s1", 1);
+	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=7/;UID=1"), LEDGER_DELETE);
+	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=7/;UID=2"), LEDGER_DELETE);
+	put_file(&w, "imap-state", CAPS_ALL "folder INBOX 7\nmsg 1 \\Deleted s1\n"
+		 "msg 2 \\Deleted s2\n");
+	assert_int_equal(imap_run(&w, 0), 0);
+	assert_int_equal(w.stats.fetched, 0);
+	assert_int_equal(w.stats.deleted, 2);
+	sent(&w, "BODY.PEEK", 0);
+	sent(&w, "UID EXPUNGE 1:2", 1);
+	state_has(&w, "s1", 0);
+	state_has(&w, "s2", 0);
+	assert_int_equal(ledger_of(&w, "INBOX;UIDVALIDITY=7/;UID=1"), LEDGER_DELETED);
+	outbox_is(&w, "sender-s1@example.net,sender-s2@example.net");
+	world_close(&w);
+}
+
 /* after = "move" over two folders: move_to is created, UID MOVE. */
 static void
 test_imap_move_two_folders(void **state)
@@ -585,6 +617,7 @@ main(void)
 		cmocka_unit_test(test_imap_copied_back),
 		cmocka_unit_test(test_imap_moved_back),
 		cmocka_unit_test(test_imap_effect_lost),
+		cmocka_unit_test(test_imap_second_expunge_lost),
 		cmocka_unit_test(test_imap_dry_run),
 		cmocka_unit_test(test_imap_check_login),
 		cmocka_unit_test(test_imap_config),
