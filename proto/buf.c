@@ -72,6 +72,19 @@ buf_reset(buf *b)
 }
 
 void
+buf_trade(buf *a, buf *b)
+{
+	buf t = *a;
+
+	a->data = b->data;
+	a->len = b->len;
+	a->cap = b->cap;
+	b->data = t.data;
+	b->len = t.len;
+	b->cap = t.cap;
+}
+
+void
 buf_free(buf *b)
 {
 	size_t max = b->max;

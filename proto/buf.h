@@ -25,5 +25,7 @@ int buf_append(buf *b, const void *data, size_t len);
  */
 int buf_reserve(buf *b, size_t extra);
 void buf_reset(buf *b); /* len = 0, keeps the memory */
+/* Exchange the bytes (data, len, cap) of a and b; each keeps its own max. */
+void buf_trade(buf *a, buf *b);
 void buf_free(buf *b);  /* frees data, zeroes the struct but keeps max */
 #endif

@@ -441,35 +441,20 @@ struct got {
 	int alone;       /* the only UID of its command: a body without UID is its */
 };
 
-/* A whole body into out, CR LF made LF if the caller asked; 0 or -1 (out refused it). */
+/*
+ * A whole body into out, its line ends already as the caller asked
+ * (sink_chunk): the bytes themselves when out is empty (the buffers trade
+ * their memory), else a copy; 0 or -1 (out refused it).
+ */
 static int
-deliver(const imap_session *s, buf *out, const buf *body)
+deliver(buf *out, buf *body)
 {
-	const char *p, *end, *cr;
-	char *o;
-
-	if (!s->lf_line_ends)
-		return buf_append(out, body->data, body->len);
-	if (buf_reserve(out, body->len) < 0)
-		return -1;
-	/* whole runs up to each CR LF, its LF starting the next run */
-	o = out->data + out->len;
-	end = body->data + body->len;
-	for (p = body->data; p < end; p = cr + 1) {
-		cr = memchr(p, '\r', (size_t)(end - p));
-		while (cr != NULL && (cr + 1 == end || cr[1] != '\n')) /* a lone CR stays */
-			cr = memchr(cr + 1, '\r', (size_t)(end - cr - 1));
-		if (cr == NULL) {
-			memcpy(o, p, (size_t)(end - p));
-			o += end - p;
-			break;
-		}
-		memcpy(o, p, (size_t)(cr - p));
-		o += cr - p;
+	if (out->len == 0 && (out->max == 0 || body->len <= out->max)) {
+		buf_trade(out, body);
+		buf_reset(body);
+		return 0;
 	}
-	out->len = (size_t)(o - out->data);
-	*o = '\0';
-	return 0;
+	return buf_append(out, body->data, body->len);
 }
 
 /*
@@ -498,17 +483,14 @@ fetch_response(imap_session *s, const imap_response *r, struct got *g, buf *out,
 				 " for one message", (unsigned long)uid);
 	if (!g->body && (uid == g->uid || (uid == 0 && g->alone))) {
 		g->body = 1;
-		if (s->sink_full || deliver(s, out, &s->scratch) < 0)
+		if (s->sink_full || deliver(out, &s->scratch) < 0)
 			g->toobig = 1;
 	} else if (uid != 0 && (k = pipe_slot(s, uid)) >= 0) {
-		buf t = s->pipe[k].body;
-
 		s->pipe[k].early = s->sink_full ? 2 : 1;
-		if (!s->sink_full) {
-			/* hand the bytes over without copying them */
-			s->pipe[k].body = s->scratch;
-			s->scratch = t;
-		}
+		/* Hand the bytes over without copying them.  Only the bytes: the
+		 * scratch keeps its cap for the next body of this read. */
+		if (!s->sink_full)
+			buf_trade(&s->pipe[k].body, &s->scratch);
 	} else {
 		s->ctr.n_dropped++;
 	}
@@ -585,11 +567,9 @@ imap_fetch_read_other(imap_session *s, const char *label, const imap_response **
 	imap_status st;
 
 	*r_r = NULL;
-	buf_reset(&s->scratch);
 	/* no imap_recv_fetch yet gave a cap: a body now counts as over it */
 	s->scratch.max = s->body_max != 0 ? s->body_max : 1;
-	s->sink = &s->scratch;
-	s->sink_full = 0;
+	imap_sink_open(s, &s->scratch);
 	st = imap_read(s, label, &r, err_r);
 	s->sink = NULL;
 	if (st != IMAP_OK)
@@ -632,7 +612,7 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	hash_del(s, h);
 	if (s->pipe[h].early != 0) {
 		g.body = 1;
-		g.toobig = s->pipe[h].early == 2 || deliver(s, out, &s->pipe[h].body) < 0;
+		g.toobig = s->pipe[h].early == 2 || deliver(out, &s->pipe[h].body) < 0;
 		s->pipe[h].early = 0;
 	}
 	buf_free(&s->pipe[h].body);
@@ -658,9 +638,7 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 	s->scratch.max = out->max;
 	s->body_max = out->max;
 	for (;;) {
-		buf_reset(&s->scratch);
-		s->sink = &s->scratch;
-		s->sink_full = 0;
+		imap_sink_open(s, &s->scratch);
 		st = imap_read(s, "UID FETCH", &r, err_r);
 		s->sink = NULL;
 		if (st != IMAP_OK)

@@ -82,9 +82,11 @@ struct imap_session {
 	} *chg;
 	size_t chg_n, chg_cap;
 	unsigned long chg_group;
-	/* the body sink of the response being read (imap_read) */
+	/* the body sink of the response being read (imap_read, imap_sink_open) */
 	buf *sink;
 	int sink_full;
+	unsigned long long sink_raw; /* bytes as sent: the cap counts these */
+	int sink_cr;        /* a chunk ended in CR: kept or dropped by the next byte */
 	buf scratch;        /* where a body goes until its UID is known */
 };
 
@@ -110,6 +112,8 @@ imap_status imap_send(imap_session *s, const char *label, const char *tag, const
 /* Queue raw bytes (the rest of a command; not traced). */
 imap_status imap_send_raw(imap_session *s, const char *label, const void *data, size_t len,
 			  int flush, char **err_r);
+/* Empty b and make it the sink of the bodies that imap_read reads next. */
+void imap_sink_open(imap_session *s, buf *b);
 /* The next response; body literals go to s->sink when set (else dropped). */
 imap_status imap_read(imap_session *s, const char *label, const imap_response **r_r,
 		      char **err_r);

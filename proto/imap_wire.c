@@ -118,13 +118,81 @@ imap_send(imap_session *s, const char *label, const char *tag, const char *line,
 	return imap_send_raw(s, label, NULL, 0, flush, err_r);
 }
 
-/* A body chunk: into the sink while it takes it, else dropped. */
+void
+imap_sink_open(imap_session *s, buf *b)
+{
+	buf_reset(b);
+	s->sink = b;
+	s->sink_full = 0;
+	s->sink_raw = 0;
+	s->sink_cr = 0;
+}
+
+/*
+ * Append a body chunk to b with each CR LF made LF (a lone CR stays), as it
+ * comes from the connection: one copy of the body, not one into a buffer
+ * and another to convert it.  A CR that ends the chunk waits in *cr for
+ * the next byte (sink_end if there is none).  -1 if b refuses it.
+ */
+static int
+sink_lf(buf *b, const char *p, size_t n, int *cr)
+{
+	const char *end = p + n, *c;
+	char *o;
+
+	/* What comes out is never longer than the chunk and the waiting CR. */
+	if (n == 0 || buf_reserve(b, n + (size_t)*cr) < 0)
+		return n == 0 ? 0 : -1;
+	o = b->data + b->len;
+	if (*cr) {
+		*cr = 0;
+		if (*p != '\n')
+			*o++ = '\r';
+	}
+	while (p < end) {
+		if ((c = memchr(p, '\r', (size_t)(end - p))) == NULL) {
+			memcpy(o, p, (size_t)(end - p));
+			o += end - p;
+			break;
+		}
+		memcpy(o, p, (size_t)(c - p));
+		o += c - p;
+		p = c + 1;
+		if (p == end)
+			*cr = 1;
+		else if (*p != '\n')
+			*o++ = '\r';
+	}
+	b->len = (size_t)(o - b->data);
+	*o = '\0';
+	return 0;
+}
+
+/* A body chunk: into the sink while it takes it, else dropped.  The cap
+ * counts the bytes as sent, whatever the line ends become. */
 static void
 sink_chunk(imap_session *s, const char *data, size_t len)
 {
 	if (s->sink == NULL || s->sink_full)
 		return;
-	if (buf_append(s->sink, data, len) < 0)
+	if (s->sink->max != 0 && len > s->sink->max - s->sink_raw) {
+		s->sink_full = 1;
+		return;
+	}
+	s->sink_raw += len;
+	if (s->lf_line_ends ? sink_lf(s->sink, data, len, &s->sink_cr) < 0
+			    : buf_append(s->sink, data, len) < 0)
+		s->sink_full = 1;
+}
+
+/* The response is whole: a CR that ended its body stays. */
+static void
+sink_end(imap_session *s)
+{
+	if (!s->sink_cr)
+		return;
+	s->sink_cr = 0;
+	if (s->sink != NULL && !s->sink_full && buf_append(s->sink, "\r", 1) < 0)
 		s->sink_full = 1;
 }
 
@@ -168,6 +236,7 @@ imap_read(imap_session *s, const char *label, const imap_response **r_r, char **
 			net_consume(s->conn, used);
 		}
 		if (ev == IMAP_P_RESPONSE) {
+			sink_end(s);
 			*r_r = imap_parser_response(s->parser);
 			trace_response(s);
 			return IMAP_OK;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -878,6 +879,51 @@ test_fetch_lf(void **state)
 }
 
 /*
+ * lf_line_ends with the body arriving three bytes at a time: a CR at the end
+ * of a piece is kept or dropped by the first byte of the next, at every
+ * offset (the bodies start one byte later each time); max counts the bytes
+ * as sent, not as converted.
+ */
+static void
+test_fetch_lf_pieces(void **state)
+{
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED,
+		"<A3 UID FETCH 7:10 (BODY.PEEK[])",
+		"}* 1 FETCH (UID 7 BODY[] {13}\r\na\r\nbc\r\n\r\rd\r\n\r)\r\n",
+		"}* 2 FETCH (UID 8 BODY[] {14}\r\nxa\r\nbc\r\n\r\rd\r\n\r)\r\n",
+		"}* 3 FETCH (UID 9 BODY[] {15}\r\nxya\r\nbc\r\n\r\rd\r\n\r)\r\n",
+		"}* 4 FETCH (UID 10 BODY[] {16}\r\nxyza\r\nbc\r\n\r\rd\r\n\r)\r\nA3 OK\r\n",
+		"E", NULL,
+	};
+	static const char *const want[] = { "a\nbc\n\r\rd\n\r", "xa\nbc\n\r\rd\n\r",
+					    "xya\nbc\n\r\rd\n\r" };
+	script_server sv = script_server_start(script);
+	imap_options opt = { .command_timeout_ms = 5000, .lf_line_ends = 1 };
+	imap_session *s = NULL;
+	buf out = { .max = 15 };
+	uint32_t uid;
+
+	assert_int_equal(imap_from_fd(sv.fd, &opt, &s, NULL), IMAP_OK);
+	assert_int_equal(imap_login(s, "user", "pass", NULL), IMAP_OK);
+	assert_int_equal(imap_select(s, "INBOX", NULL, NULL), IMAP_OK);
+	for (uid = 7; uid <= 10; uid++)
+		assert_int_equal(imap_send_fetch(s, uid, NULL), IMAP_OK);
+	for (size_t i = 0; i < 3; i++) {
+		buf_reset(&out);
+		assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+		assert_int_equal(uid, 7 + i);
+		assert_string_equal(out.data, want[i]);
+	}
+	/* 16 bytes sent, 12 after the conversion: still over a max of 15 */
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_ETOOBIG);
+	assert_int_equal(uid, 10);
+	buf_free(&out);
+	finish(&s, &sv);
+}
+
+/*
  * Sets: ascending runs go into one command each (a UID lower than the one
  * before starts another), a UID missing from a set's answers is gone, bodies
  * come in any order, one not asked for is dropped, and a message is handed
@@ -987,6 +1033,51 @@ test_fetch_too_big(void **state)
 	assert_string_equal(out.data, "smal");
 	buf_free(&out);
 	finish(&s, &sv);
+}
+
+/*
+ * A body that came before its turn (UID 8's) must not lift the cap from the
+ * body read after it: 48 MB for UID 7 with a cap of 100 bytes is dropped as
+ * it comes, not kept whole and refused at the end.
+ */
+static void
+test_fetch_cap_after_early_body(void **state)
+{
+	enum { BIG = 48 * 1024 * 1024 };
+	const char *head = ">* 2 FETCH (UID 8 BODY[] {2}\r\nok)\r\n* 1 FETCH (UID 7 BODY[] {50331648}\r\n";
+	const char *tail = ")\r\nA3 OK\r\n";
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *answer = malloc(hl + BIG + tl + 1);
+	const char *script[] = {
+		GREETING, LOGIN_OK, SELECTED, "<A3 UID FETCH 7:8 (BODY.PEEK[])", answer, "E", NULL,
+	};
+	struct rusage before, after;
+	script_server sv;
+	imap_session *s;
+	buf out = { .max = 100 };
+	uint32_t uid;
+
+	assert_non_null(answer);
+	memcpy(answer, head, hl);
+	memset(answer + hl, 'x', BIG);
+	memcpy(answer + hl + BIG, tail, tl + 1);
+	sv = script_server_start(script);
+	s = selected(sv);
+	assert_int_equal(getrusage(RUSAGE_SELF, &before), 0);
+	assert_int_equal(imap_send_fetch(s, 7, NULL), IMAP_OK);
+	assert_int_equal(imap_send_fetch(s, 8, NULL), IMAP_OK);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_ETOOBIG);
+	assert_int_equal(uid, 7);
+	assert_int_equal(getrusage(RUSAGE_SELF, &after), 0);
+	/* ru_maxrss in KB: the 48 MB were never held (the script's copy was) */
+	assert_true(after.ru_maxrss - before.ru_maxrss < 16 * 1024);
+	buf_reset(&out);
+	assert_int_equal(imap_recv_fetch(s, &out, &uid, NULL), IMAP_OK);
+	assert_int_equal(uid, 8);
+	assert_string_equal(out.data, "ok");
+	buf_free(&out);
+	finish(&s, &sv);
+	free(answer);
 }
 
 /* Literal sizes are only numbers: 100 GB claimed, then the connection drops. */
@@ -1235,12 +1326,14 @@ main(void)
 		cmocka_unit_test(test_pipelined_bodies_first),
 		cmocka_unit_test(test_fetch_two_bodies),
 		cmocka_unit_test(test_fetch_lf),
+		cmocka_unit_test(test_fetch_lf_pieces),
 		cmocka_unit_test(test_pipelined_changes),
 		cmocka_unit_test(test_change_unknown_tag),
 		cmocka_unit_test(test_change_hostile),
 		cmocka_unit_test(test_fetch_sets),
 		cmocka_unit_test(test_fetch_set_bounds),
 		cmocka_unit_test(test_fetch_too_big),
+		cmocka_unit_test(test_fetch_cap_after_early_body),
 		cmocka_unit_test(test_fetch_huge_and_cut),
 		cmocka_unit_test(test_move),
 		cmocka_unit_test(test_copy_store_expunge),
