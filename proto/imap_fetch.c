@@ -615,6 +615,10 @@ imap_recv_fetch(imap_session *s, buf *out, uint32_t *uid_r, char **err_r)
 		g.toobig = s->pipe[h].early == 2 || deliver(out, &s->pipe[h].body) < 0;
 		s->pipe[h].early = 0;
 	}
+	/* The slot may now hold out's old memory: the scratch reuses it rather
+	 * than grow afresh for the next body (it holds nothing between reads). */
+	if (s->pipe[h].body.cap > s->scratch.cap)
+		buf_trade(&s->scratch, &s->pipe[h].body);
 	buf_free(&s->pipe[h].body);
 	s->pipe_head = (s->pipe_head + 1) % IMAP_PIPE_MAX;
 	s->pipe_n--;

@@ -158,6 +158,8 @@ imap_status imap_fetch_read_other(imap_session *s, const char *label, const imap
  * 0 if r answers no change. */
 int imap_change_answer(imap_session *s, const imap_response *r);
 
+/* The size the server gave the body literal being read ("{n}"): a claim. */
+unsigned long long imap_parser_body_size(const imap_parser *p);
 /* The parser's kept text of the last response (for traces). */
 size_t imap_parser_raw(const imap_parser *p, const char **raw_r);
 #endif

@@ -623,6 +623,13 @@ imap_tok_is(const imap_token *t, const char *name)
 }
 
 /* Internal (imap_int.h): the kept text, for traces. */
+unsigned long long imap_parser_body_size(const imap_parser *p);
+unsigned long long
+imap_parser_body_size(const imap_parser *p)
+{
+	return p->body_size;
+}
+
 size_t imap_parser_raw(const imap_parser *p, const char **raw_r);
 size_t
 imap_parser_raw(const imap_parser *p, const char **raw_r)

@@ -118,6 +118,8 @@ imap_send(imap_session *s, const char *label, const char *tag, const char *line,
 	return imap_send_raw(s, label, NULL, 0, flush, err_r);
 }
 
+#define SINK_PRESIZE_MAX (16U * 1024 * 1024)
+
 void
 imap_sink_open(imap_session *s, buf *b)
 {
@@ -178,6 +180,16 @@ sink_chunk(imap_session *s, const char *data, size_t len)
 	if (s->sink->max != 0 && len > s->sink->max - s->sink_raw) {
 		s->sink_full = 1;
 		return;
+	}
+	/* Room for the whole body at its first bytes, rather than doubling as
+	 * it comes.  The size is the server's word: never beyond the cap, nor
+	 * SINK_PRESIZE_MAX (a larger body grows as it comes). */
+	if (s->sink_raw == 0 && s->sink->max != 0) {
+		unsigned long long want = imap_parser_body_size(s->parser);
+
+		if (want > s->sink->max)
+			want = s->sink->max;
+		(void)buf_reserve(s->sink, want < SINK_PRESIZE_MAX ? (size_t)want : SINK_PRESIZE_MAX);
 	}
 	s->sink_raw += len;
 	if (s->lf_line_ends ? sink_lf(s->sink, data, len, &s->sink_cr) < 0
