@@ -622,7 +622,7 @@ imap_tok_is(const imap_token *t, const char *name)
 	       strncasecmp(t->s, name, t->len) == 0;
 }
 
-/* Internal (imap_int.h): the kept text, for traces. */
+/* Internal (imap_int.h): the "{n}" of the body being streamed. */
 unsigned long long imap_parser_body_size(const imap_parser *p);
 unsigned long long
 imap_parser_body_size(const imap_parser *p)
@@ -630,6 +630,7 @@ imap_parser_body_size(const imap_parser *p)
 	return p->body_size;
 }
 
+/* Internal (imap_int.h): the kept text, for traces. */
 size_t imap_parser_raw(const imap_parser *p, const char **raw_r);
 size_t
 imap_parser_raw(const imap_parser *p, const char **raw_r)
