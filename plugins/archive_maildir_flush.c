@@ -72,8 +72,8 @@ fsync_at(int dirfd, const char *dir, const char *name, char **err_r)
 
 /*
  * The flusher thread: every MAILDIR_FLUSH_EVERY staged files (or
- * MAILDIR_FLUSH_BYTES) it starts a syncfs, so that the data is on its way to the disk while later messages
- * are fetched.  Only an optimisation: the commit flushes on its own, and a
+ * MAILDIR_FLUSH_BYTES) it starts a syncfs, so that the data is on its way
+ * to the disk while later messages are fetched.  Only an optimisation: the commit flushes on its own, and a
  * write-back error shows there too (syncfs reports errors per descriptor,
  * and this one uses its own).
  */

@@ -39,10 +39,15 @@ typedef struct mfolder {
 	GArray *msgs;      /* mmsg */
 } mfolder;
 
+/* "drop CMD #N", "no CMD #N": the Nth command starting with CMD. */
+typedef struct mmatch {
+	char cmd[64];
+	unsigned nth;       /* 1: the first */
+} mmatch;
+
 typedef struct model {
 	char caps[512];
-	char drop[64];
-	unsigned drop_nth;  /* drop at this match of drop (1: the first) */
+	mmatch drop, refuse;
 	GPtrArray *folders; /* mfolder */
 	mfolder *sel;
 	int readonly;
@@ -97,6 +102,29 @@ model_add_folder(model *m, const char *name, unsigned v)
 }
 
 static void
+match_load(mmatch *x, const char *spec)
+{
+	char *nth;
+
+	g_strlcpy(x->cmd, spec, sizeof x->cmd);
+	x->nth = 1;
+	if ((nth = strstr(x->cmd, " #")) != NULL) {
+		x->nth = (unsigned)strtoul(nth + 2, NULL, 10);
+		*nth = '\0';
+	}
+}
+
+/* 1 (once) when cmd is the one x waits for. */
+static int
+match_hit(mmatch *x, const char *cmd)
+{
+	if (x->cmd[0] == '\0' || strncmp(cmd, x->cmd, strlen(x->cmd)) != 0 || --x->nth != 0)
+		return 0;
+	x->cmd[0] = '\0';
+	return 1;
+}
+
+static void
 model_load(model *m, const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -115,16 +143,10 @@ model_load(model *m, const char *path)
 			g_strlcpy(m->caps, line + 5, sizeof m->caps);
 		else if (strcmp(line, "lazy-store") == 0)
 			m->lazy_store = 1;
-		else if (strncmp(line, "drop ", 5) == 0) {
-			char *nth;
-
-			g_strlcpy(m->drop, line + 5, sizeof m->drop);
-			m->drop_nth = 1;
-			if ((nth = strstr(m->drop, " #")) != NULL) {
-				m->drop_nth = (unsigned)strtoul(nth + 2, NULL, 10);
-				*nth = '\0';
-			}
-		}
+		else if (strncmp(line, "drop ", 5) == 0)
+			match_load(&m->drop, line + 5);
+		else if (strncmp(line, "no ", 3) == 0)
+			match_load(&m->refuse, line + 3);
 		else if (sscanf(line, "folder %255s %u", a, &n) == 2)
 			cur = model_add_folder(m, a, n);
 		else if (cur != NULL && sscanf(line, "msg %u %255s %255s", &n, b, c) == 3) {
@@ -372,7 +394,6 @@ model_fetch(model *m, const char *tag, const char *set, const char *items)
 	say(m, "%s OK FETCH done\r\n", tag);
 }
 
-/* One command; 0 goes on, 1 ends the connection. */
 /* The client has sent more than the server has read. */
 static int
 input_waits(model *m)
@@ -409,6 +430,7 @@ stores_done(model *m, unsigned before)
 	}
 }
 
+/* One command; 0 goes on, 1 ends the connection. */
 static int
 model_command(model *m, const char *line)
 {
@@ -434,10 +456,12 @@ model_command(model *m, const char *line)
 	}
 	fprintf(m->tr, "%s%s\n", cmd, p);
 	fflush(m->tr);
-	if (m->drop[0] != '\0' && strncmp(cmd, m->drop, strlen(m->drop)) == 0 &&
-	    --m->drop_nth == 0) {
-		m->drop[0] = '\0';
+	if (match_hit(&m->drop, cmd)) {
 		end = 1;
+		goto out;
+	}
+	if (match_hit(&m->refuse, cmd)) {
+		say(m, "%s NO refused\r\n", tag);
 		goto out;
 	}
 	a1 = model_arg(&p);

@@ -14,6 +14,8 @@
  *   drop STORE                               close the connection at the first
  *                                            command starting with this word
  *   drop UID EXPUNGE #2                      ... at the second such command
+ *   no UID STORE                             answer NO to the first command starting
+ *                                            with this (#N: the Nth), doing nothing
  *   lazy-store                               a UID STORE with more commands behind
  *                                            it ends (is done and answered) only after
  *                                            the next, as Dovecot runs pipelined
