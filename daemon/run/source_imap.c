@@ -40,7 +40,7 @@ typedef struct imap_source {
 	GStringChunk *keys;     /* the entries' journal keys */
 	char prefix[RUN_KEY_MAX];
 	uint32_t *uids;         /* scratch for an effect's UID set */
-	imap_status eff;        /* the result of the last effect read */
+	imap_status eff;        /* the result of the effect being read */
 	char *eff_err;
 	GQueue eff_q;           /* imap_inflight, in the order they went out */
 	int late;               /* this folder's effects wait for its fetches */
@@ -52,7 +52,8 @@ typedef struct imap_source {
 
 /*
  * What is in flight for dele[from..from+n): an effect's pipelined changes,
- * an effect done at once (its result in eff), or the UID EXPUNGE that
+ * an effect done at once (its result kept with it: entries before it are
+ * read first and set eff their way), or the UID EXPUNGE that
  * confirms a delete.  A delete sends UID STORE \Deleted and UID EXPUNGE
  * together, which Dovecot does in one go (half the time of the two one
  * after the other), but Dovecot runs pipelined commands side by side: while
@@ -65,16 +66,58 @@ typedef struct imap_inflight {
 	size_t from, n;
 	unsigned changes;      /* change groups to read */
 	int at_once, expunge;
+	imap_status st;        /* at_once: its result, and why (owned) */
+	char *err;
 } imap_inflight;
 
 static void
-imap_src_push(imap_source *p, size_t from, size_t n, unsigned changes, int at_once, int expunge)
+imap_inflight_free(gpointer f)
 {
-	imap_inflight *f = g_new(imap_inflight, 1);
+	free(((imap_inflight *)f)->err);
+	g_free(f);
+}
 
-	*f = (imap_inflight){ .from = from, .n = n, .changes = changes, .at_once = at_once,
-			      .expunge = expunge };
+/* Pipelined changes for dele[from..from+n), read later. */
+static void
+imap_src_push(imap_source *p, size_t from, size_t n, unsigned changes)
+{
+	imap_inflight *f = g_new0(imap_inflight, 1);
+
+	f->from = from;
+	f->n = n;
+	f->changes = changes;
 	g_queue_push_tail(&p->eff_q, f);
+}
+
+/* An effect done at once (or refused before anything went out): its
+ * result waits with it for its turn; err (owned) goes with it. */
+static void
+imap_src_push_done(imap_source *p, size_t from, size_t n, imap_status st, char *err)
+{
+	imap_inflight *f = g_new0(imap_inflight, 1);
+
+	*f = (imap_inflight){ .from = from, .n = n, .at_once = 1, .st = st, .err = err };
+	g_queue_push_tail(&p->eff_q, f);
+}
+
+/* The result imap_src_result reports; err (owned) is its reason. */
+static void
+imap_src_set_eff(imap_source *p, imap_status st, char *err)
+{
+	free(p->eff_err);
+	p->eff = st;
+	p->eff_err = err;
+}
+
+/* *err_r handed over (NULL if none). */
+static char *
+imap_src_take(char **err_r)
+{
+	char *e = err_r != NULL ? *err_r : NULL;
+
+	if (err_r != NULL)
+		*err_r = NULL;
+	return e;
 }
 
 static int
@@ -177,7 +220,7 @@ imap_src_list(run *r, size_t mb)
 	g_free(p->entries);
 	p->entries = NULL;
 	g_string_chunk_clear(p->keys);
-	g_queue_clear_full(&p->eff_q, g_free);
+	g_queue_clear_full(&p->eff_q, imap_inflight_free);
 	r->entries = NULL;
 	r->n_entries = 0;
 	st = r->o->dry_run ? imap_examine(p->s, folder, &info, &err) :
@@ -390,19 +433,10 @@ imap_src_uids(run *r, size_t from, size_t n)
 /* A change that put nothing out (a flag list the server cannot take) is
  * a refusal, as when the effect is done at once. */
 static int
-imap_src_unsent(imap_source *p, imap_status st, unsigned count, char **err_r)
+imap_src_unsent(imap_status st, unsigned count)
 {
-	if (st == IMAP_OK || count > 0 ||
-	    (st != IMAP_EUSAGE && st != IMAP_ENO && st != IMAP_EBAD))
-		return 0;
-	free(p->eff_err);
-	p->eff_err = NULL;
-	if (err_r != NULL) {
-		p->eff_err = *err_r;
-		*err_r = NULL;
-	}
-	p->eff = st;
-	return 1;
+	return st != IMAP_OK && count == 0 &&
+	       (st == IMAP_EUSAGE || st == IMAP_ENO || st == IMAP_EBAD);
 }
 
 /*
@@ -423,10 +457,10 @@ imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
 	imap_src_uids(r, from, n);
 	crash_point("imap-effect");
 	if (p->late) {
-		free(p->eff_err);
-		p->eff_err = NULL;
-		p->eff = imap_src_move_now(r, p->uids, n, &p->eff_err);
-		imap_src_push(p, from, n, 0, 1, 0);
+		char *e = NULL;
+
+		st = imap_src_move_now(r, p->uids, n, &e);
+		imap_src_push_done(p, from, n, st, e);
 		return (long)n;
 	}
 	switch (a->after) {
@@ -446,13 +480,13 @@ imap_src_send_effect(run *r, size_t from, size_t n, char **err_r)
 	default:
 		break;
 	}
-	if (imap_src_unsent(p, st, count, err_r)) {
-		imap_src_push(p, from, n, 0, 1, 0);
+	if (imap_src_unsent(st, count)) {
+		imap_src_push_done(p, from, n, st, imap_src_take(err_r));
 		return (long)n;
 	}
 	if (st != IMAP_OK)
 		return -1;
-	imap_src_push(p, from, n, count, 0, 0);
+	imap_src_push(p, from, n, count);
 	return (long)n;
 }
 
@@ -463,16 +497,13 @@ imap_src_recv_changes(run *r, unsigned count)
 {
 	imap_source *p = SD(r);
 
-	free(p->eff_err);
-	p->eff_err = NULL;
-	p->eff = IMAP_OK;
+	imap_src_set_eff(p, IMAP_OK, NULL);
 	for (unsigned i = 0; i < count; i++) {
 		char *e = NULL;
 		imap_status st = imap_recv_change(p->s, &e);
 
 		if (st != IMAP_OK && p->eff == IMAP_OK) {
-			p->eff = st;
-			p->eff_err = e;
+			imap_src_set_eff(p, st, e);
 		} else {
 			free(e);
 		}
@@ -529,23 +560,28 @@ imap_src_recv_one(run *r, GPtrArray *done, char **err_r)
 		err_set(err_r, "no effect in flight");
 		return -1;
 	}
-	if (!f->at_once)
+	if (f->at_once) {
+		imap_src_set_eff(p, f->st, f->err);
+		f->err = NULL;
+	} else {
 		imap_src_recv_changes(r, f->changes);
+	}
 	if (f->expunge || f->at_once || p->eff != IMAP_OK || r->a->after != CFG_AFTER_DELETE ||
 	    !imap_has_capa(p->s, "UIDPLUS")) {
 		rc = imap_src_result(r, f->from, f->n, done, err_r);
-		g_free(f);
+		imap_inflight_free(f);
 		return rc;
 	}
 	imap_src_uids(r, f->from, f->n);
 	st = imap_src_change(r, IMAP_CHANGE_EXPUNGE, f->n, NULL, &count, err_r);
-	if (imap_src_unsent(p, st, count, err_r)) {
+	if (imap_src_unsent(st, count)) {
+		imap_src_set_eff(p, st, imap_src_take(err_r));
 		rc = imap_src_result(r, f->from, f->n, done, err_r);
-		g_free(f);
+		imap_inflight_free(f);
 		return rc;
 	}
 	if (st != IMAP_OK) {
-		g_free(f);
+		imap_inflight_free(f);
 		return -1;
 	}
 	f->changes = count;
@@ -618,7 +654,7 @@ imap_src_close(run *r)
 	g_free(p->entries);
 	g_string_chunk_free(p->keys);
 	g_free(p->uids);
-	g_queue_clear_full(&p->eff_q, g_free);
+	g_queue_clear_full(&p->eff_q, imap_inflight_free);
 	free(p->eff_err);
 	g_free(p);
 	r->sd = NULL;
