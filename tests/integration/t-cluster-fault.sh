@@ -33,8 +33,14 @@ is "warm-up: three daemons processed every message" "$(cl_tickets)" $NU
 
 # ---- PostgreSQL stopped in the middle of runs
 cl_seed 2 1 "[slow] Question"
-working() { [ "$(pgrep -g "$(cl_pid "$1")" | wc -l)" -gt 1 ]; }
-wait_for 30 working 1
+# A run of daemon N is going on: its spawner has a worker.  (Its process
+# group alone always holds the spawner too.)
+working() {
+	local sp
+	sp=$(pgrep -g "$(cl_pid "$1")" -x mailmilld-spawn | head -n 1)
+	[ -n "$sp" ] && pgrep -P "$sp" >/dev/null
+}
+wait_for 30 working 1 || diag "daemon 1 started no run in 30s"
 pg_stop
 # Mail that arrives while the database is down is not touched.
 cl_seed 3 1
@@ -60,7 +66,7 @@ rc_is "--once exits 0 again (accounts the daemons hold are theirs, not failures)
 
 # ---- a daemon paused past its lease cannot commit when it resumes
 cl_seed 4 1 "[slow] Question"
-wait_for 30 working 1
+wait_for 30 working 1 || diag "daemon 1 started no run in 30s"
 sleep 0.5   # its worker is inside the slow plugin now
 cl_pause 1
 paused_at=$(date +%s)
