@@ -5,8 +5,9 @@
  * The archive plugin's internals.  archive.c is the plugin glue (settings,
  * verdicts, logging through mm_*; no branch on the format: it calls the
  * format's table, struct archive_format below); archive_maildir.c and
- * archive_mbox.c (one format each, with its table; archive_maildir_flush.c
- * and archive_mbox_write.c their threads and batches), archive_util.c (what
+ * archive_mbox.c (one format each, with its table; archive_maildir_write.c,
+ * archive_maildir_flush.c and archive_mbox_write.c their threads and
+ * batches), archive_util.c (what
  * both share) and plugins/common/perms.c are plain file-system code that
  * never calls mm_* so that tests/unit links them without the daemon.
  *
@@ -109,8 +110,9 @@ int maildir_name_digest(const char *name, char digest_r[ARCHIVE_DIGEST_LEN + 1])
 
 /*
  * One destination Maildir.  Delivery is split for group commit:
- * maildir_stage() writes a message into tmp/ and moves it into new/ at
- * once; maildir_commit() makes every staged file durable with one flush.
+ * maildir_stage() has a message written into tmp/ and moved into new/
+ * (by a writer thread); maildir_commit() makes every staged file durable
+ * with one flush.
  * A staged file is in new/ before it is durable: a marker (see
  * archive_recover.c) has the next run check such files after a crash.
  */
@@ -131,18 +133,22 @@ int maildir_open_perms(const char *dir, const char *host, const perms *p, struct
 /* How many files a crashed run left short, moved to tmp/ by maildir_open. */
 size_t maildir_recovered(const struct maildir *md);
 /*
- * Write `data` into tmp/ and move it into new/.  Returns 1 (nothing
- * written) if a message with this digest is in new/, cur/ or already
- * staged; 0 when staged; -1 on error, with no file left behind.
+ * Have `data` written into tmp/ and moved into new/, by the writer thread
+ * (data copied) unless it is larger than MAILDIR_WRITE_COPY_MAX.  Returns 1
+ * (nothing written) if a message with this digest is in new/, cur/ or
+ * already staged; 0 when staged; -1 on error, with no file left behind,
+ * also when an earlier file of the batch failed in the writer (the
+ * commit then fails: maildir_commit).
  */
 int maildir_stage(struct maildir *md, const char *digest, const char *data, size_t len,
 		  char **err_r);
 /* Number of messages staged and not committed yet. */
 size_t maildir_pending(const struct maildir *md);
 /*
- * Make every staged message durable in new/.  On failure every message of
- * this commit is removed again, forgotten, and -1 returned: the caller
- * keeps all of them on the server for the next run.
+ * Wait for the writer, then make every staged message durable in new/.  On
+ * failure (the writer's too) every message of this commit is removed again,
+ * forgotten, and -1 returned: the caller keeps all of them on the server
+ * for the next run.
  */
 int maildir_commit(struct maildir *md, char **err_r);
 /* Remove staged, uncommitted files. */
@@ -262,10 +268,16 @@ extern const struct archive_format archive_format_maildir, archive_format_mbox;
  * (38 KB on average) left 25 MB for the commit's syncfs, 65 ms during
  * which nothing was fetched. */
 #define MAILDIR_FLUSH_BYTES (8ULL * 1024 * 1024)
+/* The writer's queue holds at most this many messages and bytes: the
+ * copies it has still to write. */
+#define MAILDIR_WRITE_AHEAD 256
+#define MAILDIR_WRITE_AHEAD_BYTES (8U * 1024 * 1024)
+/* ... and no message larger than this, which the stage writes itself. */
+#define MAILDIR_WRITE_COPY_MAX (1024U * 1024)
 
 struct maildir_staged {
 	char digest[ARCHIVE_DIGEST_LEN + 1];
-	char *name; /* in new/ */
+	char *name; /* in new/; NULL until the writer has put it there */
 };
 
 struct maildir {
@@ -291,6 +303,19 @@ struct maildir {
 	guint unflushed;             /* files staged since the last flush began */
 	unsigned long long unflushed_bytes; /* and their bytes */
 	int stop;
+	/* The writer (archive_maildir_write.c): a thread that creates the
+	 * staged files while later messages are fetched.  wlock guards jobs,
+	 * jbytes, wbusy, wwaiting, wstop and werr. */
+	pthread_t writer;
+	int has_writer;              /* started, in writer_pid */
+	pid_t writer_pid;
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond;        /* the writer waits for a job */
+	pthread_cond_t wdone;        /* a stage waits for room, a commit for the end */
+	GQueue jobs;                 /* struct maildir_job *, oldest first */
+	size_t jbytes;               /* their bytes */
+	int wbusy, wwaiting, wstop;
+	char *werr;                  /* the batch's first failure (free) */
 };
 
 struct mbox_staged {
@@ -330,6 +355,21 @@ struct mbox {
  * put into new/ so that the next run delivers it afresh. */
 void maildir_flusher_start(struct maildir *md);
 void maildir_rollback(struct maildir *md);
+
+/*
+ * archive_maildir_write.c: have s's file written into tmp/ and moved into
+ * new/ (s->name set then): by the writer thread, data copied, or at once
+ * when it is large or no thread can be had (0, or -1 and why).  The writer's failures are kept
+ * for the batch: maildir_writer_failed() says whether there was one (a
+ * copy of the reason, or NULL), maildir_writer_wait() waits until every
+ * file handed over is done and returns the failure (the caller frees it),
+ * clearing it.  maildir_writer_stop() ends the thread.
+ */
+int maildir_writer_push(struct maildir *md, struct maildir_staged *s, const char *data, size_t len,
+			char **err_r);
+char *maildir_writer_failed(struct maildir *md);
+char *maildir_writer_wait(struct maildir *md);
+void maildir_writer_stop(struct maildir *md);
 
 /* archive_mbox_write.c: a batch's files (archive_mbox.c formats and stages). */
 /* First message of a batch: lock the mbox and note where the batch starts. */

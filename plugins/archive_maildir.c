@@ -6,7 +6,8 @@
  * order made the moves wait for the flushes and held a 10,000-message run
  * to 0.75 of the disk's limit.  A file moved before its flush is covered by
  * a marker that the next run checks after a crash (archive_recover.c).
- * The flusher thread and the commit's flush are archive_maildir_flush.c.
+ * The writer thread that creates the files is archive_maildir_write.c; the
+ * flusher thread and the commit's flush are archive_maildir_flush.c.
  * Nothing here calls mm_*:
  * tests/unit/test_maildir links this file without the daemon.
  */
@@ -212,6 +213,10 @@ maildir_open_perms(const char *dir, const char *host, const perms *p, struct mai
 	md->staged = g_ptr_array_new_with_free_func(maildir_staged_free);
 	pthread_mutex_init(&md->lock, NULL);
 	pthread_cond_init(&md->cond, NULL);
+	pthread_mutex_init(&md->wlock, NULL);
+	pthread_cond_init(&md->wcond, NULL);
+	pthread_cond_init(&md->wdone, NULL);
+	g_queue_init(&md->jobs);
 	if ((md->host = maildir_hostname(host)) == NULL) {
 		archive_seterr(err_r, "out of memory");
 		goto fail;
@@ -276,93 +281,22 @@ maildir_dirfd_check(int *fd, const char *path, char **err_r)
 	return 0;
 }
 
-/*
- * tmp/name -> new/name, never replacing an existing file.  One rename
- * (RENAME_NOREPLACE) is one directory update fewer than qmail's link +
- * unlink; where the file system lacks the flag, link + unlink.
- */
-static int
-maildir_move(struct maildir *md, const char *name, char **err_r)
-{
-	if (renameat2(md->tmpfd, name, md->newfd, name, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
-		goto fail;
-	if (linkat(md->tmpfd, name, md->newfd, name, 0) == 0) {
-		/* A leftover tmp/ link is no second copy: readers ignore tmp/. */
-		(void)unlinkat(md->tmpfd, name, 0);
-		return 0;
-	}
-	if ((errno == EPERM || errno == ENOTSUP || errno == ENOSYS) &&
-	    renameat(md->tmpfd, name, md->newfd, name) == 0)
-		return 0; /* neither hard links nor the flag; the name is unique anyway */
-fail:
-	archive_seterr(err_r, "rename %s/%s to %s: %s", md->tmp, name, md->new, strerror(errno));
-	return -1;
-}
-
-/* Write data into tmp/ under a fresh name (*name_r, malloc'd). */
-static int
-maildir_write(struct maildir *md, const char *digest, const char *data, size_t len,
-	      char **name_r, char **err_r)
-{
-	struct timeval tv;
-	char *name = NULL;
-	int fd, e;
-
-	/*
-	 * The name can only exist already if a crashed run with the same pid
-	 * staged this message in the same microsecond: the clock moves on.
-	 */
-	for (int tries = 0;; tries++) {
-		if (gettimeofday(&tv, NULL) < 0 ||
-		    (name = maildir_name(&tv, md->pid, digest, md->host, len)) == NULL) {
-			archive_seterr(err_r, "out of memory");
-			return -1;
-		}
-		fd = openat(md->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-			    md->perms.mode);
-		if (fd >= 0 || errno != EEXIST || tries == 2)
-			break;
-		free(name);
-		(void)usleep(1000);
-	}
-	if (fd < 0) {
-		archive_seterr(err_r, "create %s/%s: %s", md->tmp, name, strerror(errno));
-		free(name);
-		return -1;
-	}
-	if (perms_apply_fd(fd, &md->perms, 0, name, err_r) < 0) {
-		(void)close(fd);
-		goto fail;
-	}
-	if (archive_write_all(fd, data, len) < 0) {
-		e = errno;
-		(void)close(fd); /* the write error is the one to report */
-		archive_seterr(err_r, "write %s/%s: %s", md->tmp, name, strerror(e));
-		goto fail;
-	}
-	if (close(fd) < 0) {
-		archive_seterr(err_r, "close %s/%s: %s", md->tmp, name, strerror(errno));
-		goto fail;
-	}
-	*name_r = name;
-	return 0;
-fail:
-	(void)unlinkat(md->tmpfd, name, 0);
-	free(name);
-	return -1;
-}
-
 int
 maildir_stage(struct maildir *md, const char *digest, const char *data, size_t len,
 	      char **err_r)
 {
 	struct maildir_staged *s;
-	char *name;
+	char *werr;
 
 	if (g_hash_table_contains(md->known, digest))
 		return 1;
+	/* A file of this batch could not be made: the batch will fail at its
+	 * commit, so stage nothing more into it. */
+	if ((werr = maildir_writer_failed(md)) != NULL) {
+		archive_seterr(err_r, "%s", werr);
+		free(werr);
+		return -1;
+	}
 	/* A new batch: the directory fds may be renewed (and a marker in a
 	 * root that is no longer the Maildir's would guard nothing). */
 	if (md->staged->len == 0) {
@@ -389,31 +323,20 @@ maildir_stage(struct maildir *md, const char *digest, const char *data, size_t l
 			(void)close(md->mark.fd); /* the parent's: it stays locked by the parent */
 		md->mark = m;
 	}
-	if (maildir_write(md, digest, data, len, &name, err_r) < 0)
-		return -1;
-	if (maildir_move(md, name, err_r) < 0) {
-		(void)unlinkat(md->tmpfd, name, 0);
-		free(name);
-		return -1;
-	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		/* It is in new/ already: the next run's scan must not find it. */
-		if (unlinkat(md->newfd, name, 0) < 0)
-			md->unclean = 1;
-		free(name);
 		archive_seterr(err_r, "out of memory");
 		return -1;
 	}
 	memcpy(s->digest, digest, ARCHIVE_DIGEST_LEN + 1);
-	s->name = name;
+	maildir_flusher_start(md);
+	if (maildir_writer_push(md, s, data, len, err_r) < 0) {
+		free(s);
+		return -1;
+	}
+	/* Known and staged from here on: a failure of its file fails the
+	 * batch's commit, whose rollback forgets them. */
 	g_ptr_array_add(md->staged, s);
 	g_hash_table_add(md->known, g_strdup(digest));
-	maildir_flusher_start(md);
-	pthread_mutex_lock(&md->lock);
-	md->unflushed_bytes += len;
-	if (++md->unflushed >= MAILDIR_FLUSH_EVERY || md->unflushed_bytes >= MAILDIR_FLUSH_BYTES)
-		pthread_cond_signal(&md->cond);
-	pthread_mutex_unlock(&md->lock);
 	return 0;
 }
 
@@ -437,6 +360,7 @@ maildir_close(struct maildir **mdp)
 	if (md == NULL)
 		return;
 	maildir_abort(md);
+	maildir_writer_stop(md);
 	if (md->has_flusher && md->flusher_pid == getpid()) {
 		pthread_mutex_lock(&md->lock);
 		md->stop = 1;
@@ -447,6 +371,10 @@ maildir_close(struct maildir **mdp)
 	archive_recover_unmark(md->rootfd, &md->mark, md->unclean);
 	pthread_mutex_destroy(&md->lock);
 	pthread_cond_destroy(&md->cond);
+	pthread_mutex_destroy(&md->wlock);
+	pthread_cond_destroy(&md->wcond);
+	pthread_cond_destroy(&md->wdone);
+	free(md->werr);
 	if (md->rootfd >= 0)
 		(void)close(md->rootfd); /* directories opened read-only */
 	if (md->flushfd >= 0)

@@ -119,9 +119,14 @@ maildir_flusher_start(struct maildir *md)
 void
 maildir_rollback(struct maildir *md)
 {
+	free(maildir_writer_wait(md)); /* the batch is undone whatever it said */
 	for (guint i = 0; i < md->staged->len; i++) {
 		struct maildir_staged *s = g_ptr_array_index(md->staged, i);
 
+		if (s->name == NULL) { /* never made: the writer failed before it */
+			g_hash_table_remove(md->known, s->digest);
+			continue;
+		}
 		/*
 		 * A file that cannot be removed (or that a reader moved to cur/
 		 * meanwhile) keeps the marker, so the next run checks it and
@@ -138,9 +143,15 @@ int
 maildir_commit(struct maildir *md, char **err_r)
 {
 	guint n = md->staged->len;
+	char *werr;
 
 	if (n == 0)
 		return 0;
+	if ((werr = maildir_writer_wait(md)) != NULL) {
+		archive_seterr(err_r, "%s", werr);
+		free(werr);
+		goto fail;
+	}
 	/* The files went into new/ by its fd: if the directory at the path is
 	 * another one now, they are not where readers look.  Then the batch
 	 * fails (and is removed from the old one). */

@@ -211,6 +211,7 @@ test_deliver_byte_exact(void **unused)
 	archive_digest("acct", "1", digest);
 	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
 	assert_int_equal(maildir_pending(md), 1);
+	assert_null(maildir_writer_wait(md)); /* the writer thread has made it */
 	newdir = g_build_filename(dir, "new", NULL);
 	tmpdir = g_build_filename(dir, "tmp", NULL);
 	/* In new/ at once, whole; durable only at the commit, so the writer's
@@ -464,7 +465,8 @@ test_crash_before_commit(void **unused)
 		if (maildir_open(dir, "h", &md, &err) < 0 ||
 		    maildir_stage(md, da, message, MESSAGE_LEN, &err) != 0 ||
 		    maildir_stage(md, db, message, MESSAGE_LEN, &err) != 0 ||
-		    maildir_stage(md, dc, message, MESSAGE_LEN, &err) != 0)
+		    maildir_stage(md, dc, message, MESSAGE_LEN, &err) != 0 ||
+		    maildir_writer_wait(md) != NULL)
 			_exit(1);
 		_exit(0); /* as by kill -9: no commit, no close */
 	}
@@ -522,6 +524,7 @@ test_recover_live_and_torn(void **unused)
 	archive_digest("acct", "y", dy);
 	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
 	assert_int_equal(maildir_stage(md, dx, message, MESSAGE_LEN, &err), 0);
+	assert_null(maildir_writer_wait(md));
 	assert_non_null(px = file_with(dir, "new", dx));
 	assert_int_equal(truncate(px, 1), 0); /* short, but its writer is alive */
 	torn = g_strdup_printf("%s/mailmill-unsynced.999999", dir);
@@ -559,24 +562,98 @@ test_recover_live_and_torn(void **unused)
 	g_free(dir);
 }
 
+/*
+ * The writer thread and the stage's own writes for large messages, mixed
+ * in one batch of more than the writer's queue holds (in messages and in
+ * bytes): every message ends in its own file, byte for byte, and a buffer
+ * the caller reuses at once after each stage changes nothing written.
+ */
+/* Message i of test_writer_queue into buf, its digest into digest: its
+ * length. */
+static size_t
+writer_queue_message(int i, char *buf, char digest[ARCHIVE_DIGEST_LEN + 1])
+{
+	size_t len = i % 3 == 0 ? 70000 : i % 3 == 1 ? 4000 : 1;
+	char uid[16];
+
+	if (i % 50 == 7 || i % 50 == 8) /* written at once, queued */
+		len = MAILDIR_WRITE_COPY_MAX + (size_t)(i % 50 == 7);
+	snprintf(uid, sizeof(uid), "w%d", i);
+	archive_digest("acct", uid, digest);
+	memset(buf, 'a' + i % 26, len);
+	memcpy(buf, uid, strlen(uid) < len ? strlen(uid) : len);
+	return len;
+}
+
+static void
+test_writer_queue(void **unused)
+{
+	enum { N = 600 };
+	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL, *path;
+	char *buf = malloc(MAILDIR_WRITE_COPY_MAX + 1);
+	struct maildir *md;
+
+	assert_non_null(buf);
+	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
+	for (int i = 0; i < N; i++) {
+		size_t len = writer_queue_message(i, buf, digest);
+
+		assert_int_equal(maildir_stage(md, digest, buf, len, &err), 0);
+		memset(buf, '#', len); /* the caller's buffer is gone after the stage */
+	}
+	assert_int_equal(maildir_pending(md), N);
+	assert_int_equal(maildir_commit(md, &err), 0);
+	for (int i = 0; i < N; i++) {
+		size_t len = writer_queue_message(i, buf, digest);
+
+		assert_non_null(path = file_with(dir, "new", digest));
+		assert_file_is(path, buf, len);
+		g_free(path);
+	}
+	maildir_close(&md);
+	free(buf);
+	g_free(dir);
+}
+
 static void
 test_stage_failure_cleanup(void **unused)
 {
-	char digest[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir(), *err = NULL, *tmpdir;
+	char digest[ARCHIVE_DIGEST_LEN + 1], d2[ARCHIVE_DIGEST_LEN + 1], *dir = fresh_dir();
+	char *err = NULL, *tmpdir, *failed = NULL;
 	struct rlimit old, small;
 	struct maildir *md;
 	char big[8192];
+	int r;
 
 	memset(big, 'x', sizeof(big));
 	archive_digest("acct", "uid-9", digest);
+	archive_digest("acct", "uid-10", d2);
 	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
-	/* A write that fails half way, as on a full disk (EFBIG here). */
+	/*
+	 * A write that fails half way, as on a full disk (EFBIG here), in the
+	 * writer thread: the stage has handed it over; once the writer has
+	 * failed, the batch takes no more, and its commit fails and leaves
+	 * nothing behind.
+	 */
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	small = old;
 	small.rlim_cur = 4096;
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
-	assert_int_equal(maildir_stage(md, digest, big, sizeof(big), &err), -1);
+	r = maildir_stage(md, digest, big, sizeof(big), &err);
+	for (int i = 0; i < 1000 && (failed = maildir_writer_failed(md)) == NULL; i++)
+		usleep(10000);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(r, 0);
+	assert_non_null(failed);
+	assert_non_null(strstr(failed, "write"));
+	free(failed);
+	assert_int_equal(maildir_stage(md, d2, "two\n", 4, &err), -1);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "write"));
+	free(err);
+	err = NULL;
+	assert_int_equal(maildir_pending(md), 1);
+	assert_int_equal(maildir_commit(md, &err), -1);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "write"));
 	free(err);
@@ -632,6 +709,7 @@ test_reader_moves_before_commit(void **unused)
 	archive_digest("acct", "r", digest);
 	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
 	assert_int_equal(maildir_stage(md, digest, message, MESSAGE_LEN, &err), 0);
+	assert_null(maildir_writer_wait(md));
 	assert_non_null(path = file_with(dir, "new", digest));
 	moved = g_strdup_printf("%s/cur/%s:2,S", dir, strrchr(path, '/') + 1);
 	assert_int_equal(rename(path, moved), 0);
@@ -660,23 +738,22 @@ test_move_failure_cleanup(void **unused)
 	archive_digest("acct", "b", d2);
 	assert_int_equal(maildir_open(dir, "h", &md, &err), 0);
 	assert_int_equal(maildir_stage(md, d1, "one\n", 4, &err), 0);
+	assert_null(maildir_writer_wait(md));
 	newdir = g_build_filename(dir, "new", NULL);
 	tmpdir = g_build_filename(dir, "tmp", NULL);
 	aside = g_build_filename(dir, "aside", NULL);
 	assert_non_null(p1 = file_with(dir, "new", d1));
 	assert_int_equal(rename(p1, aside), 0);
 	assert_int_equal(rmdir(newdir), 0);
-	assert_int_equal(maildir_stage(md, d2, "two\n", 4, &err), -1);
+	/* The writer's move fails; the commit says so. */
+	assert_int_equal(maildir_stage(md, d2, "two\n", 4, &err), 0);
+	assert_int_equal(maildir_pending(md), 2);
+	assert_int_equal(maildir_commit(md, &err), -1);
 	assert_non_null(err);
 	assert_non_null(strstr(err, "rename"));
 	free(err);
 	err = NULL;
 	assert_int_equal(count_files(tmpdir), 0);
-	assert_int_equal(maildir_pending(md), 1);
-	/* The batch cannot commit into a directory that is gone. */
-	assert_int_equal(maildir_commit(md, &err), -1);
-	free(err);
-	err = NULL;
 	assert_int_equal(maildir_pending(md), 0);
 	assert_int_equal(mkdir(newdir, 0700), 0);
 	assert_int_equal(maildir_stage(md, d1, "one\n", 4, &err), 0);
@@ -1173,6 +1250,7 @@ main(void)
 		cmocka_unit_test(test_two_writers),
 		cmocka_unit_test(test_reader_moves_before_commit),
 		cmocka_unit_test(test_stale_tmp_cleanup),
+		cmocka_unit_test(test_writer_queue),
 		cmocka_unit_test(test_stage_failure_cleanup),
 		cmocka_unit_test(test_move_failure_cleanup),
 		cmocka_unit_test(test_new_replaced_mid_batch),
