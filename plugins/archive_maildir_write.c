@@ -216,7 +216,8 @@ maildir_writer_push(struct maildir *md, struct maildir_staged *s, const char *da
 	}
 	j->s = s;
 	j->len = len;
-	memcpy(j->data, data, len);
+	if (len > 0) /* an empty message may come with no bytes at all (NULL) */
+		memcpy(j->data, data, len);
 	pthread_mutex_lock(&md->wlock);
 	/* Bounded: a slow disk holds the fetch back, not the memory. */
 	while (md->jobs.length > 0 && (md->jobs.length >= MAILDIR_WRITE_AHEAD ||

@@ -601,8 +601,14 @@ test_writer_queue(void **unused)
 		assert_int_equal(maildir_stage(md, digest, buf, len, &err), 0);
 		memset(buf, '#', len); /* the caller's buffer is gone after the stage */
 	}
-	assert_int_equal(maildir_pending(md), N);
+	/* An empty message, whose bytes may be NULL, goes through the queue too. */
+	archive_digest("acct", "empty", digest);
+	assert_int_equal(maildir_stage(md, digest, NULL, 0, &err), 0);
+	assert_int_equal(maildir_pending(md), N + 1);
 	assert_int_equal(maildir_commit(md, &err), 0);
+	assert_non_null(path = file_with(dir, "new", digest));
+	assert_file_is(path, "", 0);
+	g_free(path);
 	for (int i = 0; i < N; i++) {
 		size_t len = writer_queue_message(i, buf, digest);
 
